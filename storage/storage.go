@@ -1,0 +1,340 @@
+// Package storage holds dopaid's domain types and the Store contract that every
+// backend implements. It may import only the standard library and go-jose.
+//
+// The contract is grouped by aggregate (clients, auth requests, grants and
+// tokens, sessions, signing keys, replay caches). Every method takes ctx first.
+// Secrets are never stored in the clear: the callers hash codes, tokens and
+// client secrets, and encrypt private keys, before they reach a Store.
+//
+// Expiry is decided by the caller's clock: records carry ExpiresAt and methods
+// that must not return expired records take now as an argument, so that every
+// replica agrees with the others regardless of the database server's clock.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with %w; callers test with errors.Is.
+var (
+	// ErrNotFound: no such record, or it has expired.
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists: a record with that key exists already.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrConflict: the record exists but is in a state that forbids the
+	// operation (a code or refresh token used before, a request completed
+	// twice, a concurrent update lost).
+	ErrConflict = errors.New("conflict")
+)
+
+// Store is the whole contract. Backends: storage/sqlite, storage/postgres.
+type Store interface {
+	ClientStore
+	AuthRequestStore
+	TokenStore
+	SessionStore
+	KeyStore
+	ReplayStore
+
+	// DeleteExpired removes every record whose lifetime ended before now
+	// (auth requests, grants whose tokens are all expired, sessions, replay
+	// entries, signing keys past their ExpiresAt). It returns how many rows went.
+	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+	// Ping reports whether the store can be reached.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Client authentication methods (OAuth token endpoint auth methods).
+const (
+	AuthMethodSecretBasic   = "client_secret_basic"
+	AuthMethodSecretPost    = "client_secret_post"
+	AuthMethodPrivateKeyJWT = "private_key_jwt"
+	AuthMethodNone          = "none"
+)
+
+// Client is a registered system: an OAuth client. Under the permits issue
+// every client belongs to exactly one permit.
+type Client struct {
+	ID   string
+	Name string
+	// SecretHash is a keyed hash (HMAC-SHA-256 under a key derived from the
+	// master key) of the client secret; empty unless AuthMethod is
+	// client_secret_basic or client_secret_post.
+	SecretHash string
+	// AuthMethod is one of the AuthMethod* constants.
+	AuthMethod string
+	// JWKS is the client's registered public key set (JSON), for private_key_jwt.
+	JWKS []byte
+	// RedirectURIs are matched exactly, byte for byte.
+	RedirectURIs []string
+	// PostLogoutRedirectURIs are matched exactly, byte for byte.
+	PostLogoutRedirectURIs []string
+	// Scopes the client may request; the permits issue narrows this further.
+	Scopes []string
+	// SigningAlg is the ID token signing algorithm (ES256 or RS256).
+	SigningAlg string
+	// PermitID is the permit the system is registered under ("" until the
+	// permits issue lands).
+	PermitID string
+	// NetworkRanges are the CIDR ranges back-channel calls must come from
+	// (empty: any).
+	NetworkRanges []string
+	// AccessTokenTTL and RefreshTokenTTL override the provider defaults when
+	// non-zero.
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	Disabled        bool
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Public reports whether the client has no credential of its own.
+func (c Client) Public() bool { return c.AuthMethod == AuthMethodNone }
+
+// ClientStore holds registered systems.
+type ClientStore interface {
+	// CreateClient stores a new client; ErrAlreadyExists if the ID is taken.
+	CreateClient(ctx context.Context, c Client) error
+	// Client returns the client with that ID, or ErrNotFound.
+	Client(ctx context.Context, id string) (Client, error)
+	// Clients lists every client ordered by ID.
+	Clients(ctx context.Context) ([]Client, error)
+	// UpdateClient applies fn to the stored client inside one transaction and
+	// stores its result; fn's error aborts the update and is returned as is.
+	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) (Client, error)
+	// DeleteClient removes the client; ErrNotFound if there is none.
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// AuthRequest is an authorization request from its arrival at the authorize
+// endpoint until its code is exchanged (or it expires).
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	Scopes              []string
+	State               string
+	Nonce               string
+	ResponseType        string
+	ResponseMode        string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	// MaxAge is nil when the request carried no max_age.
+	MaxAge    *time.Duration
+	LoginHint string
+	UILocales []string
+	ACRValues []string
+	// Claims is the raw JSON of the OIDC claims request parameter, if any.
+	Claims []byte
+	// Purpose is the permit purpose the request names (permits issue).
+	Purpose string
+	// BrowserBinding is a hash of the cookie value that binds the request to
+	// the browser that started it.
+	BrowserBinding string
+	// GrantID is assigned at creation and names the token family the request's
+	// code will start.
+	GrantID string
+
+	// Set by CompleteAuthRequest when the user has authenticated.
+	Subject   string
+	AuthTime  time.Time
+	AMR       []string
+	ACR       string
+	SessionID string
+	Done      bool
+
+	// CodeHash is the hash of the authorization code once one was issued.
+	CodeHash      string
+	CodeExpiresAt time.Time
+	CodeUsedAt    time.Time
+
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// AuthResult is what a successful sign-in adds to an AuthRequest.
+type AuthResult struct {
+	Subject   string
+	AuthTime  time.Time
+	AMR       []string
+	ACR       string
+	SessionID string
+}
+
+// AuthRequestStore holds authorization requests and their codes.
+type AuthRequestStore interface {
+	// CreateAuthRequest stores a new request; ErrAlreadyExists if the ID is taken.
+	CreateAuthRequest(ctx context.Context, r AuthRequest) error
+	// AuthRequest returns the request if it exists and has not expired at now.
+	AuthRequest(ctx context.Context, id string, now time.Time) (AuthRequest, error)
+	// CompleteAuthRequest records the sign-in result. ErrNotFound if missing
+	// or expired, ErrConflict if it was completed already.
+	CompleteAuthRequest(ctx context.Context, id string, res AuthResult, now time.Time) error
+	// SaveAuthCode attaches a code (by its hash) to a completed request.
+	// ErrConflict if the request is not completed or already has a code.
+	SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt, now time.Time) error
+	// ConsumeAuthCode marks the code used and returns its request, atomically:
+	// of any number of concurrent calls for one code exactly one succeeds.
+	// A code used before returns the request together with ErrConflict, so the
+	// caller can revoke the grant it started; an unknown or expired code
+	// returns ErrNotFound.
+	ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (AuthRequest, error)
+	// DeleteAuthRequest removes a request; deleting a missing one is not an error.
+	DeleteAuthRequest(ctx context.Context, id string) error
+}
+
+// Grant is a token family: everything issued from one authorization code and
+// its refresh chain. Revoking the grant kills every token in it.
+type Grant struct {
+	ID        string
+	ClientID  string
+	Subject   string
+	Scopes    []string
+	AuthTime  time.Time
+	AMR       []string
+	ACR       string
+	SessionID string
+	// Claims is the raw JSON of the claims request parameter, carried to userinfo.
+	Claims    []byte
+	Purpose   string
+	CreatedAt time.Time
+	// ExpiresAt bounds the whole family (the longest refresh token lifetime).
+	ExpiresAt time.Time
+	RevokedAt time.Time
+}
+
+// AccessToken is an issued access token, stored by the hash of its ID.
+type AccessToken struct {
+	ID        string // hash of the token's secret part
+	GrantID   string
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	RevokedAt time.Time
+}
+
+// RefreshToken is an issued refresh token, stored by hash. A refresh token is
+// used exactly once: using it rotates it to a new one.
+type RefreshToken struct {
+	ID        string // hash of the token
+	GrantID   string
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	UsedAt    time.Time
+}
+
+// TokenInfo is a live token together with its grant.
+type TokenInfo struct {
+	Grant   Grant
+	Access  AccessToken  // set by AccessToken
+	Refresh RefreshToken // set by RefreshToken
+}
+
+// TokenStore holds grants and the tokens issued under them.
+type TokenStore interface {
+	// IssueTokens stores the grant (created if new, ErrConflict if it exists
+	// and is revoked) with an access token and, if refresh is non-nil, a
+	// refresh token, in one transaction.
+	IssueTokens(ctx context.Context, g Grant, access AccessToken, refresh *RefreshToken) error
+	// RotateRefreshToken uses the refresh token oldID and stores its
+	// successors, atomically. If oldID was used before, the whole grant is
+	// revoked and ErrConflict returned (reuse detection). Unknown, expired or
+	// revoked tokens give ErrNotFound. It returns the grant the token belongs to.
+	RotateRefreshToken(ctx context.Context, oldID string, access AccessToken, refresh RefreshToken, now time.Time) (Grant, error)
+	// AccessToken returns a live access token (not expired, not revoked, grant
+	// not revoked) with its grant, or ErrNotFound.
+	AccessToken(ctx context.Context, id string, now time.Time) (TokenInfo, error)
+	// RefreshToken returns a live, unused refresh token with its grant, or ErrNotFound.
+	RefreshToken(ctx context.Context, id string, now time.Time) (TokenInfo, error)
+	// RevokeAccessToken revokes one access token; a missing one is not an error.
+	RevokeAccessToken(ctx context.Context, id string, now time.Time) error
+	// RevokeGrant revokes a grant and so every token in it; a missing or
+	// already revoked grant is not an error.
+	RevokeGrant(ctx context.Context, grantID string, now time.Time) error
+	// RevokeGrants revokes every live grant matching the filter and returns
+	// how many it revoked. An empty filter is refused with an error.
+	RevokeGrants(ctx context.Context, f GrantFilter, now time.Time) (int64, error)
+}
+
+// GrantFilter selects grants. Empty fields match anything, but at least one
+// must be set.
+type GrantFilter struct {
+	ClientID  string
+	Subject   string
+	SessionID string
+}
+
+// Session is a signed-in browser session (server side; the cookie holds only
+// a random ID whose hash is Session.ID).
+type Session struct {
+	ID       string
+	Subject  string
+	AuthTime time.Time
+	AMR      []string
+	ACR      string
+	// IdleExpiresAt moves forward with use; ExpiresAt never does.
+	IdleExpiresAt time.Time
+	ExpiresAt     time.Time
+	CreatedAt     time.Time
+	LastSeenAt    time.Time
+	UserAgent     string
+}
+
+// SessionStore holds browser sessions.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s Session) error
+	// Session returns a live session (neither idle- nor absolutely expired).
+	Session(ctx context.Context, id string, now time.Time) (Session, error)
+	// TouchSession moves the idle expiry (never past ExpiresAt) and LastSeenAt.
+	TouchSession(ctx context.Context, id string, idleExpiresAt, now time.Time) error
+	// SessionsBySubject lists a subject's live sessions, newest first.
+	SessionsBySubject(ctx context.Context, subject string, now time.Time) ([]Session, error)
+	// DeleteSession ends a session; a missing one is not an error.
+	DeleteSession(ctx context.Context, id string) error
+}
+
+// SigningKey is one of the provider's token signing keys. The private key is
+// stored only encrypted (keys.Envelope).
+type SigningKey struct {
+	ID        string // the JWK kid
+	Algorithm string // ES256 or RS256
+	// Generation increases by one with each rotation per algorithm; it is
+	// unique per algorithm so that two replicas rotating at once cannot both win.
+	Generation int64
+	// PrivateKey is the encrypted private key.
+	PrivateKey []byte
+	// PublicKey is the public JWK (JSON).
+	PublicKey []byte
+	CreatedAt time.Time
+	// ActivatesAt: published from CreatedAt, signs from ActivatesAt.
+	ActivatesAt time.Time
+	// RetiresAt: signs until RetiresAt; zero while it is the newest key.
+	RetiresAt time.Time
+	// ExpiresAt: published until ExpiresAt (RetiresAt plus the longest token
+	// lifetime); zero while not retired.
+	ExpiresAt time.Time
+}
+
+// KeyStore holds signing keys.
+type KeyStore interface {
+	// CreateSigningKey stores a key; ErrAlreadyExists if its ID, or its
+	// (Algorithm, Generation) pair, is taken.
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// SigningKeys lists the keys not expired at now, newest generation first.
+	SigningKeys(ctx context.Context, now time.Time) ([]SigningKey, error)
+	// RetireSigningKey sets RetiresAt and ExpiresAt of a key that has none yet;
+	// ErrConflict if it was retired before, ErrNotFound if missing.
+	RetireSigningKey(ctx context.Context, id string, retiresAt, expiresAt time.Time) error
+}
+
+// ReplayStore remembers one-time values (JWT IDs of client assertions) until
+// they expire.
+type ReplayStore interface {
+	// UseOnce records (scope, value) until expiresAt. ErrAlreadyExists if it
+	// was recorded before and has not expired.
+	UseOnce(ctx context.Context, scope, value string, expiresAt, now time.Time) error
+}
