@@ -244,6 +244,9 @@ type TokenStore interface {
 	// successors, atomically. If oldID was used before, the whole grant is
 	// revoked and ErrConflict returned (reuse detection). Unknown, expired or
 	// revoked tokens give ErrNotFound. It returns the grant the token belongs to.
+	// The caller cannot know the grant before the call: the backend sets the
+	// successors' GrantID to the old token's grant, and caps refresh.ExpiresAt
+	// (and access.ExpiresAt) at the grant's ExpiresAt.
 	RotateRefreshToken(ctx context.Context, oldID string, access AccessToken, refresh RefreshToken, now time.Time) (Grant, error)
 	// AccessToken returns a live access token (not expired, not revoked, grant
 	// not revoked) with its grant, or ErrNotFound.
