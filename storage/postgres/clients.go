@@ -1,0 +1,122 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dopaid/dopaid/storage"
+)
+
+const clientCols = `id, name, secret_hash, auth_method, jwks, redirect_uris,
+	post_logout_redirect_uris, scopes, signing_alg, permit_id, network_ranges,
+	access_token_ttl, refresh_token_ttl, disabled, created_at, updated_at`
+
+func clientArgs(c storage.Client) []any {
+	return []any{
+		c.ID, c.Name, c.SecretHash, c.AuthMethod, c.JWKS, list(c.RedirectURIs),
+		list(c.PostLogoutRedirectURIs), list(c.Scopes), c.SigningAlg, c.PermitID, list(c.NetworkRanges),
+		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), c.Disabled, c.CreatedAt, c.UpdatedAt,
+	}
+}
+
+func scanClient(row pgx.Row) (storage.Client, error) {
+	var c storage.Client
+	var accessTTL, refreshTTL int64
+	err := row.Scan(
+		&c.ID, &c.Name, &c.SecretHash, &c.AuthMethod, &c.JWKS, &c.RedirectURIs,
+		&c.PostLogoutRedirectURIs, &c.Scopes, &c.SigningAlg, &c.PermitID, &c.NetworkRanges,
+		&accessTTL, &refreshTTL, &c.Disabled, ts(&c.CreatedAt), ts(&c.UpdatedAt),
+	)
+	if err != nil {
+		return storage.Client{}, err
+	}
+	c.AccessTokenTTL = time.Duration(accessTTL)
+	c.RefreshTokenTTL = time.Duration(refreshTTL)
+	normBlob(&c.JWKS)
+	normList(&c.RedirectURIs)
+	normList(&c.PostLogoutRedirectURIs)
+	normList(&c.Scopes)
+	normList(&c.NetworkRanges)
+	return c, nil
+}
+
+// CreateClient stores a new client; ErrAlreadyExists if the ID is taken.
+func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
+	q := `INSERT INTO clients (` + clientCols + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+	if _, err := s.pool.Exec(ctx, q, clientArgs(c)...); err != nil {
+		return wrap(fmt.Sprintf("create client %q", c.ID), err)
+	}
+	return nil
+}
+
+// Client returns the client with that ID, or ErrNotFound.
+func (s *Store) Client(ctx context.Context, id string) (storage.Client, error) {
+	c, err := scanClient(s.pool.QueryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1`, id))
+	if err != nil {
+		return storage.Client{}, wrap(fmt.Sprintf("client %q", id), err)
+	}
+	return c, nil
+}
+
+// Clients lists every client ordered by ID.
+func (s *Store) Clients(ctx context.Context) ([]storage.Client, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+clientCols+` FROM clients ORDER BY id`)
+	if err != nil {
+		return nil, wrap("list clients", err)
+	}
+	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.Client, error) { return scanClient(r) })
+	if err != nil {
+		return nil, wrap("list clients", err)
+	}
+	return cs, nil
+}
+
+// UpdateClient locks the client's row, applies fn and writes its result, all
+// in one transaction, so concurrent updates from any replica serialise
+// instead of overwriting each other. fn must not change the ID.
+func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) (storage.Client, error) {
+	op := fmt.Sprintf("update client %q", id)
+	var out storage.Client
+	var fnErr error
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		c, err := scanClient(tx.QueryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1 FOR UPDATE`, id))
+		if err != nil {
+			return err
+		}
+		c, fnErr = fn(c)
+		if fnErr != nil {
+			return fnErr
+		}
+		if c.ID != id {
+			return fmt.Errorf("client ID changed to %q", c.ID)
+		}
+		q := `UPDATE clients SET (` + clientCols + `) =
+			($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+			WHERE id = $1 RETURNING ` + clientCols
+		out, err = scanClient(tx.QueryRow(ctx, q, clientArgs(c)...))
+		return err
+	})
+	if fnErr != nil {
+		return storage.Client{}, fnErr
+	}
+	if err != nil {
+		return storage.Client{}, wrap(op, err)
+	}
+	return out, nil
+}
+
+// DeleteClient removes the client; ErrNotFound if there is none.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
+	if err != nil {
+		return wrap(fmt.Sprintf("delete client %q", id), err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: delete client %q: %w", id, storage.ErrNotFound)
+	}
+	return nil
+}
