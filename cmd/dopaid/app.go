@@ -1,0 +1,340 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dopaid/dopaid/keys"
+	"github.com/dopaid/dopaid/login"
+	"github.com/dopaid/dopaid/op"
+	"github.com/dopaid/dopaid/storage"
+	"github.com/dopaid/dopaid/storage/postgres"
+	"github.com/dopaid/dopaid/storage/sqlite"
+)
+
+// Main is the server, built explicitly from a Config so that a test can boot
+// the real wiring: NewMain, Run, then Close.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+	Stdout io.Writer
+
+	Store    storage.Store
+	Envelope *keys.Envelope
+	Keys     *keys.Manager
+	// Secrets hashes client secrets (keyed by the master key).
+	Secrets  *keys.SecretHasher
+	Provider *op.Provider
+	// URL is the issuer once Run has returned.
+	URL string
+	// Now is the clock (tests set it); nil means time.Now.
+	Now func() time.Time
+
+	ln     net.Listener
+	srv    *http.Server
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed bool
+}
+
+var logLevels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+
+// NewMain returns an unstarted server that logs to stderr.
+func NewMain(cfg Config, stdout, stderr io.Writer) *Main {
+	opts := &slog.HandlerOptions{Level: logLevels[cfg.LogLevel]}
+	var h slog.Handler = slog.NewTextHandler(stderr, opts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(stderr, opts)
+	}
+	return &Main{Config: cfg, Logger: slog.New(h), Stdout: stdout}
+}
+
+// openStore opens the configured store and, if migrate, applies migrations.
+func (m *Main) openStore(ctx context.Context, migrate bool) error {
+	type migrator interface {
+		storage.Store
+		Migrate(context.Context) error
+	}
+	var (
+		s   migrator
+		err error
+	)
+	if m.Config.Database != "" {
+		s, err = postgres.Open(ctx, m.Config.Database)
+		if err != nil {
+			// The URL may carry a password: say only what failed.
+			return errors.New("cannot connect to the PostgreSQL database given by --database / DOPAID_DATABASE_URL")
+		}
+	} else {
+		if err := os.MkdirAll(m.Config.DataDir, 0o700); err != nil {
+			return fmt.Errorf("create data directory: %w", err)
+		}
+		s, err = sqlite.Open(ctx, m.Config.sqlitePath())
+		if err != nil {
+			return fmt.Errorf("open embedded database: %w", err)
+		}
+	}
+	m.Store = s
+	if migrate {
+		if err := s.Migrate(ctx); err != nil {
+			return fmt.Errorf("apply migrations: %w", err)
+		}
+	}
+	return nil
+}
+
+// Open connects the store, loads the master key and the signing keys.
+func (m *Main) Open(ctx context.Context) error {
+	if err := m.openStore(ctx, !m.Config.NoMigrate); err != nil {
+		return err
+	}
+	mk, err := m.masterKey()
+	if err != nil {
+		return err
+	}
+	if m.Envelope, err = keys.NewEnvelope(mk); err != nil {
+		return fmt.Errorf("master key: %w", err)
+	}
+	m.Secrets = keys.NewSecretHasher(m.Envelope.DeriveKey("client-secret"))
+	rot := m.Config.KeyRotation
+	m.Keys, err = keys.NewManager(keys.Config{
+		Store:          m.Store,
+		Envelope:       m.Envelope,
+		RotationPeriod: rot,
+		RSABits:        m.Config.RSABits,
+		Logger:         m.Logger,
+		Now:            m.Now,
+	})
+	if err != nil {
+		return err
+	}
+	if err := m.Keys.Ensure(ctx); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	return nil
+}
+
+// masterKey returns the key that encrypts every secret at rest.
+func (m *Main) masterKey() ([]byte, error) {
+	c := m.Config
+	switch {
+	case c.MasterKey != "":
+		k, err := keys.ParseMasterKey(c.MasterKey)
+		if err != nil {
+			return nil, fmt.Errorf("DOPAID_MASTER_KEY: %w", err)
+		}
+		return k, nil
+	case c.MasterKeyFile != "":
+		b, err := readFile(c.MasterKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("read master key file: %w", err)
+		}
+		k, err := keys.ParseMasterKey(strings.TrimSpace(string(b)))
+		if err != nil {
+			return nil, fmt.Errorf("master key file %s: %w", c.MasterKeyFile, err)
+		}
+		return k, nil
+	case c.Dev:
+		path := filepath.Join(c.DataDir, "master.key")
+		b, err := readFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			s, err := generateMasterKey()
+			if err != nil {
+				return nil, err
+			}
+			if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+				return nil, fmt.Errorf("write development master key: %w", err)
+			}
+			b = []byte(s)
+		} else if err != nil {
+			return nil, fmt.Errorf("read development master key: %w", err)
+		}
+		m.Logger.Warn("DEVELOPMENT MODE: the master key is a file in the data directory; never use --dev in production", "file", path)
+		return keys.ParseMasterKey(strings.TrimSpace(string(b)))
+	}
+	return nil, errors.New("no master key configured")
+}
+
+func generateMasterKey() (string, error) { return keys.GenerateMasterKey() }
+
+// Run opens everything, starts listening and serving, and returns once the
+// server accepts connections. Close stops it.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", m.Config.Addr, err)
+	}
+	m.ln = ln
+	m.URL = m.Config.Issuer
+	if m.URL == "" {
+		m.URL = "http://" + ln.Addr().String()
+	}
+	secure := strings.HasPrefix(m.URL, "https://")
+	m.Provider, err = op.New(op.Config{
+		Issuer:        m.URL,
+		Store:         m.Store,
+		Keys:          m.Keys,
+		Secrets:       m.Secrets,
+		PairwiseKey:   m.Envelope.DeriveKey("pairwise-subject"),
+		LoginURL:      func(id string) string { return m.URL + login.URL(id) },
+		Logger:        m.Logger,
+		Now:           m.Now,
+		SecureCookies: secure,
+	})
+	if err != nil {
+		return err
+	}
+	lg, err := login.New(login.Config{Store: m.Store, Callback: m.Provider.CallbackURL, Logger: m.Logger, Now: m.Now})
+	if err != nil {
+		return err
+	}
+	if m.Config.Dev {
+		if err := m.seedDev(ctx); err != nil {
+			return fmt.Errorf("seed development data: %w", err)
+		}
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle(login.Path, lg)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", m.ready)
+	mux.Handle("/", m.Provider)
+	m.srv = &http.Server{
+		Handler:           logRequests(m.Logger, mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	bg, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.wg.Add(3)
+	go func() {
+		defer m.wg.Done()
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("server stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer m.wg.Done()
+		_ = m.Keys.Run(bg)
+	}()
+	go func() {
+		defer m.wg.Done()
+		m.cleanup(bg)
+	}()
+	m.Logger.Info("dopaid serving", "issuer", m.URL, "addr", ln.Addr().String(), "store", m.storeName())
+	return nil
+}
+
+func (m *Main) storeName() string {
+	if m.Config.Database != "" {
+		return "postgres"
+	}
+	return "sqlite:" + m.Config.sqlitePath()
+}
+
+func (m *Main) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := m.Store.Ping(ctx); err != nil {
+		m.Logger.Error("readiness: store", "err", err)
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+		return
+	}
+	io.WriteString(w, "ok\n")
+}
+
+// cleanup deletes expired records every few minutes.
+func (m *Main) cleanup(ctx context.Context) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := m.Store.DeleteExpired(ctx, time.Now())
+			if err != nil {
+				m.Logger.Error("delete expired records", "err", err)
+			} else if n > 0 {
+				m.Logger.Debug("deleted expired records", "rows", n)
+			}
+		}
+	}
+}
+
+// Close shuts the server down gracefully and releases everything.
+func (m *Main) Close() error {
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	var errs []error
+	if m.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		if err := m.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		}
+		cancel()
+	}
+	if m.cancel != nil {
+		m.cancel()
+	}
+	m.wg.Wait()
+	if m.Store != nil {
+		if err := m.Store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// logRequests logs each request's method, path (never the query, which can
+// carry codes and IDs), status and duration.
+func logRequests(log *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		log.LogAttrs(r.Context(), slog.LevelDebug, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// devSecret derives the demo client's secret from the master key, so it is
+// the same on every start of one data directory and can be printed again.
+func (m *Main) devSecret() string {
+	return base64.RawURLEncoding.EncodeToString(m.Envelope.DeriveKey("development demo client secret"))
+}

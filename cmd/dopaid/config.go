@@ -1,0 +1,136 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the server's configuration, from flags with environment
+// equivalents. Only this package reads flags, files and the environment.
+type Config struct {
+	Addr          string // DOPAID_ADDR
+	Issuer        string // DOPAID_ISSUER; default http://Addr for a loopback address
+	DataDir       string // DOPAID_DATA_DIR
+	Database      string // DOPAID_DATABASE_URL; empty: SQLite in DataDir
+	Dev           bool   // DOPAID_DEV
+	MasterKey     string // DOPAID_MASTER_KEY (base64 or hex, 32 bytes)
+	MasterKeyFile string // DOPAID_MASTER_KEY_FILE
+	NoMigrate     bool   // DOPAID_NO_MIGRATE
+	LogFormat     string // DOPAID_LOG_FORMAT: text or json
+	LogLevel      string // DOPAID_LOG_LEVEL: debug, info, warn, error
+	// KeyRotation is the signing key rotation period (DOPAID_KEY_ROTATION).
+	KeyRotation time.Duration
+	// ShutdownTimeout bounds graceful shutdown.
+	ShutdownTimeout time.Duration
+	// RSABits is the size of new RS256 keys; 0 takes the keys package's
+	// default (3072). Tests set 2048 to save time.
+	RSABits int
+}
+
+// bindFlags registers the flags of cmd on fs, with defaults taken from the
+// environment (env) and then from the built-in defaults.
+func (c *Config) bindFlags(fs *flag.FlagSet, env func(string) string, serve bool) {
+	str := func(p *string, name, envName, def, usage string) {
+		if v := env(envName); v != "" {
+			def = v
+		}
+		fs.StringVar(p, name, def, usage+" ("+envName+")")
+	}
+	boolean := func(p *bool, name, envName, usage string) {
+		def, _ := strconv.ParseBool(env(envName))
+		fs.BoolVar(p, name, def, usage+" ("+envName+")")
+	}
+	str(&c.DataDir, "data-dir", "DOPAID_DATA_DIR", "./dopaid-data", "directory for the embedded database and development files")
+	str(&c.Database, "database", "DOPAID_DATABASE_URL", "", "postgres:// URL; empty uses the SQLite file in the data directory")
+	str(&c.MasterKeyFile, "master-key-file", "DOPAID_MASTER_KEY_FILE", "", "file holding the 32-byte master key (base64 or hex)")
+	c.MasterKey = env("DOPAID_MASTER_KEY")
+	boolean(&c.Dev, "dev", "DOPAID_DEV", "development mode: demo data, a generated master key, http on loopback")
+	str(&c.LogFormat, "log-format", "DOPAID_LOG_FORMAT", "text", "log format: text or json")
+	str(&c.LogLevel, "log-level", "DOPAID_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+	if serve {
+		str(&c.Addr, "addr", "DOPAID_ADDR", "127.0.0.1:8080", "address to listen on")
+		str(&c.Issuer, "issuer", "DOPAID_ISSUER", "", "issuer URL (default http://ADDR for a loopback address)")
+		boolean(&c.NoMigrate, "no-migrate", "DOPAID_NO_MIGRATE", "do not apply database migrations at start")
+		rot := 30 * 24 * time.Hour
+		if v := env("DOPAID_KEY_ROTATION"); v != "" {
+			if d, err := time.ParseDuration(v); err == nil {
+				rot = d
+			} else {
+				rot = -1 // reported by Validate
+			}
+		}
+		fs.DurationVar(&c.KeyRotation, "key-rotation", rot, "signing key rotation period (DOPAID_KEY_ROTATION)")
+	}
+	c.ShutdownTimeout = 15 * time.Second
+}
+
+// Validate reports every problem at once.
+// serve adds the server's settings; needKey requires a master key.
+func (c *Config) Validate(serve, needKey bool) error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.DataDir == "" {
+		add("--data-dir must not be empty")
+	}
+	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		add("--database must be a postgres:// or postgresql:// URL (leave it empty for the embedded SQLite file)")
+	}
+	if c.MasterKey != "" && c.MasterKeyFile != "" {
+		add("set either DOPAID_MASTER_KEY or --master-key-file, not both")
+	}
+	if needKey && !c.Dev && c.MasterKey == "" && c.MasterKeyFile == "" {
+		add("a master key is required: set DOPAID_MASTER_KEY or --master-key-file (generate one with 'dopaid keys generate-master'), or use --dev")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		add("--log-format must be text or json, not %q", c.LogFormat)
+	}
+	if _, ok := logLevels[c.LogLevel]; !ok {
+		add("--log-level must be debug, info, warn or error, not %q", c.LogLevel)
+	}
+	if serve {
+		host, _, err := net.SplitHostPort(c.Addr)
+		if err != nil {
+			add("--addr %q is not host:port", c.Addr)
+		}
+		if c.Issuer == "" && err == nil && !isLoopback(host) {
+			add("--issuer is required when listening on a non-loopback address")
+		}
+		if c.Issuer != "" {
+			u, err := url.Parse(c.Issuer)
+			switch {
+			case err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.Issuer, "/"):
+				add("--issuer %q must be an absolute URL without query, fragment or trailing slash", c.Issuer)
+			case u.Scheme == "http" && !isLoopback(u.Hostname()):
+				add("--issuer must use https (http is allowed only on a loopback host)")
+			case u.Scheme != "http" && u.Scheme != "https":
+				add("--issuer must be an https URL")
+			}
+		}
+		if c.KeyRotation < time.Hour {
+			add("--key-rotation must be a duration of at least 1h")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// sqlitePath is the embedded database file.
+func (c *Config) sqlitePath() string { return filepath.Join(c.DataDir, "dopaid.db") }
+
+// readFile is os.ReadFile, replaceable in tests.
+var readFile = os.ReadFile

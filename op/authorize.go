@@ -1,0 +1,331 @@
+package op
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dopaid/dopaid/keys"
+	"github.com/dopaid/dopaid/storage"
+)
+
+// Scopes the provider knows. The permits issue narrows what each client may
+// ask for; a client never gets a scope outside its registered list.
+var supportedScopes = []string{"openid", "offline_access", "profile"}
+
+var (
+	// RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is 43 characters.
+	codeChallengeRE = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+	// RFC 7636 §4.1: 43 to 128 unreserved characters.
+	codeVerifierRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
+)
+
+// authError is a refusal sent back to the client's (verified) redirect URI.
+type authError struct {
+	code, description string
+}
+
+func (p *Provider) browserCookieName() string {
+	if p.cfg.SecureCookies {
+		return "__Host-dopaid-browser"
+	}
+	return "dopaid-browser"
+}
+
+// browserID returns the browser's binding cookie, minting one when absent.
+func (p *Provider) browserID(w http.ResponseWriter, r *http.Request) (string, error) {
+	if c, err := r.Cookie(p.browserCookieName()); err == nil && len(c.Value) >= 43 && len(c.Value) <= 64 {
+		return c.Value, nil
+	}
+	v, err := keys.RandomToken(32)
+	if err != nil {
+		return "", err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name:     p.browserCookieName(),
+		Value:    v,
+		Path:     "/",
+		Secure:   p.cfg.SecureCookies,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	})
+	return v, nil
+}
+
+// authorize is the authorization endpoint (RFC 6749 §3.1, OIDC Core §3.1.2).
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request could not be read.")
+		return
+	}
+	q := r.Form
+	// RFC 6749 §3.1: parameters must not be included more than once.
+	for k, v := range q {
+		if len(v) > 1 {
+			p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request repeats the parameter "+strconv.Quote(k)+".")
+			return
+		}
+	}
+	clientID := q.Get("client_id")
+	if clientID == "" {
+		p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request does not name an application (client_id).")
+		return
+	}
+	c, err := p.clients.get(ctx, clientID)
+	if err != nil {
+		if isNotFound(err) {
+			p.errorPage(w, r, http.StatusBadRequest, "invalid_client", "The application is not registered.")
+			return
+		}
+		p.log.ErrorContext(ctx, "authorize: load client", "err", err)
+		p.errorPage(w, r, http.StatusInternalServerError, "server_error", "The service is temporarily unavailable.")
+		return
+	}
+	if c.Disabled {
+		p.errorPage(w, r, http.StatusBadRequest, "unauthorized_client", "The application is not allowed to use this service.")
+		return
+	}
+	redirectURI := q.Get("redirect_uri")
+	// Exact, byte-for-byte match against the registered list: no prefix,
+	// wildcard, port or normalisation leniency (RFC 9700 §4.1.3).
+	if redirectURI == "" || !slices.Contains(c.RedirectURIs, redirectURI) {
+		p.errorPage(w, r, http.StatusBadRequest, "invalid_redirect_uri", "The return address (redirect_uri) is not registered for this application.")
+		return
+	}
+	state := q.Get("state")
+	fail := func(e authError) {
+		p.redirectError(w, r, redirectURI, state, e)
+	}
+
+	ar, aerr := p.parseAuthRequest(ctx, c, q)
+	if aerr != nil {
+		fail(*aerr)
+		return
+	}
+	if slices.Contains(ar.Prompt, "none") {
+		// Silent sign-in needs a signed-in session. Sessions arrive with
+		// citizen sign-in; until then no browser has one.
+		fail(authError{"login_required", "the end-user is not signed in"})
+		return
+	}
+	bid, err := p.browserID(w, r)
+	if err != nil {
+		fail(authError{"server_error", ""})
+		p.log.ErrorContext(ctx, "authorize: browser cookie", "err", err)
+		return
+	}
+	id, err1 := keys.RandomToken(32)
+	gid, err2 := keys.RandomToken(16)
+	if err := errors.Join(err1, err2); err != nil {
+		p.log.ErrorContext(ctx, "authorize: random", "err", err)
+		fail(authError{"server_error", ""})
+		return
+	}
+	now := p.now()
+	ar.ID = id
+	ar.GrantID = gid
+	ar.BrowserBinding = HashToken(bid)
+	ar.CreatedAt = now
+	ar.ExpiresAt = now.Add(p.cfg.AuthRequestTTL)
+	if err := p.store.CreateAuthRequest(ctx, ar); err != nil {
+		p.log.ErrorContext(ctx, "authorize: store request", "err", err)
+		fail(authError{"server_error", ""})
+		return
+	}
+	http.Redirect(w, r, p.cfg.LoginURL(id), http.StatusFound)
+}
+
+// parseAuthRequest validates everything after the redirect URI; its
+// refusals go back to the client.
+func (p *Provider) parseAuthRequest(ctx context.Context, c storage.Client, q url.Values) (storage.AuthRequest, *authError) {
+	bad := func(code, desc string) (storage.AuthRequest, *authError) {
+		return storage.AuthRequest{}, &authError{code, desc}
+	}
+	if q.Get("request") != "" {
+		return bad("request_not_supported", "request objects are not supported")
+	}
+	if q.Get("request_uri") != "" {
+		return bad("request_uri_not_supported", "request_uri is not supported")
+	}
+	// Code flow only: implicit and hybrid flows are never offered.
+	if rt := q.Get("response_type"); rt != "code" {
+		if rt == "" {
+			return bad("invalid_request", "response_type is required")
+		}
+		return bad("unsupported_response_type", "only response_type=code is supported")
+	}
+	mode := q.Get("response_mode")
+	if mode != "" && mode != "query" {
+		return bad("invalid_request", "only response_mode=query is supported")
+	}
+	scopes := strings.Fields(q.Get("scope"))
+	if !slices.Contains(scopes, "openid") {
+		return bad("invalid_scope", "the openid scope is required")
+	}
+	for _, s := range scopes {
+		if !slices.Contains(supportedScopes, s) || !slices.Contains(c.Scopes, s) {
+			return bad("invalid_scope", "scope "+strconv.Quote(s)+" is not allowed for this client")
+		}
+	}
+	scopes = dedupe(scopes)
+	// PKCE with S256 for every client, public or confidential (RFC 9700 §2.1.1).
+	challenge, method := q.Get("code_challenge"), q.Get("code_challenge_method")
+	if challenge == "" {
+		return bad("invalid_request", "code_challenge is required (PKCE)")
+	}
+	if method != "S256" {
+		return bad("invalid_request", "code_challenge_method must be S256")
+	}
+	if !codeChallengeRE.MatchString(challenge) {
+		return bad("invalid_request", "code_challenge is malformed")
+	}
+	prompt := strings.Fields(q.Get("prompt"))
+	for _, pr := range prompt {
+		if !slices.Contains([]string{"none", "login", "consent", "select_account"}, pr) {
+			return bad("invalid_request", "unknown prompt value")
+		}
+	}
+	if slices.Contains(prompt, "none") && len(prompt) > 1 {
+		return bad("invalid_request", "prompt=none cannot be combined with other values")
+	}
+	var maxAge *time.Duration
+	if s := q.Get("max_age"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return bad("invalid_request", "max_age must be a non-negative integer")
+		}
+		d := time.Duration(n) * time.Second
+		maxAge = &d
+	}
+	var claims []byte
+	if s := q.Get("claims"); s != "" {
+		var v map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(s), &v); err != nil {
+			return bad("invalid_request", "claims is not a JSON object")
+		}
+		claims = []byte(s)
+	}
+	if hint := q.Get("id_token_hint"); hint != "" {
+		if _, err := p.verifyIDTokenHint(ctx, hint, c.ID); err != nil {
+			return bad("invalid_request", "id_token_hint is not valid")
+		}
+	}
+	const maxLen = 2048
+	for _, k := range []string{"state", "nonce", "login_hint", "ui_locales", "acr_values"} {
+		if len(q.Get(k)) > maxLen {
+			return bad("invalid_request", k+" is too long")
+		}
+	}
+	return storage.AuthRequest{
+		ClientID:            c.ID,
+		RedirectURI:         q.Get("redirect_uri"),
+		Scopes:              scopes,
+		State:               q.Get("state"),
+		Nonce:               q.Get("nonce"),
+		ResponseType:        "code",
+		ResponseMode:        mode,
+		CodeChallenge:       challenge,
+		CodeChallengeMethod: method,
+		Prompt:              prompt,
+		MaxAge:              maxAge,
+		LoginHint:           q.Get("login_hint"),
+		UILocales:           strings.Fields(q.Get("ui_locales")),
+		ACRValues:           strings.Fields(q.Get("acr_values")),
+		Claims:              claims,
+		Purpose:             q.Get("purpose"),
+	}, nil
+}
+
+// redirectError sends an authorization error to a verified redirect URI
+// with state and iss (RFC 6749 §4.1.2.1, RFC 9207).
+func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, redirectURI, state string, e authError) {
+	v := url.Values{"error": {e.code}, "iss": {p.cfg.Issuer}}
+	if e.description != "" {
+		v.Set("error_description", e.description)
+	}
+	if state != "" {
+		v.Set("state", state)
+	}
+	http.Redirect(w, r, appendQuery(redirectURI, v), http.StatusFound)
+}
+
+func appendQuery(uri string, v url.Values) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return uri // registered URIs parse; unreachable
+	}
+	q := u.Query()
+	for k, vs := range v {
+		q[k] = vs
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// callback is where login returns the browser once the request is complete:
+// the provider mints the code and answers the client.
+func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.URL.Query().Get("id")
+	now := p.now()
+	ar, err := p.store.AuthRequest(ctx, id, now)
+	if err != nil {
+		if isNotFound(err) {
+			p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "This sign-in request has expired or does not exist.")
+			return
+		}
+		p.log.ErrorContext(ctx, "callback: load request", "err", err)
+		p.errorPage(w, r, http.StatusInternalServerError, "server_error", "The service is temporarily unavailable.")
+		return
+	}
+	// The request must come back to the browser that started it: a request
+	// ID that leaks (a shared link, a log) is useless in another browser.
+	ck, err := r.Cookie(p.browserCookieName())
+	if err != nil || subtle.ConstantTimeCompare([]byte(HashToken(ck.Value)), []byte(ar.BrowserBinding)) != 1 {
+		p.errorPage(w, r, http.StatusForbidden, "invalid_request", "This sign-in request was started in another browser.")
+		return
+	}
+	if !ar.Done {
+		p.errorPage(w, r, http.StatusBadRequest, "interaction_required", "Sign-in has not been completed for this request.")
+		return
+	}
+	code, err := keys.RandomToken(32)
+	if err != nil {
+		p.log.ErrorContext(ctx, "callback: random", "err", err)
+		p.redirectError(w, r, ar.RedirectURI, ar.State, authError{"server_error", ""})
+		return
+	}
+	if err := p.store.SaveAuthCode(ctx, ar.ID, HashToken(code), now.Add(p.cfg.CodeTTL), now); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "This sign-in request has already been answered.")
+			return
+		}
+		p.log.ErrorContext(ctx, "callback: save code", "err", err)
+		p.redirectError(w, r, ar.RedirectURI, ar.State, authError{"server_error", ""})
+		return
+	}
+	v := url.Values{"code": {code}, "iss": {p.cfg.Issuer}}
+	if ar.State != "" {
+		v.Set("state", ar.State)
+	}
+	http.Redirect(w, r, appendQuery(ar.RedirectURI, v), http.StatusFound)
+}
+
+func dedupe(s []string) []string {
+	out := make([]string, 0, len(s))
+	for _, v := range s {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}

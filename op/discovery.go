@@ -1,0 +1,99 @@
+package op
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"github.com/go-jose/go-jose/v4"
+	oidcop "github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// discoveryDocument lists only what the provider really does (OIDC
+// Discovery 1.0 §3, RFC 8414 §2).
+type discoveryDocument struct {
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
+	ScopesSupported                            []string `json:"scopes_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	UILocalesSupported                         []string `json:"ui_locales_supported"`
+}
+
+func (p *Provider) newDiscovery() discoveryDocument {
+	algs := func(a ...jose.SignatureAlgorithm) []string {
+		out := make([]string, len(a))
+		for i, v := range a {
+			out[i] = string(v)
+		}
+		return out
+	}
+	return discoveryDocument{
+		Issuer:                                     p.cfg.Issuer,
+		AuthorizationEndpoint:                      p.endpoint(PathAuthorize),
+		TokenEndpoint:                              p.endpoint(PathToken),
+		UserinfoEndpoint:                           p.endpoint(PathUserinfo),
+		JWKSURI:                                    p.endpoint(PathJWKS),
+		IntrospectionEndpoint:                      p.endpoint(PathIntrospect),
+		RevocationEndpoint:                         p.endpoint(PathRevoke),
+		EndSessionEndpoint:                         p.endpoint(PathEndSession),
+		ScopesSupported:                            supportedScopes,
+		ResponseTypesSupported:                     []string{"code"},
+		ResponseModesSupported:                     []string{"query"},
+		GrantTypesSupported:                        []string{"authorization_code", "refresh_token"},
+		SubjectTypesSupported:                      []string{"pairwise"},
+		IDTokenSigningAlgValuesSupported:           algs(jose.ES256, jose.RS256),
+		TokenEndpointAuthMethodsSupported:          []string{"private_key_jwt", "client_secret_basic", "client_secret_post", "none"},
+		TokenEndpointAuthSigningAlgValuesSupported: algs(assertionAlgs...),
+		IntrospectionEndpointAuthMethodsSupported:  []string{"private_key_jwt", "client_secret_basic", "client_secret_post"},
+		RevocationEndpointAuthMethodsSupported:     []string{"private_key_jwt", "client_secret_basic", "client_secret_post", "none"},
+		CodeChallengeMethodsSupported:              []string{"S256"},
+		ClaimsSupported:                            []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid"},
+		ClaimsParameterSupported:                   false,
+		RequestParameterSupported:                  false,
+		RequestURIParameterSupported:               false,
+		AuthorizationResponseIssParameterSupported: true,
+		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
+		UILocalesSupported:                         []string{"th", "en"},
+	}
+}
+
+func (s *server) Discovery(context.Context, *oidcop.Request[struct{}]) (*oidcop.Response, error) {
+	return oidcop.NewResponse(s.p.discovery), nil
+}
+
+// asMetadata serves the same document as RFC 8414 authorization server metadata.
+func (p *Provider) asMetadata(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(p.discovery)
+}
+
+// Keys serves the JWKS: every published key, including the next one before
+// it signs and retired ones until the tokens they signed have expired.
+func (s *server) Keys(ctx context.Context, _ *oidcop.Request[struct{}]) (*oidcop.Response, error) {
+	pub, err := s.p.cfg.Keys.PublicKeys(ctx)
+	if err != nil {
+		return nil, s.p.internal(ctx, "jwks", err)
+	}
+	return oidcop.NewResponse(jose.JSONWebKeySet{Keys: pub}), nil
+}

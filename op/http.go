@@ -1,0 +1,207 @@
+package op
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gorilla/mux"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	oidcop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/dopaid/dopaid/storage"
+)
+
+//go:embed pages
+var pagesFS embed.FS
+
+var pages = template.Must(template.ParseFS(pagesFS, "pages/*.html"))
+
+// maxFormBytes bounds every request body the provider parses.
+const maxFormBytes = 64 << 10
+
+// routes builds the provider's handler: gorilla/mux matches paths and
+// methods; zitadel's router parses the OAuth requests and calls server's
+// methods; the authorize endpoint and its callback are ours entirely, so
+// that every authorization response carries iss (RFC 9207) and a refused
+// request is rendered as a page, never reflected to an unverified URI.
+func (p *Provider) routes() http.Handler {
+	ep := oidcop.Endpoints{
+		Authorization: oidcop.NewEndpoint(PathAuthorize),
+		Token:         oidcop.NewEndpoint(PathToken),
+		Introspection: oidcop.NewEndpoint(PathIntrospect),
+		Userinfo:      oidcop.NewEndpoint(PathUserinfo),
+		Revocation:    oidcop.NewEndpoint(PathRevoke),
+		EndSession:    oidcop.NewEndpoint(PathEndSession),
+		JwksURI:       oidcop.NewEndpoint(PathJWKS),
+	}
+	lib := oidcop.RegisterServer(&server{p: p}, ep,
+		// No CORS from the library: we add it only where the specs allow it.
+		oidcop.WithServerCORSOptions(nil),
+	)
+	if p.issuerPath != "" {
+		lib = http.StripPrefix(p.issuerPath, lib)
+	}
+	lib = withAuthChallenge(lib)
+
+	m := mux.NewRouter()
+	m.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSONError(w, http.StatusNotFound, oidc.ErrInvalidRequest().WithDescription("no such endpoint"))
+	})
+	handle := func(path string, h http.Handler, methods ...string) {
+		m.Handle(p.issuerPath+path, only(h, methods...))
+	}
+	get := []string{http.MethodGet, http.MethodHead}
+	handle(PathDiscovery, publicJSON(lib), get...)
+	handle(PathASMetadata, publicJSON(http.HandlerFunc(p.asMetadata)), get...)
+	handle(PathJWKS, publicJSON(lib), get...)
+	handle(PathAuthorize, browser(http.HandlerFunc(p.authorize)), http.MethodGet, http.MethodPost)
+	handle(PathCallback, browser(http.HandlerFunc(p.callback)), http.MethodGet)
+	handle(PathToken, backChannel(lib), http.MethodPost)
+	handle(PathIntrospect, backChannel(lib), http.MethodPost)
+	handle(PathRevoke, backChannel(lib), http.MethodPost)
+	handle(PathUserinfo, noStore(limitBody(lib)), http.MethodGet, http.MethodPost)
+	handle(PathEndSession, browser(http.HandlerFunc(p.endSession)), http.MethodGet, http.MethodPost)
+	return m
+}
+
+// only answers 405 with an Allow header to any other method.
+func only(h http.Handler, methods ...string) http.Handler {
+	allow := strings.Join(methods, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !slices.Contains(methods, r.Method) {
+			w.Header().Set("Allow", allow)
+			writeJSONError(w, http.StatusMethodNotAllowed, oidc.ErrInvalidRequest().WithDescription("method not allowed"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func limitBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		h.ServeHTTP(w, r)
+	})
+}
+
+func noStore(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// backChannel wraps the server-to-server endpoints: POST bodies only (a
+// credential or token in the URL would end up in logs), never cached.
+func backChannel(h http.Handler) http.Handler {
+	return noStore(limitBody(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery != "" {
+			writeJSONError(w, http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("parameters must be sent in the request body"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})))
+}
+
+// publicJSON wraps discovery and JWKS: public, cacheable, readable from any
+// origin (no credentials involved).
+func publicJSON(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// browser wraps the endpoints a browser visits: no caching, no framing, no
+// referrer, a strict content security policy, no CORS.
+func browser(h http.Handler) http.Handler {
+	return limitBody(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Cache-Control", "no-store")
+		hd.Set("Pragma", "no-cache")
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	}))
+}
+
+// withAuthChallenge adds the WWW-Authenticate header that a 401 must carry
+// (RFC 9110): Bearer on userinfo (RFC 6750 §3), Basic elsewhere (RFC 6749 §5.2).
+func withAuthChallenge(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&challengeWriter{ResponseWriter: w, r: r}, r)
+	})
+}
+
+type challengeWriter struct {
+	http.ResponseWriter
+	r     *http.Request
+	wrote bool
+}
+
+func (cw *challengeWriter) WriteHeader(code int) {
+	if !cw.wrote && code == http.StatusUnauthorized && cw.Header().Get("WWW-Authenticate") == "" {
+		if strings.HasSuffix(cw.r.URL.Path, PathUserinfo) {
+			if hasBearer(cw.r) {
+				cw.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="the access token is invalid or expired"`)
+			} else {
+				cw.Header().Set("WWW-Authenticate", `Bearer`)
+			}
+		} else {
+			cw.Header().Set("WWW-Authenticate", `Basic realm="dopaid"`)
+		}
+	}
+	cw.wrote = true
+	cw.ResponseWriter.WriteHeader(code)
+}
+
+func (cw *challengeWriter) Write(b []byte) (int, error) {
+	if !cw.wrote {
+		cw.WriteHeader(http.StatusOK)
+	}
+	return cw.ResponseWriter.Write(b)
+}
+
+func hasBearer(r *http.Request) bool {
+	auth := r.Header.Get("Authorization")
+	return len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ")
+}
+
+func writeJSONError(w http.ResponseWriter, status int, e *oidc.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(e)
+}
+
+// errorPage renders a refusal that must not be sent to the client's
+// redirect URI (unknown client, unregistered redirect URI, a request from
+// another browser). It never shows internal error text.
+func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := pages.ExecuteTemplate(w, "error.html", struct{ Code, Message string }{code, message}); err != nil {
+		p.log.ErrorContext(r.Context(), "render error page", "err", err)
+	}
+}
+
+// internal logs an unexpected error and returns the generic server_error
+// that clients see, without any of the cause's text.
+func (p *Provider) internal(ctx context.Context, what string, err error) error {
+	p.log.ErrorContext(ctx, what, "err", err)
+	return oidcop.NewStatusError(oidc.ErrServerError(), http.StatusInternalServerError)
+}
+
+func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }

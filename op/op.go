@@ -1,0 +1,254 @@
+// Package op is dopaid's OpenID provider: the OAuth 2.0 / OpenID Connect
+// endpoints (discovery, JWKS, authorize, token, userinfo, introspection,
+// revocation, end-session) built on zitadel/oidc's Server interface.
+//
+// zitadel/oidc does the routing and request parsing; every endpoint's policy
+// is ours, because the library's defaults fall short of what a national
+// identity provider needs (see DESIGN.md): client authentication before any
+// code is looked up, S256 PKCE for every client, exact redirect URIs,
+// single-use codes whose replay revokes the tokens they produced, refresh
+// token rotation with reuse detection, jti replay checks for private_key_jwt,
+// RFC 9207 iss in authorization responses, RFC 6750 errors on userinfo,
+// Cache-Control: no-store on token responses, one method per endpoint, and no
+// internal error text in any response.
+//
+// op may import storage and keys. It is the only package that imports
+// github.com/zitadel/oidc/v3/pkg/op (as oidcop). The login pages are reached
+// through Config.LoginURL and come back through CallbackURL: op never
+// imports login, nor login op.
+package op
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/dopaid/dopaid/keys"
+	"github.com/dopaid/dopaid/storage"
+)
+
+// Endpoint paths, relative to the issuer.
+const (
+	PathDiscovery  = "/.well-known/openid-configuration"
+	PathASMetadata = "/.well-known/oauth-authorization-server"
+	PathJWKS       = "/keys"
+	PathAuthorize  = "/authorize"
+	PathCallback   = "/authorize/callback"
+	PathToken      = "/oauth/token"
+	PathUserinfo   = "/userinfo"
+	PathIntrospect = "/oauth/introspect"
+	PathRevoke     = "/oauth/revoke"
+	PathEndSession = "/end_session"
+)
+
+// Keys is what the provider needs of the signing keys (keys.Manager).
+type Keys interface {
+	Signer(ctx context.Context, alg string) (keys.SigningKey, error)
+	PublicKeys(ctx context.Context) ([]jose.JSONWebKey, error)
+}
+
+// Secrets hashes and checks client secrets (keys.SecretHasher).
+type Secrets interface {
+	Hash(secret string) string
+	Verify(secret, hash string) bool
+}
+
+// ClaimSource supplies the claims about a subject that the given scopes
+// release. The identity-proofing issue provides the civil registry; until
+// then the provider releases only sub.
+type ClaimSource interface {
+	Claims(ctx context.Context, subject string, scopes []string) (map[string]any, error)
+}
+
+// Config is everything the provider needs. cmd builds it.
+type Config struct {
+	// Issuer is the provider's issuer URL (https, or http only in dev).
+	Issuer string
+	Store  storage.Store
+	Keys   Keys
+	// Secrets verifies client secrets.
+	Secrets Secrets
+	// PairwiseKey (32 bytes) keys the pairwise subject derivation.
+	PairwiseKey []byte
+	// LoginURL returns the login page for an authorization request ID.
+	LoginURL func(authRequestID string) string
+	// Claims releases claims beyond sub; nil releases only sub.
+	Claims ClaimSource
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	// Lifetimes; zero values take the defaults below.
+	AuthRequestTTL  time.Duration // 30 min: time to sign in
+	CodeTTL         time.Duration // 60 s (FAPI 2.0 upper bound)
+	AccessTokenTTL  time.Duration // 10 min
+	IDTokenTTL      time.Duration // 10 min
+	RefreshTokenTTL time.Duration // 8 h
+	AssertionMaxAge time.Duration // 61 min: latest accepted client assertion expiry
+	ClientCacheTTL  time.Duration // 1 s: how stale a cached client may be
+	// SecureCookies marks cookies Secure with the __Host- prefix; true
+	// unless the issuer is plain http (development).
+	SecureCookies bool
+}
+
+// Defaults.
+const (
+	DefaultAuthRequestTTL  = 30 * time.Minute
+	DefaultCodeTTL         = 60 * time.Second
+	DefaultAccessTokenTTL  = 10 * time.Minute
+	DefaultIDTokenTTL      = 10 * time.Minute
+	DefaultRefreshTokenTTL = 8 * time.Hour
+	// Client libraries commonly sign assertions for an hour (zitadel's rp
+	// does); jti replay protection makes the lifetime harmless.
+	DefaultAssertionMaxAge = time.Hour + time.Minute
+	DefaultClientCacheTTL  = time.Second
+)
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.AuthRequestTTL, DefaultAuthRequestTTL)
+	def(&c.CodeTTL, DefaultCodeTTL)
+	def(&c.AccessTokenTTL, DefaultAccessTokenTTL)
+	def(&c.IDTokenTTL, DefaultIDTokenTTL)
+	def(&c.RefreshTokenTTL, DefaultRefreshTokenTTL)
+	def(&c.AssertionMaxAge, DefaultAssertionMaxAge)
+	def(&c.ClientCacheTTL, DefaultClientCacheTTL)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports every problem with the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	u, err := url.Parse(c.Issuer)
+	switch {
+	case c.Issuer == "":
+		errs = append(errs, errors.New("issuer is required"))
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		errs = append(errs, fmt.Errorf("issuer %q is not an absolute http(s) URL", c.Issuer))
+	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.Issuer, "/"):
+		errs = append(errs, fmt.Errorf("issuer %q must have no query, fragment or trailing slash", c.Issuer))
+	}
+	if c.Store == nil {
+		errs = append(errs, errors.New("store is required"))
+	}
+	if c.Keys == nil {
+		errs = append(errs, errors.New("keys are required"))
+	}
+	if c.Secrets == nil {
+		errs = append(errs, errors.New("secret hasher is required"))
+	}
+	if len(c.PairwiseKey) < 32 {
+		errs = append(errs, errors.New("pairwise key must be at least 32 bytes"))
+	}
+	if c.LoginURL == nil {
+		errs = append(errs, errors.New("login URL function is required"))
+	}
+	if c.CodeTTL > 10*time.Minute {
+		errs = append(errs, errors.New("code lifetime must not exceed 10 minutes"))
+	}
+	return errors.Join(errs...)
+}
+
+// Provider is the OpenID provider. It is an http.Handler for every endpoint
+// under the issuer's path.
+type Provider struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	store   storage.Store
+	clients *clientCache
+	handler http.Handler
+	// issuerPath is the issuer URL's path, prefixed to every endpoint.
+	issuerPath string
+	discovery  discoveryDocument
+	// signers caches one jose.Signer per signing key ID.
+	signers sync.Map
+}
+
+// New builds a provider from cfg.
+func New(cfg Config) (*Provider, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid provider configuration: %w", err)
+	}
+	u, _ := url.Parse(cfg.Issuer)
+	p := &Provider{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		now:        cfg.Now,
+		store:      cfg.Store,
+		clients:    newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now),
+		issuerPath: strings.TrimSuffix(u.Path, "/"),
+	}
+	p.discovery = p.newDiscovery()
+	p.handler = p.routes()
+	return p, nil
+}
+
+// ServeHTTP serves the provider's endpoints.
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.handler.ServeHTTP(w, r) }
+
+// Issuer returns the issuer URL.
+func (p *Provider) Issuer() string { return p.cfg.Issuer }
+
+// CallbackURL is where the login pages send the browser once they have
+// completed an authorization request; the provider then answers the client.
+// It has the shape login expects: func(ctx, authRequestID) string.
+func (p *Provider) CallbackURL(_ context.Context, authRequestID string) string {
+	return p.cfg.Issuer + PathCallback + "?id=" + url.QueryEscape(authRequestID)
+}
+
+// InvalidateClient drops a client from the in-process cache (after a local
+// change; other replicas see it within ClientCacheTTL).
+func (p *Provider) InvalidateClient(id string) { p.clients.invalidate(id) }
+
+// Subject returns the pairwise subject identifier the client sees for a
+// citizen's internal subject: HMAC-SHA-256 under the pairwise key of the
+// client's sector (its permit, or the client itself while it has none).
+func (p *Provider) Subject(c storage.Client, subject string) string {
+	return pairwiseSubject(p.cfg.PairwiseKey, sector(c), subject)
+}
+
+func sector(c storage.Client) string {
+	if c.PermitID != "" {
+		return "permit:" + c.PermitID
+	}
+	return "client:" + c.ID
+}
+
+func pairwiseSubject(key []byte, sector, subject string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(sector))
+	m.Write([]byte{0})
+	m.Write([]byte(subject))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// HashToken is how codes, access and refresh tokens are stored: they are 256
+// random bits, so a plain SHA-256 suffices (no key, no slow hash).
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func (p *Provider) endpoint(path string) string { return p.cfg.Issuer + path }

@@ -1,0 +1,180 @@
+package op
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	oidcop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/dopaid/dopaid/storage"
+)
+
+// invalidToken is RFC 6750 §3.1's answer to a bad access token: 401 with
+// WWW-Authenticate: Bearer error="invalid_token" (added by withAuthChallenge).
+func invalidToken() error {
+	return oidcop.NewStatusError(
+		&oidc.Error{ErrorType: "invalid_token", Description: "the access token is invalid or expired"},
+		http.StatusUnauthorized)
+}
+
+// UserInfo answers OIDC Core §5.3 for a live access token.
+func (s *server) UserInfo(ctx context.Context, r *oidcop.Request[oidc.UserInfoRequest]) (*oidcop.Response, error) {
+	p := s.p
+	if r.URL.Query().Get("access_token") != "" {
+		// RFC 9700 §2.3: no tokens in URLs.
+		return nil, oidc.ErrInvalidRequest().WithDescription("the access token must not be sent in the URL")
+	}
+	if !hasBearer(&http.Request{Header: r.Header}) && r.Method != http.MethodPost {
+		return nil, invalidToken()
+	}
+	now := p.now()
+	ti, err := p.store.AccessToken(ctx, HashToken(r.Data.AccessToken), now)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, invalidToken()
+		}
+		return nil, p.internal(ctx, "userinfo: load token", err)
+	}
+	c, err := p.clients.get(ctx, ti.Grant.ClientID)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, invalidToken()
+		}
+		return nil, p.internal(ctx, "userinfo: load client", err)
+	}
+	if c.Disabled {
+		return nil, invalidToken()
+	}
+	info := &oidc.UserInfo{Subject: p.Subject(c, ti.Grant.Subject)}
+	if p.cfg.Claims != nil {
+		claims, err := p.cfg.Claims.Claims(ctx, ti.Grant.Subject, ti.Grant.Scopes)
+		if err != nil {
+			return nil, p.internal(ctx, "userinfo: claims", err)
+		}
+		for k, v := range claims {
+			if k != "sub" {
+				info.AppendClaims(k, v)
+			}
+		}
+	}
+	resp := oidcop.NewResponse(info)
+	resp.Header.Set("Cache-Control", "no-store")
+	return resp, nil
+}
+
+// Introspect answers RFC 7662 for an authenticated client. A token is
+// reported active only to the client it was issued to: other clients learn
+// nothing about it. Refresh tokens are introspectable too.
+func (s *server) Introspect(ctx context.Context, r *oidcop.Request[oidcop.IntrospectionRequest]) (*oidcop.Response, error) {
+	p := s.p
+	c, err := p.authenticateClient(ctx, r.Header, r.Data.ClientCredentials, p.endpoint(PathIntrospect))
+	if err != nil {
+		return nil, err
+	}
+	if c.Public() {
+		return nil, invalidClient()
+	}
+	now := p.now()
+	inactive := oidcop.NewResponse(&oidc.IntrospectionResponse{})
+	inactive.Header.Set("Cache-Control", "no-store")
+	hash := HashToken(r.Data.Token)
+	var (
+		ti        storage.TokenInfo
+		tokenType string
+		exp       = now
+		iat       = now
+	)
+	hint := r.Form.Get("token_type_hint")
+	tryAccess := func() error {
+		var err error
+		ti, err = p.store.AccessToken(ctx, hash, now)
+		if err == nil {
+			tokenType, exp, iat = "access_token", ti.Access.ExpiresAt, ti.Access.CreatedAt
+		}
+		return err
+	}
+	tryRefresh := func() error {
+		var err error
+		ti, err = p.store.RefreshToken(ctx, hash, now)
+		if err == nil {
+			tokenType, exp, iat = "refresh_token", ti.Refresh.ExpiresAt, ti.Refresh.CreatedAt
+		}
+		return err
+	}
+	order := []func() error{tryAccess, tryRefresh}
+	if hint == "refresh_token" {
+		order = []func() error{tryRefresh, tryAccess}
+	}
+	found := false
+	for _, try := range order {
+		err := try()
+		if err == nil {
+			found = true
+			break
+		}
+		if !isNotFound(err) {
+			return nil, p.internal(ctx, "introspect: load token", err)
+		}
+	}
+	if !found || ti.Grant.ClientID != c.ID {
+		return inactive, nil
+	}
+	resp := oidcop.NewResponse(&oidc.IntrospectionResponse{
+		Active:                          true,
+		Scope:                           ti.Grant.Scopes,
+		ClientID:                        c.ID,
+		TokenType:                       tokenTypeName(tokenType),
+		Expiration:                      oidc.FromTime(exp),
+		IssuedAt:                        oidc.FromTime(iat),
+		AuthTime:                        oidc.FromTime(ti.Grant.AuthTime),
+		Subject:                         p.Subject(c, ti.Grant.Subject),
+		Audience:                        []string{c.ID},
+		AuthenticationMethodsReferences: ti.Grant.AMR,
+		Issuer:                          p.cfg.Issuer,
+	})
+	resp.Header.Set("Cache-Control", "no-store")
+	return resp, nil
+}
+
+func tokenTypeName(t string) string {
+	if t == "access_token" {
+		return oidc.BearerToken
+	}
+	return "refresh_token"
+}
+
+// Revocation answers RFC 7009. Revoking a refresh token revokes its whole
+// grant (and so the access tokens issued with it); an access token is
+// revoked alone. Unknown tokens, and tokens of other clients, get the same
+// 200 answer and change nothing.
+func (s *server) Revocation(ctx context.Context, r *oidcop.ClientRequest[oidc.RevocationRequest]) (*oidcop.Response, error) {
+	p := s.p
+	c := r.Client.(client).Client
+	now := p.now()
+	hash := HashToken(r.Data.Token)
+	if strings.TrimSpace(r.Data.Token) == "" {
+		return nil, oidc.ErrInvalidRequest().WithDescription("token is required")
+	}
+	if ti, err := p.store.RefreshToken(ctx, hash, now); err == nil {
+		if ti.Grant.ClientID == c.ID {
+			if err := p.store.RevokeGrant(ctx, ti.Grant.ID, now); err != nil {
+				return nil, p.internal(ctx, "revoke grant", err)
+			}
+		}
+		return oidcop.NewResponse(nil), nil
+	} else if !isNotFound(err) {
+		return nil, p.internal(ctx, "revoke: load token", err)
+	}
+	if ti, err := p.store.AccessToken(ctx, hash, now); err == nil {
+		if ti.Grant.ClientID == c.ID {
+			if err := p.store.RevokeAccessToken(ctx, hash, now); err != nil {
+				return nil, p.internal(ctx, "revoke access token", err)
+			}
+		}
+	} else if !isNotFound(err) {
+		return nil, p.internal(ctx, "revoke: load token", err)
+	}
+	return oidcop.NewResponse(nil), nil
+}

@@ -1,0 +1,146 @@
+package op
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/dopaid/dopaid/storage"
+)
+
+var errBadHint = errors.New("invalid id_token_hint")
+
+// hintClaims is what the provider needs from an ID token it issued.
+type hintClaims struct {
+	Issuer   string        `json:"iss"`
+	Subject  string        `json:"sub"`
+	Audience oidc.Audience `json:"aud"`
+	Expiry   int64         `json:"exp"`
+	AZP      string        `json:"azp"`
+	// SID is the grant the token was issued under (see idToken).
+	SID string `json:"sid"`
+}
+
+// verifyIDTokenHint checks that hint is an ID token this provider signed,
+// for clientID when given, and not expired (the library would accept an
+// expired one). It returns the token's audience client and claims.
+func (p *Provider) verifyIDTokenHint(ctx context.Context, hint, clientID string) (hintClaims, error) {
+	var hc hintClaims
+	jws, err := jose.ParseSigned(hint, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+	if err != nil || len(jws.Signatures) != 1 {
+		return hc, errBadHint
+	}
+	pub, err := p.cfg.Keys.PublicKeys(ctx)
+	if err != nil {
+		return hc, err
+	}
+	kid := jws.Signatures[0].Header.KeyID
+	var payload []byte
+	for _, k := range pub {
+		if k.KeyID == kid && k.Algorithm == jws.Signatures[0].Header.Algorithm {
+			payload, err = jws.Verify(k.Key)
+			if err != nil {
+				return hc, errBadHint
+			}
+			break
+		}
+	}
+	if payload == nil {
+		return hc, errBadHint
+	}
+	if err := json.Unmarshal(payload, &hc); err != nil {
+		return hc, errBadHint
+	}
+	if hc.Issuer != p.cfg.Issuer || len(hc.Audience) == 0 || time.Unix(hc.Expiry, 0).Before(p.now()) {
+		return hc, errBadHint
+	}
+	if clientID != "" && !slices.Contains(hc.Audience, clientID) {
+		return hc, errBadHint
+	}
+	return hc, nil
+}
+
+// endSession is RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+// A valid id_token_hint identifies the client and the citizen: the client's
+// grants for that citizen are revoked. The browser is sent only to a
+// post_logout_redirect_uri registered for that client, with state;
+// otherwise the provider shows its own signed-out page.
+func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request could not be read.")
+		return
+	}
+	q := r.Form
+	for k, v := range q {
+		if len(v) > 1 {
+			p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request repeats the parameter "+strconv.Quote(k)+".")
+			return
+		}
+	}
+	hint, clientID, postLogout := q.Get("id_token_hint"), q.Get("client_id"), q.Get("post_logout_redirect_uri")
+	var hc hintClaims
+	if hint != "" {
+		var err error
+		hc, err = p.verifyIDTokenHint(ctx, hint, clientID)
+		if err != nil {
+			if !errors.Is(err, errBadHint) {
+				p.log.ErrorContext(ctx, "end session: keys", "err", err)
+			}
+			p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The sign-out request is not valid (id_token_hint).")
+			return
+		}
+		if clientID == "" {
+			clientID = hc.AZP
+			if clientID == "" {
+				clientID = hc.Audience[0]
+			}
+		}
+	}
+	var c storage.Client
+	if clientID != "" {
+		var err error
+		c, err = p.clients.get(ctx, clientID)
+		if err != nil {
+			if isNotFound(err) {
+				p.errorPage(w, r, http.StatusBadRequest, "invalid_client", "The application is not registered.")
+				return
+			}
+			p.log.ErrorContext(ctx, "end session: load client", "err", err)
+			p.errorPage(w, r, http.StatusInternalServerError, "server_error", "The service is temporarily unavailable.")
+			return
+		}
+	}
+	if postLogout != "" && (c.ID == "" || !slices.Contains(c.PostLogoutRedirectURIs, postLogout)) {
+		p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The return address after sign-out is not registered for this application.")
+		return
+	}
+	if hint != "" {
+		// Signing out of the app ends the app's grant: its access and
+		// refresh tokens stop working at once.
+		if err := p.store.RevokeGrant(ctx, hc.SID, p.now()); hc.SID != "" && err != nil {
+			p.log.ErrorContext(ctx, "end session: revoke", "err", err)
+			p.errorPage(w, r, http.StatusInternalServerError, "server_error", "The service is temporarily unavailable.")
+			return
+		}
+	}
+	if postLogout != "" {
+		v := map[string][]string{}
+		if st := q.Get("state"); st != "" {
+			v["state"] = []string{st}
+		}
+		http.Redirect(w, r, appendQuery(postLogout, v), http.StatusFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := pages.ExecuteTemplate(w, "signedout.html", nil); err != nil {
+		p.log.ErrorContext(ctx, "render signed-out page", "err", err)
+	}
+}

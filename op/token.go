@@ -1,0 +1,416 @@
+package op
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	oidcop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/dopaid/dopaid/keys"
+	"github.com/dopaid/dopaid/storage"
+)
+
+// server implements zitadel's oidcop.Server. Endpoints it does not offer
+// (device flow, token exchange, client credentials, JWT bearer grants) stay
+// unimplemented and answer with an error.
+type server struct {
+	oidcop.UnimplementedServer
+	p *Provider
+}
+
+func (s *server) Health(context.Context, *oidcop.Request[struct{}]) (*oidcop.Response, error) {
+	return oidcop.NewResponse(oidcop.Status{Status: "ok"}), nil
+}
+
+func (s *server) Ready(ctx context.Context, _ *oidcop.Request[struct{}]) (*oidcop.Response, error) {
+	if err := s.p.store.Ping(ctx); err != nil {
+		return nil, s.p.internal(ctx, "ready: store", err)
+	}
+	return oidcop.NewResponse(oidcop.Status{Status: "ok"}), nil
+}
+
+func (s *server) JWTProfile(context.Context, *oidcop.Request[oidc.JWTProfileGrantRequest]) (*oidcop.Response, error) {
+	return nil, oidc.ErrUnsupportedGrantType().WithDescription("grant type not supported")
+}
+
+// invalidClient is the one answer to every failed client authentication, so
+// that it reveals neither which client IDs exist nor what was wrong.
+func invalidClient() error {
+	return oidcop.NewStatusError(oidc.ErrInvalidClient().WithDescription("client authentication failed"), http.StatusUnauthorized)
+}
+
+// VerifyClient authenticates the client before anything else on the token
+// and revocation endpoints, so that a bad credential never learns whether a
+// code or token is valid.
+func (s *server) VerifyClient(ctx context.Context, r *oidcop.Request[oidcop.ClientCredentials]) (oidcop.Client, error) {
+	c, err := s.p.authenticateClient(ctx, r.Header, r.Data, s.p.endpoint(r.URL.Path))
+	if err != nil {
+		return nil, err
+	}
+	return client{Client: c, loginURL: s.p.cfg.LoginURL}, nil
+}
+
+func (p *Provider) authenticateClient(ctx context.Context, h http.Header, cc *oidcop.ClientCredentials, endpointURL string) (storage.Client, error) {
+	if cc.ClientAssertion != "" {
+		return p.authenticateAssertion(ctx, cc, endpointURL)
+	}
+	c, err := p.clients.get(ctx, cc.ClientID)
+	if err != nil {
+		if isNotFound(err) {
+			return storage.Client{}, invalidClient()
+		}
+		return storage.Client{}, p.internal(ctx, "authenticate client", err)
+	}
+	if c.Disabled {
+		return storage.Client{}, invalidClient()
+	}
+	_, _, basic := (&http.Request{Header: h}).BasicAuth()
+	switch c.AuthMethod {
+	case storage.AuthMethodNone:
+		if cc.ClientSecret != "" {
+			return storage.Client{}, invalidClient()
+		}
+		return c, nil
+	case storage.AuthMethodSecretBasic, storage.AuthMethodSecretPost:
+		// Each client uses the method it registered (its
+		// token_endpoint_auth_method), nothing else.
+		if basic != (c.AuthMethod == storage.AuthMethodSecretBasic) {
+			return storage.Client{}, invalidClient()
+		}
+		if cc.ClientSecret == "" || c.SecretHash == "" || !p.cfg.Secrets.Verify(cc.ClientSecret, c.SecretHash) {
+			return storage.Client{}, invalidClient()
+		}
+		return c, nil
+	default:
+		return storage.Client{}, invalidClient()
+	}
+}
+
+var assertionAlgs = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.PS256, jose.EdDSA}
+
+// assertionClaims are the claims of a private_key_jwt client assertion
+// (RFC 7523 §3).
+type assertionClaims struct {
+	Issuer   string        `json:"iss"`
+	Subject  string        `json:"sub"`
+	Audience oidc.Audience `json:"aud"`
+	Expiry   *int64        `json:"exp"`
+	IssuedAt *int64        `json:"iat"`
+	NotBef   *int64        `json:"nbf"`
+	JTI      string        `json:"jti"`
+}
+
+const clockSkew = 10 * time.Second
+
+func (p *Provider) authenticateAssertion(ctx context.Context, cc *oidcop.ClientCredentials, endpointURL string) (storage.Client, error) {
+	jws, err := jose.ParseSigned(cc.ClientAssertion, assertionAlgs)
+	if err != nil || len(jws.Signatures) != 1 {
+		return storage.Client{}, invalidClient()
+	}
+	var unverified assertionClaims
+	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &unverified); err != nil || unverified.Issuer == "" {
+		return storage.Client{}, invalidClient()
+	}
+	c, err := p.clients.get(ctx, unverified.Issuer)
+	if err != nil {
+		if isNotFound(err) {
+			return storage.Client{}, invalidClient()
+		}
+		return storage.Client{}, p.internal(ctx, "authenticate client", err)
+	}
+	if c.Disabled || c.AuthMethod != storage.AuthMethodPrivateKeyJWT {
+		return storage.Client{}, invalidClient()
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(c.JWKS, &set); err != nil {
+		p.log.ErrorContext(ctx, "client has an unreadable JWKS", "client_id", c.ID)
+		return storage.Client{}, invalidClient()
+	}
+	kid := jws.Signatures[0].Header.KeyID
+	var payload []byte
+	for _, k := range set.Keys {
+		if (kid != "" && k.KeyID != kid) || (k.Use != "" && k.Use != "sig") {
+			continue
+		}
+		if k.Algorithm != "" && k.Algorithm != jws.Signatures[0].Header.Algorithm {
+			continue
+		}
+		if b, err := jws.Verify(k.Key); err == nil {
+			payload = b
+			break
+		}
+	}
+	if payload == nil {
+		return storage.Client{}, invalidClient()
+	}
+	var cl assertionClaims
+	if err := json.Unmarshal(payload, &cl); err != nil {
+		return storage.Client{}, invalidClient()
+	}
+	now := p.now()
+	switch {
+	case cl.Issuer != c.ID || cl.Subject != c.ID:
+	case cc.ClientID != "" && cc.ClientID != c.ID:
+	case !slices.Contains(cl.Audience, p.cfg.Issuer) && !slices.Contains(cl.Audience, p.endpoint(PathToken)) && !slices.Contains(cl.Audience, endpointURL):
+	case cl.Expiry == nil || time.Unix(*cl.Expiry, 0).Before(now.Add(-clockSkew)):
+	case time.Unix(*cl.Expiry, 0).After(now.Add(p.cfg.AssertionMaxAge)):
+	case cl.NotBef != nil && time.Unix(*cl.NotBef, 0).After(now.Add(clockSkew)):
+	case cl.IssuedAt != nil && time.Unix(*cl.IssuedAt, 0).After(now.Add(clockSkew)):
+	case cl.JTI == "" || len(cl.JTI) > 256:
+	default:
+		// Each assertion is good for one request (RFC 7523 §3 item 7).
+		exp := time.Unix(*cl.Expiry, 0).Add(clockSkew)
+		if err := p.store.UseOnce(ctx, "client_assertion:"+c.ID, cl.JTI, exp, now); err != nil {
+			if errors.Is(err, storage.ErrAlreadyExists) {
+				p.log.WarnContext(ctx, "client assertion replayed", "client_id", c.ID)
+				return storage.Client{}, invalidClient()
+			}
+			return storage.Client{}, p.internal(ctx, "record assertion jti", err)
+		}
+		return c, nil
+	}
+	return storage.Client{}, invalidClient()
+}
+
+func invalidGrant(desc string) error {
+	return oidc.ErrInvalidGrant().WithDescription("%s", desc)
+}
+
+// CodeExchange redeems an authorization code (RFC 6749 §4.1.3). The client is
+// authenticated already. The code is consumed atomically before anything is
+// checked, so that a failed attempt burns it; a replayed code revokes every
+// token the first exchange produced (RFC 6749 §4.1.2).
+func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.AccessTokenRequest]) (*oidcop.Response, error) {
+	p := s.p
+	c := r.Client.(client).Client
+	now := p.now()
+	ar, err := p.store.ConsumeAuthCode(ctx, HashToken(r.Data.Code), now)
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		if err := p.store.RevokeGrant(ctx, ar.GrantID, now); err != nil {
+			return nil, p.internal(ctx, "revoke grant of replayed code", err)
+		}
+		p.log.WarnContext(ctx, "authorization code replayed; grant revoked", "client_id", c.ID)
+		return nil, invalidGrant("the code is invalid, expired or used")
+	case isNotFound(err):
+		return nil, invalidGrant("the code is invalid, expired or used")
+	case err != nil:
+		return nil, p.internal(ctx, "consume code", err)
+	}
+	if ar.ClientID != c.ID {
+		return nil, invalidGrant("the code is invalid, expired or used")
+	}
+	if r.Data.RedirectURI != ar.RedirectURI {
+		return nil, invalidGrant("redirect_uri does not match the authorization request")
+	}
+	if !codeVerifierRE.MatchString(r.Data.CodeVerifier) || !pkceMatches(r.Data.CodeVerifier, ar.CodeChallenge) {
+		return nil, invalidGrant("code_verifier is missing or does not match")
+	}
+	g := storage.Grant{
+		ID:        ar.GrantID,
+		ClientID:  c.ID,
+		Subject:   ar.Subject,
+		Scopes:    ar.Scopes,
+		AuthTime:  ar.AuthTime,
+		AMR:       ar.AMR,
+		ACR:       ar.ACR,
+		SessionID: ar.SessionID,
+		Claims:    ar.Claims,
+		Purpose:   ar.Purpose,
+		CreatedAt: now,
+	}
+	offline := slices.Contains(ar.Scopes, "offline_access")
+	if offline {
+		g.ExpiresAt = now.Add(p.refreshTTL(c))
+	} else {
+		g.ExpiresAt = now.Add(p.accessTTL(c))
+	}
+	t, err := p.mintTokens(g, offline, now)
+	if err != nil {
+		return nil, p.internal(ctx, "mint tokens", err)
+	}
+	if err := p.store.IssueTokens(ctx, g, *t.access, t.refresh); err != nil {
+		return nil, p.internal(ctx, "store tokens", err)
+	}
+	return p.tokenResponse(ctx, c, g, t, ar.Nonce, now)
+}
+
+func pkceMatches(verifier, challenge string) bool {
+	sum := sha256.Sum256([]byte(verifier))
+	got := base64.RawURLEncoding.EncodeToString(sum[:])
+	return subtle.ConstantTimeCompare([]byte(got), []byte(challenge)) == 1
+}
+
+// RefreshToken rotates a refresh token (RFC 9700 §4.14.2): each is good for
+// one use; presenting a used one revokes the whole grant.
+func (s *server) RefreshToken(ctx context.Context, r *oidcop.ClientRequest[oidc.RefreshTokenRequest]) (*oidcop.Response, error) {
+	p := s.p
+	c := r.Client.(client).Client
+	now := p.now()
+	t, err := p.mintTokens(storage.Grant{ExpiresAt: now.Add(p.refreshTTL(c))}, true, now)
+	if err != nil {
+		return nil, p.internal(ctx, "mint tokens", err)
+	}
+	t.access.ExpiresAt = now.Add(p.accessTTL(c))
+	g, err := p.store.RotateRefreshToken(ctx, HashToken(r.Data.RefreshToken), *t.access, *t.refresh, now)
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		p.log.WarnContext(ctx, "refresh token reused; grant revoked", "client_id", c.ID)
+		return nil, invalidGrant("the refresh token is invalid, expired or revoked")
+	case isNotFound(err):
+		return nil, invalidGrant("the refresh token is invalid, expired or revoked")
+	case err != nil:
+		return nil, p.internal(ctx, "rotate refresh token", err)
+	}
+	if g.ClientID != c.ID {
+		// A token presented by another client has leaked: kill the grant.
+		if err := p.store.RevokeGrant(ctx, g.ID, now); err != nil {
+			return nil, p.internal(ctx, "revoke grant", err)
+		}
+		return nil, invalidGrant("the refresh token is invalid, expired or revoked")
+	}
+	for _, sc := range r.Data.Scopes {
+		if !slices.Contains(g.Scopes, sc) {
+			return nil, oidc.ErrInvalidScope().WithDescription("scope %q was not granted", sc)
+		}
+	}
+	if t.access.ExpiresAt.After(g.ExpiresAt) {
+		t.access.ExpiresAt = g.ExpiresAt
+	}
+	return p.tokenResponse(ctx, c, g, t, "", now)
+}
+
+func (p *Provider) accessTTL(c storage.Client) time.Duration {
+	if c.AccessTokenTTL > 0 {
+		return c.AccessTokenTTL
+	}
+	return p.cfg.AccessTokenTTL
+}
+
+func (p *Provider) refreshTTL(c storage.Client) time.Duration {
+	if c.RefreshTokenTTL > 0 {
+		return c.RefreshTokenTTL
+	}
+	return p.cfg.RefreshTokenTTL
+}
+
+type minted struct {
+	accessToken, refreshToken string
+	access                    *storage.AccessToken
+	refresh                   *storage.RefreshToken
+}
+
+// mintTokens makes a random access token (and refresh token); the store
+// keeps only their hashes.
+func (p *Provider) mintTokens(g storage.Grant, withRefresh bool, now time.Time) (minted, error) {
+	var m minted
+	at, err := keys.RandomToken(32)
+	if err != nil {
+		return m, err
+	}
+	m.accessToken = at
+	exp := now.Add(p.cfg.AccessTokenTTL)
+	if !g.ExpiresAt.IsZero() && exp.After(g.ExpiresAt) {
+		exp = g.ExpiresAt
+	}
+	m.access = &storage.AccessToken{ID: HashToken(at), GrantID: g.ID, ExpiresAt: exp, CreatedAt: now}
+	if withRefresh {
+		rt, err := keys.RandomToken(32)
+		if err != nil {
+			return m, err
+		}
+		m.refreshToken = rt
+		m.refresh = &storage.RefreshToken{ID: HashToken(rt), GrantID: g.ID, ExpiresAt: g.ExpiresAt, CreatedAt: now}
+	}
+	return m, nil
+}
+
+func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storage.Grant, t minted, nonce string, now time.Time) (*oidcop.Response, error) {
+	idToken, err := p.idToken(ctx, c, g, nonce, t.accessToken, now)
+	if err != nil {
+		return nil, p.internal(ctx, "sign id token", err)
+	}
+	resp := oidcop.NewResponse(&oidc.AccessTokenResponse{
+		AccessToken:  t.accessToken,
+		TokenType:    oidc.BearerToken,
+		RefreshToken: t.refreshToken,
+		ExpiresIn:    uint64(t.access.ExpiresAt.Sub(now).Round(time.Second) / time.Second),
+		IDToken:      idToken,
+		Scope:        g.Scopes,
+	})
+	resp.Header.Set("Cache-Control", "no-store")
+	resp.Header.Set("Pragma", "no-cache")
+	return resp, nil
+}
+
+// idToken signs an ID token with the algorithm the client registered.
+func (p *Provider) idToken(ctx context.Context, c storage.Client, g storage.Grant, nonce, accessToken string, now time.Time) (string, error) {
+	alg := c.SigningAlg
+	if alg == "" {
+		alg = string(jose.ES256)
+	}
+	key, err := p.cfg.Keys.Signer(ctx, alg)
+	if err != nil {
+		return "", err
+	}
+	claims := &oidc.IDTokenClaims{
+		TokenClaims: oidc.TokenClaims{
+			Issuer:                              p.cfg.Issuer,
+			Subject:                             p.Subject(c, g.Subject),
+			Audience:                            []string{c.ID},
+			Expiration:                          oidc.FromTime(now.Add(p.cfg.IDTokenTTL)),
+			IssuedAt:                            oidc.FromTime(now),
+			AuthTime:                            oidc.FromTime(g.AuthTime),
+			Nonce:                               nonce,
+			AuthenticationContextClassReference: g.ACR,
+			AuthenticationMethodsReferences:     g.AMR,
+			AuthorizedParty:                     c.ID,
+		},
+	}
+	// sid names the grant, not the browser session: it is random per
+	// authorization, so two agencies cannot correlate a citizen by it, and
+	// it lets RP-initiated logout end exactly the grant the app holds.
+	claims.SessionID = g.ID
+	if accessToken != "" {
+		claims.AccessTokenHash, err = oidc.ClaimHash(accessToken, key.SignatureAlgorithm())
+		if err != nil {
+			return "", err
+		}
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	return p.sign(key, payload)
+}
+
+func (p *Provider) sign(key keys.SigningKey, payload []byte) (string, error) {
+	var signer jose.Signer
+	if v, ok := p.signers.Load(key.ID()); ok {
+		signer = v.(jose.Signer)
+	} else {
+		var err error
+		signer, err = jose.NewSigner(
+			jose.SigningKey{Algorithm: key.SignatureAlgorithm(), Key: jose.JSONWebKey{Key: key.Key(), KeyID: key.ID()}},
+			(&jose.SignerOptions{}).WithType("JWT"),
+		)
+		if err != nil {
+			return "", err
+		}
+		p.signers.Store(key.ID(), signer)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
+}
