@@ -5,13 +5,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/dopaid/dopaid/storage/postgres/pgtest"
 )
 
 // TestMigrateConcurrently migrates one empty schema from several stores at
 // once, as replicas starting together would, and then once more: every
 // version must be applied exactly once and nothing may fail.
 func TestMigrateConcurrently(t *testing.T) {
-	dbURL := newTestSchema(t)
+	dbURL := pgtest.Schema(t, 4)
 	ctx := context.Background()
 	const n = 4
 	stores := make([]*Store, n)

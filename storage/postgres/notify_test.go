@@ -7,13 +7,15 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/dopaid/dopaid/storage/postgres/pgtest"
 )
 
 // TestListenNotify checks that notifications reach a listener, that a
 // listener survives the loss of its connection, and that it stops with its
 // context. Channels are per database, so each test uses a random one.
 func TestListenNotify(t *testing.T) {
-	testDatabaseURL(t)
+	pgtest.URL(t)
 	tests := []struct {
 		name  string
 		check time.Duration // the silence after which Listen pings
