@@ -1,0 +1,141 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dopaid/dopaid/storage"
+)
+
+const authRequestColumns = `id, client_id, redirect_uri, scopes, state, nonce, response_type,
+	response_mode, code_challenge, code_challenge_method, prompt, max_age, login_hint,
+	ui_locales, acr_values, claims, purpose, browser_binding, grant_id, subject, auth_time,
+	amr, acr, session_id, done, code_hash, code_expires_at, code_used_at, created_at, expires_at`
+
+func scanAuthRequest(row scanner) (storage.AuthRequest, error) {
+	var r storage.AuthRequest
+	err := row.Scan(&r.ID, &r.ClientID, &r.RedirectURI, listCol{&r.Scopes}, &r.State, &r.Nonce, &r.ResponseType,
+		&r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, listCol{&r.Prompt}, durationCol{&r.MaxAge}, &r.LoginHint,
+		listCol{&r.UILocales}, listCol{&r.ACRValues}, &r.Claims, &r.Purpose, &r.BrowserBinding, &r.GrantID, &r.Subject, timeCol{&r.AuthTime},
+		listCol{&r.AMR}, &r.ACR, &r.SessionID, &r.Done, textCol{&r.CodeHash}, timeCol{&r.CodeExpiresAt}, timeCol{&r.CodeUsedAt},
+		timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt})
+	return r, err
+}
+
+// CreateAuthRequest stores a new request.
+func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.ClientID, r.RedirectURI, listArg(r.Scopes), r.State, r.Nonce, r.ResponseType,
+		r.ResponseMode, r.CodeChallenge, r.CodeChallengeMethod, listArg(r.Prompt), durationArg(r.MaxAge), r.LoginHint,
+		listArg(r.UILocales), listArg(r.ACRValues), r.Claims, r.Purpose, r.BrowserBinding, r.GrantID, r.Subject, msArg(r.AuthTime),
+		listArg(r.AMR), r.ACR, r.SessionID, r.Done, textArg(r.CodeHash), msArg(r.CodeExpiresAt), msArg(r.CodeUsedAt),
+		msArg(r.CreatedAt), msArg(r.ExpiresAt))
+	if err != nil {
+		return wrap(err, "create auth request %q", r.ID)
+	}
+	return nil
+}
+
+// AuthRequest returns the request if it has not expired at now.
+func (s *Store) AuthRequest(ctx context.Context, id string, now time.Time) (storage.AuthRequest, error) {
+	return liveAuthRequest(ctx, s.r, id, now)
+}
+
+func liveAuthRequest(ctx context.Context, q querier, id string, now time.Time) (storage.AuthRequest, error) {
+	r, err := scanAuthRequest(q.QueryRowContext(ctx, `SELECT `+authRequestColumns+` FROM auth_requests
+		WHERE id = ? AND expires_at > ?`, id, now.UnixMilli()))
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.AuthRequest{}, fmt.Errorf("sqlite: auth request %q: %w", id, storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.AuthRequest{}, wrap(err, "auth request %q", id)
+	}
+	return r, nil
+}
+
+// CompleteAuthRequest records the sign-in result.
+func (s *Store) CompleteAuthRequest(ctx context.Context, id string, res storage.AuthResult, now time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		r, err := liveAuthRequest(ctx, tx, id, now)
+		if err != nil {
+			return err
+		}
+		if r.Done {
+			return fmt.Errorf("sqlite: complete auth request %q: %w", id, storage.ErrConflict)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE auth_requests SET subject = ?, auth_time = ?, amr = ?,
+			acr = ?, session_id = ?, done = 1 WHERE id = ?`,
+			res.Subject, msArg(res.AuthTime), listArg(res.AMR), res.ACR, res.SessionID, id); err != nil {
+			return wrap(err, "complete auth request %q", id)
+		}
+		return nil
+	})
+}
+
+// SaveAuthCode attaches a code to a completed request.
+func (s *Store) SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt, now time.Time) error {
+	if codeHash == "" {
+		return fmt.Errorf("sqlite: save auth code for %q: empty code hash", id)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		r, err := liveAuthRequest(ctx, tx, id, now)
+		if err != nil {
+			return err
+		}
+		if !r.Done || r.CodeHash != "" {
+			return fmt.Errorf("sqlite: save auth code for %q: %w", id, storage.ErrConflict)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE auth_requests SET code_hash = ?, code_expires_at = ? WHERE id = ?`,
+			codeHash, msArg(expiresAt), id); err != nil {
+			return wrap(err, "save auth code for %q", id)
+		}
+		return nil
+	})
+}
+
+// ConsumeAuthCode marks the code used and returns its request. The write
+// transaction holds the database's write lock from its first statement, so
+// of concurrent callers exactly one finds the code unused.
+func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, error) {
+	var r storage.AuthRequest
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		r, err = scanAuthRequest(tx.QueryRowContext(ctx, `SELECT `+authRequestColumns+` FROM auth_requests
+			WHERE code_hash = ?`, codeHash))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: consume auth code: %w", storage.ErrNotFound)
+		}
+		if err != nil {
+			return wrap(err, "consume auth code")
+		}
+		if !r.CodeUsedAt.IsZero() {
+			return fmt.Errorf("sqlite: consume auth code of request %q: %w", r.ID, storage.ErrConflict)
+		}
+		if !now.Before(r.CodeExpiresAt) {
+			r = storage.AuthRequest{}
+			return fmt.Errorf("sqlite: consume auth code: %w", storage.ErrNotFound)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE auth_requests SET code_used_at = ? WHERE id = ?`,
+			now.UnixMilli(), r.ID); err != nil {
+			return wrap(err, "consume auth code of request %q", r.ID)
+		}
+		r.CodeUsedAt = time.UnixMilli(now.UnixMilli()).UTC()
+		return nil
+	})
+	if err != nil && !errors.Is(err, storage.ErrConflict) {
+		return storage.AuthRequest{}, err
+	}
+	return r, err
+}
+
+// DeleteAuthRequest removes a request.
+func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM auth_requests WHERE id = ?`, id); err != nil {
+		return wrap(err, "delete auth request %q", id)
+	}
+	return nil
+}

@@ -1,0 +1,263 @@
+// Package sqlite is dopaid's embedded default storage backend: the whole
+// storage.Store in one SQLite file, through the pure-Go driver
+// modernc.org/sqlite, with no server to run. It suits a single dopaid
+// process; many replicas share storage/postgres instead.
+//
+// It may import only storage and the driver.
+//
+// Writes go through one connection and begin with BEGIN IMMEDIATE, so
+// writers queue instead of failing with SQLITE_BUSY, and every
+// read-modify-write (consuming a code, rotating a refresh token, updating a
+// client) runs alone. Reads use a pool of read-only connections that WAL mode
+// lets run beside the writer.
+//
+// Times are stored as Unix milliseconds (UTC), slices as JSON text.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/dopaid/dopaid/storage"
+)
+
+var _ storage.Store = (*Store)(nil)
+
+// Store is a storage.Store in one SQLite file.
+type Store struct {
+	w *sql.DB // the single writer connection
+	r *sql.DB // read-only connections
+}
+
+// Open opens the database file at path, creating the file if it is missing.
+// It does not create or upgrade the schema: call Migrate for that.
+func Open(ctx context.Context, path string) (*Store, error) {
+	// The driver reads parameters after '?', and treats a "file:" prefix as a
+	// URI; a plain file name is all Open takes.
+	if path == "" || strings.Contains(path, "?") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite: open %q: want a plain file name", path)
+	}
+	// busy_timeout covers other processes and WAL checkpoints; within this
+	// process writers queue for the one write connection.
+	const common = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	// The writer connects first so that the file exists and is in WAL mode
+	// before any reader opens it.
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", path+"?"+common+"&_query_only=1")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	s := &Store{w: w, r: r}
+	if err := r.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	return s, nil
+}
+
+// Ping reports whether the database file can be reached.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	if err := s.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations in version order. A file is
+// named NNNN_what.sql; versions start at 1 and leave no gaps.
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, name := range names { // fs.Glob sorts
+		base := strings.TrimPrefix(name, "migrations/")
+		prefix, _, _ := strings.Cut(base, "_")
+		v, err := strconv.Atoi(prefix)
+		if err != nil || v != len(ms)+1 {
+			return nil, fmt.Errorf("migration %s: want version %d", base, len(ms)+1)
+		}
+		b, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(b)})
+	}
+	return ms, nil
+}
+
+// Migrate brings the schema up to date, applying in one transaction every
+// embedded migration that the schema_migrations table does not list. It
+// refuses a database migrated by a newer dopaid.
+func (s *Store) Migrate(ctx context.Context) error {
+	ms, err := migrations()
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER PRIMARY KEY,
+			applied_at INTEGER NOT NULL
+		) STRICT`); err != nil {
+			return fmt.Errorf("sqlite: migrate: %w", err)
+		}
+		var current int
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+			return fmt.Errorf("sqlite: migrate: %w", err)
+		}
+		if current > len(ms) {
+			return fmt.Errorf("sqlite: migrate: database schema version %d is newer than this program's %d", current, len(ms))
+		}
+		for _, m := range ms[current:] {
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return fmt.Errorf("sqlite: migrate %s: %w", m.name, err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+				m.version, time.Now().UnixMilli()); err != nil {
+				return fmt.Errorf("sqlite: migrate %s: %w", m.name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// querier is a *sql.DB or *sql.Tx.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// tx runs fn in a write transaction (BEGIN IMMEDIATE on the one write
+// connection) and commits unless fn fails. fn's error is returned as is.
+func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// wrap adds what the store was doing to err, and turns a violated unique
+// constraint into storage.ErrAlreadyExists.
+func wrap(err error, format string, args ...any) error {
+	what := fmt.Sprintf(format, args...)
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+			return fmt.Errorf("sqlite: %s: %w (%v)", what, storage.ErrAlreadyExists, err)
+		}
+	}
+	return fmt.Errorf("sqlite: %s: %w", what, err)
+}
+
+// DeleteExpired removes every record whose lifetime ended at or before now.
+// A grant goes once its own ExpiresAt has passed and none of its tokens is
+// left; its expired tokens go first.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	stmts := []string{
+		`DELETE FROM auth_requests WHERE (expires_at IS NULL OR expires_at <= ?1)
+			AND (code_expires_at IS NULL OR code_expires_at <= ?1)`,
+		`DELETE FROM access_tokens WHERE expires_at IS NULL OR expires_at <= ?1`,
+		`DELETE FROM refresh_tokens WHERE expires_at IS NULL OR expires_at <= ?1`,
+		`DELETE FROM grants WHERE (expires_at IS NULL OR expires_at <= ?1)
+			AND NOT EXISTS (SELECT 1 FROM access_tokens WHERE grant_id = grants.id)
+			AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE grant_id = grants.id)`,
+		`DELETE FROM sessions WHERE idle_expires_at IS NULL OR idle_expires_at <= ?1
+			OR expires_at IS NULL OR expires_at <= ?1`,
+		`DELETE FROM replay WHERE expires_at IS NULL OR expires_at <= ?1`,
+		`DELETE FROM signing_keys WHERE expires_at <= ?1`,
+	}
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for _, q := range stmts {
+			res, err := tx.ExecContext(ctx, q, now.UnixMilli())
+			if err != nil {
+				return wrap(err, "delete expired")
+			}
+			m, err := res.RowsAffected()
+			if err != nil {
+				return wrap(err, "delete expired")
+			}
+			n += m
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// UseOnce records (scope, value) until expiresAt, replacing an entry that
+// has expired.
+func (s *Store) UseOnce(ctx context.Context, scope, value string, expiresAt, now time.Time) error {
+	res, err := s.w.ExecContext(ctx, `INSERT INTO replay (scope, value, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (scope, value) DO UPDATE SET expires_at = excluded.expires_at
+		WHERE replay.expires_at IS NULL OR replay.expires_at <= ?`,
+		scope, value, msArg(expiresAt), now.UnixMilli())
+	if err != nil {
+		return wrap(err, "use once %q", scope)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return wrap(err, "use once %q", scope)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlite: use once %q: %w", scope, storage.ErrAlreadyExists)
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package storagetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/dopaid/dopaid/storage"
+)
+
+func testDeleteExpired(t *testing.T, su suite) {
+	ctx := context.Background()
+	s := su.store(t)
+	seedClient(t, s, "client-1")
+	now := at(3 * time.Hour)
+
+	// Each pair: one record dead at now, one alive.
+	arLive := newAuthRequest("ar-live")
+	arLive.ExpiresAt = at(4 * time.Hour)
+	for _, r := range []storage.AuthRequest{newAuthRequest("ar-dead"), arLive} {
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
+	}
+
+	gDead := newGrant("g-dead")
+	gDead.ExpiresAt = at(2 * time.Hour)
+	wantErr(t, "IssueTokens", s.IssueTokens(ctx, gDead, newAccess("at-g-dead", "g-dead"), newRefresh("rt-g-dead", "g-dead")), nil)
+	gLive := newGrant("g-live")
+	rtLive := newRefresh("rt-g-live", "g-live")
+	rtLive.ExpiresAt = at(4 * time.Hour)
+	wantErr(t, "IssueTokens", s.IssueTokens(ctx, gLive, newAccess("at-g-live", "g-live"), rtLive), nil)
+
+	sLive := newSession("s-live", "alice", base)
+	sLive.IdleExpiresAt = at(4 * time.Hour)
+	sAbs := newSession("s-absolute", "alice", base)
+	sAbs.IdleExpiresAt = at(10 * time.Hour)
+	sAbs.ExpiresAt = at(2 * time.Hour)
+	for _, ss := range []storage.Session{newSession("s-idle", "alice", base), sAbs, sLive} {
+		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+	}
+
+	wantErr(t, "UseOnce", s.UseOnce(ctx, "jti", "dead", at(time.Hour), base), nil)
+	wantErr(t, "UseOnce", s.UseOnce(ctx, "jti", "live", at(4*time.Hour), base), nil)
+
+	for _, k := range []storage.SigningKey{newKey("k-dead", "ES256", 1), newKey("k-retired", "ES256", 2), newKey("k-current", "ES256", 3)} {
+		wantErr(t, "CreateSigningKey", s.CreateSigningKey(ctx, k), nil)
+	}
+	wantErr(t, "RetireSigningKey", s.RetireSigningKey(ctx, "k-dead", at(time.Hour), at(2*time.Hour)), nil)
+	wantErr(t, "RetireSigningKey", s.RetireSigningKey(ctx, "k-retired", at(2*time.Hour), at(5*time.Hour)), nil)
+
+	n, err := s.DeleteExpired(ctx, now)
+	wantErr(t, "DeleteExpired", err, nil)
+	// An auth request, a grant (its tokens may count too), two sessions, a
+	// replay entry and a key.
+	if n < 6 {
+		t.Errorf("DeleteExpired = %d, want at least 6", n)
+	}
+	n, err = s.DeleteExpired(ctx, now)
+	wantErr(t, "DeleteExpired again", err, nil)
+	if n != 0 {
+		t.Errorf("DeleteExpired again = %d, want 0", n)
+	}
+
+	// The dead records are gone: asked as of base, when they were live, the
+	// store no longer has them.
+	t.Run("dead records gone", func(t *testing.T) {
+		_, err := s.AuthRequest(ctx, "ar-dead", base)
+		wantErr(t, "AuthRequest", err, storage.ErrNotFound)
+		accessLive(t, s, "at-g-dead", base, false)
+		refreshLive(t, s, "rt-g-dead", base, false)
+		for _, id := range []string{"s-idle", "s-absolute"} {
+			_, err := s.Session(ctx, id, base)
+			wantErr(t, "Session("+id+")", err, storage.ErrNotFound)
+		}
+		wantErr(t, "UseOnce of a deleted entry", s.UseOnce(ctx, "jti", "dead", at(10*time.Hour), base), nil)
+		keys, err := s.SigningKeys(ctx, base)
+		wantErr(t, "SigningKeys", err, nil)
+		if got, want := keyIDs(keys), []string{"k-current", "k-retired"}; !sameSet(got, want) {
+			t.Errorf("SigningKeys IDs = %q, want %q", got, want)
+		}
+	})
+
+	t.Run("live records kept", func(t *testing.T) {
+		_, err := s.AuthRequest(ctx, "ar-live", now)
+		wantErr(t, "AuthRequest", err, nil)
+		refreshLive(t, s, "rt-g-live", now, true)
+		_, err = s.Session(ctx, "s-live", now)
+		wantErr(t, "Session", err, nil)
+		wantErr(t, "UseOnce of a live entry", s.UseOnce(ctx, "jti", "live", at(10*time.Hour), now), storage.ErrAlreadyExists)
+		_, err = s.Client(ctx, "client-1")
+		wantErr(t, "Client", err, nil)
+	})
+}
+
+func testTimes(t *testing.T, su suite) {
+	ctx := context.Background()
+	ict := time.FixedZone("ICT", 7*60*60)
+	tests := []struct {
+		name string
+		t    time.Time
+	}{
+		{"sub-millisecond", time.Date(2024, time.February, 29, 10, 20, 30, 456_789_123, time.UTC)},
+		{"other zone", time.Date(2024, time.February, 29, 17, 20, 30, 456_000_000, ict)},
+		{"monotonic reading", time.Now()},
+		{"before 1970", time.Date(1969, time.July, 20, 20, 17, 40, 0, time.UTC)},
+		{"far future", time.Date(2543, time.December, 31, 23, 59, 59, 999_000_000, time.UTC)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := su.store(t)
+			c := storage.Client{ID: "a", CreatedAt: tt.t, UpdatedAt: tt.t}
+			wantErr(t, "CreateClient", s.CreateClient(ctx, c), nil)
+			got, err := s.Client(ctx, "a")
+			wantErr(t, "Client", err, nil)
+			for _, gt := range []time.Time{got.CreatedAt, got.UpdatedAt} {
+				if d := gt.Sub(tt.t).Abs(); d >= time.Millisecond {
+					t.Errorf("stored %v, got back %v: %v apart, want under 1ms", tt.t, gt, d)
+				}
+				if gt.Location() != time.UTC {
+					t.Errorf("got back %v in %v, want UTC", gt, gt.Location())
+				}
+			}
+		})
+	}
+}
+
+func testPingClose(t *testing.T, su suite) {
+	s := su.newStore(t)
+	wantErr(t, "Ping", s.Ping(context.Background()), nil)
+	wantErr(t, "Close", s.Close(), nil)
+}

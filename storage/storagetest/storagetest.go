@@ -1,0 +1,280 @@
+// Package storagetest is the executable specification of storage.Store: a
+// conformance suite that every backend runs from its own test file with
+//
+//	func TestStore(t *testing.T) { storagetest.Run(t, newStore) }
+//
+// It may import only the standard library and storage.
+//
+// Beyond what storage.go says in words, the suite pins down:
+//   - A record is live while now is before its ExpiresAt; at ExpiresAt or
+//     later it is expired. Only the now argument decides, never a clock of
+//     the backend's own (the suite's times lie far from the real clock).
+//   - Times round-trip to at least millisecond precision and come back in
+//     UTC; a zero time comes back zero. Nil and empty slices are equal.
+//   - A used refresh token presented again gives ErrConflict (and revokes the
+//     grant) even when the grant was revoked already, so that of N
+//     concurrent rotations one wins and N-1 see ErrConflict.
+//   - TouchSession of a missing or expired session gives ErrNotFound.
+//   - Duplicate token and session IDs give ErrAlreadyExists.
+package storagetest
+
+import (
+	"errors"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dopaid/dopaid/storage"
+)
+
+// Run runs the conformance suite. newStore must return a new, empty,
+// migrated store each time it is called; Run closes every store it gets, so
+// newStore's own cleanup (if any) must tolerate a store already closed.
+func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
+	t.Helper()
+	s := suite{newStore: newStore}
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s suite)
+	}{
+		{"Clients", testClients},
+		{"UpdateClient", testUpdateClient},
+		{"AuthRequests", testAuthRequests},
+		{"CompleteAuthRequest", testCompleteAuthRequest},
+		{"SaveAuthCode", testSaveAuthCode},
+		{"ConsumeAuthCode", testConsumeAuthCode},
+		{"IssueTokens", testIssueTokens},
+		{"TokenExpiry", testTokenExpiry},
+		{"RevokeAccessToken", testRevokeAccessToken},
+		{"RevokeGrant", testRevokeGrant},
+		{"RevokeGrants", testRevokeGrants},
+		{"RotateRefreshToken", testRotateRefreshToken},
+		{"Sessions", testSessions},
+		{"TouchSession", testTouchSession},
+		{"SessionsBySubject", testSessionsBySubject},
+		{"SigningKeys", testSigningKeys},
+		{"UseOnce", testUseOnce},
+		{"DeleteExpired", testDeleteExpired},
+		{"Times", testTimes},
+		{"PingClose", testPingClose},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, s) })
+	}
+}
+
+type suite struct {
+	newStore func(t *testing.T) storage.Store
+}
+
+// store returns a fresh store that is closed when t ends.
+func (su suite) store(t *testing.T) storage.Store {
+	t.Helper()
+	s := su.newStore(t)
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close() = %v", err)
+		}
+	})
+	return s
+}
+
+// base is "now" for the suite. It lies in the past, far from the real clock,
+// so that a backend deciding expiry by its own clock fails.
+var base = time.Date(2024, time.February, 29, 10, 20, 30, 456_000_000, time.UTC)
+
+// at returns base moved by d.
+func at(d time.Duration) time.Time { return base.Add(d) }
+
+var errTest = errors.New("storagetest: injected error")
+
+// wantErr fails t unless err matches want: nil for nil, errors.Is otherwise.
+func wantErr(t *testing.T, what string, err, want error) {
+	t.Helper()
+	switch {
+	case want == nil && err != nil:
+		t.Fatalf("%s: error %v, want none", what, err)
+	case want != nil && !errors.Is(err, want):
+		t.Fatalf("%s: error %v, want %v", what, err, want)
+	}
+}
+
+// check fails t unless got and want are equal after normalization.
+func check[T any](t *testing.T, what string, got, want T, norm func(T) T) {
+	t.Helper()
+	if g, w := norm(got), norm(want); !reflect.DeepEqual(g, w) {
+		t.Errorf("%s:\n got %+v\nwant %+v", what, g, w)
+	}
+}
+
+// normTime truncates to milliseconds in UTC; the zero time stays zero.
+func normTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.Truncate(time.Millisecond).UTC()
+}
+
+// normStrings and normBytes make nil and empty equal.
+func normStrings(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+func normBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+func normClient(c storage.Client) storage.Client {
+	c.JWKS = normBytes(c.JWKS)
+	c.RedirectURIs = normStrings(c.RedirectURIs)
+	c.PostLogoutRedirectURIs = normStrings(c.PostLogoutRedirectURIs)
+	c.Scopes = normStrings(c.Scopes)
+	c.NetworkRanges = normStrings(c.NetworkRanges)
+	c.CreatedAt = normTime(c.CreatedAt)
+	c.UpdatedAt = normTime(c.UpdatedAt)
+	return c
+}
+
+func normClients(cs []storage.Client) []storage.Client {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]storage.Client, len(cs))
+	for i, c := range cs {
+		out[i] = normClient(c)
+	}
+	return out
+}
+
+func normAuthRequest(r storage.AuthRequest) storage.AuthRequest {
+	r.Scopes = normStrings(r.Scopes)
+	r.Prompt = normStrings(r.Prompt)
+	r.UILocales = normStrings(r.UILocales)
+	r.ACRValues = normStrings(r.ACRValues)
+	r.Claims = normBytes(r.Claims)
+	r.AMR = normStrings(r.AMR)
+	r.AuthTime = normTime(r.AuthTime)
+	r.CodeExpiresAt = normTime(r.CodeExpiresAt)
+	r.CodeUsedAt = normTime(r.CodeUsedAt)
+	r.CreatedAt = normTime(r.CreatedAt)
+	r.ExpiresAt = normTime(r.ExpiresAt)
+	return r
+}
+
+func normGrant(g storage.Grant) storage.Grant {
+	g.Scopes = normStrings(g.Scopes)
+	g.AMR = normStrings(g.AMR)
+	g.Claims = normBytes(g.Claims)
+	g.AuthTime = normTime(g.AuthTime)
+	g.CreatedAt = normTime(g.CreatedAt)
+	g.ExpiresAt = normTime(g.ExpiresAt)
+	g.RevokedAt = normTime(g.RevokedAt)
+	return g
+}
+
+func normAccess(a storage.AccessToken) storage.AccessToken {
+	a.ExpiresAt = normTime(a.ExpiresAt)
+	a.CreatedAt = normTime(a.CreatedAt)
+	a.RevokedAt = normTime(a.RevokedAt)
+	return a
+}
+
+func normRefresh(r storage.RefreshToken) storage.RefreshToken {
+	r.ExpiresAt = normTime(r.ExpiresAt)
+	r.CreatedAt = normTime(r.CreatedAt)
+	r.UsedAt = normTime(r.UsedAt)
+	return r
+}
+
+func normSession(s storage.Session) storage.Session {
+	s.AMR = normStrings(s.AMR)
+	s.AuthTime = normTime(s.AuthTime)
+	s.IdleExpiresAt = normTime(s.IdleExpiresAt)
+	s.ExpiresAt = normTime(s.ExpiresAt)
+	s.CreatedAt = normTime(s.CreatedAt)
+	s.LastSeenAt = normTime(s.LastSeenAt)
+	return s
+}
+
+func normKey(k storage.SigningKey) storage.SigningKey {
+	k.PrivateKey = normBytes(k.PrivateKey)
+	k.PublicKey = normBytes(k.PublicKey)
+	k.CreatedAt = normTime(k.CreatedAt)
+	k.ActivatesAt = normTime(k.ActivatesAt)
+	k.RetiresAt = normTime(k.RetiresAt)
+	k.ExpiresAt = normTime(k.ExpiresAt)
+	return k
+}
+
+func normKeys(ks []storage.SigningKey) []storage.SigningKey {
+	if len(ks) == 0 {
+		return nil
+	}
+	out := make([]storage.SigningKey, len(ks))
+	for i, k := range ks {
+		out[i] = normKey(k)
+	}
+	return out
+}
+
+func normSessions(ss []storage.Session) []storage.Session {
+	if len(ss) == 0 {
+		return nil
+	}
+	out := make([]storage.Session, len(ss))
+	for i, s := range ss {
+		out[i] = normSession(s)
+	}
+	return out
+}
+
+// race calls fn(0) … fn(n-1) from n goroutines released at once and returns
+// their errors by index.
+func race(n int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// winners counts the nil errors and fails t for every non-nil error that
+// is not loser.
+func winners(t *testing.T, what string, errs []error, loser error) int {
+	t.Helper()
+	n := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			n++
+		case !errors.Is(err, loser):
+			t.Errorf("%s #%d: error %v, want nil or %v", what, i, err, loser)
+		}
+	}
+	return n
+}
+
+// sameSet reports whether a and b hold the same strings, ignoring order.
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+func ptr[T any](v T) *T { return &v }
