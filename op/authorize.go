@@ -17,9 +17,10 @@ import (
 	"github.com/dopaid/dopaid/storage"
 )
 
-// Scopes the provider knows. The permits issue narrows what each client may
-// ask for; a client never gets a scope outside its registered list.
-var supportedScopes = []string{"openid", "offline_access", "profile"}
+// Scopes the provider knows. Claim scopes (profile, pid, address…) arrive
+// with the civil registry; until then only sub is released. A client never
+// gets a scope outside its registered list.
+var supportedScopes = []string{"openid", "offline_access"}
 
 var (
 	// RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is 43 characters.

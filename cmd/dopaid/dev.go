@@ -28,7 +28,7 @@ func (m *Main) seedDev(ctx context.Context) error {
 		AuthMethod:             storage.AuthMethodSecretBasic,
 		RedirectURIs:           []string{demoRedirectURI},
 		PostLogoutRedirectURIs: []string{"http://127.0.0.1:9090/"},
-		Scopes:                 []string{"openid", "profile", "offline_access"},
+		Scopes:                 []string{"openid", "offline_access"},
 		SigningAlg:             "ES256",
 		CreatedAt:              now,
 		UpdatedAt:              now,
