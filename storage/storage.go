@@ -40,7 +40,8 @@ type Store interface {
 
 	// DeleteExpired removes every record whose lifetime ended before now
 	// (auth requests, grants whose tokens are all expired, sessions, replay
-	// entries, signing keys past their ExpiresAt). It returns how many rows went.
+	// entries, signing keys past their ExpiresAt, flows, throttles whose
+	// window and lock are both over, using ThrottleWindow). It returns how many rows went.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// Ping reports whether the store can be reached.
 	Ping(ctx context.Context) error
@@ -145,8 +146,12 @@ type AuthRequest struct {
 	AuthTime  time.Time
 	AMR       []string
 	ACR       string
+	IAL       string
 	SessionID string
 	Done      bool
+	// Error is set by FailAuthRequest: the OAuth error code (login_required,
+	// access_denied, …) the provider returns to the client instead of a code.
+	Error string
 
 	// CodeHash is the hash of the authorization code once one was issued.
 	CodeHash      string
@@ -163,6 +168,7 @@ type AuthResult struct {
 	AuthTime  time.Time
 	AMR       []string
 	ACR       string
+	IAL       string
 	SessionID string
 }
 
@@ -198,6 +204,7 @@ type Grant struct {
 	AuthTime  time.Time
 	AMR       []string
 	ACR       string
+	IAL       string
 	SessionID string
 	// Claims is the raw JSON of the claims request parameter, carried to userinfo.
 	Claims    []byte
@@ -279,6 +286,7 @@ type Session struct {
 	AuthTime time.Time
 	AMR      []string
 	ACR      string
+	IAL      string
 	// IdleExpiresAt moves forward with use; ExpiresAt never does.
 	IdleExpiresAt time.Time
 	ExpiresAt     time.Time
@@ -333,6 +341,10 @@ type KeyStore interface {
 	// ErrConflict if it was retired before, ErrNotFound if missing.
 	RetireSigningKey(ctx context.Context, id string, retiresAt, expiresAt time.Time) error
 }
+
+// ThrottleWindow is how long a failure counter lasts after its window
+// started; DeleteExpired drops counters older than that and not locked.
+const ThrottleWindow = 24 * time.Hour
 
 // ReplayStore remembers one-time values (JWT IDs of client assertions) until
 // they expire.
