@@ -7,6 +7,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -62,9 +63,9 @@ func (p *Provider) routes() http.Handler {
 	handle(PathJWKS, publicJSON(lib), get...)
 	handle(PathAuthorize, browser(http.HandlerFunc(p.authorize)), http.MethodGet, http.MethodPost)
 	handle(PathCallback, browser(http.HandlerFunc(p.callback)), http.MethodGet)
-	handle(PathToken, backChannel(lib), http.MethodPost)
-	handle(PathIntrospect, backChannel(lib), http.MethodPost)
-	handle(PathRevoke, backChannel(lib), http.MethodPost)
+	handle(PathToken, backChannel(clientAuth(lib, false)), http.MethodPost)
+	handle(PathIntrospect, backChannel(clientAuth(lib, true)), http.MethodPost)
+	handle(PathRevoke, backChannel(clientAuth(lib, false)), http.MethodPost)
 	handle(PathUserinfo, noStore(limitBody(lib)), http.MethodGet, http.MethodPost)
 	handle(PathEndSession, browser(http.HandlerFunc(p.endSession)), http.MethodGet, http.MethodPost)
 	return m
@@ -100,15 +101,57 @@ func noStore(h http.Handler) http.Handler {
 }
 
 // backChannel wraps the server-to-server endpoints: POST bodies only (a
-// credential or token in the URL would end up in logs), never cached.
+// credential or token in the URL would end up in logs), never cached. It
+// parses the body, so the handlers after it can read r.PostForm.
 func backChannel(h http.Handler) http.Handler {
 	return noStore(limitBody(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.RawQuery != "" {
 			writeJSONError(w, http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("parameters must be sent in the request body"))
 			return
 		}
+		if err := r.ParseForm(); err != nil {
+			writeJSONError(w, http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("the request body could not be read"))
+			return
+		}
 		h.ServeHTTP(w, r)
 	})))
+}
+
+// clientAuth answers 401 invalid_client (RFC 6749 §5.2) to a request that
+// brings no usable client credential, which the library would answer with a
+// 400: an Authorization header that is not well-formed Basic (an attempt to
+// authenticate that must get a 401 and a challenge), or no credential at
+// all. With confidential set, a bare client_id is not enough. Credentials
+// that are present are checked by server.VerifyClient and Introspect.
+func clientAuth(h http.Handler, confidential bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		basic := false
+		if r.Header.Get("Authorization") != "" {
+			id, secret, ok := r.BasicAuth()
+			id, err1 := url.QueryUnescape(id)
+			_, err2 := url.QueryUnescape(secret)
+			if !ok || id == "" || err1 != nil || err2 != nil {
+				writeInvalidClient(w)
+				return
+			}
+			basic = true
+		}
+		f := r.PostForm
+		switch {
+		case basic, f.Get("client_assertion") != "", f.Get("client_id") != "" && f.Get("client_secret") != "":
+		case f.Get("client_id") != "" && !confidential:
+		default:
+			writeInvalidClient(w)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// writeInvalidClient writes the same answer as invalidClient.
+func writeInvalidClient(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="dopaid"`)
+	writeJSONError(w, http.StatusUnauthorized, oidc.ErrInvalidClient().WithDescription("client authentication failed"))
 }
 
 // publicJSON wraps discovery and JWKS: public, cacheable, readable from any
