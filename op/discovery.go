@@ -60,7 +60,7 @@ func (p *Provider) newDiscovery() discoveryDocument {
 		ScopesSupported:                            supportedScopes,
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query"},
-		GrantTypesSupported:                        []string{"authorization_code", "refresh_token"},
+		GrantTypesSupported:                        grantTypes,
 		SubjectTypesSupported:                      []string{"pairwise"},
 		IDTokenSigningAlgValuesSupported:           algs(jose.ES256, jose.RS256),
 		TokenEndpointAuthMethodsSupported:          []string{"private_key_jwt", "client_secret_basic", "client_secret_post", "none"},

@@ -63,7 +63,7 @@ func (p *Provider) routes() http.Handler {
 	handle(PathJWKS, publicJSON(lib), get...)
 	handle(PathAuthorize, browser(http.HandlerFunc(p.authorize)), http.MethodGet, http.MethodPost)
 	handle(PathCallback, browser(http.HandlerFunc(p.callback)), http.MethodGet)
-	handle(PathToken, backChannel(clientAuth(lib, false)), http.MethodPost)
+	handle(PathToken, backChannel(offeredGrants(clientAuth(lib, false))), http.MethodPost)
 	handle(PathIntrospect, backChannel(clientAuth(lib, true)), http.MethodPost)
 	handle(PathRevoke, backChannel(clientAuth(lib, false)), http.MethodPost)
 	handle(PathUserinfo, noStore(limitBody(lib)), http.MethodGet, http.MethodPost)
@@ -115,6 +115,23 @@ func backChannel(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})))
+}
+
+// grantTypes are the grants the token endpoint offers.
+var grantTypes = []string{"authorization_code", "refresh_token"}
+
+// offeredGrants answers unsupported_grant_type (RFC 6749 §5.2) to any other
+// grant, before client authentication, where the library would answer some
+// of them (client credentials, token exchange, device code) with
+// unauthorized_client, as if another client might use them.
+func offeredGrants(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if gt := r.PostForm.Get("grant_type"); gt != "" && !slices.Contains(grantTypes, gt) {
+			writeJSONError(w, http.StatusBadRequest, oidc.ErrUnsupportedGrantType().WithDescription("grant type not supported"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // clientAuth answers 401 invalid_client (RFC 6749 §5.2) to a request that
