@@ -1,60 +1,115 @@
 // Package login serves the citizen-facing pages that an authorization
-// request passes through: identity proofing, authenticator enrolment,
-// sign-in and consent. It may import storage and keys, never op: the provider
-// hands it Config.Callback, which returns the URL that completes a request.
+// request passes through: identity proofing against the civil registry
+// (registry match, then a face-match result), authenticator (TOTP)
+// enrolment, sign-in, and the single sign-on session. Pages are in Thai and
+// English.
 //
-// Citizen identity proofing and sign-in are not built yet. Until they are,
-// the page explains that sign-in is unavailable and offers the way back to
-// the application: the server contains no way to sign in without real
-// authentication.
+// login may import storage and keys, never op: the provider hands it
+// Config.Callback, which returns the URL that completes a request, and the
+// provider reads what login wrote to the store (AuthRequest completion or
+// failure). Citizens' personal data (ID numbers, laser codes, TOTP secrets)
+// never reaches a log line.
 package login
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
 	"embed"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"html/template"
+	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
 
+	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage"
 )
 
-// Path is where the provider sends the browser to sign in.
+// Path is where the provider sends the browser to sign in; every page of
+// the package lives under it.
 const Path = "/login"
 
-//go:embed pages
-var pagesFS embed.FS
+//go:embed pages static
+var assets embed.FS
 
-var pages = template.Must(template.ParseFS(pagesFS, "pages/*.html"))
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"t": func(m map[string]string, k string) string { return m[k] },
+}).ParseFS(assets, "pages/*.html"))
 
-// Store is what the login pages read.
+// Store is what the login pages need of the store.
 type Store interface {
-	AuthRequest(ctx context.Context, id string, now time.Time) (storage.AuthRequest, error)
-	Client(ctx context.Context, id string) (storage.Client, error)
+	storage.Store
+	storage.CitizenStores
 }
 
-// Config configures the login pages.
+// Config configures the login pages. cmd builds it.
 type Config struct {
 	Store Store
-	// Callback returns the provider URL that finishes a completed request.
+	// Callback returns the provider URL that finishes a request.
 	Callback func(ctx context.Context, authRequestID string) string
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Envelope seals TOTP secrets at rest.
+	Envelope *keys.Envelope
+	// LaserMACKey keys the laser-code hash the registry import stores.
+	LaserMACKey []byte
+	// ThrottleKey keys the hash of ID numbers in failure counters.
+	ThrottleKey []byte
+	// RecoveryKey keys the hash of recovery codes.
+	RecoveryKey []byte
+	// Face compares selfies with registry photos (nil: no online face check).
+	Face FaceVerifier
+	// Simulator labels the pages as using the development simulator; cmd
+	// sets it only with --dev.
+	Simulator bool
+	// Signed verifies face results posted by registered external verifiers
+	// (kiosks); nil disables the endpoint.
+	Signed *SignedResults
+	// Issuer names the service in authenticator apps.
+	Issuer        string
+	SecureCookies bool
+	Assurance     AssuranceConfig
+	Throttle      ThrottlePolicy
+	// SessionIdle and SessionMax bound a sign-on session (defaults 30 min, 12 h).
+	SessionIdle time.Duration
+	SessionMax  time.Duration
+	// FlowTTL bounds a proofing or enrolment flow (default 20 min).
+	FlowTTL time.Duration
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Handler serves the login pages.
 type Handler struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg  Config
+	log  *slog.Logger
+	now  func() time.Time
+	mux  *http.ServeMux
+	csrf *http.CrossOriginProtection
 }
 
 // New returns the login pages' handler.
 func New(cfg Config) (*Handler, error) {
-	if cfg.Store == nil || cfg.Callback == nil {
-		return nil, errors.New("login: store and callback are required")
+	var errs []error
+	if cfg.Store == nil {
+		errs = append(errs, errors.New("store is required"))
+	}
+	if cfg.Callback == nil {
+		errs = append(errs, errors.New("callback is required"))
+	}
+	if cfg.Envelope == nil {
+		errs = append(errs, errors.New("envelope is required"))
+	}
+	if len(cfg.LaserMACKey) < 32 || len(cfg.ThrottleKey) < 32 || len(cfg.RecoveryKey) < 32 {
+		errs = append(errs, errors.New("laser, throttle and recovery keys of 32 bytes are required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("login: %w", err)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -62,10 +117,39 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Handler{cfg: cfg, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET "+Path, h.signIn)
+	if cfg.SessionIdle == 0 {
+		cfg.SessionIdle = 30 * time.Minute
+	}
+	if cfg.SessionMax == 0 {
+		cfg.SessionMax = 12 * time.Hour
+	}
+	if cfg.FlowTTL == 0 {
+		cfg.FlowTTL = 20 * time.Minute
+	}
+	cfg.Assurance = cfg.Assurance.withDefaults()
+	cfg.Throttle = cfg.Throttle.withDefaults()
+	h := &Handler{cfg: cfg, log: cfg.Logger, now: cfg.Now, mux: http.NewServeMux(), csrf: http.NewCrossOriginProtection()}
+	static, _ := fs.Sub(assets, "static")
+	m := h.mux
+	m.Handle("GET "+Path+"/static/", http.StripPrefix(Path+"/static/", http.FileServerFS(static)))
+	m.HandleFunc("GET "+Path, h.entry)
+	m.HandleFunc("POST "+Path+"/signin", h.signIn)
+	m.HandleFunc("GET "+Path+"/proof", h.proofForm)
+	m.HandleFunc("POST "+Path+"/proof", h.proofRegistry)
+	m.HandleFunc("GET "+Path+"/face", h.faceForm)
+	m.HandleFunc("POST "+Path+"/face", h.faceSubmit)
+	m.HandleFunc("POST "+Path+"/face/check", h.faceCheck)
+	m.HandleFunc("GET "+Path+"/enrol", h.enrolForm)
+	m.HandleFunc("POST "+Path+"/enrol", h.enrolSubmit)
+	m.HandleFunc("GET "+Path+"/lang", h.setLang)
+	m.HandleFunc("POST "+Path+"/signout", h.signOut)
 	return h, nil
 }
+
+// SignedResultHandler is the API endpoint external verifiers post signed
+// face results to. It is not a browser route: no cookies, no CSRF, JSON
+// errors. cmd mounts it at Path+"/face/result".
+func (h *Handler) SignedResultHandler() http.Handler { return http.HandlerFunc(h.signedResult) }
 
 // URL returns the sign-in page for an authorization request, relative to
 // the server root.
@@ -73,43 +157,147 @@ func URL(authRequestID string) string {
 	return Path + "?authRequestID=" + url.QueryEscape(authRequestID)
 }
 
+const maxFormBytes = 6 << 20 // a selfie upload at most; other forms are far smaller
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd.Set("Cache-Control", "no-store")
-	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("Referrer-Policy", "no-referrer")
 	hd.Set("X-Content-Type-Options", "nosniff")
-	h.mux.ServeHTTP(w, r)
+	hd.Set("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	// Cross-origin POSTs are refused by the browser's own headers
+	// (Sec-Fetch-Site / Origin); forms also carry a token (checkForm).
+	h.csrf.Handler(h.mux).ServeHTTP(w, r)
 }
 
-type signInPage struct {
+// page is what every template gets.
+type page struct {
+	Lang       string
+	T          map[string]string
+	CSRF       string
+	RequestID  string
 	ClientName string
+	Error      string
+	Simulator  bool
+	Data       any
 }
 
-func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	ar, err := h.cfg.Store.AuthRequest(ctx, r.URL.Query().Get("authRequestID"), h.cfg.Now())
-	if err != nil {
-		if !errors.Is(err, storage.ErrNotFound) {
-			h.cfg.Logger.ErrorContext(ctx, "login: load request", "err", err)
-		}
-		h.render(w, r, http.StatusBadRequest, "expired.html", nil)
-		return
-	}
-	c, err := h.cfg.Store.Client(ctx, ar.ClientID)
-	if err != nil {
-		h.cfg.Logger.ErrorContext(ctx, "login: load client", "err", err)
-		h.render(w, r, http.StatusBadRequest, "expired.html", nil)
-		return
-	}
-	h.render(w, r, http.StatusServiceUnavailable, "unavailable.html", signInPage{ClientName: c.Name})
+func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, requestID string) page {
+	l := lang(r)
+	return page{Lang: l, T: messages[l], CSRF: h.csrfToken(w, r), RequestID: requestID, Simulator: h.cfg.Simulator}
 }
 
-func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	if err := pages.ExecuteTemplate(w, name, data); err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "login: render", "page", name, "err", err)
+	if err := pages.ExecuteTemplate(w, name, p); err != nil {
+		h.log.ErrorContext(r.Context(), "login: render", "page", name, "err", err)
 	}
+}
+
+// fail renders the generic error page (never internal text).
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, msgKey string) {
+	p := h.newPage(w, r, "")
+	p.Error = p.T[msgKey]
+	h.render(w, r, status, "error.html", p)
+}
+
+// internal logs an unexpected error and shows the generic error page.
+func (h *Handler) internal(w http.ResponseWriter, r *http.Request, what string, err error) {
+	h.log.ErrorContext(r.Context(), "login: "+what, "err", err)
+	h.fail(w, r, http.StatusInternalServerError, "error_title")
+}
+
+// Cookies. With SecureCookies the names carry the __Host- prefix, which
+// browsers accept only with Secure, Path=/ and no Domain.
+func (h *Handler) cookieName(base string) string {
+	if h.cfg.SecureCookies {
+		return "__Host-" + base
+	}
+	return base
+}
+
+func (h *Handler) setCookie(w http.ResponseWriter, base, value string, maxAge time.Duration, sameSite http.SameSite) {
+	c := &http.Cookie{Name: h.cookieName(base), Value: value, Path: "/", Secure: h.cfg.SecureCookies, HttpOnly: true, SameSite: sameSite}
+	if maxAge < 0 {
+		c.MaxAge = -1
+	} else if maxAge > 0 {
+		c.MaxAge = int(maxAge / time.Second)
+	}
+	http.SetCookie(w, c)
+}
+
+func (h *Handler) cookie(r *http.Request, base string) string {
+	c, err := r.Cookie(h.cookieName(base))
+	if err != nil || len(c.Value) > 128 {
+		return ""
+	}
+	return c.Value
+}
+
+// csrfToken returns the double-submit token for forms, minting the cookie
+// that holds it when absent.
+func (h *Handler) csrfToken(w http.ResponseWriter, r *http.Request) string {
+	if v := h.cookie(r, "dopaid-csrf"); len(v) >= 43 {
+		return v
+	}
+	v, err := keys.RandomToken(32)
+	if err != nil {
+		return ""
+	}
+	h.setCookie(w, "dopaid-csrf", v, 0, http.SameSiteStrictMode)
+	// Make the token visible to the rest of this request's rendering.
+	r.AddCookie(&http.Cookie{Name: h.cookieName("dopaid-csrf"), Value: v})
+	return v
+}
+
+// checkForm parses a POSTed form and checks its CSRF token.
+func (h *Handler) checkForm(r *http.Request) bool {
+	if err := r.ParseMultipartForm(maxFormBytes); err != nil && !errors.Is(err, http.ErrNotMultipart) {
+		return false
+	}
+	want := h.cookie(r, "dopaid-csrf")
+	got := r.PostFormValue("csrf")
+	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
+}
+
+func (h *Handler) setLang(w http.ResponseWriter, r *http.Request) {
+	l := r.URL.Query().Get("l")
+	if l != "th" && l != "en" {
+		l = "th"
+	}
+	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteLaxMode, Secure: h.cfg.SecureCookies})
+	next := r.URL.Query().Get("next")
+	// Only back into the login pages: never an open redirect.
+	if u, err := url.Parse(next); err != nil || u.IsAbs() || u.Host != "" || len(next) < len(Path) || next[:len(Path)] != Path || (len(next) > 1 && next[1] == '/') {
+		next = Path
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// clientAddr is the TCP peer's address (proxies are not trusted yet).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// mac returns a keyed hash, base64url.
+func mac(key []byte, parts ...string) string {
+	m := hmac.New(sha256.New, key)
+	for _, p := range parts {
+		m.Write([]byte(p))
+		m.Write([]byte{0})
+	}
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func hashID(v string) string {
+	sum := sha256.Sum256([]byte(v))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }

@@ -17,10 +17,16 @@ import (
 	"github.com/dopaid/dopaid/storage"
 )
 
-// Scopes the provider knows. Claim scopes (profile, pid, address…) arrive
-// with the civil registry; until then only sub is released. A client never
-// gets a scope outside its registered list.
-var supportedScopes = []string{"openid", "offline_access"}
+// supportedScopes are openid, offline_access and the claim scopes
+// (claims.go). A client never gets a scope outside its registered list.
+var supportedScopes = func() []string {
+	s := []string{"openid", "offline_access"}
+	for k := range claimScopes {
+		s = append(s, k)
+	}
+	slices.Sort(s[2:])
+	return s
+}()
 
 var (
 	// RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is 43 characters.
@@ -110,12 +116,6 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	ar, aerr := p.parseAuthRequest(ctx, c, q)
 	if aerr != nil {
 		fail(*aerr)
-		return
-	}
-	if slices.Contains(ar.Prompt, "none") {
-		// Silent sign-in needs a signed-in session. Sessions arrive with
-		// citizen sign-in; until then no browser has one.
-		fail(authError{"login_required", "the end-user is not signed in"})
 		return
 	}
 	bid, err := p.browserID(w, r)
@@ -297,6 +297,16 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ar.Done {
 		p.errorPage(w, r, http.StatusBadRequest, "interaction_required", "Sign-in has not been completed for this request.")
+		return
+	}
+	if ar.Error != "" {
+		// The login pages ended the request (prompt=none without a session,
+		// the citizen declined, a level that could not be reached). The
+		// request is spent: delete it so the answer is given once.
+		if err := p.store.DeleteAuthRequest(ctx, ar.ID); err != nil {
+			p.log.ErrorContext(ctx, "callback: delete failed request", "err", err)
+		}
+		p.redirectError(w, r, ar.RedirectURI, ar.State, authError{ar.Error, ""})
 		return
 	}
 	code, err := keys.RandomToken(32)

@@ -32,6 +32,7 @@ type discoveryDocument struct {
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
 	ClaimsSupported                            []string `json:"claims_supported"`
+	ACRValuesSupported                         []string `json:"acr_values_supported,omitempty"`
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
@@ -68,7 +69,8 @@ func (p *Provider) newDiscovery() discoveryDocument {
 		IntrospectionEndpointAuthMethodsSupported:  []string{"private_key_jwt", "client_secret_basic", "client_secret_post"},
 		RevocationEndpointAuthMethodsSupported:     []string{"private_key_jwt", "client_secret_basic", "client_secret_post", "none"},
 		CodeChallengeMethodsSupported:              []string{"S256"},
-		ClaimsSupported:                            []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid"},
+		ClaimsSupported:                            append([]string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid"}, citizenClaims...),
+		ACRValuesSupported:                         p.cfg.ACRValues,
 		ClaimsParameterSupported:                   false,
 		RequestParameterSupported:                  false,
 		RequestURIParameterSupported:               false,

@@ -64,13 +64,6 @@ type Secrets interface {
 	Verify(secret, hash string) bool
 }
 
-// ClaimSource supplies the claims about a subject that the given scopes
-// release. The identity-proofing issue provides the civil registry; until
-// then the provider releases only sub.
-type ClaimSource interface {
-	Claims(ctx context.Context, subject string, scopes []string) (map[string]any, error)
-}
-
 // Config is everything the provider needs. cmd builds it.
 type Config struct {
 	// Issuer is the provider's issuer URL (https, or http only in dev).
@@ -83,9 +76,9 @@ type Config struct {
 	PairwiseKey []byte
 	// LoginURL returns the login page for an authorization request ID.
 	LoginURL func(authRequestID string) string
-	// Claims releases claims beyond sub; nil releases only sub.
-	Claims ClaimSource
-	Logger *slog.Logger
+	// ACRValues are the acr values sign-ins can carry, for discovery.
+	ACRValues []string
+	Logger    *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 

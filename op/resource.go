@@ -48,16 +48,12 @@ func (s *server) UserInfo(ctx context.Context, r *oidcop.Request[oidc.UserInfoRe
 		return nil, invalidToken()
 	}
 	info := &oidc.UserInfo{Subject: p.Subject(c, ti.Grant.Subject)}
-	if p.cfg.Claims != nil {
-		claims, err := p.cfg.Claims.Claims(ctx, ti.Grant.Subject, ti.Grant.Scopes)
-		if err != nil {
-			return nil, p.internal(ctx, "userinfo: claims", err)
-		}
-		for k, v := range claims {
-			if k != "sub" {
-				info.AppendClaims(k, v)
-			}
-		}
+	claims, err := p.claims(ctx, ti.Grant.Subject, releasedClaims(ti.Grant.Scopes), ti.Grant)
+	if err != nil {
+		return nil, p.internal(ctx, "userinfo: claims", err)
+	}
+	for k, v := range claims {
+		info.AppendClaims(k, v)
 	}
 	resp := oidcop.NewResponse(info)
 	resp.Header.Set("Cache-Control", "no-store")

@@ -223,6 +223,7 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 		AuthTime:  ar.AuthTime,
 		AMR:       ar.AMR,
 		ACR:       ar.ACR,
+		IAL:       ar.IAL,
 		SessionID: ar.SessionID,
 		Claims:    ar.Claims,
 		Purpose:   ar.Purpose,
@@ -375,6 +376,9 @@ func (p *Provider) idToken(ctx context.Context, c storage.Client, g storage.Gran
 			AuthenticationMethodsReferences:     g.AMR,
 			AuthorizedParty:                     c.ID,
 		},
+	}
+	if g.IAL != "" && slices.Contains(g.Scopes, "ial") {
+		claims.Claims = map[string]any{"ial": g.IAL}
 	}
 	// sid names the grant, not the browser session: it is random per
 	// authorization, so two agencies cannot correlate a citizen by it, and

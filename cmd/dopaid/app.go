@@ -107,7 +107,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Envelope, err = keys.NewEnvelope(mk); err != nil {
 		return fmt.Errorf("master key: %w", err)
 	}
-	m.Secrets = keys.NewSecretHasher(m.Envelope.DeriveKey("client-secret"))
+	m.Secrets = keys.NewSecretHasher(m.Envelope.DeriveKey(purposeClientSecret))
 	rot := m.Config.KeyRotation
 	m.Keys, err = keys.NewManager(keys.Config{
 		Store:          m.Store,
@@ -193,8 +193,9 @@ func (m *Main) Run(ctx context.Context) error {
 		Store:         m.Store,
 		Keys:          m.Keys,
 		Secrets:       m.Secrets,
-		PairwiseKey:   m.Envelope.DeriveKey("pairwise-subject"),
+		PairwiseKey:   m.Envelope.DeriveKey(purposePairwise),
 		LoginURL:      func(id string) string { return m.URL + login.URL(id) },
+		ACRValues:     []string{login.ACR("1.2"), login.ACR("1.3"), login.ACR("2.2"), login.ACR("2.3")},
 		Logger:        m.Logger,
 		Now:           m.Now,
 		SecureCookies: secure,
@@ -202,7 +203,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lg, err := login.New(login.Config{Store: m.Store, Callback: m.Provider.CallbackURL, Logger: m.Logger, Now: m.Now})
+	lg, err := m.newLogin()
 	if err != nil {
 		return err
 	}
@@ -214,6 +215,9 @@ func (m *Main) Run(ctx context.Context) error {
 
 	mux := http.NewServeMux()
 	mux.Handle(login.Path, lg)
+	mux.Handle(login.Path+"/", lg)
+	// The API for signed face results: no browser machinery.
+	mux.Handle("POST "+login.Path+"/face/result", lg.SignedResultHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", m.ready)
 	mux.Handle("/", m.Provider)

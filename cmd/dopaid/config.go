@@ -30,6 +30,13 @@ type Config struct {
 	KeyRotation time.Duration
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout time.Duration
+	// FaceURL is the HTTP face-verification service (DOPAID_FACE_URL);
+	// FaceToken its bearer credential (DOPAID_FACE_TOKEN, environment only);
+	// FaceVendor names it in evidence (DOPAID_FACE_VENDOR).
+	FaceURL, FaceToken, FaceVendor string
+	// FaceVerifiers is a JSON file mapping external verifier IDs (kiosks)
+	// to their public keys (DOPAID_FACE_VERIFIERS).
+	FaceVerifiers string
 	// RSABits is the size of new RS256 keys; 0 takes the keys package's
 	// default (3072). Tests set 2048 to save time.
 	RSABits int
@@ -58,6 +65,10 @@ func (c *Config) bindFlags(fs *flag.FlagSet, env func(string) string, serve bool
 	if serve {
 		str(&c.Addr, "addr", "DOPAID_ADDR", "127.0.0.1:8080", "address to listen on")
 		str(&c.Issuer, "issuer", "DOPAID_ISSUER", "", "issuer URL (default http://ADDR for a loopback address)")
+		str(&c.FaceURL, "face-url", "DOPAID_FACE_URL", "", "face-verification service URL")
+		str(&c.FaceVendor, "face-vendor", "DOPAID_FACE_VENDOR", "", "face-verification vendor name kept with the evidence")
+		str(&c.FaceVerifiers, "face-verifiers", "DOPAID_FACE_VERIFIERS", "", "JSON file: external verifier ID → JWKS, for signed face results")
+		c.FaceToken = env("DOPAID_FACE_TOKEN")
 		boolean(&c.NoMigrate, "no-migrate", "DOPAID_NO_MIGRATE", "do not apply database migrations at start")
 		rot := 30 * 24 * time.Hour
 		if v := env("DOPAID_KEY_ROTATION"); v != "" {
@@ -112,6 +123,11 @@ func (c *Config) Validate(serve, needKey bool) error {
 				add("--issuer must use https (http is allowed only on a loopback host)")
 			case u.Scheme != "http" && u.Scheme != "https":
 				add("--issuer must be an https URL")
+			}
+		}
+		if c.FaceURL != "" {
+			if u, err := url.Parse(c.FaceURL); err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+				add("--face-url must be an https URL (http only on a loopback host)")
 			}
 		}
 		if c.KeyRotation < time.Hour {

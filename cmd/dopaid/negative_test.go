@@ -112,7 +112,6 @@ func TestAuthorizeErrorsGoBackToClient(t *testing.T) {
 			{"scope outside the client's list", set("scope", "openid profile"), "invalid_scope"},
 			{"unknown scope", set("scope", "openid email"), "invalid_scope"},
 			{"no openid scope", set("scope", "offline_access"), "invalid_scope"},
-			{"prompt=none", set("prompt", "none"), "login_required"},
 			{"form_post response mode", set("response_mode", "form_post"), "invalid_request"},
 			{"request object", set("request", "eyJhbGciOiJub25lIn0.e30."), "request_not_supported"},
 			{"request_uri", set("request_uri", "https://evil.example.com/req"), "request_uri_not_supported"},
@@ -128,6 +127,22 @@ func TestAuthorizeErrorsGoBackToClient(t *testing.T) {
 				get(t, u, nil).wantRedirectError(t, ts, c.Redirect, "st-1", tt.code)
 			})
 		}
+		t.Run("prompt=none without a session", func(t *testing.T) {
+			// The login step decides (it knows the sessions): no page, back
+			// to the client through the provider with login_required.
+			u, _ := c.authorizeURL(t, ts, set("prompt", "none"))
+			b := newBrowser(t)
+			id := b.toLogin(ts, u)
+			callback := b.redirect(ts.URL + "/login?authRequestID=" + url.QueryEscape(id))
+			back := b.redirect(callback.String())
+			q := back.Query()
+			if got := back.Scheme + "://" + back.Host + back.Path; got != c.Redirect {
+				t.Fatalf("redirected to %s, want %s", got, c.Redirect)
+			}
+			if q.Get("error") != "login_required" || q.Get("state") != "st-1" || q.Get("iss") != ts.URL || q.Has("code") {
+				t.Errorf("prompt=none answer %s, want error=login_required with state and iss, no code", back)
+			}
+		})
 		t.Run("without state", func(t *testing.T) {
 			u, _ := c.authorizeURL(t, ts, func(q url.Values) {
 				q.Del("state")

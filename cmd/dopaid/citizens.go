@@ -1,0 +1,68 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/dopaid/dopaid/login"
+)
+
+// Purposes of the keys derived from the master key. Changing one makes
+// everything derived from it unusable (stored hashes no longer match).
+const (
+	purposeClientSecret = "client-secret"
+	purposePairwise     = "pairwise-subject"
+	purposeLaserMAC     = "laser-code-mac"
+	purposeThrottle     = "throttle-key"
+	purposeRecovery     = "recovery-code"
+)
+
+// newLogin builds the citizen pages: the face verifier is the development
+// simulator only with --dev, the configured HTTP service otherwise (or none,
+// in which case proofing stops at the registry match and kiosk results).
+func (m *Main) newLogin() (*login.Handler, error) {
+	store, ok := m.Store.(login.Store)
+	if !ok {
+		return nil, errors.New("the store does not hold citizens")
+	}
+	cfg := login.Config{
+		Store:         store,
+		Callback:      m.Provider.CallbackURL,
+		Envelope:      m.Envelope,
+		LaserMACKey:   m.Envelope.DeriveKey(purposeLaserMAC),
+		ThrottleKey:   m.Envelope.DeriveKey(purposeThrottle),
+		RecoveryKey:   m.Envelope.DeriveKey(purposeRecovery),
+		Issuer:        m.URL,
+		SecureCookies: strings.HasPrefix(m.URL, "https://"),
+		Assurance:     login.AssuranceConfig{AllowSimulated: m.Config.Dev},
+		Logger:        m.Logger,
+		Now:           m.Now,
+	}
+	switch {
+	case m.Config.Dev:
+		m.Logger.Warn("DEVELOPMENT MODE: face verification is SIMULATED; the pages say so")
+		cfg.Face = login.DevFaceSimulator{}
+		cfg.Simulator = true
+	case m.Config.FaceURL != "":
+		cfg.Face = &login.HTTPFaceVerifier{URL: m.Config.FaceURL, Token: m.Config.FaceToken, Vendor: m.Config.FaceVendor,
+			Client: &http.Client{Timeout: 10 * time.Second}}
+	}
+	if m.Config.FaceVerifiers != "" {
+		b, err := readFile(m.Config.FaceVerifiers)
+		if err != nil {
+			return nil, fmt.Errorf("read face verifiers: %w", err)
+		}
+		var verifiers map[string]jose.JSONWebKeySet
+		if err := json.Unmarshal(b, &verifiers); err != nil {
+			return nil, fmt.Errorf("face verifiers file %s: want a JSON object of verifier ID to JWKS: %w", m.Config.FaceVerifiers, err)
+		}
+		cfg.Signed = &login.SignedResults{Verifiers: verifiers, Audience: m.URL, Replay: m.Store, Now: m.Now}
+	}
+	return login.New(cfg)
+}

@@ -1,0 +1,603 @@
+package login
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"image/png"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dopaid/dopaid/keys"
+	"github.com/dopaid/dopaid/storage"
+)
+
+// Flow steps.
+const (
+	stepFace   = "face"   // registry matched; face verification next
+	stepStepUp = "stepup" // signed in; a fresh face verification raises the level
+	stepEnrol  = "enrol"  // proofed; authenticator enrolment next
+)
+
+// startFlow stores a new flow and gives the browser its cookie.
+func (h *Handler) startFlow(w http.ResponseWriter, r *http.Request, f storage.Flow) error {
+	v, err := keys.RandomToken(32)
+	if err != nil {
+		return err
+	}
+	nonce, err := keys.RandomToken(16)
+	if err != nil {
+		return err
+	}
+	now := h.now()
+	f.ID, f.Nonce, f.CreatedAt, f.ExpiresAt = hashID(v), nonce, now, now.Add(h.cfg.FlowTTL)
+	if err := h.cfg.Store.CreateFlow(r.Context(), f); err != nil {
+		return err
+	}
+	h.setCookie(w, "dopaid-flow", v, h.cfg.FlowTTL, http.SameSiteLaxMode)
+	return nil
+}
+
+// flow returns the browser's live flow if it is at one of the steps.
+func (h *Handler) flow(w http.ResponseWriter, r *http.Request, steps ...string) (storage.Flow, bool) {
+	v := h.cookie(r, "dopaid-flow")
+	if v != "" {
+		f, err := h.cfg.Store.Flow(r.Context(), hashID(v), h.now())
+		if err == nil {
+			for _, s := range steps {
+				if f.Step == s {
+					return f, true
+				}
+			}
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			h.internal(w, r, "load flow", err)
+			return f, false
+		}
+	}
+	h.fail(w, r, http.StatusBadRequest, "expired")
+	return storage.Flow{}, false
+}
+
+type proofData struct {
+	PID, FirstName, LastName, Day, Month, Year, Laser string
+}
+
+func (h *Handler) proofForm(w http.ResponseWriter, r *http.Request) {
+	ar, _, ok := h.loadRequest(w, r, r.URL.Query().Get("authRequestID"))
+	if !ok {
+		return
+	}
+	p := h.newPage(w, r, ar.ID)
+	p.Data = proofData{}
+	h.render(w, r, http.StatusOK, "proof.html", p)
+}
+
+// proofRegistry is step 1: the citizen's details against the registry.
+// Any mismatch, an unknown ID number, or a record that is not alive get
+// the same answer.
+func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
+	if !h.checkForm(r) {
+		h.fail(w, r, http.StatusForbidden, "bad_input")
+		return
+	}
+	ctx := r.Context()
+	ar, _, ok := h.loadRequest(w, r, r.PostFormValue("authRequestID"))
+	if !ok {
+		return
+	}
+	in := proofData{
+		PID: r.PostFormValue("pid"), FirstName: r.PostFormValue("first_name"), LastName: r.PostFormValue("last_name"),
+		Day: r.PostFormValue("birth_day"), Month: r.PostFormValue("birth_month"), Year: r.PostFormValue("birth_year"),
+		Laser: r.PostFormValue("laser"),
+	}
+	again := func(status int, msg string) {
+		p := h.newPage(w, r, ar.ID)
+		p.Error = p.T[msg]
+		in.Laser = "" // never echo the laser code back
+		p.Data = in
+		h.render(w, r, status, "proof.html", p)
+	}
+	pid, err := storage.ParsePID(in.PID)
+	typed, derr := typedBirthdate(in.Day, in.Month, in.Year)
+	first, last := storage.FoldName(in.FirstName), storage.FoldName(in.LastName)
+	var laser string
+	var lerr error
+	if strings.TrimSpace(in.Laser) != "" {
+		laser, lerr = storage.NormalizeLaserCode(in.Laser)
+	}
+	if err != nil || derr != nil || lerr != nil || first == "" || last == "" || len(first) > 200 || len(last) > 200 {
+		again(http.StatusBadRequest, "proof_failed")
+		return
+	}
+	tk := h.throttleKeys("proof", pid, r)
+	if locked, err := h.locked(ctx, tk); err != nil {
+		h.internal(w, r, "throttle", err)
+		return
+	} else if locked {
+		again(http.StatusTooManyRequests, "locked")
+		return
+	}
+	c, err := h.cfg.Store.CitizenByPID(ctx, pid)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.internal(w, r, "load citizen", err)
+		return
+	}
+	matched, ok := h.matchRegistry(c, err == nil, first, last, typed, laser)
+	if !ok {
+		if err := h.recordFailure(ctx, tk); err != nil {
+			h.internal(w, r, "throttle", err)
+			return
+		}
+		again(http.StatusUnauthorized, "proof_failed")
+		return
+	}
+	if err := h.startFlow(w, r, storage.Flow{AuthRequestID: ar.ID, CitizenID: c.ID, Step: stepFace, Matched: matched,
+		IAL: AssuranceLevel(matched, nil, h.cfg.Assurance)}); err != nil {
+		h.internal(w, r, "start flow", err)
+		return
+	}
+	http.Redirect(w, r, Path+"/face", http.StatusSeeOther)
+}
+
+// matchRegistry compares what the citizen typed with the record. Every
+// comparison runs whatever the earlier ones gave, so the time taken says
+// nothing about which field was wrong.
+func (h *Handler) matchRegistry(c storage.Citizen, found bool, first, last string, typed storage.BEDate, laser string) ([]string, bool) {
+	nameTH := storage.FoldName(c.NameTH.First) == first && storage.FoldName(c.NameTH.Last) == last
+	nameEN := storage.FoldName(c.NameEN.First) == first && storage.FoldName(c.NameEN.Last) == last
+	birth := c.Birthdate.Matches(typed)
+	laserOK := true
+	if laser != "" {
+		laserOK = subtle.ConstantTimeCompare([]byte(mac(h.cfg.LaserMACKey, laser)), []byte(c.LaserCodeMAC)) == 1 && c.LaserCodeMAC != ""
+	}
+	if !found || !c.Alive() || !(nameTH || nameEN) || !birth || !laserOK {
+		return nil, false
+	}
+	matched := []string{"pid", "name_en", "birthdate"}
+	if nameTH {
+		matched[1] = "name_th"
+	}
+	if laser != "" {
+		matched = append(matched, "laser_code")
+	}
+	return matched, true
+}
+
+// typedBirthdate reads the birthdate fields; day and month may be left
+// "unknown" (0) when the card itself shows none.
+func typedBirthdate(day, month, year string) (storage.BEDate, error) {
+	y, err := strconv.Atoi(strings.TrimSpace(year))
+	if err != nil {
+		return storage.BEDate{}, err
+	}
+	m, _ := strconv.Atoi(strings.TrimSpace(month))
+	d, _ := strconv.Atoi(strings.TrimSpace(day))
+	b := storage.BEDate{Year: y, Month: m, Day: d}
+	return b, b.Validate()
+}
+
+type faceData struct {
+	Nonce  string
+	StepUp bool
+	Notice string
+}
+
+func (h *Handler) faceForm(w http.ResponseWriter, r *http.Request) {
+	f, ok := h.flow(w, r, stepFace, stepStepUp)
+	if !ok {
+		return
+	}
+	h.renderFace(w, r, f, http.StatusOK, "")
+}
+
+func (h *Handler) renderFace(w http.ResponseWriter, r *http.Request, f storage.Flow, status int, msg string) {
+	p := h.newPage(w, r, f.AuthRequestID)
+	if msg != "" {
+		p.Error = p.T[msg]
+	}
+	p.Data = faceData{Nonce: f.Nonce, StepUp: f.Step == stepStepUp}
+	h.render(w, r, status, "face.html", p)
+}
+
+// faceSubmit is step 2: the selfie (or, in development, the simulator's
+// choice) goes to the face verifier once and is not kept.
+func (h *Handler) faceSubmit(w http.ResponseWriter, r *http.Request) {
+	if !h.checkForm(r) {
+		h.fail(w, r, http.StatusForbidden, "bad_input")
+		return
+	}
+	ctx := r.Context()
+	f, ok := h.flow(w, r, stepFace, stepStepUp)
+	if !ok {
+		return
+	}
+	if h.cfg.Face == nil {
+		h.renderFace(w, r, f, http.StatusServiceUnavailable, "face_unavailable")
+		return
+	}
+	c, err := h.cfg.Store.Citizen(ctx, f.CitizenID)
+	if err != nil {
+		h.internal(w, r, "load citizen", err)
+		return
+	}
+	req := FaceRequest{PhotoRef: c.PhotoRef, Nonce: f.Nonce}
+	if h.cfg.Simulator {
+		req.Simulate = r.PostFormValue("simulate")
+	}
+	if file, hdr, err := r.FormFile("selfie"); err == nil {
+		req.Selfie, err = io.ReadAll(io.LimitReader(file, maxFormBytes))
+		file.Close()
+		if err != nil {
+			h.renderFace(w, r, f, http.StatusBadRequest, "face_failed")
+			return
+		}
+		req.ContentType = hdr.Header.Get("Content-Type")
+	}
+	res, err := h.cfg.Face.Verify(ctx, req)
+	req.Selfie = nil
+	switch {
+	case errors.Is(err, ErrBadSelfie):
+		h.renderFace(w, r, f, http.StatusBadRequest, "face_failed")
+		return
+	case errors.Is(err, ErrFaceUnavailable):
+		h.log.WarnContext(ctx, "login: face verifier unavailable", "err", err)
+		h.renderFace(w, r, f, http.StatusServiceUnavailable, "face_unavailable")
+		return
+	case err != nil:
+		h.internal(w, r, "face verify", err)
+		return
+	}
+	h.faceDone(w, r, f, c, res)
+}
+
+// faceCheck continues after a verification at a service point, whose
+// signed result arrived through the API (signedResult).
+func (h *Handler) faceCheck(w http.ResponseWriter, r *http.Request) {
+	if !h.checkForm(r) {
+		h.fail(w, r, http.StatusForbidden, "bad_input")
+		return
+	}
+	f, ok := h.flow(w, r, stepFace, stepStepUp)
+	if !ok {
+		return
+	}
+	if f.Face == nil {
+		h.renderFace(w, r, f, http.StatusOK, "kiosk_pending")
+		return
+	}
+	c, err := h.cfg.Store.Citizen(r.Context(), f.CitizenID)
+	if err != nil {
+		h.internal(w, r, "load citizen", err)
+		return
+	}
+	h.faceDone(w, r, f, c, *f.Face)
+}
+
+// faceDone acts on a face result: a mismatch or a presentation attack is a
+// failed attempt; a match is kept as evidence and raises the level.
+func (h *Handler) faceDone(w http.ResponseWriter, r *http.Request, f storage.Flow, c storage.Citizen, res storage.FaceResult) {
+	ctx := r.Context()
+	passed := res.Match && res.Score >= res.Threshold && res.Liveness != LivenessAttack
+	if !passed {
+		if err := h.recordFailure(ctx, h.throttleKeys("proof", c.PID, r)); err != nil {
+			h.internal(w, r, "throttle", err)
+			return
+		}
+		_, _ = h.cfg.Store.UpdateFlow(ctx, f.ID, h.now(), func(f storage.Flow) (storage.Flow, error) { f.Face = nil; return f, nil })
+		h.renderFace(w, r, f, http.StatusUnauthorized, "face_failed")
+		return
+	}
+	ial := AssuranceLevel(f.Matched, &res, h.cfg.Assurance)
+	id, err := keys.RandomToken(16)
+	if err != nil {
+		h.internal(w, r, "random", err)
+		return
+	}
+	if err := h.cfg.Store.CreateProofing(ctx, storage.Proofing{ID: id, CitizenID: c.ID, IAL: ial, Matched: f.Matched, Face: &res, CreatedAt: h.now()}); err != nil {
+		h.internal(w, r, "store proofing", err)
+		return
+	}
+	if f.Step == stepStepUp {
+		ar, _, ok := h.loadRequest(w, r, f.AuthRequestID)
+		if !ok {
+			return
+		}
+		s, err := h.startSession(w, r, c.ID, []string{"face", "otp"}, ial)
+		if err != nil {
+			h.internal(w, r, "start session", err)
+			return
+		}
+		_ = h.cfg.Store.DeleteFlow(ctx, f.ID)
+		h.setCookie(w, "dopaid-flow", "", -1, http.SameSiteLaxMode)
+		if need := requiredIAL(ar.ACRValues); need != "" && CompareIAL(ial, need) < 0 {
+			h.failRequest(w, r, ar, "access_denied")
+			return
+		}
+		h.complete(w, r, ar, s)
+		return
+	}
+	_, err = h.cfg.Store.UpdateFlow(ctx, f.ID, h.now(), func(f storage.Flow) (storage.Flow, error) {
+		f.Step, f.Face, f.IAL = stepEnrol, &res, ial
+		return f, nil
+	})
+	if err != nil {
+		h.internal(w, r, "update flow", err)
+		return
+	}
+	http.Redirect(w, r, Path+"/enrol", http.StatusSeeOther)
+}
+
+// signedResult receives a face result signed by a registered external
+// verifier, bound to a flow by its nonce. JSON answers; no cookies.
+func (h *Handler) signedResult(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	answer := func(status int, code string) {
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": code})
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		answer(http.StatusMethodNotAllowed, "method_not_allowed")
+		return
+	}
+	if h.cfg.Signed == nil {
+		answer(http.StatusNotFound, "not_enabled")
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10+1))
+	if err != nil || len(body) > 64<<10 {
+		answer(http.StatusBadRequest, "invalid_request")
+		return
+	}
+	ctx := r.Context()
+	nonce, res, err := h.cfg.Signed.Verify(ctx, strings.TrimSpace(string(body)))
+	switch {
+	case errors.Is(err, ErrResultReplayed):
+		answer(http.StatusConflict, "replayed")
+		return
+	case errors.Is(err, ErrResultExpired):
+		answer(http.StatusBadRequest, "expired")
+		return
+	case errors.Is(err, ErrResultSignature):
+		answer(http.StatusUnauthorized, "invalid_signature")
+		return
+	case errors.Is(err, ErrResultInvalid):
+		answer(http.StatusBadRequest, "invalid_result")
+		return
+	case err != nil:
+		h.log.ErrorContext(ctx, "login: verify signed face result", "err", err)
+		answer(http.StatusInternalServerError, "server_error")
+		return
+	}
+	now := h.now()
+	f, err := h.cfg.Store.FlowByNonce(ctx, nonce, now)
+	if errors.Is(err, storage.ErrNotFound) {
+		answer(http.StatusNotFound, "unknown_nonce")
+		return
+	} else if err != nil {
+		h.log.ErrorContext(ctx, "login: flow by nonce", "err", err)
+		answer(http.StatusInternalServerError, "server_error")
+		return
+	}
+	_, err = h.cfg.Store.UpdateFlow(ctx, f.ID, now, func(f storage.Flow) (storage.Flow, error) {
+		if f.Step != stepFace && f.Step != stepStepUp {
+			return f, storage.ErrConflict
+		}
+		f.Face = &res
+		return f, nil
+	})
+	if errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) {
+		answer(http.StatusConflict, "flow_not_waiting")
+		return
+	} else if err != nil {
+		h.log.ErrorContext(ctx, "login: attach face result", "err", err)
+		answer(http.StatusInternalServerError, "server_error")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type enrolData struct {
+	QR     string // data: URI of the QR code PNG
+	Secret string // the key, grouped for typing
+}
+
+// enrolForm shows a new TOTP secret as a QR code. The secret waits, sealed,
+// in the flow until the citizen proves the app has it.
+func (h *Handler) enrolForm(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	f, ok := h.flow(w, r, stepEnrol)
+	if !ok {
+		return
+	}
+	c, err := h.cfg.Store.Citizen(ctx, f.CitizenID)
+	if err != nil {
+		h.internal(w, r, "load citizen", err)
+		return
+	}
+	account := accountName(c)
+	var secret string
+	if len(f.PendingSecret) > 0 {
+		b, err := h.cfg.Envelope.Open(f.PendingSecret, []byte("totp-pending:"+f.ID))
+		if err != nil {
+			h.internal(w, r, "open pending secret", err)
+			return
+		}
+		secret = string(b)
+	} else {
+		k, err := newTOTPKey(h.issuerLabel(), account)
+		if err != nil {
+			h.internal(w, r, "new totp key", err)
+			return
+		}
+		secret = k.Secret()
+		sealed, err := h.cfg.Envelope.Seal([]byte(secret), []byte("totp-pending:"+f.ID))
+		if err != nil {
+			h.internal(w, r, "seal secret", err)
+			return
+		}
+		if _, err := h.cfg.Store.UpdateFlow(ctx, f.ID, h.now(), func(f storage.Flow) (storage.Flow, error) {
+			f.PendingSecret = sealed
+			return f, nil
+		}); err != nil {
+			h.internal(w, r, "update flow", err)
+			return
+		}
+	}
+	h.renderEnrol(w, r, f, secret, account, http.StatusOK, "")
+}
+
+func (h *Handler) renderEnrol(w http.ResponseWriter, r *http.Request, f storage.Flow, secret, account string, status int, msg string) {
+	k, err := totpKeyFor(h.issuerLabel(), account, secret)
+	if err != nil {
+		h.internal(w, r, "totp key", err)
+		return
+	}
+	img, err := k.Image(240, 240)
+	if err != nil {
+		h.internal(w, r, "qr image", err)
+		return
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		h.internal(w, r, "qr png", err)
+		return
+	}
+	p := h.newPage(w, r, f.AuthRequestID)
+	if msg != "" {
+		p.Error = p.T[msg]
+	}
+	p.Data = enrolData{QR: "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), Secret: group(secret, 4)}
+	h.render(w, r, status, "enrol.html", p)
+}
+
+// enrolSubmit finishes enrolment with a first valid code, signs the
+// citizen in, and shows the recovery codes once.
+func (h *Handler) enrolSubmit(w http.ResponseWriter, r *http.Request) {
+	if !h.checkForm(r) {
+		h.fail(w, r, http.StatusForbidden, "bad_input")
+		return
+	}
+	ctx := r.Context()
+	f, ok := h.flow(w, r, stepEnrol)
+	if !ok {
+		return
+	}
+	if len(f.PendingSecret) == 0 {
+		http.Redirect(w, r, Path+"/enrol", http.StatusSeeOther)
+		return
+	}
+	c, err := h.cfg.Store.Citizen(ctx, f.CitizenID)
+	if err != nil {
+		h.internal(w, r, "load citizen", err)
+		return
+	}
+	b, err := h.cfg.Envelope.Open(f.PendingSecret, []byte("totp-pending:"+f.ID))
+	if err != nil {
+		h.internal(w, r, "open pending secret", err)
+		return
+	}
+	secret := string(b)
+	addr := h.throttleKeys("enrol", c.PID, r)
+	if locked, err := h.locked(ctx, addr); err != nil {
+		h.internal(w, r, "throttle", err)
+		return
+	} else if locked {
+		h.renderEnrol(w, r, f, secret, accountName(c), http.StatusTooManyRequests, "locked")
+		return
+	}
+	step, ok := matchTOTP(secret, strings.TrimSpace(r.PostFormValue("code")), h.now())
+	if !ok {
+		if err := h.recordFailure(ctx, addr); err != nil {
+			h.internal(w, r, "throttle", err)
+			return
+		}
+		h.renderEnrol(w, r, f, secret, accountName(c), http.StatusUnauthorized, "enrol_failed")
+		return
+	}
+	authID, err := keys.RandomToken(16)
+	if err != nil {
+		h.internal(w, r, "random", err)
+		return
+	}
+	sealed, err := h.cfg.Envelope.Seal([]byte(secret), []byte("totp:"+authID))
+	if err != nil {
+		h.internal(w, r, "seal secret", err)
+		return
+	}
+	codes, err := newRecoveryCodes(8)
+	if err != nil {
+		h.internal(w, r, "recovery codes", err)
+		return
+	}
+	hashes := make([]string, len(codes))
+	for i, rc := range codes {
+		hashes[i] = mac(h.cfg.RecoveryKey, normalizeRecoveryCode(rc))
+	}
+	now := h.now()
+	if err := h.cfg.Store.CreateAuthenticator(ctx, storage.Authenticator{ID: authID, CitizenID: c.ID, Type: "totp", Secret: sealed, RecoveryCodes: hashes, CreatedAt: now}); err != nil {
+		h.internal(w, r, "store authenticator", err)
+		return
+	}
+	// The enrolment code is spent: it cannot sign in afterwards.
+	if err := h.cfg.Store.UseOnce(ctx, "totp:"+authID, itoa(step), now.Add(2*totpPeriod*time.Second), now); err != nil {
+		h.internal(w, r, "spend code", err)
+		return
+	}
+	h.clearFailures(ctx, addr[0])
+	amr := []string{"otp"}
+	if f.Face != nil {
+		amr = []string{"face", "otp"}
+	}
+	s, err := h.startSession(w, r, c.ID, amr, f.IAL)
+	if err != nil {
+		h.internal(w, r, "start session", err)
+		return
+	}
+	_ = h.cfg.Store.DeleteFlow(ctx, f.ID)
+	h.setCookie(w, "dopaid-flow", "", -1, http.SameSiteLaxMode)
+	ar, _, ok := h.loadRequest(w, r, f.AuthRequestID)
+	if !ok {
+		return
+	}
+	err = h.cfg.Store.CompleteAuthRequest(ctx, ar.ID, storage.AuthResult{
+		Subject: s.Subject, AuthTime: s.AuthTime, AMR: s.AMR, ACR: s.ACR, IAL: s.IAL, SessionID: s.ID,
+	}, now)
+	if err != nil {
+		h.internal(w, r, "complete request", err)
+		return
+	}
+	p := h.newPage(w, r, ar.ID)
+	p.Data = struct {
+		Codes    []string
+		Continue string
+	}{codes, h.cfg.Callback(ctx, ar.ID)}
+	h.render(w, r, http.StatusOK, "recovery.html", p)
+}
+
+func (h *Handler) issuerLabel() string { return "DOPA-Digital ID" }
+
+// accountName labels the key in the authenticator app without the ID number.
+func accountName(c storage.Citizen) string {
+	if c.NameEN.First != "" {
+		return c.NameEN.First
+	}
+	return "citizen"
+}
+
+func group(s string, n int) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && i%n == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,360 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dopaid/dopaid/keys"
+	"github.com/dopaid/dopaid/storage"
+)
+
+// ACRPrefix prefixes identity assurance levels in acr values:
+// urn:dopa:digital-id:ial:2.3.
+const ACRPrefix = "urn:dopa:digital-id:ial:"
+
+// ACR returns the acr value of an identity assurance level.
+func ACR(ial string) string { return ACRPrefix + ial }
+
+// requiredIAL is the lowest level among the request's acr_values that this
+// provider knows ("" when it names none): any listed level is acceptable.
+func requiredIAL(acrValues []string) string {
+	req := ""
+	for _, v := range acrValues {
+		ial, ok := strings.CutPrefix(v, ACRPrefix)
+		if !ok || !knownIAL(ial) {
+			continue
+		}
+		if req == "" || CompareIAL(ial, req) < 0 {
+			req = ial
+		}
+	}
+	return req
+}
+
+func knownIAL(s string) bool { _, ok := parseIAL(s); return ok }
+
+// loadRequest loads the authorization request named by the form or query,
+// rendering the expired page when there is none.
+func (h *Handler) loadRequest(w http.ResponseWriter, r *http.Request, id string) (storage.AuthRequest, storage.Client, bool) {
+	ctx := r.Context()
+	ar, err := h.cfg.Store.AuthRequest(ctx, id, h.now())
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			h.log.ErrorContext(ctx, "login: load request", "err", err)
+		}
+		h.fail(w, r, http.StatusBadRequest, "expired")
+		return ar, storage.Client{}, false
+	}
+	if ar.Done {
+		h.fail(w, r, http.StatusBadRequest, "expired")
+		return ar, storage.Client{}, false
+	}
+	c, err := h.cfg.Store.Client(ctx, ar.ClientID)
+	if err != nil {
+		h.log.ErrorContext(ctx, "login: load client", "err", err)
+		h.fail(w, r, http.StatusBadRequest, "expired")
+		return ar, storage.Client{}, false
+	}
+	return ar, c, true
+}
+
+// entry is where the provider sends the browser. A live session that
+// satisfies the request signs in at once (single sign-on); prompt=none
+// never shows a page; prompt=login and max_age force a fresh sign-in; a
+// request for a higher identity level than the session has steps up with a
+// fresh face verification.
+func (h *Handler) entry(w http.ResponseWriter, r *http.Request) {
+	ar, c, ok := h.loadRequest(w, r, r.URL.Query().Get("authRequestID"))
+	if !ok {
+		return
+	}
+	now := h.now()
+	sess, hasSession := h.session(r)
+	fresh := hasSession && (ar.MaxAge == nil || now.Sub(sess.AuthTime) <= *ar.MaxAge)
+	need := requiredIAL(ar.ACRValues)
+	enough := need == "" || (hasSession && CompareIAL(sess.IAL, need) >= 0)
+
+	if slices.Contains(ar.Prompt, "none") {
+		switch {
+		case !fresh:
+			h.failRequest(w, r, ar, "login_required")
+		case !enough:
+			h.failRequest(w, r, ar, "interaction_required")
+		default:
+			h.complete(w, r, ar, sess)
+		}
+		return
+	}
+	if fresh && !slices.Contains(ar.Prompt, "login") {
+		if enough {
+			h.complete(w, r, ar, sess)
+			return
+		}
+		h.startStepUp(w, r, ar, sess)
+		return
+	}
+	p := h.newPage(w, r, ar.ID)
+	p.ClientName = c.Name
+	h.render(w, r, http.StatusOK, "signin.html", p)
+}
+
+// complete finishes the request with the session's sign-in and sends the
+// browser back to the provider.
+func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, s storage.Session) {
+	ctx := r.Context()
+	now := h.now()
+	err := h.cfg.Store.CompleteAuthRequest(ctx, ar.ID, storage.AuthResult{
+		Subject: s.Subject, AuthTime: s.AuthTime, AMR: s.AMR, ACR: s.ACR, IAL: s.IAL, SessionID: s.ID,
+	}, now)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) {
+			h.fail(w, r, http.StatusBadRequest, "expired")
+			return
+		}
+		h.internal(w, r, "complete request", err)
+		return
+	}
+	idle := now.Add(h.cfg.SessionIdle)
+	if idle.After(s.ExpiresAt) {
+		idle = s.ExpiresAt
+	}
+	if err := h.cfg.Store.TouchSession(ctx, s.ID, idle, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.log.ErrorContext(ctx, "login: touch session", "err", err)
+	}
+	http.Redirect(w, r, h.cfg.Callback(ctx, ar.ID), http.StatusSeeOther)
+}
+
+// failRequest ends the request with an OAuth error for the client.
+func (h *Handler) failRequest(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, code string) {
+	ctx := r.Context()
+	if err := h.cfg.Store.FailAuthRequest(ctx, ar.ID, code, h.now()); err != nil {
+		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) {
+			h.fail(w, r, http.StatusBadRequest, "expired")
+			return
+		}
+		h.internal(w, r, "fail request", err)
+		return
+	}
+	http.Redirect(w, r, h.cfg.Callback(ctx, ar.ID), http.StatusSeeOther)
+}
+
+// session returns the browser's live sign-on session.
+func (h *Handler) session(r *http.Request) (storage.Session, bool) {
+	v := h.cookie(r, "dopaid-session")
+	if v == "" {
+		return storage.Session{}, false
+	}
+	s, err := h.cfg.Store.Session(r.Context(), hashID(v), h.now())
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			h.log.ErrorContext(r.Context(), "login: load session", "err", err)
+		}
+		return storage.Session{}, false
+	}
+	return s, true
+}
+
+// startSession signs the browser in: a new server-side session whose
+// random ID only the cookie holds (the store keeps its hash). Any earlier
+// session of this browser ends.
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, citizenID string, amr []string, ial string) (storage.Session, error) {
+	ctx := r.Context()
+	if old := h.cookie(r, "dopaid-session"); old != "" {
+		if err := h.cfg.Store.DeleteSession(ctx, hashID(old)); err != nil {
+			return storage.Session{}, err
+		}
+	}
+	v, err := keys.RandomToken(32)
+	if err != nil {
+		return storage.Session{}, err
+	}
+	now := h.now()
+	s := storage.Session{
+		ID: hashID(v), Subject: citizenID, AuthTime: now, AMR: amr, ACR: ACR(ial), IAL: ial,
+		IdleExpiresAt: now.Add(h.cfg.SessionIdle), ExpiresAt: now.Add(h.cfg.SessionMax),
+		CreatedAt: now, LastSeenAt: now, UserAgent: truncate(r.UserAgent(), 200),
+	}
+	if err := h.cfg.Store.CreateSession(ctx, s); err != nil {
+		return storage.Session{}, err
+	}
+	// Lax, not Strict: the cookie must come along when an agency's app
+	// sends the browser here by a top-level redirect.
+	h.setCookie(w, "dopaid-session", v, h.cfg.SessionMax, http.SameSiteLaxMode)
+	return s, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// signIn is the returning citizen's sign-in: ID number and a TOTP code (or
+// a recovery code). Every failure gets the same answer.
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
+	if !h.checkForm(r) {
+		h.fail(w, r, http.StatusForbidden, "bad_input")
+		return
+	}
+	ctx := r.Context()
+	ar, c, ok := h.loadRequest(w, r, r.PostFormValue("authRequestID"))
+	if !ok {
+		return
+	}
+	again := func(status int, msg string) {
+		p := h.newPage(w, r, ar.ID)
+		p.ClientName = c.Name
+		p.Error = p.T[msg]
+		h.render(w, r, status, "signin.html", p)
+	}
+	pid, err := storage.ParsePID(r.PostFormValue("pid"))
+	code := strings.TrimSpace(r.PostFormValue("code"))
+	if err != nil || code == "" || len(code) > 32 {
+		again(http.StatusBadRequest, "signin_failed")
+		return
+	}
+	keys := h.throttleKeys("signin", pid, r)
+	if locked, err := h.locked(ctx, keys); err != nil {
+		h.internal(w, r, "throttle", err)
+		return
+	} else if locked {
+		again(http.StatusTooManyRequests, "locked")
+		return
+	}
+	citizen, amr, err := h.checkTOTP(ctx, pid, code)
+	if err != nil {
+		if !errors.Is(err, errNoMatch) {
+			h.internal(w, r, "sign in", err)
+			return
+		}
+		if err := h.recordFailure(ctx, keys); err != nil {
+			h.internal(w, r, "throttle", err)
+			return
+		}
+		again(http.StatusUnauthorized, "signin_failed")
+		return
+	}
+	h.clearFailures(ctx, keys[0])
+	ial := ""
+	if pr, err := h.cfg.Store.LatestProofing(ctx, citizen.ID); err == nil {
+		ial = pr.IAL
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		h.internal(w, r, "load proofing", err)
+		return
+	}
+	s, err := h.startSession(w, r, citizen.ID, amr, ial)
+	if err != nil {
+		h.internal(w, r, "start session", err)
+		return
+	}
+	if need := requiredIAL(ar.ACRValues); need != "" && CompareIAL(ial, need) < 0 {
+		h.startStepUp(w, r, ar, s)
+		return
+	}
+	h.complete(w, r, ar, s)
+}
+
+var errNoMatch = errors.New("no match")
+
+// checkTOTP finds the citizen and checks the code: a TOTP code of the
+// current, previous or next 30-second step, usable once, or an unused
+// recovery code. Any mismatch is errNoMatch.
+func (h *Handler) checkTOTP(ctx context.Context, pid, code string) (storage.Citizen, []string, error) {
+	c, err := h.cfg.Store.CitizenByPID(ctx, pid)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return c, nil, errNoMatch
+		}
+		return c, nil, err
+	}
+	if !c.Alive() {
+		return c, nil, errNoMatch
+	}
+	a, err := h.cfg.Store.Authenticator(ctx, c.ID, "totp")
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return c, nil, errNoMatch
+		}
+		return c, nil, err
+	}
+	if isTOTPCode(code) {
+		secret, err := h.cfg.Envelope.Open(a.Secret, []byte("totp:"+a.ID))
+		if err != nil {
+			return c, nil, err
+		}
+		if err := h.useTOTP(ctx, a.ID, string(secret), code); err != nil {
+			return c, nil, err
+		}
+		_ = h.cfg.Store.TouchAuthenticator(ctx, a.ID, h.now())
+		return c, []string{"otp"}, nil
+	}
+	rc := normalizeRecoveryCode(code)
+	if rc == "" {
+		return c, nil, errNoMatch
+	}
+	err = h.cfg.Store.UseRecoveryCode(ctx, c.ID, "totp", mac(h.cfg.RecoveryKey, rc), h.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return c, nil, errNoMatch
+	}
+	if err != nil {
+		return c, nil, err
+	}
+	return c, []string{"otp"}, nil
+}
+
+// useTOTP checks code against the secret and spends its time step, so a
+// code seen once (shoulder-surfed, phished) cannot be used again.
+func (h *Handler) useTOTP(ctx context.Context, authID, secret, code string) error {
+	step, ok := matchTOTP(secret, code, h.now())
+	if !ok {
+		return errNoMatch
+	}
+	exp := time.Unix((step+2)*totpPeriod, 0)
+	err := h.cfg.Store.UseOnce(ctx, "totp:"+authID, itoa(step), exp, h.now())
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return errNoMatch
+	}
+	return err
+}
+
+// startStepUp sends a signed-in citizen through a fresh face verification
+// to reach the level the request asks for.
+func (h *Handler) startStepUp(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, s storage.Session) {
+	ctx := r.Context()
+	pr, err := h.cfg.Store.LatestProofing(ctx, s.Subject)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.internal(w, r, "load proofing", err)
+		return
+	}
+	matched := pr.Matched
+	if len(matched) == 0 {
+		matched = []string{"pid"}
+	}
+	if err := h.startFlow(w, r, storage.Flow{AuthRequestID: ar.ID, CitizenID: s.Subject, Step: stepStepUp, Matched: matched, IAL: s.IAL}); err != nil {
+		h.internal(w, r, "start step-up", err)
+		return
+	}
+	http.Redirect(w, r, Path+"/face", http.StatusSeeOther)
+}
+
+// signOut ends the browser's session.
+func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
+	if !h.checkForm(r) {
+		h.fail(w, r, http.StatusForbidden, "bad_input")
+		return
+	}
+	if v := h.cookie(r, "dopaid-session"); v != "" {
+		if err := h.cfg.Store.DeleteSession(r.Context(), hashID(v)); err != nil {
+			h.internal(w, r, "sign out", err)
+			return
+		}
+	}
+	h.setCookie(w, "dopaid-session", "", -1, http.SameSiteLaxMode)
+	p := h.newPage(w, r, "")
+	h.render(w, r, http.StatusOK, "signedout.html", p)
+}
