@@ -70,31 +70,17 @@ func (p *Provider) browserID(w http.ResponseWriter, r *http.Request) (string, er
 // authorize is the authorization endpoint (RFC 6749 §3.1, OIDC Core §3.1.2).
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request could not be read.")
+	q, ok := p.browserForm(w, r)
+	if !ok {
 		return
-	}
-	q := r.Form
-	// RFC 6749 §3.1: parameters must not be included more than once.
-	for k, v := range q {
-		if len(v) > 1 {
-			p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request repeats the parameter "+strconv.Quote(k)+".")
-			return
-		}
 	}
 	clientID := q.Get("client_id")
 	if clientID == "" {
 		p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request does not name an application (client_id).")
 		return
 	}
-	c, err := p.clients.get(ctx, clientID)
-	if err != nil {
-		if isNotFound(err) {
-			p.errorPage(w, r, http.StatusBadRequest, "invalid_client", "The application is not registered.")
-			return
-		}
-		p.log.ErrorContext(ctx, "authorize: load client", "err", err)
-		p.errorPage(w, r, http.StatusInternalServerError, "server_error", "The service is temporarily unavailable.")
+	c, ok := p.pageClient(w, r, clientID)
+	if !ok {
 		return
 	}
 	if c.Disabled {
@@ -143,6 +129,38 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, p.cfg.LoginURL(id), http.StatusFound)
+}
+
+// browserForm parses a browser endpoint's parameters (query and form),
+// refusing repeated ones (RFC 6749 §3.1) with an error page.
+func (p *Provider) browserForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
+	if err := r.ParseForm(); err != nil {
+		p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request could not be read.")
+		return nil, false
+	}
+	for k, v := range r.Form {
+		if len(v) > 1 {
+			p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request repeats the parameter "+strconv.Quote(k)+".")
+			return nil, false
+		}
+	}
+	return r.Form, true
+}
+
+// pageClient loads a client for a browser endpoint, answering with an
+// error page when it cannot.
+func (p *Provider) pageClient(w http.ResponseWriter, r *http.Request, id string) (storage.Client, bool) {
+	c, err := p.clients.get(r.Context(), id)
+	if err == nil {
+		return c, true
+	}
+	if isNotFound(err) {
+		p.errorPage(w, r, http.StatusBadRequest, "invalid_client", "The application is not registered.")
+		return c, false
+	}
+	p.log.ErrorContext(r.Context(), "load client", "err", err)
+	p.errorPage(w, r, http.StatusInternalServerError, "server_error", "The service is temporarily unavailable.")
+	return c, false
 }
 
 // parseAuthRequest validates everything after the redirect URI; its

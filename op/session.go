@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -74,16 +73,9 @@ func (p *Provider) verifyIDTokenHint(ctx context.Context, hint, clientID string)
 // otherwise the provider shows its own signed-out page.
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request could not be read.")
+	q, ok := p.browserForm(w, r)
+	if !ok {
 		return
-	}
-	q := r.Form
-	for k, v := range q {
-		if len(v) > 1 {
-			p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request repeats the parameter "+strconv.Quote(k)+".")
-			return
-		}
 	}
 	hint, clientID, postLogout := q.Get("id_token_hint"), q.Get("client_id"), q.Get("post_logout_redirect_uri")
 	var hc hintClaims
@@ -106,15 +98,7 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	}
 	var c storage.Client
 	if clientID != "" {
-		var err error
-		c, err = p.clients.get(ctx, clientID)
-		if err != nil {
-			if isNotFound(err) {
-				p.errorPage(w, r, http.StatusBadRequest, "invalid_client", "The application is not registered.")
-				return
-			}
-			p.log.ErrorContext(ctx, "end session: load client", "err", err)
-			p.errorPage(w, r, http.StatusInternalServerError, "server_error", "The service is temporarily unavailable.")
+		if c, ok = p.pageClient(w, r, clientID); !ok {
 			return
 		}
 	}
