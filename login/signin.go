@@ -12,6 +12,15 @@ import (
 	"github.com/dopaid/dopaid/storage"
 )
 
+// SessionCookie is the name of the sign-on session cookie. Its value is a
+// random token whose SHA-256 (base64url) is the stored session ID.
+func SessionCookie(secure bool) string {
+	if secure {
+		return "__Host-dopaid-session"
+	}
+	return "dopaid-session"
+}
+
 // ACRPrefix prefixes identity assurance levels in acr values:
 // urn:dopa:digital-id:ial:2.3.
 const ACRPrefix = "urn:dopa:digital-id:ial:"

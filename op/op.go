@@ -90,6 +90,10 @@ type Config struct {
 	RefreshTokenTTL time.Duration // 8 h
 	AssertionMaxAge time.Duration // 61 min: latest accepted client assertion expiry
 	ClientCacheTTL  time.Duration // 1 s: how stale a cached client may be
+	// SessionCookie is the name of the login pages' session cookie, whose
+	// value's SHA-256 (HashToken) is the stored session ID; RP-initiated
+	// logout ends that session.
+	SessionCookie string
 	// SecureCookies marks cookies Secure with the __Host- prefix; true
 	// unless the issuer is plain http (development).
 	SecureCookies bool

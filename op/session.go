@@ -114,6 +114,17 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 			p.errorPage(w, r, http.StatusInternalServerError, "server_error", "The service is temporarily unavailable.")
 			return
 		}
+		// And it ends the citizen's single sign-on session in this browser
+		// (OpenID Connect RP-Initiated Logout §2). Only with a valid hint:
+		// a bare link must not sign anyone out.
+		if name := p.cfg.SessionCookie; name != "" {
+			if ck, err := r.Cookie(name); err == nil && ck.Value != "" {
+				if err := p.store.DeleteSession(ctx, HashToken(ck.Value)); err != nil {
+					p.log.ErrorContext(ctx, "end session: delete session", "err", err)
+				}
+				http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, Secure: p.cfg.SecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+			}
+		}
 	}
 	if postLogout != "" {
 		v := map[string][]string{}

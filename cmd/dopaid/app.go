@@ -198,6 +198,7 @@ func (m *Main) Run(ctx context.Context) error {
 		ACRValues:     []string{login.ACR("1.2"), login.ACR("1.3"), login.ACR("2.2"), login.ACR("2.3")},
 		Logger:        m.Logger,
 		Now:           m.Now,
+		SessionCookie: login.SessionCookie(secure),
 		SecureCookies: secure,
 	})
 	if err != nil {
