@@ -13,7 +13,8 @@ import (
 const authRequestColumns = `id, client_id, redirect_uri, scopes, state, nonce, response_type,
 	response_mode, code_challenge, code_challenge_method, prompt, max_age, login_hint,
 	ui_locales, acr_values, claims, purpose, browser_binding, grant_id, subject, auth_time,
-	amr, acr, session_id, done, code_hash, code_expires_at, code_used_at, created_at, expires_at`
+	amr, acr, session_id, done, code_hash, code_expires_at, code_used_at, created_at, expires_at,
+	ial, error_code`
 
 func scanAuthRequest(row scanner) (storage.AuthRequest, error) {
 	var r storage.AuthRequest
@@ -21,19 +22,19 @@ func scanAuthRequest(row scanner) (storage.AuthRequest, error) {
 		&r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, listCol{&r.Prompt}, durationCol{&r.MaxAge}, &r.LoginHint,
 		listCol{&r.UILocales}, listCol{&r.ACRValues}, &r.Claims, &r.Purpose, &r.BrowserBinding, &r.GrantID, &r.Subject, timeCol{&r.AuthTime},
 		listCol{&r.AMR}, &r.ACR, &r.SessionID, &r.Done, textCol{&r.CodeHash}, timeCol{&r.CodeExpiresAt}, timeCol{&r.CodeUsedAt},
-		timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt})
+		timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt}, &r.IAL, &r.Error)
 	return r, err
 }
 
 // CreateAuthRequest stores a new request.
 func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.ClientID, r.RedirectURI, listArg(r.Scopes), r.State, r.Nonce, r.ResponseType,
 		r.ResponseMode, r.CodeChallenge, r.CodeChallengeMethod, listArg(r.Prompt), durationArg(r.MaxAge), r.LoginHint,
 		listArg(r.UILocales), listArg(r.ACRValues), r.Claims, r.Purpose, r.BrowserBinding, r.GrantID, r.Subject, msArg(r.AuthTime),
 		listArg(r.AMR), r.ACR, r.SessionID, r.Done, textArg(r.CodeHash), msArg(r.CodeExpiresAt), msArg(r.CodeUsedAt),
-		msArg(r.CreatedAt), msArg(r.ExpiresAt))
+		msArg(r.CreatedAt), msArg(r.ExpiresAt), r.IAL, r.Error)
 	if err != nil {
 		return wrap(err, "create auth request %q", r.ID)
 	}
@@ -68,9 +69,30 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id string, res storage.
 			return fmt.Errorf("sqlite: complete auth request %q: %w", id, storage.ErrConflict)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE auth_requests SET subject = ?, auth_time = ?, amr = ?,
-			acr = ?, session_id = ?, done = 1 WHERE id = ?`,
-			res.Subject, msArg(res.AuthTime), listArg(res.AMR), res.ACR, res.SessionID, id); err != nil {
+			acr = ?, ial = ?, session_id = ?, done = 1 WHERE id = ?`,
+			res.Subject, msArg(res.AuthTime), listArg(res.AMR), res.ACR, res.IAL, res.SessionID, id); err != nil {
 			return wrap(err, "complete auth request %q", id)
+		}
+		return nil
+	})
+}
+
+// FailAuthRequest ends a pending request with an OAuth error code.
+func (s *Store) FailAuthRequest(ctx context.Context, id, errorCode string, now time.Time) error {
+	if errorCode == "" {
+		return fmt.Errorf("sqlite: fail auth request %q: empty error code", id)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		r, err := liveAuthRequest(ctx, tx, id, now)
+		if err != nil {
+			return err
+		}
+		if r.Done {
+			return fmt.Errorf("sqlite: fail auth request %q: %w", id, storage.ErrConflict)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE auth_requests SET error_code = ?, done = 1 WHERE id = ?`,
+			errorCode, id); err != nil {
+			return wrap(err, "fail auth request %q", id)
 		}
 		return nil
 	})
@@ -86,7 +108,7 @@ func (s *Store) SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt
 		if err != nil {
 			return err
 		}
-		if !r.Done || r.CodeHash != "" {
+		if !r.Done || r.Error != "" || r.CodeHash != "" {
 			return fmt.Errorf("sqlite: save auth code for %q: %w", id, storage.ErrConflict)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE auth_requests SET code_hash = ?, code_expires_at = ? WHERE id = ?`,

@@ -3,7 +3,10 @@ package sqlite
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
+
+	"github.com/dopaid/dopaid/storage"
 )
 
 // msArg encodes t as Unix milliseconds, and the zero time as NULL.
@@ -105,5 +108,99 @@ func (c textCol) Scan(v any) error {
 	default:
 		return fmt.Errorf("text column holds %T", v)
 	}
+	return nil
+}
+
+// dateArg encodes a registry date in its YYYYMMDD form, "" for no date.
+func dateArg(d storage.BEDate) string { return d.String() }
+
+// dateCol scans what dateArg stored. It does not validate: a stored date
+// comes back as it went in.
+type dateCol struct{ d *storage.BEDate }
+
+func (c dateCol) Scan(v any) error {
+	var s string
+	switch v := v.(type) {
+	case string:
+		s = v
+	case []byte:
+		s = string(v)
+	default:
+		return fmt.Errorf("date column holds %T", v)
+	}
+	if s == "" {
+		*c.d = storage.BEDate{}
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if len(s) != 8 || err != nil || n < 0 {
+		return fmt.Errorf("date column holds %q", s)
+	}
+	*c.d = storage.BEDate{Year: n / 10000, Month: n / 100 % 100, Day: n % 100}
+	return nil
+}
+
+// faceJSON is how a storage.FaceResult is stored: JSON with fixed names,
+// its time as Unix milliseconds.
+type faceJSON struct {
+	Vendor        string  `json:"vendor"`
+	ModelVersion  string  `json:"model_version"`
+	Score         float64 `json:"score"`
+	Threshold     float64 `json:"threshold"`
+	Match         bool    `json:"match"`
+	Liveness      string  `json:"liveness"`
+	LivenessScore float64 `json:"liveness_score"`
+	Simulated     bool    `json:"simulated"`
+	At            *int64  `json:"at"` // nil: zero time
+}
+
+// faceArg encodes a face result as JSON text, nil as NULL.
+func faceArg(f *storage.FaceResult) (any, error) {
+	if f == nil {
+		return nil, nil
+	}
+	j := faceJSON{
+		Vendor: f.Vendor, ModelVersion: f.ModelVersion, Score: f.Score, Threshold: f.Threshold,
+		Match: f.Match, Liveness: f.Liveness, LivenessScore: f.LivenessScore, Simulated: f.Simulated,
+	}
+	if !f.At.IsZero() {
+		ms := f.At.UnixMilli()
+		j.At = &ms
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return nil, fmt.Errorf("face result: %w", err)
+	}
+	return string(b), nil
+}
+
+// faceCol scans what faceArg stored.
+type faceCol struct{ f **storage.FaceResult }
+
+func (c faceCol) Scan(v any) error {
+	var b []byte
+	switch v := v.(type) {
+	case nil:
+		*c.f = nil
+		return nil
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		return fmt.Errorf("face column holds %T", v)
+	}
+	var j faceJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return fmt.Errorf("face column: %w", err)
+	}
+	f := &storage.FaceResult{
+		Vendor: j.Vendor, ModelVersion: j.ModelVersion, Score: j.Score, Threshold: j.Threshold,
+		Match: j.Match, Liveness: j.Liveness, LivenessScore: j.LivenessScore, Simulated: j.Simulated,
+	}
+	if j.At != nil {
+		f.At = time.UnixMilli(*j.At).UTC()
+	}
+	*c.f = f
 	return nil
 }

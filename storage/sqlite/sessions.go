@@ -10,7 +10,7 @@ import (
 	"github.com/dopaid/dopaid/storage"
 )
 
-const sessionColumns = `id, subject, auth_time, amr, acr, idle_expires_at, expires_at,
+const sessionColumns = `id, subject, auth_time, amr, acr, ial, idle_expires_at, expires_at,
 	created_at, last_seen_at, user_agent`
 
 // liveSession is the SQL condition for a session neither idle- nor
@@ -19,15 +19,15 @@ const liveSession = `idle_expires_at > ?1 AND expires_at > ?1`
 
 func scanSession(row scanner) (storage.Session, error) {
 	var s storage.Session
-	err := row.Scan(&s.ID, &s.Subject, timeCol{&s.AuthTime}, listCol{&s.AMR}, &s.ACR, timeCol{&s.IdleExpiresAt}, timeCol{&s.ExpiresAt},
+	err := row.Scan(&s.ID, &s.Subject, timeCol{&s.AuthTime}, listCol{&s.AMR}, &s.ACR, &s.IAL, timeCol{&s.IdleExpiresAt}, timeCol{&s.ExpiresAt},
 		timeCol{&s.CreatedAt}, timeCol{&s.LastSeenAt}, &s.UserAgent)
 	return s, err
 }
 
 // CreateSession stores a new session.
 func (s *Store) CreateSession(ctx context.Context, ss storage.Session) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ss.ID, ss.Subject, msArg(ss.AuthTime), listArg(ss.AMR), ss.ACR, msArg(ss.IdleExpiresAt), msArg(ss.ExpiresAt),
+	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ss.ID, ss.Subject, msArg(ss.AuthTime), listArg(ss.AMR), ss.ACR, ss.IAL, msArg(ss.IdleExpiresAt), msArg(ss.ExpiresAt),
 		msArg(ss.CreatedAt), msArg(ss.LastSeenAt), ss.UserAgent)
 	if err != nil {
 		return wrap(err, "create session")

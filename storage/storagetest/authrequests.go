@@ -42,6 +42,7 @@ func newAuthResult() storage.AuthResult {
 		AuthTime:  at(time.Minute),
 		AMR:       []string{"face", "otp"},
 		ACR:       "urn:dopa:aal2",
+		IAL:       "2.3",
 		SessionID: "session-1",
 	}
 }
@@ -52,6 +53,7 @@ func completed(r storage.AuthRequest, res storage.AuthResult) storage.AuthReques
 	r.AuthTime = res.AuthTime
 	r.AMR = res.AMR
 	r.ACR = res.ACR
+	r.IAL = res.IAL
 	r.SessionID = res.SessionID
 	r.Done = true
 	return r
@@ -342,5 +344,115 @@ func testConsumeAuthCode(t *testing.T, su suite) {
 				t.Errorf("ConsumeAuthCode(%q).ID = %q, want %q", hash, got.ID, want)
 			}
 		}
+	})
+}
+
+// failed returns r as FailAuthRequest(code) should leave it.
+func failed(r storage.AuthRequest, code string) storage.AuthRequest {
+	r.Error = code
+	r.Done = true
+	return r
+}
+
+func testFailAuthRequest(t *testing.T, su suite) {
+	ctx := context.Background()
+
+	t.Run("records the error", func(t *testing.T) {
+		s := su.citizenStore(t)
+		seedClient(t, s, "client-1")
+		r := newAuthRequest("a")
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
+		wantErr(t, "FailAuthRequest", s.FailAuthRequest(ctx, "a", "access_denied", at(time.Minute)), nil)
+		got, err := s.AuthRequest(ctx, "a", at(time.Minute))
+		wantErr(t, "AuthRequest", err, nil)
+		check(t, "AuthRequest", got, failed(r, "access_denied"), normAuthRequest)
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		tests := []struct {
+			name string
+			id   string
+			code string
+			now  time.Time
+			err  error // nil: any error
+		}{
+			{"failed before", "failed", "login_required", base, storage.ErrConflict},
+			{"completed before", "done", "access_denied", base, storage.ErrConflict},
+			{"missing", "absent", "access_denied", base, storage.ErrNotFound},
+			{"expired", "pending", "access_denied", at(10 * time.Minute), storage.ErrNotFound},
+			{"empty error code", "pending", "", base, nil},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				s := su.citizenStore(t)
+				seedClient(t, s, "client-1")
+				pending, done, fail := newAuthRequest("pending"), newAuthRequest("done"), newAuthRequest("failed")
+				for _, r := range []storage.AuthRequest{pending, done, fail} {
+					wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
+				}
+				res := newAuthResult()
+				wantErr(t, "CompleteAuthRequest", s.CompleteAuthRequest(ctx, "done", res, base), nil)
+				wantErr(t, "FailAuthRequest", s.FailAuthRequest(ctx, "failed", "access_denied", base), nil)
+
+				err := s.FailAuthRequest(ctx, tt.id, tt.code, tt.now)
+				if tt.err == nil && err == nil {
+					t.Fatalf("FailAuthRequest(%q, %q): no error", tt.id, tt.code)
+				}
+				if tt.err != nil {
+					wantErr(t, "FailAuthRequest", err, tt.err)
+				}
+
+				// Nothing changed.
+				for _, want := range []storage.AuthRequest{pending, completed(done, res), failed(fail, "access_denied")} {
+					got, err := s.AuthRequest(ctx, want.ID, base)
+					wantErr(t, "AuthRequest("+want.ID+")", err, nil)
+					check(t, "AuthRequest("+want.ID+")", got, want, normAuthRequest)
+				}
+			})
+		}
+	})
+
+	t.Run("a failed request gets no result and no code", func(t *testing.T) {
+		s := su.citizenStore(t)
+		seedClient(t, s, "client-1")
+		r := newAuthRequest("a")
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
+		wantErr(t, "FailAuthRequest", s.FailAuthRequest(ctx, "a", "login_required", base), nil)
+		wantErr(t, "CompleteAuthRequest", s.CompleteAuthRequest(ctx, "a", newAuthResult(), base), storage.ErrConflict)
+		wantErr(t, "SaveAuthCode", s.SaveAuthCode(ctx, "a", "code-a", at(time.Minute), base), storage.ErrConflict)
+		_, err := s.ConsumeAuthCode(ctx, "code-a", base)
+		wantErr(t, "ConsumeAuthCode", err, storage.ErrNotFound)
+		got, err := s.AuthRequest(ctx, "a", base)
+		wantErr(t, "AuthRequest", err, nil)
+		check(t, "AuthRequest", got, failed(r, "login_required"), normAuthRequest)
+	})
+
+	// Sign-in and refusal race (a citizen submits the last step while the
+	// flow times out): exactly one of them ends the request.
+	t.Run("concurrent with CompleteAuthRequest", func(t *testing.T) {
+		s := su.citizenStore(t)
+		seedClient(t, s, "client-1")
+		r := newAuthRequest("a")
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
+		const n = 8
+		res := newAuthResult()
+		errs := race(n, func(i int) error {
+			if i%2 == 0 {
+				return s.CompleteAuthRequest(ctx, "a", res, base)
+			}
+			return s.FailAuthRequest(ctx, "a", "access_denied", base)
+		})
+		if w := winners(t, "CompleteAuthRequest/FailAuthRequest", errs, storage.ErrConflict); w != 1 {
+			t.Fatalf("%d of %d concurrent calls ended the request, want 1", w, n)
+		}
+		want := failed(r, "access_denied")
+		for i, err := range errs {
+			if err == nil && i%2 == 0 {
+				want = completed(r, res)
+			}
+		}
+		got, err := s.AuthRequest(ctx, "a", base)
+		wantErr(t, "AuthRequest", err, nil)
+		check(t, "AuthRequest", got, want, normAuthRequest)
 	})
 }

@@ -10,7 +10,7 @@ import (
 
 func testDeleteExpired(t *testing.T, su suite) {
 	ctx := context.Background()
-	s := su.store(t)
+	s := su.citizenStore(t)
 	seedClient(t, s, "client-1")
 	now := at(3 * time.Hour)
 
@@ -47,12 +47,44 @@ func testDeleteExpired(t *testing.T, su suite) {
 	wantErr(t, "RetireSigningKey", s.RetireSigningKey(ctx, "k-dead", at(time.Hour), at(2*time.Hour)), nil)
 	wantErr(t, "RetireSigningKey", s.RetireSigningKey(ctx, "k-retired", at(2*time.Hour), at(5*time.Hour)), nil)
 
+	// The registry and what hangs off it never expire.
+	seedCitizens(t, s, 1)
+	auth := newAuthenticator("a-1", "citizen-1")
+	wantErr(t, "CreateAuthenticator", s.CreateAuthenticator(ctx, auth), nil)
+	proofing := newProofing("p-1", "citizen-1", at(-48*time.Hour))
+	wantErr(t, "CreateProofing", s.CreateProofing(ctx, proofing), nil)
+
+	flowDead := newFlow("f-dead")
+	flowDead.ExpiresAt = at(time.Hour)
+	flowLive := newFlow("f-live")
+	flowLive.ExpiresAt = at(4 * time.Hour)
+	for _, f := range []storage.Flow{flowDead, flowLive} {
+		wantErr(t, "CreateFlow", s.CreateFlow(ctx, f), nil)
+	}
+
+	// Throttles as of now (base+3h): a window that ended at base+2h, one that
+	// ended too but whose lock ended at base+2h30m, and three that are live:
+	// a window that started at base, a lock that outlasts its window, and a
+	// window still open under a lock that is over.
+	window := storage.ThrottleWindow
+	throttles := []storage.Throttle{
+		{Key: "t-dead", Failures: 1, WindowStart: at(2*time.Hour - window)},
+		{Key: "t-lock-over", Failures: 5, WindowStart: at(2*time.Hour - window), LockedUntil: at(150 * time.Minute)},
+		{Key: "t-live", Failures: 2, WindowStart: base},
+		{Key: "t-locked", Failures: 5, WindowStart: at(2*time.Hour - window), LockedUntil: at(4 * time.Hour)},
+		{Key: "t-window-live", Failures: 5, WindowStart: base, LockedUntil: at(time.Hour)},
+	}
+	for _, th := range throttles {
+		_, err := s.RecordFailure(ctx, th.Key, base, func(storage.Throttle) storage.Throttle { return th })
+		wantErr(t, "RecordFailure("+th.Key+")", err, nil)
+	}
+
 	n, err := s.DeleteExpired(ctx, now)
 	wantErr(t, "DeleteExpired", err, nil)
 	// An auth request, a grant (its tokens may count too), two sessions, a
-	// replay entry and a key.
-	if n < 6 {
-		t.Errorf("DeleteExpired = %d, want at least 6", n)
+	// replay entry, a key, a flow and two throttles.
+	if n < 9 {
+		t.Errorf("DeleteExpired = %d, want at least 9", n)
 	}
 	n, err = s.DeleteExpired(ctx, now)
 	wantErr(t, "DeleteExpired again", err, nil)
@@ -77,6 +109,17 @@ func testDeleteExpired(t *testing.T, su suite) {
 		if got, want := keyIDs(keys), []string{"k-current", "k-retired"}; !sameSet(got, want) {
 			t.Errorf("SigningKeys IDs = %q, want %q", got, want)
 		}
+		_, err = s.Flow(ctx, "f-dead", base)
+		wantErr(t, "Flow", err, storage.ErrNotFound)
+		_, err = s.FlowByNonce(ctx, flowDead.Nonce, base)
+		wantErr(t, "FlowByNonce", err, storage.ErrNotFound)
+		// Asked as of a time when their windows were open, deleted counters
+		// come back empty.
+		for _, th := range throttles[:2] {
+			got, err := s.Throttle(ctx, th.Key, th.WindowStart)
+			wantErr(t, "Throttle("+th.Key+")", err, nil)
+			check(t, "Throttle("+th.Key+")", got, storage.Throttle{Key: th.Key}, normThrottle)
+		}
 	})
 
 	t.Run("live records kept", func(t *testing.T) {
@@ -88,6 +131,17 @@ func testDeleteExpired(t *testing.T, su suite) {
 		wantErr(t, "UseOnce of a live entry", s.UseOnce(ctx, "jti", "live", at(10*time.Hour), now), storage.ErrAlreadyExists)
 		_, err = s.Client(ctx, "client-1")
 		wantErr(t, "Client", err, nil)
+		wantFlow(t, s, flowLive, now)
+		wantCitizen(t, s, newCitizen(1))
+		wantAuthenticator(t, s, auth)
+		got, err := s.LatestProofing(ctx, "citizen-1")
+		wantErr(t, "LatestProofing", err, nil)
+		check(t, "LatestProofing", got, proofing, normProofing)
+		for _, th := range throttles[2:] {
+			got, err := s.Throttle(ctx, th.Key, now)
+			wantErr(t, "Throttle("+th.Key+")", err, nil)
+			check(t, "Throttle("+th.Key+")", got, th, normThrottle)
+		}
 	})
 }
 

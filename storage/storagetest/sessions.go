@@ -17,6 +17,7 @@ func newSession(id, subject string, created time.Time) storage.Session {
 		AuthTime:      created,
 		AMR:           []string{"face", "otp"},
 		ACR:           "urn:dopa:aal2",
+		IAL:           "1.3",
 		IdleExpiresAt: created.Add(30 * time.Minute),
 		ExpiresAt:     created.Add(8 * time.Hour),
 		CreatedAt:     created,

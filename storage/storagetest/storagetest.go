@@ -16,6 +16,34 @@
 //     concurrent rotations one wins and N-1 see ErrConflict.
 //   - TouchSession of a missing or expired session gives ErrNotFound.
 //   - Duplicate token and session IDs give ErrAlreadyExists.
+//
+// For the citizen side of the contract it pins down:
+//   - Citizen and CitizenByPID of an unknown record give ErrNotFound.
+//   - BEDates round-trip exactly, including an unknown day or month,
+//     Lifetime() and the zero BEDate; float64 scores round-trip exactly.
+//   - UpsertCitizens is all or nothing. A PID given twice in one call, or a
+//     new record whose ID another PID holds, gives ErrAlreadyExists and
+//     stores nothing. A record whose ContentHash is the stored one is not
+//     written at all, even if other fields differ; an updated record takes
+//     every field from the given one except ID and CreatedAt.
+//   - CreateAuthenticator with an ID that another citizen's authenticator
+//     holds gives ErrAlreadyExists. UseRecoveryCode sets LastUsedAt to now
+//     (remaining codes may come back in any order). TouchAuthenticator and
+//     UseRecoveryCode of a missing authenticator give ErrNotFound.
+//   - LatestProofing is the one with the latest CreatedAt; ErrNotFound if
+//     the citizen has none. Duplicate proofing IDs give ErrAlreadyExists.
+//   - A flow is live while now is before its ExpiresAt. A non-empty Nonce is
+//     unique among stored flows (ErrAlreadyExists from CreateFlow and
+//     UpdateFlow); FlowByNonce("") gives ErrNotFound. UpdateFlow keeps the
+//     ID whatever fn returns, returns fn's error as is, and gives ErrNotFound
+//     without calling fn for a flow that is not live. DeleteFlow of a
+//     missing flow is not an error.
+//   - A throttle counter whose window (WindowStart+ThrottleWindow) and lock
+//     (LockedUntil) are both over at now is expired: Throttle returns, and
+//     RecordFailure hands fn, Throttle{Key: key} as if there were none. The
+//     stored counter keeps its key whatever fn returns.
+//   - FailAuthRequest with an empty error code is refused and leaves the
+//     request pending.
 package storagetest
 
 import (
@@ -56,6 +84,17 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"SessionsBySubject", testSessionsBySubject},
 		{"SigningKeys", testSigningKeys},
 		{"UseOnce", testUseOnce},
+		{"FailAuthRequest", testFailAuthRequest},
+		{"Citizens", testCitizens},
+		{"UpsertCitizens", testUpsertCitizens},
+		{"UpsertCitizensLarge", testUpsertCitizensLarge},
+		{"Authenticators", testAuthenticators},
+		{"UseRecoveryCode", testUseRecoveryCode},
+		{"Proofings", testProofings},
+		{"Flows", testFlows},
+		{"UpdateFlow", testUpdateFlow},
+		{"Throttles", testThrottles},
+		{"RecordFailure", testRecordFailure},
 		{"DeleteExpired", testDeleteExpired},
 		{"Times", testTimes},
 		{"PingClose", testPingClose},
@@ -79,6 +118,25 @@ func (su suite) store(t *testing.T) storage.Store {
 		}
 	})
 	return s
+}
+
+// citizenStore is a store with the citizen side of the contract, which
+// storage.Store does not embed yet.
+type citizenStore interface {
+	storage.Store
+	storage.CitizenStores
+}
+
+// citizenStore returns a fresh store as store does, and fails t unless it
+// implements storage.CitizenStores.
+func (su suite) citizenStore(t *testing.T) citizenStore {
+	t.Helper()
+	s := su.store(t)
+	cs, ok := s.(citizenStore)
+	if !ok {
+		t.Fatalf("%T does not implement storage.CitizenStores", s)
+	}
+	return cs
 }
 
 // base is "now" for the suite. It lies in the past, far from the real clock,
@@ -235,6 +293,54 @@ func normSessions(ss []storage.Session) []storage.Session {
 	}
 	return out
 }
+
+func normCitizen(c storage.Citizen) storage.Citizen {
+	c.LaserCode = normBytes(c.LaserCode)
+	c.CreatedAt = normTime(c.CreatedAt)
+	c.UpdatedAt = normTime(c.UpdatedAt)
+	return c
+}
+
+func normAuthenticator(a storage.Authenticator) storage.Authenticator {
+	a.Secret = normBytes(a.Secret)
+	a.RecoveryCodes = normStrings(a.RecoveryCodes)
+	a.CreatedAt = normTime(a.CreatedAt)
+	a.LastUsedAt = normTime(a.LastUsedAt)
+	return a
+}
+
+func normFace(f *storage.FaceResult) *storage.FaceResult {
+	if f == nil {
+		return nil
+	}
+	g := *f
+	g.At = normTime(g.At)
+	return &g
+}
+
+func normProofing(p storage.Proofing) storage.Proofing {
+	p.Matched = normStrings(p.Matched)
+	p.Face = normFace(p.Face)
+	p.CreatedAt = normTime(p.CreatedAt)
+	return p
+}
+
+func normFlow(f storage.Flow) storage.Flow {
+	f.Matched = normStrings(f.Matched)
+	f.Face = normFace(f.Face)
+	f.PendingSecret = normBytes(f.PendingSecret)
+	f.CreatedAt = normTime(f.CreatedAt)
+	f.ExpiresAt = normTime(f.ExpiresAt)
+	return f
+}
+
+func normThrottle(th storage.Throttle) storage.Throttle {
+	th.WindowStart = normTime(th.WindowStart)
+	th.LockedUntil = normTime(th.LockedUntil)
+	return th
+}
+
+func identity[T any](v T) T { return v }
 
 // race calls fn(0) … fn(n-1) from n goroutines released at once and returns
 // their errors by index.

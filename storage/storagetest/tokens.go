@@ -19,6 +19,7 @@ func newGrant(id string) storage.Grant {
 		AuthTime:  at(-time.Minute),
 		AMR:       []string{"face"},
 		ACR:       "urn:dopa:aal2",
+		IAL:       "2.3",
 		SessionID: "session-1",
 		Claims:    []byte(`{"id_token":{"acr":null}}`),
 		Purpose:   "pension",
