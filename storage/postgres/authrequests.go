@@ -14,7 +14,7 @@ import (
 const authRequestCols = `id, client_id, redirect_uri, scopes, state, nonce, response_type,
 	response_mode, code_challenge, code_challenge_method, prompt, max_age, login_hint,
 	ui_locales, acr_values, claims, purpose, browser_binding, grant_id,
-	subject, auth_time, amr, acr, session_id, done,
+	subject, auth_time, amr, acr, ial, session_id, done, error,
 	code_hash, code_expires_at, code_used_at, created_at, expires_at`
 
 func scanAuthRequest(row pgx.Row) (storage.AuthRequest, error) {
@@ -25,7 +25,7 @@ func scanAuthRequest(row pgx.Row) (storage.AuthRequest, error) {
 		&r.ID, &r.ClientID, &r.RedirectURI, &r.Scopes, &r.State, &r.Nonce, &r.ResponseType,
 		&r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &maxAge, &r.LoginHint,
 		&r.UILocales, &r.ACRValues, &r.Claims, &r.Purpose, &r.BrowserBinding, &r.GrantID,
-		&r.Subject, ts(&r.AuthTime), &r.AMR, &r.ACR, &r.SessionID, &r.Done,
+		&r.Subject, ts(&r.AuthTime), &r.AMR, &r.ACR, &r.IAL, &r.SessionID, &r.Done, &r.Error,
 		&codeHash, ts(&r.CodeExpiresAt), ts(&r.CodeUsedAt), ts(&r.CreatedAt), ts(&r.ExpiresAt),
 	)
 	if err != nil {
@@ -59,12 +59,13 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) er
 	}
 	q := `INSERT INTO auth_requests (` + authRequestCols + `) VALUES (
 		$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-		$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)`
+		$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30,
+		$31, $32)`
 	_, err := s.pool.Exec(ctx, q,
 		r.ID, r.ClientID, r.RedirectURI, list(r.Scopes), r.State, r.Nonce, r.ResponseType,
 		r.ResponseMode, r.CodeChallenge, r.CodeChallengeMethod, list(r.Prompt), maxAge, r.LoginHint,
 		list(r.UILocales), list(r.ACRValues), r.Claims, r.Purpose, r.BrowserBinding, r.GrantID,
-		r.Subject, optTime(r.AuthTime), list(r.AMR), r.ACR, r.SessionID, r.Done,
+		r.Subject, optTime(r.AuthTime), list(r.AMR), r.ACR, r.IAL, r.SessionID, r.Done, r.Error,
 		codeHash, optTime(r.CodeExpiresAt), optTime(r.CodeUsedAt), r.CreatedAt, r.ExpiresAt,
 	)
 	if err != nil {
@@ -91,14 +92,14 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id string, res storage.
 	const q = `
 WITH u AS (
 	UPDATE auth_requests
-	SET subject = $3, auth_time = $4, amr = $5, acr = $6, session_id = $7, done = true
+	SET subject = $3, auth_time = $4, amr = $5, acr = $6, ial = $7, session_id = $8, done = true
 	WHERE id = $1 AND expires_at > $2 AND NOT done
 	RETURNING 1
 )
 SELECT EXISTS (SELECT 1 FROM u),
        EXISTS (SELECT 1 FROM auth_requests WHERE id = $1 AND expires_at > $2)`
 	var updated, exists bool
-	err := s.pool.QueryRow(ctx, q, id, now, res.Subject, optTime(res.AuthTime), list(res.AMR), res.ACR, res.SessionID).
+	err := s.pool.QueryRow(ctx, q, id, now, res.Subject, optTime(res.AuthTime), list(res.AMR), res.ACR, res.IAL, res.SessionID).
 		Scan(&updated, &exists)
 	op := fmt.Sprintf("complete auth request %q", id)
 	switch {
@@ -107,19 +108,51 @@ SELECT EXISTS (SELECT 1 FROM u),
 	case updated:
 		return nil
 	case exists:
-		return fmt.Errorf("postgres: %s: completed already: %w", op, storage.ErrConflict)
+		return fmt.Errorf("postgres: %s: completed or failed already: %w", op, storage.ErrConflict)
 	default:
 		return fmt.Errorf("postgres: %s: %w", op, storage.ErrNotFound)
 	}
 }
 
-// SaveAuthCode attaches a code to a completed request that has none, in one
-// statement (see CompleteAuthRequest for how failures are told apart).
+// FailAuthRequest ends a request with an OAuth error code, in one statement
+// that decides races with CompleteAuthRequest (both require NOT done); see
+// there for how failures are told apart.
+func (s *Store) FailAuthRequest(ctx context.Context, id, errorCode string, now time.Time) error {
+	op := fmt.Sprintf("fail auth request %q", id)
+	if errorCode == "" {
+		// Done without an error would read as a completed sign-in.
+		return fmt.Errorf("postgres: %s: empty error code", op)
+	}
+	const q = `
+WITH u AS (
+	UPDATE auth_requests SET error = $3, done = true
+	WHERE id = $1 AND expires_at > $2 AND NOT done
+	RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM u),
+       EXISTS (SELECT 1 FROM auth_requests WHERE id = $1 AND expires_at > $2)`
+	var updated, exists bool
+	err := s.pool.QueryRow(ctx, q, id, now, errorCode).Scan(&updated, &exists)
+	switch {
+	case err != nil:
+		return wrap(op, err)
+	case updated:
+		return nil
+	case exists:
+		return fmt.Errorf("postgres: %s: completed or failed already: %w", op, storage.ErrConflict)
+	default:
+		return fmt.Errorf("postgres: %s: %w", op, storage.ErrNotFound)
+	}
+}
+
+// SaveAuthCode attaches a code to a request that was completed (not failed)
+// and has none, in one statement (see CompleteAuthRequest for how failures
+// are told apart).
 func (s *Store) SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt, now time.Time) error {
 	const q = `
 WITH u AS (
 	UPDATE auth_requests SET code_hash = $3, code_expires_at = $4
-	WHERE id = $1 AND expires_at > $2 AND done AND code_hash IS NULL
+	WHERE id = $1 AND expires_at > $2 AND done AND error = '' AND code_hash IS NULL
 	RETURNING 1
 )
 SELECT EXISTS (SELECT 1 FROM u),
@@ -133,7 +166,7 @@ SELECT EXISTS (SELECT 1 FROM u),
 	case updated:
 		return nil
 	case exists:
-		return fmt.Errorf("postgres: %s: not completed or has a code: %w", op, storage.ErrConflict)
+		return fmt.Errorf("postgres: %s: not completed, failed, or has a code: %w", op, storage.ErrConflict)
 	default:
 		return fmt.Errorf("postgres: %s: %w", op, storage.ErrNotFound)
 	}

@@ -6,9 +6,10 @@
 // The schema is created by versioned SQL migrations embedded in the binary and
 // applied by Migrate, never implicitly by Open, so that an operator decides
 // when a schema changes. Every operation that must be atomic across replicas
-// (consuming a code, rotating a refresh token, one-time values) is a single
-// conditional statement or a transaction holding row locks, so two replicas
-// racing on the same record are decided by the database.
+// (consuming a code, rotating a refresh token, one-time values, recovery
+// codes, login flow steps, failure counters) is a single conditional
+// statement or a transaction holding row locks, so two replicas racing on the
+// same record are decided by the database.
 //
 // Queries name their columns (never SELECT *), so that replicas still running
 // with cached prepared statements survive an additive migration.
@@ -95,9 +96,9 @@ func (s *Store) Close() error {
 }
 
 // DeleteExpired removes, in one statement, the auth requests, sessions, replay
-// entries and retired signing keys whose lifetime ended before now, and the
-// grants none of whose tokens is still alive (their tokens go with them and
-// are not counted).
+// entries, retired signing keys, flows and throttle counters whose lifetime
+// ended before now, and the grants none of whose tokens is still alive (their
+// tokens go with them and are not counted).
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	const q = `
 WITH a AS (
@@ -113,9 +114,14 @@ WITH a AS (
 	DELETE FROM replay WHERE expires_at < $1 RETURNING 1
 ), k AS (
 	DELETE FROM signing_keys WHERE expires_at < $1 RETURNING 1
+), f AS (
+	DELETE FROM flows WHERE expires_at < $1 RETURNING 1
+), t AS (
+	DELETE FROM throttles WHERE expires_at < $1 RETURNING 1
 )
 SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM g) + (SELECT count(*) FROM s)
-     + (SELECT count(*) FROM r) + (SELECT count(*) FROM k)`
+     + (SELECT count(*) FROM r) + (SELECT count(*) FROM k) + (SELECT count(*) FROM f)
+     + (SELECT count(*) FROM t)`
 	var n int64
 	if err := s.pool.QueryRow(ctx, q, now).Scan(&n); err != nil {
 		return 0, fmt.Errorf("postgres: delete expired: %w", err)

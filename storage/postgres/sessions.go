@@ -10,12 +10,12 @@ import (
 	"github.com/dopaid/dopaid/storage"
 )
 
-const sessionCols = `id, subject, auth_time, amr, acr, idle_expires_at, expires_at,
+const sessionCols = `id, subject, auth_time, amr, acr, ial, idle_expires_at, expires_at,
 	created_at, last_seen_at, user_agent`
 
 func scanSession(row pgx.Row) (storage.Session, error) {
 	var s storage.Session
-	err := row.Scan(&s.ID, &s.Subject, ts(&s.AuthTime), &s.AMR, &s.ACR, ts(&s.IdleExpiresAt), ts(&s.ExpiresAt),
+	err := row.Scan(&s.ID, &s.Subject, ts(&s.AuthTime), &s.AMR, &s.ACR, &s.IAL, ts(&s.IdleExpiresAt), ts(&s.ExpiresAt),
 		ts(&s.CreatedAt), ts(&s.LastSeenAt), &s.UserAgent)
 	if err != nil {
 		return storage.Session{}, err
@@ -26,8 +26,8 @@ func scanSession(row pgx.Row) (storage.Session, error) {
 
 // CreateSession stores a new session; ErrAlreadyExists if the ID is taken.
 func (s *Store) CreateSession(ctx context.Context, ss storage.Session) error {
-	q := `INSERT INTO sessions (` + sessionCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
-	_, err := s.pool.Exec(ctx, q, ss.ID, ss.Subject, ss.AuthTime, list(ss.AMR), ss.ACR, ss.IdleExpiresAt, ss.ExpiresAt,
+	q := `INSERT INTO sessions (` + sessionCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+	_, err := s.pool.Exec(ctx, q, ss.ID, ss.Subject, ss.AuthTime, list(ss.AMR), ss.ACR, ss.IAL, ss.IdleExpiresAt, ss.ExpiresAt,
 		ss.CreatedAt, ss.LastSeenAt, ss.UserAgent)
 	if err != nil {
 		return wrap("create session", err)

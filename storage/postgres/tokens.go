@@ -14,12 +14,12 @@ import (
 )
 
 // grantCols is qualified with g. so that it can be joined with token tables.
-const grantCols = `g.id, g.client_id, g.subject, g.scopes, g.auth_time, g.amr, g.acr,
+const grantCols = `g.id, g.client_id, g.subject, g.scopes, g.auth_time, g.amr, g.acr, g.ial,
 	g.session_id, g.claims, g.purpose, g.created_at, g.expires_at, g.revoked_at`
 
 func grantDest(g *storage.Grant) []any {
 	return []any{
-		&g.ID, &g.ClientID, &g.Subject, &g.Scopes, ts(&g.AuthTime), &g.AMR, &g.ACR,
+		&g.ID, &g.ClientID, &g.Subject, &g.Scopes, ts(&g.AuthTime), &g.AMR, &g.ACR, &g.IAL,
 		&g.SessionID, &g.Claims, &g.Purpose, ts(&g.CreatedAt), ts(&g.ExpiresAt), ts(&g.RevokedAt),
 	}
 }
@@ -41,17 +41,17 @@ func (s *Store) IssueTokens(ctx context.Context, g storage.Grant, access storage
 	}
 	q := `
 WITH g AS (
-	INSERT INTO grants (id, client_id, subject, scopes, auth_time, amr, acr,
+	INSERT INTO grants (id, client_id, subject, scopes, auth_time, amr, acr, ial,
 		session_id, claims, purpose, created_at, expires_at, revoked_at)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
 	ON CONFLICT (id) DO UPDATE SET revoked_at = grants.revoked_at WHERE grants.revoked_at IS NULL
 	RETURNING id
 ), a AS (
 	INSERT INTO access_tokens (id, grant_id, expires_at, created_at, revoked_at)
-	SELECT $14::text, id, $15::timestamptz, $16::timestamptz, $17::timestamptz FROM g
+	SELECT $15::text, id, $16::timestamptz, $17::timestamptz, $18::timestamptz FROM g
 )`
 	args := []any{
-		g.ID, g.ClientID, g.Subject, list(g.Scopes), g.AuthTime, list(g.AMR), g.ACR,
+		g.ID, g.ClientID, g.Subject, list(g.Scopes), g.AuthTime, list(g.AMR), g.ACR, g.IAL,
 		g.SessionID, g.Claims, g.Purpose, g.CreatedAt, g.ExpiresAt, optTime(g.RevokedAt),
 		access.ID, access.ExpiresAt, access.CreatedAt, optTime(access.RevokedAt),
 	}
@@ -61,7 +61,7 @@ WITH g AS (
 		}
 		q += `, r AS (
 	INSERT INTO refresh_tokens (id, grant_id, expires_at, created_at, used_at)
-	SELECT $18::text, id, $19::timestamptz, $20::timestamptz, $21::timestamptz FROM g
+	SELECT $19::text, id, $20::timestamptz, $21::timestamptz, $22::timestamptz FROM g
 )`
 		args = append(args, refresh.ID, refresh.ExpiresAt, refresh.CreatedAt, optTime(refresh.UsedAt))
 	}
