@@ -37,6 +37,7 @@ type Store interface {
 	SessionStore
 	KeyStore
 	ReplayStore
+	CitizenStores
 
 	// DeleteExpired removes every record whose lifetime ended before now
 	// (auth requests, grants whose tokens are all expired, sessions, replay

@@ -29,9 +29,9 @@ func newAuthenticator(id, citizenID string) storage.Authenticator {
 
 // storeWithAuthenticator returns a store holding citizens 1 and 2 and
 // newAuthenticator("a-1", "citizen-1").
-func storeWithAuthenticator(t *testing.T, su suite) (citizenStore, storage.Authenticator) {
+func storeWithAuthenticator(t *testing.T, su suite) (storage.Store, storage.Authenticator) {
 	t.Helper()
-	s := su.citizenStore(t)
+	s := su.store(t)
 	seedCitizens(t, s, 1, 2)
 	a := newAuthenticator("a-1", "citizen-1")
 	wantErr(t, "CreateAuthenticator", s.CreateAuthenticator(context.Background(), a), nil)
@@ -40,7 +40,7 @@ func storeWithAuthenticator(t *testing.T, su suite) (citizenStore, storage.Authe
 
 // wantAuthenticator fails t unless the citizen's TOTP authenticator is
 // want, recovery codes in any order.
-func wantAuthenticator(t *testing.T, s storage.CitizenStores, want storage.Authenticator) {
+func wantAuthenticator(t *testing.T, s storage.Store, want storage.Authenticator) {
 	t.Helper()
 	got, err := s.Authenticator(context.Background(), want.CitizenID, want.Type)
 	wantErr(t, "Authenticator", err, nil)
@@ -72,7 +72,7 @@ func testAuthenticators(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.citizenStore(t)
+				s := su.store(t)
 				seedCitizens(t, s, 1)
 				wantErr(t, "CreateAuthenticator", s.CreateAuthenticator(ctx, tt.a), nil)
 				got, err := s.Authenticator(ctx, tt.a.CitizenID, tt.a.Type)

@@ -358,7 +358,7 @@ func testFailAuthRequest(t *testing.T, su suite) {
 	ctx := context.Background()
 
 	t.Run("records the error", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		seedClient(t, s, "client-1")
 		r := newAuthRequest("a")
 		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
@@ -384,7 +384,7 @@ func testFailAuthRequest(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.citizenStore(t)
+				s := su.store(t)
 				seedClient(t, s, "client-1")
 				pending, done, fail := newAuthRequest("pending"), newAuthRequest("done"), newAuthRequest("failed")
 				for _, r := range []storage.AuthRequest{pending, done, fail} {
@@ -413,7 +413,7 @@ func testFailAuthRequest(t *testing.T, su suite) {
 	})
 
 	t.Run("a failed request gets no result and no code", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		seedClient(t, s, "client-1")
 		r := newAuthRequest("a")
 		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
@@ -430,7 +430,7 @@ func testFailAuthRequest(t *testing.T, su suite) {
 	// Sign-in and refusal race (a citizen submits the last step while the
 	// flow times out): exactly one of them ends the request.
 	t.Run("concurrent with CompleteAuthRequest", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		seedClient(t, s, "client-1")
 		r := newAuthRequest("a")
 		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)

@@ -85,7 +85,7 @@ func updatedCitizen(stored, c storage.Citizen) storage.Citizen {
 }
 
 // seedCitizens stores newCitizen(n) for every n.
-func seedCitizens(t *testing.T, s storage.CitizenStores, ns ...int) {
+func seedCitizens(t *testing.T, s storage.Store, ns ...int) {
 	t.Helper()
 	cs := make([]storage.Citizen, len(ns))
 	for i, n := range ns {
@@ -97,7 +97,7 @@ func seedCitizens(t *testing.T, s storage.CitizenStores, ns ...int) {
 }
 
 // wantCitizen fails t unless the store holds want, by ID and by PID.
-func wantCitizen(t *testing.T, s storage.CitizenStores, want storage.Citizen) {
+func wantCitizen(t *testing.T, s storage.Store, want storage.Citizen) {
 	t.Helper()
 	ctx := context.Background()
 	got, err := s.Citizen(ctx, want.ID)
@@ -109,7 +109,7 @@ func wantCitizen(t *testing.T, s storage.CitizenStores, want storage.Citizen) {
 }
 
 // wantCount fails t unless the registry holds n records.
-func wantCount(t *testing.T, s storage.CitizenStores, n int) {
+func wantCount(t *testing.T, s storage.Store, n int) {
 	t.Helper()
 	got, err := s.CountCitizens(context.Background())
 	wantErr(t, "CountCitizens", err, nil)
@@ -153,7 +153,7 @@ func testCitizens(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.citizenStore(t)
+				s := su.store(t)
 				got, err := s.UpsertCitizens(ctx, []storage.Citizen{tt.c})
 				wantErr(t, "UpsertCitizens", err, nil)
 				check(t, "UpsertCitizens", got, storage.UpsertResult{Created: 1}, identity)
@@ -164,7 +164,7 @@ func testCitizens(t *testing.T, su suite) {
 	})
 
 	t.Run("lookup", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		seedCitizens(t, s, 1, 2)
 		tests := []struct {
 			name   string
@@ -197,7 +197,7 @@ func testCitizens(t *testing.T, su suite) {
 	})
 
 	t.Run("empty registry", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		wantCount(t, s, 0)
 	})
 }
@@ -241,7 +241,7 @@ func testUpsertCitizens(t *testing.T, su suite) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := su.citizenStore(t)
+			s := su.store(t)
 			got, err := s.UpsertCitizens(ctx, []storage.Citizen{newCitizen(1), newCitizen(2), newCitizen(3)})
 			wantErr(t, "UpsertCitizens", err, nil)
 			check(t, "first UpsertCitizens", got, storage.UpsertResult{Created: 3}, identity)
@@ -290,7 +290,7 @@ func testUpsertCitizens(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.citizenStore(t)
+				s := su.store(t)
 				seedCitizens(t, s, 1, 2)
 				_, err := s.UpsertCitizens(ctx, tt.batch)
 				wantErr(t, "UpsertCitizens", err, storage.ErrAlreadyExists)
@@ -308,7 +308,7 @@ func testUpsertCitizens(t *testing.T, su suite) {
 
 	// Imports of different regions may run side by side.
 	t.Run("concurrent disjoint imports", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		const n, per = 4, 50
 		results := make([]storage.UpsertResult, n)
 		errs := race(n, func(i int) error {
@@ -340,7 +340,7 @@ func testUpsertCitizensLarge(t *testing.T, su suite) {
 		n = 2_000
 	}
 	const limit = 60 * time.Second // generous: a few seconds is what we expect
-	s := su.citizenStore(t)
+	s := su.store(t)
 	batch := make([]storage.Citizen, n)
 	for i := range batch {
 		batch[i] = newCitizen(i + 1)

@@ -28,7 +28,7 @@ func newFlow(id string) storage.Flow {
 }
 
 // wantFlow fails t unless the store holds want as a live flow at now.
-func wantFlow(t *testing.T, s storage.CitizenStores, want storage.Flow, now time.Time) {
+func wantFlow(t *testing.T, s storage.Store, want storage.Flow, now time.Time) {
 	t.Helper()
 	got, err := s.Flow(context.Background(), want.ID, now)
 	wantErr(t, "Flow("+want.ID+")", err, nil)
@@ -54,7 +54,7 @@ func testFlows(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.citizenStore(t)
+				s := su.store(t)
 				wantErr(t, "CreateFlow", s.CreateFlow(ctx, tt.f), nil)
 				wantFlow(t, s, tt.f, base)
 			})
@@ -73,7 +73,7 @@ func testFlows(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.citizenStore(t)
+				s := su.store(t)
 				first := newFlow("a")
 				wantErr(t, "CreateFlow", s.CreateFlow(ctx, first), nil)
 				tt.f.Step = "other"
@@ -84,7 +84,7 @@ func testFlows(t *testing.T, su suite) {
 	})
 
 	t.Run("flows without a nonce", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		for _, id := range []string{"a", "b"} {
 			f := newFlow(id)
 			f.Nonce = ""
@@ -116,7 +116,7 @@ func testFlows(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.citizenStore(t)
+				s := su.store(t)
 				for _, id := range []string{"a", "b"} {
 					wantErr(t, "CreateFlow("+id+")", s.CreateFlow(ctx, newFlow(id)), nil)
 				}
@@ -136,7 +136,7 @@ func testFlows(t *testing.T, su suite) {
 	})
 
 	t.Run("delete", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		for _, id := range []string{"a", "b"} {
 			wantErr(t, "CreateFlow("+id+")", s.CreateFlow(ctx, newFlow(id)), nil)
 		}
@@ -157,7 +157,7 @@ func testUpdateFlow(t *testing.T, su suite) {
 	ctx := context.Background()
 
 	t.Run("applies fn", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		orig := newFlow("a")
 		orig.Face, orig.IAL, orig.PendingSecret = nil, "", nil
 		wantErr(t, "CreateFlow", s.CreateFlow(ctx, orig), nil)
@@ -191,7 +191,7 @@ func testUpdateFlow(t *testing.T, su suite) {
 	})
 
 	t.Run("clears fields", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		orig := newFlow("a")
 		wantErr(t, "CreateFlow", s.CreateFlow(ctx, orig), nil)
 		got, err := s.UpdateFlow(ctx, "a", base, func(f storage.Flow) (storage.Flow, error) {
@@ -224,7 +224,7 @@ func testUpdateFlow(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.citizenStore(t)
+				s := su.store(t)
 				for _, id := range []string{"a", "b"} {
 					wantErr(t, "CreateFlow("+id+")", s.CreateFlow(ctx, newFlow(id)), nil)
 				}
@@ -248,7 +248,7 @@ func testUpdateFlow(t *testing.T, su suite) {
 	})
 
 	t.Run("concurrent updates", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		orig := newFlow("a")
 		orig.Matched = nil
 		wantErr(t, "CreateFlow", s.CreateFlow(ctx, orig), nil)

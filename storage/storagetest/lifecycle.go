@@ -10,7 +10,7 @@ import (
 
 func testDeleteExpired(t *testing.T, su suite) {
 	ctx := context.Background()
-	s := su.citizenStore(t)
+	s := su.store(t)
 	seedClient(t, s, "client-1")
 	now := at(3 * time.Hour)
 

@@ -63,7 +63,7 @@ func testProofings(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.citizenStore(t)
+				s := su.store(t)
 				seedCitizens(t, s, 1)
 				wantErr(t, "CreateProofing", s.CreateProofing(ctx, tt.p), nil)
 				got, err := s.LatestProofing(ctx, "citizen-1")
@@ -94,7 +94,7 @@ func testProofings(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.citizenStore(t)
+				s := su.store(t)
 				seedCitizens(t, s, 1, 2, 3)
 				for _, p := range ps {
 					wantErr(t, "CreateProofing("+p.ID+")", s.CreateProofing(ctx, p), nil)
@@ -115,7 +115,7 @@ func testProofings(t *testing.T, su suite) {
 	})
 
 	t.Run("duplicate ID", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		seedCitizens(t, s, 1)
 		first := newProofing("p", "citizen-1", base)
 		wantErr(t, "CreateProofing", s.CreateProofing(ctx, first), nil)

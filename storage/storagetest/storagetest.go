@@ -120,25 +120,6 @@ func (su suite) store(t *testing.T) storage.Store {
 	return s
 }
 
-// citizenStore is a store with the citizen side of the contract, which
-// storage.Store does not embed yet.
-type citizenStore interface {
-	storage.Store
-	storage.CitizenStores
-}
-
-// citizenStore returns a fresh store as store does, and fails t unless it
-// implements storage.CitizenStores.
-func (su suite) citizenStore(t *testing.T) citizenStore {
-	t.Helper()
-	s := su.store(t)
-	cs, ok := s.(citizenStore)
-	if !ok {
-		t.Fatalf("%T does not implement storage.CitizenStores", s)
-	}
-	return cs
-}
-
 // base is "now" for the suite. It lies in the past, far from the real clock,
 // so that a backend deciding expiry by its own clock fails.
 var base = time.Date(2024, time.February, 29, 10, 20, 30, 456_000_000, time.UTC)

@@ -29,7 +29,7 @@ func testThrottles(t *testing.T, su suite) {
 	ctx := context.Background()
 
 	t.Run("none", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		got, err := s.Throttle(ctx, "pid:abc", base)
 		wantErr(t, "Throttle", err, nil)
 		check(t, "Throttle", got, storage.Throttle{Key: "pid:abc"}, normThrottle)
@@ -55,7 +55,7 @@ func testThrottles(t *testing.T, su suite) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := su.citizenStore(t)
+			s := su.store(t)
 			stored := storage.Throttle{Key: "k", Failures: 3, WindowStart: base, LockedUntil: tt.locked}
 			_, err := s.RecordFailure(ctx, "k", base, func(storage.Throttle) storage.Throttle { return stored })
 			wantErr(t, "RecordFailure", err, nil)
@@ -79,7 +79,7 @@ func testThrottles(t *testing.T, su suite) {
 	}
 
 	t.Run("clear", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		for _, k := range []string{"a", "b"} {
 			_, err := s.RecordFailure(ctx, k, base, countFailure(base, 0))
 			wantErr(t, "RecordFailure("+k+")", err, nil)
@@ -100,7 +100,7 @@ func testRecordFailure(t *testing.T, su suite) {
 	ctx := context.Background()
 
 	t.Run("counts and locks", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		for i := 1; i <= 5; i++ {
 			now := at(time.Duration(i) * time.Minute)
 			want := storage.Throttle{Key: "k", Failures: i, WindowStart: at(time.Minute)}
@@ -125,7 +125,7 @@ func testRecordFailure(t *testing.T, su suite) {
 	})
 
 	t.Run("keeps the key", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		got, err := s.RecordFailure(ctx, "k", base, func(th storage.Throttle) storage.Throttle {
 			th = countFailure(base, 0)(th)
 			th.Key = "other"
@@ -143,7 +143,7 @@ func testRecordFailure(t *testing.T, su suite) {
 	})
 
 	t.Run("keys are independent", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		for i, k := range []string{"pid:1", "ip:192.0.2.1", "pid:1", "pid:10"} {
 			_, err := s.RecordFailure(ctx, k, at(time.Duration(i)*time.Second), countFailure(base, 0))
 			wantErr(t, "RecordFailure("+k+")", err, nil)
@@ -158,7 +158,7 @@ func testRecordFailure(t *testing.T, su suite) {
 	})
 
 	t.Run("concurrent failures", func(t *testing.T) {
-		s := su.citizenStore(t)
+		s := su.store(t)
 		const n = 16
 		counts := make([]int, n)
 		errs := race(n, func(i int) error {
