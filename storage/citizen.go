@@ -214,9 +214,9 @@ type ThrottleStore interface {
 	ClearThrottle(ctx context.Context, key string) error
 }
 
-// CitizenStores is the citizen side of the contract: the civil registry,
-// authenticators, proofing evidence, login flows and throttles, plus
-// FailAuthRequest. It joins Store once both backends implement it.
+// CitizenStores is the citizen side of the contract, embedded in Store: the
+// civil registry, authenticators, proofing evidence, login flows and
+// throttles, plus FailAuthRequest.
 type CitizenStores interface {
 	CitizenStore
 	AuthenticatorStore
