@@ -222,6 +222,13 @@ func (m *Main) Run(ctx context.Context) error {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", m.ready)
 	mux.Handle("/", m.Provider)
+	if m.Config.Dev {
+		demo, err := m.demoHandler()
+		if err != nil {
+			return fmt.Errorf("demo relying party: %w", err)
+		}
+		mux.Handle(demoPath+"/", demo)
+	}
 	m.srv = &http.Server{
 		Handler:           logRequests(m.Logger, mux),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dopaid/dopaid/storage"
@@ -21,14 +22,17 @@ func (m *Main) seedDev(ctx context.Context) error {
 	secret := m.devSecret()
 	hash := m.Secrets.Hash(secret)
 	now := time.Now()
+	// The client serves both demo applications: the standalone one
+	// (cmd/dopaid-demo-rp, at 127.0.0.1:9090) and the one mounted at
+	// demoPath on this server.
 	want := storage.Client{
 		ID:                     demoClientID,
 		Name:                   "dopaid demo application",
 		SecretHash:             hash,
 		AuthMethod:             storage.AuthMethodSecretBasic,
-		RedirectURIs:           []string{demoRedirectURI},
-		PostLogoutRedirectURIs: []string{"http://127.0.0.1:9090/"},
-		Scopes:                 []string{"openid", "offline_access"},
+		RedirectURIs:           []string{demoRedirectURI, m.URL + demoPath + "/callback"},
+		PostLogoutRedirectURIs: []string{"http://127.0.0.1:9090/", m.URL + demoPath + "/"},
+		Scopes:                 []string{"openid", "offline_access", "profile", "pid", "address", "ial", "birthdate", "gender"},
 		SigningAlg:             "ES256",
 		CreatedAt:              now,
 		UpdatedAt:              now,
@@ -49,12 +53,17 @@ Issuer:          %[1]s
 Discovery:       %[1]s/.well-known/openid-configuration
 Demo client ID:  %[2]s
 Demo secret:     %[3]s   (client_secret_basic)
-Redirect URI:    %[4]s
-Try an authorization request (PKCE S256 is required):
-  %[1]s/authorize?client_id=%[2]s&response_type=code&scope=openid&redirect_uri=%[4]s&state=xyz&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256
+Redirect URIs:   %[1]s%[6]s/callback and %[4]s
+
+Open %[1]s%[6]s/ to try a sign-in
+
+That demo application, built on zitadel's rp, is the integration example for
+agencies (cmd/internal/demorp). To run it on its own, at %[7]s:
+  DEMO_CLIENT_SECRET=%[3]s go run ./cmd/dopaid-demo-rp --issuer %[1]s
+
 Citizen sign-in (identity proofing) is not enabled yet: the login page says so.
 Data directory:  %[5]s (delete it to start afresh)
 ==================================================================
-`, m.URL, demoClientID, secret, demoRedirectURI, m.Config.DataDir)
+`, m.URL, demoClientID, secret, demoRedirectURI, m.Config.DataDir, demoPath, strings.TrimSuffix(demoRedirectURI, "callback"))
 	return nil
 }
