@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -48,8 +49,9 @@ func ParseBEDate(s string) (BEDate, error) {
 	if len(s) != 8 {
 		return BEDate{}, fmt.Errorf("date %q: want 8 digits YYYYMMDD (Buddhist Era)", s)
 	}
+	// Atoi alone would take "-0000000" and "+2555120".
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
+	if err != nil || strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
 		return BEDate{}, fmt.Errorf("date %q: want 8 digits YYYYMMDD (Buddhist Era)", s)
 	}
 	d := BEDate{Year: n / 10000, Month: n / 100 % 100, Day: n % 100}

@@ -1,5 +1,9 @@
 // Package storage holds dopaid's domain types and the Store contract that every
-// backend implements. It may import only the standard library and go-jose.
+// backend implements, with the parsers of the registry's own formats (ID
+// numbers, laser codes, Buddhist-Era dates, names, the registry CSV) so that
+// the importer, the login pages and the backends read them alike. It may
+// import only the standard library, go-jose and golang.org/x/text (for the
+// Unicode normalisation that comparing Thai names needs).
 //
 // The contract is grouped by aggregate (clients, auth requests, grants and
 // tokens, sessions, signing keys, replay caches). Every method takes ctx first.
