@@ -5,6 +5,7 @@
 //	dopaid migrate
 //	dopaid keys rotate [--alg ES256|RS256]
 //	dopaid keys generate-master
+//	dopaid registry import FILE
 //
 // Every flag has an environment equivalent (see --help). cmd is the only
 // package that reads flags, files and the environment.
@@ -35,6 +36,7 @@ Usage:
   dopaid migrate [flags]        apply database migrations
   dopaid keys rotate [flags]    start a signing key rotation now
   dopaid keys generate-master   print a new random master key
+  dopaid registry import FILE   import a civil registry extract (CSV)
 
 Run 'dopaid COMMAND --help' for a command's flags.
 `
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		err = cmdMigrate(ctx, args[1:], stdout, stderr, env)
 	case "keys":
 		err = cmdKeys(ctx, args[1:], stdout, stderr, env)
+	case "registry":
+		err = cmdRegistry(ctx, args[1:], stdout, stderr, env)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
