@@ -16,10 +16,6 @@ import (
 	"github.com/dopaid/dopaid/storage"
 )
 
-// laserMACPurpose derives the key of the laser-code MAC; login derives the
-// same key to match what a citizen types (cmd/dopaid wires both).
-const laserMACPurpose = "laser-code-mac"
-
 const registryUsage = `Usage: dopaid registry import [flags] FILE
 
 Reads a civil registry extract (CSV with a header row; see README) and
@@ -126,12 +122,8 @@ func (m *Main) openRegistry(ctx context.Context) error {
 // re-import of the same data change nothing. Both `registry import` and the
 // development registry come through here.
 func (m *Main) importRegistry(ctx context.Context, rows []storage.RegistryRow) (storage.UpsertResult, error) {
-	// Until storage.Store embeds storage.CitizenStores.
-	store, ok := m.Store.(storage.CitizenStore)
-	if !ok {
-		return storage.UpsertResult{}, errors.New("the store does not hold a civil registry")
-	}
-	macKey := m.Envelope.DeriveKey(laserMACPurpose)
+	// The key login matches typed laser codes with (newLogin).
+	macKey := m.Envelope.DeriveKey(purposeLaserMAC)
 	now := time.Now()
 	if m.Now != nil {
 		now = m.Now()
@@ -154,7 +146,7 @@ func (m *Main) importRegistry(ctx context.Context, rows []storage.RegistryRow) (
 		c.CreatedAt, c.UpdatedAt = now, now
 		cs[i] = c
 	}
-	res, err := store.UpsertCitizens(ctx, cs)
+	res, err := m.Store.UpsertCitizens(ctx, cs)
 	if err != nil {
 		return storage.UpsertResult{}, fmt.Errorf("store registry: %w", err)
 	}

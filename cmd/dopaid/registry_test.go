@@ -62,15 +62,6 @@ func (rc registryCmd) open(t *testing.T) *Main {
 	return m
 }
 
-func citizenStore(t *testing.T, m *Main) storage.CitizenStore {
-	t.Helper()
-	cs, ok := m.Store.(storage.CitizenStore)
-	if !ok {
-		t.Fatalf("%T does not hold citizens", m.Store)
-	}
-	return cs
-}
-
 func TestRegistryImport(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, database string) {
 		rc := newRegistryCmd(t, database)
@@ -141,7 +132,7 @@ func TestRegistryImport(t *testing.T) {
 		}
 
 		m := rc.open(t)
-		cs := citizenStore(t, m)
+		cs := m.Store
 		if n, err := cs.CountCitizens(t.Context()); err != nil || n != len(rows)+1 {
 			t.Errorf("CountCitizens = %d, %v; want %d", n, err, len(rows)+1)
 		}
@@ -153,7 +144,7 @@ func TestRegistryImport(t *testing.T) {
 		if err != nil || string(code2) != "KC4567890199" {
 			t.Errorf("sealed laser code opens to %q, %v", code2, err)
 		}
-		if want := laserCodeMAC(m.Envelope.DeriveKey(laserMACPurpose), "KC4567890199"); c.LaserCodeMAC != want {
+		if want := laserCodeMAC(m.Envelope.DeriveKey(purposeLaserMAC), "KC4567890199"); c.LaserCodeMAC != want {
 			t.Errorf("LaserCodeMAC = %q, want %q", c.LaserCodeMAC, want)
 		}
 		if c.ContentHash != c.ComputeContentHash(c.LaserCodeMAC) {
@@ -318,7 +309,7 @@ func TestSeedRegistry(t *testing.T) {
 			t.Errorf("second seeding logged %q, want %q", logs.String(), want)
 		}
 
-		cs := citizenStore(t, m)
+		cs := m.Store
 		somchai, err := cs.CitizenByPID(t.Context(), "1100100000018")
 		if err != nil {
 			t.Fatal(err)
