@@ -209,6 +209,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	if m.Config.Dev {
+		if err := m.seedRegistry(ctx); err != nil {
+			return fmt.Errorf("seed development registry: %w", err)
+		}
 		if err := m.seedDev(ctx); err != nil {
 			return fmt.Errorf("seed development data: %w", err)
 		}

@@ -61,9 +61,12 @@ That demo application, built on zitadel's rp, is the integration example for
 agencies (cmd/internal/demorp). To run it on its own, at %[7]s:
   DEMO_CLIENT_SECRET=%[3]s go run ./cmd/dopaid-demo-rp --issuer %[1]s
 
-Citizen sign-in (identity proofing) is not enabled yet: the login page says so.
+A first sign-in proves identity against the (synthetic) registry: enter a demo
+citizen below, use the face SIMULATOR's "face matches" button, then scan the QR
+code with an authenticator app. Later sign-ins need the ID number and a code.
 Data directory:  %[5]s (delete it to start afresh)
-==================================================================
 `, m.URL, demoClientID, secret, demoRedirectURI, m.Config.DataDir, demoPath, strings.TrimSuffix(demoRedirectURI, "callback"))
+	writeDemoCitizens(m.Stdout)
+	fmt.Fprintln(m.Stdout, "==================================================================")
 	return nil
 }
