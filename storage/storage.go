@@ -42,6 +42,8 @@ type Store interface {
 	KeyStore
 	ReplayStore
 	CitizenStores
+	// PlatformStores: permits, administrators, consents and the audit
+	// trail. Embedded once both backends implement them.
 
 	// DeleteExpired removes every record whose lifetime ended before now
 	// (auth requests, grants whose tokens are all expired, sessions, replay
