@@ -51,3 +51,15 @@ func RandomToken(nbytes int) (string, error) {
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
+
+// PairwiseSubject derives the subject identifier one sector (an agency)
+// sees for a citizen's internal subject: HMAC-SHA-256 under key over the
+// sector and the subject, base64url. Two sectors cannot correlate a citizen
+// by it, and it is stable for one sector.
+func PairwiseSubject(key []byte, sector, subject string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(sector))
+	m.Write([]byte{0})
+	m.Write([]byte(subject))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}

@@ -20,7 +20,6 @@ package op
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -223,7 +222,7 @@ func (p *Provider) InvalidateClient(id string) { p.clients.invalidate(id) }
 // citizen's internal subject: HMAC-SHA-256 under the pairwise key of the
 // client's sector (its permit, or the client itself while it has none).
 func (p *Provider) Subject(c storage.Client, subject string) string {
-	return pairwiseSubject(p.cfg.PairwiseKey, sector(c), subject)
+	return keys.PairwiseSubject(p.cfg.PairwiseKey, sector(c), subject)
 }
 
 func sector(c storage.Client) string {
@@ -231,14 +230,6 @@ func sector(c storage.Client) string {
 		return "permit:" + c.PermitID
 	}
 	return "client:" + c.ID
-}
-
-func pairwiseSubject(key []byte, sector, subject string) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(sector))
-	m.Write([]byte{0})
-	m.Write([]byte(subject))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // HashToken is how codes, access and refresh tokens are stored: they are 256
