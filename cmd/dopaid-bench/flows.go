@@ -1,0 +1,402 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/dopaid/dopaid/keys"
+	"github.com/dopaid/dopaid/login"
+	"github.com/dopaid/dopaid/op"
+	"github.com/dopaid/dopaid/storage"
+)
+
+// Steps of the authorization-code flow, timed separately.
+const (
+	stepAuthorize = iota
+	stepSignIn
+	stepCallback
+	stepToken
+	numSteps
+)
+
+var stepNames = [numSteps]string{"authorize", "sign-in (store)", "callback", "token"}
+
+// worker is one simulated client application with one browser. It is used
+// by one goroutine.
+type worker struct {
+	b       *bench
+	browser *http.Client
+
+	// The tokens it holds for the refresh, userinfo and introspect scenarios.
+	tok tokens
+}
+
+// tokens is what a sign-in or a refresh leaves the client with.
+type tokens struct {
+	access, refresh string
+	// sub is the (pairwise) subject from the verified ID token.
+	sub string
+	// accessExpires is when the access token runs out (by our clock).
+	accessExpires time.Time
+}
+
+func (b *bench) newWorker() *worker {
+	jar, _ := cookiejar.New(nil)
+	return &worker{b: b, browser: b.client(jar)}
+}
+
+// tokenResponse is RFC 6749 §5.1 with OIDC's id_token.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int64  `json:"expires_in"`
+	IDToken      string `json:"id_token"`
+	Scope        string `json:"scope"`
+}
+
+// codeFlow signs a citizen in through the whole authorization-code flow:
+// authorize, the store write that stands in for citizen sign-in, the
+// provider's callback, and the code exchange. step, if not nil, is told the
+// duration of each step that succeeded.
+func (w *worker) codeFlow(ctx context.Context, step func(i int, d time.Duration)) (tokens, error) {
+	b := w.b
+	if step == nil {
+		step = func(int, time.Duration) {}
+	}
+	verifier, err1 := keys.RandomToken(32)
+	state, err2 := keys.RandomToken(16)
+	nonce, err3 := keys.RandomToken(16)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return tokens{}, fail(stepNames[stepAuthorize], "random", "%v", err)
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{
+		"client_id":             {benchClientID},
+		"response_type":         {"code"},
+		"scope":                 {benchScope},
+		"redirect_uri":          {benchRedirectURI},
+		"state":                 {state},
+		"nonce":                 {nonce},
+		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
+		"code_challenge_method": {"S256"},
+	}
+
+	// 1. Authorize: the provider stores the request and sends the browser to
+	// the login page.
+	name := stepNames[stepAuthorize]
+	resp, body, d, err := b.send(ctx, w.browser, name, http.MethodGet, b.endpoints.AuthorizationEndpoint+"?"+q.Encode(), nil, nil)
+	if err != nil {
+		return tokens{}, err
+	}
+	if err := wantStatus(name, resp, body, http.StatusFound); err != nil {
+		return tokens{}, err
+	}
+	loc, err := location(name, resp)
+	if err != nil {
+		return tokens{}, err
+	}
+	if isRedirectURI(loc) {
+		return tokens{}, fail(name, "error "+loc.Query().Get("error"), "%s", loc.Query().Get("error_description"))
+	}
+	if !strings.HasPrefix(loc.String(), b.issuer+login.Path+"?") {
+		return tokens{}, fail(name, "redirect elsewhere than the login page", "to %s", loc.Path)
+	}
+	id := loc.Query().Get("authRequestID")
+	if id == "" {
+		return tokens{}, fail(name, "no authRequestID", "")
+	}
+	step(stepAuthorize, d)
+
+	// 2. Sign-in: what the login pages will do after real authentication.
+	name = stepNames[stepSignIn]
+	now := time.Now()
+	start := now
+	err = b.store.CompleteAuthRequest(ctx, id, storage.AuthResult{
+		Subject:  fmt.Sprintf("bench-citizen-%06d", rand.IntN(b.cfg.Subjects)),
+		AuthTime: now,
+		AMR:      []string{"otp"},
+		ACR:      "urn:dopaid:bench",
+	}, now)
+	if err != nil {
+		kind := "store error"
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			kind = "not found in store"
+		case errors.Is(err, storage.ErrConflict):
+			kind = "conflict"
+		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+			kind = "context"
+		}
+		return tokens{}, fail(name, kind, "%s", strings.ReplaceAll(err.Error(), id, "…"))
+	}
+	step(stepSignIn, time.Since(start))
+
+	// 3. Callback: the provider mints the code and answers the client.
+	name = stepNames[stepCallback]
+	resp, body, d, err = b.send(ctx, w.browser, name, http.MethodGet, b.issuer+op.PathCallback+"?id="+url.QueryEscape(id), nil, nil)
+	if err != nil {
+		return tokens{}, err
+	}
+	if err := wantStatus(name, resp, body, http.StatusFound); err != nil {
+		return tokens{}, err
+	}
+	if loc, err = location(name, resp); err != nil {
+		return tokens{}, err
+	}
+	aq := loc.Query()
+	switch {
+	case !isRedirectURI(loc):
+		return tokens{}, fail(name, "redirect elsewhere than the redirect URI", "to %s://%s%s", loc.Scheme, loc.Host, loc.Path)
+	case aq.Get("error") != "":
+		return tokens{}, fail(name, "error "+aq.Get("error"), "%s", aq.Get("error_description"))
+	case aq.Get("state") != state:
+		return tokens{}, fail(name, "state mismatch", "")
+	case aq.Get("iss") != b.issuer:
+		return tokens{}, fail(name, "iss mismatch (RFC 9207)", "got %q", aq.Get("iss"))
+	case aq.Get("code") == "":
+		return tokens{}, fail(name, "no code", "")
+	}
+	step(stepCallback, d)
+
+	// 4. Token: the code exchange, with the PKCE verifier.
+	name = stepNames[stepToken]
+	form := url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {aq.Get("code")},
+		"redirect_uri":  {benchRedirectURI},
+		"code_verifier": {verifier},
+	}
+	resp, body, d, err = b.send(ctx, b.api, name, http.MethodPost, b.endpoints.TokenEndpoint, form, b.basicAuth)
+	if err != nil {
+		return tokens{}, err
+	}
+	t, err := b.verifyTokenResponse(ctx, name, resp, body, nonce, "", "")
+	if err != nil {
+		return tokens{}, err
+	}
+	step(stepToken, d)
+	return t, nil
+}
+
+// refresh rotates the worker's refresh token once.
+func (w *worker) refresh(ctx context.Context) (time.Duration, error) {
+	b := w.b
+	const name = "refresh"
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {w.tok.refresh}}
+	resp, body, d, err := b.send(ctx, b.api, name, http.MethodPost, b.endpoints.TokenEndpoint, form, b.basicAuth)
+	if err != nil {
+		return 0, err
+	}
+	t, err := b.verifyTokenResponse(ctx, name, resp, body, "", w.tok.sub, w.tok.refresh)
+	if err != nil {
+		return 0, err
+	}
+	w.tok = t
+	return d, nil
+}
+
+// userinfo calls the userinfo endpoint with the worker's access token.
+func (w *worker) userinfo(ctx context.Context) (time.Duration, error) {
+	b := w.b
+	const name = "userinfo"
+	resp, body, d, err := b.send(ctx, b.api, name, http.MethodGet, b.endpoints.UserinfoEndpoint, nil, func(r *http.Request) {
+		r.Header.Set("Authorization", "Bearer "+w.tok.access)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := wantStatus(name, resp, body, http.StatusOK); err != nil {
+		return 0, err
+	}
+	var info struct {
+		Sub string `json:"sub"`
+	}
+	if err := json.Unmarshal(body, &info); err != nil {
+		return 0, fail(name, "malformed JSON", "%v", err)
+	}
+	if info.Sub == "" || info.Sub != w.tok.sub {
+		return 0, fail(name, "sub differs from the ID token's", "")
+	}
+	return d, nil
+}
+
+// introspect asks about the worker's access token.
+func (w *worker) introspect(ctx context.Context) (time.Duration, error) {
+	b := w.b
+	const name = "introspect"
+	form := url.Values{"token": {w.tok.access}, "token_type_hint": {"access_token"}}
+	resp, body, d, err := b.send(ctx, b.api, name, http.MethodPost, b.endpoints.IntrospectionEndpoint, form, b.basicAuth)
+	if err != nil {
+		return 0, err
+	}
+	if err := wantStatus(name, resp, body, http.StatusOK); err != nil {
+		return 0, err
+	}
+	var r struct {
+		Active    bool   `json:"active"`
+		ClientID  string `json:"client_id"`
+		Sub       string `json:"sub"`
+		TokenType string `json:"token_type"`
+		Exp       int64  `json:"exp"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return 0, fail(name, "malformed JSON", "%v", err)
+	}
+	switch {
+	case !r.Active:
+		return 0, fail(name, "active=false", "")
+	case r.ClientID != benchClientID:
+		return 0, fail(name, "client_id mismatch", "got %q", r.ClientID)
+	case r.Sub == "" || r.Sub != w.tok.sub:
+		return 0, fail(name, "sub differs from the ID token's", "")
+	case !strings.EqualFold(r.TokenType, "Bearer"):
+		return 0, fail(name, "token_type is not Bearer", "got %q", r.TokenType)
+	case r.Exp <= time.Now().Add(-time.Minute).Unix():
+		return 0, fail(name, "exp in the past", "")
+	}
+	return d, nil
+}
+
+// verifyTokenResponse checks a token endpoint answer: status, no-store,
+// every token present, a rotated refresh token (if oldRefresh is set), and
+// the ID token. nonce and sub are checked when not empty.
+func (b *bench) verifyTokenResponse(ctx context.Context, name string, resp *http.Response, body []byte, nonce, sub, oldRefresh string) (tokens, error) {
+	if err := wantStatus(name, resp, body, http.StatusOK); err != nil {
+		return tokens{}, err
+	}
+	if !strings.Contains(resp.Header.Get("Cache-Control"), "no-store") {
+		return tokens{}, fail(name, "no Cache-Control: no-store", "")
+	}
+	var tr tokenResponse
+	if err := json.Unmarshal(body, &tr); err != nil {
+		return tokens{}, fail(name, "malformed JSON", "%v", err)
+	}
+	switch {
+	case tr.AccessToken == "":
+		return tokens{}, fail(name, "no access_token", "")
+	case !strings.EqualFold(tr.TokenType, "Bearer"):
+		return tokens{}, fail(name, "token_type is not Bearer", "got %q", tr.TokenType)
+	case tr.ExpiresIn <= 0:
+		return tokens{}, fail(name, "expires_in missing or not positive", "")
+	case tr.RefreshToken == "":
+		return tokens{}, fail(name, "no refresh_token (offline_access)", "")
+	case oldRefresh != "" && tr.RefreshToken == oldRefresh:
+		return tokens{}, fail(name, "refresh token not rotated", "")
+	case tr.IDToken == "":
+		return tokens{}, fail(name, "no id_token", "")
+	case !slices.Contains(strings.Fields(tr.Scope), "openid"):
+		return tokens{}, fail(name, "scope lacks openid", "got %q", tr.Scope)
+	}
+	gotSub, err := b.verifyIDToken(ctx, name, tr.IDToken, tr.AccessToken, nonce)
+	if err != nil {
+		return tokens{}, err
+	}
+	if sub != "" && gotSub != sub {
+		return tokens{}, fail(name, "id_token sub changed across refresh", "")
+	}
+	return tokens{
+		access:        tr.AccessToken,
+		refresh:       tr.RefreshToken,
+		sub:           gotSub,
+		accessExpires: time.Now().Add(time.Duration(tr.ExpiresIn) * time.Second),
+	}, nil
+}
+
+// idClaims are the ID token claims the bench checks.
+type idClaims struct {
+	Issuer   string   `json:"iss"`
+	Subject  string   `json:"sub"`
+	Audience audience `json:"aud"`
+	Expiry   int64    `json:"exp"`
+	IssuedAt int64    `json:"iat"`
+	Nonce    string   `json:"nonce"`
+	AZP      string   `json:"azp"`
+	ATHash   string   `json:"at_hash"`
+}
+
+// audience is a JWT aud: one string or an array of them.
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*a = audience{one}
+		return nil
+	}
+	return json.Unmarshal(b, (*[]string)(a))
+}
+
+const skew = time.Minute
+
+// verifyIDToken checks the signature against the provider's JWKS and the
+// claims OIDC Core §3.1.3.7 asks a client to check, and returns sub.
+func (b *bench) verifyIDToken(ctx context.Context, name, raw, accessToken, nonce string) (string, error) {
+	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(b.cfg.Alg)})
+	if err != nil {
+		return "", fail(name, "id_token malformed or not "+b.cfg.Alg, "")
+	}
+	payload, err := jws.Verify(b.jwks.get())
+	if errors.Is(err, jose.ErrJWKSKidNotFound) {
+		// A key published after the start: fetch the JWKS again.
+		if err := b.jwks.fetch(ctx); err != nil {
+			return "", fail(name, "id_token refetch jwks", "%v", err)
+		}
+		payload, err = jws.Verify(b.jwks.get())
+	}
+	if err != nil {
+		return "", fail(name, "id_token bad signature", "%v", err)
+	}
+	var c idClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return "", fail(name, "id_token malformed claims", "%v", err)
+	}
+	now := time.Now()
+	sum := sha256.Sum256([]byte(accessToken))
+	switch {
+	case c.Issuer != b.issuer:
+		return "", fail(name, "id_token iss mismatch", "got %q", c.Issuer)
+	case !slices.Contains(c.Audience, benchClientID):
+		return "", fail(name, "id_token aud lacks the client", "")
+	case len(c.Audience) > 1 && c.AZP != benchClientID:
+		return "", fail(name, "id_token azp mismatch", "")
+	case c.Subject == "":
+		return "", fail(name, "id_token no sub", "")
+	case c.Expiry == 0 || time.Unix(c.Expiry, 0).Before(now.Add(-skew)):
+		return "", fail(name, "id_token expired", "")
+	case time.Unix(c.IssuedAt, 0).After(now.Add(skew)):
+		return "", fail(name, "id_token issued in the future", "")
+	case nonce != "" && c.Nonce != nonce:
+		return "", fail(name, "id_token nonce mismatch", "")
+	case c.ATHash != "" && c.ATHash != base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2]):
+		// ES256 and RS256 both hash with SHA-256.
+		return "", fail(name, "id_token at_hash mismatch", "")
+	}
+	return c.Subject, nil
+}
+
+// isRedirectURI reports whether u is the bench client's redirect URI.
+func isRedirectURI(u *url.URL) bool {
+	return u.Scheme+"://"+u.Host+u.Path == benchRedirectURI
+}
+
+func location(step string, resp *http.Response) (*url.URL, error) {
+	loc, err := resp.Location()
+	if err != nil {
+		return nil, fail(step, "redirect without Location", "")
+	}
+	return loc, nil
+}
