@@ -8,44 +8,14 @@ import (
 	"github.com/dopaid/dopaid/storage"
 )
 
-// Claim scopes. The names follow DOPA's ThaID app where they overlap (so
-// agencies can switch providers), and the standard OIDC profile and
-// address scopes map onto them.
-var claimScopes = map[string][]string{
-	"profile": {"title", "given_name", "middle_name", "family_name", "name",
-		"title_en", "given_name_en", "middle_name_en", "family_name_en", "name_en", "birthdate", "gender"},
-	"pid":              {"pid"},
-	"title":            {"title"},
-	"given_name":       {"given_name"},
-	"family_name":      {"family_name"},
-	"title_en":         {"title_en"},
-	"given_name_en":    {"given_name_en"},
-	"family_name_en":   {"family_name_en"},
-	"birthdate":        {"birthdate"},
-	"gender":           {"gender"},
-	"address":          {"address"},
-	"ial":              {"ial"},
-	"date_of_issuance": {"date_of_issuance"},
-	"date_of_expiry":   {"date_of_expiry"},
-}
+// claimScopes and citizenClaims are the domain's (storage/claims.go).
+var (
+	claimScopes   = storage.ClaimScopes
+	citizenClaims = storage.ClaimNames
+)
 
-// citizenClaims are every claim the provider can release.
-var citizenClaims = []string{"pid", "title", "given_name", "middle_name", "family_name", "name",
-	"title_en", "given_name_en", "middle_name_en", "family_name_en", "name_en", "birthdate", "gender",
-	"address", "ial", "date_of_issuance", "date_of_expiry"}
-
-// releasedClaims returns the claim names the scopes release.
-func releasedClaims(scopes []string) []string {
-	var out []string
-	for _, s := range scopes {
-		for _, c := range claimScopes[s] {
-			if !slices.Contains(out, c) {
-				out = append(out, c)
-			}
-		}
-	}
-	return out
-}
+// releasedClaims returns the claim names the scopes ask for.
+func releasedClaims(scopes []string) []string { return storage.ScopeClaims(scopes) }
 
 // citizenStore is the part of the store claims come from.
 type citizenStore interface {
