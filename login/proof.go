@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"html/template"
 	"image/png"
 	"io"
 	"net/http"
@@ -404,7 +405,10 @@ func (h *Handler) signedResult(w http.ResponseWriter, r *http.Request) {
 }
 
 type enrolData struct {
-	QR     string // data: URI of the QR code PNG
+	// QR is a data: URI of the QR code PNG, marked safe because the
+	// provider encodes every byte of it: html/template would otherwise
+	// replace it with #ZgotmplZ and the page would show no QR code.
+	QR     template.URL
 	Secret string // the key, grouped for typing
 }
 
@@ -473,7 +477,7 @@ func (h *Handler) renderEnrol(w http.ResponseWriter, r *http.Request, f storage.
 	if msg != "" {
 		p.Error = p.T[msg]
 	}
-	p.Data = enrolData{QR: "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), Secret: group(secret, 4)}
+	p.Data = enrolData{QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())), Secret: group(secret, 4)}
 	h.render(w, r, status, "enrol.html", p)
 }
 
