@@ -26,6 +26,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/dopaid/dopaid/keys"
@@ -162,7 +164,7 @@ const maxFormBytes = 6 << 20 // a selfie upload at most; other forms are far sma
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd.Set("Cache-Control", "no-store")
-	hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	hd.Set("Content-Security-Policy", csp(""))
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("Referrer-Policy", "no-referrer")
 	hd.Set("X-Content-Type-Options", "nosniff")
@@ -173,6 +175,46 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.csrf.Handler(h.mux).ServeHTTP(w, r)
 }
 
+// csp is the pages' content security policy. Browsers apply form-action
+// to every redirect that follows a form submission, and a form that
+// completes a request (sign-in, step-up) is redirected through the provider
+// to the client's redirect URI: returnTo, a source expression for that
+// origin (formOrigin), is allowed besides 'self'.
+func csp(returnTo string) string {
+	formAction := "'self'"
+	if returnTo != "" {
+		formAction += " " + returnTo
+	}
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; form-action " +
+		formAction + "; frame-ancestors 'none'; base-uri 'none'"
+}
+
+var (
+	cspScheme = regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`)
+	cspHost   = regexp.MustCompile(`^[a-z0-9-]+(\.[a-z0-9-]+)*(:[0-9]{1,5})?$`)
+)
+
+// formOrigin returns the CSP source expression that names a redirect URI's
+// origin (a scheme source for a native app's private-use scheme), or "" when
+// none can name it exactly (an IPv6 literal, for one).
+func formOrigin(redirectURI string) string {
+	u, err := url.Parse(redirectURI)
+	if err != nil || !cspScheme.MatchString(u.Scheme) {
+		return ""
+	}
+	if u.Host == "" {
+		if u.Scheme == "http" || u.Scheme == "https" {
+			return ""
+		}
+		return u.Scheme + ":"
+	}
+	host := strings.ToLower(u.Host)
+	if !cspHost.MatchString(host) {
+		return ""
+	}
+	return u.Scheme + "://" + host
+}
+
 // page is what every template gets.
 type page struct {
 	Lang       string
@@ -180,9 +222,12 @@ type page struct {
 	CSRF       string
 	RequestID  string
 	ClientName string
-	Error      string
-	Simulator  bool
-	Data       any
+	// ReturnTo is formOrigin of the request's redirect URI, on pages whose
+	// forms may complete the request.
+	ReturnTo  string
+	Error     string
+	Simulator bool
+	Data      any
 }
 
 func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, requestID string) page {
@@ -192,6 +237,9 @@ func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, requestID stri
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if p.ReturnTo != "" {
+		w.Header().Set("Content-Security-Policy", csp(p.ReturnTo))
+	}
 	w.WriteHeader(status)
 	if err := pages.ExecuteTemplate(w, name, p); err != nil {
 		h.log.ErrorContext(r.Context(), "login: render", "page", name, "err", err)

@@ -201,6 +201,12 @@ func (h *Handler) renderFace(w http.ResponseWriter, r *http.Request, f storage.F
 	if msg != "" {
 		p.Error = p.T[msg]
 	}
+	if f.Step == stepStepUp {
+		// A step-up ends at the client.
+		if ar, err := h.cfg.Store.AuthRequest(r.Context(), f.AuthRequestID, h.now()); err == nil {
+			p.ReturnTo = formOrigin(ar.RedirectURI)
+		}
+	}
 	p.Data = faceData{Nonce: f.Nonce, StepUp: f.Step == stepStepUp}
 	h.render(w, r, status, "face.html", p)
 }

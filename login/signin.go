@@ -108,6 +108,7 @@ func (h *Handler) entry(w http.ResponseWriter, r *http.Request) {
 	}
 	p := h.newPage(w, r, ar.ID)
 	p.ClientName = c.Name
+	p.ReturnTo = formOrigin(ar.RedirectURI)
 	h.render(w, r, http.StatusOK, "signin.html", p)
 }
 
@@ -218,6 +219,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	again := func(status int, msg string) {
 		p := h.newPage(w, r, ar.ID)
 		p.ClientName = c.Name
+		p.ReturnTo = formOrigin(ar.RedirectURI)
 		p.Error = p.T[msg]
 		h.render(w, r, status, "signin.html", p)
 	}
