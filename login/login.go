@@ -145,6 +145,8 @@ func New(cfg Config) (*Handler, error) {
 	m.HandleFunc("POST "+Path+"/enrol", h.enrolSubmit)
 	m.HandleFunc("GET "+Path+"/lang", h.setLang)
 	m.HandleFunc("POST "+Path+"/signout", h.signOut)
+	m.HandleFunc("POST "+Path+"/consent", h.consentSubmit)
+	m.HandleFunc("GET "+Path+"/continue", h.continueAfterEnrolment)
 	return h, nil
 }
 

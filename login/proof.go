@@ -10,6 +10,7 @@ import (
 	"image/png"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -572,22 +573,14 @@ func (h *Handler) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = h.cfg.Store.DeleteFlow(ctx, f.ID)
 	h.setCookie(w, "dopaid-flow", "", -1, http.SameSiteLaxMode)
-	ar, _, ok := h.loadRequest(w, r, f.AuthRequestID)
-	if !ok {
-		return
-	}
-	err = h.cfg.Store.CompleteAuthRequest(ctx, ar.ID, storage.AuthResult{
-		Subject: s.Subject, AuthTime: s.AuthTime, AMR: s.AMR, ACR: s.ACR, IAL: s.IAL, SessionID: s.ID,
-	}, now)
-	if err != nil {
-		h.internal(w, r, "complete request", err)
-		return
-	}
-	p := h.newPage(w, r, ar.ID)
+	h.audit(ctx, storage.AuditEntry{Type: storage.AuditSignIn, Actor: "citizen:" + c.ID, CitizenID: c.ID, IAL: s.IAL, Outcome: "success", Detail: "enrolled"})
+	// The request is completed by /continue, after the citizen has kept the
+	// codes (and consented, if the request releases claims).
+	p := h.newPage(w, r, f.AuthRequestID)
 	p.Data = struct {
 		Codes    []string
 		Continue string
-	}{codes, h.cfg.Callback(ctx, ar.ID)}
+	}{codes, Path + "/continue?authRequestID=" + url.QueryEscape(f.AuthRequestID)}
 	h.render(w, r, http.StatusOK, "recovery.html", p)
 }
 

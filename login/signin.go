@@ -2,6 +2,7 @@ package login
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"slices"
@@ -19,6 +20,16 @@ func SessionCookie(secure bool) string {
 		return "__Host-dopaid-session"
 	}
 	return "dopaid-session"
+}
+
+// BrowserCookie is the name of the cookie that binds an authorization
+// request to the browser that started it; the provider sets it and stores
+// its SHA-256 as AuthRequest.BrowserBinding.
+func BrowserCookie(secure bool) string {
+	if secure {
+		return "__Host-dopaid-browser"
+	}
+	return "dopaid-browser"
 }
 
 // ACRPrefix prefixes identity assurance levels in acr values:
@@ -60,6 +71,14 @@ func (h *Handler) loadRequest(w http.ResponseWriter, r *http.Request, id string)
 	}
 	if ar.Done {
 		h.fail(w, r, http.StatusBadRequest, "expired")
+		return ar, storage.Client{}, false
+	}
+	// Only the browser that started the request may sign in to it: a
+	// request ID sent to someone else's browser (a link, an image) must not
+	// be completed with their session.
+	ck, err := r.Cookie(BrowserCookie(h.cfg.SecureCookies))
+	if err != nil || subtle.ConstantTimeCompare([]byte(hashID(ck.Value)), []byte(ar.BrowserBinding)) != 1 {
+		h.fail(w, r, http.StatusForbidden, "other_browser")
 		return ar, storage.Client{}, false
 	}
 	c, err := h.cfg.Store.Client(ctx, ar.ClientID)
@@ -114,7 +133,27 @@ func (h *Handler) entry(w http.ResponseWriter, r *http.Request) {
 
 // complete finishes the request with the session's sign-in and sends the
 // browser back to the provider.
+// It asks for consent first when the request would release claims the
+// citizen has not consented to.
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, s storage.Session) {
+	need, ask, err := h.consentFor(r.Context(), ar, s.Subject)
+	if err != nil {
+		h.internal(w, r, "consent", err)
+		return
+	}
+	if ask {
+		if slices.Contains(ar.Prompt, "none") {
+			h.failRequest(w, r, ar, "consent_required")
+			return
+		}
+		h.renderConsent(w, r, ar, need)
+		return
+	}
+	h.finish(w, r, ar, s)
+}
+
+// finish completes the request with the session's sign-in.
+func (h *Handler) finish(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, s storage.Session) {
 	ctx := r.Context()
 	now := h.now()
 	err := h.cfg.Store.CompleteAuthRequest(ctx, ar.ID, storage.AuthResult{
@@ -136,6 +175,21 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar storage.Au
 		h.log.ErrorContext(ctx, "login: touch session", "err", err)
 	}
 	http.Redirect(w, r, h.cfg.Callback(ctx, ar.ID), http.StatusSeeOther)
+}
+
+// continueAfterEnrolment completes a request for the session that signed
+// in during it (after enrolment).
+func (h *Handler) continueAfterEnrolment(w http.ResponseWriter, r *http.Request) {
+	ar, _, ok := h.loadRequest(w, r, r.URL.Query().Get("authRequestID"))
+	if !ok {
+		return
+	}
+	s, ok := h.session(r)
+	if !ok || s.AuthTime.Before(ar.CreatedAt) {
+		h.fail(w, r, http.StatusBadRequest, "expired")
+		return
+	}
+	h.complete(w, r, ar, s)
 }
 
 // failRequest ends the request with an OAuth error for the client.

@@ -41,6 +41,9 @@ type authError struct {
 }
 
 func (p *Provider) browserCookieName() string {
+	if p.cfg.BrowserCookie != "" {
+		return p.cfg.BrowserCookie
+	}
 	if p.cfg.SecureCookies {
 		return "__Host-dopaid-browser"
 	}
@@ -99,7 +102,27 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.redirectError(w, r, redirectURI, state, e)
 	}
 
+	// The agency's permit must be in force (clauses 5 and 11): otherwise an
+	// error page, no redirect — the system is not allowed to receive anything.
+	pm, hasPermit, err := p.activePermit(ctx, c)
+	if err != nil {
+		if errors.Is(err, errNoPermit) {
+			p.errorPage(w, r, http.StatusForbidden, "unauthorized_client", "The agency's permit to use DOPA-Digital ID is not in force.")
+			return
+		}
+		p.log.ErrorContext(ctx, "authorize: load permit", "err", err)
+		p.errorPage(w, r, http.StatusInternalServerError, "server_error", "The service is temporarily unavailable.")
+		return
+	}
 	ar, aerr := p.parseAuthRequest(ctx, c, q)
+	if aerr == nil && hasPermit {
+		// Scopes outside the permit, or an unknown purpose, are refused
+		// before the citizen is asked anything.
+		var pu storage.Purpose
+		pu, aerr = resolvePurpose(pm, ar.Scopes, q.Get("purpose"))
+		ar.Purpose = pu.Code
+	}
+	ar.Scopes = withoutPurposeScopes(ar.Scopes)
 	if aerr != nil {
 		fail(*aerr)
 		return
@@ -191,6 +214,9 @@ func (p *Provider) parseAuthRequest(ctx context.Context, c storage.Client, q url
 		return bad("invalid_scope", "the openid scope is required")
 	}
 	for _, s := range scopes {
+		if strings.HasPrefix(s, "purpose:") {
+			continue // checked against the permit by resolvePurpose
+		}
 		if !slices.Contains(supportedScopes, s) || !slices.Contains(c.Scopes, s) {
 			return bad("invalid_scope", "scope "+strconv.Quote(s)+" is not allowed for this client")
 		}
@@ -347,6 +373,18 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		v.Set("state", ar.State)
 	}
 	http.Redirect(w, r, appendQuery(ar.RedirectURI, v), http.StatusFound)
+}
+
+// withoutPurposeScopes drops purpose:CODE scopes: the purpose is kept in
+// its own field, the scopes list what is released.
+func withoutPurposeScopes(s []string) []string {
+	out := s[:0:0]
+	for _, v := range s {
+		if !strings.HasPrefix(v, "purpose:") {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func dedupe(s []string) []string {

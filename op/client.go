@@ -94,6 +94,12 @@ func (cc *clientCache) get(ctx context.Context, id string) (storage.Client, erro
 	return c, err
 }
 
+func (cc *clientCache) invalidateAll() {
+	cc.mu.Lock()
+	clear(cc.entries)
+	cc.mu.Unlock()
+}
+
 func (cc *clientCache) invalidate(id string) {
 	cc.mu.Lock()
 	delete(cc.entries, id)

@@ -68,7 +68,7 @@ func (p *Provider) routes() http.Handler {
 	handle(PathRevoke, backChannel(clientAuth(lib, false)), http.MethodPost)
 	handle(PathUserinfo, noStore(limitBody(lib)), http.MethodGet, http.MethodPost)
 	handle(PathEndSession, browser(http.HandlerFunc(p.endSession)), http.MethodGet, http.MethodPost)
-	return m
+	return withClientAddr(p.cfg.TrustedProxies, m)
 }
 
 // only answers 405 with an Allow header to any other method.

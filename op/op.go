@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -77,7 +78,15 @@ type Config struct {
 	LoginURL func(authRequestID string) string
 	// ACRValues are the acr values sign-ins can carry, for discovery.
 	ACRValues []string
-	Logger    *slog.Logger
+	// RequirePermit refuses clients that are not registered under a permit
+	// (every production client is).
+	RequirePermit bool
+	// TrustedProxies may set Forwarded / X-Forwarded-For; other peers'
+	// headers are ignored and the TCP peer is the client's address.
+	TrustedProxies []netip.Prefix
+	// Audit receives release events; nil records nothing.
+	Audit  Auditor
+	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
@@ -89,6 +98,10 @@ type Config struct {
 	RefreshTokenTTL time.Duration // 8 h
 	AssertionMaxAge time.Duration // 61 min: latest accepted client assertion expiry
 	ClientCacheTTL  time.Duration // 1 s: how stale a cached client may be
+	PermitCacheTTL  time.Duration // 500 ms: how stale a cached permit may be
+	// BrowserCookie names the cookie that binds authorization requests to
+	// the browser that started them (its SHA-256 is AuthRequest.BrowserBinding).
+	BrowserCookie string
 	// SessionCookie is the name of the login pages' session cookie, whose
 	// value's SHA-256 (HashToken) is the stored session ID; RP-initiated
 	// logout ends that session.
@@ -124,6 +137,7 @@ func (c *Config) setDefaults() {
 	def(&c.RefreshTokenTTL, DefaultRefreshTokenTTL)
 	def(&c.AssertionMaxAge, DefaultAssertionMaxAge)
 	def(&c.ClientCacheTTL, DefaultClientCacheTTL)
+	def(&c.PermitCacheTTL, 500*time.Millisecond)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -173,6 +187,7 @@ type Provider struct {
 	now     func() time.Time
 	store   storage.Store
 	clients *clientCache
+	permits *permitCache
 	handler http.Handler
 	// issuerPath is the issuer URL's path, prefixed to every endpoint.
 	issuerPath string
@@ -196,6 +211,9 @@ func New(cfg Config) (*Provider, error) {
 		clients:    newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now),
 		issuerPath: strings.TrimSuffix(u.Path, "/"),
 	}
+	if ps, ok := cfg.Store.(permitStore); ok {
+		p.permits = &permitCache{store: ps, ttl: cfg.PermitCacheTTL, now: cfg.Now, entries: make(map[string]permitEntry)}
+	}
 	p.discovery = p.newDiscovery()
 	p.handler = p.routes()
 	return p, nil
@@ -218,18 +236,10 @@ func (p *Provider) CallbackURL(_ context.Context, authRequestID string) string {
 // change; other replicas see it within ClientCacheTTL).
 func (p *Provider) InvalidateClient(id string) { p.clients.invalidate(id) }
 
-// Subject returns the pairwise subject identifier the client sees for a
-// citizen's internal subject: HMAC-SHA-256 under the pairwise key of the
-// client's sector (its permit, or the client itself while it has none).
-func (p *Provider) Subject(c storage.Client, subject string) string {
-	return keys.PairwiseSubject(p.cfg.PairwiseKey, sector(c), subject)
-}
-
-func sector(c storage.Client) string {
-	if c.PermitID != "" {
-		return "permit:" + c.PermitID
-	}
-	return "client:" + c.ID
+// Subject returns the pairwise subject identifier a sector (an agency:
+// "agency:"+ID) sees for a citizen's internal subject.
+func (p *Provider) Subject(sector, subject string) string {
+	return keys.PairwiseSubject(p.cfg.PairwiseKey, sector, subject)
 }
 
 // HashToken is how codes, access and refresh tokens are stored: they are 256

@@ -150,19 +150,16 @@ type stubKeys struct{ op.Keys }
 
 func TestPairwiseSubject(t *testing.T) {
 	p, _ := newProvider(t)
-	a := storage.Client{ID: "a", PermitID: "permit-1"}
-	a2 := storage.Client{ID: "a2", PermitID: "permit-1"}
-	b := storage.Client{ID: "b", PermitID: "permit-2"}
-	if p.Subject(a, "citizen") != p.Subject(a2, "citizen") {
-		t.Error("two systems under one permit see different subjects")
+	if p.Subject("agency:a", "citizen") == p.Subject("agency:b", "citizen") {
+		t.Error("two agencies see the same subject")
 	}
-	if p.Subject(a, "citizen") == p.Subject(b, "citizen") {
-		t.Error("two permits see the same subject")
+	if p.Subject("agency:a", "citizen") != p.Subject("agency:a", "citizen") {
+		t.Error("one agency sees two subjects")
 	}
-	if p.Subject(a, "citizen") == p.Subject(a, "other") {
+	if p.Subject("agency:a", "citizen") == p.Subject("agency:a", "other") {
 		t.Error("two citizens share a subject")
 	}
-	if s := p.Subject(a, "citizen"); strings.Contains(s, "citizen") || len(s) != 43 {
+	if s := p.Subject("agency:a", "citizen"); strings.Contains(s, "citizen") || len(s) != 43 {
 		t.Errorf("subject %q leaks the internal one or has the wrong length", s)
 	}
 }

@@ -47,13 +47,36 @@ func (s *server) UserInfo(ctx context.Context, r *oidcop.Request[oidc.UserInfoRe
 	if c.Disabled {
 		return nil, invalidToken()
 	}
-	info := &oidc.UserInfo{Subject: p.Subject(c, ti.Grant.Subject)}
-	claims, err := p.claims(ctx, ti.Grant.Subject, releasedClaims(ti.Grant.Scopes), ti.Grant)
+	// The calling system must be registered (its network) and its agency's
+	// permit in force; otherwise the token is as good as revoked.
+	if !fromRegisteredNetwork(ctx, c) {
+		p.log.WarnContext(ctx, "userinfo call from an unregistered network refused", "client_id", c.ID)
+		return nil, invalidToken()
+	}
+	pm, has, err := p.activePermit(ctx, c)
+	if err == errNoPermit {
+		return nil, invalidToken()
+	} else if err != nil {
+		return nil, p.internal(ctx, "userinfo: load permit", err)
+	}
+	names, err := p.releasable(ctx, pm, has, ti.Grant)
+	if err != nil {
+		return nil, p.internal(ctx, "userinfo: releasable claims", err)
+	}
+	info := &oidc.UserInfo{Subject: p.Subject(sectorOf(c, pm), ti.Grant.Subject)}
+	claims, err := p.claims(ctx, ti.Grant.Subject, names, ti.Grant)
 	if err != nil {
 		return nil, p.internal(ctx, "userinfo: claims", err)
 	}
-	for k, v := range claims {
-		info.AppendClaims(k, v)
+	released := []string{"sub"}
+	for _, n := range names {
+		if v, ok := claims[n]; ok {
+			info.AppendClaims(n, v)
+			released = append(released, n)
+		}
+	}
+	if err := p.record(ctx, storage.AuditUserinfo, c, pm, ti.Grant, released); err != nil {
+		return nil, p.internal(ctx, "audit userinfo", err)
 	}
 	resp := oidcop.NewResponse(info)
 	resp.Header.Set("Cache-Control", "no-store")
@@ -71,6 +94,10 @@ func (s *server) Introspect(ctx context.Context, r *oidcop.Request[oidcop.Intros
 	}
 	if c.Public() {
 		return nil, invalidClient()
+	}
+	pm, _, err := p.backChannelAllowed(ctx, c)
+	if err != nil {
+		return nil, err
 	}
 	now := p.now()
 	inactive := oidcop.NewResponse(&oidc.IntrospectionResponse{})
@@ -125,12 +152,15 @@ func (s *server) Introspect(ctx context.Context, r *oidcop.Request[oidcop.Intros
 		Expiration:                      oidc.FromTime(exp),
 		IssuedAt:                        oidc.FromTime(iat),
 		AuthTime:                        oidc.FromTime(ti.Grant.AuthTime),
-		Subject:                         p.Subject(c, ti.Grant.Subject),
+		Subject:                         p.Subject(sectorOf(c, pm), ti.Grant.Subject),
 		Audience:                        []string{c.ID},
 		AuthenticationMethodsReferences: ti.Grant.AMR,
 		Issuer:                          p.cfg.Issuer,
 	})
 	resp.Header.Set("Cache-Control", "no-store")
+	if err := p.record(ctx, storage.AuditIntrospection, c, pm, ti.Grant, []string{"sub"}); err != nil {
+		return nil, p.internal(ctx, "audit introspection", err)
+	}
 	return resp, nil
 }
 

@@ -56,6 +56,14 @@ func (s *server) VerifyClient(ctx context.Context, r *oidcop.Request[oidcop.Clie
 	if err != nil {
 		return nil, err
 	}
+	if r.Form.Get("grant_type") != "" {
+		// Tokens only for a permit in force, from registered networks.
+		if _, _, err := s.p.backChannelAllowed(ctx, c); err != nil {
+			return nil, err
+		}
+	} else if !fromRegisteredNetwork(ctx, c) {
+		return nil, invalidClient()
+	}
 	return client{Client: c, loginURL: s.p.cfg.LoginURL}, nil
 }
 
@@ -336,9 +344,25 @@ func (p *Provider) mintTokens(g storage.Grant, withRefresh bool, now time.Time) 
 }
 
 func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storage.Grant, t minted, nonce string, now time.Time) (*oidcop.Response, error) {
-	idToken, err := p.idToken(ctx, c, g, nonce, t.accessToken, now)
+	pm, has, err := p.permitOf(ctx, c)
+	if err != nil {
+		return nil, p.internal(ctx, "load permit", err)
+	}
+	names, err := p.releasable(ctx, pm, has, g)
+	if err != nil {
+		return nil, p.internal(ctx, "releasable claims", err)
+	}
+	withIAL := slices.Contains(names, "ial") && g.IAL != ""
+	idToken, err := p.idToken(ctx, c, sectorOf(c, pm), g, nonce, t.accessToken, withIAL, now)
 	if err != nil {
 		return nil, p.internal(ctx, "sign id token", err)
+	}
+	released := []string{"sub"}
+	if withIAL {
+		released = append(released, "ial")
+	}
+	if err := p.record(ctx, storage.AuditTokenIssued, c, pm, g, released); err != nil {
+		return nil, p.internal(ctx, "audit token issuance", err)
 	}
 	resp := oidcop.NewResponse(&oidc.AccessTokenResponse{
 		AccessToken:  t.accessToken,
@@ -354,7 +378,7 @@ func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storag
 }
 
 // idToken signs an ID token with the algorithm the client registered.
-func (p *Provider) idToken(ctx context.Context, c storage.Client, g storage.Grant, nonce, accessToken string, now time.Time) (string, error) {
+func (p *Provider) idToken(ctx context.Context, c storage.Client, sector string, g storage.Grant, nonce, accessToken string, withIAL bool, now time.Time) (string, error) {
 	alg := c.SigningAlg
 	if alg == "" {
 		alg = string(jose.ES256)
@@ -366,7 +390,7 @@ func (p *Provider) idToken(ctx context.Context, c storage.Client, g storage.Gran
 	claims := &oidc.IDTokenClaims{
 		TokenClaims: oidc.TokenClaims{
 			Issuer:                              p.cfg.Issuer,
-			Subject:                             p.Subject(c, g.Subject),
+			Subject:                             p.Subject(sector, g.Subject),
 			Audience:                            []string{c.ID},
 			Expiration:                          oidc.FromTime(now.Add(p.cfg.IDTokenTTL)),
 			IssuedAt:                            oidc.FromTime(now),
@@ -377,7 +401,7 @@ func (p *Provider) idToken(ctx context.Context, c storage.Client, g storage.Gran
 			AuthorizedParty:                     c.ID,
 		},
 	}
-	if g.IAL != "" && slices.Contains(g.Scopes, "ial") {
+	if withIAL {
 		claims.Claims = map[string]any{"ial": g.IAL}
 	}
 	// sid names the grant, not the browser session: it is random per

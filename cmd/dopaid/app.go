@@ -199,6 +199,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Logger:        m.Logger,
 		Now:           m.Now,
 		SessionCookie: login.SessionCookie(secure),
+		BrowserCookie: login.BrowserCookie(secure),
 		SecureCookies: secure,
 	})
 	if err != nil {

@@ -1,0 +1,169 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/dopaid/dopaid/keys"
+	"github.com/dopaid/dopaid/storage"
+)
+
+// Consent (clause 8; PDPA s.19): before any release the citizen sees who
+// receives what and why, and allows or denies it. A consent covers one
+// citizen, one agency's permit (at one version), one purpose and one set of
+// claims; it is asked again when any of them changes, and on prompt=consent.
+
+// platform returns the permit, consent and audit side of the store.
+func (h *Handler) platform() (storage.PlatformStores, bool) {
+	ps, ok := any(h.cfg.Store).(storage.PlatformStores)
+	return ps, ok
+}
+
+// consentNeed is what a consent page shows.
+type consentNeed struct {
+	Agency  storage.Agency
+	Permit  storage.Permit
+	Purpose storage.Purpose
+	Claims  []string
+}
+
+// consentFor works out which claims the request would release to whom, and
+// whether the citizen must be asked.
+func (h *Handler) consentFor(ctx context.Context, ar storage.AuthRequest, citizenID string) (consentNeed, bool, error) {
+	ps, ok := h.platform()
+	if !ok {
+		return consentNeed{}, false, nil
+	}
+	c, err := h.cfg.Store.Client(ctx, ar.ClientID)
+	if err != nil {
+		return consentNeed{}, false, err
+	}
+	if c.PermitID == "" {
+		return consentNeed{}, false, nil
+	}
+	pm, err := ps.Permit(ctx, c.PermitID)
+	if err != nil {
+		return consentNeed{}, false, err
+	}
+	pu, ok := pm.Purpose(ar.Purpose)
+	if !ok {
+		return consentNeed{}, false, nil
+	}
+	claims := storage.Intersect(storage.ScopeClaims(ar.Scopes), pu.Claims)
+	if len(claims) == 0 {
+		return consentNeed{}, false, nil // nothing but the pairwise sub
+	}
+	ag, err := ps.Agency(ctx, pm.AgencyID)
+	if err != nil {
+		return consentNeed{}, false, err
+	}
+	need := consentNeed{Agency: ag, Permit: pm, Purpose: pu, Claims: claims}
+	if slices.Contains(ar.Prompt, "consent") {
+		return need, true, nil
+	}
+	con, err := ps.Consent(ctx, citizenID, pm.ID, pu.Code)
+	if errors.Is(err, storage.ErrNotFound) {
+		return need, true, nil
+	}
+	if err != nil {
+		return consentNeed{}, false, err
+	}
+	covered := con.PermitVersion == pm.Version
+	for _, cl := range claims {
+		covered = covered && slices.Contains(con.Claims, cl)
+	}
+	return need, !covered, nil
+}
+
+type consentData struct {
+	AgencyName string
+	Category   string
+	PermitNo   string
+	Purpose    string
+	Claims     []string // plain-language descriptions
+}
+
+func (h *Handler) renderConsent(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, need consentNeed) {
+	p := h.newPage(w, r, ar.ID)
+	p.ReturnTo = formOrigin(ar.RedirectURI) // allow and deny both end at the client
+	d := consentData{AgencyName: need.Agency.NameTH, Category: p.T["category_"+need.Agency.Category], PermitNo: need.Permit.Number, Purpose: need.Purpose.DescriptionTH}
+	if p.Lang == "en" {
+		d.AgencyName, d.Purpose = need.Agency.NameEN, need.Purpose.DescriptionEN
+	}
+	for _, c := range need.Claims {
+		d.Claims = append(d.Claims, p.T["claim_"+c])
+	}
+	p.Data = d
+	h.render(w, r, http.StatusOK, "consent.html", p)
+}
+
+// consentSubmit takes the citizen's answer. The citizen is whoever the
+// browser's session says, never a form field.
+func (h *Handler) consentSubmit(w http.ResponseWriter, r *http.Request) {
+	if !h.checkForm(r) {
+		h.fail(w, r, http.StatusForbidden, "bad_input")
+		return
+	}
+	ctx := r.Context()
+	ar, _, ok := h.loadRequest(w, r, r.PostFormValue("authRequestID"))
+	if !ok {
+		return
+	}
+	s, ok := h.session(r)
+	if !ok {
+		h.fail(w, r, http.StatusBadRequest, "expired")
+		return
+	}
+	need, ask, err := h.consentFor(ctx, ar, s.Subject)
+	if err != nil {
+		h.internal(w, r, "consent", err)
+		return
+	}
+	if !ask {
+		h.finish(w, r, ar, s)
+		return
+	}
+	ps, _ := h.platform()
+	if r.PostFormValue("decision") != "allow" {
+		h.audit(ctx, storage.AuditEntry{Type: storage.AuditConsentGiven, Actor: "citizen:" + s.Subject, CitizenID: s.Subject,
+			AgencyID: need.Agency.ID, PermitID: need.Permit.ID, ClientID: ar.ClientID, Purpose: need.Purpose.Code, Claims: need.Claims, Outcome: "failure", Detail: "denied"})
+		h.failRequest(w, r, ar, "access_denied")
+		return
+	}
+	id, err := keys.RandomToken(16)
+	if err != nil {
+		h.internal(w, r, "random", err)
+		return
+	}
+	claims := slices.Clone(need.Claims)
+	slices.Sort(claims)
+	err = ps.GiveConsent(ctx, storage.Consent{ID: id, CitizenID: s.Subject, AgencyID: need.Agency.ID, PermitID: need.Permit.ID,
+		PermitVersion: need.Permit.Version, Purpose: need.Purpose.Code, Claims: claims, GivenAt: h.now()})
+	if err != nil {
+		h.internal(w, r, "give consent", err)
+		return
+	}
+	if !h.audit(ctx, storage.AuditEntry{Type: storage.AuditConsentGiven, Actor: "citizen:" + s.Subject, CitizenID: s.Subject,
+		AgencyID: need.Agency.ID, PermitID: need.Permit.ID, ClientID: ar.ClientID, Purpose: need.Purpose.Code, Claims: claims, Outcome: "success"}) {
+		h.fail(w, r, http.StatusInternalServerError, "error_title")
+		return
+	}
+	h.finish(w, r, ar, s)
+}
+
+// audit appends an entry; it reports whether that worked (callers that
+// must not go on without a record check it).
+func (h *Handler) audit(ctx context.Context, e storage.AuditEntry) bool {
+	ps, ok := h.platform()
+	if !ok {
+		return true
+	}
+	e.At = h.now()
+	if _, err := ps.AppendAudit(ctx, e); err != nil {
+		h.log.ErrorContext(ctx, "login: audit", "type", e.Type, "err", err)
+		return false
+	}
+	return true
+}
