@@ -73,15 +73,14 @@ func (pc *permitCache) invalidate(id string) {
 	pc.mu.Unlock()
 }
 
-// InvalidatePermit drops a permit (or, with "", every permit and client)
-// from the in-process caches.
+// InvalidatePermit drops a permit (every permit with "") and every client
+// from the in-process caches: a permit's change may have added, changed or
+// disabled its systems.
 func (p *Provider) InvalidatePermit(id string) {
 	if p.permits != nil {
 		p.permits.invalidate(id)
 	}
-	if id == "" {
-		p.clients.invalidateAll()
-	}
+	p.clients.invalidateAll()
 }
 
 // permitOf returns the client's permit when it has one. A client without a
