@@ -62,3 +62,56 @@ func (s *Store) readModifyWrite(ctx context.Context, read func(*pgx.Batch), writ
 	done = true
 	return nil
 }
+
+// updateRow locks the row that lock selects (with args), hands it to fn and
+// writes fn's result with the statement write returns, in one transaction
+// of two round trips (see readModifyWrite), so that concurrent updates of
+// one record, on any replica, apply one after the other. fn is called once,
+// and not at all for a missing row (ErrNotFound); its error aborts the
+// update and is returned as is, any other error wrapped with op. write's
+// statement must return the row written, which scan reads back.
+func updateRow[T any](ctx context.Context, s *Store, op, lock string, args []any,
+	scan func(pgx.Row) (T, error), fn func(T) (T, error), write func(T) (string, []any, error),
+) (T, error) {
+	var cur, out T
+	var found bool
+	var fnErr error
+	err := s.readModifyWrite(ctx,
+		func(b *pgx.Batch) {
+			b.Queue(lock, args...).QueryRow(func(row pgx.Row) error {
+				v, err := scan(row)
+				if errors.Is(err, pgx.ErrNoRows) {
+					return nil
+				}
+				cur, found = v, err == nil
+				return err
+			})
+		},
+		func(b *pgx.Batch) error {
+			if !found {
+				return pgx.ErrNoRows
+			}
+			v, err := fn(cur)
+			if err != nil {
+				fnErr = err
+				return err
+			}
+			q, wargs, err := write(v)
+			if err != nil {
+				return err
+			}
+			b.Queue(q, wargs...).QueryRow(func(row pgx.Row) error {
+				out, err = scan(row)
+				return err
+			})
+			return nil
+		})
+	var zero T
+	if fnErr != nil {
+		return zero, fnErr
+	}
+	if err != nil {
+		return zero, wrap(op, err)
+	}
+	return out, nil
+}
