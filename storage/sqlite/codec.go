@@ -204,3 +204,117 @@ func (c faceCol) Scan(v any) error {
 	*c.f = f
 	return nil
 }
+
+// Nested records are stored as JSON with fixed names. Each form converts
+// to and from its storage type, so a field added there fails to compile
+// here until the stored form has it too.
+type (
+	contactJSON struct {
+		Name     string `json:"name"`
+		Position string `json:"position"`
+		Email    string `json:"email"`
+		Phone    string `json:"phone"`
+	}
+	purposeJSON struct {
+		Code          string   `json:"code"`
+		DescriptionTH string   `json:"description_th"`
+		DescriptionEN string   `json:"description_en"`
+		Claims        []string `json:"claims"`
+	}
+	systemJSON struct {
+		Name                   string   `json:"name"`
+		RedirectURIs           []string `json:"redirect_uris"`
+		PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+		AuthMethod             string   `json:"auth_method"`
+		JWKS                   []byte   `json:"jwks"`
+		NetworkRanges          []string `json:"network_ranges"`
+		SigningAlg             string   `json:"signing_alg"`
+	}
+	supervisorJSON struct {
+		Name     string `json:"name"`
+		Position string `json:"position"`
+		Email    string `json:"email"`
+		Phone    string `json:"phone"`
+		OrderRef string `json:"order_ref"`
+	}
+)
+
+// recordsArg encodes records as JSON text in their stored form J: "null"
+// for nil, "[]" for empty.
+func recordsArg[T, J any](rs []T, form func(T) J) string {
+	var js []J
+	if rs != nil {
+		js = make([]J, len(rs))
+		for i, r := range rs {
+			js[i] = form(r)
+		}
+	}
+	b, _ := json.Marshal(js) // strings, byte slices and string slices always marshal
+	return string(b)
+}
+
+// recordsCol scans what recordsArg stored.
+type recordsCol[T, J any] struct {
+	rs   *[]T
+	from func(J) T
+}
+
+func (c recordsCol[T, J]) Scan(v any) error {
+	var b []byte
+	switch v := v.(type) {
+	case nil:
+		*c.rs = nil
+		return nil
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		return fmt.Errorf("records column holds %T", v)
+	}
+	var js []J
+	if err := json.Unmarshal(b, &js); err != nil {
+		return fmt.Errorf("records column: %w", err)
+	}
+	var rs []T
+	if js != nil {
+		rs = make([]T, len(js))
+		for i, j := range js {
+			rs[i] = c.from(j)
+		}
+	}
+	*c.rs = rs
+	return nil
+}
+
+func contactsArg(cs []storage.Contact) string {
+	return recordsArg(cs, func(c storage.Contact) contactJSON { return contactJSON(c) })
+}
+
+func contactsCol(cs *[]storage.Contact) recordsCol[storage.Contact, contactJSON] {
+	return recordsCol[storage.Contact, contactJSON]{cs, func(j contactJSON) storage.Contact { return storage.Contact(j) }}
+}
+
+func purposesArg(ps []storage.Purpose) string {
+	return recordsArg(ps, func(p storage.Purpose) purposeJSON { return purposeJSON(p) })
+}
+
+func purposesCol(ps *[]storage.Purpose) recordsCol[storage.Purpose, purposeJSON] {
+	return recordsCol[storage.Purpose, purposeJSON]{ps, func(j purposeJSON) storage.Purpose { return storage.Purpose(j) }}
+}
+
+func systemsArg(ss []storage.System) string {
+	return recordsArg(ss, func(s storage.System) systemJSON { return systemJSON(s) })
+}
+
+func systemsCol(ss *[]storage.System) recordsCol[storage.System, systemJSON] {
+	return recordsCol[storage.System, systemJSON]{ss, func(j systemJSON) storage.System { return storage.System(j) }}
+}
+
+func supervisorsArg(ss []storage.Supervisor) string {
+	return recordsArg(ss, func(s storage.Supervisor) supervisorJSON { return supervisorJSON(s) })
+}
+
+func supervisorsCol(ss *[]storage.Supervisor) recordsCol[storage.Supervisor, supervisorJSON] {
+	return recordsCol[storage.Supervisor, supervisorJSON]{ss, func(j supervisorJSON) storage.Supervisor { return storage.Supervisor(j) }}
+}

@@ -173,6 +173,25 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// queryList runs a query on the read connections and scans every row.
+// Its error is not wrapped: the caller knows what it was doing.
+func queryList[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // tx runs fn in a write transaction (BEGIN IMMEDIATE on the one write
 // connection) and commits unless fn fails. fn's error is returned as is.
 func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {

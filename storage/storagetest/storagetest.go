@@ -44,6 +44,49 @@
 //     stored counter keeps its key whatever fn returns.
 //   - FailAuthRequest with an empty error code is refused and leaves the
 //     request pending.
+//
+// For the DOPA side (storage.PlatformStores; the suite fails a backend
+// that does not implement it) it pins down:
+//   - The suite stores what a record names (its agency, application,
+//     permit or citizen) before the record, so a backend may enforce those
+//     references; it need not. Clients and audit entries name permits,
+//     agencies and citizens that may not exist.
+//   - Create* of a taken ID gives ErrAlreadyExists and stores nothing; so
+//     do a taken permit Number and a taken admin Username, on create and on
+//     update. An empty Number is not a number: any number of permits may
+//     lack one. Usernames compare exactly (case folding is the caller's).
+//   - Update* (agency, permit, admin) return fn's error as is and store
+//     nothing then, give ErrNotFound without calling fn for a missing
+//     record, and keep the ID whatever fn returns. UpdatePermit and
+//     ApplyDecision set Version to the stored Version plus one whatever fn
+//     returns; CreatePermit stores Version as given.
+//   - Agencies are listed by ID, admins by Username, clients of a permit by
+//     ID; ApplicationsByAgency and Permits newest CreatedAt first. A list
+//     for an unknown agency, permit or citizen is empty, not an error.
+//   - Decisions come by RecordedAt, and decisions recorded at the same
+//     instant in the order they were created. DueDecisions orders by
+//     EffectiveAt, then as Decisions does. CreateDecision stores AppliedAt
+//     as given.
+//   - ApplyDecision: ErrNotFound for an unknown decision; ErrConflict,
+//     without calling fn, for a decision applied before or not yet due
+//     (EffectiveAt after now). fn gets the stored permit and decision;
+//     the decision's AppliedAt becomes now.
+//   - GiveConsent of a taken ID gives ErrAlreadyExists and withdraws
+//     nothing. Concurrent consents for one citizen, permit and purpose all
+//     succeed and leave exactly one in force. ConsentsByCitizen lists
+//     newest GivenAt first. WithdrawConsent sets WithdrawnAt to now and
+//     returns the consent; a replaced consent counts as withdrawn.
+//   - AppendAudit ignores the Seq, PrevHash and Hash it is given and
+//     truncates At to milliseconds in UTC before hashing, so that the
+//     entry it returns, and every entry read back, satisfies Hash ==
+//     ComputeHash(). Seq continues after pruning.
+//   - AuditEntries applies Limit after ordering (Newest: the last Limit
+//     entries); Types matches any of them, and an empty Types matches all.
+//   - CreateAuditCheckpoint does not compare the checkpoint with the
+//     trail; PruneAudit does: unless the trail holds entry seq with the
+//     checkpoint's Hash, it gives ErrConflict and deletes nothing. It keeps
+//     every checkpoint and the entry at seq, and pruning to the same
+//     checkpoint again removes nothing.
 package storagetest
 
 import (
@@ -95,6 +138,23 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"UpdateFlow", testUpdateFlow},
 		{"Throttles", testThrottles},
 		{"RecordFailure", testRecordFailure},
+		{"Agencies", testAgencies},
+		{"Applications", testApplications},
+		{"Permits", testPermits},
+		{"UpdatePermit", testUpdatePermit},
+		{"Decisions", testDecisions},
+		{"DueDecisions", testDueDecisions},
+		{"ApplyDecision", testApplyDecision},
+		{"ClientsByPermit", testClientsByPermit},
+		{"Admins", testAdmins},
+		{"UpdateAdmin", testUpdateAdmin},
+		{"Consents", testConsents},
+		{"WithdrawConsent", testWithdrawConsent},
+		{"AppendAudit", testAppendAudit},
+		{"AppendAuditConcurrent", testAppendAuditConcurrent},
+		{"AuditEntries", testAuditEntries},
+		{"AuditCheckpoints", testAuditCheckpoints},
+		{"PruneAudit", testPruneAudit},
 		{"DeleteExpired", testDeleteExpired},
 		{"Times", testTimes},
 		{"PingClose", testPingClose},

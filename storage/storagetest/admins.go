@@ -1,0 +1,271 @@
+package storagetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dopaid/dopaid/storage"
+)
+
+// newAdmin returns an officer with every field set, whose username is
+// "user-"+id.
+func newAdmin(id string) storage.Admin {
+	return storage.Admin{
+		ID:           id,
+		Username:     "user-" + id,
+		Name:         "เจ้าหน้าที่ " + id,
+		Role:         storage.RoleOfficer,
+		PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$" + id,
+		TOTPSecret:   []byte("sealed-totp-" + id),
+		CreatedAt:    at(-time.Hour),
+		UpdatedAt:    at(-time.Minute),
+	}
+}
+
+func wantAdmin(t *testing.T, s platformStore, want storage.Admin) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := s.Admin(ctx, want.ID)
+	wantErr(t, "Admin("+want.ID+")", err, nil)
+	check(t, "Admin("+want.ID+")", got, want, normAdmin)
+	got, err = s.AdminByUsername(ctx, want.Username)
+	wantErr(t, "AdminByUsername("+want.Username+")", err, nil)
+	check(t, "AdminByUsername("+want.Username+")", got, want, normAdmin)
+}
+
+func wantAdminCount(t *testing.T, s platformStore, want int) {
+	t.Helper()
+	got, err := s.CountAdmins(context.Background())
+	wantErr(t, "CountAdmins", err, nil)
+	if got != want {
+		t.Errorf("CountAdmins = %d, want %d", got, want)
+	}
+}
+
+func testAdmins(t *testing.T, su suite) {
+	ctx := context.Background()
+
+	t.Run("round trip", func(t *testing.T) {
+		supervisor := newAdmin("sup")
+		supervisor.Role = storage.RoleSupervisor
+		supervisor.AgencyID = "agency-1"
+		disabled := newAdmin("disabled")
+		disabled.Disabled = true
+		disabled.TOTPSecret = []byte{}
+		tests := []struct {
+			name string
+			a    storage.Admin
+		}{
+			{"every field", newAdmin("full")},
+			{"agency supervisor", supervisor},
+			{"disabled, empty secret", disabled},
+			{"zero values", storage.Admin{ID: "zero", Username: "zero"}},
+			{"unicode username", storage.Admin{ID: "th", Username: "สมชาย.ใ", Role: storage.RoleAuditor}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				s := su.platform(t)
+				seedAgencies(t, s)
+				wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, tt.a), nil)
+				wantAdmin(t, s, tt.a)
+				list, err := s.Admins(ctx)
+				wantErr(t, "Admins", err, nil)
+				check(t, "Admins", list, []storage.Admin{tt.a}, func(as []storage.Admin) []storage.Admin { return normList(as, normAdmin) })
+				wantAdminCount(t, s, 1)
+			})
+		}
+	})
+
+	t.Run("duplicate", func(t *testing.T) {
+		sameUsername := newAdmin("b")
+		sameUsername.Username = "user-a"
+		tests := []struct {
+			name string
+			a    storage.Admin
+		}{
+			{"ID", newAdmin("a")},
+			{"username", sameUsername},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				s := su.platform(t)
+				wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a")), nil)
+				tt.a.Name = "must not be stored"
+				wantErr(t, "CreateAdmin again", s.CreateAdmin(ctx, tt.a), storage.ErrAlreadyExists)
+				wantAdmin(t, s, newAdmin("a"))
+				wantAdminCount(t, s, 1)
+			})
+		}
+	})
+
+	t.Run("usernames compared exactly", func(t *testing.T) {
+		// Folding case is the caller's business; the store keeps what it gets.
+		s := su.platform(t)
+		lower, upper := newAdmin("lower"), newAdmin("upper")
+		lower.Username, upper.Username = "alice", "Alice"
+		for _, a := range []storage.Admin{lower, upper} {
+			wantErr(t, "CreateAdmin("+a.Username+")", s.CreateAdmin(ctx, a), nil)
+		}
+		wantAdmin(t, s, lower)
+		wantAdmin(t, s, upper)
+		_, err := s.AdminByUsername(ctx, "ALICE")
+		wantErr(t, "AdminByUsername(ALICE)", err, storage.ErrNotFound)
+	})
+
+	t.Run("missing", func(t *testing.T) {
+		s := su.platform(t)
+		wantAdminCount(t, s, 0)
+		wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a")), nil)
+		_, err := s.Admin(ctx, "absent")
+		wantErr(t, "Admin", err, storage.ErrNotFound)
+		_, err = s.Admin(ctx, "user-a")
+		wantErr(t, "Admin by a username", err, storage.ErrNotFound)
+		_, err = s.AdminByUsername(ctx, "absent")
+		wantErr(t, "AdminByUsername", err, storage.ErrNotFound)
+		_, err = s.AdminByUsername(ctx, "a")
+		wantErr(t, "AdminByUsername by an ID", err, storage.ErrNotFound)
+		called := false
+		_, err = s.UpdateAdmin(ctx, "absent", func(a storage.Admin) (storage.Admin, error) {
+			called = true
+			return a, nil
+		})
+		wantErr(t, "UpdateAdmin", err, storage.ErrNotFound)
+		if called {
+			t.Errorf("UpdateAdmin called fn for a missing account")
+		}
+	})
+
+	t.Run("list ordered by username", func(t *testing.T) {
+		s := su.platform(t)
+		list, err := s.Admins(ctx)
+		wantErr(t, "Admins of an empty store", err, nil)
+		if len(list) != 0 {
+			t.Fatalf("Admins of an empty store = %d accounts, want 0", len(list))
+		}
+		for id, username := range map[string]string{"1": "mallee", "2": "boonmee", "3": "wichai", "4": "anong", "5": "boonchu"} {
+			a := newAdmin(id)
+			a.Username = username
+			wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, a), nil)
+		}
+		list, err = s.Admins(ctx)
+		wantErr(t, "Admins", err, nil)
+		got := ids(list, func(a storage.Admin) string { return a.Username })
+		if want := []string{"anong", "boonchu", "boonmee", "mallee", "wichai"}; !slices.Equal(got, want) {
+			t.Errorf("Admins usernames = %q, want %q", got, want)
+		}
+		wantAdminCount(t, s, 5)
+	})
+}
+
+func testUpdateAdmin(t *testing.T, su suite) {
+	ctx := context.Background()
+
+	tests := []struct {
+		name string
+		fn   func(storage.Admin) (storage.Admin, error)
+		want func(storage.Admin) storage.Admin // nil: the update aborts
+		err  error
+	}{
+		{
+			name: "change fields",
+			fn: func(a storage.Admin) (storage.Admin, error) {
+				a.Role = storage.RoleApprover
+				a.PasswordHash = "$argon2id$new"
+				a.TOTPSecret = nil
+				a.Disabled = true
+				a.UpdatedAt = base
+				return a, nil
+			},
+			want: func(a storage.Admin) storage.Admin {
+				a.Role = storage.RoleApprover
+				a.PasswordHash = "$argon2id$new"
+				a.TOTPSecret = nil
+				a.Disabled = true
+				a.UpdatedAt = base
+				return a
+			},
+		},
+		{
+			name: "rename",
+			fn:   func(a storage.Admin) (storage.Admin, error) { a.Username = "renamed"; return a, nil },
+			want: func(a storage.Admin) storage.Admin { a.Username = "renamed"; return a },
+		},
+		{
+			name: "ID kept",
+			fn:   func(a storage.Admin) (storage.Admin, error) { a.ID = "other"; return a, nil },
+			want: identity[storage.Admin],
+		},
+		{
+			name: "username taken",
+			fn:   func(a storage.Admin) (storage.Admin, error) { a.Username = "user-b"; return a, nil },
+			err:  storage.ErrAlreadyExists,
+		},
+		{
+			name: "fn error aborts",
+			fn: func(a storage.Admin) (storage.Admin, error) {
+				a.Name = "must not be stored"
+				return a, errTest
+			},
+			err: errTest,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := su.platform(t)
+			orig := newAdmin("a")
+			for _, a := range []storage.Admin{orig, newAdmin("b")} {
+				wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, a), nil)
+			}
+			var seen storage.Admin
+			got, err := s.UpdateAdmin(ctx, "a", func(a storage.Admin) (storage.Admin, error) {
+				seen = a
+				return tt.fn(a)
+			})
+			wantErr(t, "UpdateAdmin", err, tt.err)
+			check(t, "account passed to fn", seen, orig, normAdmin)
+			want := orig
+			if tt.want != nil {
+				want = tt.want(orig)
+				check(t, "UpdateAdmin result", got, want, normAdmin)
+			}
+			wantAdmin(t, s, want)
+			wantAdmin(t, s, newAdmin("b"))
+			if want.Username != orig.Username {
+				_, err := s.AdminByUsername(ctx, orig.Username)
+				wantErr(t, "AdminByUsername of the old name", err, storage.ErrNotFound)
+			}
+			_, err = s.Admin(ctx, "other")
+			wantErr(t, "Admin(other)", err, storage.ErrNotFound)
+			wantAdminCount(t, s, 2)
+		})
+	}
+
+	t.Run("concurrent updates lose nothing", func(t *testing.T) {
+		s := su.platform(t)
+		wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a")), nil)
+		const n = 16
+		errs := race(n, func(i int) error {
+			_, err := s.UpdateAdmin(ctx, "a", func(a storage.Admin) (storage.Admin, error) {
+				a.Name += fmt.Sprintf("[%02d]", i)
+				return a, nil
+			})
+			return err
+		})
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("UpdateAdmin #%d: %v", i, err)
+			}
+		}
+		got, err := s.Admin(ctx, "a")
+		wantErr(t, "Admin", err, nil)
+		for i := range n {
+			if mark := fmt.Sprintf("[%02d]", i); strings.Count(got.Name, mark) != 1 {
+				t.Errorf("Name after %d concurrent appends = %q, want %s in it once", n, got.Name, mark)
+			}
+		}
+	})
+}
