@@ -1,8 +1,9 @@
 // Package login serves the citizen-facing pages that an authorization
 // request passes through: identity proofing against the civil registry
 // (registry match, then a face-match result), authenticator (TOTP)
-// enrolment, sign-in, and the single sign-on session. Pages are in Thai and
-// English.
+// enrolment, sign-in, and the single sign-on session. Under Path+"/me" it
+// serves the citizen's portal: consents and their withdrawal, the record of
+// every release, and sign-on sessions. Pages are in Thai and English.
 //
 // login may import storage and keys, never op: the provider hands it
 // Config.Callback, which returns the URL that completes a request, and the
@@ -147,6 +148,13 @@ func New(cfg Config) (*Handler, error) {
 	m.HandleFunc("POST "+Path+"/signout", h.signOut)
 	m.HandleFunc("POST "+Path+"/consent", h.consentSubmit)
 	m.HandleFunc("GET "+Path+"/continue", h.continueAfterEnrolment)
+	m.HandleFunc("GET "+mePath, h.portal)
+	m.HandleFunc("POST "+mePath+"/signin", h.portalSignIn)
+	m.HandleFunc("POST "+mePath+"/consents/{id}/withdraw", h.withdrawConsent)
+	m.HandleFunc("GET "+mePath+"/history.json", h.history("json"))
+	m.HandleFunc("GET "+mePath+"/history.csv", h.history("csv"))
+	m.HandleFunc("POST "+mePath+"/sessions/{n}/signout", h.signOutSession)
+	m.HandleFunc("POST "+mePath+"/sessions/signout-all", h.signOutEverywhere)
 	return h, nil
 }
 
@@ -226,7 +234,10 @@ type page struct {
 	ClientName string
 	// ReturnTo is formOrigin of the request's redirect URI, on pages whose
 	// forms may complete the request.
-	ReturnTo  string
+	ReturnTo string
+	// Next is where the language switch returns to; "" is the sign-in
+	// page of RequestID.
+	Next      string
 	Error     string
 	Simulator bool
 	Data      any

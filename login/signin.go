@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -265,7 +266,6 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusForbidden, "bad_input")
 		return
 	}
-	ctx := r.Context()
 	ar, c, ok := h.loadRequest(w, r, r.PostFormValue("authRequestID"))
 	if !ok {
 		return
@@ -277,51 +277,68 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		p.Error = p.T[msg]
 		h.render(w, r, status, "signin.html", p)
 	}
+	s, no, err := h.signInCitizen(w, r)
+	if err != nil {
+		h.internal(w, r, "sign in", err)
+		return
+	}
+	if no.msg != "" {
+		again(no.status, no.msg)
+		return
+	}
+	if need := requiredIAL(ar.ACRValues); need != "" && CompareIAL(s.IAL, need) < 0 {
+		h.startStepUp(w, r, ar, s)
+		return
+	}
+	h.complete(w, r, ar, s)
+}
+
+// refusal is a sign-in turned down: the status and message (a key of
+// messages) to show with the form again.
+type refusal struct {
+	status int
+	msg    string
+}
+
+// signInCitizen checks the posted ID number and code under the sign-in
+// throttle and, when they match, signs the browser in. The sign-in page and
+// the portal share it, and so share the failure counters. A zero refusal
+// means success; err is a failure of the provider, not of the citizen.
+func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request) (storage.Session, refusal, error) {
+	ctx := r.Context()
 	pid, err := storage.ParsePID(r.PostFormValue("pid"))
 	code := strings.TrimSpace(r.PostFormValue("code"))
 	if err != nil || code == "" || len(code) > 32 {
-		again(http.StatusBadRequest, "signin_failed")
-		return
+		return storage.Session{}, refusal{http.StatusBadRequest, "signin_failed"}, nil
 	}
 	keys := h.throttleKeys("signin", pid, r)
 	if locked, err := h.locked(ctx, keys); err != nil {
-		h.internal(w, r, "throttle", err)
-		return
+		return storage.Session{}, refusal{}, fmt.Errorf("throttle: %w", err)
 	} else if locked {
-		again(http.StatusTooManyRequests, "locked")
-		return
+		return storage.Session{}, refusal{http.StatusTooManyRequests, "locked"}, nil
 	}
 	citizen, amr, err := h.checkTOTP(ctx, pid, code)
 	if err != nil {
 		if !errors.Is(err, errNoMatch) {
-			h.internal(w, r, "sign in", err)
-			return
+			return storage.Session{}, refusal{}, err
 		}
 		if err := h.recordFailure(ctx, keys); err != nil {
-			h.internal(w, r, "throttle", err)
-			return
+			return storage.Session{}, refusal{}, fmt.Errorf("throttle: %w", err)
 		}
-		again(http.StatusUnauthorized, "signin_failed")
-		return
+		return storage.Session{}, refusal{http.StatusUnauthorized, "signin_failed"}, nil
 	}
 	h.clearFailures(ctx, keys[0])
 	ial := ""
 	if pr, err := h.cfg.Store.LatestProofing(ctx, citizen.ID); err == nil {
 		ial = pr.IAL
 	} else if !errors.Is(err, storage.ErrNotFound) {
-		h.internal(w, r, "load proofing", err)
-		return
+		return storage.Session{}, refusal{}, fmt.Errorf("load proofing: %w", err)
 	}
 	s, err := h.startSession(w, r, citizen.ID, amr, ial)
 	if err != nil {
-		h.internal(w, r, "start session", err)
-		return
+		return storage.Session{}, refusal{}, fmt.Errorf("start session: %w", err)
 	}
-	if need := requiredIAL(ar.ACRValues); need != "" && CompareIAL(ial, need) < 0 {
-		h.startStepUp(w, r, ar, s)
-		return
-	}
-	h.complete(w, r, ar, s)
+	return s, refusal{}, nil
 }
 
 var errNoMatch = errors.New("no match")
