@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -42,9 +43,37 @@ const Path = "/login"
 //go:embed pages static
 var assets embed.FS
 
-var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"t": func(m map[string]string, k string) string { return m[k] },
-}).ParseFS(assets, "pages/*.html"))
+// pages holds one template set per page (the page with the shared
+// layout), so that each page's "title" block is its own.
+var pages = parsePages()
+
+type pageSet map[string]*template.Template
+
+func parsePages() pageSet {
+	funcs := template.FuncMap{"t": func(m map[string]string, k string) string { return m[k] }}
+	names, err := fs.Glob(assets, "pages/*.html")
+	if err != nil {
+		panic(err)
+	}
+	set := pageSet{}
+	for _, n := range names {
+		base := n[len("pages/"):]
+		if base == "layout.html" {
+			continue
+		}
+		set[base] = template.Must(template.New(base).Funcs(funcs).ParseFS(assets, "pages/layout.html", n))
+	}
+	return set
+}
+
+// ExecuteTemplate renders the named page.
+func (ps pageSet) ExecuteTemplate(w io.Writer, name string, data any) error {
+	t, ok := ps[name]
+	if !ok {
+		return fmt.Errorf("no page %q", name)
+	}
+	return t.ExecuteTemplate(w, name, data)
+}
 
 // Store is what the login pages need of the store.
 type Store interface {
