@@ -131,6 +131,7 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 	}
 	matched, ok := h.matchRegistry(c, err == nil, first, last, typed, laser)
 	if !ok {
+		h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Outcome: "failure", Detail: "registry_mismatch"})
 		if err := h.recordFailure(ctx, tk); err != nil {
 			h.internal(w, r, "throttle", err)
 			return
@@ -138,6 +139,8 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusUnauthorized, "proof_failed")
 		return
 	}
+	h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Claims: matched, Outcome: "success", Detail: "registry_match",
+		IAL: AssuranceLevel(matched, nil, h.cfg.Assurance)})
 	if err := h.startFlow(w, r, storage.Flow{AuthRequestID: ar.ID, CitizenID: c.ID, Step: stepFace, Matched: matched,
 		IAL: AssuranceLevel(matched, nil, h.cfg.Assurance)}); err != nil {
 		h.internal(w, r, "start flow", err)
@@ -292,6 +295,11 @@ func (h *Handler) faceDone(w http.ResponseWriter, r *http.Request, f storage.Flo
 	ctx := r.Context()
 	passed := res.Match && res.Score >= res.Threshold && res.Liveness != LivenessAttack
 	if !passed {
+		detail := "face_mismatch"
+		if res.Liveness == LivenessAttack {
+			detail = "presentation_attack"
+		}
+		h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Outcome: "failure", Detail: detail})
 		if err := h.recordFailure(ctx, h.throttleKeys("proof", c.PID, r)); err != nil {
 			h.internal(w, r, "throttle", err)
 			return
@@ -310,6 +318,7 @@ func (h *Handler) faceDone(w http.ResponseWriter, r *http.Request, f storage.Flo
 		h.internal(w, r, "store proofing", err)
 		return
 	}
+	h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Claims: f.Matched, IAL: ial, Outcome: "success", Detail: "face_match"})
 	if f.Step == stepStepUp {
 		ar, _, ok := h.loadRequest(w, r, f.AuthRequestID)
 		if !ok {

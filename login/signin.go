@@ -325,6 +325,9 @@ func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request) (storage
 		if err := h.recordFailure(ctx, keys); err != nil {
 			return storage.Session{}, refusal{}, fmt.Errorf("throttle: %w", err)
 		}
+		// A failed attempt on a known citizen is theirs to see; an unknown
+		// ID number is recorded without it.
+		h.audit(ctx, storage.AuditEntry{Type: storage.AuditSignIn, Actor: actor(citizen.ID), CitizenID: citizen.ID, Outcome: "failure", Detail: "signin_failed"})
 		return storage.Session{}, refusal{http.StatusUnauthorized, "signin_failed"}, nil
 	}
 	h.clearFailures(ctx, keys[0])
@@ -338,7 +341,16 @@ func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request) (storage
 	if err != nil {
 		return storage.Session{}, refusal{}, fmt.Errorf("start session: %w", err)
 	}
+	h.audit(ctx, storage.AuditEntry{Type: storage.AuditSignIn, Actor: actor(citizen.ID), CitizenID: citizen.ID, IAL: ial, Outcome: "success"})
 	return s, refusal{}, nil
+}
+
+// actor names a citizen in the audit trail ("anonymous" when unknown).
+func actor(citizenID string) string {
+	if citizenID == "" {
+		return "anonymous"
+	}
+	return "citizen:" + citizenID
 }
 
 var errNoMatch = errors.New("no match")
