@@ -311,6 +311,11 @@ func newAgencyApp(t *testing.T, ts *testServer, id, name string) *agencyApp {
 // returns the tokens the app received.
 func (a *agencyApp) signedIn(t *testing.T, ts *testServer, b *tab) *oidc.Tokens[*oidc.IDTokenClaims] {
 	t.Helper()
+	// A first release of claims to an agency asks for consent (its own
+	// tests are in consent_browser_test.go); allow it.
+	if strings.Contains(b.location(t), "/login") && b.has(t, "consent-allow") {
+		b.click(t, "consent-allow")
+	}
 	if loc, body := b.location(t), b.body(t); !strings.HasPrefix(loc, a.URL+"/callback") || body != "signed in" {
 		t.Fatalf("browser at %s showing %.300q, want the app's callback saying signed in", loc, body)
 	}

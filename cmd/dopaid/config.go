@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -37,9 +38,19 @@ type Config struct {
 	// FaceVerifiers is a JSON file mapping external verifier IDs (kiosks)
 	// to their public keys (DOPAID_FACE_VERIFIERS).
 	FaceVerifiers string
+	// TrustedProxies may set Forwarded / X-Forwarded-For
+	// (DOPAID_TRUSTED_PROXIES, comma-separated CIDRs).
+	TrustedProxies []netip.Prefix
+	trustedProxies string
 	// RSABits is the size of new RS256 keys; 0 takes the keys package's
 	// default (3072). Tests set 2048 to save time.
 	RSABits int
+	// AuditCheckpointInterval is how often the head of the audit trail is
+	// signed (DOPAID_AUDIT_CHECKPOINT_INTERVAL); 0 means 5 minutes.
+	AuditCheckpointInterval time.Duration
+	// AuditRetention is how long audit entries are kept
+	// (DOPAID_AUDIT_RETENTION); 0 keeps them for ever.
+	AuditRetention time.Duration
 }
 
 // bindFlags registers the flags of cmd on fs, with defaults taken from the
@@ -55,6 +66,16 @@ func (c *Config) bindFlags(fs *flag.FlagSet, env func(string) string, serve bool
 		def, _ := strconv.ParseBool(env(envName))
 		fs.BoolVar(p, name, def, usage+" ("+envName+")")
 	}
+	duration := func(p *time.Duration, name, envName string, def time.Duration, usage string) {
+		if v := env(envName); v != "" {
+			if d, err := time.ParseDuration(v); err == nil {
+				def = d
+			} else {
+				def = -1 // reported by Validate
+			}
+		}
+		fs.DurationVar(p, name, def, usage+" ("+envName+")")
+	}
 	str(&c.DataDir, "data-dir", "DOPAID_DATA_DIR", "./dopaid-data", "directory for the embedded database and development files")
 	str(&c.Database, "database", "DOPAID_DATABASE_URL", "", "postgres:// URL; empty uses the SQLite file in the data directory")
 	str(&c.MasterKeyFile, "master-key-file", "DOPAID_MASTER_KEY_FILE", "", "file holding the 32-byte master key (base64 or hex)")
@@ -69,6 +90,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet, env func(string) string, serve bool
 		str(&c.FaceVendor, "face-vendor", "DOPAID_FACE_VENDOR", "", "face-verification vendor name kept with the evidence")
 		str(&c.FaceVerifiers, "face-verifiers", "DOPAID_FACE_VERIFIERS", "", "JSON file: external verifier ID → JWKS, for signed face results")
 		c.FaceToken = env("DOPAID_FACE_TOKEN")
+		str(&c.trustedProxies, "trusted-proxies", "DOPAID_TRUSTED_PROXIES", "", "comma-separated CIDR ranges of reverse proxies whose Forwarded / X-Forwarded-For headers are believed")
 		boolean(&c.NoMigrate, "no-migrate", "DOPAID_NO_MIGRATE", "do not apply database migrations at start")
 		rot := 30 * 24 * time.Hour
 		if v := env("DOPAID_KEY_ROTATION"); v != "" {
@@ -79,6 +101,8 @@ func (c *Config) bindFlags(fs *flag.FlagSet, env func(string) string, serve bool
 			}
 		}
 		fs.DurationVar(&c.KeyRotation, "key-rotation", rot, "signing key rotation period (DOPAID_KEY_ROTATION)")
+		duration(&c.AuditCheckpointInterval, "audit-checkpoint-interval", "DOPAID_AUDIT_CHECKPOINT_INTERVAL", defaultAuditCheckpointInterval, "how often the head of the audit trail is signed")
+		duration(&c.AuditRetention, "audit-retention", "DOPAID_AUDIT_RETENTION", 0, "how long audit entries are kept, e.g. 8760h; 0 keeps them for ever (pruning stops at a signed checkpoint)")
 	}
 	c.ShutdownTimeout = 15 * time.Second
 }
@@ -130,8 +154,26 @@ func (c *Config) Validate(serve, needKey bool) error {
 				add("--face-url must be an https URL (http only on a loopback host)")
 			}
 		}
+		c.TrustedProxies = nil
+		for _, s := range strings.Split(c.trustedProxies, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				add("--trusted-proxies: %q is not a CIDR range", s)
+				continue
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+		}
 		if c.KeyRotation < time.Hour {
 			add("--key-rotation must be a duration of at least 1h")
+		}
+		if c.AuditCheckpointInterval < 0 {
+			add("--audit-checkpoint-interval must be a positive duration")
+		}
+		if c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < time.Hour) {
+			add("--audit-retention must be 0 (keep for ever) or a duration of at least 1h")
 		}
 	}
 	return errors.Join(errs...)

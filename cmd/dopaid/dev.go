@@ -19,6 +19,10 @@ const (
 // seedDev registers the demo client (or brings it up to date) and prints
 // what a new user needs to try the server.
 func (m *Main) seedDev(ctx context.Context) error {
+	permit, err := m.ensurePermit(ctx, demoAgency)
+	if err != nil {
+		return fmt.Errorf("demo permit: %w", err)
+	}
 	secret := m.devSecret()
 	hash := m.Secrets.Hash(secret)
 	now := time.Now()
@@ -34,10 +38,11 @@ func (m *Main) seedDev(ctx context.Context) error {
 		PostLogoutRedirectURIs: []string{"http://127.0.0.1:9090/", m.URL + demoPath + "/"},
 		Scopes:                 []string{"openid", "offline_access", "profile", "pid", "address", "ial", "birthdate", "gender"},
 		SigningAlg:             "ES256",
+		PermitID:               permit.ID,
 		CreatedAt:              now,
 		UpdatedAt:              now,
 	}
-	err := m.Store.CreateClient(ctx, want)
+	err = m.Store.CreateClient(ctx, want)
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		_, err = m.Store.UpdateClient(ctx, demoClientID, func(c storage.Client) (storage.Client, error) {
 			want.CreatedAt = c.CreatedAt

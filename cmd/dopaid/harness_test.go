@@ -136,6 +136,19 @@ func (ts *testServer) register(t *testing.T, c storage.Client) string {
 	if c.SigningAlg == "" {
 		c.SigningAlg = "ES256"
 	}
+	if c.PermitID == "" {
+		// Every system is registered under a permit: by default an agency
+		// of its own, with one purpose granting every claim.
+		pm, err := ts.ensurePermit(context.Background(), devAgency{
+			ID: "agency-" + c.ID, NameTH: "หน่วยงานทดสอบ " + c.ID, NameEN: "Test agency " + c.ID,
+			Category: storage.CategoryGovernmentDepartment,
+			Purposes: []storage.Purpose{{Code: "default", DescriptionTH: "ทดสอบ", DescriptionEN: "Testing", Claims: storage.ClaimNames}},
+		})
+		if err != nil {
+			t.Fatalf("permit for %s: %v", c.ID, err)
+		}
+		c.PermitID = pm.ID
+	}
 	c.CreatedAt, c.UpdatedAt = time.Now(), time.Now()
 	if err := ts.Store.CreateClient(context.Background(), c); err != nil {
 		t.Fatalf("register client: %v", err)
