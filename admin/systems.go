@@ -1,0 +1,244 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/dopaid/dopaid/keys"
+	"github.com/dopaid/dopaid/storage"
+)
+
+// ClientScopes are the scopes a system under the permit may request:
+// openid, offline_access, and every claim scope (storage.ClaimScopes) that
+// asks for at least one claim some granted purpose allows. The provider
+// narrows each request further to its purpose's claims.
+func ClientScopes(p storage.Permit) []string {
+	granted := map[string]bool{}
+	for _, pu := range p.Purposes {
+		for _, c := range pu.Claims {
+			granted[c] = true
+		}
+	}
+	var claimScopes []string
+	for scope, claims := range storage.ClaimScopes {
+		if slices.ContainsFunc(claims, func(c string) bool { return granted[c] }) {
+			claimScopes = append(claimScopes, scope)
+		}
+	}
+	sort.Strings(claimScopes)
+	return append([]string{"openid", "offline_access"}, claimScopes...)
+}
+
+// usesSecret reports whether an authentication method needs a client secret.
+func usesSecret(method string) bool {
+	return method == storage.AuthMethodSecretBasic || method == storage.AuthMethodSecretPost
+}
+
+// systemPayload is a register_system or change_system Decision.Payload:
+// the system as registered, never its secret.
+type systemPayload struct {
+	ClientID               string          `json:"client_id"`
+	Name                   string          `json:"name"`
+	RedirectURIs           []string        `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string        `json:"post_logout_redirect_uris,omitempty"`
+	AuthMethod             string          `json:"auth_method"`
+	JWKS                   json.RawMessage `json:"jwks,omitempty"`
+	NetworkRanges          []string        `json:"network_ranges,omitempty"`
+	SigningAlg             string          `json:"signing_alg"`
+}
+
+// recordSystemDecision stores the decision that registered or changed a
+// system. It takes effect with the client write that precedes it, so it is
+// stored applied and leaves the permit (and its version, which consents
+// name) as it is.
+func (s *Service) recordSystemDecision(ctx context.Context, by storage.Admin, action string, c storage.Client, now time.Time) (storage.Decision, error) {
+	payload, err := json.Marshal(systemPayload{
+		ClientID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		AuthMethod: c.AuthMethod, JWKS: json.RawMessage(c.JWKS), NetworkRanges: c.NetworkRanges, SigningAlg: c.SigningAlg,
+	})
+	if err != nil {
+		return storage.Decision{}, err
+	}
+	id, err := newID()
+	if err != nil {
+		return storage.Decision{}, err
+	}
+	d := storage.Decision{
+		ID: id, PermitID: c.PermitID, Action: action, By: by.ID,
+		RecordedAt: now, EffectiveAt: now, AppliedAt: now, Payload: payload,
+	}
+	if err := s.ps.CreateDecision(ctx, d); err != nil {
+		return storage.Decision{}, fmt.Errorf("store decision: %w", err)
+	}
+	return d, nil
+}
+
+// RegisterSystem registers a computer system of the agency under an
+// approved permit (clause 10) as an OAuth client with a generated ID
+// (approver). For the client-secret methods it returns the secret, which
+// is shown this once: only its keyed hash is stored.
+func (s *Service) RegisterSystem(ctx context.Context, actor storage.Admin, permitID string, sys storage.System) (_ storage.Client, secret string, err error) {
+	ev := event{typ: storage.AuditPermitDecision, detail: storage.DecisionRegisterSystem, permitID: permitID}
+	defer func() { s.record(ctx, actor, ev, err) }()
+	a, err := s.authorize(ctx, actor, storage.RoleApprover)
+	if err != nil {
+		return storage.Client{}, "", err
+	}
+	pm, err := s.ps.Permit(ctx, permitID)
+	if err != nil {
+		return storage.Client{}, "", notFound(err, "permit", permitID)
+	}
+	ev.agencyID = pm.AgencyID
+	now := s.now()
+	if pm.State != storage.PermitApproved || !now.Before(pm.ValidUntil) {
+		return storage.Client{}, "", fmt.Errorf("register a system under a permit that is %s: %w", Status(pm, now), ErrState)
+	}
+	p := problems{}
+	sys = s.checkSystem(p, "", cloneSystem(sys))
+	if err = p.err(); err != nil {
+		return storage.Client{}, "", err
+	}
+	c := storage.Client{
+		Name: sys.Name, AuthMethod: sys.AuthMethod, JWKS: sys.JWKS, RedirectURIs: sys.RedirectURIs,
+		PostLogoutRedirectURIs: sys.PostLogoutRedirectURIs, Scopes: ClientScopes(pm), SigningAlg: sys.SigningAlg,
+		PermitID: pm.ID, NetworkRanges: sys.NetworkRanges, CreatedAt: now, UpdatedAt: now,
+	}
+	if c.ID, err = newID(); err != nil {
+		return storage.Client{}, "", err
+	}
+	if usesSecret(c.AuthMethod) {
+		if secret, err = keys.RandomToken(32); err != nil {
+			return storage.Client{}, "", err
+		}
+		c.SecretHash = s.cfg.Secrets.Hash(secret)
+	}
+	if err = s.store.CreateClient(ctx, c); err != nil {
+		return storage.Client{}, "", fmt.Errorf("store client: %w", err)
+	}
+	ev.clientID = c.ID
+	if _, err = s.recordSystemDecision(ctx, a, storage.DecisionRegisterSystem, c, now); err != nil {
+		return storage.Client{}, "", err
+	}
+	s.notify(ctx, pm.ID)
+	c.SecretHash = ""
+	return c, secret, nil
+}
+
+// ChangeSystem replaces a registered system's specification (approver);
+// the change is itself a decision on the permit. The client keeps its ID
+// and, between the two secret methods, its secret. A system that moves to a
+// secret method from private_key_jwt has none until RotateClientSecret
+// gives it one; one that moves to private_key_jwt loses its secret.
+func (s *Service) ChangeSystem(ctx context.Context, actor storage.Admin, clientID string, sys storage.System) (_ storage.Client, err error) {
+	ev := event{typ: storage.AuditPermitDecision, detail: storage.DecisionChangeSystem, clientID: clientID}
+	defer func() { s.record(ctx, actor, ev, err) }()
+	a, err := s.authorize(ctx, actor, storage.RoleApprover)
+	if err != nil {
+		return storage.Client{}, err
+	}
+	old, pm, err := s.systemAndPermit(ctx, clientID, &ev)
+	if err != nil {
+		return storage.Client{}, err
+	}
+	now := s.now()
+	if pm.State != storage.PermitApproved && pm.State != storage.PermitSuspended {
+		return storage.Client{}, fmt.Errorf("change a system under a permit that is %s: %w", pm.State, ErrState)
+	}
+	p := problems{}
+	sys = s.checkSystem(p, "", cloneSystem(sys))
+	if err = p.err(); err != nil {
+		return storage.Client{}, err
+	}
+	c, err := s.store.UpdateClient(ctx, old.ID, func(c storage.Client) (storage.Client, error) {
+		if !usesSecret(sys.AuthMethod) || !usesSecret(c.AuthMethod) {
+			c.SecretHash = ""
+		}
+		c.Name, c.AuthMethod, c.JWKS = sys.Name, sys.AuthMethod, sys.JWKS
+		c.RedirectURIs, c.PostLogoutRedirectURIs = sys.RedirectURIs, sys.PostLogoutRedirectURIs
+		c.NetworkRanges, c.SigningAlg = sys.NetworkRanges, sys.SigningAlg
+		c.Scopes = ClientScopes(pm)
+		c.UpdatedAt = now
+		return c, nil
+	})
+	if err != nil {
+		return storage.Client{}, notFound(err, "system", clientID)
+	}
+	if _, err = s.recordSystemDecision(ctx, a, storage.DecisionChangeSystem, c, now); err != nil {
+		return storage.Client{}, err
+	}
+	s.notify(ctx, pm.ID)
+	c.SecretHash = ""
+	return c, nil
+}
+
+// RotateClientSecret gives a system that authenticates with a client
+// secret a new one and returns it, shown this once (approver). The old
+// secret stops working at once.
+func (s *Service) RotateClientSecret(ctx context.Context, actor storage.Admin, clientID string) (secret string, err error) {
+	ev := event{detail: "rotate_client_secret", clientID: clientID}
+	defer func() { s.record(ctx, actor, ev, err) }()
+	if _, err = s.authorize(ctx, actor, storage.RoleApprover); err != nil {
+		return "", err
+	}
+	c, pm, err := s.systemAndPermit(ctx, clientID, &ev)
+	if err != nil {
+		return "", err
+	}
+	if pm.State != storage.PermitApproved && pm.State != storage.PermitSuspended {
+		return "", fmt.Errorf("rotate the secret of a system under a permit that is %s: %w", pm.State, ErrState)
+	}
+	if !usesSecret(c.AuthMethod) {
+		return "", fmt.Errorf("the system authenticates with %s, not a secret: %w", c.AuthMethod, ErrState)
+	}
+	if secret, err = keys.RandomToken(32); err != nil {
+		return "", err
+	}
+	hash := s.cfg.Secrets.Hash(secret)
+	now := s.now()
+	_, err = s.store.UpdateClient(ctx, c.ID, func(c storage.Client) (storage.Client, error) {
+		if !usesSecret(c.AuthMethod) {
+			return c, fmt.Errorf("the system authenticates with %s, not a secret: %w", c.AuthMethod, ErrState)
+		}
+		c.SecretHash, c.UpdatedAt = hash, now
+		return c, nil
+	})
+	if err != nil {
+		if !errors.Is(err, ErrState) {
+			err = notFound(err, "system", clientID)
+		}
+		return "", err
+	}
+	s.notify(ctx, pm.ID)
+	return secret, nil
+}
+
+// systemAndPermit loads a registered system and its permit.
+func (s *Service) systemAndPermit(ctx context.Context, clientID string, ev *event) (storage.Client, storage.Permit, error) {
+	c, err := s.store.Client(ctx, clientID)
+	if err != nil {
+		return storage.Client{}, storage.Permit{}, notFound(err, "system", clientID)
+	}
+	ev.permitID = c.PermitID
+	if c.PermitID == "" {
+		return storage.Client{}, storage.Permit{}, fmt.Errorf("system %q is not registered under a permit: %w", clientID, ErrState)
+	}
+	pm, err := s.ps.Permit(ctx, c.PermitID)
+	if err != nil {
+		return storage.Client{}, storage.Permit{}, notFound(err, "permit", c.PermitID)
+	}
+	ev.agencyID = pm.AgencyID
+	return c, pm, nil
+}
+
+func cloneSystem(s storage.System) storage.System {
+	s.RedirectURIs = slices.Clone(s.RedirectURIs)
+	s.PostLogoutRedirectURIs = slices.Clone(s.PostLogoutRedirectURIs)
+	s.NetworkRanges = slices.Clone(s.NetworkRanges)
+	s.JWKS = slices.Clone(s.JWKS)
+	return s
+}

@@ -1,0 +1,248 @@
+package admin_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/dopaid/dopaid/admin"
+	"github.com/dopaid/dopaid/storage"
+)
+
+// system is a valid system that authenticates with a client secret.
+func system() storage.System {
+	return storage.System{
+		Name:                   "ระบบบริการที่ดินออนไลน์",
+		RedirectURIs:           []string{"https://eland.dol.go.th/callback", "https://eland.dol.go.th/callback2?x=1"},
+		PostLogoutRedirectURIs: []string{"https://eland.dol.go.th/"},
+		AuthMethod:             storage.AuthMethodSecretBasic,
+		NetworkRanges:          []string{"203.0.113.0/24", "2001:db8::/48"},
+	}
+}
+
+// jwks returns a key set with one new P-256 key, public or private.
+func jwks(t *testing.T, private bool) []byte {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key any = &k.PublicKey
+	if private {
+		key = k
+	}
+	b, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRegisterSystem(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open opener) {
+		e := newEnv(t, open)
+		ctx := context.Background()
+		pm := e.permitIn(t, storage.PermitApproved)
+
+		c, secret, err := e.svc.RegisterSystem(ctx, e.approver, pm.ID, system())
+		if err != nil {
+			t.Fatalf("RegisterSystem: %v", err)
+		}
+		if c.ID == "" || c.PermitID != pm.ID || c.SigningAlg != admin.AlgES256 || c.SecretHash != "" || len(secret) < 43 {
+			t.Errorf("client = %+v, secret of %d characters", c, len(secret))
+		}
+		// The grant: pid, given_name, family_name, birthdate; ial.
+		if want := []string{"openid", "offline_access", "birthdate", "family_name", "given_name", "ial", "pid", "profile"}; !slices.Equal(c.Scopes, want) {
+			t.Errorf("scopes = %v, want %v", c.Scopes, want)
+		}
+		stored, err := e.store.Client(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored.SecretHash != e.hasher.Hash(secret) || !slices.Equal(stored.RedirectURIs, system().RedirectURIs) || !slices.Equal(stored.NetworkRanges, system().NetworkRanges) {
+			t.Errorf("stored client = %+v", stored)
+		}
+		ds, _ := e.ps.Decisions(ctx, pm.ID)
+		last := ds[len(ds)-1]
+		if last.Action != storage.DecisionRegisterSystem || last.By != e.approver.ID || last.AppliedAt.IsZero() {
+			t.Errorf("decision = %+v, want an applied register_system", last)
+		}
+		var payload map[string]any
+		if err := json.Unmarshal(last.Payload, &payload); err != nil || payload["client_id"] != c.ID {
+			t.Errorf("decision payload = %s", last.Payload)
+		}
+		if due, _ := e.ps.DueDecisions(ctx, base); len(due) != 0 {
+			t.Errorf("a system registration is due for ApplyDue: %+v", due)
+		}
+		if got := e.permit(t, pm.ID); got.Version != pm.Version {
+			t.Errorf("registering a system changed the permit's version %d → %d (consents name it)", pm.Version, got.Version)
+		}
+		if a := e.wantAudit(t, e.approver, storage.AuditPermitDecision, "register_system", "success"); a.ClientID != c.ID || a.PermitID != pm.ID {
+			t.Errorf("audit entry = %+v", a)
+		}
+		if e.notifications(pm.ID) == 0 {
+			t.Error("Notify not called")
+		}
+
+		t.Run("private_key_jwt", func(t *testing.T) {
+			sys := system()
+			sys.AuthMethod, sys.JWKS, sys.SigningAlg, sys.NetworkRanges = storage.AuthMethodPrivateKeyJWT, jwks(t, false), admin.AlgRS256, nil
+			c, secret, err := e.svc.RegisterSystem(ctx, e.approver, pm.ID, sys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if secret != "" || c.SigningAlg != admin.AlgRS256 || len(c.JWKS) == 0 {
+				t.Errorf("client = %+v, secret %q", c, secret)
+			}
+		})
+
+		t.Run("rotate", func(t *testing.T) {
+			again, err := e.svc.RotateClientSecret(ctx, e.approver, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, _ := e.store.Client(ctx, c.ID)
+			if again == secret || stored.SecretHash != e.hasher.Hash(again) {
+				t.Error("the secret did not change")
+			}
+			e.wantAudit(t, e.approver, storage.AuditAdmin, "rotate_client_secret", "success")
+			if _, err := e.svc.RotateClientSecret(ctx, e.officer, c.ID); !errors.Is(err, admin.ErrForbidden) {
+				t.Errorf("rotate by an officer: %v", err)
+			}
+			if _, err := e.svc.RotateClientSecret(ctx, e.approver, "nope"); !errors.Is(err, admin.ErrNotFound) {
+				t.Errorf("rotate an unknown system: %v", err)
+			}
+			sys := system()
+			sys.AuthMethod, sys.JWKS = storage.AuthMethodPrivateKeyJWT, jwks(t, false)
+			jc, _, err := e.svc.RegisterSystem(ctx, e.approver, pm.ID, sys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.svc.RotateClientSecret(ctx, e.approver, jc.ID); !errors.Is(err, admin.ErrState) {
+				t.Errorf("rotate a private_key_jwt system: %v, want ErrState", err)
+			}
+		})
+
+		t.Run("change", func(t *testing.T) {
+			sys := system()
+			sys.Name = "e-Land v2"
+			sys.RedirectURIs = []string{"https://eland2.dol.go.th/cb"}
+			sys.AuthMethod = storage.AuthMethodSecretPost
+			got, err := e.svc.ChangeSystem(ctx, e.approver, c.ID, sys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, _ := e.store.Client(ctx, c.ID)
+			if got.ID != c.ID || stored.Name != "e-Land v2" || !slices.Equal(stored.RedirectURIs, sys.RedirectURIs) || stored.SecretHash == "" || got.SecretHash != "" {
+				t.Errorf("changed client = %+v", stored)
+			}
+			ds, _ := e.ps.Decisions(ctx, pm.ID)
+			if last := ds[len(ds)-1]; last.Action != storage.DecisionChangeSystem || last.AppliedAt.IsZero() {
+				t.Errorf("decision = %+v", last)
+			}
+			e.wantAudit(t, e.approver, storage.AuditPermitDecision, "change_system", "success")
+			// To private_key_jwt: the secret goes.
+			sys.AuthMethod, sys.JWKS = storage.AuthMethodPrivateKeyJWT, jwks(t, false)
+			if _, err := e.svc.ChangeSystem(ctx, e.approver, c.ID, sys); err != nil {
+				t.Fatal(err)
+			}
+			if stored, _ := e.store.Client(ctx, c.ID); stored.SecretHash != "" {
+				t.Error("a private_key_jwt system kept its secret")
+			}
+			sys.RedirectURIs = []string{"https://*.dol.go.th/cb"}
+			_, err = e.svc.ChangeSystem(ctx, e.approver, c.ID, sys)
+			wantFields(t, err, map[string]string{"redirect_uris[0]": "wildcard"})
+			e.wantAudit(t, e.approver, storage.AuditPermitDecision, "change_system: invalid", "failure")
+		})
+
+		t.Run("refusals", func(t *testing.T) {
+			if _, _, err := e.svc.RegisterSystem(ctx, e.officer, pm.ID, system()); !errors.Is(err, admin.ErrForbidden) {
+				t.Errorf("RegisterSystem by an officer: %v, want ErrForbidden", err)
+			}
+			if _, _, err := e.svc.RegisterSystem(ctx, e.approver, "nope", system()); !errors.Is(err, admin.ErrNotFound) {
+				t.Errorf("RegisterSystem under an unknown permit: %v, want ErrNotFound", err)
+			}
+			for _, state := range []string{storage.PermitPending, storage.PermitSuspended, storage.PermitRejected, storage.PermitRevoked} {
+				other := e.permitIn(t, state)
+				if _, _, err := e.svc.RegisterSystem(ctx, e.approver, other.ID, system()); !errors.Is(err, admin.ErrState) {
+					t.Errorf("RegisterSystem under a %s permit: %v, want ErrState", state, err)
+				}
+				e.wantAudit(t, e.approver, storage.AuditPermitDecision, "register_system: state", "failure")
+			}
+		})
+	})
+}
+
+func TestSystemValidation(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open opener) {
+		e := newEnv(t, open)
+		ctx := context.Background()
+		pm := e.permitIn(t, storage.PermitApproved)
+		dev := e.service(e.store, func(c *admin.ServiceConfig) { c.DevLoopbackHTTP = true })
+		for _, tt := range []struct {
+			name   string
+			dev    bool
+			edit   func(*storage.System)
+			fields map[string]string // nil: accepted
+		}{
+			{"http", false, func(s *storage.System) { s.RedirectURIs = []string{"http://eland.dol.go.th/cb"} }, map[string]string{"redirect_uris[0]": "https"}},
+			{"http on localhost in production", false, func(s *storage.System) { s.RedirectURIs = []string{"http://localhost:8080/cb"} }, map[string]string{"redirect_uris[0]": "https"}},
+			{"http on localhost in development", true, func(s *storage.System) {
+				s.RedirectURIs = []string{"http://localhost:8080/cb", "http://127.0.0.1:9000/cb"}
+				s.PostLogoutRedirectURIs = []string{"http://localhost:8080/"}
+			}, nil},
+			{"http elsewhere in development", true, func(s *storage.System) { s.RedirectURIs = []string{"http://192.168.1.5/cb"} }, map[string]string{"redirect_uris[0]": "localhost"}},
+			{"fragment", false, func(s *storage.System) { s.RedirectURIs = []string{"https://a.go.th/cb#x"} }, map[string]string{"redirect_uris[0]": "fragment"}},
+			{"wildcard", false, func(s *storage.System) { s.RedirectURIs = []string{"https://a.go.th/*"} }, map[string]string{"redirect_uris[0]": "wildcard"}},
+			{"relative", false, func(s *storage.System) { s.RedirectURIs = []string{"/callback"} }, map[string]string{"redirect_uris[0]": "absolute"}},
+			{"custom scheme", false, func(s *storage.System) { s.RedirectURIs = []string{"th.go.dol:/cb"} }, map[string]string{"redirect_uris[0]": "absolute"}},
+			{"user info", false, func(s *storage.System) { s.RedirectURIs = []string{"https://u:p@a.go.th/cb"} }, map[string]string{"redirect_uris[0]": "user"}},
+			{"twice", false, func(s *storage.System) { s.RedirectURIs = []string{"https://a.go.th/cb", "https://a.go.th/cb"} }, map[string]string{"redirect_uris[1]": "twice"}},
+			{"no redirect URI", false, func(s *storage.System) { s.RedirectURIs = nil }, map[string]string{"redirect_uris": "at least one"}},
+			{"post-logout http", false, func(s *storage.System) { s.PostLogoutRedirectURIs = []string{"http://a.go.th/"} }, map[string]string{"post_logout_redirect_uris[0]": "https"}},
+			{"no name", false, func(s *storage.System) { s.Name = "" }, map[string]string{"name": "required"}},
+			{"unknown auth method", false, func(s *storage.System) { s.AuthMethod = "none" }, map[string]string{"auth_method": "private_key_jwt"}},
+			{"private_key_jwt without keys", false, func(s *storage.System) { s.AuthMethod = storage.AuthMethodPrivateKeyJWT }, map[string]string{"jwks": "JWKS"}},
+			{"private key in the JWKS", false, func(s *storage.System) {
+				s.AuthMethod, s.JWKS = storage.AuthMethodPrivateKeyJWT, jwks(t, true)
+			}, map[string]string{"jwks": "public keys only"}},
+			{"symmetric key", false, func(s *storage.System) {
+				s.AuthMethod, s.JWKS = storage.AuthMethodPrivateKeyJWT, []byte(`{"keys":[{"kty":"oct","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}]}`)
+			}, map[string]string{"jwks": "public keys only"}},
+			{"not a JWKS", false, func(s *storage.System) { s.AuthMethod, s.JWKS = storage.AuthMethodPrivateKeyJWT, []byte(`{"keys":`) }, map[string]string{"jwks": "not a JSON Web Key Set"}},
+			{"empty JWKS", false, func(s *storage.System) { s.AuthMethod, s.JWKS = storage.AuthMethodPrivateKeyJWT, []byte(`{"keys":[]}`) }, map[string]string{"jwks": "no keys"}},
+			{"JWKS with a secret", false, func(s *storage.System) { s.JWKS = jwks(t, false) }, map[string]string{"jwks": "only for private_key_jwt"}},
+			{"not CIDR", false, func(s *storage.System) { s.NetworkRanges = []string{"203.0.113.7"} }, map[string]string{"network_ranges[0]": "CIDR"}},
+			{"host bits", false, func(s *storage.System) { s.NetworkRanges = []string{"10.0.0.0/8", "203.0.113.7/24"} }, map[string]string{"network_ranges[1]": "203.0.113.0/24"}},
+			{"bad algorithm", false, func(s *storage.System) { s.SigningAlg = "HS256" }, map[string]string{"signing_alg": "ES256 or RS256"}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				sys := system()
+				tt.edit(&sys)
+				svc := e.svc
+				if tt.dev {
+					svc = dev
+				}
+				c, _, err := svc.RegisterSystem(ctx, e.approver, pm.ID, sys)
+				if tt.fields == nil {
+					if err != nil {
+						t.Fatalf("RegisterSystem: %v", err)
+					}
+					if !slices.Equal(c.RedirectURIs, sys.RedirectURIs) {
+						t.Errorf("redirect URIs = %v", c.RedirectURIs)
+					}
+					return
+				}
+				wantFields(t, err, tt.fields)
+				e.wantAudit(t, e.approver, storage.AuditPermitDecision, "register_system: invalid", "failure")
+			})
+		}
+	})
+}
