@@ -53,14 +53,14 @@ func WithLogger(l *slog.Logger) Option {
 	return func(s *Store) { s.log = l }
 }
 
-// Open connects to the database at url (a postgres:// URL or a keyword/value
-// connection string; pgxpool's pool_* parameters are honoured) and checks that
-// it answers. It does not migrate: call Migrate for that.
 // defaultMaxConns is the pool size when the URL sets no pool_max_conns
 // (measured with cmd/dopaid-bench: 4 connections halve userinfo throughput
 // at 32 concurrent clients).
 const defaultMaxConns = 16
 
+// Open connects to the database at url (a postgres:// URL or a keyword/value
+// connection string; pgxpool's pool_* parameters are honoured) and checks that
+// it answers. It does not migrate: call Migrate for that.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
