@@ -259,6 +259,13 @@ func (m *Main) Run(ctx context.Context) error {
 		defer m.wg.Done()
 		m.cleanup(bg)
 	}()
+	if _, err := m.auditStore(); err == nil {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.auditLoop(bg)
+		}()
+	}
 	m.Logger.Info("dopaid serving", "issuer", m.URL, "addr", ln.Addr().String(), "store", m.storeName())
 	return nil
 }
@@ -318,6 +325,10 @@ func (m *Main) Close() error {
 		m.cancel()
 	}
 	m.wg.Wait()
+	if m.srv != nil {
+		// Nothing appends any more: sign the head.
+		m.finalCheckpoint()
+	}
 	if m.Store != nil {
 		if err := m.Store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))

@@ -6,6 +6,8 @@
 //	dopaid keys rotate [--alg ES256|RS256]
 //	dopaid keys generate-master
 //	dopaid registry import FILE
+//	dopaid audit verify [--from N] [--to N] [--file SEGMENT.json]
+//	dopaid audit export [--from N] [--to N] [--out FILE]
 //
 // Every flag has an environment equivalent (see --help). cmd is the only
 // package that reads flags, files and the environment.
@@ -37,6 +39,8 @@ Usage:
   dopaid keys rotate [flags]    start a signing key rotation now
   dopaid keys generate-master   print a new random master key
   dopaid registry import FILE   import a civil registry extract (CSV)
+  dopaid audit verify [flags]   check the audit trail's hash chain and signed checkpoints
+  dopaid audit export [flags]   write a segment of the audit trail for offline verification
 
 Run 'dopaid COMMAND --help' for a command's flags.
 `
@@ -57,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		err = cmdKeys(ctx, args[1:], stdout, stderr, env)
 	case "registry":
 		err = cmdRegistry(ctx, args[1:], stdout, stderr, env)
+	case "audit":
+		err = cmdAudit(ctx, args[1:], stdout, stderr, env)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
