@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dopaid/dopaid/admin"
 	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/login"
 	"github.com/dopaid/dopaid/op"
@@ -37,6 +38,9 @@ type Main struct {
 	// Secrets hashes client secrets (keyed by the master key).
 	Secrets  *keys.SecretHasher
 	Provider *op.Provider
+	// Admin is the DOPA administrators' service (agencies, permits,
+	// systems, accounts) once Run or openAdmin has returned.
+	Admin *admin.Service
 	// URL is the issuer once Run has returned.
 	URL string
 	// Now is the clock (tests set it); nil means time.Now.
@@ -188,25 +192,32 @@ func (m *Main) Run(ctx context.Context) error {
 		m.URL = "http://" + ln.Addr().String()
 	}
 	secure := strings.HasPrefix(m.URL, "https://")
+	auditor, _ := m.Store.(op.Auditor)
 	m.Provider, err = op.New(op.Config{
-		Issuer:        m.URL,
-		Store:         m.Store,
-		Keys:          m.Keys,
-		Secrets:       m.Secrets,
-		PairwiseKey:   m.Envelope.DeriveKey(purposePairwise),
-		LoginURL:      func(id string) string { return m.URL + login.URL(id) },
-		ACRValues:     []string{login.ACR("1.2"), login.ACR("1.3"), login.ACR("2.2"), login.ACR("2.3")},
-		Logger:        m.Logger,
-		Now:           m.Now,
-		SessionCookie: login.SessionCookie(secure),
-		BrowserCookie: login.BrowserCookie(secure),
-		SecureCookies: secure,
+		Audit:          auditor,
+		Issuer:         m.URL,
+		Store:          m.Store,
+		Keys:           m.Keys,
+		Secrets:        m.Secrets,
+		PairwiseKey:    m.Envelope.DeriveKey(purposePairwise),
+		LoginURL:       func(id string) string { return m.URL + login.URL(id) },
+		ACRValues:      []string{login.ACR("1.2"), login.ACR("1.3"), login.ACR("2.2"), login.ACR("2.3")},
+		Logger:         m.Logger,
+		Now:            m.Now,
+		RequirePermit:  true,
+		TrustedProxies: m.Config.TrustedProxies,
+		SessionCookie:  login.SessionCookie(secure),
+		BrowserCookie:  login.BrowserCookie(secure),
+		SecureCookies:  secure,
 	})
 	if err != nil {
 		return err
 	}
 	lg, err := m.newLogin()
 	if err != nil {
+		return err
+	}
+	if m.Admin, err = m.newAdminService(); err != nil {
 		return err
 	}
 	if m.Config.Dev {
@@ -259,6 +270,11 @@ func (m *Main) Run(ctx context.Context) error {
 		defer m.wg.Done()
 		m.cleanup(bg)
 	}()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.applyDecisions(bg)
+	}()
 	if _, err := m.auditStore(); err == nil {
 		m.wg.Add(1)
 		go func() {
@@ -266,8 +282,40 @@ func (m *Main) Run(ctx context.Context) error {
 			m.auditLoop(bg)
 		}()
 	}
+	if n, ok := m.Store.(notifier); ok {
+		// A permit or client changed on another replica: drop it from the
+		// caches at once (each replica's caches also expire within a second).
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			_ = n.Listen(bg, permitChannel, m.Provider.InvalidatePermit)
+		}()
+	}
 	m.Logger.Info("dopaid serving", "issuer", m.URL, "addr", ln.Addr().String(), "store", m.storeName())
 	return nil
+}
+
+// permitChannel is the PostgreSQL NOTIFY channel on which replicas announce
+// changed permits (payload: the permit ID, or "" for everything).
+const permitChannel = "dopaid_permits"
+
+// notifier is the PostgreSQL store's LISTEN/NOTIFY.
+type notifier interface {
+	Listen(ctx context.Context, channel string, fn func(payload string)) error
+	Notify(ctx context.Context, channel, payload string) error
+}
+
+// notifyPermit tells this replica's caches and every other replica that a
+// permit (its state, purposes or systems) changed.
+func (m *Main) notifyPermit(ctx context.Context, permitID string) {
+	if m.Provider != nil {
+		m.Provider.InvalidatePermit(permitID)
+	}
+	if n, ok := m.Store.(notifier); ok {
+		if err := n.Notify(ctx, permitChannel, permitID); err != nil {
+			m.Logger.Error("notify permit change", "err", err)
+		}
+	}
 }
 
 func (m *Main) storeName() string {

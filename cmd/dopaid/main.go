@@ -8,6 +8,7 @@
 //	dopaid registry import FILE
 //	dopaid audit verify [--from N] [--to N] [--file SEGMENT.json]
 //	dopaid audit export [--from N] [--to N] [--out FILE]
+//	dopaid admin create-user|create-agency|record-application|decide|register-system|rotate-secret|list-permits …
 //
 // Every flag has an environment equivalent (see --help). cmd is the only
 // package that reads flags, files and the environment.
@@ -41,6 +42,8 @@ Usage:
   dopaid registry import FILE   import a civil registry extract (CSV)
   dopaid audit verify [flags]   check the audit trail's hash chain and signed checkpoints
   dopaid audit export [flags]   write a segment of the audit trail for offline verification
+  dopaid admin COMMAND          administrators, agencies, permits, systems
+                                ('dopaid admin help' lists the commands)
 
 Run 'dopaid COMMAND --help' for a command's flags.
 `
@@ -63,6 +66,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		err = cmdRegistry(ctx, args[1:], stdout, stderr, env)
 	case "audit":
 		err = cmdAudit(ctx, args[1:], stdout, stderr, env)
+	case "admin":
+		err = cmdAdmin(ctx, args[1:], stdout, stderr, env)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
