@@ -1,0 +1,688 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dopaid/dopaid/admin"
+	"github.com/dopaid/dopaid/keys"
+	"github.com/dopaid/dopaid/storage"
+)
+
+const adminUsage = `Usage: dopaid admin COMMAND [flags]
+
+The DOPA administrator's commands, for scripting. They run with direct
+access to the database, so --as names the administrator whose authority an
+action uses; the audit trail records that account.
+
+  create-user --username U --name N --role R [--agency ID] [--as APPROVER]
+        create an administrator account (officer, approver, auditor, or
+        supervisor of --agency). The password is read from
+        DOPAID_ADMIN_PASSWORD or the first line of standard input. Prints
+        the otpauth:// URL that enrols the TOTP secret (shown once). The
+        first account is created without --as and must be an approver.
+  create-agency --as U (--file agency.json | --name-th T --name-en E --category C [--registration-no N])
+  record-application --as U --file application.json
+        record an agency's application; opens a pending permit
+  decide --as U --permit ID --action A [--notice TEXT] [--effective RFC3339] [--grant grant.json]
+        approve, reject, suspend, reinstate or revoke a permit; a decision
+        effective later is applied by a running server when it falls due
+  register-system --as U --permit ID --file system.json
+        register a system (OAuth client); prints client_id and, once, the secret
+  change-system --as U --client ID --file system.json
+  rotate-secret --as U --client ID
+        give a system a new client secret (printed once)
+  list-agencies
+  list-permits [--agency ID]
+
+The JSON files are the request bodies of the admin API (see its OpenAPI
+document): snake_case fields, times in RFC 3339.
+
+Every command also takes the database and master key flags of 'dopaid
+migrate' and 'dopaid serve' (--data-dir, --database, --master-key-file).
+`
+
+// adminStdin is where create-user reads a password; tests replace it.
+var adminStdin io.Reader = os.Stdin
+
+func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stderr, adminUsage)
+		if len(args) == 0 {
+			return usageError{errors.New("admin: want a command")}
+		}
+		return flag.ErrHelp
+	}
+	sub, args := args[0], args[1:]
+	c := &adminCmd{stdout: stdout, stderr: stderr, env: env}
+	c.fs = flag.NewFlagSet("dopaid admin "+sub, flag.ContinueOnError)
+	c.cfg.bindFlags(c.fs, env, false)
+	c.fs.StringVar(&c.as, "as", "", "username of the administrator whose authority the action uses")
+	var run func(context.Context) error
+	switch sub {
+	case "create-user":
+		run = c.createUser
+	case "create-agency":
+		run = c.createAgency
+	case "record-application":
+		run = c.recordApplication
+	case "decide":
+		run = c.decide
+	case "register-system":
+		run = c.registerSystem
+	case "change-system":
+		run = c.changeSystem
+	case "rotate-secret":
+		run = c.rotateSecret
+	case "list-agencies":
+		run = c.listAgencies
+	case "list-permits":
+		run = c.listPermits
+	default:
+		return usageError{fmt.Errorf("admin: unknown command %q (see 'dopaid admin help')", sub)}
+	}
+	c.bind(sub)
+	if err := parse(c.fs, args, stderr); err != nil {
+		return err
+	}
+	if err := c.cfg.Validate(false, true); err != nil {
+		return usageError{fmt.Errorf("invalid configuration:\n%w", indent(err))}
+	}
+	if err := c.check(sub); err != nil {
+		return usageError{err}
+	}
+	c.m = NewMain(c.cfg, stdout, stderr)
+	defer c.m.Close()
+	if err := c.m.openAdmin(ctx); err != nil {
+		return err
+	}
+	return describe(run(ctx))
+}
+
+// adminCmd is one `dopaid admin` command: its flags and the opened server.
+type adminCmd struct {
+	stdout, stderr io.Writer
+	env            func(string) string
+	fs             *flag.FlagSet
+	cfg            Config
+	m              *Main
+
+	as, file, permit, client, agency string
+	// create-user
+	username, name, role string
+	// create-agency
+	nameTH, nameEN, category, registrationNo string
+	// decide
+	action, notice, effective, grant string
+}
+
+// bind registers the flags of one command.
+func (c *adminCmd) bind(sub string) {
+	fs := c.fs
+	switch sub {
+	case "create-user":
+		fs.StringVar(&c.username, "username", "", "the new account's username")
+		fs.StringVar(&c.name, "name", "", "the person's name")
+		fs.StringVar(&c.role, "role", "", "officer, approver, auditor or supervisor")
+		fs.StringVar(&c.agency, "agency", "", "the agency a supervisor belongs to")
+	case "create-agency":
+		fs.StringVar(&c.file, "file", "", "agency JSON file")
+		fs.StringVar(&c.nameTH, "name-th", "", "name in Thai")
+		fs.StringVar(&c.nameEN, "name-en", "", "name in English")
+		fs.StringVar(&c.category, "category", "", strings.Join(storage.Categories, ", "))
+		fs.StringVar(&c.registrationNo, "registration-no", "", "juristic person registration number (private agencies)")
+	case "record-application":
+		fs.StringVar(&c.file, "file", "", "application JSON file")
+	case "decide":
+		fs.StringVar(&c.permit, "permit", "", "permit ID")
+		fs.StringVar(&c.action, "action", "", strings.Join(admin.Actions, ", "))
+		fs.StringVar(&c.notice, "notice", "", "the written notice or reason (required to reject, suspend or revoke)")
+		fs.StringVar(&c.effective, "effective", "", "when the decision takes effect (RFC 3339); default now")
+		fs.StringVar(&c.grant, "grant", "", "grant JSON file (approve only)")
+	case "register-system":
+		fs.StringVar(&c.permit, "permit", "", "permit ID")
+		fs.StringVar(&c.file, "file", "", "system JSON file")
+	case "change-system":
+		fs.StringVar(&c.client, "client", "", "client ID of the system")
+		fs.StringVar(&c.file, "file", "", "system JSON file")
+	case "rotate-secret":
+		fs.StringVar(&c.client, "client", "", "client ID of the system")
+	case "list-permits":
+		fs.StringVar(&c.agency, "agency", "", "only this agency's permits")
+	}
+}
+
+// check reports missing flags before anything is opened.
+func (c *adminCmd) check(sub string) error {
+	var missing []string
+	need := func(v, name string) {
+		if v == "" {
+			missing = append(missing, "--"+name)
+		}
+	}
+	switch sub {
+	case "create-user":
+		need(c.username, "username")
+		need(c.name, "name")
+		need(c.role, "role")
+	case "create-agency":
+		need(c.as, "as")
+		if c.file == "" {
+			need(c.nameTH, "name-th")
+			need(c.nameEN, "name-en")
+			need(c.category, "category")
+		} else if c.nameTH != "" || c.nameEN != "" || c.category != "" || c.registrationNo != "" {
+			return errors.New("create-agency: give either --file or the name and category flags, not both")
+		}
+	case "record-application":
+		need(c.as, "as")
+		need(c.file, "file")
+	case "decide":
+		need(c.as, "as")
+		need(c.permit, "permit")
+		need(c.action, "action")
+	case "register-system":
+		need(c.as, "as")
+		need(c.permit, "permit")
+		need(c.file, "file")
+	case "change-system":
+		need(c.as, "as")
+		need(c.client, "client")
+		need(c.file, "file")
+	case "rotate-secret":
+		need(c.as, "as")
+		need(c.client, "client")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s: missing %s", sub, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// openAdmin opens what the admin commands need: the store (migrated), the
+// master key and the service. Signing keys are not needed.
+func (m *Main) openAdmin(ctx context.Context) error {
+	if err := m.openRegistry(ctx); err != nil {
+		return err
+	}
+	m.Secrets = keys.NewSecretHasher(m.Envelope.DeriveKey(purposeClientSecret))
+	s, err := m.newAdminService()
+	if err != nil {
+		return err
+	}
+	m.Admin = s
+	return nil
+}
+
+// newAdminService builds the administrators' service on the open store
+// with keys derived exactly as the provider derives them, so that the
+// secrets it hashes verify at the token endpoint and the subs it shows
+// supervisors are the ones their systems received.
+func (m *Main) newAdminService() (*admin.Service, error) {
+	return admin.NewService(admin.ServiceConfig{
+		Store:           m.Store,
+		Secrets:         m.Secrets,
+		Envelope:        m.Envelope,
+		PairwiseKey:     m.Envelope.DeriveKey(purposePairwise),
+		Notify:          m.notifyPermit,
+		DevLoopbackHTTP: m.Config.Dev,
+		Logger:          m.Logger,
+		Now:             m.Now,
+	})
+}
+
+// applyDecisions applies scheduled permit decisions as they fall due.
+// Every replica runs it; the store lets one apply each decision.
+func (m *Main) applyDecisions(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := m.Admin.ApplyDue(ctx)
+			if err != nil && ctx.Err() == nil {
+				m.Logger.Error("apply scheduled permit decisions", "err", err)
+			}
+			if n > 0 {
+				m.Logger.Info("applied scheduled permit decisions", "count", n)
+			}
+		}
+	}
+}
+
+// actor returns the account named by --as.
+func (c *adminCmd) actor(ctx context.Context) (storage.Admin, error) {
+	ps, ok := c.m.Store.(storage.PlatformStores)
+	if !ok {
+		return storage.Admin{}, errors.New("the store does not hold administrators")
+	}
+	a, err := ps.AdminByUsername(ctx, strings.ToLower(c.as))
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Admin{}, fmt.Errorf("--as %q: no such administrator", c.as)
+	}
+	if err != nil {
+		return storage.Admin{}, err
+	}
+	if a.Disabled {
+		return storage.Admin{}, fmt.Errorf("--as %q: the account is disabled", c.as)
+	}
+	return a, nil
+}
+
+func (c *adminCmd) createUser(ctx context.Context) error {
+	var by *storage.Admin
+	if c.as != "" {
+		a, err := c.actor(ctx)
+		if err != nil {
+			return err
+		}
+		by = &a
+	}
+	pw, err := c.password()
+	if err != nil {
+		return err
+	}
+	a, otpURL, err := c.m.Admin.CreateAdmin(ctx, by, c.username, c.name, c.role, c.agency, pw)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "admin_id: %s\nusername: %s\nrole: %s\notpauth_url: %s\n", a.ID, a.Username, a.Role, otpURL)
+	fmt.Fprintln(c.stderr, "Enrol the otpauth URL in an authenticator app now: it is not shown again.")
+	return nil
+}
+
+// password reads the new account's password from the environment or the
+// first line of standard input.
+func (c *adminCmd) password() (string, error) {
+	if pw := c.env("DOPAID_ADMIN_PASSWORD"); pw != "" {
+		return pw, nil
+	}
+	line, err := bufio.NewReader(adminStdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", usageError{errors.New("create-user: no password: set DOPAID_ADMIN_PASSWORD or write it on standard input")}
+	}
+	return pw, nil
+}
+
+func (c *adminCmd) createAgency(ctx context.Context) error {
+	a, err := c.actor(ctx)
+	if err != nil {
+		return err
+	}
+	ag := storage.Agency{NameTH: c.nameTH, NameEN: c.nameEN, Category: c.category, RegistrationNo: c.registrationNo}
+	if c.file != "" {
+		var f agencyFile
+		if err := readJSON(c.file, &f); err != nil {
+			return err
+		}
+		ag = f.agency()
+	}
+	ag, err = c.m.Admin.CreateAgency(ctx, a, ag)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "agency_id: %s\n", ag.ID)
+	return nil
+}
+
+func (c *adminCmd) recordApplication(ctx context.Context) error {
+	a, err := c.actor(ctx)
+	if err != nil {
+		return err
+	}
+	var f applicationFile
+	if err := readJSON(c.file, &f); err != nil {
+		return err
+	}
+	app, err := f.application(c.now())
+	if err != nil {
+		return err
+	}
+	app, pm, err := c.m.Admin.RecordApplication(ctx, a, app)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "application_id: %s\npermit_id: %s\npermit_number: %s\nstate: %s\n", app.ID, pm.ID, pm.Number, pm.State)
+	return nil
+}
+
+func (c *adminCmd) decide(ctx context.Context) error {
+	a, err := c.actor(ctx)
+	if err != nil {
+		return err
+	}
+	req := admin.DecisionRequest{Action: c.action, Notice: c.notice}
+	if c.effective != "" {
+		if req.EffectiveAt, err = time.Parse(time.RFC3339, c.effective); err != nil {
+			return usageError{fmt.Errorf("--effective %q is not an RFC 3339 time such as 2026-03-01T09:00:00+07:00", c.effective)}
+		}
+	}
+	if c.grant != "" {
+		var f grantFile
+		if err := readJSON(c.grant, &f); err != nil {
+			return err
+		}
+		g, err := f.grant()
+		if err != nil {
+			return err
+		}
+		req.Grant = &g
+	}
+	d, pm, err := c.m.Admin.Decide(ctx, a, c.permit, req)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "decision_id: %s\npermit_id: %s\npermit_number: %s\nstate: %s\neffective_at: %s\n",
+		d.ID, pm.ID, pm.Number, pm.State, d.EffectiveAt.Format(time.RFC3339))
+	if d.AppliedAt.IsZero() {
+		fmt.Fprintln(c.stderr, "The decision is scheduled: a running server applies it when it falls due.")
+	}
+	return nil
+}
+
+func (c *adminCmd) registerSystem(ctx context.Context) error {
+	a, err := c.actor(ctx)
+	if err != nil {
+		return err
+	}
+	var f systemFile
+	if err := readJSON(c.file, &f); err != nil {
+		return err
+	}
+	cl, secret, err := c.m.Admin.RegisterSystem(ctx, a, c.permit, f.system())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "client_id: %s\n", cl.ID)
+	if secret != "" {
+		fmt.Fprintf(c.stdout, "client_secret: %s\n", secret)
+		fmt.Fprintln(c.stderr, "Store the client secret now: it is not shown again.")
+	}
+	fmt.Fprintf(c.stdout, "scopes: %s\n", strings.Join(cl.Scopes, " "))
+	return nil
+}
+
+func (c *adminCmd) changeSystem(ctx context.Context) error {
+	a, err := c.actor(ctx)
+	if err != nil {
+		return err
+	}
+	var f systemFile
+	if err := readJSON(c.file, &f); err != nil {
+		return err
+	}
+	cl, err := c.m.Admin.ChangeSystem(ctx, a, c.client, f.system())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "client_id: %s\nscopes: %s\n", cl.ID, strings.Join(cl.Scopes, " "))
+	return nil
+}
+
+func (c *adminCmd) rotateSecret(ctx context.Context) error {
+	a, err := c.actor(ctx)
+	if err != nil {
+		return err
+	}
+	secret, err := c.m.Admin.RotateClientSecret(ctx, a, c.client)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "client_id: %s\nclient_secret: %s\n", c.client, secret)
+	fmt.Fprintln(c.stderr, "Store the client secret now: it is not shown again. The old one no longer works.")
+	return nil
+}
+
+// reader is the account the listing commands read as: the one --as names,
+// or, since the command has the database anyway, an auditor's view.
+func (c *adminCmd) reader(ctx context.Context) (storage.Admin, error) {
+	if c.as != "" {
+		return c.actor(ctx)
+	}
+	ps, ok := c.m.Store.(storage.PlatformStores)
+	if !ok {
+		return storage.Admin{}, errors.New("the store does not hold administrators")
+	}
+	all, err := ps.Admins(ctx)
+	if err != nil {
+		return storage.Admin{}, err
+	}
+	for _, a := range all {
+		if !a.Disabled && a.Role != storage.RoleSupervisor {
+			return a, nil
+		}
+	}
+	return storage.Admin{}, errors.New("no administrator exists yet: create one with 'dopaid admin create-user'")
+}
+
+func (c *adminCmd) listAgencies(ctx context.Context) error {
+	a, err := c.reader(ctx)
+	if err != nil {
+		return err
+	}
+	ags, err := c.m.Admin.Agencies(ctx, a)
+	if err != nil {
+		return err
+	}
+	sort.Slice(ags, func(i, j int) bool { return ags[i].NameEN < ags[j].NameEN })
+	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tCATEGORY\tNAME (EN)\tNAME (TH)")
+	for _, ag := range ags {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", ag.ID, ag.Category, ag.NameEN, ag.NameTH)
+	}
+	return w.Flush()
+}
+
+func (c *adminCmd) listPermits(ctx context.Context) error {
+	a, err := c.reader(ctx)
+	if err != nil {
+		return err
+	}
+	ps, err := c.m.Admin.Permits(ctx, a, c.agency)
+	if err != nil {
+		return err
+	}
+	now := c.now()
+	date := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.UTC().Format("2006-01-02")
+	}
+	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NUMBER\tID\tAGENCY\tSTATUS\tVALID FROM\tVALID UNTIL")
+	for _, p := range ps {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Number, p.ID, p.AgencyID, admin.Status(p, now), date(p.ValidFrom), date(p.ValidUntil))
+	}
+	return w.Flush()
+}
+
+func (c *adminCmd) now() time.Time {
+	if c.m != nil && c.m.Now != nil {
+		return c.m.Now()
+	}
+	return time.Now()
+}
+
+// describe renders a service error for a terminal: field errors one per
+// line.
+func describe(err error) error {
+	var ve *admin.ValidationError
+	if !errors.As(err, &ve) {
+		return err
+	}
+	fields := make([]string, 0, len(ve.Fields))
+	for f := range ve.Fields {
+		fields = append(fields, f)
+	}
+	sort.Strings(fields)
+	lines := []string{"invalid input; nothing was changed:"}
+	for _, f := range fields {
+		lines = append(lines, "  - "+f+": "+ve.Fields[f])
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}
+
+// readJSON decodes a file strictly: unknown fields are mistakes.
+func readJSON(path string, v any) error {
+	b, err := readFile(path)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%s: more than one JSON value", path)
+	}
+	return nil
+}
+
+// The files' formats: the admin API's request bodies.
+
+type contactFile struct {
+	Name     string `json:"name"`
+	Position string `json:"position"`
+	Email    string `json:"email"`
+	Phone    string `json:"phone"`
+}
+
+type agencyFile struct {
+	NameTH         string        `json:"name_th"`
+	NameEN         string        `json:"name_en"`
+	Category       string        `json:"category"`
+	RegistrationNo string        `json:"registration_no"`
+	Contacts       []contactFile `json:"contacts"`
+}
+
+func (f agencyFile) agency() storage.Agency {
+	a := storage.Agency{NameTH: f.NameTH, NameEN: f.NameEN, Category: f.Category, RegistrationNo: f.RegistrationNo}
+	for _, c := range f.Contacts {
+		a.Contacts = append(a.Contacts, storage.Contact(c))
+	}
+	return a
+}
+
+type purposeFile struct {
+	Code          string   `json:"code"`
+	DescriptionTH string   `json:"description_th"`
+	DescriptionEN string   `json:"description_en"`
+	Claims        []string `json:"claims"`
+}
+
+type systemFile struct {
+	Name                   string          `json:"name"`
+	RedirectURIs           []string        `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string        `json:"post_logout_redirect_uris"`
+	AuthMethod             string          `json:"auth_method"`
+	JWKS                   json.RawMessage `json:"jwks"`
+	NetworkRanges          []string        `json:"network_ranges"`
+	SigningAlg             string          `json:"signing_alg"`
+}
+
+func (f systemFile) system() storage.System {
+	s := storage.System{Name: f.Name, RedirectURIs: f.RedirectURIs, PostLogoutRedirectURIs: f.PostLogoutRedirectURIs,
+		AuthMethod: f.AuthMethod, NetworkRanges: f.NetworkRanges, SigningAlg: f.SigningAlg}
+	if len(f.JWKS) > 0 && string(f.JWKS) != "null" {
+		s.JWKS = f.JWKS
+	}
+	return s
+}
+
+type applicationFile struct {
+	AgencyID   string        `json:"agency_id"`
+	Mission    string        `json:"mission"`
+	Reason     string        `json:"reason"`
+	Necessity  string        `json:"necessity"`
+	Purposes   []purposeFile `json:"purposes"`
+	Systems    []systemFile  `json:"systems"`
+	Acceptance struct {
+		Name         string `json:"name"`
+		Position     string `json:"position"`
+		At           string `json:"at"` // default: now
+		TermsVersion string `json:"terms_version"`
+	} `json:"acceptance"`
+}
+
+func (f applicationFile) application(now time.Time) (storage.Application, error) {
+	app := storage.Application{AgencyID: f.AgencyID, Mission: f.Mission, Reason: f.Reason, Necessity: f.Necessity}
+	for _, p := range f.Purposes {
+		app.Purposes = append(app.Purposes, storage.Purpose(p))
+	}
+	for _, s := range f.Systems {
+		app.Systems = append(app.Systems, s.system())
+	}
+	a := f.Acceptance
+	app.Acceptance = storage.Acceptance{Name: a.Name, Position: a.Position, At: now, TermsVersion: a.TermsVersion}
+	if a.At != "" {
+		at, err := time.Parse(time.RFC3339, a.At)
+		if err != nil {
+			return storage.Application{}, &admin.ValidationError{Fields: map[string]string{"acceptance.at": "is not an RFC 3339 time"}}
+		}
+		app.Acceptance.At = at
+	}
+	return app, nil
+}
+
+type grantFile struct {
+	Purposes []struct {
+		Code   string   `json:"code"`
+		Claims []string `json:"claims"`
+	} `json:"purposes"`
+	ValidFrom   string `json:"valid_from"`
+	ValidUntil  string `json:"valid_until"`
+	Conditions  string `json:"conditions"`
+	Supervisors []struct {
+		Name     string `json:"name"`
+		Position string `json:"position"`
+		Email    string `json:"email"`
+		Phone    string `json:"phone"`
+		OrderRef string `json:"order_ref"`
+	} `json:"supervisors"`
+}
+
+func (f grantFile) grant() (admin.Grant, error) {
+	g := admin.Grant{Conditions: f.Conditions}
+	fields := map[string]string{}
+	parse := func(field, v string) time.Time {
+		if v == "" {
+			return time.Time{} // the service says it is required
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			fields["grant."+field] = "is not an RFC 3339 time"
+		}
+		return t
+	}
+	g.ValidFrom = parse("valid_from", f.ValidFrom)
+	g.ValidUntil = parse("valid_until", f.ValidUntil)
+	if len(fields) > 0 {
+		return admin.Grant{}, &admin.ValidationError{Fields: fields}
+	}
+	for _, p := range f.Purposes {
+		g.Purposes = append(g.Purposes, storage.Purpose{Code: p.Code, Claims: p.Claims})
+	}
+	for _, s := range f.Supervisors {
+		g.Supervisors = append(g.Supervisors, storage.Supervisor(s))
+	}
+	return g, nil
+}
