@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/dopaid/dopaid/admin"
+	"github.com/dopaid/dopaid/keys"
+	"github.com/dopaid/dopaid/storage"
+	"github.com/dopaid/dopaid/storage/postgres/pgtest"
+)
+
+// approver bootstraps the first administrator (an approver) of a server.
+func approver(t *testing.T, ts *testServer) storage.Admin {
+	t.Helper()
+	a, _, err := ts.Admin.CreateAdmin(context.Background(), nil, "approver1", "Approver One", storage.RoleApprover, "", "a long enough password")
+	if err != nil {
+		t.Fatalf("create approver: %v", err)
+	}
+	return a
+}
+
+func decide(t *testing.T, ts *testServer, by storage.Admin, permitID, action string) {
+	t.Helper()
+	_, _, err := ts.Admin.Decide(context.Background(), by, permitID, admin.DecisionRequest{Action: action, Notice: "หนังสือแจ้งเลขที่ 1/2569: " + action})
+	if err != nil {
+		t.Fatalf("%s: %v", action, err)
+	}
+}
+
+// TestPermitSuspendedMidSession: a permit suspended while its system holds
+// tokens → the next authorize, refresh, userinfo and introspection all
+// fail, and the refresh tokens stay dead after reinstatement (clause 11).
+func TestPermitSuspendedMidSession(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, database string) {
+		ts := boot(t, database)
+		pm := permitFor(t, ts, "suspended-agency", namesOnly)
+		c := newTestClient(t, ts, storage.Client{ID: "svc", AuthMethod: storage.AuthMethodSecretBasic, PermitID: pm.ID})
+		tok := c.signIn(t, ts, newBrowser(t), "citizen-s")
+		wantUserinfo(t, ts, tok.AccessToken, true)
+		wantActive(t, ts, c, tok.AccessToken, true)
+
+		boss := approver(t, ts)
+		decide(t, ts, boss, pm.ID, storage.DecisionSuspend)
+
+		u, _ := c.authorizeURL(t, ts, nil)
+		get(t, u, nil).wantErrorPage(t, http.StatusForbidden, "unauthorized_client")
+		c.refresh(t, ts, tok.RefreshToken).wantOAuthError(t, http.StatusBadRequest, "unauthorized_client")
+		wantUserinfo(t, ts, tok.AccessToken, false)
+		c.introspect(t, ts, tok.AccessToken).wantOAuthError(t, http.StatusBadRequest, "unauthorized_client")
+
+		decide(t, ts, boss, pm.ID, storage.DecisionReinstate)
+		// Working again for new sign-ins; the old tokens were revoked.
+		c.refresh(t, ts, tok.RefreshToken).wantOAuthError(t, http.StatusBadRequest, "invalid_grant")
+		wantUserinfo(t, ts, tok.AccessToken, false)
+		fresh := c.signIn(t, ts, newBrowser(t), "citizen-s")
+		wantUserinfo(t, ts, fresh.AccessToken, true)
+
+		decide(t, ts, boss, pm.ID, storage.DecisionRevoke)
+		wantUserinfo(t, ts, fresh.AccessToken, false)
+		get(t, u, nil).wantErrorPage(t, http.StatusForbidden, "unauthorized_client")
+	})
+}
+
+// TestSuspensionReachesOtherReplicas: two server processes' worth of
+// wiring on one PostgreSQL database; a suspension decided on one is
+// refused by the other within a second (NOTIFY, and caches that expire).
+func TestSuspensionReachesOtherReplicas(t *testing.T) {
+	db := pgtest.Schema(t, 8)
+	mk, err := keys.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameKey := func(m *Main) { m.Config.MasterKey = mk }
+	a := boot(t, db, sameKey)
+	b := boot(t, db, sameKey)
+	pm := permitFor(t, a, "replicated-agency", namesOnly)
+	c := newTestClient(t, a, storage.Client{ID: "svc", AuthMethod: storage.AuthMethodSecretBasic, PermitID: pm.ID})
+
+	// On replica b: a code waiting to be exchanged, and an authorization
+	// request that works — both warm b's caches with the approved permit.
+	code, verifier := c.code(t, b, newBrowser(t), "citizen-r")
+	u, _ := c.authorizeURL(t, b, nil)
+	newBrowser(t).toLogin(b, u)
+
+	decide(t, a, approver(t, a), pm.ID, storage.DecisionSuspend)
+	suspended := time.Now()
+
+	refusedBy := func(check func() bool) time.Duration {
+		for time.Since(suspended) < 5*time.Second {
+			if check() {
+				return time.Since(suspended)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatal("replica b still serves the suspended permit after 5 s")
+		return 0
+	}
+	authorize := refusedBy(func() bool { return get(t, u, nil).status == http.StatusForbidden })
+	exchange := refusedBy(func() bool { return c.exchange(t, b, code, verifier).status == http.StatusBadRequest })
+	if authorize > time.Second || exchange > time.Second {
+		t.Errorf("replica b refused authorize after %v and the token endpoint after %v, want both within a second", authorize, exchange)
+	}
+	t.Logf("replica b refused authorize after %v, token exchange after %v", authorize, exchange)
+}
