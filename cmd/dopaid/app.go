@@ -234,6 +234,11 @@ func (m *Main) Run(ctx context.Context) error {
 	mux.Handle(login.Path+"/", lg)
 	// The API for signed face results: no browser machinery.
 	mux.Handle("POST "+login.Path+"/face/result", lg.SignedResultHandler())
+	adminHandler, err := admin.NewHandler(admin.HandlerConfig{Service: m.Admin, Store: m.Store, SecureCookies: secure, Logger: m.Logger, Now: m.Now})
+	if err != nil {
+		return err
+	}
+	mux.Handle(admin.Path+"/", adminHandler)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", m.ready)
 	mux.Handle("/", m.Provider)

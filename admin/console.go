@@ -1,0 +1,1358 @@
+package admin
+
+// The web console: the same capabilities as the JSON API, in Thai and
+// English, for DOPA staff and agency supervisors. It is a browser surface:
+// a session cookie of its own (dopaid-admin, __Host-dopaid-admin with
+// SecureCookies; SameSite=Strict), http.CrossOriginProtection plus a
+// double-submit token on every form, a strict CSP without any script, and
+// frame-ancestors 'none'. Pages show what the viewer's role may do; the
+// Service decides.
+//
+// Stable element IDs, for browser tests and for people who script the
+// console ({i} is a 0-based form slot, {n} a 0-based row, {id} a record's
+// ID, {code} a purpose code, {claim} a claim name):
+//
+//	every page     #main, #lang-switch, #error (role=alert) with
+//	               #field-errors (li #field-error-{n}), #notice (role=status);
+//	               signed in: #whoami, #nav-home, #nav-agencies, #nav-admins,
+//	               #signout-form / #signout; error page: #back-home
+//	sign-in        #signin-form, #username, #password, #totp, #signin
+//	home           #pending-permits, #other-permits, #permit-link-{id}
+//	agencies       #agencies, #agency-link-{id}; #agency-form,
+//	               #agency-name-th, #agency-name-en, #agency-category,
+//	               #agency-registration-no, #contact-name,
+//	               #contact-position, #contact-email, #contact-phone,
+//	               #agency-create
+//	agency         #agency-name, #agency-category-label, #agency-permits,
+//	               #permit-link-{id}, #record-application, #accesses-link
+//	application    #application-form, #app-agency, #app-mission,
+//	               #app-reason, #app-necessity; per purpose #purpose-{i},
+//	               #purpose-{i}-code, #purpose-{i}-description-th,
+//	               #purpose-{i}-description-en, #purpose-{i}-claim-{claim};
+//	               #add-purpose; per system #system-{i}, #system-{i}-name,
+//	               #system-{i}-redirect-uris, #system-{i}-post-logout-uris,
+//	               #system-{i}-auth-method, #system-{i}-jwks,
+//	               #system-{i}-network-ranges, #system-{i}-signing-alg;
+//	               #add-system, #acceptance-name, #acceptance-position,
+//	               #terms-version, #accept-terms, #app-submit
+//	permit         #permit-number, #permit-agency-link, #permit-state
+//	               (data-state: pending, approved, …, expired),
+//	               #permit-valid-from, #permit-valid-until,
+//	               #permit-conditions, #permit-purposes,
+//	               #permit-purpose-{code}, #permit-supervisors,
+//	               #permit-supervisor-{n}, #permit-application,
+//	               #permit-recorded-by, #permit-systems,
+//	               #system-link-{client_id}, #register-system, #decisions,
+//	               #decision-{n} (data-action); approvers: #own-application
+//	               (when they recorded it), #decision-form, #decision-action,
+//	               #decision-notice, #decision-effective-at; for a pending
+//	               permit #grant, #grant-valid-from, #grant-valid-until,
+//	               #grant-purpose-{i}, #grant-purpose-{i}-claim-{claim},
+//	               #grant-conditions, #supervisor-{i}, #supervisor-{i}-name,
+//	               #supervisor-{i}-position, #supervisor-{i}-email,
+//	               #supervisor-{i}-phone, #supervisor-{i}-order-ref,
+//	               #add-supervisor; #decision-submit
+//	system form    #system-form, #system-name, #system-redirect-uris,
+//	               #system-post-logout-uris, #system-auth-method,
+//	               #system-jwks, #system-network-ranges, #system-signing-alg,
+//	               #system-submit
+//	system         #client-name, #client-id, #client-permit-link,
+//	               #client-auth-method; #client-secret and #secret-once only
+//	               on the page right after registration or rotation,
+//	               #secret-hidden otherwise; approvers: #rotate-form /
+//	               #rotate-secret and the system form
+//	accesses       #accesses-agency, #accesses, #access-{n}, #no-accesses
+//	administrators #admins, #admin-{username}; approvers: #admin-form,
+//	               #admin-username, #admin-name, #admin-role, #admin-agency,
+//	               #admin-password, #admin-create; once after creation
+//	               #admin-created, #admin-qr, #admin-totp-secret,
+//	               #admin-otpauth
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"image/png"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/pquerna/otp"
+
+	"github.com/dopaid/dopaid/keys"
+	"github.com/dopaid/dopaid/storage"
+)
+
+//go:embed pages static
+var consoleAssets embed.FS
+
+var consolePages = template.Must(template.New("").Funcs(template.FuncMap{
+	"t":     func(m map[string]string, k string) string { return m[k] },
+	"tk":    func(m map[string]string, prefix, k string) string { return labelOf(m, prefix, k) },
+	"has":   func(list []string, v string) bool { return slices.Contains(list, v) },
+	"time":  formatTime,
+	"date":  formatDate,
+	"lines": func(list []string) string { return strings.Join(list, "\n") },
+	"plus1": func(i int) int { return i + 1 },
+	// withData hands a sub-template the page with other data.
+	"withData": func(p consolePage, data any) consolePage { p.Data = data; return p },
+}).ParseFS(consoleAssets, "pages/*.html"))
+
+// labelOf returns the message for a domain value (prefix "state_" and
+// "approved" → the state's name), or the value itself.
+func labelOf(m map[string]string, prefix, k string) string {
+	if v, ok := m[prefix+k]; ok {
+		return v
+	}
+	return k
+}
+
+// consoleCSP allows no script at all, styles and images from the console
+// itself (images also as data: URLs, for the QR code of a new
+// administrator's authenticator), forms posting back to it only, and no
+// framing.
+const consoleCSP = "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self' data:; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// maxFormBytes bounds a console form (a JWKS is the largest field).
+const maxFormBytes = 256 << 10
+
+// Cookie names (the __Host- prefix is added with SecureCookies).
+const (
+	sessionCookie = "dopaid-admin"
+	csrfCookie    = "dopaid-admin-csrf"
+	// secretCookie carries a new client secret across the redirect that
+	// follows its creation to the one page that shows it, and is deleted
+	// there: the secret is never stored on the server, and a reload of
+	// that page no longer shows it.
+	secretCookie = "dopaid-admin-secret"
+)
+
+func (h *Handler) consoleRouter() *mux.Router {
+	rt := mux.NewRouter()
+	rt.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.consoleError(w, r, http.StatusNotFound, "not_found")
+	})
+	rt.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", strings.Join(allowedMethods(rt, r), ", "))
+		h.consoleError(w, r, http.StatusMethodNotAllowed, "method")
+	})
+	static, _ := fs.Sub(consoleAssets, "static")
+	files := http.StripPrefix(Path+"/static/", http.FileServerFS(static))
+	rt.Handle(Path+"/static/{file}", files).Methods(http.MethodGet)
+	rt.HandleFunc(Path+"/signin", h.signInForm).Methods(http.MethodGet)
+	rt.HandleFunc(Path+"/signin", h.signIn).Methods(http.MethodPost)
+	rt.HandleFunc(Path+"/lang", h.setLang).Methods(http.MethodGet)
+	page := func(path string, fn http.HandlerFunc, method string) {
+		rt.Handle(path, h.signedIn(fn)).Methods(method)
+	}
+	page(Path+"/", h.dashboard, http.MethodGet)
+	page(Path+"/signout", h.signOut, http.MethodPost)
+	page(Path+"/agencies", h.agencies, http.MethodGet)
+	page(Path+"/agencies", h.createAgency, http.MethodPost)
+	page(Path+"/agencies/{id}", h.agency, http.MethodGet)
+	page(Path+"/agencies/{id}/accesses", h.accesses, http.MethodGet)
+	page(Path+"/agencies/{id}/applications/new", h.applicationForm, http.MethodGet)
+	page(Path+"/agencies/{id}/applications", h.recordApplication, http.MethodPost)
+	page(Path+"/permits/{id}", h.permit, http.MethodGet)
+	page(Path+"/permits/{id}/decisions", h.decide, http.MethodPost)
+	page(Path+"/permits/{id}/systems/new", h.systemForm, http.MethodGet)
+	page(Path+"/permits/{id}/systems", h.registerSystem, http.MethodPost)
+	page(Path+"/systems/{client_id}", h.system, http.MethodGet)
+	page(Path+"/systems/{client_id}", h.changeSystem, http.MethodPost)
+	page(Path+"/systems/{client_id}/secret", h.rotateSecret, http.MethodPost)
+	page(Path+"/admins", h.admins, http.MethodGet)
+	page(Path+"/admins", h.createAdmin, http.MethodPost)
+	return rt
+}
+
+func (h *Handler) serveConsole(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Content-Security-Policy", consoleCSP)
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	// Cross-origin POSTs are refused from the browser's own headers
+	// (Sec-Fetch-Site / Origin); every form also carries a token.
+	h.csrf.Handler(h.console).ServeHTTP(w, r)
+}
+
+// capabilities say what the viewer's role may do, to show only the forms
+// that can succeed. The Service enforces the same rules.
+type capabilities struct {
+	CreateAgency      bool // officer, approver
+	RecordApplication bool // officer, approver
+	Decide            bool // approver
+	ManageSystems     bool // approver: register, change, rotate
+	ReadAll           bool // DOPA staff (not an agency's supervisor)
+	ViewAccesses      bool // supervisors (their agency) and auditors
+	ManageAdmins      bool // approver
+}
+
+func capabilitiesOf(a storage.Admin) capabilities {
+	return capabilities{
+		CreateAgency:      slices.Contains(makers, a.Role),
+		RecordApplication: slices.Contains(makers, a.Role),
+		Decide:            a.Role == storage.RoleApprover,
+		ManageSystems:     a.Role == storage.RoleApprover,
+		ReadAll:           a.Role != storage.RoleSupervisor,
+		ViewAccesses:      a.Role == storage.RoleSupervisor || a.Role == storage.RoleAuditor,
+		ManageAdmins:      a.Role == storage.RoleApprover,
+	}
+}
+
+// consolePage is what every template gets.
+type consolePage struct {
+	Lang   string
+	T      map[string]string
+	CSRF   string
+	Admin  *storage.Admin
+	Can    capabilities
+	Nav    string
+	Next   string // the page to return to after signing in / switching language
+	Error  string
+	Fields []fieldProblem
+	Notice string
+	Data   any
+}
+
+// fieldProblem is one field-level error, labelled for the reader.
+type fieldProblem struct {
+	Label   string
+	Message string
+}
+
+func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, nav string) consolePage {
+	l := lang(r)
+	p := consolePage{Lang: l, T: messages[l], CSRF: h.csrfToken(w, r), Nav: nav, Next: r.URL.RequestURI()}
+	if a, ok := adminFrom(r.Context()); ok {
+		p.Admin = &a
+		p.Can = capabilitiesOf(a)
+	}
+	if k := r.URL.Query().Get("notice"); slices.Contains(noticeKeys, k) {
+		p.Notice = p.T[k]
+	}
+	return p
+}
+
+// noticeKeys are the messages a redirect may ask the next page to show.
+var noticeKeys = []string{"agency_created", "app_recorded", "decided", "decided_later", "system_registered", "secret_rotated", "system_changed", "signed_out"}
+
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p consolePage) {
+	var buf bytes.Buffer
+	if err := consolePages.ExecuteTemplate(&buf, name, p); err != nil {
+		h.log.ErrorContext(r.Context(), "admin: render", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// consoleError shows the error page with a generic message.
+func (h *Handler) consoleError(w http.ResponseWriter, r *http.Request, status int, key string) {
+	p := h.newPage(w, r, "")
+	p.Error = p.T[key]
+	h.render(w, r, status, "error.html", p)
+}
+
+// refusal maps a service error to the status and message a page shows;
+// ok is false for an unexpected error, which the caller must treat as
+// internal. Field errors go to p.Fields, labelled by label.
+func refusal(p *consolePage, err error, label func(string) string) (status int, ok bool) {
+	var ve *ValidationError
+	switch {
+	case errors.As(err, &ve):
+		p.Error = p.T["invalid_fields"]
+		keys := make([]string, 0, len(ve.Fields))
+		for k := range ve.Fields {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p.Fields = append(p.Fields, fieldProblem{Label: label(k), Message: ve.Fields[k]})
+		}
+		return http.StatusUnprocessableEntity, true
+	case errors.Is(err, ErrMakerChecker):
+		p.Error = p.T["maker_checker"]
+		return http.StatusForbidden, true
+	case errors.Is(err, ErrForbidden):
+		p.Error = p.T["forbidden"]
+		return http.StatusForbidden, true
+	case errors.Is(err, ErrState):
+		p.Error = p.T["bad_state"]
+		return http.StatusConflict, true
+	case errors.Is(err, ErrNotFound), errors.Is(err, storage.ErrNotFound):
+		p.Error = p.T["not_found"]
+		return http.StatusNotFound, true
+	case errors.Is(err, storage.ErrAlreadyExists), errors.Is(err, storage.ErrConflict):
+		p.Error = p.T["conflict"]
+		return http.StatusConflict, true
+	}
+	return http.StatusInternalServerError, false
+}
+
+// fail shows the error page for a service error that leaves no form to
+// show again (a page that could not be loaded).
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	p := h.newPage(w, r, "")
+	status, ok := refusal(&p, err, func(k string) string { return k })
+	if !ok {
+		h.internal(w, r, err)
+		return
+	}
+	h.render(w, r, status, "error.html", p)
+}
+
+// internal logs an unexpected error and shows a generic page.
+func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
+	h.log.ErrorContext(r.Context(), "admin console", "method", r.Method, "path", r.URL.Path, "err", err)
+	h.consoleError(w, r, http.StatusInternalServerError, "server_error")
+}
+
+// Cookies. With SecureCookies the names carry the __Host- prefix, which
+// browsers accept only with Secure, Path=/ and no Domain.
+func (h *Handler) cookieName(base string) string {
+	if h.cfg.SecureCookies {
+		return "__Host-" + base
+	}
+	return base
+}
+
+func (h *Handler) setCookie(w http.ResponseWriter, base, value string, maxAge time.Duration) {
+	c := &http.Cookie{Name: h.cookieName(base), Value: value, Path: "/", Secure: h.cfg.SecureCookies, HttpOnly: true, SameSite: http.SameSiteStrictMode}
+	if maxAge < 0 {
+		c.MaxAge = -1
+	} else if maxAge > 0 {
+		c.MaxAge = int(maxAge / time.Second)
+	}
+	http.SetCookie(w, c)
+}
+
+func (h *Handler) cookie(r *http.Request, base string) string {
+	c, err := r.Cookie(h.cookieName(base))
+	if err != nil || len(c.Value) > 512 {
+		return ""
+	}
+	return c.Value
+}
+
+// csrfToken returns the double-submit token for forms, minting the cookie
+// that holds it when absent.
+func (h *Handler) csrfToken(w http.ResponseWriter, r *http.Request) string {
+	if v := h.cookie(r, csrfCookie); len(v) >= 43 {
+		return v
+	}
+	v, err := keys.RandomToken(32)
+	if err != nil {
+		return ""
+	}
+	h.setCookie(w, csrfCookie, v, 0)
+	r.AddCookie(&http.Cookie{Name: h.cookieName(csrfCookie), Value: v})
+	return v
+}
+
+// checkForm parses a POSTed form and checks its CSRF token.
+func (h *Handler) checkForm(r *http.Request) bool {
+	if err := r.ParseForm(); err != nil {
+		return false
+	}
+	want := h.cookie(r, csrfCookie)
+	got := r.PostFormValue("csrf")
+	return len(want) >= 43 && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
+}
+
+// signedIn admits requests of a live console session; others go to the
+// sign-in page. POSTs are checked for the form token here, once.
+func (h *Handler) signedIn(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := h.cookie(r, sessionCookie)
+		a, s, err := h.resume(r.Context(), v, channelConsole)
+		if errors.Is(err, errNoSession) {
+			if v != "" {
+				h.setCookie(w, sessionCookie, "", -1)
+			}
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, Path+"/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			p := h.newPage(w, r, "")
+			p.Error = p.T["session_ended"]
+			p.Next = ""
+			h.render(w, r, http.StatusUnauthorized, "signin.html", p)
+			return
+		}
+		if err != nil {
+			h.internal(w, r, err)
+			return
+		}
+		r = r.WithContext(withAdmin(r.Context(), a, s))
+		if r.Method == http.MethodPost && !h.checkForm(r) {
+			h.consoleError(w, r, http.StatusBadRequest, "bad_input")
+			return
+		}
+		next(w, r)
+	})
+}
+
+// localNext returns next if it is a console page, else the home page:
+// never an open redirect.
+func localNext(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || u.IsAbs() || u.Host != "" || !strings.HasPrefix(u.Path, Path+"/") ||
+		strings.HasPrefix(next, "//") || strings.Contains(next, "\\") || strings.HasPrefix(u.Path, Path+"/signin") {
+		return Path + "/"
+	}
+	return u.RequestURI()
+}
+
+func (h *Handler) signInForm(w http.ResponseWriter, r *http.Request) {
+	p := h.newPage(w, r, "")
+	p.Next = localNext(r.URL.Query().Get("next"))
+	h.render(w, r, http.StatusOK, "signin.html", p)
+}
+
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
+	if !h.checkForm(r) {
+		h.consoleError(w, r, http.StatusBadRequest, "bad_input")
+		return
+	}
+	ctx := r.Context()
+	next := localNext(r.PostFormValue("next"))
+	a, err := h.svc.Authenticate(ctx, r.PostFormValue("username"), r.PostFormValue("password"), strings.TrimSpace(r.PostFormValue("totp")))
+	if errors.Is(err, ErrAuthFailed) {
+		p := h.newPage(w, r, "")
+		p.Error, p.Next = p.T["signin_failed"], next
+		p.Data = map[string]string{"Username": r.PostFormValue("username")}
+		h.render(w, r, http.StatusUnauthorized, "signin.html", p)
+		return
+	}
+	if err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	if old := h.cookie(r, sessionCookie); old != "" {
+		if err := h.store.DeleteSession(ctx, hashToken(old)); err != nil {
+			h.internal(w, r, err)
+			return
+		}
+	}
+	v, _, err := h.startSession(ctx, a, channelConsole, r.UserAgent())
+	if err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	h.setCookie(w, sessionCookie, v, SessionMax)
+	// A fresh form token for the signed-in session.
+	if t, err := keys.RandomToken(32); err == nil {
+		h.setCookie(w, csrfCookie, t, 0)
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
+	if s, ok := currentSession(r.Context()); ok {
+		if err := h.store.DeleteSession(r.Context(), s.ID); err != nil {
+			h.internal(w, r, err)
+			return
+		}
+	}
+	h.setCookie(w, sessionCookie, "", -1)
+	http.Redirect(w, r, Path+"/signin?notice=signed_out", http.StatusSeeOther)
+}
+
+func (h *Handler) setLang(w http.ResponseWriter, r *http.Request) {
+	l := r.URL.Query().Get("l")
+	if l != "th" && l != "en" {
+		l = "th"
+	}
+	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteLaxMode, Secure: h.cfg.SecureCookies})
+	next := r.URL.Query().Get("next")
+	if strings.HasPrefix(next, Path+"/signin") && !strings.HasPrefix(next, "//") {
+		next = Path + "/signin"
+	} else {
+		next = localNext(next)
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// permitRow is a permit in a list.
+type permitRow struct {
+	Permit storage.Permit
+	Status string
+	Agency string
+}
+
+func (h *Handler) permitRows(r *http.Request, a storage.Admin, l string, ps []storage.Permit) ([]permitRow, error) {
+	names := map[string]string{}
+	if len(ps) > 0 {
+		ags, err := h.svc.Agencies(r.Context(), a)
+		if err != nil {
+			return nil, err
+		}
+		for _, ag := range ags {
+			names[ag.ID] = agencyName(l, ag)
+		}
+	}
+	now := h.now()
+	rows := make([]permitRow, 0, len(ps))
+	for _, p := range ps {
+		rows = append(rows, permitRow{Permit: p, Status: Status(p, now), Agency: names[p.AgencyID]})
+	}
+	return rows, nil
+}
+
+func agencyName(l string, a storage.Agency) string {
+	if l == "en" && a.NameEN != "" {
+		return a.NameEN
+	}
+	return a.NameTH
+}
+
+func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	if a.Role == storage.RoleSupervisor {
+		http.Redirect(w, r, Path+"/agencies/"+url.PathEscape(a.AgencyID)+"/accesses", http.StatusSeeOther)
+		return
+	}
+	p := h.newPage(w, r, "home")
+	ps, err := h.svc.Permits(r.Context(), a, "")
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rows, err := h.permitRows(r, a, p.Lang, ps)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	var pending, others []permitRow
+	for _, row := range rows {
+		if row.Permit.State == storage.PermitPending {
+			pending = append(pending, row)
+		} else {
+			others = append(others, row)
+		}
+	}
+	p.Data = map[string]any{"Pending": pending, "Others": others}
+	h.render(w, r, http.StatusOK, "dashboard.html", p)
+}
+
+// agencyForm holds the agency form's values.
+type agencyForm struct {
+	NameTH, NameEN, Category, RegistrationNo   string
+	ContactName, ContactPosition, ContactEmail string
+	ContactPhone                               string
+}
+
+func (h *Handler) agencies(w http.ResponseWriter, r *http.Request) {
+	h.agenciesPage(w, r, agencyForm{}, nil)
+}
+
+func (h *Handler) agenciesPage(w http.ResponseWriter, r *http.Request, f agencyForm, err error) {
+	a, _ := adminFrom(r.Context())
+	p := h.newPage(w, r, "agencies")
+	status := http.StatusOK
+	if err != nil {
+		var ok bool
+		if status, ok = refusal(&p, err, fieldLabeller(p.T, agencyLabels, nil)); !ok {
+			h.internal(w, r, err)
+			return
+		}
+	}
+	list, lerr := h.svc.Agencies(r.Context(), a)
+	if lerr != nil {
+		h.fail(w, r, lerr)
+		return
+	}
+	p.Data = map[string]any{"Agencies": list, "Form": f, "Categories": storage.Categories}
+	h.render(w, r, status, "agencies.html", p)
+}
+
+func (h *Handler) createAgency(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	f := agencyForm{
+		NameTH: r.PostFormValue("name_th"), NameEN: r.PostFormValue("name_en"), Category: r.PostFormValue("category"),
+		RegistrationNo: r.PostFormValue("registration_no"), ContactName: r.PostFormValue("contact_name"),
+		ContactPosition: r.PostFormValue("contact_position"), ContactEmail: r.PostFormValue("contact_email"),
+		ContactPhone: r.PostFormValue("contact_phone"),
+	}
+	ag := storage.Agency{NameTH: f.NameTH, NameEN: f.NameEN, Category: f.Category, RegistrationNo: f.RegistrationNo}
+	if strings.TrimSpace(f.ContactName+f.ContactPosition+f.ContactEmail+f.ContactPhone) != "" {
+		ag.Contacts = []storage.Contact{{Name: f.ContactName, Position: f.ContactPosition, Email: f.ContactEmail, Phone: f.ContactPhone}}
+	}
+	ag, err := h.svc.CreateAgency(r.Context(), a, ag)
+	if err != nil {
+		h.agenciesPage(w, r, f, err)
+		return
+	}
+	http.Redirect(w, r, Path+"/agencies/"+url.PathEscape(ag.ID)+"?notice=agency_created", http.StatusSeeOther)
+}
+
+func (h *Handler) agency(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	id := mux.Vars(r)["id"]
+	ag, err := h.svc.Agency(r.Context(), a, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p := h.newPage(w, r, "agencies")
+	ps, err := h.svc.Permits(r.Context(), a, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	rows, err := h.permitRows(r, a, p.Lang, ps)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p.Data = map[string]any{"Agency": ag, "Name": agencyName(p.Lang, ag), "Permits": rows}
+	h.render(w, r, http.StatusOK, "agency.html", p)
+}
+
+// accessRow is an access as the accesses page shows it.
+type accessRow struct {
+	Access
+	N int
+}
+
+func (h *Handler) accesses(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	id := mux.Vars(r)["id"]
+	ag, err := h.svc.Agency(r.Context(), a, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	list, err := h.svc.AgencyAccesses(r.Context(), a, id, 500)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	p := h.newPage(w, r, "accesses")
+	rows := make([]accessRow, 0, len(list))
+	for i, ac := range list {
+		rows = append(rows, accessRow{Access: ac, N: i})
+	}
+	p.Data = map[string]any{"Agency": ag, "Name": agencyName(p.Lang, ag), "Accesses": rows}
+	h.render(w, r, http.StatusOK, "accesses.html", p)
+}
+
+// Application form.
+
+type applicationForm struct {
+	AgencyID           string
+	AgencyName         string
+	Mission            string
+	Reason             string
+	Necessity          string
+	Purposes           []purposeSlot
+	Systems            []systemSlot
+	AcceptanceName     string
+	AcceptancePosition string
+	TermsVersion       string
+	Accepted           bool
+	Claims             []string
+}
+
+type purposeSlot struct {
+	Index                              int
+	Code, DescriptionTH, DescriptionEN string
+	Claims                             []string
+}
+
+func (s purposeSlot) blank() bool {
+	return strings.TrimSpace(s.Code+s.DescriptionTH+s.DescriptionEN) == "" && len(s.Claims) == 0
+}
+
+// systemSlot is a system's form values (URIs and ranges one a line):
+// a slot of the application form (InApplication) or the system form.
+type systemSlot struct {
+	Index                                                int
+	InApplication                                        bool
+	Name, RedirectURIs, PostLogoutURIs, AuthMethod, JWKS string
+	NetworkRanges, SigningAlg                            string
+}
+
+// IDPrefix and NamePrefix start the fields' element IDs and form names.
+func (s systemSlot) IDPrefix() string {
+	if s.InApplication {
+		return "system-" + strconv.Itoa(s.Index) + "-"
+	}
+	return "system-"
+}
+
+func (s systemSlot) NamePrefix() string {
+	if s.InApplication {
+		return "system." + strconv.Itoa(s.Index) + "."
+	}
+	return ""
+}
+
+// AuthMethods and Algs are the choices the form offers.
+func (systemSlot) AuthMethods() []string {
+	return []string{storage.AuthMethodPrivateKeyJWT, storage.AuthMethodSecretBasic, storage.AuthMethodSecretPost}
+}
+
+func (systemSlot) Algs() []string { return []string{AlgES256, AlgRS256} }
+
+func (s systemSlot) blank() bool {
+	return strings.TrimSpace(s.Name+s.RedirectURIs+s.PostLogoutURIs+s.JWKS+s.NetworkRanges) == ""
+}
+
+func (s systemSlot) system() storage.System {
+	sys := storage.System{Name: s.Name, RedirectURIs: splitLines(s.RedirectURIs), PostLogoutRedirectURIs: splitLines(s.PostLogoutURIs),
+		AuthMethod: s.AuthMethod, NetworkRanges: splitLines(s.NetworkRanges), SigningAlg: s.SigningAlg}
+	if j := strings.TrimSpace(s.JWKS); j != "" {
+		sys.JWKS = []byte(j)
+	}
+	return sys
+}
+
+func slotOf(c storage.Client) systemSlot {
+	return systemSlot{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), PostLogoutURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
+		AuthMethod: c.AuthMethod, JWKS: string(c.JWKS), NetworkRanges: strings.Join(c.NetworkRanges, "\n"), SigningAlg: c.SigningAlg}
+}
+
+// splitLines reads a textarea of one value a line.
+func splitLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// DefaultTermsVersion names the announcement an application accepts.
+const DefaultTermsVersion = "DOPA-Digital ID criteria, 2022"
+
+// slotCount reads a form's number of slots, within bounds.
+func slotCount(r *http.Request, name string, least int) int {
+	n, err := strconv.Atoi(r.PostFormValue(name))
+	if err != nil || n < least {
+		return least
+	}
+	return min(n, maxItems)
+}
+
+func (h *Handler) applicationForm(w http.ResponseWriter, r *http.Request) {
+	f := applicationForm{AgencyID: mux.Vars(r)["id"], Purposes: []purposeSlot{{}}, TermsVersion: DefaultTermsVersion}
+	h.applicationPage(w, r, f, http.StatusOK, nil, nil)
+}
+
+// applicationPage shows the application form with f's values and, if
+// err, why it was refused; purposeIdx and systemIdx map the service's
+// indexes (of the non-blank slots) back to slots.
+func (h *Handler) applicationPage(w http.ResponseWriter, r *http.Request, f applicationForm, status int, err error, idx map[string][]int) {
+	a, _ := adminFrom(r.Context())
+	ag, aerr := h.svc.Agency(r.Context(), a, f.AgencyID)
+	if aerr != nil {
+		h.fail(w, r, aerr)
+		return
+	}
+	p := h.newPage(w, r, "agencies")
+	if err != nil {
+		var ok bool
+		if status, ok = refusal(&p, err, fieldLabeller(p.T, applicationLabels, idx)); !ok {
+			h.internal(w, r, err)
+			return
+		}
+	}
+	f.AgencyName = agencyName(p.Lang, ag)
+	f.Claims = storage.ClaimNames
+	for i := range f.Purposes {
+		f.Purposes[i].Index = i
+	}
+	for i := range f.Systems {
+		f.Systems[i].Index, f.Systems[i].InApplication = i, true
+	}
+	p.Data = f
+	h.render(w, r, status, "application.html", p)
+}
+
+func (h *Handler) recordApplication(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	f := applicationForm{
+		AgencyID: mux.Vars(r)["id"], Mission: r.PostFormValue("mission"), Reason: r.PostFormValue("reason"),
+		Necessity: r.PostFormValue("necessity"), AcceptanceName: r.PostFormValue("acceptance_name"),
+		AcceptancePosition: r.PostFormValue("acceptance_position"), TermsVersion: r.PostFormValue("terms_version"),
+		Accepted: r.PostFormValue("accept_terms") == "yes",
+	}
+	for i := range slotCount(r, "purpose_count", 1) {
+		k := "purpose." + strconv.Itoa(i) + "."
+		f.Purposes = append(f.Purposes, purposeSlot{Code: strings.TrimSpace(r.PostFormValue(k + "code")),
+			DescriptionTH: r.PostFormValue(k + "description_th"), DescriptionEN: r.PostFormValue(k + "description_en"),
+			Claims: r.PostForm[k+"claims"]})
+	}
+	for i := range slotCount(r, "system_count", 0) {
+		f.Systems = append(f.Systems, h.systemSlotFrom(r, "system."+strconv.Itoa(i)+"."))
+	}
+	switch r.PostFormValue("more") {
+	case "purpose":
+		f.Purposes = append(f.Purposes, purposeSlot{})
+		h.applicationPage(w, r, f, http.StatusOK, nil, nil)
+		return
+	case "system":
+		f.Systems = append(f.Systems, systemSlot{AuthMethod: storage.AuthMethodPrivateKeyJWT})
+		h.applicationPage(w, r, f, http.StatusOK, nil, nil)
+		return
+	}
+	app := storage.Application{AgencyID: f.AgencyID, Mission: f.Mission, Reason: f.Reason, Necessity: f.Necessity,
+		Acceptance: storage.Acceptance{Name: f.AcceptanceName, Position: f.AcceptancePosition, At: h.now(), TermsVersion: f.TermsVersion}}
+	idx := map[string][]int{}
+	for i, s := range f.Purposes {
+		if !s.blank() {
+			idx["purposes"] = append(idx["purposes"], i)
+			app.Purposes = append(app.Purposes, storage.Purpose{Code: s.Code, DescriptionTH: s.DescriptionTH, DescriptionEN: s.DescriptionEN, Claims: s.Claims})
+		}
+	}
+	for i, s := range f.Systems {
+		if !s.blank() {
+			idx["systems"] = append(idx["systems"], i)
+			app.Systems = append(app.Systems, s.system())
+		}
+	}
+	if !f.Accepted {
+		// The terms are the form's own question, asked before the service.
+		p := problems{}
+		p.add("accept_terms", "%s", messages[lang(r)]["terms_required"])
+		h.applicationPage(w, r, f, 0, p.err(), idx)
+		return
+	}
+	_, pm, err := h.svc.RecordApplication(r.Context(), a, app)
+	if err != nil {
+		h.applicationPage(w, r, f, 0, err, idx)
+		return
+	}
+	http.Redirect(w, r, Path+"/permits/"+url.PathEscape(pm.ID)+"?notice=app_recorded", http.StatusSeeOther)
+}
+
+func (h *Handler) systemSlotFrom(r *http.Request, prefix string) systemSlot {
+	return systemSlot{Name: r.PostFormValue(prefix + "name"), RedirectURIs: r.PostFormValue(prefix + "redirect_uris"),
+		PostLogoutURIs: r.PostFormValue(prefix + "post_logout_uris"), AuthMethod: r.PostFormValue(prefix + "auth_method"),
+		JWKS: r.PostFormValue(prefix + "jwks"), NetworkRanges: r.PostFormValue(prefix + "network_ranges"),
+		SigningAlg: r.PostFormValue(prefix + "signing_alg")}
+}
+
+// Permit page and decisions.
+
+type decisionForm struct {
+	Action      string
+	Notice      string
+	EffectiveAt string // datetime-local, Bangkok
+	ValidFrom   string // date, Bangkok
+	ValidUntil  string
+	Conditions  string
+	Purposes    []grantSlot
+	Supervisors []supervisorSlot
+}
+
+// grantSlot is one purpose the application asked for, with what the
+// approver grants of it.
+type grantSlot struct {
+	Index   int
+	Purpose storage.Purpose // as asked
+	Granted bool
+	Claims  []string
+}
+
+type supervisorSlot struct {
+	Index                                  int
+	Name, Position, Email, Phone, OrderRef string
+}
+
+func (s supervisorSlot) blank() bool {
+	return strings.TrimSpace(s.Name+s.Position+s.Email+s.Phone+s.OrderRef) == ""
+}
+
+// decisionRow is a decision in the permit's history.
+type decisionRow struct {
+	N         int
+	Decision  storage.Decision
+	By        string
+	Scheduled bool
+}
+
+func defaultDecisionForm(v permitView, now time.Time) decisionForm {
+	f := decisionForm{
+		ValidFrom:   now.In(bangkok).Format("2006-01-02"),
+		ValidUntil:  now.In(bangkok).AddDate(1, 0, 0).Format("2006-01-02"),
+		Supervisors: []supervisorSlot{{}},
+	}
+	if v.Application != nil {
+		for _, pu := range v.Application.Purposes {
+			f.Purposes = append(f.Purposes, grantSlot{Purpose: pu, Granted: true, Claims: pu.Claims})
+		}
+	}
+	if acts := permitActions(v.Permit); len(acts) > 0 {
+		f.Action = acts[0]
+	}
+	return f
+}
+
+// permitActions are the decisions a permit's state allows.
+func permitActions(p storage.Permit) []string {
+	var out []string
+	for _, a := range Actions {
+		if allowed(a, p.State) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (h *Handler) permit(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	v, err := h.permitView(r, a, mux.Vars(r)["id"])
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.permitPage(w, r, v, defaultDecisionForm(v, h.now()), http.StatusOK, nil, nil)
+}
+
+func (h *Handler) permitPage(w http.ResponseWriter, r *http.Request, v permitView, f decisionForm, status int, err error, idx map[string][]int) {
+	a, _ := adminFrom(r.Context())
+	ctx := r.Context()
+	p := h.newPage(w, r, "permits")
+	if err != nil {
+		var ok bool
+		if status, ok = refusal(&p, err, fieldLabeller(p.T, decisionLabels, idx)); !ok {
+			h.internal(w, r, err)
+			return
+		}
+	}
+	ag, aerr := h.svc.Agency(ctx, a, v.Permit.AgencyID)
+	if aerr != nil {
+		h.fail(w, r, aerr)
+		return
+	}
+	names := h.adminNames(r, a)
+	now := h.now()
+	var rows []decisionRow
+	for i, d := range v.Decisions {
+		rows = append(rows, decisionRow{N: i, Decision: d, By: nameOr(names, d.By), Scheduled: d.AppliedAt.IsZero() && d.EffectiveAt.After(now)})
+	}
+	for i := range f.Purposes {
+		f.Purposes[i].Index = i
+	}
+	for i := range f.Supervisors {
+		f.Supervisors[i].Index = i
+	}
+	data := map[string]any{
+		"Permit": v.Permit, "Status": Status(v.Permit, now), "Active": v.Permit.Active(now),
+		"Application": v.Application, "Systems": v.Systems, "Decisions": rows,
+		"Agency": ag, "AgencyName": agencyName(p.Lang, ag), "Actions": permitActions(v.Permit),
+		"Form": f, "Claims": storage.ClaimNames,
+		"Mine":            v.Application != nil && v.Application.RecordedBy == a.ID,
+		"RecordedBy":      "",
+		"CanRegister":     p.Can.ManageSystems && v.Permit.State == storage.PermitApproved && now.Before(v.Permit.ValidUntil),
+		"DecisionVisible": p.Can.Decide && len(permitActions(v.Permit)) > 0,
+	}
+	if v.Application != nil {
+		data["RecordedBy"] = nameOr(names, v.Application.RecordedBy)
+	}
+	p.Data = data
+	h.render(w, r, status, "permit.html", p)
+}
+
+// adminNames maps administrators' IDs to names, where the viewer may list
+// them; otherwise pages show IDs.
+func (h *Handler) adminNames(r *http.Request, a storage.Admin) map[string]string {
+	names := map[string]string{}
+	list, err := h.svc.Admins(r.Context(), a)
+	if err != nil {
+		if !errors.Is(err, ErrForbidden) {
+			h.log.ErrorContext(r.Context(), "admin console: list administrators", "err", err)
+		}
+		return names
+	}
+	for _, ad := range list {
+		names[ad.ID] = ad.Name + " (" + ad.Username + ")"
+	}
+	return names
+}
+
+func nameOr(names map[string]string, id string) string {
+	if n, ok := names[id]; ok {
+		return n
+	}
+	return id
+}
+
+// parseLocal reads a date or datetime-local value as Bangkok time; end
+// moves a date to the last second of its day.
+func parseLocal(v string, end bool) (time.Time, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, true
+	}
+	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05"} {
+		if t, err := time.ParseInLocation(layout, v, bangkok); err == nil {
+			return t, true
+		}
+	}
+	t, err := time.ParseInLocation("2006-01-02", v, bangkok)
+	if err != nil {
+		return time.Time{}, false
+	}
+	if end {
+		t = t.Add(24*time.Hour - time.Second)
+	}
+	return t, true
+}
+
+func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	v, err := h.permitView(r, a, mux.Vars(r)["id"])
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	f := decisionForm{
+		Action: r.PostFormValue("action"), Notice: r.PostFormValue("notice"), EffectiveAt: r.PostFormValue("effective_at"),
+		ValidFrom: r.PostFormValue("valid_from"), ValidUntil: r.PostFormValue("valid_until"), Conditions: r.PostFormValue("conditions"),
+	}
+	if v.Application != nil {
+		for i, pu := range v.Application.Purposes {
+			k := "grant." + strconv.Itoa(i) + "."
+			f.Purposes = append(f.Purposes, grantSlot{Purpose: pu, Granted: r.PostFormValue(k+"granted") == "yes", Claims: r.PostForm[k+"claims"]})
+		}
+	}
+	for i := range slotCount(r, "supervisor_count", 1) {
+		k := "supervisor." + strconv.Itoa(i) + "."
+		f.Supervisors = append(f.Supervisors, supervisorSlot{Name: r.PostFormValue(k + "name"), Position: r.PostFormValue(k + "position"),
+			Email: r.PostFormValue(k + "email"), Phone: r.PostFormValue(k + "phone"), OrderRef: r.PostFormValue(k + "order_ref")})
+	}
+	if r.PostFormValue("more") == "supervisor" {
+		f.Supervisors = append(f.Supervisors, supervisorSlot{})
+		h.permitPage(w, r, v, f, http.StatusOK, nil, nil)
+		return
+	}
+	bad := problems{}
+	req := DecisionRequest{Action: f.Action, Notice: f.Notice}
+	var ok bool
+	if req.EffectiveAt, ok = parseLocal(f.EffectiveAt, false); !ok {
+		bad.add("effective_at", "is not a date and time")
+	}
+	idx := map[string][]int{}
+	if f.Action == storage.DecisionApprove {
+		g := &Grant{Conditions: f.Conditions}
+		if g.ValidFrom, ok = parseLocal(f.ValidFrom, false); !ok {
+			bad.add("grant.valid_from", "is not a date")
+		}
+		if g.ValidUntil, ok = parseLocal(f.ValidUntil, true); !ok {
+			bad.add("grant.valid_until", "is not a date")
+		}
+		for i, s := range f.Purposes {
+			if s.Granted {
+				idx["grant.purposes"] = append(idx["grant.purposes"], i)
+				g.Purposes = append(g.Purposes, storage.Purpose{Code: s.Purpose.Code, Claims: s.Claims})
+			}
+		}
+		for i, s := range f.Supervisors {
+			if !s.blank() {
+				idx["grant.supervisors"] = append(idx["grant.supervisors"], i)
+				g.Supervisors = append(g.Supervisors, storage.Supervisor{Name: s.Name, Position: s.Position, Email: s.Email, Phone: s.Phone, OrderRef: s.OrderRef})
+			}
+		}
+		req.Grant = g
+	}
+	if err := bad.err(); err != nil {
+		h.permitPage(w, r, v, f, 0, err, idx)
+		return
+	}
+	d, _, err := h.svc.Decide(r.Context(), a, v.Permit.ID, req)
+	if err != nil {
+		h.permitPage(w, r, v, f, 0, err, idx)
+		return
+	}
+	notice := "decided"
+	if d.AppliedAt.IsZero() {
+		notice = "decided_later"
+	}
+	http.Redirect(w, r, Path+"/permits/"+url.PathEscape(v.Permit.ID)+"?notice="+notice, http.StatusSeeOther)
+}
+
+// Registered systems.
+
+type systemPageData struct {
+	Permit     storage.Permit
+	Client     *storage.Client
+	Form       systemSlot
+	Secret     string
+	UsesSecret bool
+}
+
+func (h *Handler) systemForm(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	pm, err := h.svc.Permit(r.Context(), a, mux.Vars(r)["id"])
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.systemFormPage(w, r, systemPageData{Permit: pm, Form: systemSlot{AuthMethod: storage.AuthMethodPrivateKeyJWT, SigningAlg: AlgES256}}, http.StatusOK, nil)
+}
+
+func (h *Handler) systemFormPage(w http.ResponseWriter, r *http.Request, d systemPageData, status int, err error) {
+	p := h.newPage(w, r, "permits")
+	if err != nil {
+		var ok bool
+		if status, ok = refusal(&p, err, fieldLabeller(p.T, systemLabels, nil)); !ok {
+			h.internal(w, r, err)
+			return
+		}
+	}
+	p.Data = d
+	name := "system.html"
+	if d.Client == nil {
+		name = "systemnew.html"
+	}
+	h.render(w, r, status, name, p)
+}
+
+func (h *Handler) registerSystem(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	pm, err := h.svc.Permit(r.Context(), a, mux.Vars(r)["id"])
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	f := h.systemSlotFrom(r, "")
+	c, secret, err := h.svc.RegisterSystem(r.Context(), a, pm.ID, f.system())
+	if err != nil {
+		h.systemFormPage(w, r, systemPageData{Permit: pm, Form: f}, 0, err)
+		return
+	}
+	h.flashSecret(w, c.ID, secret)
+	http.Redirect(w, r, Path+"/systems/"+url.PathEscape(c.ID)+"?notice=system_registered", http.StatusSeeOther)
+}
+
+// flashSecret hands a new client secret to the next page (see
+// secretCookie). It lives a minute at most.
+func (h *Handler) flashSecret(w http.ResponseWriter, clientID, secret string) {
+	if secret == "" {
+		return
+	}
+	h.setCookie(w, secretCookie, base64.RawURLEncoding.EncodeToString([]byte(clientID+"\n"+secret)), time.Minute)
+}
+
+// takeSecret returns the client secret handed to this page for clientID,
+// and deletes it from the browser either way.
+func (h *Handler) takeSecret(w http.ResponseWriter, r *http.Request, clientID string) string {
+	v := h.cookie(r, secretCookie)
+	if v == "" {
+		return ""
+	}
+	h.setCookie(w, secretCookie, "", -1)
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil {
+		return ""
+	}
+	id, secret, ok := strings.Cut(string(b), "\n")
+	if !ok || id != clientID {
+		return ""
+	}
+	return secret
+}
+
+func (h *Handler) system(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	id := mux.Vars(r)["client_id"]
+	secret := h.takeSecret(w, r, id)
+	c, err := h.svc.Client(r.Context(), a, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	pm, err := h.svc.Permit(r.Context(), a, c.PermitID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.systemFormPage(w, r, systemPageData{Permit: pm, Client: &c, Form: slotOf(c), Secret: secret, UsesSecret: usesSecret(c.AuthMethod)}, http.StatusOK, nil)
+}
+
+func (h *Handler) changeSystem(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	id := mux.Vars(r)["client_id"]
+	old, err := h.svc.Client(r.Context(), a, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	pm, err := h.svc.Permit(r.Context(), a, old.PermitID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	f := h.systemSlotFrom(r, "")
+	if _, err := h.svc.ChangeSystem(r.Context(), a, id, f.system()); err != nil {
+		h.systemFormPage(w, r, systemPageData{Permit: pm, Client: &old, Form: f, UsesSecret: usesSecret(old.AuthMethod)}, 0, err)
+		return
+	}
+	http.Redirect(w, r, Path+"/systems/"+url.PathEscape(id)+"?notice=system_changed", http.StatusSeeOther)
+}
+
+func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	id := mux.Vars(r)["client_id"]
+	secret, err := h.svc.RotateClientSecret(r.Context(), a, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.flashSecret(w, id, secret)
+	http.Redirect(w, r, Path+"/systems/"+url.PathEscape(id)+"?notice=secret_rotated", http.StatusSeeOther)
+}
+
+// Administrators.
+
+type adminForm struct {
+	Username, Name, Role, AgencyID string
+}
+
+type createdAdmin struct {
+	Admin      storage.Admin
+	OTPAuthURL string
+	Secret     string
+	QR         template.URL
+}
+
+func (h *Handler) admins(w http.ResponseWriter, r *http.Request) {
+	h.adminsPage(w, r, adminForm{Role: storage.RoleOfficer}, nil, http.StatusOK, nil)
+}
+
+func (h *Handler) adminsPage(w http.ResponseWriter, r *http.Request, f adminForm, created *createdAdmin, status int, err error) {
+	a, _ := adminFrom(r.Context())
+	p := h.newPage(w, r, "admins")
+	if err != nil {
+		var ok bool
+		if status, ok = refusal(&p, err, fieldLabeller(p.T, adminLabels, nil)); !ok {
+			h.internal(w, r, err)
+			return
+		}
+	}
+	list, lerr := h.svc.Admins(r.Context(), a)
+	if lerr != nil {
+		h.fail(w, r, lerr)
+		return
+	}
+	ags, lerr := h.svc.Agencies(r.Context(), a)
+	if lerr != nil {
+		h.fail(w, r, lerr)
+		return
+	}
+	names := map[string]string{}
+	for _, ag := range ags {
+		names[ag.ID] = agencyName(p.Lang, ag)
+	}
+	p.Data = map[string]any{"Admins": list, "Form": f, "Created": created, "Agencies": ags, "AgencyNames": names,
+		"Roles": Roles}
+	h.render(w, r, status, "admins.html", p)
+}
+
+func (h *Handler) createAdmin(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	f := adminForm{Username: r.PostFormValue("username"), Name: r.PostFormValue("name"), Role: r.PostFormValue("role"), AgencyID: r.PostFormValue("agency_id")}
+	created, otpURL, err := h.svc.CreateAdmin(r.Context(), &a, f.Username, f.Name, f.Role, f.AgencyID, r.PostFormValue("password"))
+	if err != nil {
+		h.adminsPage(w, r, f, nil, 0, err)
+		return
+	}
+	c := &createdAdmin{Admin: created, OTPAuthURL: otpURL}
+	if key, err := otp.NewKeyFromURL(otpURL); err == nil {
+		c.Secret = key.Secret()
+		if img, err := key.Image(240, 240); err == nil {
+			var buf bytes.Buffer
+			if png.Encode(&buf, img) == nil {
+				c.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()))
+			}
+		}
+	}
+	// Shown in this answer only (a reload resubmits and is refused as a
+	// duplicate): the secret is not kept in readable form.
+	h.adminsPage(w, r, adminForm{Role: storage.RoleOfficer}, c, http.StatusCreated, nil)
+}
+
+// Field labels: the service names fields by their API path
+// ("purposes[1].claims"); pages name them by their labels, with slot
+// numbers as the form shows them.
+
+var (
+	agencyLabels = map[string]string{"name_th": "agency_name_th", "name_en": "agency_name_en", "category": "agency_category",
+		"registration_no": "registration_no", "contacts": "contact", "name": "name", "position": "position", "email": "email", "phone": "phone"}
+	applicationLabels = map[string]string{"agency_id": "agency", "mission": "mission", "reason": "reason", "necessity": "necessity",
+		"purposes": "purpose", "code": "purpose_code", "description_th": "description_th", "description_en": "description_en",
+		"claims": "claims", "systems": "system", "name": "name", "acceptance": "acceptance", "position": "position",
+		"terms_version": "terms_version", "at": "at", "accept_terms": "accept_terms",
+		"redirect_uris": "redirect_uris", "post_logout_redirect_uris": "post_logout_uris", "auth_method": "auth_method",
+		"jwks": "jwks", "network_ranges": "network_ranges", "signing_alg": "signing_alg"}
+	decisionLabels = map[string]string{"action": "action", "notice": "notice", "effective_at": "effective_at", "grant": "grant",
+		"purposes": "purpose", "code": "purpose_code", "claims": "claims", "valid_from": "valid_from", "valid_until": "valid_until",
+		"conditions": "conditions", "supervisors": "supervisor", "name": "name", "position": "position", "email": "email",
+		"phone": "phone", "order_ref": "order_ref"}
+	systemLabels = map[string]string{"name": "system_name", "redirect_uris": "redirect_uris", "post_logout_redirect_uris": "post_logout_uris",
+		"auth_method": "auth_method", "jwks": "jwks", "network_ranges": "network_ranges", "signing_alg": "signing_alg"}
+	adminLabels = map[string]string{"username": "username", "name": "name", "role": "role", "agency_id": "agency", "password": "password"}
+)
+
+var fieldSegment = regexp.MustCompile(`^([a-z_]+)(?:\[(\d+)\])?$`)
+
+// fieldLabeller returns a func that labels a field path for the reader.
+// idx maps a collection's path ("purposes", "grant.supervisors") to the
+// slot each of its submitted entries came from.
+func fieldLabeller(m map[string]string, labels map[string]string, idx map[string][]int) func(string) string {
+	return func(path string) string {
+		var parts []string
+		prefix := ""
+		segs := strings.Split(path, ".")
+		for i, seg := range segs {
+			sm := fieldSegment.FindStringSubmatch(seg)
+			if sm == nil {
+				return path
+			}
+			name := sm[1]
+			coll := prefix + name
+			prefix = coll + "."
+			label := name
+			if k, ok := labels[name]; ok {
+				label = m[k]
+			}
+			if name == "grant" && i < len(segs)-1 {
+				continue // the grant's fields are labelled by themselves
+			}
+			if sm[2] != "" {
+				n, _ := strconv.Atoi(sm[2])
+				if slots, ok := idx[coll]; ok && n < len(slots) {
+					n = slots[n]
+				}
+				label += " " + strconv.Itoa(n+1)
+			}
+			parts = append(parts, label)
+		}
+		if len(parts) == 0 {
+			return path
+		}
+		return strings.Join(parts, " — ")
+	}
+}
