@@ -220,6 +220,10 @@ func (h *Handler) session(r *http.Request) (storage.Session, bool) {
 		}
 		return storage.Session{}, false
 	}
+	if strings.HasPrefix(s.Subject, "admin:") {
+		// An administrator's console session is no citizen's.
+		return storage.Session{}, false
+	}
 	return s, true
 }
 
