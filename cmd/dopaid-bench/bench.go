@@ -60,7 +60,36 @@ type Store interface {
 	CreateClient(ctx context.Context, c storage.Client) error
 	UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) (storage.Client, error)
 	CompleteAuthRequest(ctx context.Context, id string, res storage.AuthResult, now time.Time) error
+	// Every client works under an agency's permit: the bench registers
+	// its own.
+	CreateAgency(ctx context.Context, a storage.Agency) error
+	CreatePermit(ctx context.Context, p storage.Permit) error
 	Close() error
+}
+
+const (
+	benchAgencyID = "dopaid-bench-agency"
+	benchPermitID = "permit-dopaid-bench"
+)
+
+// ensurePermit creates the bench's agency and an approved permit for it
+// (a purpose that releases no claims: the bench measures the protocol).
+func (b *bench) ensurePermit(ctx context.Context) error {
+	now := time.Now().UTC()
+	err := b.store.CreateAgency(ctx, storage.Agency{ID: benchAgencyID, NameTH: "เครื่องมือวัดประสิทธิภาพ", NameEN: "dopaid-bench",
+		Category: storage.CategoryGovernmentDepartment, CreatedAt: now, UpdatedAt: now})
+	if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
+		return fmt.Errorf("register the bench agency: %w", err)
+	}
+	err = b.store.CreatePermit(ctx, storage.Permit{ID: benchPermitID, Number: "BENCH-0001", AgencyID: benchAgencyID,
+		State: storage.PermitApproved, ValidFrom: now.Add(-time.Minute), ValidUntil: now.AddDate(10, 0, 0),
+		Purposes:    []storage.Purpose{{Code: "bench", DescriptionTH: "วัดประสิทธิภาพ", DescriptionEN: "Load testing", Claims: []string{"ial"}}},
+		Supervisors: []storage.Supervisor{{Name: "bench", Position: "bench", OrderRef: "bench"}},
+		Version:     1, CreatedAt: now, UpdatedAt: now})
+	if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
+		return fmt.Errorf("register the bench permit: %w", err)
+	}
+	return nil
 }
 
 // bench is one run's shared, read-only state (plus the JWKS cache).
@@ -280,8 +309,12 @@ func (b *bench) register(ctx context.Context, h *keys.SecretHasher) error {
 	if err != nil {
 		return err
 	}
+	if err := b.ensurePermit(ctx); err != nil {
+		return err
+	}
 	now := time.Now()
 	want := storage.Client{
+		PermitID:     benchPermitID,
 		ID:           benchClientID,
 		Name:         "dopaid-bench load generator",
 		SecretHash:   h.Hash(secret),
