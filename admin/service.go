@@ -10,7 +10,8 @@
 // Service holds the rules; the JSON API, the web console and the `dopaid
 // admin` commands are thin layers over it. admin may import storage and
 // keys of dopaid (and the standard library, go-jose, golang.org/x/crypto and
-// pquerna/otp), never op, login or cmd: the provider enforces permits by
+// pquerna/otp; gorilla/mux for the API routes), never op, login or cmd: the
+// provider enforces permits by
 // reading the same store.
 package admin
 
