@@ -11,8 +11,7 @@
 // admin` commands are thin layers over it. admin may import storage and
 // keys of dopaid (and the standard library, go-jose, golang.org/x/crypto and
 // pquerna/otp; gorilla/mux for the API routes), never op, login or cmd: the
-// provider enforces permits by
-// reading the same store.
+// provider enforces permits by reading the same store.
 package admin
 
 import (
