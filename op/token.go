@@ -288,6 +288,11 @@ func (s *server) RefreshToken(ctx context.Context, r *oidcop.ClientRequest[oidc.
 		return nil, invalidGrant("the refresh token is invalid, expired or revoked")
 	}
 	for _, sc := range r.Data.Scopes {
+		// Clients repeat the scopes they asked with, purpose:CODE among
+		// them; the purpose is kept apart from the grant's scopes.
+		if g.Purpose != "" && sc == "purpose:"+g.Purpose {
+			continue
+		}
 		if !slices.Contains(g.Scopes, sc) {
 			return nil, oidc.ErrInvalidScope().WithDescription("scope %q was not granted", sc)
 		}
