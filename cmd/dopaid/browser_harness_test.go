@@ -22,6 +22,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"golang.org/x/oauth2"
 
 	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage"
@@ -249,8 +250,8 @@ func (b *tab) screenshot(t *testing.T) []byte {
 func jsString(s string) string { return strconv.Quote(s) }
 
 // agencyApp is an agency's application built on zitadel's rp, served at a
-// loopback address: /login starts a sign-in (passing prompt and acr_values
-// through from its own query), /callback exchanges the code and hands the
+// loopback address: /login starts a sign-in (passing prompt, acr_values and
+// scope through from its own query), /callback exchanges the code and hands the
 // tokens, or the provider's error, to the test.
 type agencyApp struct {
 	URL    string
@@ -265,12 +266,21 @@ var appScopes = []string{"openid", "offline_access", "profile", "ial"}
 
 func newAgencyApp(t *testing.T, ts *testServer, id, name string) *agencyApp {
 	t.Helper()
+	return newAgencyAppFor(t, ts, storage.Client{ID: id, Name: name, Scopes: appScopes}, appScopes)
+}
+
+// newAgencyAppFor is newAgencyApp for a system registered as c (its ID,
+// name, scopes and permit; the harness adds the rest) whose sign-ins ask
+// for scopes, unless /login is given a scope parameter to ask for instead.
+func newAgencyAppFor(t *testing.T, ts *testServer, c storage.Client, scopes []string) *agencyApp {
+	t.Helper()
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	redirect := srv.URL + "/callback"
-	secret := ts.register(t, storage.Client{ID: id, Name: name, AuthMethod: storage.AuthMethodSecretBasic,
-		RedirectURIs: []string{redirect}, Scopes: appScopes})
+	id, name := c.ID, c.Name
+	c.AuthMethod, c.RedirectURIs = storage.AuthMethodSecretBasic, []string{redirect}
+	secret := ts.register(t, c)
 	a := &agencyApp{URL: srv.URL, Name: name,
 		tokens: make(chan *oidc.Tokens[*oidc.IDTokenClaims], 4), errs: make(chan string, 4)}
 
@@ -280,8 +290,10 @@ func newAgencyApp(t *testing.T, ts *testServer, id, name string) *agencyApp {
 	}
 	cookies := httphelper.NewCookieHandler(key, key, httphelper.WithUnsecure())
 	var err error
-	a.party, err = rp.NewRelyingPartyOIDC(context.Background(), ts.URL, id, secret, redirect, appScopes,
+	a.party, err = rp.NewRelyingPartyOIDC(context.Background(), ts.URL, id, secret, redirect, scopes,
 		rp.WithPKCE(cookies),
+		// As registered (client_secret_basic), for refreshes too.
+		rp.WithAuthStyle(oauth2.AuthStyleInHeader),
 		rp.WithHTTPClient(&http.Client{Timeout: 10 * time.Second}),
 		rp.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, errorType, errorDesc, state string) {
 			a.errs <- errorType
@@ -297,6 +309,9 @@ func newAgencyApp(t *testing.T, ts *testServer, id, name string) *agencyApp {
 		}
 		if v := r.URL.Query().Get("acr_values"); v != "" {
 			opts = append(opts, rp.WithURLParam("acr_values", v))
+		}
+		if v := r.URL.Query().Get("scope"); v != "" {
+			opts = append(opts, rp.WithURLParam("scope", v))
 		}
 		rp.AuthURLHandler(func() string { return "state-" + id }, a.party, opts...)(w, r)
 	})
