@@ -152,20 +152,29 @@ func (s *Store) AuditCheckpoints(ctx context.Context, from, to int64) ([]storage
 // statement; ErrNotFound if there is no such checkpoint.
 func (s *Store) PruneAudit(ctx context.Context, seq int64) (int64, error) {
 	op := fmt.Sprintf("prune audit before %d", seq)
+	// Prune only to a checkpoint the trail bears out: its entry must be
+	// there with the checkpoint's hash, or what is left would not verify.
 	const q = `
 WITH c AS (
-	SELECT 1 FROM audit_checkpoints WHERE seq = $1
+	SELECT hash FROM audit_checkpoints WHERE seq = $1
+), e AS (
+	SELECT hash FROM audit_entries WHERE seq = $1
+), ok AS (
+	SELECT 1 FROM c JOIN e ON c.hash = e.hash
 ), d AS (
-	DELETE FROM audit_entries WHERE seq < $1 AND EXISTS (SELECT 1 FROM c) RETURNING 1
+	DELETE FROM audit_entries WHERE seq < $1 AND EXISTS (SELECT 1 FROM ok) RETURNING 1
 )
-SELECT EXISTS (SELECT 1 FROM c), (SELECT count(*) FROM d)`
-	var ok bool
+SELECT EXISTS (SELECT 1 FROM c), EXISTS (SELECT 1 FROM ok), (SELECT count(*) FROM d)`
+	var hasCheckpoint, matches bool
 	var n int64
-	if err := s.pool.QueryRow(ctx, q, seq).Scan(&ok, &n); err != nil {
+	if err := s.pool.QueryRow(ctx, q, seq).Scan(&hasCheckpoint, &matches, &n); err != nil {
 		return 0, wrap(op, err)
 	}
-	if !ok {
+	if !hasCheckpoint {
 		return 0, fmt.Errorf("postgres: %s: no checkpoint: %w", op, storage.ErrNotFound)
+	}
+	if !matches {
+		return 0, fmt.Errorf("postgres: %s: the trail does not bear out the checkpoint: %w", op, storage.ErrConflict)
 	}
 	return n, nil
 }
