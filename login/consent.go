@@ -2,9 +2,11 @@ package login
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage"
@@ -82,7 +84,7 @@ type consentData struct {
 	Category   string
 	PermitNo   string
 	Purpose    string
-	Claims     []string // plain-language descriptions
+	Claims     []consentClaim
 }
 
 func (h *Handler) renderConsent(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, need consentNeed) {
@@ -92,8 +94,9 @@ func (h *Handler) renderConsent(w http.ResponseWriter, r *http.Request, ar stora
 	if p.Lang == "en" {
 		d.AgencyName, d.Purpose = need.Agency.NameEN, need.Purpose.DescriptionEN
 	}
+	purposes := claimPurposes(ar.Claims)
 	for _, c := range need.Claims {
-		d.Claims = append(d.Claims, p.T["claim_"+c])
+		d.Claims = append(d.Claims, consentClaim{Text: p.T["claim_"+c], Purpose: purposes[c]})
 	}
 	p.Data = d
 	h.render(w, r, http.StatusOK, "consent.html", p)
@@ -166,4 +169,40 @@ func (h *Handler) audit(ctx context.Context, e storage.AuditEntry) bool {
 		return false
 	}
 	return true
+}
+
+// consentClaim is one line of the consent page: the claim in plain
+// language and, when the application gave one, its own reason for asking.
+type consentClaim struct {
+	Text    string
+	Purpose string
+}
+
+// claimPurposes reads the per-claim purposes an application may send in
+// the claims request parameter (OpenID Connect for Identity Assurance 1.0
+// §6.2: {"userinfo": {"given_name": {"purpose": "…"}}}), keeping those of
+// 3 to 300 characters as that section requires. Anything else is ignored:
+// the agency's permitted purpose is what the page states in any case.
+func claimPurposes(raw []byte) map[string]string {
+	out := map[string]string{}
+	if len(raw) == 0 {
+		return out
+	}
+	var req map[string]map[string]*struct {
+		Purpose string `json:"purpose"`
+	}
+	if err := json.Unmarshal(raw, &req); err != nil {
+		return out
+	}
+	for _, member := range []string{"id_token", "userinfo"} {
+		for claim, spec := range req[member] {
+			if spec == nil {
+				continue
+			}
+			if n := utf8.RuneCountInString(spec.Purpose); n >= 3 && n <= 300 {
+				out[claim] = spec.Purpose
+			}
+		}
+	}
+	return out
 }
