@@ -42,8 +42,7 @@ type Store interface {
 	KeyStore
 	ReplayStore
 	CitizenStores
-	// PlatformStores: permits, administrators, consents and the audit
-	// trail. Embedded once both backends implement them.
+	PlatformStores
 
 	// DeleteExpired removes every record whose lifetime ended before now
 	// (auth requests, grants whose tokens are all expired, sessions, replay
@@ -77,6 +76,10 @@ type Client struct {
 	AuthMethod string
 	// JWKS is the client's registered public key set (JSON), for private_key_jwt.
 	JWKS []byte
+	// JWKSURI is where a private_key_jwt client publishes its public key
+	// set instead (https), so that it can rotate its keys without a change
+	// of registration. The provider uses it only when JWKS is empty.
+	JWKSURI string
 	// RedirectURIs are matched exactly, byte for byte.
 	RedirectURIs []string
 	// PostLogoutRedirectURIs are matched exactly, byte for byte.

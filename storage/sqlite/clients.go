@@ -10,13 +10,13 @@ import (
 	"github.com/dopaid/dopaid/storage"
 )
 
-const clientColumns = `id, name, secret_hash, auth_method, jwks, redirect_uris,
+const clientColumns = `id, name, secret_hash, auth_method, jwks, jwks_uri, redirect_uris,
 	post_logout_redirect_uris, scopes, signing_alg, permit_id, network_ranges,
 	access_token_ttl, refresh_token_ttl, disabled, created_at, updated_at`
 
 func clientArgs(c storage.Client) []any {
 	return []any{
-		c.ID, c.Name, c.SecretHash, c.AuthMethod, c.JWKS, listArg(c.RedirectURIs),
+		c.ID, c.Name, c.SecretHash, c.AuthMethod, c.JWKS, c.JWKSURI, listArg(c.RedirectURIs),
 		listArg(c.PostLogoutRedirectURIs), listArg(c.Scopes), c.SigningAlg, c.PermitID, listArg(c.NetworkRanges),
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), c.Disabled, msArg(c.CreatedAt), msArg(c.UpdatedAt),
 	}
@@ -25,7 +25,7 @@ func clientArgs(c storage.Client) []any {
 func scanClient(row scanner) (storage.Client, error) {
 	var c storage.Client
 	var accessTTL, refreshTTL int64
-	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.AuthMethod, &c.JWKS, listCol{&c.RedirectURIs},
+	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.AuthMethod, &c.JWKS, &c.JWKSURI, listCol{&c.RedirectURIs},
 		listCol{&c.PostLogoutRedirectURIs}, listCol{&c.Scopes}, &c.SigningAlg, &c.PermitID, listCol{&c.NetworkRanges},
 		&accessTTL, &refreshTTL, &c.Disabled, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
 	c.AccessTokenTTL = time.Duration(accessTTL)
@@ -36,7 +36,7 @@ func scanClient(row scanner) (storage.Client, error) {
 // CreateClient stores a new client.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
 	if err != nil {
 		return wrap(err, "create client %q", c.ID)
 	}
@@ -95,7 +95,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 		c.ID = id
 		args := append(clientArgs(c)[1:], id)
 		if _, err := tx.ExecContext(ctx, `UPDATE clients SET name = ?, secret_hash = ?, auth_method = ?,
-			jwks = ?, redirect_uris = ?, post_logout_redirect_uris = ?, scopes = ?, signing_alg = ?,
+			jwks = ?, jwks_uri = ?, redirect_uris = ?, post_logout_redirect_uris = ?, scopes = ?, signing_alg = ?,
 			permit_id = ?, network_ranges = ?, access_token_ttl = ?, refresh_token_ttl = ?, disabled = ?,
 			created_at = ?, updated_at = ? WHERE id = ?`, args...); err != nil {
 			return wrap(err, "update client %q", id)

@@ -227,6 +227,7 @@ type (
 		PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
 		AuthMethod             string   `json:"auth_method"`
 		JWKS                   []byte   `json:"jwks"`
+		JWKSURI                string   `json:"jwks_uri"`
 		NetworkRanges          []string `json:"network_ranges"`
 		SigningAlg             string   `json:"signing_alg"`
 	}

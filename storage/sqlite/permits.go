@@ -10,8 +10,6 @@ import (
 	"github.com/dopaid/dopaid/storage"
 )
 
-var _ storage.PlatformStores = (*Store)(nil)
-
 const agencyColumns = `id, name_th, name_en, category, registration_no, contacts, created_at, updated_at`
 
 func agencyArgs(a storage.Agency) []any {

@@ -26,7 +26,7 @@ func newAdmin(id string) storage.Admin {
 	}
 }
 
-func wantAdmin(t *testing.T, s platformStore, want storage.Admin) {
+func wantAdmin(t *testing.T, s storage.Store, want storage.Admin) {
 	t.Helper()
 	ctx := context.Background()
 	got, err := s.Admin(ctx, want.ID)
@@ -37,7 +37,7 @@ func wantAdmin(t *testing.T, s platformStore, want storage.Admin) {
 	check(t, "AdminByUsername("+want.Username+")", got, want, normAdmin)
 }
 
-func wantAdminCount(t *testing.T, s platformStore, want int) {
+func wantAdminCount(t *testing.T, s storage.Store, want int) {
 	t.Helper()
 	got, err := s.CountAdmins(context.Background())
 	wantErr(t, "CountAdmins", err, nil)
@@ -68,7 +68,7 @@ func testAdmins(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.platform(t)
+				s := su.store(t)
 				seedAgencies(t, s)
 				wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, tt.a), nil)
 				wantAdmin(t, s, tt.a)
@@ -92,7 +92,7 @@ func testAdmins(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.platform(t)
+				s := su.store(t)
 				wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a")), nil)
 				tt.a.Name = "must not be stored"
 				wantErr(t, "CreateAdmin again", s.CreateAdmin(ctx, tt.a), storage.ErrAlreadyExists)
@@ -104,7 +104,7 @@ func testAdmins(t *testing.T, su suite) {
 
 	t.Run("usernames compared exactly", func(t *testing.T) {
 		// Folding case is the caller's business; the store keeps what it gets.
-		s := su.platform(t)
+		s := su.store(t)
 		lower, upper := newAdmin("lower"), newAdmin("upper")
 		lower.Username, upper.Username = "alice", "Alice"
 		for _, a := range []storage.Admin{lower, upper} {
@@ -117,7 +117,7 @@ func testAdmins(t *testing.T, su suite) {
 	})
 
 	t.Run("missing", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		wantAdminCount(t, s, 0)
 		wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a")), nil)
 		_, err := s.Admin(ctx, "absent")
@@ -140,7 +140,7 @@ func testAdmins(t *testing.T, su suite) {
 	})
 
 	t.Run("list ordered by username", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		list, err := s.Admins(ctx)
 		wantErr(t, "Admins of an empty store", err, nil)
 		if len(list) != 0 {
@@ -215,7 +215,7 @@ func testUpdateAdmin(t *testing.T, su suite) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := su.platform(t)
+			s := su.store(t)
 			orig := newAdmin("a")
 			for _, a := range []storage.Admin{orig, newAdmin("b")} {
 				wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, a), nil)
@@ -245,7 +245,7 @@ func testUpdateAdmin(t *testing.T, su suite) {
 	}
 
 	t.Run("concurrent updates lose nothing", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a")), nil)
 		const n = 16
 		errs := race(n, func(i int) error {

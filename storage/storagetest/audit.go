@@ -68,7 +68,7 @@ func stored(e storage.AuditEntry, seq int64, prevHash string) storage.AuditEntry
 
 // appendAudit appends newAuditEntry(1) … newAuditEntry(n) and returns
 // what AppendAudit returned.
-func appendAudit(t *testing.T, s platformStore, n int) []storage.AuditEntry {
+func appendAudit(t *testing.T, s storage.Store, n int) []storage.AuditEntry {
 	t.Helper()
 	var out []storage.AuditEntry
 	for i := 1; i <= n; i++ {
@@ -84,7 +84,7 @@ func appendAudit(t *testing.T, s platformStore, n int) []storage.AuditEntry {
 // auditEntries returns the entries matching f, failing t unless each of
 // them still hashes to its Hash: the store returns every field exactly
 // as it hashed it.
-func auditEntries(t *testing.T, s platformStore, f storage.AuditFilter) []storage.AuditEntry {
+func auditEntries(t *testing.T, s storage.Store, f storage.AuditFilter) []storage.AuditEntry {
 	t.Helper()
 	es, err := s.AuditEntries(context.Background(), f)
 	wantErr(t, fmt.Sprintf("AuditEntries(%+v)", f), err, nil)
@@ -117,7 +117,7 @@ func seqRange(from, to int64) []int64 {
 	return out
 }
 
-func wantHead(t *testing.T, s platformStore, want storage.AuditEntry) {
+func wantHead(t *testing.T, s storage.Store, want storage.AuditEntry) {
 	t.Helper()
 	got, err := s.AuditHead(context.Background())
 	wantErr(t, "AuditHead", err, nil)
@@ -128,7 +128,7 @@ func testAppendAudit(t *testing.T, su suite) {
 	ctx := context.Background()
 
 	t.Run("empty trail", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		_, err := s.AuditHead(ctx)
 		wantErr(t, "AuditHead", err, storage.ErrNotFound)
 		if es := auditEntries(t, s, storage.AuditFilter{}); len(es) != 0 {
@@ -137,7 +137,7 @@ func testAppendAudit(t *testing.T, su suite) {
 	})
 
 	t.Run("chain", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		var want []storage.AuditEntry
 		prev := ""
 		for i := 1; i <= 12; i++ {
@@ -177,7 +177,7 @@ func testAppendAudit(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.platform(t)
+				s := su.store(t)
 				in := newAuditEntry(1)
 				in.At = tt.at
 				got, err := s.AppendAudit(ctx, in)
@@ -200,7 +200,7 @@ func testAppendAudit(t *testing.T, su suite) {
 	})
 
 	t.Run("nil and empty claims", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		for i, claims := range [][]string{nil, {}, {"pid"}} {
 			in := newAuditEntry(i + 1)
 			in.Claims = claims
@@ -216,7 +216,7 @@ func testAppendAudit(t *testing.T, su suite) {
 
 func testAppendAuditConcurrent(t *testing.T, su suite) {
 	ctx := context.Background()
-	s := su.platform(t)
+	s := su.store(t)
 	const n = 32
 	got := make([]storage.AuditEntry, n)
 	errs := race(n, func(i int) error {
@@ -261,7 +261,7 @@ func testAppendAuditConcurrent(t *testing.T, su suite) {
 }
 
 func testAuditEntries(t *testing.T, su suite) {
-	s := su.platform(t)
+	s := su.store(t)
 	all := appendAudit(t, s, 10)
 	tests := []struct {
 		name string
@@ -315,7 +315,7 @@ func newCheckpoint(e storage.AuditEntry) storage.AuditCheckpoint {
 
 func testAuditCheckpoints(t *testing.T, su suite) {
 	ctx := context.Background()
-	s := su.platform(t)
+	s := su.store(t)
 	es := appendAudit(t, s, 10)
 	cps := map[int64]storage.AuditCheckpoint{}
 	for _, seq := range []int64{6, 3, 9} {
@@ -356,7 +356,7 @@ func testAuditCheckpoints(t *testing.T, su suite) {
 
 func testPruneAudit(t *testing.T, su suite) {
 	ctx := context.Background()
-	s := su.platform(t)
+	s := su.store(t)
 	all := appendAudit(t, s, 10)
 	cp4, cp7 := newCheckpoint(all[3]), newCheckpoint(all[6])
 	// Two checkpoints the trail does not bear out: one whose hash is not

@@ -47,6 +47,10 @@ func testClients(t *testing.T, su suite) {
 		jwt.AuthMethod = storage.AuthMethodPrivateKeyJWT
 		jwt.SecretHash = ""
 		jwt.JWKS = []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`)
+		jwksURI := newClient("jwks-uri")
+		jwksURI.AuthMethod = storage.AuthMethodPrivateKeyJWT
+		jwksURI.SecretHash = ""
+		jwksURI.JWKSURI = "https://rp.example.go.th/.well-known/jwks.json?v=ก"
 		disabled := newClient("disabled")
 		disabled.Disabled = true
 		empty := storage.Client{
@@ -64,6 +68,7 @@ func testClients(t *testing.T, su suite) {
 		}{
 			{"every field", newClient("full")},
 			{"private_key_jwt", jwt},
+			{"private_key_jwt at a jwks_uri", jwksURI},
 			{"disabled", disabled},
 			{"zero values", storage.Client{ID: "zero"}},
 			{"empty slices", empty},
@@ -166,6 +171,7 @@ func testUpdateClient(t *testing.T, su suite) {
 				c.Name = "renamed"
 				c.Scopes = append(c.Scopes, "email")
 				c.Disabled = true
+				c.JWKSURI = "https://rp.example.go.th/jwks"
 				c.RedirectURIs = nil
 				c.UpdatedAt = at(time.Minute)
 				return c, nil
@@ -174,6 +180,7 @@ func testUpdateClient(t *testing.T, su suite) {
 				c.Name = "renamed"
 				c.Scopes = []string{"openid", "profile", "email"}
 				c.Disabled = true
+				c.JWKSURI = "https://rp.example.go.th/jwks"
 				c.RedirectURIs = nil
 				c.UpdatedAt = at(time.Minute)
 				return c

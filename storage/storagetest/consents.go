@@ -26,15 +26,15 @@ func newConsent(id string) storage.Consent {
 
 // storeWithPermits returns a store holding citizens 1 and 2 and permits
 // permit-1 and permit-2, for consents to refer to.
-func storeWithPermits(t *testing.T, su suite) platformStore {
+func storeWithPermits(t *testing.T, su suite) storage.Store {
 	t.Helper()
-	s := su.platform(t)
+	s := su.store(t)
 	seedCitizens(t, s, 1, 2)
 	seedPermits(t, s, "permit-1", "permit-2")
 	return s
 }
 
-func giveConsents(t *testing.T, s platformStore, cs ...storage.Consent) {
+func giveConsents(t *testing.T, s storage.Store, cs ...storage.Consent) {
 	t.Helper()
 	for _, c := range cs {
 		if err := s.GiveConsent(context.Background(), c); err != nil {
@@ -45,7 +45,7 @@ func giveConsents(t *testing.T, s platformStore, cs ...storage.Consent) {
 
 // wantInForce fails t unless want is the consent in force for its
 // citizen, permit and purpose.
-func wantInForce(t *testing.T, s platformStore, want storage.Consent) {
+func wantInForce(t *testing.T, s storage.Store, want storage.Consent) {
 	t.Helper()
 	got, err := s.Consent(context.Background(), want.CitizenID, want.PermitID, want.Purpose)
 	wantErr(t, fmt.Sprintf("Consent(%s, %s, %s)", want.CitizenID, want.PermitID, want.Purpose), err, nil)
@@ -54,7 +54,7 @@ func wantInForce(t *testing.T, s platformStore, want storage.Consent) {
 
 // wantNoneInForce fails t if a consent is in force for citizen, permit and
 // purpose.
-func wantNoneInForce(t *testing.T, s platformStore, citizenID, permitID, purpose string) {
+func wantNoneInForce(t *testing.T, s storage.Store, citizenID, permitID, purpose string) {
 	t.Helper()
 	_, err := s.Consent(context.Background(), citizenID, permitID, purpose)
 	wantErr(t, fmt.Sprintf("Consent(%s, %s, %s)", citizenID, permitID, purpose), err, storage.ErrNotFound)
@@ -62,7 +62,7 @@ func wantNoneInForce(t *testing.T, s platformStore, citizenID, permitID, purpose
 
 // wantConsents fails t unless the citizen's consents in force are want,
 // in that order.
-func wantConsents(t *testing.T, s platformStore, citizenID string, want ...storage.Consent) {
+func wantConsents(t *testing.T, s storage.Store, citizenID string, want ...storage.Consent) {
 	t.Helper()
 	got, err := s.ConsentsByCitizen(context.Background(), citizenID)
 	wantErr(t, "ConsentsByCitizen("+citizenID+")", err, nil)

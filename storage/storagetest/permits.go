@@ -50,6 +50,12 @@ func newApplication(id string) storage.Application {
 			JWKS:                   []byte(`{"keys":[]}`),
 			NetworkRanges:          []string{"203.0.113.0/24"},
 			SigningAlg:             "ES256",
+		}, {
+			Name:         "Batch",
+			RedirectURIs: []string{"https://batch.example.go.th/cb"},
+			AuthMethod:   storage.AuthMethodPrivateKeyJWT,
+			JWKSURI:      "https://batch.example.go.th/.well-known/jwks.json",
+			SigningAlg:   "RS256",
 		}},
 		Acceptance: storage.Acceptance{Name: "สมศรี มีสุข", Position: "ผู้อำนวยการ", At: at(-30 * time.Hour), TermsVersion: "2565-1"},
 		RecordedBy: "admin-officer",
@@ -82,7 +88,7 @@ func newPermit(id string) storage.Permit {
 // seedAgencies stores agency-1 and agency-2 with the applications app-1
 // and app-2, so that backends which check references accept permits of
 // either agency.
-func seedAgencies(t *testing.T, s platformStore) {
+func seedAgencies(t *testing.T, s storage.Store) {
 	t.Helper()
 	ctx := context.Background()
 	for _, n := range []string{"1", "2"} {
@@ -98,7 +104,7 @@ func seedAgencies(t *testing.T, s platformStore) {
 }
 
 // seedPermits stores seedAgencies and newPermit(id) for every id.
-func seedPermits(t *testing.T, s platformStore, ids ...string) {
+func seedPermits(t *testing.T, s storage.Store, ids ...string) {
 	t.Helper()
 	seedAgencies(t, s)
 	for _, id := range ids {
@@ -108,7 +114,7 @@ func seedPermits(t *testing.T, s platformStore, ids ...string) {
 	}
 }
 
-func wantPermit(t *testing.T, s platformStore, want storage.Permit) {
+func wantPermit(t *testing.T, s storage.Store, want storage.Permit) {
 	t.Helper()
 	got, err := s.Permit(context.Background(), want.ID)
 	wantErr(t, "Permit("+want.ID+")", err, nil)
@@ -135,7 +141,7 @@ func testAgencies(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.platform(t)
+				s := su.store(t)
 				wantErr(t, "CreateAgency", s.CreateAgency(ctx, tt.a), nil)
 				got, err := s.Agency(ctx, tt.a.ID)
 				wantErr(t, "Agency", err, nil)
@@ -148,7 +154,7 @@ func testAgencies(t *testing.T, su suite) {
 	})
 
 	t.Run("duplicate ID", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		first := newAgency("a")
 		wantErr(t, "CreateAgency", s.CreateAgency(ctx, first), nil)
 		second := newAgency("a")
@@ -160,7 +166,7 @@ func testAgencies(t *testing.T, su suite) {
 	})
 
 	t.Run("missing", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		seedAgencies(t, s)
 		_, err := s.Agency(ctx, "absent")
 		wantErr(t, "Agency", err, storage.ErrNotFound)
@@ -176,7 +182,7 @@ func testAgencies(t *testing.T, su suite) {
 	})
 
 	t.Run("list ordered by ID", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		list, err := s.Agencies(ctx)
 		wantErr(t, "Agencies of an empty store", err, nil)
 		if len(list) != 0 {
@@ -235,7 +241,7 @@ func testAgencies(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.platform(t)
+				s := su.store(t)
 				orig := newAgency("a")
 				wantErr(t, "CreateAgency", s.CreateAgency(ctx, orig), nil)
 				var seen storage.Agency
@@ -281,7 +287,7 @@ func testApplications(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.platform(t)
+				s := su.store(t)
 				seedAgencies(t, s)
 				wantErr(t, "CreateApplication", s.CreateApplication(ctx, tt.a), nil)
 				got, err := s.Application(ctx, tt.a.ID)
@@ -292,7 +298,7 @@ func testApplications(t *testing.T, su suite) {
 	})
 
 	t.Run("duplicate ID", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		seedAgencies(t, s)
 		again := newApplication("app-1")
 		again.Mission = "another"
@@ -303,14 +309,14 @@ func testApplications(t *testing.T, su suite) {
 	})
 
 	t.Run("missing", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		seedAgencies(t, s)
 		_, err := s.Application(ctx, "absent")
 		wantErr(t, "Application", err, storage.ErrNotFound)
 	})
 
 	t.Run("by agency, newest first", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		seedAgencies(t, s) // app-1 of agency-1 and app-2 of agency-2, at -30h
 		for _, a := range []struct {
 			id     string
@@ -370,7 +376,7 @@ func testPermits(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.platform(t)
+				s := su.store(t)
 				seedAgencies(t, s)
 				wantErr(t, "CreatePermit", s.CreatePermit(ctx, tt.p), nil)
 				wantPermit(t, s, tt.p)
@@ -390,7 +396,7 @@ func testPermits(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.platform(t)
+				s := su.store(t)
 				seedPermits(t, s, "p")
 				tt.p.Conditions = "must not be stored"
 				wantErr(t, "CreatePermit again", s.CreatePermit(ctx, tt.p), storage.ErrAlreadyExists)
@@ -404,7 +410,7 @@ func testPermits(t *testing.T, su suite) {
 	})
 
 	t.Run("numbers only unique when set", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		seedAgencies(t, s)
 		for _, id := range []string{"a", "b"} {
 			p := newPermit(id)
@@ -414,7 +420,7 @@ func testPermits(t *testing.T, su suite) {
 	})
 
 	t.Run("missing", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		seedPermits(t, s, "p")
 		_, err := s.Permit(ctx, "absent")
 		wantErr(t, "Permit", err, storage.ErrNotFound)
@@ -430,7 +436,7 @@ func testPermits(t *testing.T, su suite) {
 	})
 
 	t.Run("list newest first", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		seedAgencies(t, s)
 		list, err := s.Permits(ctx, "")
 		wantErr(t, "Permits of an empty store", err, nil)
@@ -539,7 +545,7 @@ func testUpdatePermit(t *testing.T, su suite) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := su.platform(t)
+			s := su.store(t)
 			seedPermits(t, s, "p", "q")
 			orig := newPermit("p")
 			var seen storage.Permit
@@ -562,7 +568,7 @@ func testUpdatePermit(t *testing.T, su suite) {
 	}
 
 	t.Run("concurrent updates lose nothing", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		seedPermits(t, s, "p")
 		const n = 16
 		errs := race(n, func(i int) error {
@@ -628,7 +634,7 @@ var decisionTimes = []struct {
 
 // seedDecisions stores permit-1 and permit-2 and the decisions of
 // decisionTimes.
-func seedDecisions(t *testing.T, s platformStore) map[string]storage.Decision {
+func seedDecisions(t *testing.T, s storage.Store) map[string]storage.Decision {
 	t.Helper()
 	seedPermits(t, s, "permit-1", "permit-2")
 	out := make(map[string]storage.Decision)
@@ -673,7 +679,7 @@ func testDecisions(t *testing.T, su suite) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				s := su.platform(t)
+				s := su.store(t)
 				seedPermits(t, s, "permit-1")
 				wantErr(t, "CreateDecision", s.CreateDecision(ctx, tt.d), nil)
 				got, err := s.Decisions(ctx, "permit-1")
@@ -684,7 +690,7 @@ func testDecisions(t *testing.T, su suite) {
 	})
 
 	t.Run("duplicate ID", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		seedPermits(t, s, "permit-1")
 		wantErr(t, "CreateDecision", s.CreateDecision(ctx, newDecision("d")), nil)
 		again := newDecision("d")
@@ -696,7 +702,7 @@ func testDecisions(t *testing.T, su suite) {
 	})
 
 	t.Run("in the order recorded", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		ds := seedDecisions(t, s)
 		tests := []struct {
 			permit string
@@ -724,7 +730,7 @@ func testDecisions(t *testing.T, su suite) {
 
 func testDueDecisions(t *testing.T, su suite) {
 	ctx := context.Background()
-	s := su.platform(t)
+	s := su.store(t)
 	seedDecisions(t, s)
 	tests := []struct {
 		name string
@@ -826,7 +832,7 @@ func testApplyDecision(t *testing.T, su suite) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := su.platform(t)
+			s := su.store(t)
 			seedPermits(t, s, "permit-1", "permit-2")
 			d := newDecision("d")
 			if tt.decision != nil {
@@ -861,7 +867,7 @@ func testApplyDecision(t *testing.T, su suite) {
 	}
 
 	t.Run("fn error leaves it due", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		seedPermits(t, s, "permit-1")
 		wantErr(t, "CreateDecision", s.CreateDecision(ctx, newDecision("d")), nil)
 		_, err := s.ApplyDecision(ctx, "d", now, func(p storage.Permit, _ storage.Decision) (storage.Permit, error) { return p, errTest })
@@ -879,7 +885,7 @@ func testApplyDecision(t *testing.T, su suite) {
 	})
 
 	t.Run("exactly once under a race", func(t *testing.T) {
-		s := su.platform(t)
+		s := su.store(t)
 		seedPermits(t, s, "permit-1")
 		wantErr(t, "CreateDecision", s.CreateDecision(ctx, newDecision("d")), nil)
 		const n = 8
@@ -909,7 +915,7 @@ func cmpOr(a, b string) string {
 
 func testClientsByPermit(t *testing.T, su suite) {
 	ctx := context.Background()
-	s := su.platform(t)
+	s := su.store(t)
 	seedPermits(t, s, "permit-1", "permit-2")
 	clients := map[string]storage.Client{}
 	for _, c := range []struct{ id, permit string }{

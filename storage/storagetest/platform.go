@@ -1,28 +1,6 @@
 package storagetest
 
-import (
-	"testing"
-
-	"github.com/dopaid/dopaid/storage"
-)
-
-// platformStore is a Store that holds the DOPA side of the contract too.
-type platformStore interface {
-	storage.Store
-	storage.PlatformStores
-}
-
-// platform returns a fresh store as a platformStore, failing t if the
-// backend does not implement storage.PlatformStores.
-func (su suite) platform(t *testing.T) platformStore {
-	t.Helper()
-	s := su.store(t)
-	p, ok := s.(platformStore)
-	if !ok {
-		t.Fatalf("%T does not implement storage.PlatformStores", s)
-	}
-	return p
-}
+import "github.com/dopaid/dopaid/storage"
 
 // normList normalizes every element and makes nil and empty equal.
 func normList[T any](s []T, norm func(T) T) []T {

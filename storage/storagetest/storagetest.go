@@ -45,8 +45,7 @@
 //   - FailAuthRequest with an empty error code is refused and leaves the
 //     request pending.
 //
-// For the DOPA side (storage.PlatformStores; the suite fails a backend
-// that does not implement it) it pins down:
+// For the DOPA side (storage.PlatformStores) it pins down:
 //   - The suite stores what a record names (its agency, application,
 //     permit or citizen) before the record, so a backend may enforce those
 //     references; it need not. Clients and audit entries name permits,
