@@ -62,6 +62,7 @@ type System struct {
 	PostLogoutRedirectURIs []string
 	AuthMethod             string // private_key_jwt, client_secret_basic, client_secret_post
 	JWKS                   []byte // registered public keys (private_key_jwt)
+	JWKSURI                string // or the https URL that publishes them (private_key_jwt)
 	NetworkRanges          []string
 	SigningAlg             string
 }

@@ -10,13 +10,13 @@ import (
 	"github.com/dopaid/dopaid/storage"
 )
 
-const clientCols = `id, name, secret_hash, auth_method, jwks, redirect_uris,
+const clientCols = `id, name, secret_hash, auth_method, jwks, jwks_uri, redirect_uris,
 	post_logout_redirect_uris, scopes, signing_alg, permit_id, network_ranges,
 	access_token_ttl, refresh_token_ttl, disabled, created_at, updated_at`
 
 func clientArgs(c storage.Client) []any {
 	return []any{
-		c.ID, c.Name, c.SecretHash, c.AuthMethod, c.JWKS, list(c.RedirectURIs),
+		c.ID, c.Name, c.SecretHash, c.AuthMethod, c.JWKS, c.JWKSURI, list(c.RedirectURIs),
 		list(c.PostLogoutRedirectURIs), list(c.Scopes), c.SigningAlg, c.PermitID, list(c.NetworkRanges),
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), c.Disabled, c.CreatedAt, c.UpdatedAt,
 	}
@@ -26,7 +26,7 @@ func scanClient(row pgx.Row) (storage.Client, error) {
 	var c storage.Client
 	var accessTTL, refreshTTL int64
 	err := row.Scan(
-		&c.ID, &c.Name, &c.SecretHash, &c.AuthMethod, &c.JWKS, &c.RedirectURIs,
+		&c.ID, &c.Name, &c.SecretHash, &c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.RedirectURIs,
 		&c.PostLogoutRedirectURIs, &c.Scopes, &c.SigningAlg, &c.PermitID, &c.NetworkRanges,
 		&accessTTL, &refreshTTL, &c.Disabled, ts(&c.CreatedAt), ts(&c.UpdatedAt),
 	)
@@ -46,7 +46,7 @@ func scanClient(row pgx.Row) (storage.Client, error) {
 // CreateClient stores a new client; ErrAlreadyExists if the ID is taken.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 	q := `INSERT INTO clients (` + clientCols + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
 	if _, err := s.pool.Exec(ctx, q, clientArgs(c)...); err != nil {
 		return wrap(fmt.Sprintf("create client %q", c.ID), err)
 	}
@@ -95,7 +95,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 			return fmt.Errorf("client ID changed to %q", c.ID)
 		}
 		q := `UPDATE clients SET (` + clientCols + `) =
-			($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+			($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 			WHERE id = $1 RETURNING ` + clientCols
 		out, err = scanClient(tx.QueryRow(ctx, q, clientArgs(c)...))
 		return err
