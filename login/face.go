@@ -373,12 +373,15 @@ type ReplayStore interface {
 //	 "iat": 1767225600, "exp": 1767225900,
 //	 "jti": "…",                         // unique per result; each is accepted once
 //	 "nonce": "…",                       // the proofing flow's nonce (storage.Flow.Nonce)
+//	 "pid": "1100100000018",             // the ID number on the card the person presented
 //	 "result": {…}}                      // the object HTTPFaceVerifier documents
 //
 // signed with ES256, RS256, PS256 or EdDSA under a key of that verifier
-// named by the header's kid. The vendor defaults to the issuer. The result
-// says nothing about whom it concerns: the nonce binds it to one flow, and
-// the caller must look that flow up (storage.FlowStore.FlowByNonce).
+// named by the header's kid. The vendor defaults to the issuer. The nonce
+// binds the result to one flow (storage.FlowStore.FlowByNonce) and pid to
+// one person: the caller must check that pid is the flow's citizen
+// (VerifyResult returns it), or anyone verified at a kiosk could finish the
+// proofing of whoever's registry details they typed.
 type SignedResults struct {
 	// Verifiers maps a verifier's ID (the JWS iss) to its public keys.
 	Verifiers map[string]jose.JSONWebKeySet
@@ -408,7 +411,11 @@ type resultClaims struct {
 	NotBefore *jwt.NumericDate `json:"nbf"`
 	ID        string           `json:"jti"`
 	Nonce     string           `json:"nonce"`
-	Result    *faceWire        `json:"result"`
+	// PID is the national ID number of the person the verifier compared,
+	// read from the card they presented: it binds the result to a citizen,
+	// so a face verified for one person cannot complete another's proofing.
+	PID    string    `json:"pid"`
+	Result *faceWire `json:"result"`
 }
 
 // Verify checks a signed result and returns the nonce it is bound to and
@@ -417,34 +424,55 @@ type resultClaims struct {
 // replay store failed, or s is misconfigured). The result is spent only
 // once every other check has passed.
 func (s *SignedResults) Verify(ctx context.Context, compact string) (nonce string, res storage.FaceResult, err error) {
+	r, err := s.VerifyResult(ctx, compact)
+	return r.Nonce, r.Result, err
+}
+
+// SignedResult is a verified result and what it is bound to.
+type SignedResult struct {
+	Nonce  string
+	PID    string // the 13-digit ID number the verifier checked; never log it
+	Result storage.FaceResult
+}
+
+// LogValue keeps the ID number out of logs.
+func (r SignedResult) LogValue() slog.Value { return slog.StringValue("signed face result") }
+
+// VerifyResult is Verify returning the ID number the result is bound to.
+func (s *SignedResults) VerifyResult(ctx context.Context, compact string) (SignedResult, error) {
+	nonce, pid, res, err := s.verify(ctx, compact)
+	return SignedResult{Nonce: nonce, PID: pid, Result: res}, err
+}
+
+func (s *SignedResults) verify(ctx context.Context, compact string) (nonce, pid string, res storage.FaceResult, err error) {
 	if s.Audience == "" || s.Replay == nil {
-		return "", storage.FaceResult{}, errors.New("login: signed face results need an audience and a replay store")
+		return "", "", storage.FaceResult{}, errors.New("login: signed face results need an audience and a replay store")
 	}
 	if len(compact) > maxSignedResult {
-		return "", storage.FaceResult{}, fmt.Errorf("%w: longer than %d bytes", ErrResultInvalid, maxSignedResult)
+		return "", "", storage.FaceResult{}, fmt.Errorf("%w: longer than %d bytes", ErrResultInvalid, maxSignedResult)
 	}
 	// Telling a refused algorithm from a malformed token answers a verifier
 	// that signed with a shared secret precisely.
 	if alg := headerAlg(compact); alg != "" && !algAccepted(alg) {
-		return "", storage.FaceResult{}, fmt.Errorf("%w: algorithm not accepted", ErrResultSignature)
+		return "", "", storage.FaceResult{}, fmt.Errorf("%w: algorithm not accepted", ErrResultSignature)
 	}
 	jws, err := jose.ParseSignedCompact(compact, resultAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
-		return "", storage.FaceResult{}, fmt.Errorf("%w: not a compact JWS", ErrResultInvalid)
+		return "", "", storage.FaceResult{}, fmt.Errorf("%w: not a compact JWS", ErrResultInvalid)
 	}
 	var unverified struct {
 		Issuer string `json:"iss"`
 	}
 	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &unverified); err != nil {
-		return "", storage.FaceResult{}, fmt.Errorf("%w: payload is not a JSON object", ErrResultInvalid)
+		return "", "", storage.FaceResult{}, fmt.Errorf("%w: payload is not a JSON object", ErrResultInvalid)
 	}
 	set, ok := s.Verifiers[unverified.Issuer]
 	if !ok || unverified.Issuer == "" {
-		return "", storage.FaceResult{}, fmt.Errorf("%w: unknown verifier", ErrResultSignature)
+		return "", "", storage.FaceResult{}, fmt.Errorf("%w: unknown verifier", ErrResultSignature)
 	}
 	hdr := jws.Signatures[0].Header
 	if hdr.KeyID == "" {
-		return "", storage.FaceResult{}, fmt.Errorf("%w: no kid", ErrResultSignature)
+		return "", "", storage.FaceResult{}, fmt.Errorf("%w: no kid", ErrResultSignature)
 	}
 	var payload []byte
 	for _, k := range set.Key(hdr.KeyID) {
@@ -457,12 +485,12 @@ func (s *SignedResults) Verify(ctx context.Context, compact string) (nonce strin
 		}
 	}
 	if payload == nil {
-		return "", storage.FaceResult{}, fmt.Errorf("%w: no key of verifier %.64q verifies it", ErrResultSignature, unverified.Issuer)
+		return "", "", storage.FaceResult{}, fmt.Errorf("%w: no key of verifier %.64q verifies it", ErrResultSignature, unverified.Issuer)
 	}
 
 	var cl resultClaims
 	if err := decodeOne(payload, &cl); err != nil {
-		return "", storage.FaceResult{}, fmt.Errorf("%w: claims: %v", ErrResultInvalid, err)
+		return "", "", storage.FaceResult{}, fmt.Errorf("%w: claims: %v", ErrResultInvalid, err)
 	}
 	now := time.Now()
 	if s.Now != nil {
@@ -472,8 +500,8 @@ func (s *SignedResults) Verify(ctx context.Context, compact string) (nonce strin
 	if maxAge <= 0 {
 		maxAge = 5 * time.Minute
 	}
-	invalid := func(why string) (string, storage.FaceResult, error) {
-		return "", storage.FaceResult{}, fmt.Errorf("%w: %s", ErrResultInvalid, why)
+	invalid := func(why string) (string, string, storage.FaceResult, error) {
+		return "", "", storage.FaceResult{}, fmt.Errorf("%w: %s", ErrResultInvalid, why)
 	}
 	switch {
 	case cl.Issuer != unverified.Issuer:
@@ -491,13 +519,15 @@ func (s *SignedResults) Verify(ctx context.Context, compact string) (nonce strin
 	case !cl.Expiry.Time().After(cl.IssuedAt.Time()):
 		return invalid("exp not after iat")
 	case now.Sub(cl.IssuedAt.Time()) > maxAge:
-		return "", storage.FaceResult{}, fmt.Errorf("%w: issued more than %v ago", ErrResultExpired, maxAge)
+		return "", "", storage.FaceResult{}, fmt.Errorf("%w: issued more than %v ago", ErrResultExpired, maxAge)
 	case !now.Before(cl.Expiry.Time().Add(resultSkew)):
-		return "", storage.FaceResult{}, fmt.Errorf("%w: exp passed", ErrResultExpired)
+		return "", "", storage.FaceResult{}, fmt.Errorf("%w: exp passed", ErrResultExpired)
 	case cl.ID == "" || len(cl.ID) > maxResultID:
 		return invalid("jti missing or too long")
 	case cl.Nonce == "" || len(cl.Nonce) > maxResultID:
 		return invalid("nonce missing or too long")
+	case !storage.ValidPID(cl.PID):
+		return invalid("pid missing or not a valid ID number")
 	}
 	res, err = cl.Result.result(cl.Issuer, cl.IssuedAt.Time().UTC())
 	if err != nil {
@@ -511,11 +541,11 @@ func (s *SignedResults) Verify(ctx context.Context, compact string) (nonce strin
 	}
 	if err := s.Replay.UseOnce(ctx, "face-result:"+cl.Issuer, cl.ID, until.Add(time.Second), now); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
-			return "", storage.FaceResult{}, fmt.Errorf("%w: jti of verifier %.64q seen before", ErrResultReplayed, cl.Issuer)
+			return "", "", storage.FaceResult{}, fmt.Errorf("%w: jti of verifier %.64q seen before", ErrResultReplayed, cl.Issuer)
 		}
-		return "", storage.FaceResult{}, fmt.Errorf("login: record face result jti: %w", err)
+		return "", "", storage.FaceResult{}, fmt.Errorf("login: record face result jti: %w", err)
 	}
-	return cl.Nonce, res, nil
+	return cl.Nonce, cl.PID, res, nil
 }
 
 // headerAlg returns the alg of a compact JWS's protected header, or "" if

@@ -381,6 +381,7 @@ func resultClaims(jti string) map[string]any {
 		"exp":   faceNow.Add(4 * time.Minute).Unix(),
 		"jti":   jti,
 		"nonce": "flow-nonce-1",
+		"pid":   "1100100000018",
 		"result": map[string]any{
 			"match": true, "score": 0.95, "threshold": 0.8,
 			"liveness": "bona_fide", "liveness_score": 0.99, "model_version": "k-3",
@@ -533,6 +534,8 @@ func TestSignedResultRefused(t *testing.T) {
 		{"audience missing", kiosk(func(cl map[string]any) { delete(cl, "aud") }), login.ErrResultInvalid},
 		{"nonce missing", kiosk(func(cl map[string]any) { delete(cl, "nonce") }), login.ErrResultInvalid},
 		{"nonce empty", kiosk(func(cl map[string]any) { cl["nonce"] = "" }), login.ErrResultInvalid},
+		{"pid missing", kiosk(func(cl map[string]any) { delete(cl, "pid") }), login.ErrResultInvalid},
+		{"pid not an ID number", kiosk(func(cl map[string]any) { cl["pid"] = "1100100000019" }), login.ErrResultInvalid},
 		{"jti missing", kiosk(func(cl map[string]any) { delete(cl, "jti") }), login.ErrResultInvalid},
 		{"result missing", kiosk(func(cl map[string]any) { delete(cl, "result") }), login.ErrResultInvalid},
 		{"result not an object", kiosk(func(cl map[string]any) { cl["result"] = "match" }), login.ErrResultInvalid},

@@ -373,7 +373,8 @@ func (h *Handler) signedResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	nonce, res, err := h.cfg.Signed.Verify(ctx, strings.TrimSpace(string(body)))
+	sr, err := h.cfg.Signed.VerifyResult(ctx, strings.TrimSpace(string(body)))
+	nonce, res := sr.Nonce, sr.Result
 	switch {
 	case errors.Is(err, ErrResultReplayed):
 		answer(http.StatusConflict, "replayed")
@@ -400,6 +401,19 @@ func (h *Handler) signedResult(w http.ResponseWriter, r *http.Request) {
 	} else if err != nil {
 		h.log.ErrorContext(ctx, "login: flow by nonce", "err", err)
 		answer(http.StatusInternalServerError, "server_error")
+		return
+	}
+	// The face verified must be the flow's citizen: the verifier names the
+	// ID number on the card it checked.
+	c, err := h.cfg.Store.Citizen(ctx, f.CitizenID)
+	if err != nil {
+		h.log.ErrorContext(ctx, "login: load citizen for signed result", "err", err)
+		answer(http.StatusInternalServerError, "server_error")
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(c.PID), []byte(sr.PID)) != 1 {
+		h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Outcome: "failure", Detail: "face_result_other_person"})
+		answer(http.StatusConflict, "subject_mismatch")
 		return
 	}
 	_, err = h.cfg.Store.UpdateFlow(ctx, f.ID, now, func(f storage.Flow) (storage.Flow, error) {
