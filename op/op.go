@@ -85,8 +85,13 @@ type Config struct {
 	// headers are ignored and the TCP peer is the client's address.
 	TrustedProxies []netip.Prefix
 	// Audit receives release events; nil records nothing.
-	Audit  Auditor
-	Logger *slog.Logger
+	Audit Auditor
+	// HTTPClient fetches the key sets that private_key_jwt clients publish
+	// at their jwks_uri (tests give one that trusts their server); nil
+	// means a client of the provider's own. Redirects are never followed,
+	// whatever the client says.
+	HTTPClient *http.Client
+	Logger     *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
@@ -188,6 +193,7 @@ type Provider struct {
 	store   storage.Store
 	clients *clientCache
 	permits *permitCache
+	jwks    *jwksCache
 	handler http.Handler
 	// issuerPath is the issuer URL's path, prefixed to every endpoint.
 	issuerPath string
@@ -209,6 +215,7 @@ func New(cfg Config) (*Provider, error) {
 		now:        cfg.Now,
 		store:      cfg.Store,
 		clients:    newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now),
+		jwks:       newJWKSCache(cfg.HTTPClient, cfg.Now),
 		issuerPath: strings.TrimSuffix(u.Path, "/"),
 	}
 	if ps, ok := cfg.Store.(permitStore); ok {

@@ -138,14 +138,13 @@ func (p *Provider) authenticateAssertion(ctx context.Context, cc *oidcop.ClientC
 	if c.Disabled || c.AuthMethod != storage.AuthMethodPrivateKeyJWT {
 		return storage.Client{}, invalidClient()
 	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(c.JWKS, &set); err != nil {
-		p.log.ErrorContext(ctx, "client has an unreadable JWKS", "client_id", c.ID)
-		return storage.Client{}, invalidClient()
-	}
 	kid := jws.Signatures[0].Header.KeyID
+	keys, err := p.clientKeys(ctx, c, kid)
+	if err != nil {
+		return storage.Client{}, err
+	}
 	var payload []byte
-	for _, k := range set.Keys {
+	for _, k := range keys {
 		if (kid != "" && k.KeyID != kid) || (k.Use != "" && k.Use != "sig") {
 			continue
 		}
@@ -187,6 +186,27 @@ func (p *Provider) authenticateAssertion(ctx context.Context, cc *oidcop.ClientC
 		return c, nil
 	}
 	return storage.Client{}, invalidClient()
+}
+
+// clientKeys returns a private_key_jwt client's public keys: those it
+// registered, or else those it publishes at its jwks_uri, fetched anew
+// when kid names none of the cached ones. What went wrong is logged; the
+// client learns only that it failed to authenticate.
+func (p *Provider) clientKeys(ctx context.Context, c storage.Client, kid string) ([]jose.JSONWebKey, error) {
+	if len(c.JWKS) == 0 && c.JWKSURI != "" {
+		keys, err := p.jwks.keys(ctx, c.ID, c.JWKSURI, kid)
+		if err != nil {
+			p.log.WarnContext(ctx, "client keys unavailable", "client_id", c.ID, "err", err)
+			return nil, invalidClient()
+		}
+		return keys, nil
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(c.JWKS, &set); err != nil {
+		p.log.ErrorContext(ctx, "client has an unreadable JWKS", "client_id", c.ID)
+		return nil, invalidClient()
+	}
+	return set.Keys, nil
 }
 
 func invalidGrant(desc string) error {
