@@ -27,7 +27,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -102,6 +104,9 @@ type Config struct {
 	// Signed verifies face results posted by registered external verifiers
 	// (kiosks); nil disables the endpoint.
 	Signed *SignedResults
+	// TrustedProxies may set X-Forwarded-For (the failure counters count
+	// the citizen's address, not the proxy's).
+	TrustedProxies []netip.Prefix
 	// Issuer names the service in authenticator apps.
 	Issuer        string
 	SecureCookies bool
@@ -360,21 +365,67 @@ func (h *Handler) setLang(w http.ResponseWriter, r *http.Request) {
 		l = "th"
 	}
 	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600, SameSite: http.SameSiteLaxMode, Secure: h.cfg.SecureCookies})
-	next := r.URL.Query().Get("next")
-	// Only back into the login pages: never an open redirect.
-	if u, err := url.Parse(next); err != nil || u.IsAbs() || u.Host != "" || len(next) < len(Path) || next[:len(Path)] != Path || (len(next) > 1 && next[1] == '/') {
-		next = Path
-	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, localNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 }
 
-// clientAddr is the TCP peer's address (proxies are not trusted yet).
-func clientAddr(r *http.Request) string {
+// localNext returns next if it is a path inside the login pages, else
+// Path: never an open redirect. The path is checked as the browser will
+// read it — after cleaning, and with no backslash (browsers read "/\" as
+// "//") — not as it was sent.
+func localNext(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || u.IsAbs() || u.Host != "" || u.User != nil || strings.ContainsAny(next, "\\\x00\r\n") {
+		return Path
+	}
+	clean := path.Clean(u.Path)
+	if clean != Path && !strings.HasPrefix(clean, Path+"/") {
+		return Path
+	}
+	u.Path = clean
+	return u.String()
+}
+
+// clientAddr is the address failures are counted against: the TCP peer,
+// or — when the peer is a trusted proxy — the right-most address in
+// X-Forwarded-For that is not itself a trusted proxy. An IPv6 address
+// counts by its /64, which one subscriber usually holds whole.
+func (h *Handler) clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	a = a.Unmap()
+	if inPrefixes(a, h.cfg.TrustedProxies) {
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break
+			}
+			if hop = hop.Unmap(); !inPrefixes(hop, h.cfg.TrustedProxies) {
+				a = hop
+				break
+			}
+		}
+	}
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // mac returns a keyed hash, base64url.

@@ -2,7 +2,9 @@ package login
 
 import (
 	"bytes"
+	"context"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -30,5 +32,54 @@ func TestPageTitles(t *testing.T) {
 	}
 	if len(seen) < 9 {
 		t.Errorf("rendered %d distinct titles, want one per page", len(seen))
+	}
+}
+
+func TestLocalNext(t *testing.T) {
+	tests := []struct{ next, want string }{
+		{"/login/me", "/login/me"},
+		{"/login?authRequestID=abc", "/login?authRequestID=abc"},
+		{"/login/../%5Cevil.example", "/login"},
+		{"/login/..\\evil.example", "/login"},
+		{"/login/../admin", "/login"},
+		{"//evil.example/login", "/login"},
+		{"https://evil.example/login", "/login"},
+		{"/loginx", "/login"},
+		{"/login/%2e%2e/x", "/login"},
+		{"", "/login"},
+	}
+	for _, tt := range tests {
+		if got := localNext(tt.next); got != tt.want {
+			t.Errorf("localNext(%q) = %q, want %q", tt.next, got, tt.want)
+		}
+	}
+}
+
+// TestAttemptsAreCountedBeforeTheCheck: of many parallel attempts on one
+// ID number, only as many as the limit may go on.
+func TestAttemptsAreCountedBeforeTheCheck(t *testing.T) {
+	f := newPortal(t, nil)
+	k := throttleKey{"signin:pid:test", 5}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	allowed := 0
+	for range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := f.h.attempt(context.Background(), k)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				allowed++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if allowed != 5 {
+		t.Errorf("%d of 40 parallel attempts went on, want 5", allowed)
 	}
 }

@@ -117,10 +117,19 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tk := h.throttleKeys("proof", pid, r)
-	if locked, err := h.locked(ctx, tk); err != nil {
+	if locked, err := h.locked(ctx, tk[1:]); err != nil {
 		h.internal(w, r, "throttle", err)
 		return
 	} else if locked {
+		again(http.StatusTooManyRequests, "locked")
+		return
+	}
+	// Counted before the comparison (see attempt); a match gives it back,
+	// so that only failures — registry or face — add up for this citizen.
+	if ok, err := h.attempt(ctx, tk[0]); err != nil {
+		h.internal(w, r, "throttle", err)
+		return
+	} else if !ok {
 		again(http.StatusTooManyRequests, "locked")
 		return
 	}
@@ -132,11 +141,15 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 	matched, ok := h.matchRegistry(c, err == nil, first, last, typed, laser)
 	if !ok {
 		h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Outcome: "failure", Detail: "registry_mismatch"})
-		if err := h.recordFailure(ctx, tk); err != nil {
+		if err := h.recordFailure(ctx, tk[1:]); err != nil {
 			h.internal(w, r, "throttle", err)
 			return
 		}
 		again(http.StatusUnauthorized, "proof_failed")
+		return
+	}
+	if err := h.undoAttempt(ctx, tk[0]); err != nil {
+		h.internal(w, r, "throttle", err)
 		return
 	}
 	h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Claims: matched, Outcome: "success", Detail: "registry_match",
@@ -236,6 +249,15 @@ func (h *Handler) faceSubmit(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, "load citizen", err)
 		return
 	}
+	// Failed face attempts count like failed registry matches: no unlimited
+	// selfies against one citizen's registry photo.
+	if locked, err := h.locked(ctx, h.throttleKeys("proof", c.PID, r)); err != nil {
+		h.internal(w, r, "throttle", err)
+		return
+	} else if locked {
+		h.renderFace(w, r, f, http.StatusTooManyRequests, "locked")
+		return
+	}
 	req := FaceRequest{PhotoRef: c.PhotoRef, Nonce: f.Nonce}
 	if h.cfg.Simulator {
 		req.Simulate = r.PostFormValue("simulate")
@@ -284,6 +306,13 @@ func (h *Handler) faceCheck(w http.ResponseWriter, r *http.Request) {
 	c, err := h.cfg.Store.Citizen(r.Context(), f.CitizenID)
 	if err != nil {
 		h.internal(w, r, "load citizen", err)
+		return
+	}
+	if locked, err := h.locked(r.Context(), h.throttleKeys("proof", c.PID, r)); err != nil {
+		h.internal(w, r, "throttle", err)
+		return
+	} else if locked {
+		h.renderFace(w, r, f, http.StatusTooManyRequests, "locked")
 		return
 	}
 	h.faceDone(w, r, f, c, *f.Face)

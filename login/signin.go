@@ -316,9 +316,16 @@ func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request) (storage
 		return storage.Session{}, refusal{http.StatusBadRequest, "signin_failed"}, nil
 	}
 	keys := h.throttleKeys("signin", pid, r)
-	if locked, err := h.locked(ctx, keys); err != nil {
+	if locked, err := h.locked(ctx, keys[1:]); err != nil {
 		return storage.Session{}, refusal{}, fmt.Errorf("throttle: %w", err)
 	} else if locked {
+		return storage.Session{}, refusal{http.StatusTooManyRequests, "locked"}, nil
+	}
+	// The ID number's counter counts the attempt before the code is
+	// checked (see attempt); the address counts failures only.
+	if ok, err := h.attempt(ctx, keys[0]); err != nil {
+		return storage.Session{}, refusal{}, fmt.Errorf("throttle: %w", err)
+	} else if !ok {
 		return storage.Session{}, refusal{http.StatusTooManyRequests, "locked"}, nil
 	}
 	citizen, amr, err := h.checkTOTP(ctx, pid, code)
@@ -326,7 +333,7 @@ func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request) (storage
 		if !errors.Is(err, errNoMatch) {
 			return storage.Session{}, refusal{}, err
 		}
-		if err := h.recordFailure(ctx, keys); err != nil {
+		if err := h.recordFailure(ctx, keys[1:]); err != nil {
 			return storage.Session{}, refusal{}, fmt.Errorf("throttle: %w", err)
 		}
 		// A failed attempt on a known citizen is theirs to see; an unknown

@@ -49,8 +49,51 @@ type throttleKey struct {
 func (h *Handler) throttleKeys(kind, pid string, r *http.Request) []throttleKey {
 	return []throttleKey{
 		{kind + ":pid:" + mac(h.cfg.ThrottleKey, pid), h.cfg.Throttle.PerID},
-		{kind + ":addr:" + mac(h.cfg.ThrottleKey, clientAddr(r)), h.cfg.Throttle.PerAddr},
+		{kind + ":addr:" + mac(h.cfg.ThrottleKey, h.clientAddr(r)), h.cfg.Throttle.PerAddr},
 	}
+}
+
+// attempt counts an attempt against k before the credential is checked,
+// atomically, and reports whether it may go on: parallel guesses cannot all
+// pass a check made before any of them has failed. A success must clear the
+// counter (clearFailures); a failure needs no further count on k.
+func (h *Handler) attempt(ctx context.Context, k throttleKey) (bool, error) {
+	p := h.cfg.Throttle
+	now := h.now()
+	allowed := false
+	_, err := h.cfg.Store.RecordFailure(ctx, k.key, now, func(t storage.Throttle) storage.Throttle {
+		if t.WindowStart.IsZero() || now.Sub(t.WindowStart) > p.Window {
+			t.Failures, t.WindowStart = 0, now
+		}
+		allowed = !now.Before(t.LockedUntil) && t.Failures < k.limit
+		t.Failures++
+		if over := t.Failures - k.limit; over >= 0 {
+			lock := p.LockBase << min(over, 16)
+			if lock > p.LockMax || lock <= 0 {
+				lock = p.LockMax
+			}
+			if until := now.Add(lock); until.After(t.LockedUntil) {
+				t.LockedUntil = until
+			}
+		}
+		return t
+	})
+	return allowed, err
+}
+
+// undoAttempt gives back an attempt counted by attempt that succeeded
+// without ending the counting (a registry match before the face step).
+func (h *Handler) undoAttempt(ctx context.Context, k throttleKey) error {
+	_, err := h.cfg.Store.RecordFailure(ctx, k.key, h.now(), func(t storage.Throttle) storage.Throttle {
+		if t.Failures > 0 {
+			t.Failures--
+		}
+		if t.Failures < k.limit {
+			t.LockedUntil = time.Time{} // the lock came from this attempt alone
+		}
+		return t
+	})
+	return err
 }
 
 func (h *Handler) locked(ctx context.Context, keys []throttleKey) (bool, error) {

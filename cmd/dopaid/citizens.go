@@ -32,17 +32,18 @@ func (m *Main) newLogin() (*login.Handler, error) {
 		return nil, errors.New("the store does not hold citizens")
 	}
 	cfg := login.Config{
-		Store:         store,
-		Callback:      m.Provider.CallbackURL,
-		Envelope:      m.Envelope,
-		LaserMACKey:   m.Envelope.DeriveKey(purposeLaserMAC),
-		ThrottleKey:   m.Envelope.DeriveKey(purposeThrottle),
-		RecoveryKey:   m.Envelope.DeriveKey(purposeRecovery),
-		Issuer:        m.URL,
-		SecureCookies: strings.HasPrefix(m.URL, "https://"),
-		Assurance:     login.AssuranceConfig{AllowSimulated: m.Config.Dev},
-		Logger:        m.Logger,
-		Now:           m.Now,
+		Store:          store,
+		Callback:       m.Provider.CallbackURL,
+		Envelope:       m.Envelope,
+		LaserMACKey:    m.Envelope.DeriveKey(purposeLaserMAC),
+		ThrottleKey:    m.Envelope.DeriveKey(purposeThrottle),
+		RecoveryKey:    m.Envelope.DeriveKey(purposeRecovery),
+		Issuer:         m.URL,
+		TrustedProxies: m.Config.TrustedProxies,
+		SecureCookies:  strings.HasPrefix(m.URL, "https://"),
+		Assurance:      login.AssuranceConfig{AllowSimulated: m.Config.Dev},
+		Logger:         m.Logger,
+		Now:            m.Now,
 	}
 	switch {
 	case m.Config.Dev:
