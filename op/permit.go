@@ -166,8 +166,8 @@ func containsString(list []string, v string) bool {
 	return false
 }
 
-// Client addresses. The provider sees the TCP peer; a Forwarded or
-// X-Forwarded-For header counts only when the peer is a trusted proxy.
+// Client addresses. The provider sees the TCP peer; X-Forwarded-For counts
+// only when the peer is a trusted proxy.
 type addrKey struct{}
 
 func withClientAddr(trusted []netip.Prefix, h http.Handler) http.Handler {
@@ -191,22 +191,12 @@ func peerAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
 		return peer
 	}
 	// The right-most address not itself a trusted proxy is the client.
+	// Only X-Forwarded-For, every line of it: a proxy that appends its own
+	// line (HAProxy) or only sets X-Forwarded-For (nginx, cloud load
+	// balancers) must not let a client-sent header be read instead.
 	var hops []string
-	if f := r.Header.Get("Forwarded"); f != "" {
-		for _, part := range strings.Split(f, ",") {
-			for _, kv := range strings.Split(part, ";") {
-				if k, v, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && strings.EqualFold(k, "for") {
-					v = strings.Trim(v, `"`)
-					v = strings.TrimPrefix(strings.TrimSuffix(v, "]"), "[")
-					if h, _, err := net.SplitHostPort(v); err == nil {
-						v = h
-					}
-					hops = append(hops, v)
-				}
-			}
-		}
-	} else if x := r.Header.Get("X-Forwarded-For"); x != "" {
-		for _, v := range strings.Split(x, ",") {
+	for _, line := range r.Header.Values("X-Forwarded-For") {
+		for _, v := range strings.Split(line, ",") {
 			hops = append(hops, strings.TrimSpace(v))
 		}
 	}

@@ -2,6 +2,7 @@ package op
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -115,14 +116,12 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// And it ends the citizen's single sign-on session in this browser
-		// (OpenID Connect RP-Initiated Logout §2). Only with a valid hint:
-		// a bare link must not sign anyone out.
+		// (OpenID Connect RP-Initiated Logout §2) — only when the hint is
+		// this browser's citizen's: anyone's valid ID token in a link must
+		// not sign someone else out.
 		if name := p.cfg.SessionCookie; name != "" {
 			if ck, err := r.Cookie(name); err == nil && ck.Value != "" {
-				if err := p.store.DeleteSession(ctx, HashToken(ck.Value)); err != nil {
-					p.log.ErrorContext(ctx, "end session: delete session", "err", err)
-				}
-				http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, Secure: p.cfg.SecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+				p.endBrowserSession(w, r, c, hc.Subject, name, ck.Value)
 			}
 		}
 	}
@@ -138,4 +137,30 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	if err := pages.ExecuteTemplate(w, "signedout.html", nil); err != nil {
 		p.log.ErrorContext(ctx, "render signed-out page", "err", err)
 	}
+}
+
+// endBrowserSession deletes the browser's sign-on session if its citizen
+// is the one the client's ID token names (by the client's pairwise sub).
+func (p *Provider) endBrowserSession(w http.ResponseWriter, r *http.Request, c storage.Client, sub, cookieName, cookieValue string) {
+	ctx := r.Context()
+	sess, err := p.store.Session(ctx, HashToken(cookieValue), p.now())
+	if err != nil {
+		if !isNotFound(err) {
+			p.log.ErrorContext(ctx, "end session: load session", "err", err)
+		}
+		return
+	}
+	pm, _, err := p.permitOf(ctx, c)
+	if err != nil && !errors.Is(err, errNoPermit) {
+		p.log.ErrorContext(ctx, "end session: load permit", "err", err)
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(p.Subject(sectorOf(c, pm), sess.Subject)), []byte(sub)) != 1 {
+		return
+	}
+	if err := p.store.DeleteSession(ctx, sess.ID); err != nil {
+		p.log.ErrorContext(ctx, "end session: delete session", "err", err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, Secure: p.cfg.SecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 }

@@ -250,7 +250,7 @@ func (m *Main) Run(ctx context.Context) error {
 		mux.Handle(demoPath+"/", demo)
 	}
 	m.srv = &http.Server{
-		Handler:           logRequests(m.Logger, mux),
+		Handler:           logRequests(m.Logger, hsts(secure, mux)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -388,6 +388,18 @@ func (m *Main) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// hsts tells browsers to use https only for this host (a year), when the
+// issuer is https.
+func hsts(secure bool, h http.Handler) http.Handler {
+	if !secure {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // logRequests logs each request's method, path (never the query, which can

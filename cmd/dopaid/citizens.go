@@ -52,7 +52,8 @@ func (m *Main) newLogin() (*login.Handler, error) {
 		cfg.Simulator = true
 	case m.Config.FaceURL != "":
 		cfg.Face = &login.HTTPFaceVerifier{URL: m.Config.FaceURL, Token: m.Config.FaceToken, Vendor: m.Config.FaceVendor,
-			Client: &http.Client{Timeout: 10 * time.Second}}
+			// Never follow a redirect: a 307 would post the selfie elsewhere.
+			Client: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	}
 	if m.Config.FaceVerifiers != "" {
 		b, err := readFile(m.Config.FaceVerifiers)
