@@ -328,6 +328,13 @@ func verifyPassword(encoded, password string) bool {
 	if err1 != nil || err2 != nil || len(salt) < 8 || len(want) < 16 || len(want) > 64 {
 		return false
 	}
+	// At most a few hashings at once: each takes tens of MiB, and sign-in is
+	// open to anyone — a flood must queue, not exhaust memory.
+	argonSlots <- struct{}{}
 	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	<-argonSlots
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
+
+// argonSlots bounds concurrent password hashing (4 × 64 MiB).
+var argonSlots = make(chan struct{}, 4)

@@ -305,7 +305,9 @@ func (s *Service) AgencyAccesses(ctx context.Context, actor storage.Admin, agenc
 			}
 			permits[e.PermitID] = pm
 		}
-		if e.CitizenID != "" && pm.AgencyID == agencyID && grantsPID(pm, e.Purpose) {
+		// The ID number only where it was actually released in this entry
+		// (granted, asked for and consented to), never merely grantable.
+		if e.CitizenID != "" && pm.AgencyID == agencyID && grantsPID(pm, e.Purpose) && slices.Contains(e.Claims, "pid") {
 			pid, ok := pids[e.CitizenID]
 			if !ok {
 				c, err := s.store.Citizen(ctx, e.CitizenID)
