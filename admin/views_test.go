@@ -123,6 +123,8 @@ func TestAgencyAccesses(t *testing.T) {
 			{Type: storage.AuditConsentGiven, Purpose: "e-land", Claims: []string{"pid"}},
 			{Type: storage.AuditUserinfo, Purpose: "queue", Claims: []string{"given_name"}, IAL: "2.3"},
 			{Type: storage.AuditIntrospection, Purpose: "queue", PermitID: other.ID, AgencyID: other.AgencyID},
+			// pid grantable for e-land but not released here: not shown.
+			{Type: storage.AuditTokenIssued, Purpose: "e-land", Claims: []string{"sub"}, IAL: "2.3"},
 		} {
 			en.At = base.Add(time.Duration(i) * time.Minute)
 			en.Actor, en.CitizenID, en.ClientID, en.Outcome = "client:"+c.ID, stored.ID, c.ID, "success"
@@ -140,6 +142,7 @@ func TestAgencyAccesses(t *testing.T) {
 		}
 		sub := keys.PairwiseSubject(e.pairwise, "agency:"+pm.AgencyID, stored.ID)
 		want := []admin.Access{
+			{At: base.Add(4 * time.Minute), Type: storage.AuditTokenIssued, ClientID: c.ID, ClientName: c.Name, Purpose: "e-land", Claims: []string{"sub"}, Subject: sub, IAL: "2.3"},
 			{At: base.Add(2 * time.Minute), Type: storage.AuditUserinfo, ClientID: c.ID, ClientName: c.Name, Purpose: "queue", Claims: []string{"given_name"}, Subject: sub, IAL: "2.3"},
 			{At: base, Type: storage.AuditTokenIssued, ClientID: c.ID, ClientName: c.Name, Purpose: "e-land", Claims: []string{"pid", "given_name"}, Subject: sub, PID: citizen.PID, IAL: "2.3"},
 		}
