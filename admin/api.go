@@ -366,6 +366,7 @@ type apiSystem struct {
 	PostLogoutRedirectURIs []string        `json:"post_logout_redirect_uris,omitempty"`
 	AuthMethod             string          `json:"auth_method"`
 	JWKS                   json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                string          `json:"jwks_uri,omitempty"`
 	NetworkRanges          []string        `json:"network_ranges,omitempty"`
 	SigningAlg             string          `json:"signing_alg,omitempty"`
 }
@@ -498,6 +499,7 @@ type apiClient struct {
 	NetworkRanges          []string        `json:"network_ranges"`
 	SigningAlg             string          `json:"signing_alg,omitempty"`
 	JWKS                   json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                string          `json:"jwks_uri,omitempty"`
 	Disabled               bool            `json:"disabled"`
 	CreatedAt              time.Time       `json:"created_at"`
 	UpdatedAt              time.Time       `json:"updated_at"`
@@ -624,7 +626,7 @@ func fromAPIPurposes(ps []apiPurpose) []storage.Purpose {
 
 func toAPISystem(s storage.System) apiSystem {
 	return apiSystem{Name: s.Name, RedirectURIs: orEmpty(s.RedirectURIs), PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
-		AuthMethod: s.AuthMethod, JWKS: storedJSON(s.JWKS), NetworkRanges: s.NetworkRanges, SigningAlg: s.SigningAlg}
+		AuthMethod: s.AuthMethod, JWKS: storedJSON(s.JWKS), JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, SigningAlg: s.SigningAlg}
 }
 
 func fromAPISystem(s apiSystem) storage.System {
@@ -633,7 +635,7 @@ func fromAPISystem(s apiSystem) storage.System {
 		jwks = []byte(s.JWKS)
 	}
 	return storage.System{Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
-		AuthMethod: s.AuthMethod, JWKS: jwks, NetworkRanges: s.NetworkRanges, SigningAlg: s.SigningAlg}
+		AuthMethod: s.AuthMethod, JWKS: jwks, JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, SigningAlg: s.SigningAlg}
 }
 
 func toAPIApplication(a storage.Application) apiApplication {
@@ -666,7 +668,7 @@ func toAPIDecision(d storage.Decision) apiDecision {
 func toAPIClient(c storage.Client) apiClient {
 	return apiClient{ClientID: c.ID, Name: c.Name, PermitID: c.PermitID, AuthMethod: c.AuthMethod,
 		RedirectURIs: orEmpty(c.RedirectURIs), PostLogoutRedirectURIs: orEmpty(c.PostLogoutRedirectURIs),
-		NetworkRanges: orEmpty(c.NetworkRanges), SigningAlg: c.SigningAlg, JWKS: storedJSON(c.JWKS), Disabled: c.Disabled,
+		NetworkRanges: orEmpty(c.NetworkRanges), SigningAlg: c.SigningAlg, JWKS: storedJSON(c.JWKS), JWKSURI: c.JWKSURI, Disabled: c.Disabled,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 

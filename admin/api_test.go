@@ -143,6 +143,9 @@ func TestAPIMalformedInput(t *testing.T) {
 			{"unknown nested field", approver, http.MethodPost, "/permits/" + pm.ID + "/systems",
 				`{"name":"s","redirect_uris":["https://a.example/cb"],"auth_method":"private_key_jwt","jwks":{"keys":[]},"scopes":["pid"]}`,
 				400, map[string]string{"scopes": "unknown field"}},
+			{"jwks_uri of another type", approver, http.MethodPost, "/permits/" + pm.ID + "/systems",
+				`{"name":"s","redirect_uris":["https://a.example/cb"],"auth_method":"private_key_jwt","jwks_uri":["https://a.example/jwks"]}`,
+				400, map[string]string{"jwks_uri": "must be a string"}},
 			{"limit", approver, http.MethodGet, "/agencies/" + pm.AgencyID + "/accesses?limit=0", nil, 400, map[string]string{"limit": "must be an integer"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -417,6 +420,25 @@ func TestAPISystemSecretShownOnce(t *testing.T) {
 		}
 		if len(detail.Systems) != 2 {
 			t.Errorf("%d systems, want 2", len(detail.Systems))
+		}
+
+		// Keys at a jwks_uri instead: shown back, never together with a JWKS.
+		uriSys := apiSystem{Name: "Published keys", RedirectURIs: []string{"https://keys.example.go.th/cb"},
+			AuthMethod: storage.AuthMethodPrivateKeyJWT, JWKSURI: "https://keys.example.go.th/.well-known/jwks.json"}
+		var ureg apiSystemResponse
+		s.call(approver, http.MethodPost, "/permits/"+pm.ID+"/systems", uriSys).want(http.StatusCreated).decode(&ureg)
+		if ureg.Client.JWKSURI != uriSys.JWKSURI || len(ureg.Client.JWKS) != 0 || ureg.ClientSecret != "" {
+			t.Errorf("registration answer %+v", ureg)
+		}
+		var got apiSystemResponse
+		s.call(approver, http.MethodGet, "/systems/"+ureg.Client.ClientID, nil).want(http.StatusOK).decode(&got)
+		if got.Client.JWKSURI != uriSys.JWKSURI {
+			t.Errorf("GET shows jwks_uri %q, want %q", got.Client.JWKSURI, uriSys.JWKSURI)
+		}
+		uriSys.JWKS = []byte(jwks)
+		res = s.call(approver, http.MethodPut, "/systems/"+ureg.Client.ClientID, uriSys).want(http.StatusUnprocessableEntity)
+		if e := res.apiErr(); e.Error != errValidation || !strings.Contains(e.Fields["jwks_uri"], "not both") {
+			t.Errorf("jwks and jwks_uri together: %+v", e)
 		}
 	})
 }

@@ -32,7 +32,8 @@ package admin
 //	               #add-purpose; per system #system-{i}, #system-{i}-name,
 //	               #system-{i}-redirect-uris, #system-{i}-post-logout-uris,
 //	               #system-{i}-auth-method, #system-{i}-jwks,
-//	               #system-{i}-network-ranges, #system-{i}-signing-alg;
+//	               #system-{i}-jwks-uri, #system-{i}-network-ranges,
+//	               #system-{i}-signing-alg;
 //	               #add-system, #acceptance-name, #acceptance-position,
 //	               #terms-version, #accept-terms, #app-submit
 //	permit         #permit-number, #permit-agency-link, #permit-state
@@ -54,10 +55,11 @@ package admin
 //	               #add-supervisor; #decision-submit
 //	system form    #system-form, #system-name, #system-redirect-uris,
 //	               #system-post-logout-uris, #system-auth-method,
-//	               #system-jwks, #system-network-ranges, #system-signing-alg,
-//	               #system-submit
+//	               #system-jwks, #system-jwks-uri, #system-network-ranges,
+//	               #system-signing-alg, #system-submit
 //	system         #client-name, #client-id, #client-permit-link,
-//	               #client-auth-method; #client-secret and #secret-once only
+//	               #client-auth-method, #client-jwks-uri (when it has
+//	               one); #client-secret and #secret-once only
 //	               on the page right after registration or rotation,
 //	               #secret-hidden otherwise; approvers: #rotate-form /
 //	               #rotate-secret and the system form
@@ -688,7 +690,7 @@ type systemSlot struct {
 	Index                                                int
 	InApplication                                        bool
 	Name, RedirectURIs, PostLogoutURIs, AuthMethod, JWKS string
-	NetworkRanges, SigningAlg                            string
+	JWKSURI, NetworkRanges, SigningAlg                   string
 }
 
 // IDPrefix and NamePrefix start the fields' element IDs and form names.
@@ -714,12 +716,12 @@ func (systemSlot) AuthMethods() []string {
 func (systemSlot) Algs() []string { return []string{AlgES256, AlgRS256} }
 
 func (s systemSlot) blank() bool {
-	return strings.TrimSpace(s.Name+s.RedirectURIs+s.PostLogoutURIs+s.JWKS+s.NetworkRanges) == ""
+	return strings.TrimSpace(s.Name+s.RedirectURIs+s.PostLogoutURIs+s.JWKS+s.JWKSURI+s.NetworkRanges) == ""
 }
 
 func (s systemSlot) system() storage.System {
 	sys := storage.System{Name: s.Name, RedirectURIs: splitLines(s.RedirectURIs), PostLogoutRedirectURIs: splitLines(s.PostLogoutURIs),
-		AuthMethod: s.AuthMethod, NetworkRanges: splitLines(s.NetworkRanges), SigningAlg: s.SigningAlg}
+		AuthMethod: s.AuthMethod, JWKSURI: strings.TrimSpace(s.JWKSURI), NetworkRanges: splitLines(s.NetworkRanges), SigningAlg: s.SigningAlg}
 	if j := strings.TrimSpace(s.JWKS); j != "" {
 		sys.JWKS = []byte(j)
 	}
@@ -728,7 +730,8 @@ func (s systemSlot) system() storage.System {
 
 func slotOf(c storage.Client) systemSlot {
 	return systemSlot{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), PostLogoutURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
-		AuthMethod: c.AuthMethod, JWKS: string(c.JWKS), NetworkRanges: strings.Join(c.NetworkRanges, "\n"), SigningAlg: c.SigningAlg}
+		AuthMethod: c.AuthMethod, JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, NetworkRanges: strings.Join(c.NetworkRanges, "\n"),
+		SigningAlg: c.SigningAlg}
 }
 
 // splitLines reads a textarea of one value a line.
@@ -849,8 +852,8 @@ func (h *Handler) recordApplication(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) systemSlotFrom(r *http.Request, prefix string) systemSlot {
 	return systemSlot{Name: r.PostFormValue(prefix + "name"), RedirectURIs: r.PostFormValue(prefix + "redirect_uris"),
 		PostLogoutURIs: r.PostFormValue(prefix + "post_logout_uris"), AuthMethod: r.PostFormValue(prefix + "auth_method"),
-		JWKS: r.PostFormValue(prefix + "jwks"), NetworkRanges: r.PostFormValue(prefix + "network_ranges"),
-		SigningAlg: r.PostFormValue(prefix + "signing_alg")}
+		JWKS: r.PostFormValue(prefix + "jwks"), JWKSURI: r.PostFormValue(prefix + "jwks_uri"),
+		NetworkRanges: r.PostFormValue(prefix + "network_ranges"), SigningAlg: r.PostFormValue(prefix + "signing_alg")}
 }
 
 // Permit page and decisions.
@@ -1306,13 +1309,14 @@ var (
 		"claims": "claims", "systems": "system", "name": "name", "acceptance": "acceptance", "position": "position",
 		"terms_version": "terms_version", "at": "at", "accept_terms": "accept_terms",
 		"redirect_uris": "redirect_uris", "post_logout_redirect_uris": "post_logout_uris", "auth_method": "auth_method",
-		"jwks": "jwks", "network_ranges": "network_ranges", "signing_alg": "signing_alg"}
+		"jwks": "jwks", "jwks_uri": "jwks_uri", "network_ranges": "network_ranges", "signing_alg": "signing_alg"}
 	decisionLabels = map[string]string{"action": "action", "notice": "notice", "effective_at": "effective_at", "grant": "grant",
 		"purposes": "purpose", "code": "purpose_code", "claims": "claims", "valid_from": "valid_from", "valid_until": "valid_until",
 		"conditions": "conditions", "supervisors": "supervisor", "name": "name", "position": "position", "email": "email",
 		"phone": "phone", "order_ref": "order_ref"}
 	systemLabels = map[string]string{"name": "system_name", "redirect_uris": "redirect_uris", "post_logout_redirect_uris": "post_logout_uris",
-		"auth_method": "auth_method", "jwks": "jwks", "network_ranges": "network_ranges", "signing_alg": "signing_alg"}
+		"auth_method": "auth_method", "jwks": "jwks", "jwks_uri": "jwks_uri", "network_ranges": "network_ranges",
+		"signing_alg": "signing_alg"}
 	adminLabels = map[string]string{"username": "username", "name": "name", "role": "role", "agency_id": "agency", "password": "password"}
 )
 

@@ -408,3 +408,41 @@ func TestConsoleScheduledDecision(t *testing.T) {
 		t.Errorf("a past time: %d", p.status)
 	}
 }
+
+func TestConsoleSystemJWKSURI(t *testing.T) {
+	s := newServer(t, openSQLite(t), false)
+	officer := s.account("olivia", storage.RoleOfficer, "")
+	approver := s.account("arthur", storage.RoleApprover, "")
+	_, pm := s.pendingPermit(s.token(officer), "Revenue Department")
+	s.call(s.token(approver), http.MethodPost, "/permits/"+pm.ID+"/decisions",
+		apiDecisionRequest{Action: "approve", Grant: grantBody(s.clock.Now())}).want(http.StatusCreated)
+	c := s.client()
+	c.signIn(approver)
+
+	if p := c.get(Path + "/permits/" + pm.ID + "/systems/new"); !p.has("system-jwks-uri") {
+		t.Fatalf("the system form has no #system-jwks-uri: %d", p.status)
+	}
+	const uri = "https://tax.example.go.th/.well-known/jwks.json"
+	form := url.Values{"name": {"Tax portal"}, "redirect_uris": {"https://tax.example.go.th/cb"},
+		"auth_method": {storage.AuthMethodPrivateKeyJWT}, "jwks_uri": {uri}, "signing_alg": {AlgES256}}
+	p := c.post(Path+"/permits/"+pm.ID+"/systems", form)
+	if p.status != http.StatusOK && p.status != http.StatusSeeOther {
+		t.Fatalf("register with a jwks_uri: %d: %.500s", p.status, p.body)
+	}
+	cs, err := s.ps.ClientsByPermit(context.Background(), pm.ID)
+	if err != nil || len(cs) != 1 || cs[0].JWKSURI != uri || len(cs[0].JWKS) != 0 {
+		t.Fatalf("registered %+v, %v; want one client with the jwks_uri", cs, err)
+	}
+	p = c.get(Path + "/systems/" + cs[0].ID)
+	if !p.has("client-jwks-uri") || !strings.Contains(p.body, `value="`+uri+`"`) {
+		t.Errorf("the system page does not show the jwks_uri, or the form lacks it")
+	}
+
+	// Both a JWKS and a jwks_uri: the field named, the values kept.
+	form.Set("jwks", `{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`)
+	p = c.post(Path+"/systems/"+cs[0].ID, form)
+	if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "<strong>"+template.HTMLEscapeString(messages["en"]["jwks_uri"])+"</strong>: give either") ||
+		!strings.Contains(p.body, `value="`+uri+`"`) {
+		t.Errorf("a JWKS and a jwks_uri: %d, want 422 naming the jwks_uri field with the values kept", p.status)
+	}
+}

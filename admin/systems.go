@@ -48,6 +48,7 @@ type systemPayload struct {
 	PostLogoutRedirectURIs []string        `json:"post_logout_redirect_uris,omitempty"`
 	AuthMethod             string          `json:"auth_method"`
 	JWKS                   json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                string          `json:"jwks_uri,omitempty"`
 	NetworkRanges          []string        `json:"network_ranges,omitempty"`
 	SigningAlg             string          `json:"signing_alg"`
 }
@@ -59,7 +60,8 @@ type systemPayload struct {
 func (s *Service) recordSystemDecision(ctx context.Context, by storage.Admin, action string, c storage.Client, now time.Time) (storage.Decision, error) {
 	payload, err := json.Marshal(systemPayload{
 		ClientID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		AuthMethod: c.AuthMethod, JWKS: json.RawMessage(c.JWKS), NetworkRanges: c.NetworkRanges, SigningAlg: c.SigningAlg,
+		AuthMethod: c.AuthMethod, JWKS: json.RawMessage(c.JWKS), JWKSURI: c.JWKSURI, NetworkRanges: c.NetworkRanges,
+		SigningAlg: c.SigningAlg,
 	})
 	if err != nil {
 		return storage.Decision{}, err
@@ -104,7 +106,7 @@ func (s *Service) RegisterSystem(ctx context.Context, actor storage.Admin, permi
 		return storage.Client{}, "", err
 	}
 	c := storage.Client{
-		Name: sys.Name, AuthMethod: sys.AuthMethod, JWKS: sys.JWKS, RedirectURIs: sys.RedirectURIs,
+		Name: sys.Name, AuthMethod: sys.AuthMethod, JWKS: sys.JWKS, JWKSURI: sys.JWKSURI, RedirectURIs: sys.RedirectURIs,
 		PostLogoutRedirectURIs: sys.PostLogoutRedirectURIs, Scopes: ClientScopes(pm), SigningAlg: sys.SigningAlg,
 		PermitID: pm.ID, NetworkRanges: sys.NetworkRanges, CreatedAt: now, UpdatedAt: now,
 	}
@@ -158,7 +160,7 @@ func (s *Service) ChangeSystem(ctx context.Context, actor storage.Admin, clientI
 		if !usesSecret(sys.AuthMethod) || !usesSecret(c.AuthMethod) {
 			c.SecretHash = ""
 		}
-		c.Name, c.AuthMethod, c.JWKS = sys.Name, sys.AuthMethod, sys.JWKS
+		c.Name, c.AuthMethod, c.JWKS, c.JWKSURI = sys.Name, sys.AuthMethod, sys.JWKS, sys.JWKSURI
 		c.RedirectURIs, c.PostLogoutRedirectURIs = sys.RedirectURIs, sys.PostLogoutRedirectURIs
 		c.NetworkRanges, c.SigningAlg = sys.NetworkRanges, sys.SigningAlg
 		c.Scopes = ClientScopes(pm)

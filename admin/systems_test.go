@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
@@ -156,6 +157,26 @@ func TestRegisterSystem(t *testing.T) {
 			if stored, _ := e.store.Client(ctx, c.ID); stored.SecretHash != "" {
 				t.Error("a private_key_jwt system kept its secret")
 			}
+			// From registered keys to a jwks_uri, and back: never both.
+			sys.JWKS, sys.JWKSURI = nil, "https://eland.dol.go.th/jwks"
+			if _, err := e.svc.ChangeSystem(ctx, e.approver, c.ID, sys); err != nil {
+				t.Fatal(err)
+			}
+			if stored, _ := e.store.Client(ctx, c.ID); len(stored.JWKS) != 0 || stored.JWKSURI != sys.JWKSURI {
+				t.Errorf("after the change to a jwks_uri: JWKS %s, jwks_uri %q", stored.JWKS, stored.JWKSURI)
+			}
+			ds, _ = e.ps.Decisions(ctx, pm.ID)
+			var payload map[string]any
+			if err := json.Unmarshal(ds[len(ds)-1].Payload, &payload); err != nil || payload["jwks_uri"] != sys.JWKSURI {
+				t.Errorf("decision payload = %s, want the jwks_uri", ds[len(ds)-1].Payload)
+			}
+			sys.JWKS, sys.JWKSURI = jwks(t, false), ""
+			if _, err := e.svc.ChangeSystem(ctx, e.approver, c.ID, sys); err != nil {
+				t.Fatal(err)
+			}
+			if stored, _ := e.store.Client(ctx, c.ID); len(stored.JWKS) == 0 || stored.JWKSURI != "" {
+				t.Errorf("after the change back: JWKS %s, jwks_uri %q", stored.JWKS, stored.JWKSURI)
+			}
 			sys.RedirectURIs = []string{"https://*.dol.go.th/cb"}
 			_, err = e.svc.ChangeSystem(ctx, e.approver, c.ID, sys)
 			wantFields(t, err, map[string]string{"redirect_uris[0]": "wildcard"})
@@ -219,6 +240,49 @@ func TestSystemValidation(t *testing.T) {
 			{"not a JWKS", false, func(s *storage.System) { s.AuthMethod, s.JWKS = storage.AuthMethodPrivateKeyJWT, []byte(`{"keys":`) }, map[string]string{"jwks": "not a JSON Web Key Set"}},
 			{"empty JWKS", false, func(s *storage.System) { s.AuthMethod, s.JWKS = storage.AuthMethodPrivateKeyJWT, []byte(`{"keys":[]}`) }, map[string]string{"jwks": "no keys"}},
 			{"JWKS with a secret", false, func(s *storage.System) { s.JWKS = jwks(t, false) }, map[string]string{"jwks": "only for private_key_jwt"}},
+			{"jwks_uri", false, func(s *storage.System) {
+				s.AuthMethod, s.JWKSURI = storage.AuthMethodPrivateKeyJWT, " https://eland.dol.go.th/.well-known/jwks.json?v=2 "
+			}, nil},
+			{"jwks_uri on loopback in development", true, func(s *storage.System) {
+				s.AuthMethod, s.JWKSURI = storage.AuthMethodPrivateKeyJWT, "http://127.0.0.1:8081/jwks"
+			}, nil},
+			{"jwks_uri on localhost in development", true, func(s *storage.System) {
+				s.AuthMethod, s.JWKSURI = storage.AuthMethodPrivateKeyJWT, "http://localhost:8081/jwks"
+			}, nil},
+			{"jwks_uri on IPv6 loopback in development", true, func(s *storage.System) {
+				s.AuthMethod, s.JWKSURI = storage.AuthMethodPrivateKeyJWT, "http://[::1]:8081/jwks"
+			}, nil},
+			{"jwks_uri and a JWKS", false, func(s *storage.System) {
+				s.AuthMethod, s.JWKS, s.JWKSURI = storage.AuthMethodPrivateKeyJWT, jwks(t, false), "https://eland.dol.go.th/jwks"
+			}, map[string]string{"jwks_uri": "not both"}},
+			{"jwks_uri over http", false, func(s *storage.System) {
+				s.AuthMethod, s.JWKSURI = storage.AuthMethodPrivateKeyJWT, "http://eland.dol.go.th/jwks"
+			}, map[string]string{"jwks_uri": "https"}},
+			{"jwks_uri on loopback in production", false, func(s *storage.System) {
+				s.AuthMethod, s.JWKSURI = storage.AuthMethodPrivateKeyJWT, "http://127.0.0.1:8081/jwks"
+			}, map[string]string{"jwks_uri": "https"}},
+			{"jwks_uri over http elsewhere in development", true, func(s *storage.System) {
+				s.AuthMethod, s.JWKSURI = storage.AuthMethodPrivateKeyJWT, "http://192.168.1.5/jwks"
+			}, map[string]string{"jwks_uri": "loopback"}},
+			{"jwks_uri on a loopback-looking name in development", true, func(s *storage.System) {
+				s.AuthMethod, s.JWKSURI = storage.AuthMethodPrivateKeyJWT, "http://localhost.evil.example/jwks"
+			}, map[string]string{"jwks_uri": "loopback"}},
+			{"jwks_uri with another scheme", false, func(s *storage.System) {
+				s.AuthMethod, s.JWKSURI = storage.AuthMethodPrivateKeyJWT, "ftp://eland.dol.go.th/jwks"
+			}, map[string]string{"jwks_uri": "https"}},
+			{"jwks_uri with a fragment", false, func(s *storage.System) {
+				s.AuthMethod, s.JWKSURI = storage.AuthMethodPrivateKeyJWT, "https://eland.dol.go.th/jwks#k1"
+			}, map[string]string{"jwks_uri": "fragment"}},
+			{"jwks_uri with user info", false, func(s *storage.System) {
+				s.AuthMethod, s.JWKSURI = storage.AuthMethodPrivateKeyJWT, "https://u:p@eland.dol.go.th/jwks"
+			}, map[string]string{"jwks_uri": "user"}},
+			{"relative jwks_uri", false, func(s *storage.System) {
+				s.AuthMethod, s.JWKSURI = storage.AuthMethodPrivateKeyJWT, "/jwks"
+			}, map[string]string{"jwks_uri": "absolute"}},
+			{"jwks_uri too long", false, func(s *storage.System) {
+				s.AuthMethod, s.JWKSURI = storage.AuthMethodPrivateKeyJWT, "https://eland.dol.go.th/"+strings.Repeat("a", 2000)
+			}, map[string]string{"jwks_uri": "at most"}},
+			{"jwks_uri with a secret", false, func(s *storage.System) { s.JWKSURI = "https://eland.dol.go.th/jwks" }, map[string]string{"jwks_uri": "only for private_key_jwt"}},
 			{"not CIDR", false, func(s *storage.System) { s.NetworkRanges = []string{"203.0.113.7"} }, map[string]string{"network_ranges[0]": "CIDR"}},
 			{"host bits", false, func(s *storage.System) { s.NetworkRanges = []string{"10.0.0.0/8", "203.0.113.7/24"} }, map[string]string{"network_ranges[1]": "203.0.113.0/24"}},
 			{"bad algorithm", false, func(s *storage.System) { s.SigningAlg = "HS256" }, map[string]string{"signing_alg": "ES256 or RS256"}},
@@ -237,6 +301,13 @@ func TestSystemValidation(t *testing.T) {
 					}
 					if !slices.Equal(c.RedirectURIs, sys.RedirectURIs) {
 						t.Errorf("redirect URIs = %v", c.RedirectURIs)
+					}
+					stored, err := e.store.Client(ctx, c.ID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if want := strings.TrimSpace(sys.JWKSURI); c.JWKSURI != want || stored.JWKSURI != want {
+						t.Errorf("jwks_uri = %q, stored %q, want %q", c.JWKSURI, stored.JWKSURI, want)
 					}
 					return
 				}

@@ -285,16 +285,29 @@ func (s *Service) checkSystem(p problems, prefix string, sys storage.System) sto
 	}
 	sys.RedirectURIs = s.checkURIs(p, prefix+"redirect_uris", sys.RedirectURIs)
 	sys.PostLogoutRedirectURIs = s.checkURIs(p, prefix+"post_logout_redirect_uris", sys.PostLogoutRedirectURIs)
+	sys.JWKSURI = strings.TrimSpace(sys.JWKSURI)
 	switch sys.AuthMethod {
 	case storage.AuthMethodPrivateKeyJWT:
-		if len(sys.JWKS) == 0 {
-			p.add(prefix+"jwks", "private_key_jwt needs the system's public keys (a JWKS)")
-		} else if msg := checkJWKS(sys.JWKS); msg != "" {
-			p.add(prefix+"jwks", "%s", msg)
+		switch {
+		case len(sys.JWKS) == 0 && sys.JWKSURI == "":
+			p.add(prefix+"jwks", "private_key_jwt needs the system's public keys: a JWKS or a jwks_uri")
+		case len(sys.JWKS) > 0 && sys.JWKSURI != "":
+			p.add(prefix+"jwks_uri", "give either a JWKS or a jwks_uri, not both")
+		case len(sys.JWKS) > 0:
+			if msg := checkJWKS(sys.JWKS); msg != "" {
+				p.add(prefix+"jwks", "%s", msg)
+			}
+		default:
+			if msg := s.checkJWKSURI(sys.JWKSURI); msg != "" {
+				p.add(prefix+"jwks_uri", "%s", msg)
+			}
 		}
 	case storage.AuthMethodSecretBasic, storage.AuthMethodSecretPost:
 		if len(sys.JWKS) > 0 {
 			p.add(prefix+"jwks", "only for private_key_jwt")
+		}
+		if sys.JWKSURI != "" {
+			p.add(prefix+"jwks_uri", "only for private_key_jwt")
 		}
 	default:
 		p.add(prefix+"auth_method", "must be %s, %s or %s", storage.AuthMethodPrivateKeyJWT, storage.AuthMethodSecretBasic, storage.AuthMethodSecretPost)
@@ -382,6 +395,51 @@ func (s *Service) checkURI(raw string) string {
 		return "must use https"
 	}
 	return ""
+}
+
+// checkJWKSURI reports what is wrong with a jwks_uri, or "": it must be an
+// absolute https URL (http only on a loopback host in development) without
+// fragment or user info. The provider fetches it from its own network, so
+// a query is allowed but nothing that could hide where it goes.
+func (s *Service) checkJWKSURI(raw string) string {
+	if len(raw) > maxURI {
+		return fmt.Sprintf("must be an absolute URL of at most %d bytes", maxURI)
+	}
+	if strings.Contains(raw, "#") {
+		return "must not have a fragment"
+	}
+	if strings.ContainsAny(raw, " \t\r\n") {
+		return "must not contain white space"
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
+		return "must be an absolute URL"
+	}
+	if u.User != nil {
+		return "must not carry a user name or password"
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !s.cfg.DevLoopbackHTTP || !loopbackHost(u.Hostname()) {
+			if s.cfg.DevLoopbackHTTP {
+				return "must use https (http only on a loopback host)"
+			}
+			return "must use https"
+		}
+	default:
+		return "must use https"
+	}
+	return ""
+}
+
+// loopbackHost reports whether host is localhost or a loopback address.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // checkJWKS reports what is wrong with a registered key set, or "".

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -98,6 +99,40 @@ func FuzzRedirectURI(f *testing.F) {
 		switch {
 		case u.Scheme == "https":
 		case u.Scheme == "http" && dev && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1"):
+		default:
+			t.Fatalf("accepted %q (dev %v)", raw, dev)
+		}
+	})
+}
+
+// FuzzJWKSURI: whatever checkJWKSURI accepts is an absolute https URL (or
+// http on a loopback host in development) without fragment or user info.
+func FuzzJWKSURI(f *testing.F) {
+	for _, s := range []string{
+		"https://eland.dol.go.th/jwks", "https://a/jwks?v=1", "http://localhost:8080/jwks", "http://127.0.0.2/jwks",
+		"http://[::1]:80/jwks", "http://[::ffff:127.0.0.1]/", "https://a/#k", "https://u@a/", "//a/b", "http://localhost.evil/",
+		"http://0x7f.0.0.1/", "http://2130706433/", "HTTP://LOCALHOST/", "file:///etc/passwd",
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, raw string, dev bool) {
+		s := &Service{cfg: ServiceConfig{DevLoopbackHTTP: dev}}
+		if s.checkJWKSURI(raw) != "" {
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || u.Fragment != "" || strings.ContainsAny(raw, "# ") {
+			t.Fatalf("accepted %q", raw)
+		}
+		switch {
+		case u.Scheme == "https":
+		case u.Scheme == "http" && dev && loopbackHost(u.Hostname()):
+			if h := u.Hostname(); h != "localhost" {
+				if ip, err := netip.ParseAddr(h); err != nil || !ip.IsLoopback() {
+					t.Fatalf("accepted %q as loopback", raw)
+				}
+			}
 		default:
 			t.Fatalf("accepted %q (dev %v)", raw, dev)
 		}
