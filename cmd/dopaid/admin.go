@@ -595,13 +595,14 @@ type systemFile struct {
 	PostLogoutRedirectURIs []string        `json:"post_logout_redirect_uris"`
 	AuthMethod             string          `json:"auth_method"`
 	JWKS                   json.RawMessage `json:"jwks"`
+	JWKSURI                string          `json:"jwks_uri"`
 	NetworkRanges          []string        `json:"network_ranges"`
 	SigningAlg             string          `json:"signing_alg"`
 }
 
 func (f systemFile) system() storage.System {
 	s := storage.System{Name: f.Name, RedirectURIs: f.RedirectURIs, PostLogoutRedirectURIs: f.PostLogoutRedirectURIs,
-		AuthMethod: f.AuthMethod, NetworkRanges: f.NetworkRanges, SigningAlg: f.SigningAlg}
+		AuthMethod: f.AuthMethod, JWKSURI: f.JWKSURI, NetworkRanges: f.NetworkRanges, SigningAlg: f.SigningAlg}
 	if len(f.JWKS) > 0 && string(f.JWKS) != "null" {
 		s.JWKS = f.JWKS
 	}

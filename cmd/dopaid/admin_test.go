@@ -190,6 +190,16 @@ func TestAdminCLI(t *testing.T) {
 	if c.PermitID != permit {
 		t.Errorf("client's permit = %q, want %q", c.PermitID, permit)
 	}
+	// From a secret to keys published at a jwks_uri; never both.
+	const jwksURI = "https://eland.dol.go.th/.well-known/jwks.json"
+	uriFile := writeFile(t, "jwks-uri.json", `{"name": "e-Land", "redirect_uris": ["https://eland.dol.go.th/cb"], "auth_method": "private_key_jwt", "jwks_uri": "`+jwksURI+`"}`)
+	cli.fails(t, 1, nil, []string{"change-system", "--as", "boss", "--client", sys["client_id"], "--file", writeFile(t, "both.json",
+		`{"name": "e-Land", "redirect_uris": ["https://eland.dol.go.th/cb"], "auth_method": "private_key_jwt", "jwks_uri": "`+jwksURI+`", "jwks": {"keys": []}}`)},
+		"jwks_uri: give either a JWKS or a jwks_uri, not both")
+	cli.ok(t, nil, "", "change-system", "--as", "boss", "--client", sys["client_id"], "--file", uriFile)
+	if c, err := m.Store.Client(t.Context(), sys["client_id"]); err != nil || c.JWKSURI != jwksURI || c.SecretHash != "" || c.AuthMethod != storage.AuthMethodPrivateKeyJWT {
+		t.Errorf("after change-system to a jwks_uri: %+v, %v", c, err)
+	}
 
 	// A suspension with advance notice: scheduled now, applied when due.
 	cli.fails(t, 1, nil, []string{"decide", "--as", "boss", "--permit", permit, "--action", "suspend"}, "notice: a written notice is required to suspend a permit (clause 11)")
