@@ -290,7 +290,20 @@ func (s *server) RefreshToken(ctx context.Context, r *oidcop.ClientRequest[oidc.
 		return nil, p.internal(ctx, "mint tokens", err)
 	}
 	t.access.ExpiresAt = now.Add(p.accessTTL(c))
-	g, err := p.store.RotateRefreshToken(ctx, HashToken(r.Data.RefreshToken), *t.access, *t.refresh, now)
+	hash := HashToken(r.Data.RefreshToken)
+	if len(r.Data.Scopes) > 0 {
+		// A scope beyond the grant is refused before the token rotates:
+		// refused after, it would cost the client its new tokens, and its
+		// retry with the old one would look like reuse and end the grant.
+		if ti, err := p.store.RefreshToken(ctx, hash, now); err == nil && ti.Grant.ClientID == c.ID {
+			if err := scopesWithin(r.Data.Scopes, ti.Grant); err != nil {
+				return nil, err
+			}
+		} else if err != nil && !isNotFound(err) {
+			return nil, p.internal(ctx, "load refresh token", err)
+		}
+	}
+	g, err := p.store.RotateRefreshToken(ctx, hash, *t.access, *t.refresh, now)
 	switch {
 	case errors.Is(err, storage.ErrConflict):
 		p.log.WarnContext(ctx, "refresh token reused; grant revoked", "client_id", c.ID)
@@ -307,20 +320,28 @@ func (s *server) RefreshToken(ctx context.Context, r *oidcop.ClientRequest[oidc.
 		}
 		return nil, invalidGrant("the refresh token is invalid, expired or revoked")
 	}
-	for _, sc := range r.Data.Scopes {
-		// Clients repeat the scopes they asked with, purpose:CODE among
-		// them; the purpose is kept apart from the grant's scopes.
-		if g.Purpose != "" && sc == "purpose:"+g.Purpose {
-			continue
-		}
-		if !slices.Contains(g.Scopes, sc) {
-			return nil, oidc.ErrInvalidScope().WithDescription("scope %q was not granted", sc)
-		}
+	if err := scopesWithin(r.Data.Scopes, g); err != nil {
+		return nil, err // only if the grant changed since the check above
 	}
 	if t.access.ExpiresAt.After(g.ExpiresAt) {
 		t.access.ExpiresAt = g.ExpiresAt
 	}
 	return p.tokenResponse(ctx, c, g, t, "", now)
+}
+
+// scopesWithin checks a refresh request's scopes against its grant.
+// Clients repeat the scopes they asked with, purpose:CODE among them; the
+// purpose is kept apart from the grant's scopes.
+func scopesWithin(scopes []string, g storage.Grant) error {
+	for _, sc := range scopes {
+		if g.Purpose != "" && sc == "purpose:"+g.Purpose {
+			continue
+		}
+		if !slices.Contains(g.Scopes, sc) {
+			return oidc.ErrInvalidScope().WithDescription("scope %q was not granted", sc)
+		}
+	}
+	return nil
 }
 
 func (p *Provider) accessTTL(c storage.Client) time.Duration {

@@ -216,6 +216,8 @@ func TestRefreshRefusals(t *testing.T) {
 			ts.secret(tokens.AccessToken, tokens.RefreshToken)
 			c.post(t, ts, op.PathToken, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tokens.RefreshToken}, "scope": {"openid profile"}}).
 				wantOAuthError(t, http.StatusBadRequest, "invalid_scope")
+			// Refused before rotating: the refresh token still works.
+			c.refresh(t, ts, tokens.RefreshToken).tokens(t)
 		})
 
 		t.Run("unknown token", func(t *testing.T) {
