@@ -232,10 +232,21 @@ type Admin struct {
 	PasswordHash string
 	// TOTPSecret is sealed with keys.Envelope (associated data "admin-totp:"+ID).
 	TOTPSecret []byte
-	Disabled   bool
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// InviteHash is the hash of the one-time invitation token of an account
+	// whose holder has not yet enrolled (set their password and confirmed
+	// their TOTP code); empty once they have. The token itself is never
+	// stored.
+	InviteHash string
+	// InviteExpiresAt is when the invitation lapses (zero when enrolled).
+	InviteExpiresAt time.Time
+	Disabled        bool
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
+
+// Enrolled reports whether the account's holder has set their password and
+// confirmed their TOTP code, so that it may sign in.
+func (a Admin) Enrolled() bool { return a.InviteHash == "" && a.PasswordHash != "" }
 
 // AdminStore holds administrator accounts. Their sessions are Sessions
 // whose Subject is "admin:"+ID, under a cookie of their own.
@@ -244,6 +255,9 @@ type AdminStore interface {
 	CreateAdmin(ctx context.Context, a Admin) error
 	Admin(ctx context.Context, id string) (Admin, error)
 	AdminByUsername(ctx context.Context, username string) (Admin, error)
+	// AdminByInvite returns the account whose InviteHash is inviteHash;
+	// ErrNotFound for an empty hash.
+	AdminByInvite(ctx context.Context, inviteHash string) (Admin, error)
 	Admins(ctx context.Context) ([]Admin, error)
 	UpdateAdmin(ctx context.Context, id string, fn func(Admin) (Admin, error)) (Admin, error)
 	// CountAdmins returns how many accounts exist (the first is made by CLI).

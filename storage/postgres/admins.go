@@ -11,15 +11,17 @@ import (
 
 var _ storage.AdminStore = (*Store)(nil)
 
-const adminCols = `id, username, name, role, agency_id, password_hash, totp_secret, disabled, created_at, updated_at`
+const adminCols = `id, username, name, role, agency_id, password_hash, totp_secret, invite_hash, invite_expires_at, disabled, created_at, updated_at`
 
 func adminArgs(a storage.Admin) []any {
-	return []any{a.ID, a.Username, a.Name, a.Role, a.AgencyID, a.PasswordHash, a.TOTPSecret, a.Disabled, a.CreatedAt, a.UpdatedAt}
+	return []any{a.ID, a.Username, a.Name, a.Role, a.AgencyID, a.PasswordHash, a.TOTPSecret, a.InviteHash, optTime(a.InviteExpiresAt),
+		a.Disabled, a.CreatedAt, a.UpdatedAt}
 }
 
 func scanAdmin(row pgx.Row) (storage.Admin, error) {
 	var a storage.Admin
-	err := row.Scan(&a.ID, &a.Username, &a.Name, &a.Role, &a.AgencyID, &a.PasswordHash, &a.TOTPSecret, &a.Disabled,
+	err := row.Scan(&a.ID, &a.Username, &a.Name, &a.Role, &a.AgencyID, &a.PasswordHash, &a.TOTPSecret, &a.InviteHash, ts(&a.InviteExpiresAt),
+		&a.Disabled,
 		ts(&a.CreatedAt), ts(&a.UpdatedAt))
 	if err != nil {
 		return storage.Admin{}, err
@@ -31,7 +33,7 @@ func scanAdmin(row pgx.Row) (storage.Admin, error) {
 // CreateAdmin stores an account; ErrAlreadyExists if the ID or username is
 // taken.
 func (s *Store) CreateAdmin(ctx context.Context, a storage.Admin) error {
-	q := `INSERT INTO admins (` + adminCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	q := `INSERT INTO admins (` + adminCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
 	if _, err := s.pool.Exec(ctx, q, adminArgs(a)...); err != nil {
 		return wrap(fmt.Sprintf("create admin %q", a.ID), err)
 	}
@@ -56,6 +58,18 @@ func (s *Store) AdminByUsername(ctx context.Context, username string) (storage.A
 	return a, nil
 }
 
+// AdminByInvite returns the account whose invitation hash is inviteHash.
+func (s *Store) AdminByInvite(ctx context.Context, inviteHash string) (storage.Admin, error) {
+	if inviteHash == "" {
+		return storage.Admin{}, wrap("admin by invite", pgx.ErrNoRows)
+	}
+	a, err := scanAdmin(s.pool.QueryRow(ctx, `SELECT `+adminCols+` FROM admins WHERE invite_hash = $1`, inviteHash))
+	if err != nil {
+		return storage.Admin{}, wrap("admin by invite", err)
+	}
+	return a, nil
+}
+
 // Admins lists every account by username.
 func (s *Store) Admins(ctx context.Context) ([]storage.Admin, error) {
 	return collect(ctx, s, "list admins", scanAdmin, `SELECT `+adminCols+` FROM admins ORDER BY username, id`)
@@ -70,7 +84,7 @@ func (s *Store) UpdateAdmin(ctx context.Context, id string, fn func(storage.Admi
 		scanAdmin, fn,
 		func(a storage.Admin) (string, []any, error) {
 			a.ID = id
-			q := `UPDATE admins SET (` + adminCols + `) = ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			q := `UPDATE admins SET (` + adminCols + `) = ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 				WHERE id = $1 RETURNING ` + adminCols
 			return q, adminArgs(a), nil
 		})

@@ -10,17 +10,17 @@ import (
 	"github.com/dopaid/dopaid/storage"
 )
 
-const adminColumns = `id, username, name, role, agency_id, password_hash, totp_secret, disabled, created_at, updated_at`
+const adminColumns = `id, username, name, role, agency_id, password_hash, totp_secret, invite_hash, invite_expires_at, disabled, created_at, updated_at`
 
 func adminArgs(a storage.Admin) []any {
-	return []any{a.ID, a.Username, a.Name, a.Role, a.AgencyID, a.PasswordHash, a.TOTPSecret, a.Disabled,
+	return []any{a.ID, a.Username, a.Name, a.Role, a.AgencyID, a.PasswordHash, a.TOTPSecret, a.InviteHash, msArg(a.InviteExpiresAt), a.Disabled,
 		msArg(a.CreatedAt), msArg(a.UpdatedAt)}
 }
 
 func scanAdmin(row scanner) (storage.Admin, error) {
 	var a storage.Admin
 	err := row.Scan(&a.ID, &a.Username, &a.Name, &a.Role, &a.AgencyID, &a.PasswordHash, &a.TOTPSecret,
-		&a.Disabled, timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt})
+		&a.InviteHash, timeCol{&a.InviteExpiresAt}, &a.Disabled, timeCol{&a.CreatedAt}, timeCol{&a.UpdatedAt})
 	return a, err
 }
 
@@ -28,7 +28,7 @@ func scanAdmin(row scanner) (storage.Admin, error) {
 // username is taken.
 func (s *Store) CreateAdmin(ctx context.Context, a storage.Admin) error {
 	if _, err := s.w.ExecContext(ctx, `INSERT INTO admins (`+adminColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, adminArgs(a)...); err != nil {
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, adminArgs(a)...); err != nil {
 		return wrap(err, "create admin %q", a.ID)
 	}
 	return nil
@@ -44,7 +44,15 @@ func (s *Store) AdminByUsername(ctx context.Context, username string) (storage.A
 	return admin(ctx, s.r, "username", username)
 }
 
-// admin finds an account by col, "id" or "username". Errors name the
+// AdminByInvite returns the account whose invitation hash is inviteHash.
+func (s *Store) AdminByInvite(ctx context.Context, inviteHash string) (storage.Admin, error) {
+	if inviteHash == "" {
+		return storage.Admin{}, fmt.Errorf("sqlite: admin by invite: %w", storage.ErrNotFound)
+	}
+	return admin(ctx, s.r, "invite_hash", inviteHash)
+}
+
+// admin finds an account by col, "id", "username" or "invite_hash". Errors name the
 // account by ID only: what someone typed as a username goes to no log.
 func admin(ctx context.Context, q querier, col, val string) (storage.Admin, error) {
 	what := "admin " + strconv.Quote(val)
@@ -84,7 +92,7 @@ func (s *Store) UpdateAdmin(ctx context.Context, id string, fn func(storage.Admi
 		}
 		a.ID = id
 		if _, err := tx.ExecContext(ctx, `UPDATE admins SET username = ?, name = ?, role = ?, agency_id = ?,
-			password_hash = ?, totp_secret = ?, disabled = ?, created_at = ?, updated_at = ? WHERE id = ?`,
+			password_hash = ?, totp_secret = ?, invite_hash = ?, invite_expires_at = ?, disabled = ?, created_at = ?, updated_at = ? WHERE id = ?`,
 			append(adminArgs(a)[1:], id)...); err != nil {
 			return wrap(err, "update admin %q", id)
 		}

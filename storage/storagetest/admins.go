@@ -56,6 +56,9 @@ func testAdmins(t *testing.T, su suite) {
 		disabled := newAdmin("disabled")
 		disabled.Disabled = true
 		disabled.TOTPSecret = []byte{}
+		invited := newAdmin("invited")
+		invited.PasswordHash, invited.TOTPSecret = "", nil
+		invited.InviteHash, invited.InviteExpiresAt = "invite-hash-invited", at(72*time.Hour)
 		tests := []struct {
 			name string
 			a    storage.Admin
@@ -63,6 +66,7 @@ func testAdmins(t *testing.T, su suite) {
 			{"every field", newAdmin("full")},
 			{"agency supervisor", supervisor},
 			{"disabled, empty secret", disabled},
+			{"invited, not enrolled", invited},
 			{"zero values", storage.Admin{ID: "zero", Username: "zero"}},
 			{"unicode username", storage.Admin{ID: "th", Username: "สมชาย.ใ", Role: storage.RoleAuditor}},
 		}
@@ -72,6 +76,11 @@ func testAdmins(t *testing.T, su suite) {
 				seedAgencies(t, s)
 				wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, tt.a), nil)
 				wantAdmin(t, s, tt.a)
+				if tt.a.InviteHash != "" {
+					got, err := s.AdminByInvite(ctx, tt.a.InviteHash)
+					wantErr(t, "AdminByInvite", err, nil)
+					check(t, "AdminByInvite", got, tt.a, normAdmin)
+				}
 				list, err := s.Admins(ctx)
 				wantErr(t, "Admins", err, nil)
 				check(t, "Admins", list, []storage.Admin{tt.a}, func(as []storage.Admin) []storage.Admin { return normList(as, normAdmin) })
@@ -100,6 +109,35 @@ func testAdmins(t *testing.T, su suite) {
 				wantAdminCount(t, s, 1)
 			})
 		}
+	})
+
+	t.Run("invitations", func(t *testing.T) {
+		s := su.store(t)
+		invited, enrolled := newAdmin("invited"), newAdmin("enrolled")
+		invited.InviteHash, invited.InviteExpiresAt = "hash-1", at(time.Hour)
+		for _, a := range []storage.Admin{invited, enrolled} {
+			wantErr(t, "CreateAdmin("+a.ID+")", s.CreateAdmin(ctx, a), nil)
+		}
+		// An enrolled account has no invitation: the empty hash finds nothing.
+		for _, h := range []string{"", "hash-2", "HASH-1"} {
+			_, err := s.AdminByInvite(ctx, h)
+			wantErr(t, "AdminByInvite("+h+")", err, storage.ErrNotFound)
+		}
+		other := newAdmin("other")
+		other.InviteHash = "hash-1"
+		wantErr(t, "CreateAdmin with an invitation hash taken", s.CreateAdmin(ctx, other), storage.ErrAlreadyExists)
+		// Enrolment spends the invitation.
+		spent, err := s.UpdateAdmin(ctx, "invited", func(a storage.Admin) (storage.Admin, error) {
+			a.InviteHash, a.InviteExpiresAt = "", time.Time{}
+			return a, nil
+		})
+		wantErr(t, "UpdateAdmin", err, nil)
+		want := invited
+		want.InviteHash, want.InviteExpiresAt = "", time.Time{}
+		check(t, "UpdateAdmin result", spent, want, normAdmin)
+		wantAdmin(t, s, want)
+		_, err = s.AdminByInvite(ctx, "hash-1")
+		wantErr(t, "AdminByInvite of a spent invitation", err, storage.ErrNotFound)
 	})
 
 	t.Run("usernames compared exactly", func(t *testing.T) {

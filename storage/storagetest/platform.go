@@ -62,6 +62,7 @@ func normDecision(d storage.Decision) storage.Decision {
 
 func normAdmin(a storage.Admin) storage.Admin {
 	a.TOTPSecret = normBytes(a.TOTPSecret)
+	a.InviteExpiresAt = normTime(a.InviteExpiresAt)
 	a.CreatedAt = normTime(a.CreatedAt)
 	a.UpdatedAt = normTime(a.UpdatedAt)
 	return a
