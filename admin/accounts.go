@@ -1,12 +1,16 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -19,6 +23,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"golang.org/x/crypto/argon2"
 
+	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage"
 )
 
@@ -45,43 +50,129 @@ const (
 
 var username = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{2,63}$`)
 
-// CreateAdmin creates an administrator account and returns it with the
-// otpauth:// URL that enrols its TOTP secret in an authenticator app (shown
-// once). An approver creates accounts; actor may be nil only while no
-// account exists, to bootstrap the first, which must be an approver.
-// Supervisors are bound to an agency; DOPA staff are not.
-func (s *Service) CreateAdmin(ctx context.Context, actor *storage.Admin, user, name, role, agencyID, password string) (out storage.Admin, otpURL string, err error) {
-	ev := event{detail: "create_admin", agencyID: agencyID}
-	var by storage.Admin
-	if actor == nil {
-		ev.actor, ev.detail = "system", "bootstrap_admin"
-	} else {
-		by = *actor
+// InvitationTTL is how long an invitation to enrol stays good.
+const InvitationTTL = 72 * time.Hour
+
+// Invitation is what an approver hands a new administrator: a one-time
+// token for EnrolPath. Only its hash is stored.
+type Invitation struct {
+	Token     string
+	ExpiresAt time.Time
+}
+
+// EnrolPath is the console page an invitation opens (with ?token=).
+const EnrolPath = Path + "/enrol"
+
+// Link returns the invitation's console address under issuer (the
+// provider's https origin; empty for the path alone).
+func (i Invitation) Link(issuer string) string {
+	return strings.TrimRight(issuer, "/") + EnrolPath + "?token=" + url.QueryEscape(i.Token)
+}
+
+// inviteHash is what the store keeps of an invitation token. The token is
+// 256 random bits, so a plain SHA-256 cannot be reversed by guessing.
+func inviteHash(token string) string {
+	sum := sha256.Sum256([]byte("dopaid admin invitation\x00" + token))
+	return hex.EncodeToString(sum[:])
+}
+
+// Bootstrap creates the first administrator account, an approver, while no
+// account exists, and returns it with the otpauth:// URL that enrols its
+// TOTP secret in an authenticator app (shown once). The operator who runs
+// it is the account's holder and sets its password; every later account is
+// made by CreateAdmin and enrolled by its own holder.
+func (s *Service) Bootstrap(ctx context.Context, user, name, role, password string) (out storage.Admin, otpURL string, err error) {
+	ev := event{actor: "system", detail: "bootstrap_admin"}
+	defer func() { s.record(ctx, storage.Admin{}, ev, err) }()
+	n, err := s.ps.CountAdmins(ctx)
+	if err != nil {
+		return storage.Admin{}, "", fmt.Errorf("count administrators: %w", err)
 	}
-	defer func() { s.record(ctx, by, ev, err) }()
-	if actor == nil {
-		n, err := s.ps.CountAdmins(ctx)
-		if err != nil {
-			return storage.Admin{}, "", fmt.Errorf("count administrators: %w", err)
-		}
-		if n > 0 {
-			return storage.Admin{}, "", fmt.Errorf("administrators exist already; an approver must create the account: %w", ErrForbidden)
-		}
-	} else if _, err = s.authorize(ctx, *actor, storage.RoleApprover); err != nil {
+	if n > 0 {
+		return storage.Admin{}, "", fmt.Errorf("administrators exist already; an approver must create the account: %w", ErrForbidden)
+	}
+	p := problems{}
+	user, name, _, err = s.checkAccount(ctx, p, user, name, role, "")
+	if err != nil {
 		return storage.Admin{}, "", err
 	}
+	if _, ok := p["role"]; !ok && role != storage.RoleApprover {
+		p.add("role", "the first administrator must be an approver, who can then create the others")
+	}
+	checkPassword(p, user, password)
+	if err = p.err(); err != nil {
+		return storage.Admin{}, "", err
+	}
+	now := s.now()
+	a := storage.Admin{Username: user, Name: name, Role: role, CreatedAt: now, UpdatedAt: now}
+	if a.ID, err = newID(); err != nil {
+		return storage.Admin{}, "", err
+	}
+	if otpURL, err = s.setCredentials(&a, password); err != nil {
+		return storage.Admin{}, "", err
+	}
+	if err = s.ps.CreateAdmin(ctx, a); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return storage.Admin{}, "", &ValidationError{Fields: map[string]string{"username": "is taken"}}
+		}
+		return storage.Admin{}, "", fmt.Errorf("store administrator: %w", err)
+	}
+	ev.actor = "admin:" + a.ID
+	return public(a), otpURL, nil
+}
 
+// CreateAdmin creates an administrator account that its holder must enrol
+// before it can sign in, and returns it with the invitation to hand them
+// (good once, for InvitationTTL). Only approvers create accounts.
+// Supervisors are bound to an agency; DOPA staff are not.
+//
+// The creator learns neither the password nor the TOTP secret: the holder
+// chooses the one and receives the other at enrolment (Enrol,
+// ConfirmEnrolment). So one person cannot make a second account to act as
+// the checker of their own work.
+func (s *Service) CreateAdmin(ctx context.Context, actor storage.Admin, user, name, role, agencyID string) (out storage.Admin, inv Invitation, err error) {
+	ev := event{detail: "invite_admin", agencyID: agencyID}
+	defer func() { s.record(ctx, actor, ev, err) }()
+	if _, err = s.authorize(ctx, actor, storage.RoleApprover); err != nil {
+		return storage.Admin{}, Invitation{}, err
+	}
 	p := problems{}
+	user, name, agencyID, err = s.checkAccount(ctx, p, user, name, role, agencyID)
+	if err != nil {
+		return storage.Admin{}, Invitation{}, err
+	}
+	if err = p.err(); err != nil {
+		return storage.Admin{}, Invitation{}, err
+	}
+	now := s.now()
+	a := storage.Admin{Username: user, Name: name, Role: role, AgencyID: agencyID, CreatedAt: now, UpdatedAt: now}
+	if a.ID, err = newID(); err != nil {
+		return storage.Admin{}, Invitation{}, err
+	}
+	if inv.Token, err = keys.RandomToken(32); err != nil {
+		return storage.Admin{}, Invitation{}, fmt.Errorf("invitation token: %w", err)
+	}
+	inv.ExpiresAt = now.Add(InvitationTTL)
+	a.InviteHash, a.InviteExpiresAt = inviteHash(inv.Token), inv.ExpiresAt
+	if err = s.ps.CreateAdmin(ctx, a); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return storage.Admin{}, Invitation{}, &ValidationError{Fields: map[string]string{"username": "is taken"}}
+		}
+		return storage.Admin{}, Invitation{}, fmt.Errorf("store administrator: %w", err)
+	}
+	return public(a), inv, nil
+}
+
+// checkAccount checks a new account's username, name, role and agency into
+// p and returns them trimmed.
+func (s *Service) checkAccount(ctx context.Context, p problems, user, name, role, agencyID string) (string, string, string, error) {
 	user = strings.TrimSpace(user)
 	if !username.MatchString(user) {
 		p.add("username", "must be 3 to 64 characters: lower-case letters, digits, '.', '_' and '-', starting with a letter or digit")
 	}
 	name = p.text("name", name, true, maxName)
-	switch {
-	case !slices.Contains(Roles, role):
+	if !slices.Contains(Roles, role) {
 		p.add("role", "must be one of %s", strings.Join(Roles, ", "))
-	case actor == nil && role != storage.RoleApprover:
-		p.add("role", "the first administrator must be an approver, who can then create the others")
 	}
 	agencyID = strings.TrimSpace(agencyID)
 	switch {
@@ -93,9 +184,21 @@ func (s *Service) CreateAdmin(ctx context.Context, actor *storage.Admin, user, n
 		if _, err := s.ps.Agency(ctx, agencyID); errors.Is(err, storage.ErrNotFound) {
 			p.add("agency_id", "no agency has this ID")
 		} else if err != nil {
-			return storage.Admin{}, "", fmt.Errorf("load agency: %w", err)
+			return "", "", "", fmt.Errorf("load agency: %w", err)
 		}
 	}
+	if _, ok := p["username"]; !ok {
+		if _, err := s.ps.AdminByUsername(ctx, user); err == nil {
+			p.add("username", "is taken")
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return "", "", "", fmt.Errorf("load administrator: %w", err)
+		}
+	}
+	return user, name, agencyID, nil
+}
+
+// checkPassword checks a password the account's holder chose into p.
+func checkPassword(p problems, user, password string) {
 	switch n := utf8.RuneCountInString(password); {
 	case !utf8.ValidString(password):
 		p.add("password", "is not valid UTF-8")
@@ -106,45 +209,170 @@ func (s *Service) CreateAdmin(ctx context.Context, actor *storage.Admin, user, n
 	case strings.Contains(strings.ToLower(password), user) && user != "":
 		p.add("password", "must not contain the username")
 	}
-	if _, ok := p["username"]; !ok {
-		if _, err := s.ps.AdminByUsername(ctx, user); err == nil {
-			p.add("username", "is taken")
-		} else if !errors.Is(err, storage.ErrNotFound) {
-			return storage.Admin{}, "", fmt.Errorf("load administrator: %w", err)
-		}
-	}
-	if err = p.err(); err != nil {
-		return storage.Admin{}, "", err
-	}
+}
 
-	now := s.now()
-	a := storage.Admin{Username: user, Name: name, Role: role, AgencyID: agencyID, CreatedAt: now, UpdatedAt: now}
-	if a.ID, err = newID(); err != nil {
-		return storage.Admin{}, "", err
-	}
+// setCredentials hashes password into a and gives it a fresh TOTP secret,
+// sealed; it returns the secret's otpauth:// URL.
+func (s *Service) setCredentials(a *storage.Admin, password string) (string, error) {
+	var err error
 	if a.PasswordHash, err = hashPassword(password); err != nil {
-		return storage.Admin{}, "", err
+		return "", err
 	}
 	key, err := totp.Generate(totp.GenerateOpts{
-		Issuer: TOTPIssuer, AccountName: user, Period: totpPeriod, Digits: otp.DigitsSix,
+		Issuer: TOTPIssuer, AccountName: a.Username, Period: totpPeriod, Digits: otp.DigitsSix,
 		Algorithm: otp.AlgorithmSHA1, SecretSize: 20,
 	})
 	if err != nil {
-		return storage.Admin{}, "", fmt.Errorf("totp secret: %w", err)
+		return "", fmt.Errorf("totp secret: %w", err)
 	}
 	if a.TOTPSecret, err = s.cfg.Envelope.Seal([]byte(key.Secret()), totpAD(a.ID)); err != nil {
-		return storage.Admin{}, "", fmt.Errorf("seal totp secret: %w", err)
+		return "", fmt.Errorf("seal totp secret: %w", err)
 	}
-	if err = s.ps.CreateAdmin(ctx, a); err != nil {
-		if errors.Is(err, storage.ErrAlreadyExists) {
-			return storage.Admin{}, "", &ValidationError{Fields: map[string]string{"username": "is taken"}}
+	return key.URL(), nil
+}
+
+// invitation finds the account awaiting enrolment with token and checks
+// its invitation is good at now and not throttled. The throttle key is
+// returned for fail.
+func (s *Service) invitation(ctx context.Context, token string, now time.Time) (storage.Admin, string, error) {
+	if token == "" || len(token) > 256 {
+		return storage.Admin{}, "", ErrInvitation
+	}
+	h := inviteHash(token)
+	a, err := s.ps.AdminByInvite(ctx, h)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Admin{}, "", ErrInvitation
+	}
+	if err != nil {
+		return storage.Admin{}, "", fmt.Errorf("load administrator: %w", err)
+	}
+	key := "admin-enrol:" + h
+	t, err := s.store.Throttle(ctx, key, now)
+	if err != nil {
+		return a, "", fmt.Errorf("load throttle: %w", err)
+	}
+	switch {
+	case a.Disabled:
+		return a, key, ErrInvitation
+	case !now.Before(a.InviteExpiresAt):
+		return a, key, ErrInvitationExpired
+	case now.Before(t.LockedUntil):
+		return a, key, ErrThrottled
+	}
+	return a, key, nil
+}
+
+// recordFailure counts a failed attempt under key, as sign-in does.
+func (s *Service) recordFailure(ctx context.Context, key string, now time.Time) error {
+	_, err := s.store.RecordFailure(ctx, key, now, func(t storage.Throttle) storage.Throttle {
+		if t.WindowStart.IsZero() || now.Sub(t.WindowStart) > lockFor {
+			t.Failures, t.WindowStart = 0, now
 		}
-		return storage.Admin{}, "", fmt.Errorf("store administrator: %w", err)
+		t.Failures++
+		if t.Failures >= maxFailures {
+			t.LockedUntil = now.Add(lockFor)
+		}
+		return t
+	})
+	if err != nil {
+		return fmt.Errorf("record failed attempt: %w", err)
 	}
-	if actor == nil {
-		ev.actor = "admin:" + a.ID
+	return nil
+}
+
+// Enrol is the first step of enrolment, by the holder of an invitation:
+// it sets the account's password (the same rules as everywhere) and gives
+// it a fresh TOTP secret, returning its otpauth:// URL for their
+// authenticator app. The account stays unable to sign in until
+// ConfirmEnrolment; calling Enrol again before then starts over with a new
+// secret.
+func (s *Service) Enrol(ctx context.Context, token, password string) (otpURL string, err error) {
+	ev := event{actor: "anonymous", detail: "enrol_admin"}
+	defer func() { s.record(ctx, storage.Admin{}, ev, err) }()
+	now := s.now()
+	a, key, err := s.invitation(ctx, token, now)
+	if a.ID != "" {
+		ev.actor, ev.agencyID = "admin:"+a.ID, a.AgencyID
 	}
-	return public(a), key.URL(), nil
+	if err != nil {
+		return "", err
+	}
+	p := problems{}
+	checkPassword(p, a.Username, password)
+	if err := p.err(); err != nil {
+		if ferr := s.recordFailure(ctx, key, now); ferr != nil {
+			return "", ferr
+		}
+		return "", err
+	}
+	hash := a.InviteHash
+	_, err = s.ps.UpdateAdmin(ctx, a.ID, func(cur storage.Admin) (storage.Admin, error) {
+		if cur.InviteHash != hash {
+			return cur, ErrInvitation // enrolled meanwhile
+		}
+		if otpURL, err = s.setCredentials(&cur, password); err != nil {
+			return cur, err
+		}
+		cur.UpdatedAt = now
+		return cur, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return otpURL, nil
+}
+
+// ConfirmEnrolment completes enrolment: with a valid code of the TOTP
+// secret Enrol gave, the account becomes able to sign in and the
+// invitation is spent. Wrong codes are throttled per invitation as
+// sign-ins are per username.
+func (s *Service) ConfirmEnrolment(ctx context.Context, token, code string) (out storage.Admin, err error) {
+	ev := event{actor: "anonymous", detail: "confirm_enrolment"}
+	defer func() { s.record(ctx, storage.Admin{}, ev, err) }()
+	now := s.now()
+	a, key, err := s.invitation(ctx, token, now)
+	if a.ID != "" {
+		ev.actor, ev.agencyID = "admin:"+a.ID, a.AgencyID
+	}
+	if err != nil {
+		return storage.Admin{}, err
+	}
+	if a.PasswordHash == "" || len(a.TOTPSecret) == 0 {
+		return storage.Admin{}, &ValidationError{Fields: map[string]string{"password": "set a password first"}}
+	}
+	secret, err := s.cfg.Envelope.Open(a.TOTPSecret, totpAD(a.ID))
+	if err != nil {
+		return storage.Admin{}, fmt.Errorf("open totp secret: %w", err)
+	}
+	step, ok := matchTOTP(string(secret), strings.TrimSpace(code), now)
+	if !ok {
+		if ferr := s.recordFailure(ctx, key, now); ferr != nil {
+			return storage.Admin{}, ferr
+		}
+		return storage.Admin{}, &ValidationError{Fields: map[string]string{"code": "does not match: check the authenticator app's clock and try the next code"}}
+	}
+	// The code is spent for sign-in too.
+	exp := time.Unix((step+2)*totpPeriod, 0)
+	if err := s.store.UseOnce(ctx, "admin-totp:"+a.ID, strconv.FormatInt(step, 10), exp, now); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
+		return storage.Admin{}, fmt.Errorf("record totp step: %w", err)
+	}
+	hash, sealed := a.InviteHash, a.TOTPSecret
+	a, err = s.ps.UpdateAdmin(ctx, a.ID, func(cur storage.Admin) (storage.Admin, error) {
+		// Enrol again meanwhile (a new secret) or confirmed by another
+		// request: this code confirmed nothing.
+		if cur.InviteHash != hash || !bytes.Equal(cur.TOTPSecret, sealed) {
+			return cur, ErrInvitation
+		}
+		cur.InviteHash, cur.InviteExpiresAt, cur.UpdatedAt = "", time.Time{}, now
+		return cur, nil
+	})
+	if err != nil {
+		return storage.Admin{}, err
+	}
+	if err := s.store.ClearThrottle(ctx, key); err != nil {
+		s.log.ErrorContext(ctx, "admin: clear enrolment throttle", "err", err)
+	}
+	return public(a), nil
 }
 
 // Authenticate checks an administrator's password and TOTP code and
@@ -205,6 +433,12 @@ func (s *Service) Authenticate(ctx context.Context, user, password, code string)
 	}
 	ev.actor = "admin:" + a.ID
 	ev.agencyID = a.AgencyID
+	if !a.Enrolled() {
+		// An invited account's holder has not confirmed their TOTP code
+		// yet (and its creator knows no password): it cannot sign in.
+		verifyPassword(dummyHash(), password)
+		return fail("not_enrolled")
+	}
 	if !verifyPassword(a.PasswordHash, password) {
 		return fail("password")
 	}
@@ -247,7 +481,7 @@ func (s *Service) AdminByID(ctx context.Context, id string) (storage.Admin, erro
 // public drops an account's secrets (their hash and sealed form too): no
 // view needs them.
 func public(a storage.Admin) storage.Admin {
-	a.PasswordHash, a.TOTPSecret = "", nil
+	a.PasswordHash, a.TOTPSecret, a.InviteHash = "", nil, ""
 	return a
 }
 

@@ -30,16 +30,40 @@ func code(t *testing.T, otpURL string, at time.Time) string {
 	return c
 }
 
+// invite creates an account by invitation of e.approver and enrols it with
+// password, as its holder would, and returns it with its otpauth URL. The
+// clock moves on a step, past the code that confirmed enrolment.
+func (e *env) invite(t *testing.T, user, role, agencyID string) (storage.Admin, string) {
+	t.Helper()
+	ctx := context.Background()
+	a, inv, err := e.svc.CreateAdmin(ctx, e.approver, user, "Khun "+user, role, agencyID)
+	if err != nil {
+		t.Fatalf("CreateAdmin: %v", err)
+	}
+	otpURL, err := e.svc.Enrol(ctx, inv.Token, password)
+	if err != nil {
+		t.Fatalf("Enrol: %v", err)
+	}
+	if _, err := e.svc.ConfirmEnrolment(ctx, inv.Token, code(t, otpURL, e.clock.Now())); err != nil {
+		t.Fatalf("ConfirmEnrolment: %v", err)
+	}
+	e.clock.Add(30 * time.Second)
+	return a, otpURL
+}
+
 func TestCreateAdmin(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open opener) {
 		ctx := context.Background()
 		full := newBareEnv(t, open)
 
 		t.Run("bootstrap", func(t *testing.T) {
-			// The first account must be an approver, and made without an actor.
-			_, _, err := full.svc.CreateAdmin(ctx, nil, "first", "First", storage.RoleOfficer, "", password)
+			// The first account must be an approver; its holder (the
+			// operator) sets its password and gets its TOTP secret.
+			_, _, err := full.svc.Bootstrap(ctx, "first", "First", storage.RoleOfficer, password)
 			wantFields(t, err, map[string]string{"role": "first administrator must be an approver"})
-			a, otpURL, err := full.svc.CreateAdmin(ctx, nil, "first", "First Approver", storage.RoleApprover, "", password)
+			_, _, err = full.svc.Bootstrap(ctx, "first", "First", storage.RoleApprover, "short")
+			wantFields(t, err, map[string]string{"password": "at least 12"})
+			a, otpURL, err := full.svc.Bootstrap(ctx, "first", "First Approver", storage.RoleApprover, password)
 			if err != nil {
 				t.Fatalf("bootstrap: %v", err)
 			}
@@ -53,14 +77,14 @@ func TestCreateAdmin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.HasPrefix(stored.PasswordHash, "$argon2id$v=19$m=65536,t=3,p=2$") || len(stored.TOTPSecret) == 0 {
-				t.Errorf("stored hash %q, sealed secret of %d bytes", stored.PasswordHash, len(stored.TOTPSecret))
+			if !strings.HasPrefix(stored.PasswordHash, "$argon2id$v=19$m=65536,t=3,p=2$") || len(stored.TOTPSecret) == 0 || !stored.Enrolled() {
+				t.Errorf("stored hash %q, sealed secret of %d bytes, enrolled %t", stored.PasswordHash, len(stored.TOTPSecret), stored.Enrolled())
 			}
 			if au := full.lastAudit(t); au.Actor != "admin:"+a.ID || au.Detail != "bootstrap_admin" || au.Outcome != "success" {
 				t.Errorf("audit entry = %+v", au)
 			}
 			// Once an account exists, bootstrap is closed.
-			if _, _, err := full.svc.CreateAdmin(ctx, nil, "second", "Second", storage.RoleApprover, "", password); !errors.Is(err, admin.ErrForbidden) {
+			if _, _, err := full.svc.Bootstrap(ctx, "second", "Second", storage.RoleApprover, password); !errors.Is(err, admin.ErrForbidden) {
 				t.Errorf("second bootstrap: %v, want ErrForbidden", err)
 			}
 			if au := full.lastAudit(t); au.Actor != "system" || au.Detail != "bootstrap_admin: forbidden" {
@@ -76,49 +100,209 @@ func TestCreateAdmin(t *testing.T) {
 
 		ag := full.agency(t)
 		for _, tt := range []struct {
-			name                                   string
-			actor                                  storage.Admin
-			user, fullName, role, agency, password string
-			err                                    error
-			fields                                 map[string]string
+			name                         string
+			actor                        storage.Admin
+			user, fullName, role, agency string
+			err                          error
+			fields                       map[string]string
 		}{
-			{"officer may not", full.officer, "o2", "O", storage.RoleOfficer, "", password, admin.ErrForbidden, nil},
-			{"auditor may not", full.auditor, "o3", "O", storage.RoleOfficer, "", password, admin.ErrForbidden, nil},
-			{"supervisor without agency", full.approver, "sup1", "S", storage.RoleSupervisor, "", password, nil, map[string]string{"agency_id": "bound"}},
-			{"supervisor of unknown agency", full.approver, "sup1", "S", storage.RoleSupervisor, "nope", password, nil, map[string]string{"agency_id": "no agency"}},
-			{"officer with agency", full.approver, "off1", "O", storage.RoleOfficer, ag.ID, password, nil, map[string]string{"agency_id": "only supervisors"}},
-			{"bad everything", full.approver, "A", "", "root", "", "short", nil, map[string]string{
-				"username": "lower-case", "name": "required", "role": "officer, approver, auditor, supervisor", "password": "at least 12"}},
-			{"password with username", full.approver, "somchai", "S", storage.RoleAuditor, "", "somchai-2569-dopa", nil, map[string]string{"password": "username"}},
-			{"username taken", full.approver, full.officer.Username, "S", storage.RoleAuditor, "", password, nil, map[string]string{"username": "taken"}},
+			{"nobody may not", storage.Admin{}, "o1", "O", storage.RoleOfficer, "", admin.ErrForbidden, nil},
+			{"officer may not", full.officer, "o2", "O", storage.RoleOfficer, "", admin.ErrForbidden, nil},
+			{"auditor may not", full.auditor, "o3", "O", storage.RoleOfficer, "", admin.ErrForbidden, nil},
+			{"supervisor without agency", full.approver, "sup1", "S", storage.RoleSupervisor, "", nil, map[string]string{"agency_id": "bound"}},
+			{"supervisor of unknown agency", full.approver, "sup1", "S", storage.RoleSupervisor, "nope", nil, map[string]string{"agency_id": "no agency"}},
+			{"officer with agency", full.approver, "off1", "O", storage.RoleOfficer, ag.ID, nil, map[string]string{"agency_id": "only supervisors"}},
+			{"bad everything", full.approver, "A", "", "root", "", nil, map[string]string{
+				"username": "lower-case", "name": "required", "role": "officer, approver, auditor, supervisor"}},
+			{"username taken", full.approver, full.officer.Username, "S", storage.RoleAuditor, "", nil, map[string]string{"username": "taken"}},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
-				_, _, err := full.svc.CreateAdmin(ctx, &tt.actor, tt.user, tt.fullName, tt.role, tt.agency, tt.password)
+				_, _, err := full.svc.CreateAdmin(ctx, tt.actor, tt.user, tt.fullName, tt.role, tt.agency)
 				if tt.fields != nil {
 					wantFields(t, err, tt.fields)
 				} else if !errors.Is(err, tt.err) {
 					t.Errorf("CreateAdmin: %v, want %v", err, tt.err)
 				}
-				if au := full.lastAudit(t); au.Actor != "admin:"+tt.actor.ID || !strings.HasPrefix(au.Detail, "create_admin: ") || au.Outcome != "failure" {
+				if au := full.lastAudit(t); au.Actor != "admin:"+tt.actor.ID || !strings.HasPrefix(au.Detail, "invite_admin: ") || au.Outcome != "failure" {
 					t.Errorf("audit entry = %+v", au)
 				}
 			})
 		}
-		sup, _, err := full.svc.CreateAdmin(ctx, &full.approver, "lands-dpo", "สมหญิง", storage.RoleSupervisor, ag.ID, password)
+		sup, inv, err := full.svc.CreateAdmin(ctx, full.approver, "lands-dpo", "สมหญิง", storage.RoleSupervisor, ag.ID)
 		if err != nil || sup.AgencyID != ag.ID {
 			t.Fatalf("create supervisor: %+v, %v", sup, err)
 		}
+		if len(inv.Token) < 43 || !inv.ExpiresAt.Equal(full.clock.Now().Add(admin.InvitationTTL)) {
+			t.Errorf("invitation = %+v", inv)
+		}
+		if au := full.lastAudit(t); au.Actor != "admin:"+full.approver.ID || au.Detail != "invite_admin" || au.Outcome != "success" ||
+			au.AgencyID != ag.ID {
+			t.Errorf("audit entry = %+v", au)
+		}
 	})
 }
+
+func TestEnrolment(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open opener) {
+		e := newEnv(t, open)
+		ctx := context.Background()
+		a, inv, err := e.svc.CreateAdmin(ctx, e.approver, "somsak", "สมศักดิ์", storage.RoleApprover, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantNoSignIn := func(t *testing.T, pw, c, reason string) {
+			t.Helper()
+			if _, err := e.svc.Authenticate(ctx, "somsak", pw, c); err != admin.ErrAuthFailed {
+				t.Errorf("Authenticate: %v, want exactly ErrAuthFailed", err)
+			}
+			if au := e.lastAudit(t); au.Detail != "sign_in ("+reason+"): auth_failed" {
+				t.Errorf("audit entry = %s %q %s, want the reason %s", au.Actor, au.Detail, au.Outcome, reason)
+			}
+		}
+
+		t.Run("the creator learns no secret", func(t *testing.T) {
+			// Nothing the creator got opens the account: no password was
+			// chosen, no TOTP secret exists, and the store keeps only a hash
+			// of the invitation.
+			stored, err := e.ps.Admin(ctx, a.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored.PasswordHash != "" || len(stored.TOTPSecret) != 0 || stored.Enrolled() {
+				t.Errorf("invited account = %+v, want no password, no TOTP secret, not enrolled", stored)
+			}
+			if stored.InviteHash == "" || strings.Contains(stored.InviteHash, inv.Token) {
+				t.Errorf("stored invitation %q, want a hash of the token", stored.InviteHash)
+			}
+			if a.PasswordHash != "" || a.TOTPSecret != nil || a.InviteHash != "" {
+				t.Errorf("returned account = %+v, want no secrets", a)
+			}
+			entries, err := e.ps.AuditEntries(ctx, storage.AuditFilter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, au := range entries {
+				if strings.Contains(au.Detail, inv.Token) {
+					t.Errorf("audit entry holds the invitation: %+v", au)
+				}
+			}
+			// The creator cannot sign in as the invitee, whatever they try.
+			for _, pw := range []string{"", password, inv.Token} {
+				wantNoSignIn(t, pw, "000000", "not_enrolled")
+			}
+		})
+
+		t.Run("password rules", func(t *testing.T) {
+			for _, tt := range []struct{ pw, want string }{
+				{"short", "at least 12"},
+				{"somsak-2569-dopa", "username"},
+				{strings.Repeat("x", 257), "at most 256"},
+			} {
+				_, err := e.svc.Enrol(ctx, inv.Token, tt.pw)
+				wantFields(t, err, map[string]string{"password": tt.want})
+			}
+			e.clock.Add(lockWindow) // those failures no longer count
+		})
+
+		var otpURL string
+		t.Run("password set, not confirmed", func(t *testing.T) {
+			if _, err := e.svc.ConfirmEnrolment(ctx, inv.Token, "123456"); err == nil {
+				t.Errorf("ConfirmEnrolment before Enrol succeeded")
+			}
+			otpURL, err = e.svc.Enrol(ctx, inv.Token, password)
+			if err != nil {
+				t.Fatalf("Enrol: %v", err)
+			}
+			if !strings.HasPrefix(otpURL, "otpauth://totp/") {
+				t.Errorf("otpauth URL = %q", otpURL)
+			}
+			// An invited account cannot sign in before confirming its code.
+			wantNoSignIn(t, password, code(t, otpURL, e.clock.Now()), "not_enrolled")
+		})
+
+		t.Run("wrong codes are throttled", func(t *testing.T) {
+			for range 4 {
+				_, err := e.svc.ConfirmEnrolment(ctx, inv.Token, code(t, otpURL, e.clock.Now().Add(5*time.Minute)))
+				wantFields(t, err, map[string]string{"code": "does not match"})
+			}
+			_, err := e.svc.ConfirmEnrolment(ctx, inv.Token, "000000")
+			wantFields(t, err, map[string]string{"code": "does not match"})
+			// Five failures lock the invitation, even for the right code.
+			if _, err := e.svc.ConfirmEnrolment(ctx, inv.Token, code(t, otpURL, e.clock.Now())); !errors.Is(err, admin.ErrThrottled) {
+				t.Errorf("locked ConfirmEnrolment: %v, want ErrThrottled", err)
+			}
+			e.clock.Add(lockWindow)
+		})
+
+		t.Run("confirmed", func(t *testing.T) {
+			got, err := e.svc.ConfirmEnrolment(ctx, inv.Token, " "+code(t, otpURL, e.clock.Now())+" ")
+			if err != nil {
+				t.Fatalf("ConfirmEnrolment: %v", err)
+			}
+			if got.ID != a.ID || got.PasswordHash != "" || got.TOTPSecret != nil || !got.InviteExpiresAt.IsZero() {
+				t.Errorf("enrolled account = %+v", got)
+			}
+			if au := e.lastAudit(t); au.Actor != "admin:"+a.ID || au.Detail != "confirm_enrolment" || au.Outcome != "success" {
+				t.Errorf("audit entry = %+v", au)
+			}
+			// The confirming code is spent for sign-in too.
+			wantNoSignIn(t, password, code(t, otpURL, e.clock.Now()), "totp_replayed")
+			e.clock.Add(30 * time.Second)
+			if _, err := e.svc.Authenticate(ctx, "somsak", password, code(t, otpURL, e.clock.Now())); err != nil {
+				t.Errorf("sign-in after enrolment: %v", err)
+			}
+		})
+
+		t.Run("an invitation is good once", func(t *testing.T) {
+			if _, err := e.svc.Enrol(ctx, inv.Token, "another long password"); !errors.Is(err, admin.ErrInvitation) {
+				t.Errorf("Enrol again: %v, want ErrInvitation", err)
+			}
+			e.clock.Add(30 * time.Second)
+			if _, err := e.svc.ConfirmEnrolment(ctx, inv.Token, code(t, otpURL, e.clock.Now())); !errors.Is(err, admin.ErrInvitation) {
+				t.Errorf("ConfirmEnrolment again: %v, want ErrInvitation", err)
+			}
+			if au := e.lastAudit(t); au.Detail != "confirm_enrolment: invitation_invalid" || au.Outcome != "failure" {
+				t.Errorf("audit entry = %+v", au)
+			}
+			for _, tok := range []string{"", "not-a-token", strings.Repeat("a", 1000)} {
+				if _, err := e.svc.Enrol(ctx, tok, password); !errors.Is(err, admin.ErrInvitation) {
+					t.Errorf("Enrol(%.10q): %v, want ErrInvitation", tok, err)
+				}
+			}
+		})
+
+		t.Run("an invitation expires", func(t *testing.T) {
+			_, late, err := e.svc.CreateAdmin(ctx, e.approver, "late", "Late", storage.RoleAuditor, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.clock.Add(admin.InvitationTTL - time.Second)
+			otpURL, err := e.svc.Enrol(ctx, late.Token, password)
+			if err != nil {
+				t.Fatalf("Enrol just before expiry: %v", err)
+			}
+			e.clock.Add(time.Second)
+			if _, err := e.svc.ConfirmEnrolment(ctx, late.Token, code(t, otpURL, e.clock.Now())); !errors.Is(err, admin.ErrInvitationExpired) {
+				t.Errorf("ConfirmEnrolment at expiry: %v, want ErrInvitationExpired", err)
+			}
+			if _, err := e.svc.Enrol(ctx, late.Token, password); !errors.Is(err, admin.ErrInvitationExpired) {
+				t.Errorf("Enrol after expiry: %v, want ErrInvitationExpired", err)
+			}
+			if _, err := e.svc.Authenticate(ctx, "late", password, code(t, otpURL, e.clock.Now())); err != admin.ErrAuthFailed {
+				t.Errorf("sign-in of an expired invitation: %v", err)
+			}
+		})
+	})
+}
+
+// lockWindow is past the sign-in and enrolment throttles' window.
+const lockWindow = 16 * time.Minute
 
 func TestAuthenticate(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open opener) {
 		e := newEnv(t, open)
 		ctx := context.Background()
-		a, otpURL, err := e.svc.CreateAdmin(ctx, &e.approver, "somsri", "สมศรี", storage.RoleOfficer, "", password)
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, otpURL := e.invite(t, "somsri", storage.RoleOfficer, "")
 		wantFailed := func(t *testing.T, user, pw, c, reason string) {
 			t.Helper()
 			if _, err := e.svc.Authenticate(ctx, user, pw, c); err != admin.ErrAuthFailed {

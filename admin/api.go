@@ -34,18 +34,21 @@ const maxJSONBytes = 256 << 10
 
 // Error codes of the API's error object.
 const (
-	errInvalidRequest   = "invalid_request" // 400: malformed JSON, wrong types, unknown or missingFields fields
-	errUnauthorized     = "unauthorized"    // 401: no or dead bearer token
-	errAuthFailed       = "authentication_failed"
-	errForbidden        = "forbidden"          // 403: the role may not do this
-	errMakerChecker     = "maker_checker"      // 403: the maker of an application cannot decide it
-	errNotFound         = "not_found"          // 404
-	errMethodNotAllowed = "method_not_allowed" // 405
-	errConflict         = "conflict"           // 409: the permit's state forbids it, or a duplicate
-	errTooLarge         = "request_too_large"  // 413
-	errMediaType        = "unsupported_media_type"
-	errValidation       = "validation_failed" // 422: the service refused values, per field
-	errServer           = "server_error"      // 500: the cause is logged, never shown
+	errInvalidRequest    = "invalid_request" // 400: malformed JSON, wrong types, unknown or missingFields fields
+	errUnauthorized      = "unauthorized"    // 401: no or dead bearer token
+	errAuthFailed        = "authentication_failed"
+	errForbidden         = "forbidden"          // 403: the role may not do this
+	errMakerChecker      = "maker_checker"      // 403: the maker of an application cannot decide it
+	errNotFound          = "not_found"          // 404
+	errMethodNotAllowed  = "method_not_allowed" // 405
+	errConflict          = "conflict"           // 409: the permit's state forbids it, or a duplicate
+	errTooLarge          = "request_too_large"  // 413
+	errMediaType         = "unsupported_media_type"
+	errValidation        = "validation_failed"  // 422: the service refused values, per field
+	errServer            = "server_error"       // 500: the cause is logged, never shown
+	errInvitation        = "invitation_invalid" // 410: no such invitation, or used already
+	errInvitationExpired = "invitation_expired" // 410
+	errThrottled         = "too_many_attempts"  // 429
 )
 
 // apiError is the body of every error answer.
@@ -69,6 +72,9 @@ func (h *Handler) apiRouter() *mux.Router {
 		rt.Handle(APIPath+path, h.bearer(http.HandlerFunc(fn))).Methods(method)
 	}
 	rt.HandleFunc(APIPath+"/session", h.apiSignIn).Methods(http.MethodPost)
+	// Enrolment is by invitation token, before the holder can sign in.
+	rt.HandleFunc(APIPath+"/enrol", h.apiEnrol).Methods(http.MethodPost)
+	rt.HandleFunc(APIPath+"/enrol/confirm", h.apiConfirmEnrolment).Methods(http.MethodPost)
 	v1("/session", h.apiWhoAmI, http.MethodGet)
 	v1("/session", h.apiSignOut, http.MethodDelete)
 	v1("/agencies", h.apiAgencies, http.MethodGet)
@@ -148,6 +154,12 @@ func (h *Handler) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusForbidden, apiError{Error: errForbidden, Description: "your role does not allow this"})
 	case errors.Is(err, ErrAuthFailed):
 		writeError(w, http.StatusUnauthorized, apiError{Error: errAuthFailed, Description: "username, password or code not accepted"})
+	case errors.Is(err, ErrInvitation):
+		writeError(w, http.StatusGone, apiError{Error: errInvitation, Description: "the invitation is not valid or has been used already"})
+	case errors.Is(err, ErrInvitationExpired):
+		writeError(w, http.StatusGone, apiError{Error: errInvitationExpired, Description: "the invitation has expired: ask an approver to create the account again"})
+	case errors.Is(err, ErrThrottled):
+		writeError(w, http.StatusTooManyRequests, apiError{Error: errThrottled, Description: "too many failed attempts: try again later"})
 	case errors.Is(err, ErrNotFound), errors.Is(err, storage.ErrNotFound):
 		writeError(w, http.StatusNotFound, apiError{Error: errNotFound, Description: "no such resource"})
 	case errors.Is(err, ErrState):
@@ -421,7 +433,16 @@ type apiAdminRequest struct {
 	Name     string `json:"name"`
 	Role     string `json:"role"`
 	AgencyID string `json:"agency_id,omitempty"`
+}
+
+type apiEnrolRequest struct {
+	Token    string `json:"token"`
 	Password string `json:"password"`
+}
+
+type apiConfirmEnrolmentRequest struct {
+	Token string `json:"token"`
+	Code  string `json:"code"`
 }
 
 // Response bodies.
@@ -506,13 +527,16 @@ type apiClient struct {
 }
 
 type apiAdmin struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	Name      string    `json:"name"`
-	Role      string    `json:"role"`
-	AgencyID  string    `json:"agency_id,omitempty"`
-	Disabled  bool      `json:"disabled"`
-	CreatedAt time.Time `json:"created_at"`
+	ID       string `json:"id"`
+	Username string `json:"username"`
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	AgencyID string `json:"agency_id,omitempty"`
+	Disabled bool   `json:"disabled"`
+	// Enrolled is false until the holder has enrolled by invitation.
+	Enrolled            bool       `json:"enrolled"`
+	InvitationExpiresAt *time.Time `json:"invitation_expires_at,omitempty"`
+	CreatedAt           time.Time  `json:"created_at"`
 }
 
 type apiAccess struct {
@@ -592,9 +616,21 @@ type apiAdminsResponse struct {
 
 type apiCreateAdminResponse struct {
 	Admin apiAdmin `json:"admin"`
-	// OTPAuthURL carries the new account's TOTP secret: shown once, for the
-	// administrator's authenticator app.
+	// The invitation to hand the new administrator, good once: they enrol
+	// with it (the console's page at InvitationPath, or POST /enrol).
+	InvitationToken     string    `json:"invitation_token"`
+	InvitationPath      string    `json:"invitation_path"`
+	InvitationExpiresAt time.Time `json:"invitation_expires_at"`
+}
+
+type apiEnrolResponse struct {
+	// OTPAuthURL carries the account's TOTP secret, for its holder's
+	// authenticator app; confirm with a code of it.
 	OTPAuthURL string `json:"otpauth_url"`
+}
+
+type apiConfirmEnrolmentResponse struct {
+	Admin apiAdmin `json:"admin"`
 }
 
 // Conversions between the domain and the API's shapes.
@@ -673,7 +709,8 @@ func toAPIClient(c storage.Client) apiClient {
 }
 
 func toAPIAdmin(a storage.Admin) apiAdmin {
-	return apiAdmin{ID: a.ID, Username: a.Username, Name: a.Name, Role: a.Role, AgencyID: a.AgencyID, Disabled: a.Disabled, CreatedAt: a.CreatedAt}
+	return apiAdmin{ID: a.ID, Username: a.Username, Name: a.Name, Role: a.Role, AgencyID: a.AgencyID, Disabled: a.Disabled,
+		Enrolled: a.InviteExpiresAt.IsZero(), InvitationExpiresAt: timePtr(a.InviteExpiresAt), CreatedAt: a.CreatedAt}
 }
 
 func toAPIAccess(a Access) apiAccess {
@@ -996,12 +1033,39 @@ func (h *Handler) apiCreateAdmin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, _ := adminFrom(r.Context())
-	created, otpURL, err := h.svc.CreateAdmin(r.Context(), &a, req.Username, req.Name, req.Role, req.AgencyID, req.Password)
+	created, inv, err := h.svc.CreateAdmin(r.Context(), a, req.Username, req.Name, req.Role, req.AgencyID)
 	if err != nil {
 		h.apiFail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, apiCreateAdminResponse{Admin: toAPIAdmin(created), OTPAuthURL: otpURL})
+	writeJSON(w, http.StatusCreated, apiCreateAdminResponse{Admin: toAPIAdmin(created), InvitationToken: inv.Token,
+		InvitationPath: inv.Link(""), InvitationExpiresAt: inv.ExpiresAt})
+}
+
+func (h *Handler) apiEnrol(w http.ResponseWriter, r *http.Request) {
+	var req apiEnrolRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	otpURL, err := h.svc.Enrol(r.Context(), req.Token, req.Password)
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, apiEnrolResponse{OTPAuthURL: otpURL})
+}
+
+func (h *Handler) apiConfirmEnrolment(w http.ResponseWriter, r *http.Request) {
+	var req apiConfirmEnrolmentRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	a, err := h.svc.ConfirmEnrolment(r.Context(), req.Token, req.Code)
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, apiConfirmEnrolmentResponse{Admin: toAPIAdmin(a)})
 }
 
 // permitView is a permit with what its pages show.

@@ -228,7 +228,7 @@ func TestAPIValidationErrors(t *testing.T) {
 			{"unknown action", approver, "/permits/" + pm.ID + "/decisions",
 				apiDecisionRequest{Action: "bless"}, []string{"action"}},
 			{"administrator", approver, "/admins",
-				apiAdminRequest{Username: "X", Name: "x", Role: "king", Password: "short"}, []string{"username", "role", "password"}},
+				apiAdminRequest{Username: "X", Name: "x", Role: "king"}, []string{"username", "role"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				e := s.call(tc.token, http.MethodPost, tc.path, tc.body).want(http.StatusUnprocessableEntity).apiErr()
@@ -264,7 +264,7 @@ func TestAPIRefusals(t *testing.T) {
 				{"auditor records", auditor, http.MethodPost, "/agencies", agencyBody("Y")},
 				{"auditor records an application", auditor, http.MethodPost, "/applications", applicationBody(ag.ID)},
 				{"officer creates an administrator", officer, http.MethodPost, "/admins",
-					apiAdminRequest{Username: "eve", Name: "Eve", Role: storage.RoleApprover, Password: "correct horse battery staple"}},
+					apiAdminRequest{Username: "eve", Name: "Eve", Role: storage.RoleApprover}},
 				{"officer reads accesses", officer, http.MethodGet, "/agencies/" + ag.ID + "/accesses", nil},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
@@ -452,14 +452,21 @@ func TestAPIAccessesAndAdministrators(t *testing.T) {
 		other, _ := s.pendingPermit(officer, "Land Department")
 
 		var created apiCreateAdminResponse
-		s.call(chief, http.MethodPost, "/admins", apiAdminRequest{Username: "sup", Name: "Supervisor", Role: storage.RoleSupervisor,
-			AgencyID: ag.ID, Password: "correct horse battery staple"}).want(http.StatusCreated).decode(&created)
-		if created.Admin.AgencyID != ag.ID || !strings.HasPrefix(created.OTPAuthURL, "otpauth://totp/") {
+		res := s.call(chief, http.MethodPost, "/admins", apiAdminRequest{Username: "sup", Name: "Supervisor", Role: storage.RoleSupervisor,
+			AgencyID: ag.ID}).want(http.StatusCreated)
+		res.decode(&created)
+		if created.Admin.AgencyID != ag.ID || created.Admin.Enrolled || created.InvitationToken == "" ||
+			created.InvitationPath != EnrolPath+"?token="+created.InvitationToken ||
+			!created.InvitationExpiresAt.Equal(s.clock.Now().Add(InvitationTTL)) {
 			t.Fatalf("created %+v", created)
+		}
+		// The creator gets no password and no TOTP secret of the account.
+		if strings.Contains(string(res.body), "otpauth") || strings.Contains(string(res.body), "secret") {
+			t.Errorf("creating an administrator shows a secret: %s", res.body)
 		}
 		var list apiAdminsResponse
 		body := s.call(chief, http.MethodGet, "/admins", nil).want(http.StatusOK).body
-		if strings.Contains(string(body), "argon2") || strings.Contains(string(body), "otpauth") {
+		if strings.Contains(string(body), "argon2") || strings.Contains(string(body), "otpauth") || strings.Contains(string(body), created.InvitationToken) {
 			t.Errorf("administrator list shows secrets: %s", body)
 		}
 		s.call(chief, http.MethodGet, "/admins", nil).decode(&list)
@@ -467,9 +474,41 @@ func TestAPIAccessesAndAdministrators(t *testing.T) {
 			t.Errorf("%d administrators, want 3", len(list.Admins))
 		}
 
+		// The holder enrols: their password, the otpauth URL, a code of it.
+		const pw = "correct horse battery staple"
+		s.call("", http.MethodPost, "/enrol/confirm", apiConfirmEnrolmentRequest{Token: created.InvitationToken, Code: "123456"}).
+			want(http.StatusUnprocessableEntity)
+		s.call("", http.MethodPost, "/enrol", apiEnrolRequest{Token: created.InvitationToken, Password: "short"}).
+			want(http.StatusUnprocessableEntity)
+		var enrol apiEnrolResponse
+		s.call("", http.MethodPost, "/enrol", apiEnrolRequest{Token: created.InvitationToken, Password: pw}).want(http.StatusOK).decode(&enrol)
+		sup := account{Admin: storage.Admin{ID: created.Admin.ID, Username: "sup"}, Password: pw}
+		sup.Secret = secretOf(t, enrol.OTPAuthURL)
+		// Not yet confirmed: no sign-in, even with the right password and code.
+		s.call("", http.MethodPost, "/session", map[string]string{"username": "sup", "password": pw, "totp": s.code(sup)}).
+			want(http.StatusUnauthorized)
+		if e := s.call("", http.MethodPost, "/enrol/confirm", apiConfirmEnrolmentRequest{Token: created.InvitationToken, Code: "000000"}).
+			want(http.StatusUnprocessableEntity).apiErr(); e.Fields["code"] == "" {
+			t.Errorf("wrong code: %+v", e)
+		}
+		var confirmed apiConfirmEnrolmentResponse
+		s.call("", http.MethodPost, "/enrol/confirm", apiConfirmEnrolmentRequest{Token: created.InvitationToken, Code: s.code(sup)}).
+			want(http.StatusOK).decode(&confirmed)
+		if !confirmed.Admin.Enrolled || confirmed.Admin.ID != created.Admin.ID || confirmed.Admin.InvitationExpiresAt != nil {
+			t.Errorf("confirmed %+v", confirmed.Admin)
+		}
+		// The invitation is spent.
+		for _, path := range []string{"/enrol", "/enrol/confirm"} {
+			body := map[string]string{"token": created.InvitationToken, "password": pw}
+			if path == "/enrol/confirm" {
+				body = map[string]string{"token": created.InvitationToken, "code": s.code(sup)}
+			}
+			if e := s.call("", http.MethodPost, path, body).want(http.StatusGone).apiErr(); e.Error != errInvitation {
+				t.Errorf("%s with a spent invitation: %+v", path, e)
+			}
+		}
+
 		// The supervisor signs in with the code from that URL.
-		sup := account{Admin: storage.Admin{ID: created.Admin.ID, Username: "sup"}, Password: "correct horse battery staple"}
-		sup.Secret = secretOf(t, created.OTPAuthURL)
 		supToken := s.token(sup)
 		var acc apiAccessesResponse
 		s.call(supToken, http.MethodGet, "/agencies/"+ag.ID+"/accesses", nil).want(http.StatusOK).decode(&acc)

@@ -66,9 +66,14 @@ package admin
 //	accesses       #accesses-agency, #accesses, #access-{n}, #no-accesses
 //	administrators #admins, #admin-{username}; approvers: #admin-form,
 //	               #admin-username, #admin-name, #admin-role, #admin-agency,
-//	               #admin-password, #admin-create; once after creation
-//	               #admin-created, #admin-qr, #admin-totp-secret,
-//	               #admin-otpauth
+//	               #admin-create; once after creation #admin-created,
+//	               #admin-invitation (the link to hand the new
+//	               administrator), #admin-invitation-expires; a row of an
+//	               account not yet enrolled has #admin-{username}-invited
+//	enrolment      (by invitation, before sign-in) #enrol-form,
+//	               #enrol-password, #enrol-submit; then #enrol-totp,
+//	               #enrol-qr, #enrol-totp-secret, #enrol-otpauth,
+//	               #enrol-confirm-form, #enrol-code, #enrol-confirm
 
 import (
 	"bytes"
@@ -155,6 +160,9 @@ func (h *Handler) consoleRouter() *mux.Router {
 	rt.HandleFunc(Path+"/signin", h.signInForm).Methods(http.MethodGet)
 	rt.HandleFunc(Path+"/signin", h.signIn).Methods(http.MethodPost)
 	rt.HandleFunc(Path+"/lang", h.setLang).Methods(http.MethodGet)
+	rt.HandleFunc(EnrolPath, h.enrolForm).Methods(http.MethodGet)
+	rt.HandleFunc(EnrolPath, h.enrol).Methods(http.MethodPost)
+	rt.HandleFunc(EnrolPath+"/confirm", h.confirmEnrolment).Methods(http.MethodPost)
 	page := func(path string, fn http.HandlerFunc, method string) {
 		rt.Handle(path, h.signedIn(fn)).Methods(method)
 	}
@@ -252,7 +260,7 @@ func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, nav string) co
 }
 
 // noticeKeys are the messages a redirect may ask the next page to show.
-var noticeKeys = []string{"agency_created", "app_recorded", "decided", "decided_later", "system_registered", "secret_rotated", "system_changed", "signed_out"}
+var noticeKeys = []string{"agency_created", "app_recorded", "decided", "decided_later", "system_registered", "secret_rotated", "system_changed", "signed_out", "enrolled"}
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p consolePage) {
 	var buf bytes.Buffer
@@ -1235,10 +1243,9 @@ type adminForm struct {
 }
 
 type createdAdmin struct {
-	Admin      storage.Admin
-	OTPAuthURL string
-	Secret     string
-	QR         template.URL
+	Admin     storage.Admin
+	Link      string // the invitation's absolute address
+	ExpiresAt time.Time
 }
 
 func (h *Handler) admins(w http.ResponseWriter, r *http.Request) {
@@ -1277,24 +1284,105 @@ func (h *Handler) adminsPage(w http.ResponseWriter, r *http.Request, f adminForm
 func (h *Handler) createAdmin(w http.ResponseWriter, r *http.Request) {
 	a, _ := adminFrom(r.Context())
 	f := adminForm{Username: r.PostFormValue("username"), Name: r.PostFormValue("name"), Role: r.PostFormValue("role"), AgencyID: r.PostFormValue("agency_id")}
-	created, otpURL, err := h.svc.CreateAdmin(r.Context(), &a, f.Username, f.Name, f.Role, f.AgencyID, r.PostFormValue("password"))
+	created, inv, err := h.svc.CreateAdmin(r.Context(), a, f.Username, f.Name, f.Role, f.AgencyID)
 	if err != nil {
 		h.adminsPage(w, r, f, nil, 0, err)
 		return
 	}
-	c := &createdAdmin{Admin: created, OTPAuthURL: otpURL}
+	origin := "http://" + r.Host
+	if h.cfg.SecureCookies || r.TLS != nil {
+		origin = "https://" + r.Host
+	}
+	// Shown in this answer only (a reload resubmits and is refused as a
+	// duplicate): only the invitation's hash is kept.
+	c := &createdAdmin{Admin: created, Link: inv.Link(origin), ExpiresAt: inv.ExpiresAt}
+	h.adminsPage(w, r, adminForm{Role: storage.RoleOfficer}, c, http.StatusCreated, nil)
+}
+
+// Enrolment by invitation, before sign-in: the holder sets their password,
+// is shown their TOTP secret, and confirms it with a code.
+
+type enrolView struct {
+	Token      string
+	Confirm    bool // the second step: the code
+	OTPAuthURL string
+	Secret     string
+	QR         template.URL
+}
+
+var enrolLabels = map[string]string{"password": "password", "code": "totp"}
+
+func (h *Handler) enrolForm(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	if _, _, err := h.svc.invitation(r.Context(), token, h.now()); err != nil {
+		h.enrolPage(w, r, nil, 0, err)
+		return
+	}
+	h.enrolPage(w, r, &enrolView{Token: token}, http.StatusOK, nil)
+}
+
+func (h *Handler) enrol(w http.ResponseWriter, r *http.Request) {
+	if !h.checkForm(r) {
+		h.consoleError(w, r, http.StatusBadRequest, "bad_input")
+		return
+	}
+	token := r.PostFormValue("token")
+	otpURL, err := h.svc.Enrol(r.Context(), token, r.PostFormValue("password"))
+	if err != nil {
+		h.enrolPage(w, r, &enrolView{Token: token}, 0, err)
+		return
+	}
+	v := &enrolView{Token: token, Confirm: true, OTPAuthURL: otpURL}
 	if key, err := otp.NewKeyFromURL(otpURL); err == nil {
-		c.Secret = key.Secret()
+		v.Secret = key.Secret()
 		if img, err := key.Image(240, 240); err == nil {
 			var buf bytes.Buffer
 			if png.Encode(&buf, img) == nil {
-				c.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()))
+				v.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()))
 			}
 		}
 	}
-	// Shown in this answer only (a reload resubmits and is refused as a
-	// duplicate): the secret is not kept in readable form.
-	h.adminsPage(w, r, adminForm{Role: storage.RoleOfficer}, c, http.StatusCreated, nil)
+	h.enrolPage(w, r, v, http.StatusOK, nil)
+}
+
+func (h *Handler) confirmEnrolment(w http.ResponseWriter, r *http.Request) {
+	if !h.checkForm(r) {
+		h.consoleError(w, r, http.StatusBadRequest, "bad_input")
+		return
+	}
+	token := r.PostFormValue("token")
+	if _, err := h.svc.ConfirmEnrolment(r.Context(), token, r.PostFormValue("code")); err != nil {
+		h.enrolPage(w, r, &enrolView{Token: token, Confirm: true}, 0, err)
+		return
+	}
+	http.Redirect(w, r, Path+"/signin?notice=enrolled", http.StatusSeeOther)
+}
+
+// enrolPage shows a step of enrolment (v nil: none, only the refusal).
+func (h *Handler) enrolPage(w http.ResponseWriter, r *http.Request, v *enrolView, status int, err error) {
+	p := h.newPage(w, r, "")
+	// The language switch returns to the sign-in page, not to an address
+	// that holds the invitation token.
+	p.Next = Path + "/signin"
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrInvitation):
+		p.Error, status, v = p.T["invitation_invalid"], http.StatusGone, nil
+	case errors.Is(err, ErrInvitationExpired):
+		p.Error, status, v = p.T["invitation_expired"], http.StatusGone, nil
+	case errors.Is(err, ErrThrottled):
+		p.Error, status, v = p.T["too_many_attempts"], http.StatusTooManyRequests, nil
+	default:
+		var ok bool
+		if status, ok = refusal(&p, err, fieldLabeller(p.T, enrolLabels, nil)); !ok {
+			h.internal(w, r, err)
+			return
+		}
+	}
+	if v != nil {
+		p.Data = v
+	}
+	h.render(w, r, status, "enrol.html", p)
 }
 
 // Field labels: the service names fields by their API path
@@ -1317,7 +1405,7 @@ var (
 	systemLabels = map[string]string{"name": "system_name", "redirect_uris": "redirect_uris", "post_logout_redirect_uris": "post_logout_uris",
 		"auth_method": "auth_method", "jwks": "jwks", "jwks_uri": "jwks_uri", "network_ranges": "network_ranges",
 		"signing_alg": "signing_alg"}
-	adminLabels = map[string]string{"username": "username", "name": "name", "role": "role", "agency_id": "agency", "password": "password"}
+	adminLabels = map[string]string{"username": "username", "name": "name", "role": "role", "agency_id": "agency"}
 )
 
 var fieldSegment = regexp.MustCompile(`^([a-z_]+)(?:\[(\d+)\])?$`)

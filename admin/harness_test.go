@@ -25,8 +25,9 @@ import (
 
 // This file is the harness of the handler tests: a real Service and
 // Handler on a real store behind httptest, administrator accounts made by
-// Service.CreateAdmin whose TOTP codes come from the otpauth URL it
-// returns, and a JSON client for the API.
+// Service.Bootstrap or by invitation (Service.CreateAdmin, Enrol,
+// ConfirmEnrolment) whose TOTP codes come from the otpauth URL enrolment
+// shows, and a JSON client for the API.
 
 // testClock is the server's clock. Each sign-in moves it to a fresh TOTP
 // step, since a code is good once.
@@ -130,11 +131,24 @@ func newServer(t *testing.T, store storage.Store, secure bool) *server {
 }
 
 // makeAccount creates an account through the Service, as the bootstrap
-// command (by nil) or an approver would.
+// command (by nil) or an approver would; an invited account is enrolled by
+// its holder.
 func (s *server) makeAccount(by *storage.Admin, username, role, agencyID string) account {
 	s.t.Helper()
+	ctx := context.Background()
 	pw := "correct horse battery staple"
-	a, otpURL, err := s.svc.CreateAdmin(context.Background(), by, username, "Khun "+username, role, agencyID, pw)
+	var a storage.Admin
+	var otpURL string
+	var err error
+	if by == nil {
+		a, otpURL, err = s.svc.Bootstrap(ctx, username, "Khun "+username, role, pw)
+	} else {
+		var inv Invitation
+		a, inv, err = s.svc.CreateAdmin(ctx, *by, username, "Khun "+username, role, agencyID)
+		if err == nil {
+			otpURL, err = s.enrol(inv.Token, pw)
+		}
+	}
 	if err != nil {
 		s.t.Fatalf("create %s %s: %v", role, username, err)
 	}
@@ -143,6 +157,22 @@ func (s *server) makeAccount(by *storage.Admin, username, role, agencyID string)
 		s.t.Fatalf("otpauth URL %q: %v", otpURL, err)
 	}
 	return account{Admin: a, Password: pw, Secret: key.Secret()}
+}
+
+// enrol enrols an invited account with its token and password, and returns
+// the otpauth URL it showed.
+func (s *server) enrol(token, pw string) (string, error) {
+	ctx := context.Background()
+	otpURL, err := s.svc.Enrol(ctx, token, pw)
+	if err != nil {
+		return "", err
+	}
+	c, err := totp.GenerateCode(secretOf(s.t, otpURL), s.clock.Now())
+	if err != nil {
+		return "", err
+	}
+	_, err = s.svc.ConfirmEnrolment(ctx, token, c)
+	return otpURL, err
 }
 
 // account creates another account, made by the first administrator.

@@ -47,6 +47,8 @@ var operations = map[string]struct {
 	"POST " + APIPath + "/systems/{client_id}/secret": {nil, 200, apiSecretResponse{}},
 	"GET " + APIPath + "/admins":                      {nil, 200, apiAdminsResponse{}},
 	"POST " + APIPath + "/admins":                     {apiAdminRequest{}, 201, apiCreateAdminResponse{}},
+	"POST " + APIPath + "/enrol":                      {apiEnrolRequest{}, 200, apiEnrolResponse{}},
+	"POST " + APIPath + "/enrol/confirm":              {apiConfirmEnrolmentRequest{}, 200, apiConfirmEnrolmentResponse{}},
 }
 
 type openAPIDoc struct {

@@ -42,6 +42,14 @@ var (
 	ErrNotFound = fmt.Errorf("%w", storage.ErrNotFound)
 	// ErrAuthFailed is every failed sign-in, whatever was wrong.
 	ErrAuthFailed = errors.New("authentication failed")
+	// ErrInvitation: no account awaits enrolment with this invitation
+	// token — it never existed, or its holder has enrolled already.
+	ErrInvitation = errors.New("the invitation is not valid or has been used already")
+	// ErrInvitationExpired: the invitation lapsed before its holder
+	// enrolled; an approver must create the account again.
+	ErrInvitationExpired = errors.New("the invitation has expired")
+	// ErrThrottled: too many failed attempts; try again later.
+	ErrThrottled = errors.New("too many failed attempts")
 )
 
 // DefaultPermitNumberPrefix starts every permit number.
@@ -200,6 +208,12 @@ func reason(err error) string {
 		return "not_found"
 	case errors.Is(err, ErrAuthFailed):
 		return "auth_failed"
+	case errors.Is(err, ErrInvitation):
+		return "invitation_invalid"
+	case errors.Is(err, ErrInvitationExpired):
+		return "invitation_expired"
+	case errors.Is(err, ErrThrottled):
+		return "throttled"
 	}
 	return "error"
 }

@@ -26,12 +26,16 @@ The DOPA administrator's commands, for scripting. They run with direct
 access to the database, so --as names the administrator whose authority an
 action uses; the audit trail records that account.
 
-  create-user --username U --name N --role R [--agency ID] [--as APPROVER]
+  create-user --username U --name N --role R [--agency ID] [--as APPROVER] [--issuer URL]
         create an administrator account (officer, approver, auditor, or
-        supervisor of --agency). The password is read from
-        DOPAID_ADMIN_PASSWORD or the first line of standard input. Prints
-        the otpauth:// URL that enrols the TOTP secret (shown once). The
-        first account is created without --as and must be an approver.
+        supervisor of --agency). The first account is created without --as
+        by its holder and must be an approver: its password is read from
+        DOPAID_ADMIN_PASSWORD or the first line of standard input, and the
+        otpauth:// URL that enrols its TOTP secret is printed (shown once).
+        Every later account is an invitation (--as an approver): the
+        command prints a one-time link, under --issuer (DOPAID_ISSUER) or
+        as a path, good for 72 hours, with which the new administrator sets
+        their own password and authenticator; the approver learns neither.
   create-agency --as U (--file agency.json | --name-th T --name-en E --category C [--registration-no N])
   record-application --as U --file application.json
         record an agency's application; opens a pending permit
@@ -120,7 +124,7 @@ type adminCmd struct {
 
 	as, file, permit, client, agency string
 	// create-user
-	username, name, role string
+	username, name, role, issuer string
 	// create-agency
 	nameTH, nameEN, category, registrationNo string
 	// decide
@@ -136,6 +140,7 @@ func (c *adminCmd) bind(sub string) {
 		fs.StringVar(&c.name, "name", "", "the person's name")
 		fs.StringVar(&c.role, "role", "", "officer, approver, auditor or supervisor")
 		fs.StringVar(&c.agency, "agency", "", "the agency a supervisor belongs to")
+		fs.StringVar(&c.issuer, "issuer", c.env("DOPAID_ISSUER"), "the provider's issuer URL, to print the invitation link under (DOPAID_ISSUER)")
 	case "create-agency":
 		fs.StringVar(&c.file, "file", "", "agency JSON file")
 		fs.StringVar(&c.nameTH, "name-th", "", "name in Thai")
@@ -279,28 +284,42 @@ func (c *adminCmd) actor(ctx context.Context) (storage.Admin, error) {
 	if a.Disabled {
 		return storage.Admin{}, fmt.Errorf("--as %q: the account is disabled", c.as)
 	}
+	if !a.Enrolled() {
+		return storage.Admin{}, fmt.Errorf("--as %q: the account's holder has not enrolled yet", c.as)
+	}
 	return a, nil
 }
 
 func (c *adminCmd) createUser(ctx context.Context) error {
-	var by *storage.Admin
-	if c.as != "" {
-		a, err := c.actor(ctx)
+	if c.as == "" {
+		// The first account: the operator is its holder.
+		pw, err := c.password()
 		if err != nil {
 			return err
 		}
-		by = &a
+		a, otpURL, err := c.m.Admin.Bootstrap(ctx, c.username, c.name, c.role, pw)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "admin_id: %s\nusername: %s\nrole: %s\notpauth_url: %s\n", a.ID, a.Username, a.Role, otpURL)
+		fmt.Fprintln(c.stderr, "Enrol the otpauth URL in an authenticator app now: it is not shown again.")
+		return nil
 	}
-	pw, err := c.password()
+	if c.env("DOPAID_ADMIN_PASSWORD") != "" {
+		return usageError{errors.New("create-user --as: the new administrator chooses their own password when they enrol; unset DOPAID_ADMIN_PASSWORD")}
+	}
+	by, err := c.actor(ctx)
 	if err != nil {
 		return err
 	}
-	a, otpURL, err := c.m.Admin.CreateAdmin(ctx, by, c.username, c.name, c.role, c.agency, pw)
+	a, inv, err := c.m.Admin.CreateAdmin(ctx, by, c.username, c.name, c.role, c.agency)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "admin_id: %s\nusername: %s\nrole: %s\notpauth_url: %s\n", a.ID, a.Username, a.Role, otpURL)
-	fmt.Fprintln(c.stderr, "Enrol the otpauth URL in an authenticator app now: it is not shown again.")
+	fmt.Fprintf(c.stdout, "admin_id: %s\nusername: %s\nrole: %s\ninvitation_url: %s\ninvitation_expires_at: %s\n",
+		a.ID, a.Username, a.Role, inv.Link(c.issuer), inv.ExpiresAt.Format(time.RFC3339))
+	fmt.Fprintln(c.stderr, "Hand the invitation link to the new administrator: they set their own password and authenticator there. "+
+		"It works once, expires, and is not shown again.")
 	return nil
 }
 

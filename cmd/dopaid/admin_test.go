@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
 	"github.com/dopaid/dopaid/admin"
 	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage"
@@ -114,10 +117,55 @@ func TestAdminCLI(t *testing.T) {
 	}
 	// Later accounts need an approver's authority.
 	cli.fails(t, 1, map[string]string{"DOPAID_ADMIN_PASSWORD": pw}, []string{"create-user", "--username", "sneaky", "--name", "S", "--role", "approver"}, "not allowed")
-	cli.fails(t, 1, map[string]string{"DOPAID_ADMIN_PASSWORD": pw}, []string{"create-user", "--as", "nobody", "--username", "clerk", "--name", "C", "--role", "officer"}, `--as "nobody": no such administrator`)
-	cli.fails(t, 1, map[string]string{"DOPAID_ADMIN_PASSWORD": "short"}, []string{"create-user", "--as", "boss", "--username", "clerk", "--name", "C", "--role", "officer"},
-		"invalid input; nothing was changed:", "  - password: must be at least 12 characters")
-	clerk := cli.ok(t, map[string]string{"DOPAID_ADMIN_PASSWORD": pw}, "", "create-user", "--as", "boss", "--username", "clerk", "--name", "Somsri the Officer", "--role", "officer")
+	cli.fails(t, 1, nil, []string{"create-user", "--as", "nobody", "--username", "clerk", "--name", "C", "--role", "officer"}, `--as "nobody": no such administrator`)
+	// An approver's new account is an invitation: the approver chooses no
+	// password and sees no TOTP secret.
+	cli.fails(t, 2, map[string]string{"DOPAID_ADMIN_PASSWORD": pw}, []string{"create-user", "--as", "boss", "--username", "clerk", "--name", "C", "--role", "officer"},
+		"chooses their own password")
+	cli.fails(t, 1, nil, []string{"create-user", "--as", "boss", "--username", "Clerk!", "--name", "C", "--role", "officer"},
+		"invalid input; nothing was changed:", "  - username: must be 3 to 64 characters")
+	code, out, stderr := cli.run(t, nil, "", "create-user", "--as", "boss", "--username", "clerk", "--name", "Somsri the Officer", "--role", "officer",
+		"--issuer", "https://id.dopa.go.th")
+	if code != 0 {
+		t.Fatalf("create-user --as boss: exit %d\n%s", code, stderr)
+	}
+	if strings.Contains(out, "otpauth") || strings.Contains(out, "password") || !strings.Contains(stderr, "works once") {
+		t.Errorf("create-user --as boss printed\n%s\n%s", out, stderr)
+	}
+	clerk := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, found := strings.Cut(line, ": "); found {
+			clerk[k] = v
+		}
+	}
+	token, found := strings.CutPrefix(clerk["invitation_url"], "https://id.dopa.go.th/admin/enrol?token=")
+	if !found || token == "" || clerk["admin_id"] == "" {
+		t.Fatalf("create-user --as boss printed %v", clerk)
+	}
+	// Not yet enrolled, the account cannot act.
+	cli.fails(t, 1, nil, []string{"create-agency", "--as", "clerk", "--name-th", "ก", "--name-en", "A", "--category", "government_department"},
+		`--as "clerk": the account's holder has not enrolled yet`)
+	// The holder enrols (in the console, here through the service).
+	{
+		now := time.Now()
+		m := cli.open(t, now)
+		otpURL, err := m.Admin.Enrol(t.Context(), token, pw)
+		if err != nil {
+			t.Fatalf("Enrol: %v", err)
+		}
+		key, err := otp.NewKeyFromURL(otpURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := totp.GenerateCode(key.Secret(), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Admin.ConfirmEnrolment(t.Context(), token, c); err != nil {
+			t.Fatalf("ConfirmEnrolment: %v", err)
+		}
+		m.Close()
+	}
 
 	// Agencies.
 	cli.fails(t, 1, nil, []string{"create-agency", "--as", "clerk", "--name-th", "บริษัท", "--name-en", "Company", "--category", "private"}, "registration_no: is required")
@@ -239,7 +287,8 @@ func TestAdminCLI(t *testing.T) {
 	for _, want := range []string{
 		"admin:" + boss["admin_id"] + " bootstrap_admin success",
 		"system bootstrap_admin: forbidden failure",
-		"admin:" + boss["admin_id"] + " create_admin success",
+		"admin:" + boss["admin_id"] + " invite_admin success",
+		"admin:" + clerk["admin_id"] + " confirm_enrolment success",
 		"admin:" + clerk["admin_id"] + " create_agency success",
 		"admin:" + clerk["admin_id"] + " record_application success",
 		"admin:" + clerk["admin_id"] + " approve: forbidden failure",

@@ -15,7 +15,7 @@ import (
 // approver bootstraps the first administrator (an approver) of a server.
 func approver(t *testing.T, ts *testServer) storage.Admin {
 	t.Helper()
-	a, _, err := ts.Admin.CreateAdmin(context.Background(), nil, "approver1", "Approver One", storage.RoleApprover, "", "a long enough password")
+	a, _, err := ts.Admin.Bootstrap(context.Background(), "approver1", "Approver One", storage.RoleApprover, "a long enough password")
 	if err != nil {
 		t.Fatalf("create approver: %v", err)
 	}
