@@ -2,11 +2,13 @@ package admin
 
 import (
 	"context"
+	"html"
 	"html/template"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -444,5 +446,69 @@ func TestConsoleSystemJWKSURI(t *testing.T) {
 	if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "<strong>"+template.HTMLEscapeString(messages["en"]["jwks_uri"])+"</strong>: give either") ||
 		!strings.Contains(p.body, `value="`+uri+`"`) {
 		t.Errorf("a JWKS and a jwks_uri: %d, want 422 naming the jwks_uri field with the values kept", p.status)
+	}
+}
+
+// TestConsoleEnrolment: an approver invites an administrator and sees only
+// the invitation link; its holder enrols on the page it opens, and the link
+// is then spent.
+func TestConsoleEnrolment(t *testing.T) {
+	s := newServer(t, openSQLite(t), false)
+	chief := s.client()
+	chief.signIn(s.first)
+	p := chief.post(Path+"/admins", url.Values{"username": {"somsri"}, "name": {"Somsri"}, "role": {storage.RoleOfficer}})
+	if p.status != http.StatusCreated || !p.has("admin-created") || !p.has("admin-invitation") || !p.has("admin-somsri-invited") {
+		t.Fatalf("create: %d %s", p.status, p.body)
+	}
+	if strings.Contains(p.body, "otpauth") || p.has("admin-password") {
+		t.Errorf("the creator is shown a TOTP secret or asked for a password:\n%s", p.body)
+	}
+	m := regexp.MustCompile(`id="admin-invitation" class="secret">(http://[^<]+)<`).FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("no invitation link:\n%s", p.body)
+	}
+	link, err := url.Parse(html.UnescapeString(m[1]))
+	if err != nil || link.Path != EnrolPath {
+		t.Fatalf("invitation link %q: %v", m[1], err)
+	}
+	token := link.Query().Get("token")
+
+	holder := s.client()
+	p = holder.get(link.RequestURI())
+	if p.status != http.StatusOK || !p.has("enrol-form") {
+		t.Fatalf("enrol page: %d %s", p.status, p.body)
+	}
+	// Only the form holds the token, not the language switch's link.
+	if n := strings.Count(p.body, token); n != 1 {
+		t.Errorf("the enrol page holds the invitation token %d times, want once (the form)", n)
+	}
+	p = holder.post(EnrolPath, url.Values{"token": {token}, "password": {"short"}})
+	if p.status != http.StatusUnprocessableEntity || !p.has("enrol-form") || !p.has("field-errors") {
+		t.Fatalf("short password: %d %s", p.status, p.body)
+	}
+	pw := "correct horse battery staple"
+	p = holder.post(EnrolPath, url.Values{"token": {token}, "password": {pw}})
+	if p.status != http.StatusOK || !p.has("enrol-qr") || !p.has("enrol-confirm-form") {
+		t.Fatalf("enrol: %d %s", p.status, p.body)
+	}
+	sm := regexp.MustCompile(`id="enrol-totp-secret" class="secret">([A-Z2-7]+)<`).FindStringSubmatch(p.body)
+	if sm == nil {
+		t.Fatalf("no TOTP secret shown:\n%s", p.body)
+	}
+	a := account{Admin: storage.Admin{Username: "somsri"}, Password: pw, Secret: sm[1]}
+	p = holder.post(EnrolPath+"/confirm", url.Values{"token": {token}, "code": {"000000"}})
+	if p.status != http.StatusUnprocessableEntity || !p.has("enrol-confirm-form") {
+		t.Fatalf("wrong code: %d %s", p.status, p.body)
+	}
+	p = holder.post(EnrolPath+"/confirm", url.Values{"token": {token}, "code": {s.code(a)}})
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != Path+"/signin?notice=enrolled" {
+		t.Fatalf("confirm: %d %v %s", p.status, p.header, p.body)
+	}
+	holder.signIn(a)
+
+	// The link is spent.
+	p = s.client().get(link.RequestURI())
+	if p.status != http.StatusGone || p.has("enrol-form") || !p.says(messages["en"]["invitation_invalid"]) {
+		t.Errorf("spent link: %d %s", p.status, p.body)
 	}
 }
