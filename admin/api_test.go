@@ -343,15 +343,28 @@ func TestAPISystemSecretShownOnce(t *testing.T) {
 		s := newServer(t, store, false)
 		officer := s.token(s.account("olivia", storage.RoleOfficer, ""))
 		approver := s.token(s.account("arthur", storage.RoleApprover, ""))
-		_, pm := s.pendingPermit(officer, "Revenue Department")
+		sys := apiSystem{Name: "Tax portal", RedirectURIs: []string{"https://tax.example.go.th/callback"},
+			AuthMethod: storage.AuthMethodSecretBasic, NetworkRanges: []string{"203.0.113.0/24"}}
+		// The application lists the systems registered below; the keys
+		// registered differ from those applied with, as keys may.
+		_, pm := s.pendingPermit(officer, "Revenue Department", sys,
+			apiSystem{Name: "Batch", RedirectURIs: []string{"https://batch.example.go.th/cb"}, AuthMethod: storage.AuthMethodPrivateKeyJWT,
+				JWKSURI: "https://batch.example.go.th/jwks"},
+			apiSystem{Name: "Published keys", RedirectURIs: []string{"https://keys.example.go.th/cb"}, AuthMethod: storage.AuthMethodPrivateKeyJWT,
+				JWKSURI: "https://keys.example.go.th/jwks"})
 		s.call(approver, http.MethodPost, "/permits/"+pm.ID+"/decisions",
 			apiDecisionRequest{Action: "approve", Grant: grantBody(s.clock.Now())}).want(http.StatusCreated)
 
-		sys := apiSystem{Name: "Tax portal", RedirectURIs: []string{"https://tax.example.go.th/callback"},
-			AuthMethod: storage.AuthMethodSecretBasic, NetworkRanges: []string{"203.0.113.0/24"}}
+		// A system the agency did not apply for (clause 10): refused, naming the field.
+		other := sys
+		other.RedirectURIs = []string{"https://tax.example.go.th/callback", "https://tax.example.go.th/other"}
+		res := s.call(approver, http.MethodPost, "/permits/"+pm.ID+"/systems", other).want(http.StatusUnprocessableEntity)
+		if e := res.apiErr(); e.Error != errValidation || !strings.Contains(e.Fields["redirect_uris"], "applied for") {
+			t.Errorf("a system not applied for: %+v", e)
+		}
 		// Only approvers register systems.
 		s.call(officer, http.MethodPost, "/permits/"+pm.ID+"/systems", sys).want(http.StatusForbidden)
-		res := s.call(approver, http.MethodPost, "/permits/"+pm.ID+"/systems", sys).want(http.StatusCreated)
+		res = s.call(approver, http.MethodPost, "/permits/"+pm.ID+"/systems", sys).want(http.StatusCreated)
 		var reg apiSystemResponse
 		res.decode(&reg)
 		secret := reg.ClientSecret
@@ -403,6 +416,11 @@ func TestAPISystemSecretShownOnce(t *testing.T) {
 		s.call(approver, http.MethodPost, "/systems/"+kreg.Client.ClientID+"/secret", nil).want(http.StatusConflict)
 
 		// A change keeps the client ID and is itself a decision.
+		// A change to URIs outside the application is refused too.
+		res = s.call(approver, http.MethodPut, "/systems/"+reg.Client.ClientID, other).want(http.StatusUnprocessableEntity)
+		if e := res.apiErr(); e.Error != errValidation || !strings.Contains(e.Fields["redirect_uris"], "applied for") {
+			t.Errorf("a change to a system not applied for: %+v", e)
+		}
 		sys.Name = "Tax portal 2"
 		var ch apiSystemResponse
 		s.call(approver, http.MethodPut, "/systems/"+reg.Client.ClientID, sys).want(http.StatusOK).decode(&ch)

@@ -229,8 +229,10 @@ func (b *tab) signIn(s *server, a account) {
 }
 
 // recordApplication fills and submits the application form for the
-// agency page the tab shows; with two, a second purpose is added.
-func (b *tab) recordApplication(two bool) {
+// agency page the tab shows; with two, a second purpose is added. With
+// redirect URIs, the application lists one system (clause 10) that
+// authenticates with client_secret_basic.
+func (b *tab) recordApplication(two bool, redirectURIs ...string) {
 	b.t.Helper()
 	b.submit("record-application")
 	b.fill("app-mission", "จัดเก็บภาษีที่ดินและสิ่งปลูกสร้าง")
@@ -251,6 +253,12 @@ func (b *tab) recordApplication(two bool) {
 		b.fill("purpose-1-description-th", "จดหมายข่าว")
 		b.fill("purpose-1-description-en", "Newsletter")
 		b.tick("purpose-1-claim-given_name")
+	}
+	if len(redirectURIs) > 0 {
+		b.submit("add-system")
+		b.fill("system-0-name", "Land tax portal")
+		b.fill("system-0-redirect-uris", strings.Join(redirectURIs, "\n"))
+		b.choose("system-0-auth-method", storage.AuthMethodSecretBasic)
 	}
 	b.fill("acceptance-name", "สมชาย ใจดี")
 	b.fill("acceptance-position", "อธิบดี")
@@ -302,7 +310,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		agencyURL = o.page()
 
-		o.recordApplication(true)
+		o.recordApplication(true, "https://tax.dol.example.go.th/callback", "https://tax.dol.example.go.th/callback2")
 		if got := o.eval(`document.getElementById("permit-state").dataset.state`); got != storage.PermitPending {
 			t.Errorf("state %q, want pending", got)
 		}

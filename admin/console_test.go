@@ -415,7 +415,9 @@ func TestConsoleSystemJWKSURI(t *testing.T) {
 	s := newServer(t, openSQLite(t), false)
 	officer := s.account("olivia", storage.RoleOfficer, "")
 	approver := s.account("arthur", storage.RoleApprover, "")
-	_, pm := s.pendingPermit(s.token(officer), "Revenue Department")
+	_, pm := s.pendingPermit(s.token(officer), "Revenue Department", apiSystem{Name: "Tax portal",
+		RedirectURIs: []string{"https://tax.example.go.th/cb"}, AuthMethod: storage.AuthMethodPrivateKeyJWT,
+		JWKSURI: "https://tax.example.go.th/jwks"})
 	s.call(s.token(approver), http.MethodPost, "/permits/"+pm.ID+"/decisions",
 		apiDecisionRequest{Action: "approve", Grant: grantBody(s.clock.Now())}).want(http.StatusCreated)
 	c := s.client()

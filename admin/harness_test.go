@@ -308,8 +308,9 @@ func agencyBody(nameEN string) apiAgencyRequest {
 		Contacts: []apiContact{{Name: "Somchai", Position: "Director", Email: "somchai@example.go.th"}}}
 }
 
-func applicationBody(agencyID string) apiApplicationRequest {
-	return apiApplicationRequest{
+// applicationBody is a valid application of the agency that lists systems.
+func applicationBody(agencyID string, systems ...apiSystem) apiApplicationRequest {
+	return apiApplicationRequest{Systems: systems,
 		AgencyID: agencyID, Mission: "Collect land tax", Reason: "Citizens file online", Necessity: "Identity must be proven",
 		Purposes: []apiPurpose{
 			{Code: "tax_filing", DescriptionTH: "ยื่นภาษี", DescriptionEN: "Tax filing", Claims: []string{"given_name", "family_name", "pid"}},
@@ -329,14 +330,14 @@ func grantBody(now time.Time) *apiGrantRequest {
 	}
 }
 
-// pendingPermit records an application by officer over the API and returns
-// the agency and the pending permit.
-func (s *server) pendingPermit(officerToken, name string) (apiAgency, apiPermit) {
+// pendingPermit records an application that lists systems by officer over
+// the API and returns the agency and the pending permit.
+func (s *server) pendingPermit(officerToken, name string, systems ...apiSystem) (apiAgency, apiPermit) {
 	s.t.Helper()
 	var ag apiAgency
 	s.call(officerToken, http.MethodPost, "/agencies", agencyBody(name)).want(http.StatusCreated).decode(&ag)
 	var rec apiApplicationResponse
-	s.call(officerToken, http.MethodPost, "/applications", applicationBody(ag.ID)).want(http.StatusCreated).decode(&rec)
+	s.call(officerToken, http.MethodPost, "/applications", applicationBody(ag.ID, systems...)).want(http.StatusCreated).decode(&rec)
 	return ag, rec.Permit
 }
 

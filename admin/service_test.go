@@ -204,6 +204,27 @@ func application(agencyID string) storage.Application {
 	}
 }
 
+// applicationWith is application listing systems (clause 10: the agency
+// may use the service only from the systems it specified).
+func applicationWith(agencyID string, systems ...storage.System) storage.Application {
+	app := application(agencyID)
+	app.Systems = systems
+	return app
+}
+
+// appliedSystems are the systems that the application of every permit
+// from pending lists: those the tests register or change a system to. The
+// keys differ from what the tests register, as keys may.
+func appliedSystems() []storage.System {
+	jwt := system()
+	jwt.AuthMethod, jwt.JWKSURI, jwt.NetworkRanges = storage.AuthMethodPrivateKeyJWT, "https://eland.dol.go.th/jwks", nil
+	v2 := storage.System{Name: "e-Land v2", RedirectURIs: []string{"https://eland2.dol.go.th/cb"},
+		PostLogoutRedirectURIs: []string{"https://eland.dol.go.th/"}, AuthMethod: storage.AuthMethodSecretPost}
+	v2jwt := v2
+	v2jwt.AuthMethod, v2jwt.JWKSURI = storage.AuthMethodPrivateKeyJWT, "https://eland2.dol.go.th/jwks"
+	return []storage.System{system(), jwt, v2, v2jwt}
+}
+
 // grant approves every purpose with all of its claims but the first
 // purpose's address, for a year, with one supervisor.
 func grant() *admin.Grant {
@@ -219,11 +240,12 @@ func grant() *admin.Grant {
 	}
 }
 
-// pending records an application of a new agency and returns its permit.
+// pending records an application of a new agency that lists
+// appliedSystems and returns its permit.
 func (e *env) pending(t *testing.T) storage.Permit {
 	t.Helper()
 	ag := e.agency(t)
-	_, pm, err := e.svc.RecordApplication(context.Background(), e.officer, application(ag.ID))
+	_, pm, err := e.svc.RecordApplication(context.Background(), e.officer, applicationWith(ag.ID, appliedSystems()...))
 	if err != nil {
 		t.Fatalf("RecordApplication: %v", err)
 	}

@@ -105,6 +105,9 @@ func (s *Service) RegisterSystem(ctx context.Context, actor storage.Admin, permi
 	if err = p.err(); err != nil {
 		return storage.Client{}, "", err
 	}
+	if err = s.checkApplied(ctx, pm, sys); err != nil {
+		return storage.Client{}, "", err
+	}
 	c := storage.Client{
 		Name: sys.Name, AuthMethod: sys.AuthMethod, JWKS: sys.JWKS, JWKSURI: sys.JWKSURI, RedirectURIs: sys.RedirectURIs,
 		PostLogoutRedirectURIs: sys.PostLogoutRedirectURIs, Scopes: ClientScopes(pm), SigningAlg: sys.SigningAlg,
@@ -154,6 +157,9 @@ func (s *Service) ChangeSystem(ctx context.Context, actor storage.Admin, clientI
 	p := problems{}
 	sys = s.checkSystem(p, "", cloneSystem(sys))
 	if err = p.err(); err != nil {
+		return storage.Client{}, err
+	}
+	if err = s.checkApplied(ctx, pm, sys); err != nil {
 		return storage.Client{}, err
 	}
 	c, err := s.store.UpdateClient(ctx, old.ID, func(c storage.Client) (storage.Client, error) {
@@ -217,6 +223,65 @@ func (s *Service) RotateClientSecret(ctx context.Context, actor storage.Admin, c
 	}
 	s.notify(ctx, pm.ID)
 	return secret, nil
+}
+
+// notApplied is the refusal of a system the agency did not apply for.
+const notApplied = "not among the systems the agency applied for: a new application is needed"
+
+// checkApplied refuses a system that the permit's application does not
+// list (clause 10: an agency uses the service only from the computer
+// systems it specified). Registering or changing a system is one
+// approver's act; tying it to the application, which an officer recorded
+// and another administrator approved with the permit (maker-checker),
+// means that where citizens are sent back to has passed two people.
+//
+// A system matches a listed one whose redirect and post-logout URIs
+// include all of its own and, if the listed system names one, whose
+// authentication method is the same. Its name, keys (jwks or jwks_uri),
+// signing algorithm and network ranges are operational details that the
+// approver may set or change at registration: keys are rotated, and
+// ranges only narrow who may call the token endpoint.
+func (s *Service) checkApplied(ctx context.Context, pm storage.Permit, sys storage.System) error {
+	var listed []storage.System
+	if pm.ApplicationID != "" {
+		app, err := s.ps.Application(ctx, pm.ApplicationID)
+		if err != nil {
+			return notFound(err, "application", pm.ApplicationID)
+		}
+		listed = app.Systems
+	}
+	// Report the field of the nearest listed system that differs.
+	redirects, logouts := false, false
+	for _, l := range listed {
+		if !subset(sys.RedirectURIs, l.RedirectURIs) {
+			continue
+		}
+		redirects = true
+		if !subset(sys.PostLogoutRedirectURIs, l.PostLogoutRedirectURIs) {
+			continue
+		}
+		logouts = true
+		if l.AuthMethod == "" || l.AuthMethod == sys.AuthMethod {
+			return nil
+		}
+	}
+	switch {
+	case logouts:
+		return &ValidationError{Fields: map[string]string{"auth_method": "differs from the system the agency applied for: a new application is needed"}}
+	case redirects:
+		return &ValidationError{Fields: map[string]string{"post_logout_redirect_uris": notApplied}}
+	}
+	return &ValidationError{Fields: map[string]string{"redirect_uris": notApplied}}
+}
+
+// subset reports whether every element of a is in b.
+func subset(a, b []string) bool {
+	for _, v := range a {
+		if !slices.Contains(b, v) {
+			return false
+		}
+	}
+	return true
 }
 
 // systemAndPermit loads a registered system and its permit.

@@ -207,6 +207,14 @@ func TestSystemValidation(t *testing.T) {
 		ctx := context.Background()
 		pm := e.permitIn(t, storage.PermitApproved)
 		dev := e.service(e.store, func(c *admin.ServiceConfig) { c.DevLoopbackHTTP = true })
+		// Loopback redirect URIs can be applied for only in development.
+		loopback := storage.System{Name: "Local", RedirectURIs: []string{"http://localhost:8080/cb", "http://127.0.0.1:9000/cb"},
+			PostLogoutRedirectURIs: []string{"http://localhost:8080/"}, AuthMethod: storage.AuthMethodSecretBasic}
+		_, devPM, err := dev.RecordApplication(ctx, e.officer, applicationWith(e.agency(t).ID, append(appliedSystems(), loopback)...))
+		if err != nil {
+			t.Fatalf("RecordApplication in development: %v", err)
+		}
+		devPM = e.decide(t, devPM, storage.DecisionApprove)
 		for _, tt := range []struct {
 			name   string
 			dev    bool
@@ -290,11 +298,11 @@ func TestSystemValidation(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				sys := system()
 				tt.edit(&sys)
-				svc := e.svc
+				svc, permitID := e.svc, pm.ID
 				if tt.dev {
-					svc = dev
+					svc, permitID = dev, devPM.ID
 				}
-				c, _, err := svc.RegisterSystem(ctx, e.approver, pm.ID, sys)
+				c, _, err := svc.RegisterSystem(ctx, e.approver, permitID, sys)
 				if tt.fields == nil {
 					if err != nil {
 						t.Fatalf("RegisterSystem: %v", err)
@@ -315,5 +323,91 @@ func TestSystemValidation(t *testing.T) {
 				e.wantAudit(t, e.approver, storage.AuditPermitDecision, "register_system: invalid", "failure")
 			})
 		}
+	})
+}
+
+// TestSystemMustBeApplied checks clause 10: a system is registered, or
+// changed to, only as the application that the permit approved lists it.
+func TestSystemMustBeApplied(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open opener) {
+		e := newEnv(t, open)
+		ctx := context.Background()
+		pm := e.permitIn(t, storage.PermitApproved)
+		for _, tt := range []struct {
+			name   string
+			edit   func(*storage.System)
+			fields map[string]string // nil: accepted
+		}{
+			{"as applied for", func(*storage.System) {}, nil},
+			{"some of the applied URIs, another name, keys and ranges", func(s *storage.System) {
+				s.Name, s.RedirectURIs, s.PostLogoutRedirectURIs, s.NetworkRanges = "e-Land", s.RedirectURIs[:1], nil, []string{"198.51.100.0/24"}
+			}, nil},
+			{"the URIs of another applied system", func(s *storage.System) {
+				s.RedirectURIs, s.AuthMethod, s.JWKS = []string{"https://eland2.dol.go.th/cb"}, storage.AuthMethodPrivateKeyJWT, jwks(t, false)
+			}, nil},
+			{"not applied for", func(s *storage.System) {
+				s.RedirectURIs, s.PostLogoutRedirectURIs = []string{"https://evil.example/cb"}, nil
+			}, map[string]string{"redirect_uris": "applied for"}},
+			{"an extra redirect URI", func(s *storage.System) {
+				s.RedirectURIs = append(s.RedirectURIs, "https://eland.dol.go.th/other")
+			}, map[string]string{"redirect_uris": "applied for"}},
+			{"redirect URIs of two applied systems", func(s *storage.System) {
+				s.RedirectURIs = append(s.RedirectURIs, "https://eland2.dol.go.th/cb")
+			}, map[string]string{"redirect_uris": "applied for"}},
+			{"an extra post-logout URI", func(s *storage.System) {
+				s.PostLogoutRedirectURIs = append(s.PostLogoutRedirectURIs, "https://eland.dol.go.th/bye")
+			}, map[string]string{"post_logout_redirect_uris": "applied for"}},
+			{"another auth method", func(s *storage.System) { s.AuthMethod = storage.AuthMethodSecretPost }, map[string]string{"auth_method": "applied for"}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				sys := system()
+				tt.edit(&sys)
+				before, _ := e.ps.Decisions(ctx, pm.ID)
+				c, _, err := e.svc.RegisterSystem(ctx, e.approver, pm.ID, sys)
+				if tt.fields == nil {
+					if err != nil {
+						t.Fatalf("RegisterSystem: %v", err)
+					}
+					if !slices.Equal(c.RedirectURIs, sys.RedirectURIs) || c.Name != sys.Name {
+						t.Errorf("client = %+v", c)
+					}
+					return
+				}
+				wantFields(t, err, tt.fields)
+				e.wantAudit(t, e.approver, storage.AuditPermitDecision, "register_system: invalid", "failure")
+				if after, _ := e.ps.Decisions(ctx, pm.ID); len(after) != len(before) {
+					t.Errorf("a refused registration added a decision: %d → %d", len(before), len(after))
+				}
+			})
+		}
+
+		t.Run("change", func(t *testing.T) {
+			c, _, err := e.svc.RegisterSystem(ctx, e.approver, pm.ID, system())
+			if err != nil {
+				t.Fatal(err)
+			}
+			sys := system()
+			sys.RedirectURIs = []string{"https://evil.example/cb"}
+			_, err = e.svc.ChangeSystem(ctx, e.approver, c.ID, sys)
+			wantFields(t, err, map[string]string{"redirect_uris": "applied for"})
+			e.wantAudit(t, e.approver, storage.AuditPermitDecision, "change_system: invalid", "failure")
+			if stored, _ := e.store.Client(ctx, c.ID); !slices.Equal(stored.RedirectURIs, system().RedirectURIs) {
+				t.Errorf("a refused change stored redirect URIs %v", stored.RedirectURIs)
+			}
+			sys = system()
+			sys.PostLogoutRedirectURIs = []string{"https://evil.example/"}
+			_, err = e.svc.ChangeSystem(ctx, e.approver, c.ID, sys)
+			wantFields(t, err, map[string]string{"post_logout_redirect_uris": "applied for"})
+		})
+
+		t.Run("an application without systems", func(t *testing.T) {
+			_, none, err := e.svc.RecordApplication(ctx, e.officer, application(e.agency(t).ID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			none = e.decide(t, none, storage.DecisionApprove)
+			_, _, err = e.svc.RegisterSystem(ctx, e.approver, none.ID, system())
+			wantFields(t, err, map[string]string{"redirect_uris": "new application"})
+		})
 	})
 }

@@ -180,6 +180,8 @@ func TestAdminCLI(t *testing.T) {
 		"agency_id": "`+ag["agency_id"]+`",
 		"mission": "Land registration", "reason": "Online services", "necessity": "Identify deed holders",
 		"purposes": [{"code": "e-land", "description_th": "จดทะเบียน", "description_en": "Registration", "claims": ["pid", "given_name", "family_name"]}],
+		"systems": [{"name": "e-Land", "redirect_uris": ["https://eland.dol.go.th/cb"], "auth_method": "client_secret_basic"},
+			{"name": "e-Land keys", "redirect_uris": ["https://eland.dol.go.th/cb"], "auth_method": "private_key_jwt", "jwks_uri": "https://eland.dol.go.th/jwks"}],
 		"acceptance": {"name": "Director", "position": "Director-General", "terms_version": "2565-1"}
 	}`)
 	cli.fails(t, 1, nil, []string{"record-application", "--as", "clerk", "--file", writeFile(t, "bad.json", `{"agency_id":"`+ag["agency_id"]+`","purposes":[{"code":"X","claims":["email"]}]}`)},
@@ -209,6 +211,8 @@ func TestAdminCLI(t *testing.T) {
 	sysFile := writeFile(t, "system.json", `{"name": "e-Land", "redirect_uris": ["https://eland.dol.go.th/cb"], "auth_method": "client_secret_basic", "network_ranges": ["203.0.113.0/24"]}`)
 	cli.fails(t, 1, nil, []string{"register-system", "--as", "boss", "--permit", permit, "--file", writeFile(t, "sys.json", `{"name":"x","redirect_uris":["http://eland.dol.go.th/cb"],"auth_method":"client_secret_basic"}`)},
 		"redirect_uris[0]: must use https")
+	cli.fails(t, 1, nil, []string{"register-system", "--as", "boss", "--permit", permit, "--file", writeFile(t, "other.json", `{"name":"x","redirect_uris":["https://other.dol.go.th/cb"],"auth_method":"client_secret_basic"}`)},
+		"redirect_uris: not among the systems the agency applied for")
 	code, stdout, stderr := cli.run(t, nil, "", "register-system", "--as", "boss", "--permit", permit, "--file", sysFile)
 	if code != 0 {
 		t.Fatalf("register-system: exit %d\n%s", code, stderr)
