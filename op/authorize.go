@@ -104,7 +104,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 
 	// The agency's permit must be in force (clauses 5 and 11): otherwise an
 	// error page, no redirect — the system is not allowed to receive anything.
-	pm, hasPermit, err := p.activePermit(ctx, c)
+	pm, err := p.activePermit(ctx, c)
 	if err != nil {
 		if errors.Is(err, errNoPermit) {
 			p.errorPage(w, r, http.StatusForbidden, "unauthorized_client", "The agency's permit to use DOPA-Digital ID is not in force.")
@@ -115,7 +115,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar, aerr := p.parseAuthRequest(ctx, c, q)
-	if aerr == nil && hasPermit {
+	if aerr == nil {
 		// Scopes outside the permit, or an unknown purpose, are refused
 		// before the citizen is asked anything.
 		var pu storage.Purpose
@@ -351,6 +351,9 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 			p.log.ErrorContext(ctx, "callback: delete failed request", "err", err)
 		}
 		p.redirectError(w, r, ar.RedirectURI, ar.State, authError{ar.Error, ""})
+		return
+	}
+	if !p.permitStillInForce(w, r, ar) {
 		return
 	}
 	code, err := keys.RandomToken(32)

@@ -14,13 +14,6 @@ var (
 	citizenClaims = storage.ClaimNames
 )
 
-// releasedClaims returns the claim names the scopes ask for.
-func releasedClaims(scopes []string) []string { return storage.ScopeClaims(scopes) }
-
-// citizenStore is the part of the store claims come from.
-type citizenStore interface {
-	Citizen(ctx context.Context, id string) (storage.Citizen, error)
-}
 
 // claims returns the values of the named claims for a citizen. Empty
 // values are left out (OIDC Core §5.3.2). ial comes from the grant: it is
@@ -33,11 +26,7 @@ func (p *Provider) claims(ctx context.Context, subject string, names []string, g
 	if slices.Contains(names, "ial") && g.IAL != "" {
 		out["ial"] = g.IAL
 	}
-	cs, ok := p.store.(citizenStore)
-	if !ok {
-		return out, nil
-	}
-	c, err := cs.Citizen(ctx, subject)
+	c, err := p.store.Citizen(ctx, subject)
 	if err != nil {
 		if isNotFound(err) {
 			return out, nil

@@ -12,7 +12,12 @@
 // Cache-Control: no-store on token responses, one method per endpoint, and no
 // internal error text in any response.
 //
-// op may import storage and keys. It is the only package that imports
+// What a client may receive — claims and assurance — is decided by
+// storage/release, the one release policy that login and admin follow too;
+// the permit, the consent and the audit trail it needs are constructor
+// arguments (Config.Store, Config.Audit) the compiler checks.
+//
+// op may import storage (storage/release among it) and keys. It is the only package that imports
 // github.com/zitadel/oidc/v3/pkg/op (as oidcop). The login pages are reached
 // through Config.LoginURL and come back through CallbackURL: op never
 // imports login, nor login op.
@@ -58,6 +63,27 @@ type Keys interface {
 	PublicKeys(ctx context.Context) ([]jose.JSONWebKey, error)
 }
 
+// Store is what the provider needs of the store: the OAuth records, and
+// what the law requires before anything is released — the permit of the
+// client's agency, the citizen's consent and the citizen's record. Every
+// one is a method the compiler checks; none is discovered at run time.
+// storage.Store has them all.
+type Store interface {
+	storage.ClientStore
+	storage.AuthRequestStore
+	storage.TokenStore
+	storage.SessionStore
+	storage.ReplayStore
+	// Permit returns a permit (clauses 5, 10 and 11: every endpoint checks
+	// the client's).
+	Permit(ctx context.Context, id string) (storage.Permit, error)
+	// Consent returns the citizen's consent in force (clause 8).
+	Consent(ctx context.Context, citizenID, permitID, purpose string) (storage.Consent, error)
+	// Citizen returns the registry record the claims come from.
+	Citizen(ctx context.Context, id string) (storage.Citizen, error)
+	Ping(ctx context.Context) error
+}
+
 // Secrets hashes and checks client secrets (keys.SecretHasher).
 type Secrets interface {
 	Hash(secret string) string
@@ -68,7 +94,7 @@ type Secrets interface {
 type Config struct {
 	// Issuer is the provider's issuer URL (https, or http only in dev).
 	Issuer string
-	Store  storage.Store
+	Store  Store
 	Keys   Keys
 	// Secrets verifies client secrets.
 	Secrets Secrets
@@ -78,13 +104,11 @@ type Config struct {
 	LoginURL func(authRequestID string) string
 	// ACRValues are the acr values sign-ins can carry, for discovery.
 	ACRValues []string
-	// RequirePermit refuses clients that are not registered under a permit
-	// (every production client is).
-	RequirePermit bool
 	// TrustedProxies may set X-Forwarded-For; other peers'
 	// headers are ignored and the TCP peer is the client's address.
 	TrustedProxies []netip.Prefix
-	// Audit receives release events; nil records nothing.
+	// Audit records every release of personal data (required: a release
+	// that cannot be recorded is not made).
 	Audit Auditor
 	// HTTPClient fetches the key sets that private_key_jwt clients publish
 	// at their jwks_uri (tests give one that trusts their server); nil
@@ -166,6 +190,9 @@ func (c *Config) Validate() error {
 	if c.Store == nil {
 		errs = append(errs, errors.New("store is required"))
 	}
+	if c.Audit == nil {
+		errs = append(errs, errors.New("audit trail is required"))
+	}
 	if c.Keys == nil {
 		errs = append(errs, errors.New("keys are required"))
 	}
@@ -190,7 +217,7 @@ type Provider struct {
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
-	store   storage.Store
+	store   Store
 	clients *clientCache
 	permits *permitCache
 	jwks    *jwksCache
@@ -215,11 +242,9 @@ func New(cfg Config) (*Provider, error) {
 		now:        cfg.Now,
 		store:      cfg.Store,
 		clients:    newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now),
+		permits:    &permitCache{store: cfg.Store, ttl: cfg.PermitCacheTTL, now: cfg.Now, entries: make(map[string]permitEntry)},
 		jwks:       newJWKSCache(cfg.HTTPClient, cfg.Now),
 		issuerPath: strings.TrimSuffix(u.Path, "/"),
-	}
-	if ps, ok := cfg.Store.(permitStore); ok {
-		p.permits = &permitCache{store: ps, ttl: cfg.PermitCacheTTL, now: cfg.Now, entries: make(map[string]permitEntry)}
 	}
 	p.discovery = p.newDiscovery()
 	p.handler = p.routes()

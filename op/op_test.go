@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"io"
 	"net/http"
@@ -53,6 +54,7 @@ func newProvider(t testing.TB) (*op.Provider, storage.Store) {
 	p, err := op.New(op.Config{
 		Issuer:      testIssuer,
 		Store:       s,
+		Audit:       s,
 		Keys:        km,
 		Secrets:     keys.NewSecretHasher(env.DeriveKey("client-secret")),
 		PairwiseKey: env.DeriveKey("pairwise-subject"),
@@ -62,15 +64,27 @@ func newProvider(t testing.TB) (*op.Provider, storage.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.CreateClient(ctx, storage.Client{
-		ID: "app", AuthMethod: storage.AuthMethodNone, RedirectURIs: []string{testRedirect},
-		Scopes: []string{"openid", "offline_access"}, SigningAlg: "ES256", CreatedAt: time.Now(),
-	})
+	// Every system is registered under a permit in force.
+	now := time.Now()
+	err = errors.Join(
+		s.CreateAgency(ctx, storage.Agency{ID: "agency", NameTH: "หน่วยงาน", NameEN: "Agency",
+			Category: storage.CategoryGovernmentDepartment, CreatedAt: now, UpdatedAt: now}),
+		s.CreatePermit(ctx, storage.Permit{ID: "permit", Number: "TEST-1", AgencyID: "agency", State: storage.PermitApproved,
+			ValidFrom: now.Add(-time.Hour), ValidUntil: now.Add(time.Hour),
+			Purposes: []storage.Purpose{{Code: "test", Claims: storage.ClaimNames}}, CreatedAt: now, UpdatedAt: now}),
+		s.CreateClient(ctx, storage.Client{
+			ID: "app", AuthMethod: storage.AuthMethodNone, RedirectURIs: []string{testRedirect},
+			Scopes: []string{"openid", "offline_access"}, SigningAlg: "ES256", PermitID: "permit", CreatedAt: now,
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p, s
 }
+
+// The store the server runs on has every method the provider needs, the
+// permit, consent and citizen records among them: the compiler checks it.
+var _ op.Store = storage.Store(nil)
 
 // TestDiscoveryGolden pins the discovery document: it must list exactly
 // what the provider does. Run with -update after a deliberate change.
@@ -107,7 +121,7 @@ func TestDiscoveryGolden(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	_, s := newProvider(t)
 	good := op.Config{
-		Issuer: testIssuer, Store: s, Keys: stubKeys{}, Secrets: keys.NewSecretHasher(make([]byte, 32)),
+		Issuer: testIssuer, Store: s, Audit: s, Keys: stubKeys{}, Secrets: keys.NewSecretHasher(make([]byte, 32)),
 		PairwiseKey: make([]byte, 32), LoginURL: func(string) string { return "" },
 	}
 	tests := []struct {
@@ -120,7 +134,10 @@ func TestConfigValidate(t *testing.T) {
 		{"relative issuer", func(c *op.Config) { c.Issuer = "/x" }, []string{"absolute"}},
 		{"trailing slash", func(c *op.Config) { c.Issuer = testIssuer + "/" }, []string{"trailing slash"}},
 		{"everything missing", func(c *op.Config) { *c = op.Config{Issuer: testIssuer} },
-			[]string{"store is required", "keys are required", "secret hasher", "pairwise key", "login URL"}},
+			[]string{"store is required", "audit trail is required", "keys are required", "secret hasher", "pairwise key", "login URL"}},
+		// What the law requires is never optional: a provider that could
+		// not record a release must not start.
+		{"no audit trail", func(c *op.Config) { c.Audit = nil }, []string{"audit trail is required"}},
 		{"long code ttl", func(c *op.Config) { c.CodeTTL = time.Hour }, []string{"code lifetime"}},
 	}
 	for _, tt := range tests {
@@ -128,6 +145,9 @@ func TestConfigValidate(t *testing.T) {
 			c := good
 			tt.mutate(&c)
 			err := c.Validate()
+			if _, nerr := op.New(c); (nerr == nil) != (err == nil) {
+				t.Errorf("New() = %v, but Validate() = %v: the constructor must refuse what Validate refuses", nerr, err)
+			}
 			if tt.want == nil {
 				if err != nil {
 					t.Fatalf("Validate() = %v, want nil", err)

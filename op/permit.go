@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/dopaid/dopaid/storage"
+	"github.com/dopaid/dopaid/storage/release"
 )
 
 // An agency may use the provider only under a permit in force (clauses 5,
 // 10, 11 of the DOPA announcement): every endpoint checks the client's
 // permit, the systems it may call from, and the claims its purpose allows.
 
-var errNoPermit = errors.New("the agency's permit is not in force")
+var errNoPermit = release.ErrNotInForce
 
 // permitStore is what op needs of the permits.
 type permitStore interface {
@@ -77,41 +78,35 @@ func (pc *permitCache) invalidate(id string) {
 // from the in-process caches: a permit's change may have added, changed or
 // disabled its systems.
 func (p *Provider) InvalidatePermit(id string) {
-	if p.permits != nil {
-		p.permits.invalidate(id)
-	}
+	p.permits.invalidate(id)
 	p.clients.invalidateAll()
 }
 
-// permitOf returns the client's permit when it has one. A client without a
-// permit is refused when the provider requires permits.
-func (p *Provider) permitOf(ctx context.Context, c storage.Client) (storage.Permit, bool, error) {
-	if c.PermitID == "" || p.permits == nil {
-		if p.cfg.RequirePermit {
-			return storage.Permit{}, false, errNoPermit
-		}
-		return storage.Permit{}, false, nil
+// permitOf returns the client's permit. Every system is registered under
+// one; a client without a permit, or whose permit is gone, is refused
+// (errNoPermit).
+func (p *Provider) permitOf(ctx context.Context, c storage.Client) (storage.Permit, error) {
+	if c.PermitID == "" {
+		return storage.Permit{}, errNoPermit
 	}
 	pm, err := p.permits.get(ctx, c.PermitID)
 	if isNotFound(err) {
-		return pm, false, errNoPermit
+		return pm, errNoPermit
 	}
-	if err != nil {
-		return pm, false, err
-	}
-	return pm, true, nil
+	return pm, err
 }
 
-// activePermit is permitOf that also refuses a permit not in force now.
-func (p *Provider) activePermit(ctx context.Context, c storage.Client) (storage.Permit, bool, error) {
-	pm, has, err := p.permitOf(ctx, c)
+// activePermit is permitOf that also refuses a permit not in force now
+// (release.InForce), with errNoPermit.
+func (p *Provider) activePermit(ctx context.Context, c storage.Client) (storage.Permit, error) {
+	pm, err := p.permitOf(ctx, c)
 	if err != nil {
-		return pm, has, err
+		return pm, err
 	}
-	if has && !pm.Active(p.now()) {
-		return pm, has, errNoPermit
+	if err := release.InForce(pm, p.now()); err != nil {
+		return pm, errNoPermit
 	}
-	return pm, has, nil
+	return pm, nil
 }
 
 // sectorOf is the pairwise-subject sector: the agency, so that two systems
@@ -123,47 +118,18 @@ func sectorOf(c storage.Client, pm storage.Permit) string {
 	return "client:" + c.ID
 }
 
-// resolvePurpose picks the request's purpose: a "purpose:CODE" scope (which
-// every client library can send) or a purpose parameter; the only purpose
-// when the permit grants one. It also checks that every claim scope asks
-// only for claims the purpose grants.
+// resolvePurpose is release.Purpose with its refusals as the
+// authorization errors the client receives.
 func resolvePurpose(pm storage.Permit, scopes []string, param string) (storage.Purpose, *authError) {
-	code := param
-	for _, s := range scopes {
-		if c, ok := strings.CutPrefix(s, "purpose:"); ok {
-			if code != "" && code != c {
-				return storage.Purpose{}, &authError{"invalid_request", "the request names two purposes"}
-			}
-			code = c
-		}
+	pu, err := release.Purpose(pm, scopes, param)
+	switch {
+	case err == nil:
+		return pu, nil
+	case errors.Is(err, release.ErrTwoPurposes):
+		return pu, &authError{"invalid_request", err.Error()}
+	default:
+		return pu, &authError{"invalid_scope", err.Error()}
 	}
-	if code == "" {
-		if len(pm.Purposes) != 1 {
-			return storage.Purpose{}, &authError{"invalid_scope", "the request must name its purpose (scope purpose:CODE)"}
-		}
-		code = pm.Purposes[0].Code
-	}
-	pu, ok := pm.Purpose(code)
-	if !ok {
-		return storage.Purpose{}, &authError{"invalid_scope", "the purpose is not granted by the agency's permit"}
-	}
-	for _, s := range scopes {
-		for _, claim := range storage.ClaimScopes[s] {
-			if !containsString(pu.Claims, claim) {
-				return storage.Purpose{}, &authError{"invalid_scope", "scope " + s + " asks for claims the permit does not grant for this purpose"}
-			}
-		}
-	}
-	return pu, nil
-}
-
-func containsString(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // Client addresses. The provider sees the TCP peer; X-Forwarded-For counts
@@ -240,5 +206,31 @@ func fromRegisteredNetwork(ctx context.Context, c storage.Client) bool {
 			return true
 		}
 	}
+	return false
+}
+
+// permitStillInForce checks the client's permit again when a sign-in
+// returns to the provider: it may have been suspended, revoked or have
+// expired while the citizen was signing in. The client then gets
+// unauthorized_client instead of a code, and the request is spent.
+func (p *Provider) permitStillInForce(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest) bool {
+	ctx := r.Context()
+	c, err := p.clients.get(ctx, ar.ClientID)
+	if err == nil {
+		_, err = p.activePermit(ctx, c)
+	}
+	if err == nil {
+		return true
+	}
+	if !errors.Is(err, errNoPermit) && !isNotFound(err) {
+		p.log.ErrorContext(ctx, "callback: load permit", "err", err)
+		p.redirectError(w, r, ar.RedirectURI, ar.State, authError{"server_error", ""})
+		return false
+	}
+	p.log.WarnContext(ctx, "sign-in for a permit no longer in force refused", "client_id", ar.ClientID)
+	if err := p.store.DeleteAuthRequest(ctx, ar.ID); err != nil {
+		p.log.ErrorContext(ctx, "callback: delete refused request", "err", err)
+	}
+	p.redirectError(w, r, ar.RedirectURI, ar.State, authError{"unauthorized_client", "the agency's permit is not in force"})
 	return false
 }

@@ -53,13 +53,13 @@ func (s *server) UserInfo(ctx context.Context, r *oidcop.Request[oidc.UserInfoRe
 		p.log.WarnContext(ctx, "userinfo call from an unregistered network refused", "client_id", c.ID)
 		return nil, invalidToken()
 	}
-	pm, has, err := p.activePermit(ctx, c)
+	pm, err := p.activePermit(ctx, c)
 	if err == errNoPermit {
 		return nil, invalidToken()
 	} else if err != nil {
 		return nil, p.internal(ctx, "userinfo: load permit", err)
 	}
-	names, err := p.releasable(ctx, pm, has, ti.Grant)
+	names, err := p.releasable(ctx, pm, ti.Grant)
 	if err != nil {
 		return nil, p.internal(ctx, "userinfo: releasable claims", err)
 	}
@@ -95,7 +95,7 @@ func (s *server) Introspect(ctx context.Context, r *oidcop.Request[oidcop.Intros
 	if c.Public() {
 		return nil, invalidClient()
 	}
-	pm, _, err := p.backChannelAllowed(ctx, c)
+	pm, err := p.backChannelAllowed(ctx, c)
 	if err != nil {
 		return nil, err
 	}

@@ -150,7 +150,7 @@ func (p *Provider) endBrowserSession(w http.ResponseWriter, r *http.Request, c s
 		}
 		return
 	}
-	pm, _, err := p.permitOf(ctx, c)
+	pm, err := p.permitOf(ctx, c)
 	if err != nil && !errors.Is(err, errNoPermit) {
 		p.log.ErrorContext(ctx, "end session: load permit", "err", err)
 		return

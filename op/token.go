@@ -58,7 +58,7 @@ func (s *server) VerifyClient(ctx context.Context, r *oidcop.Request[oidcop.Clie
 	}
 	if r.Form.Get("grant_type") != "" {
 		// Tokens only for a permit in force, from registered networks.
-		if _, _, err := s.p.backChannelAllowed(ctx, c); err != nil {
+		if _, err := s.p.backChannelAllowed(ctx, c); err != nil {
 			return nil, err
 		}
 	} else if !fromRegisteredNetwork(ctx, c) {
@@ -390,11 +390,11 @@ func (p *Provider) mintTokens(g storage.Grant, withRefresh bool, now time.Time) 
 }
 
 func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storage.Grant, t minted, nonce string, now time.Time) (*oidcop.Response, error) {
-	pm, has, err := p.permitOf(ctx, c)
+	pm, err := p.permitOf(ctx, c)
 	if err != nil {
 		return nil, p.internal(ctx, "load permit", err)
 	}
-	names, err := p.releasable(ctx, pm, has, g)
+	names, err := p.releasable(ctx, pm, g)
 	if err != nil {
 		return nil, p.internal(ctx, "releasable claims", err)
 	}

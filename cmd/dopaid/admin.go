@@ -270,11 +270,7 @@ func (m *Main) applyDecisions(ctx context.Context) {
 
 // actor returns the account named by --as.
 func (c *adminCmd) actor(ctx context.Context) (storage.Admin, error) {
-	ps, ok := c.m.Store.(storage.PlatformStores)
-	if !ok {
-		return storage.Admin{}, errors.New("the store does not hold administrators")
-	}
-	a, err := ps.AdminByUsername(ctx, strings.ToLower(c.as))
+	a, err := c.m.Store.AdminByUsername(ctx, strings.ToLower(c.as))
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.Admin{}, fmt.Errorf("--as %q: no such administrator", c.as)
 	}
@@ -475,11 +471,7 @@ func (c *adminCmd) reader(ctx context.Context) (storage.Admin, error) {
 	if c.as != "" {
 		return c.actor(ctx)
 	}
-	ps, ok := c.m.Store.(storage.PlatformStores)
-	if !ok {
-		return storage.Admin{}, errors.New("the store does not hold administrators")
-	}
-	all, err := ps.Admins(ctx)
+	all, err := c.m.Store.Admins(ctx)
 	if err != nil {
 		return storage.Admin{}, err
 	}

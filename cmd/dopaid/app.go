@@ -21,6 +21,7 @@ import (
 	"github.com/dopaid/dopaid/login"
 	"github.com/dopaid/dopaid/op"
 	"github.com/dopaid/dopaid/storage"
+	"github.com/dopaid/dopaid/storage/release"
 	"github.com/dopaid/dopaid/storage/postgres"
 	"github.com/dopaid/dopaid/storage/sqlite"
 )
@@ -192,19 +193,17 @@ func (m *Main) Run(ctx context.Context) error {
 		m.URL = "http://" + ln.Addr().String()
 	}
 	secure := strings.HasPrefix(m.URL, "https://")
-	auditor, _ := m.Store.(op.Auditor)
 	m.Provider, err = op.New(op.Config{
-		Audit:          auditor,
+		Audit:          m.Store,
 		Issuer:         m.URL,
 		Store:          m.Store,
 		Keys:           m.Keys,
 		Secrets:        m.Secrets,
 		PairwiseKey:    m.Envelope.DeriveKey(purposePairwise),
 		LoginURL:       func(id string) string { return m.URL + login.URL(id) },
-		ACRValues:      []string{login.ACR("1.2"), login.ACR("1.3"), login.ACR("2.2"), login.ACR("2.3")},
+		ACRValues:      release.ACRValues(),
 		Logger:         m.Logger,
 		Now:            m.Now,
-		RequirePermit:  true,
 		TrustedProxies: m.Config.TrustedProxies,
 		SessionCookie:  login.SessionCookie(secure),
 		BrowserCookie:  login.BrowserCookie(secure),
@@ -280,13 +279,11 @@ func (m *Main) Run(ctx context.Context) error {
 		defer m.wg.Done()
 		m.applyDecisions(bg)
 	}()
-	if _, err := m.auditStore(); err == nil {
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			m.auditLoop(bg)
-		}()
-	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.auditLoop(bg)
+	}()
 	if n, ok := m.Store.(notifier); ok {
 		// A permit or client changed on another replica: drop it from the
 		// caches at once (each replica's caches also expire within a second).

@@ -77,14 +77,13 @@ func (m *Main) auditNow() time.Time {
 	return time.Now()
 }
 
-// auditStore returns the store's audit trail. (A type assertion, so that
-// this package builds whether or not storage.Store embeds it yet.)
+// auditStore returns the store's audit trail, once the store is open.
+// Every store has one: storage.Store embeds storage.AuditStore.
 func (m *Main) auditStore() (storage.AuditStore, error) {
-	as, ok := any(m.Store).(storage.AuditStore)
-	if !ok {
-		return nil, errors.New("this store has no audit trail")
+	if m.Store == nil {
+		return nil, errors.New("the store is not open")
 	}
-	return as, nil
+	return m.Store, nil
 }
 
 // auditLoop checkpoints the trail and applies retention every

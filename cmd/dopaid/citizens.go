@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -27,12 +26,8 @@ const (
 // simulator only with --dev, the configured HTTP service otherwise (or none,
 // in which case proofing stops at the registry match and kiosk results).
 func (m *Main) newLogin() (*login.Handler, error) {
-	store, ok := m.Store.(login.Store)
-	if !ok {
-		return nil, errors.New("the store does not hold citizens")
-	}
 	cfg := login.Config{
-		Store:          store,
+		Store:          m.Store,
 		Callback:       m.Provider.CallbackURL,
 		Envelope:       m.Envelope,
 		LaserMACKey:    m.Envelope.DeriveKey(purposeLaserMAC),

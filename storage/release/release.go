@@ -116,7 +116,7 @@ func Purpose(pm storage.Permit, scopes []string, param string) (storage.Purpose,
 	for _, s := range scopes {
 		for _, claim := range storage.ClaimScopes[s] {
 			if !slices.Contains(pu.Claims, claim) {
-				return storage.Purpose{}, fmt.Errorf("%w: scope %s", ErrScopeNotGranted, s)
+				return storage.Purpose{}, fmt.Errorf("scope %s: %w", s, ErrScopeNotGranted)
 			}
 		}
 	}
