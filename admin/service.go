@@ -55,10 +55,29 @@ var (
 // DefaultPermitNumberPrefix starts every permit number.
 const DefaultPermitNumberPrefix = "DOPA-DID"
 
+// Store is what the administrators' service needs of the store: agencies,
+// applications, permits and their decisions, the systems registered under
+// them, administrator accounts with their sessions and failure counters,
+// and the audit trail every action is recorded in. The compiler checks
+// every method; none is optional at run time. storage.Store has them all.
+type Store interface {
+	storage.PermitStore
+	storage.AdminStore
+	storage.AuditStore
+	storage.ClientStore
+	storage.SessionStore
+	storage.ThrottleStore
+	storage.ReplayStore
+	// RevokeGrants ends the tokens of a system whose registration changes.
+	RevokeGrants(ctx context.Context, f storage.GrantFilter, now time.Time) (int64, error)
+	// Citizen is read to show a supervisor whose data their agency received.
+	Citizen(ctx context.Context, id string) (storage.Citizen, error)
+}
+
 // ServiceConfig configures a Service. cmd builds it.
 type ServiceConfig struct {
-	// Store must also implement storage.PlatformStores.
-	Store storage.Store
+	// Store holds everything the service reads and changes (required).
+	Store Store
 	// Secrets computes the keyed hash stored in place of a client secret
 	// (keys.SecretHasher).
 	Secrets interface{ Hash(string) string }
@@ -85,22 +104,19 @@ type ServiceConfig struct {
 // use, and any number of replicas may run one on the same store.
 type Service struct {
 	cfg   ServiceConfig
-	store storage.Store
-	ps    storage.PlatformStores
-	log   *slog.Logger
-	now   func() time.Time
+	store Store
+	// ps is store, named for the platform side (agencies, permits,
+	// administrators, the trail) at the call sites.
+	ps  Store
+	log *slog.Logger
+	now func() time.Time
 }
 
 // NewService checks the configuration and returns a Service.
 func NewService(cfg ServiceConfig) (*Service, error) {
 	var errs []error
-	var ps storage.PlatformStores
 	if cfg.Store == nil {
 		errs = append(errs, errors.New("store is required"))
-	} else if p, ok := cfg.Store.(storage.PlatformStores); ok {
-		ps = p
-	} else {
-		errs = append(errs, fmt.Errorf("store %T does not hold agencies, permits and administrators (storage.PlatformStores)", cfg.Store))
 	}
 	if cfg.Secrets == nil {
 		errs = append(errs, errors.New("client secret hasher is required"))
@@ -123,7 +139,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{cfg: cfg, store: cfg.Store, ps: ps, log: cfg.Logger, now: cfg.Now}, nil
+	return &Service{cfg: cfg, store: cfg.Store, ps: cfg.Store, log: cfg.Logger, now: cfg.Now}, nil
 }
 
 // authorize reloads the acting administrator, so that a disabled account

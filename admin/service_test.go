@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -382,26 +381,6 @@ func TestStatus(t *testing.T) {
 	} {
 		if got := admin.Status(tt.p, tt.at); got != tt.want {
 			t.Errorf("Status(%s, %v) = %s, want %s", tt.p.State, tt.at, got, tt.want)
-		}
-	}
-}
-
-func TestClientScopes(t *testing.T) {
-	for _, tt := range []struct {
-		claims [][]string
-		want   []string
-	}{
-		{[][]string{{"ial"}}, []string{"openid", "offline_access", "ial"}},
-		{[][]string{{"pid", "given_name"}, {"middle_name", "address"}},
-			[]string{"openid", "offline_access", "address", "given_name", "pid", "profile"}},
-		{[][]string{{"name_en"}}, []string{"openid", "offline_access", "profile"}},
-	} {
-		var pm storage.Permit
-		for _, c := range tt.claims {
-			pm.Purposes = append(pm.Purposes, storage.Purpose{Code: "p", Claims: c})
-		}
-		if got := admin.ClientScopes(pm); !slices.Equal(got, tt.want) {
-			t.Errorf("ClientScopes(%v) = %v, want %v", tt.claims, got, tt.want)
 		}
 	}
 }

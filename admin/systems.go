@@ -6,33 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage"
+	"github.com/dopaid/dopaid/storage/release"
 )
-
-// ClientScopes are the scopes a system under the permit may request:
-// openid, offline_access, and every claim scope (storage.ClaimScopes) that
-// asks for at least one claim some granted purpose allows. The provider
-// narrows each request further to its purpose's claims.
-func ClientScopes(p storage.Permit) []string {
-	granted := map[string]bool{}
-	for _, pu := range p.Purposes {
-		for _, c := range pu.Claims {
-			granted[c] = true
-		}
-	}
-	var claimScopes []string
-	for scope, claims := range storage.ClaimScopes {
-		if slices.ContainsFunc(claims, func(c string) bool { return granted[c] }) {
-			claimScopes = append(claimScopes, scope)
-		}
-	}
-	sort.Strings(claimScopes)
-	return append([]string{"openid", "offline_access"}, claimScopes...)
-}
 
 // usesSecret reports whether an authentication method needs a client secret.
 func usesSecret(method string) bool {
@@ -110,7 +89,7 @@ func (s *Service) RegisterSystem(ctx context.Context, actor storage.Admin, permi
 	}
 	c := storage.Client{
 		Name: sys.Name, AuthMethod: sys.AuthMethod, JWKS: sys.JWKS, JWKSURI: sys.JWKSURI, RedirectURIs: sys.RedirectURIs,
-		PostLogoutRedirectURIs: sys.PostLogoutRedirectURIs, Scopes: ClientScopes(pm), SigningAlg: sys.SigningAlg,
+		PostLogoutRedirectURIs: sys.PostLogoutRedirectURIs, Scopes: release.ClientScopes(pm), SigningAlg: sys.SigningAlg,
 		PermitID: pm.ID, NetworkRanges: sys.NetworkRanges, CreatedAt: now, UpdatedAt: now,
 	}
 	if c.ID, err = newID(); err != nil {
@@ -169,7 +148,7 @@ func (s *Service) ChangeSystem(ctx context.Context, actor storage.Admin, clientI
 		c.Name, c.AuthMethod, c.JWKS, c.JWKSURI = sys.Name, sys.AuthMethod, sys.JWKS, sys.JWKSURI
 		c.RedirectURIs, c.PostLogoutRedirectURIs = sys.RedirectURIs, sys.PostLogoutRedirectURIs
 		c.NetworkRanges, c.SigningAlg = sys.NetworkRanges, sys.SigningAlg
-		c.Scopes = ClientScopes(pm)
+		c.Scopes = release.ClientScopes(pm)
 		c.UpdatedAt = now
 		return c, nil
 	})

@@ -4,24 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"unicode/utf8"
 
 	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage"
+	"github.com/dopaid/dopaid/storage/release"
 )
 
 // Consent (clause 8; PDPA s.19): before any release the citizen sees who
 // receives what and why, and allows or denies it. A consent covers one
 // citizen, one agency's permit (at one version), one purpose and one set of
 // claims; it is asked again when any of them changes, and on prompt=consent.
-
-// platform returns the permit, consent and audit side of the store.
-func (h *Handler) platform() (storage.PlatformStores, bool) {
-	ps, ok := any(h.cfg.Store).(storage.PlatformStores)
-	return ps, ok
-}
 
 // consentNeed is what a consent page shows.
 type consentNeed struct {
@@ -31,52 +27,66 @@ type consentNeed struct {
 	Claims  []string
 }
 
-// consentFor works out which claims the request would release to whom, and
-// whether the citizen must be asked.
+// consentFor works out, by the release policy (storage/release), which
+// claims the request would release to whom, and whether the citizen must
+// be asked. It checks the client's permit again first: one suspended,
+// revoked or expired since the request arrived gives an error wrapping
+// release.ErrNotInForce, and nothing is asked or recorded.
 func (h *Handler) consentFor(ctx context.Context, ar storage.AuthRequest, citizenID string) (consentNeed, bool, error) {
-	ps, ok := h.platform()
-	if !ok {
-		return consentNeed{}, false, nil
-	}
 	c, err := h.cfg.Store.Client(ctx, ar.ClientID)
 	if err != nil {
 		return consentNeed{}, false, err
 	}
 	if c.PermitID == "" {
-		return consentNeed{}, false, nil
+		return consentNeed{}, false, fmt.Errorf("system without a permit: %w", release.ErrNotInForce)
 	}
-	pm, err := ps.Permit(ctx, c.PermitID)
+	pm, err := h.cfg.Store.Permit(ctx, c.PermitID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return consentNeed{}, false, fmt.Errorf("permit gone: %w", release.ErrNotInForce)
+	}
 	if err != nil {
 		return consentNeed{}, false, err
 	}
-	pu, ok := pm.Purpose(ar.Purpose)
-	if !ok {
-		return consentNeed{}, false, nil
+	need := consentNeed{Permit: pm}
+	if err := release.InForce(pm, h.now()); err != nil {
+		return need, false, err
 	}
-	claims := storage.Intersect(storage.ScopeClaims(ar.Scopes), pu.Claims)
+	claims := release.Asked(pm, ar.Purpose, ar.Scopes)
 	if len(claims) == 0 {
-		return consentNeed{}, false, nil // nothing but the pairwise sub
+		return need, false, nil // nothing but the pairwise sub
 	}
-	ag, err := ps.Agency(ctx, pm.AgencyID)
-	if err != nil {
+	need.Purpose, _ = pm.Purpose(ar.Purpose)
+	need.Claims = claims
+	if need.Agency, err = h.cfg.Store.Agency(ctx, pm.AgencyID); err != nil {
 		return consentNeed{}, false, err
 	}
-	need := consentNeed{Agency: ag, Permit: pm, Purpose: pu, Claims: claims}
 	if slices.Contains(ar.Prompt, "consent") {
 		return need, true, nil
 	}
-	con, err := ps.Consent(ctx, citizenID, pm.ID, pu.Code)
+	con, err := h.cfg.Store.Consent(ctx, citizenID, pm.ID, need.Purpose.Code)
 	if errors.Is(err, storage.ErrNotFound) {
 		return need, true, nil
 	}
 	if err != nil {
 		return consentNeed{}, false, err
 	}
-	covered := con.PermitVersion == pm.Version
-	for _, cl := range claims {
-		covered = covered && slices.Contains(con.Claims, cl)
+	return need, !release.Covers(&con, pm, claims), nil
+}
+
+// refuseForPermit ends a request whose client's permit is no longer in
+// force (consentFor's release.ErrNotInForce): the client gets
+// unauthorized_client, the trail records the refusal, and no consent is
+// asked or stored.
+func (h *Handler) refuseForPermit(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, citizenID string, need consentNeed, err error) {
+	ctx := r.Context()
+	h.log.WarnContext(ctx, "login: sign-in for a permit not in force refused", "client_id", ar.ClientID, "err", err)
+	if !h.audit(ctx, storage.AuditEntry{Type: storage.AuditConsentGiven, Actor: actor(citizenID), CitizenID: citizenID,
+		AgencyID: need.Permit.AgencyID, PermitID: need.Permit.ID, ClientID: ar.ClientID, Purpose: ar.Purpose,
+		Outcome: "failure", Detail: "permit_" + release.Standing(need.Permit, h.now())}) {
+		h.fail(w, r, http.StatusInternalServerError, "error_title")
+		return
 	}
-	return need, !covered, nil
+	h.failRequest(w, r, ar, "unauthorized_client")
 }
 
 type consentData struct {
@@ -120,6 +130,10 @@ func (h *Handler) consentSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	need, ask, err := h.consentFor(ctx, ar, s.Subject)
+	if errors.Is(err, release.ErrNotInForce) {
+		h.refuseForPermit(w, r, ar, s.Subject, need, err)
+		return
+	}
 	if err != nil {
 		h.internal(w, r, "consent", err)
 		return
@@ -128,7 +142,6 @@ func (h *Handler) consentSubmit(w http.ResponseWriter, r *http.Request) {
 		h.finish(w, r, ar, s)
 		return
 	}
-	ps, _ := h.platform()
 	if r.PostFormValue("decision") != "allow" {
 		h.audit(ctx, storage.AuditEntry{Type: storage.AuditConsentGiven, Actor: "citizen:" + s.Subject, CitizenID: s.Subject,
 			AgencyID: need.Agency.ID, PermitID: need.Permit.ID, ClientID: ar.ClientID, Purpose: need.Purpose.Code, Claims: need.Claims, Outcome: "failure", Detail: "denied"})
@@ -142,7 +155,7 @@ func (h *Handler) consentSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	claims := slices.Clone(need.Claims)
 	slices.Sort(claims)
-	err = ps.GiveConsent(ctx, storage.Consent{ID: id, CitizenID: s.Subject, AgencyID: need.Agency.ID, PermitID: need.Permit.ID,
+	err = h.cfg.Store.GiveConsent(ctx, storage.Consent{ID: id, CitizenID: s.Subject, AgencyID: need.Agency.ID, PermitID: need.Permit.ID,
 		PermitVersion: need.Permit.Version, Purpose: need.Purpose.Code, Claims: claims, GivenAt: h.now()})
 	if err != nil {
 		h.internal(w, r, "give consent", err)
@@ -159,12 +172,8 @@ func (h *Handler) consentSubmit(w http.ResponseWriter, r *http.Request) {
 // audit appends an entry; it reports whether that worked (callers that
 // must not go on without a record check it).
 func (h *Handler) audit(ctx context.Context, e storage.AuditEntry) bool {
-	ps, ok := h.platform()
-	if !ok {
-		return true
-	}
 	e.At = h.now()
-	if _, err := ps.AppendAudit(ctx, e); err != nil {
+	if _, err := h.cfg.Store.AppendAudit(ctx, e); err != nil {
 		h.log.ErrorContext(ctx, "login: audit", "type", e.Type, "err", err)
 		return false
 	}

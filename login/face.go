@@ -12,7 +12,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -710,50 +709,4 @@ func AssuranceLevel(matched []string, face *storage.FaceResult, cfg AssuranceCon
 		return cfg.FaceMatch
 	}
 	return cfg.Liveness
-}
-
-// CompareIAL orders identity assurance levels ("1.1" < "1.2" < "1.3" <
-// "2.1" < "2.2" < "2.3" < "3") for step-up decisions: it returns -1, 0 or
-// +1 as a is lower than, equal to or higher than b. A level that is not of
-// the form N or N.M (including "") ranks below every real level, so it
-// never satisfies a requirement.
-func CompareIAL(a, b string) int {
-	x, okx := parseIAL(a)
-	y, oky := parseIAL(b)
-	switch {
-	case !okx && !oky:
-		return 0
-	case !okx:
-		return -1
-	case !oky:
-		return 1
-	}
-	for i := range x {
-		if x[i] != y[i] {
-			if x[i] < y[i] {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
-}
-
-func parseIAL(s string) ([2]int, bool) {
-	major, minor, dotted := strings.Cut(s, ".")
-	var v [2]int
-	for i, p := range []string{major, minor} {
-		if i == 1 && !dotted {
-			break
-		}
-		if p == "" || len(p) > 3 || strings.Trim(p, "0123456789") != "" {
-			return v, false
-		}
-		n, err := strconv.Atoi(p)
-		if err != nil {
-			return v, false
-		}
-		v[i] = n
-	}
-	return v, true
 }

@@ -77,10 +77,29 @@ func (ps pageSet) ExecuteTemplate(w io.Writer, name string, data any) error {
 	return t.ExecuteTemplate(w, name, data)
 }
 
-// Store is what the login pages need of the store.
+// Store is what the login pages need of the store: the citizen side
+// (registry, authenticators, proofing, flows, throttles), the requests and
+// sessions they complete, and what the law requires before a release —
+// the agency's permit, the citizen's consents and the audit trail. The
+// compiler checks every method; none is optional at run time.
+// storage.Store has them all.
 type Store interface {
-	storage.Store
 	storage.CitizenStores
+	storage.AuthRequestStore
+	storage.SessionStore
+	storage.ReplayStore
+	storage.ConsentStore
+	Client(ctx context.Context, id string) (storage.Client, error)
+	RevokeGrants(ctx context.Context, f storage.GrantFilter, now time.Time) (int64, error)
+	// The agency, its permit (clauses 5 and 11: checked again before the
+	// citizen is asked to consent) and its systems.
+	Agency(ctx context.Context, id string) (storage.Agency, error)
+	Permit(ctx context.Context, id string) (storage.Permit, error)
+	ClientsByPermit(ctx context.Context, permitID string) ([]storage.Client, error)
+	// The audit trail: every consent, sign-in and proofing is recorded,
+	// and the citizen reads their releases from it.
+	AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.AuditEntry, error)
+	AuditEntries(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEntry, error)
 }
 
 // Config configures the login pages. cmd builds it.

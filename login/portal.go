@@ -175,41 +175,40 @@ func (h *Handler) renderPortal(w http.ResponseWriter, r *http.Request, s storage
 	}
 	d := portalData{}
 	d.Notice, d.Warn = notice(p, r)
-	if ps, ok := h.platform(); ok {
-		n := newNames(ps, h.cfg.Store)
-		cs, err := ps.ConsentsByCitizen(ctx, s.Subject)
+	ps := h.cfg.Store
+	n := newNames(ps)
+	cs, err := ps.ConsentsByCitizen(ctx, s.Subject)
+	if err != nil {
+		h.internal(w, r, "list consents", err)
+		return
+	}
+	seen := map[string]int{}
+	for _, c := range cs {
+		row, err := consentView(ctx, n, p.Lang, p.T, c)
 		if err != nil {
-			h.internal(w, r, "list consents", err)
+			h.internal(w, r, "show consent", err)
 			return
 		}
-		seen := map[string]int{}
-		for _, c := range cs {
-			row, err := consentView(ctx, n, p.Lang, p.T, c)
-			if err != nil {
-				h.internal(w, r, "show consent", err)
-				return
-			}
-			// Purpose codes are unique within a permit only: a second
-			// agency's consent for the same code gets a suffix.
-			if seen[c.Purpose]++; seen[c.Purpose] > 1 {
-				row.RowID += "-" + strconv.Itoa(seen[c.Purpose])
-			}
-			d.Consents = append(d.Consents, row)
+		// Purpose codes are unique within a permit only: a second
+		// agency's consent for the same code gets a suffix.
+		if seen[c.Purpose]++; seen[c.Purpose] > 1 {
+			row.RowID += "-" + strconv.Itoa(seen[c.Purpose])
 		}
-		rs, err := h.releases(ctx, ps, n, s.Subject, p.Lang, historyPageLimit)
-		if err != nil {
-			h.internal(w, r, "list releases", err)
-			return
+		d.Consents = append(d.Consents, row)
+	}
+	rs, err := h.releases(ctx, ps, n, s.Subject, p.Lang, historyPageLimit)
+	if err != nil {
+		h.internal(w, r, "list releases", err)
+		return
+	}
+	d.More = len(rs) == historyPageLimit
+	for _, rel := range rs {
+		row := releaseRow{At: newWhen(p.Lang, rel.At, true), Event: p.T["event_"+rel.Event], Agency: rel.Agency,
+			System: rel.System, Purpose: rel.PurposeDescription, Claims: claimText(p.T, rel.Claims), IAL: rel.IAL}
+		if row.Purpose == "" {
+			row.Purpose = rel.Purpose
 		}
-		d.More = len(rs) == historyPageLimit
-		for _, rel := range rs {
-			row := releaseRow{At: newWhen(p.Lang, rel.At, true), Event: p.T["event_"+rel.Event], Agency: rel.Agency,
-				System: rel.System, Purpose: rel.PurposeDescription, Claims: claimText(p.T, rel.Claims), IAL: rel.IAL}
-			if row.Purpose == "" {
-				row.Purpose = rel.Purpose
-			}
-			d.Releases = append(d.Releases, row)
-		}
+		d.Releases = append(d.Releases, row)
 	}
 	ss, err := h.cfg.Store.SessionsBySubject(ctx, s.Subject, h.now())
 	if err != nil {
@@ -285,15 +284,14 @@ func purposeText(lang string, pm storage.Permit, code string) string {
 // names looks up agencies, permits and systems once per request. A record
 // that is gone (a system removed since) reads as the zero value.
 type names struct {
-	ps       storage.PlatformStores
-	clients  storage.ClientStore
+	ps       Store
 	agencies map[string]storage.Agency
 	permits  map[string]storage.Permit
 	systems  map[string]storage.Client
 }
 
-func newNames(ps storage.PlatformStores, cs storage.ClientStore) *names {
-	return &names{ps: ps, clients: cs, agencies: map[string]storage.Agency{}, permits: map[string]storage.Permit{}, systems: map[string]storage.Client{}}
+func newNames(ps Store) *names {
+	return &names{ps: ps, agencies: map[string]storage.Agency{}, permits: map[string]storage.Permit{}, systems: map[string]storage.Client{}}
 }
 
 func lookup[T any](ctx context.Context, m map[string]T, id string, load func(context.Context, string) (T, error)) (T, error) {
@@ -317,12 +315,12 @@ func (n *names) permit(ctx context.Context, id string) (storage.Permit, error) {
 }
 
 func (n *names) system(ctx context.Context, id string) (storage.Client, error) {
-	return lookup(ctx, n.systems, id, n.clients.Client)
+	return lookup(ctx, n.systems, id, n.ps.Client)
 }
 
-// release is one release of the citizen's data as the downloads carry it:
+// releaseRecord is one release of the citizen's data as the downloads carry it:
 // who received which claims (names, never values), for what, and when.
-type release struct {
+type releaseRecord struct {
 	Seq                int64     `json:"seq"`
 	At                 time.Time `json:"at"`
 	Event              string    `json:"event"`
@@ -339,12 +337,12 @@ type release struct {
 
 // releases lists the citizen's releases from the audit trail, newest
 // first, with names in the page's language.
-func (h *Handler) releases(ctx context.Context, ps storage.PlatformStores, n *names, citizenID, lang string, limit int) ([]release, error) {
+func (h *Handler) releases(ctx context.Context, ps Store, n *names, citizenID, lang string, limit int) ([]releaseRecord, error) {
 	es, err := ps.AuditEntries(ctx, storage.AuditFilter{CitizenID: citizenID, Types: releaseTypes, Newest: true, Limit: limit})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]release, 0, len(es))
+	out := make([]releaseRecord, 0, len(es))
 	for _, e := range es {
 		ag, err := n.agency(ctx, e.AgencyID)
 		if err != nil {
@@ -366,7 +364,7 @@ func (h *Handler) releases(ctx context.Context, ps storage.PlatformStores, n *na
 		if claims == nil {
 			claims = []string{}
 		}
-		rel := release{Seq: e.Seq, At: e.At.UTC(), Event: e.Type, AgencyID: e.AgencyID, Agency: agencyName(lang, ag, e.AgencyID),
+		rel := releaseRecord{Seq: e.Seq, At: e.At.UTC(), Event: e.Type, AgencyID: e.AgencyID, Agency: agencyName(lang, ag, e.AgencyID),
 			PermitNumber: pm.Number, ClientID: e.ClientID, System: system, Purpose: e.Purpose, Claims: claims, IAL: e.IAL}
 		if e.Purpose != "" {
 			if d := purposeText(lang, pm, e.Purpose); d != e.Purpose {
@@ -387,14 +385,10 @@ func (h *Handler) history(format string) http.HandlerFunc {
 			return
 		}
 		ctx := r.Context()
-		rs := []release{}
-		if ps, ok := h.platform(); ok {
-			var err error
-			rs, err = h.releases(ctx, ps, newNames(ps, h.cfg.Store), s.Subject, lang(r), historyDownloadLimit)
-			if err != nil {
-				h.internal(w, r, "list releases", err)
-				return
-			}
+		rs, err := h.releases(ctx, h.cfg.Store, newNames(h.cfg.Store), s.Subject, lang(r), historyDownloadLimit)
+		if err != nil {
+			h.internal(w, r, "list releases", err)
+			return
 		}
 		name := "dopaid-history-" + h.now().In(bangkok).Format("20060102") + "." + format
 		hd := w.Header()
@@ -481,11 +475,7 @@ func (h *Handler) withdrawConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	ps, ok := h.platform()
-	if !ok {
-		h.renderPortal(w, r, s, http.StatusNotFound, "me_not_found")
-		return
-	}
+	ps := h.cfg.Store
 	now := h.now()
 	c, err := ps.WithdrawConsent(ctx, s.Subject, r.PathValue("id"), now)
 	if errors.Is(err, storage.ErrNotFound) {

@@ -594,7 +594,7 @@ func TestPortalWithdrawUnaudited(t *testing.T) {
 // wantReleases are the seeded releases of citizen-1, newest first: the
 // introspection, the userinfo and the token issuance (not citizen-2's
 // release, not the consent or the sign-in).
-var wantReleases = []release{
+var wantReleases = []releaseRecord{
 	{Seq: 5, At: meNow.Add(-time.Hour), Event: "introspection", AgencyID: "agency-2", Agency: "ธนาคารออมสิน", PermitNumber: "DOPA-2569/0002",
 		ClientID: "client-2", System: "Savings app", Purpose: "welfare", PurposeDescription: "ลงทะเบียนสวัสดิการ", Claims: []string{}, IAL: "2.3"},
 	{Seq: 3, At: meNow.Add(-90 * time.Minute), Event: "userinfo", AgencyID: "agency-1", Agency: "กรมการจัดหางาน", PermitNumber: "DOPA-2569/0001",
@@ -637,7 +637,7 @@ func TestPortalHistoryDownloads(t *testing.T) {
 		}
 		wantHeaders(t, w, "application/json; charset=utf-8", `attachment; filename="dopaid-history-20260301.json"`)
 		wantNoPersonalData(t, w.Body.String())
-		var got []release
+		var got []releaseRecord
 		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 			t.Fatalf("not a JSON array of releases: %v\n%s", err, w.Body)
 		}

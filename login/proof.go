@@ -17,6 +17,7 @@ import (
 
 	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage"
+	"github.com/dopaid/dopaid/storage/release"
 )
 
 // Flow steps.
@@ -360,7 +361,7 @@ func (h *Handler) faceDone(w http.ResponseWriter, r *http.Request, f storage.Flo
 		}
 		_ = h.cfg.Store.DeleteFlow(ctx, f.ID)
 		h.setCookie(w, "dopaid-flow", "", -1, http.SameSiteLaxMode)
-		if need := requiredIAL(ar.ACRValues); need != "" && CompareIAL(ial, need) < 0 {
+		if !release.Satisfies(ial, ar.ACRValues) {
 			h.failRequest(w, r, ar, "access_denied")
 			return
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage"
+	"github.com/dopaid/dopaid/storage/release"
 )
 
 // SessionCookie is the name of the sign-on session cookie. Its value is a
@@ -32,31 +33,6 @@ func BrowserCookie(secure bool) string {
 	}
 	return "dopaid-browser"
 }
-
-// ACRPrefix prefixes identity assurance levels in acr values:
-// urn:dopa:digital-id:ial:2.3.
-const ACRPrefix = "urn:dopa:digital-id:ial:"
-
-// ACR returns the acr value of an identity assurance level.
-func ACR(ial string) string { return ACRPrefix + ial }
-
-// requiredIAL is the lowest level among the request's acr_values that this
-// provider knows ("" when it names none): any listed level is acceptable.
-func requiredIAL(acrValues []string) string {
-	req := ""
-	for _, v := range acrValues {
-		ial, ok := strings.CutPrefix(v, ACRPrefix)
-		if !ok || !knownIAL(ial) {
-			continue
-		}
-		if req == "" || CompareIAL(ial, req) < 0 {
-			req = ial
-		}
-	}
-	return req
-}
-
-func knownIAL(s string) bool { _, ok := parseIAL(s); return ok }
 
 // loadRequest loads the authorization request named by the form or query,
 // rendering the expired page when there is none.
@@ -104,8 +80,7 @@ func (h *Handler) entry(w http.ResponseWriter, r *http.Request) {
 	now := h.now()
 	sess, hasSession := h.session(r)
 	fresh := hasSession && (ar.MaxAge == nil || now.Sub(sess.AuthTime) <= *ar.MaxAge)
-	need := requiredIAL(ar.ACRValues)
-	enough := need == "" || (hasSession && CompareIAL(sess.IAL, need) >= 0)
+	enough := release.Satisfies(sess.IAL, ar.ACRValues) // no session: no level
 
 	if slices.Contains(ar.Prompt, "none") {
 		switch {
@@ -138,6 +113,10 @@ func (h *Handler) entry(w http.ResponseWriter, r *http.Request) {
 // citizen has not consented to.
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, s storage.Session) {
 	need, ask, err := h.consentFor(r.Context(), ar, s.Subject)
+	if errors.Is(err, release.ErrNotInForce) {
+		h.refuseForPermit(w, r, ar, s.Subject, need, err)
+		return
+	}
 	if err != nil {
 		h.internal(w, r, "consent", err)
 		return
@@ -158,7 +137,10 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, ar storage.Auth
 	ctx := r.Context()
 	now := h.now()
 	err := h.cfg.Store.CompleteAuthRequest(ctx, ar.ID, storage.AuthResult{
-		Subject: s.Subject, AuthTime: s.AuthTime, AMR: s.AMR, ACR: s.ACR, IAL: s.IAL, SessionID: s.ID,
+		// acr by the release policy's one rule: what the client asked
+		// about (or the default), never more; the level itself is the ial
+		// claim, released only where the permit grants it.
+		Subject: s.Subject, AuthTime: s.AuthTime, AMR: s.AMR, ACR: release.ACR(ar.ACRValues, s.IAL), IAL: s.IAL, SessionID: s.ID,
 	}, now)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) {
@@ -243,7 +225,7 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, citizenID
 	}
 	now := h.now()
 	s := storage.Session{
-		ID: hashID(v), Subject: citizenID, AuthTime: now, AMR: amr, ACR: ACR(ial), IAL: ial,
+		ID: hashID(v), Subject: citizenID, AuthTime: now, AMR: amr, ACR: release.ACRFor(ial), IAL: ial,
 		IdleExpiresAt: now.Add(h.cfg.SessionIdle), ExpiresAt: now.Add(h.cfg.SessionMax),
 		CreatedAt: now, LastSeenAt: now, UserAgent: truncate(r.UserAgent(), 200),
 	}
@@ -290,7 +272,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		again(no.status, no.msg)
 		return
 	}
-	if need := requiredIAL(ar.ACRValues); need != "" && CompareIAL(s.IAL, need) < 0 {
+	if !release.Satisfies(s.IAL, ar.ACRValues) {
 		h.startStepUp(w, r, ar, s)
 		return
 	}

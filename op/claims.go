@@ -14,7 +14,6 @@ var (
 	citizenClaims = storage.ClaimNames
 )
 
-
 // claims returns the values of the named claims for a citizen. Empty
 // values are left out (OIDC Core §5.3.2). ial comes from the grant: it is
 // the level of this sign-in, not of the registry record.

@@ -21,8 +21,8 @@ import (
 	"github.com/dopaid/dopaid/login"
 	"github.com/dopaid/dopaid/op"
 	"github.com/dopaid/dopaid/storage"
-	"github.com/dopaid/dopaid/storage/release"
 	"github.com/dopaid/dopaid/storage/postgres"
+	"github.com/dopaid/dopaid/storage/release"
 	"github.com/dopaid/dopaid/storage/sqlite"
 )
 

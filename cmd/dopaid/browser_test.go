@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"image/png"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,8 +17,8 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
-	"github.com/dopaid/dopaid/login"
 	"github.com/dopaid/dopaid/storage"
+	"github.com/dopaid/dopaid/storage/release"
 )
 
 // The browser tests drive the login pages in headless Chromium, from an
@@ -214,8 +215,10 @@ func TestBrowserSignIn(t *testing.T) {
 			first = lands.signedIn(t, ts, home)
 
 			cl := first.IDTokenClaims
-			if got, want := cl.AuthenticationContextClassReference, login.ACR("2.3"); got != want {
-				t.Errorf("acr = %q, want %q (registry + laser code + face match with bona fide liveness)", got, want)
+			// Without acr_values, acr is the documented default; the level
+			// reached is the ial claim, which this permit grants.
+			if got, want := cl.AuthenticationContextClassReference, release.DefaultACR; got != want {
+				t.Errorf("acr = %q, want the default %q (the app named no level)", got, want)
 			}
 			if amr := cl.AuthenticationMethodsReferences; !slices.Contains(amr, "face") || !slices.Contains(amr, "otp") {
 				t.Errorf("amr = %q, want face and otp", amr)
@@ -224,7 +227,7 @@ func TestBrowserSignIn(t *testing.T) {
 				t.Errorf("auth_time = %v, want the time of this sign-in", at)
 			}
 			if got := cl.Claims["ial"]; got != "2.3" {
-				t.Errorf("ial claim = %v, want 2.3", got)
+				t.Errorf("ial claim = %v, want 2.3 (registry + laser code + face match with bona fide liveness)", got)
 			}
 			if first.RefreshToken == "" {
 				t.Error("no refresh token for offline_access")
@@ -257,8 +260,8 @@ func TestBrowserSignIn(t *testing.T) {
 			if got := tok.IDTokenClaims.AuthenticationMethodsReferences; !slices.Equal(got, []string{"otp"}) {
 				t.Errorf("amr = %q, want [otp]", got)
 			}
-			if got, want := tok.IDTokenClaims.AuthenticationContextClassReference, login.ACR("2.3"); got != want {
-				t.Errorf("acr = %q, want the proofed level %q", got, want)
+			if got, want := tok.IDTokenClaims.Claims["ial"], "2.3"; got != want {
+				t.Errorf("ial = %v, want the proofed level %q", got, want)
 			}
 		})
 
@@ -272,7 +275,7 @@ func TestBrowserSignIn(t *testing.T) {
 			if got, want := tok.IDTokenClaims.AuthTime.AsTime(), first.IDTokenClaims.AuthTime.AsTime(); !got.Equal(want) {
 				t.Errorf("auth_time = %v, want the session's %v", got, want)
 			}
-			if got, want := tok.IDTokenClaims.AuthenticationContextClassReference, login.ACR("2.3"); got != want {
+			if got, want := tok.IDTokenClaims.AuthenticationContextClassReference, release.DefaultACR; got != want {
 				t.Errorf("acr = %q, want %q", got, want)
 			}
 		})
@@ -291,10 +294,19 @@ func TestBrowserSignIn(t *testing.T) {
 		})
 
 		t.Run("session level satisfies acr_values", func(t *testing.T) {
-			home.open(t, lands.URL+"/login?acr_values="+login.ACR("2.3"))
+			home.open(t, lands.URL+"/login?acr_values="+release.ACRFor("2.3"))
 			tok := lands.signedIn(t, ts, home)
-			if got, want := tok.IDTokenClaims.AuthenticationContextClassReference, login.ACR("2.3"); got != want {
+			if got, want := tok.IDTokenClaims.AuthenticationContextClassReference, release.ACRFor("2.3"); got != want {
 				t.Errorf("acr = %q, want %q", got, want)
+			}
+		})
+
+		t.Run("acr is the highest level asked for that the sign-in reached", func(t *testing.T) {
+			asked := url.QueryEscape(release.ACRFor("1.3") + " " + release.ACRFor("2.2"))
+			home.open(t, lands.URL+"/login?acr_values="+asked)
+			tok := lands.signedIn(t, ts, home)
+			if got, want := tok.IDTokenClaims.AuthenticationContextClassReference, release.ACRFor("2.2"); got != want {
+				t.Errorf("acr = %q, want %q (the session is at 2.3, but the app asked about 1.3 and 2.2 only)", got, want)
 			}
 		})
 	})
@@ -315,8 +327,8 @@ func TestBrowserRefusals(t *testing.T) {
 		somchaiPhone = proveAndEnrol(t, ts, b, app, somchai, false)
 		b.click(t, "continue")
 		tok := app.signedIn(t, ts, b)
-		if got, want := tok.IDTokenClaims.AuthenticationContextClassReference, login.ACR("1.2"); got != want {
-			t.Errorf("acr = %q, want %q (no laser code: a face match adds nothing)", got, want)
+		if got, want := tok.IDTokenClaims.Claims["ial"], "1.2"; got != want {
+			t.Errorf("ial = %v, want %q (no laser code: a face match adds nothing)", got, want)
 		}
 	}) {
 		return
@@ -341,7 +353,7 @@ func TestBrowserRefusals(t *testing.T) {
 	var usedCode string
 	t.Run("step-up that cannot reach the level", func(t *testing.T) {
 		b := c.newTab(t)
-		b.open(t, app.URL+"/login?acr_values="+login.ACR("2.3"))
+		b.open(t, app.URL+"/login?acr_values="+release.ACRFor("2.3"))
 		b.english(t)
 		usedCode = somchaiPhone.code(t)
 		signIn(t, b, somchai.PID, usedCode)
@@ -428,8 +440,8 @@ func TestBrowserRefusals(t *testing.T) {
 		somyingPhone = enrol(t, ts, b)
 		b.click(t, "continue")
 		tok := app.signedIn(t, ts, b)
-		if got, want := tok.IDTokenClaims.AuthenticationContextClassReference, login.ACR("2.3"); got != want {
-			t.Errorf("acr = %q, want %q", got, want)
+		if got, want := tok.IDTokenClaims.Claims["ial"], "2.3"; got != want {
+			t.Errorf("ial = %v, want %q", got, want)
 		}
 		if got, want := fetchUserinfo(t, app, tok).Birthdate, "1992-11"; got != want {
 			t.Errorf("birthdate = %q, want %q (the day is unknown)", got, want)

@@ -92,6 +92,26 @@ func TestPurpose(t *testing.T) {
 	}
 }
 
+func TestClientScopesOfPermits(t *testing.T) {
+	for _, tt := range []struct {
+		claims [][]string
+		want   []string
+	}{
+		{[][]string{{"ial"}}, []string{"openid", "offline_access", "ial"}},
+		{[][]string{{"pid", "given_name"}, {"middle_name", "address"}},
+			[]string{"openid", "offline_access", "address", "given_name", "pid", "profile"}},
+		{[][]string{{"name_en"}}, []string{"openid", "offline_access", "profile"}},
+	} {
+		var pm storage.Permit
+		for _, c := range tt.claims {
+			pm.Purposes = append(pm.Purposes, storage.Purpose{Code: "p", Claims: c})
+		}
+		if got := release.ClientScopes(pm); !slices.Equal(got, tt.want) {
+			t.Errorf("ClientScopes(%v) = %v, want %v", tt.claims, got, tt.want)
+		}
+	}
+}
+
 func TestClientScopes(t *testing.T) {
 	tests := []struct {
 		claims []string
@@ -212,13 +232,14 @@ func TestRequiredIAL(t *testing.T) {
 }
 
 func TestCompareIAL(t *testing.T) {
-	order := []string{"", "1.1", "1.2", "1.3", "2.1", "2.2", "2.3", "3"}
+	order := []string{"1.1", "1.2", "1.3", "2.1", "2.2", "2.3", "3"}
 	for i, a := range order {
 		for j, b := range order {
 			want := 0
-			if i < j {
+			switch {
+			case i < j:
 				want = -1
-			} else if i > j {
+			case i > j:
 				want = 1
 			}
 			if got := release.CompareIAL(a, b); got != want {
@@ -226,7 +247,28 @@ func TestCompareIAL(t *testing.T) {
 			}
 		}
 	}
-	if release.CompareIAL("x", "1.1") != -1 || release.CompareIAL("1.1.1", "") != 0 {
-		t.Error("a malformed level must rank below every real level")
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"", "1.2", -1},
+		{"1.2", "", 1},
+		{"", "", 0},
+		{"junk", "1.1", -1},
+		{"2.3", "2.10", -1},
+		{"3", "3.0", 0},
+		{"3.1", "3", 1},
+		{"1.", "1.1", -1},
+		{".1", "1.1", -1},
+		{"-1", "1.1", -1},
+		{"+2", "1.1", -1},
+		{"2.2.1", "1.1", -1},
+		{" 2.2", "1.1", -1},
+		{"junk", "other", 0},
+	}
+	for _, tt := range tests {
+		if got := release.CompareIAL(tt.a, tt.b); got != tt.want {
+			t.Errorf("CompareIAL(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
 	}
 }
