@@ -590,6 +590,19 @@ func TestConsentBrowser(t *testing.T) {
 				home.open(t, app.URL+"/login")
 				wantConsentPage(t, onConsentPage(t, ts, home), pageFor("en", licence, profileIAL))
 			}},
+			{"a permit suspended while the page is shown takes no consent", func(t *testing.T) {
+				// The page above is still open. The permit is suspended
+				// before the citizen answers: allowing must neither store a
+				// consent nor give the app a code (clauses 8 and 11).
+				decide(t, ts, approver(t, ts), pm.ID, storage.DecisionSuspend)
+				home.click(t, "consent-allow")
+				if got := app.refused(t, home); got != "unauthorized_client" {
+					t.Errorf("the app got error %q, want unauthorized_client", got)
+				}
+				if _, ok := consent(t); ok {
+					t.Error("a consent was stored for a suspended permit")
+				}
+			}},
 		}
 		for _, s := range steps {
 			if !t.Run(s.name, s.fn) {
