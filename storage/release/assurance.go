@@ -8,7 +8,8 @@ import (
 
 // Assurance. A sign-in has an identity assurance level (IAL: how well the
 // citizen was proofed against the registry, "1.2" … "2.3"), and methods
-// (amr: otp, and face when the face was compared in this sign-in). An
+// (amr: otp, and face when the face was compared as its sign-on session
+// began). An
 // application learns of them in three ways, each by one rule:
 //
 //   - ial, the exact level, is a claim like any other: released only where
@@ -19,7 +20,7 @@ import (
 //     step up, or refuse, when it reached none). Without acr_values it is
 //     DefaultACR, which every proofed citizen reaches. So acr never tells
 //     more than the application asked, and nothing that ial would not.
-//   - amr is the methods of the sign-in, always (OIDC Core §2).
+//   - amr is the methods of the sign-on session, always (OIDC Core §2).
 
 // ACRPrefix starts the acr value of an identity assurance level:
 // urn:dopa:digital-id:ial:2.3.
