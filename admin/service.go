@@ -7,6 +7,9 @@
 // every access their agency made (clause 9). Every action, done or refused,
 // is appended to the audit trail.
 //
+// The scopes a registered system may request come from storage/release,
+// the release policy the provider and the login pages follow too.
+//
 // Service holds the rules; the JSON API, the web console and the `dopaid
 // admin` commands are thin layers over it. admin may import storage and
 // keys of dopaid (and the standard library, go-jose, golang.org/x/crypto and

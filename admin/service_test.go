@@ -348,6 +348,11 @@ func wantFields(t *testing.T, err error, fields map[string]string) {
 	}
 }
 
+// The store the server runs on has every method the service needs — the
+// permits and the audit trail among them: the compiler checks it, where a
+// type assertion used to find them at run time.
+var _ admin.Store = storage.Store(nil)
+
 func TestNewService(t *testing.T) {
 	_, err := admin.NewService(admin.ServiceConfig{})
 	if err == nil {

@@ -5,7 +5,11 @@
 // serves the citizen's portal: consents and their withdrawal, the record of
 // every release, and sign-on sessions. Pages are in Thai and English.
 //
-// login may import storage and keys, never op: the provider hands it
+// Which claims a consent page asks for, whether the client's permit is
+// still in force, and the acr a sign-in completes with are decided by
+// storage/release, the release policy the provider follows too.
+//
+// login may import storage (storage/release among it) and keys, never op: the provider hands it
 // Config.Callback, which returns the URL that completes a request, and the
 // provider reads what login wrote to the store (AuthRequest completion or
 // failure). Citizens' personal data (ID numbers, laser codes, TOTP secrets)
