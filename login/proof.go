@@ -186,15 +186,16 @@ func (h *Handler) matchRegistry(c storage.Citizen, found bool, first, last strin
 	return matched, true
 }
 
-// typedBirthdate reads the birthdate fields; day and month may be left
-// "unknown" (0) when the card itself shows none.
+// typedBirthdate reads the birthdate fields, in Thai or full-width digits
+// too (storage.NormalizeInput); day and month may be left "unknown" (0)
+// when the card itself shows none.
 func typedBirthdate(day, month, year string) (storage.BEDate, error) {
-	y, err := strconv.Atoi(strings.TrimSpace(year))
+	y, err := strconv.Atoi(storage.NormalizeInput(year))
 	if err != nil {
 		return storage.BEDate{}, err
 	}
-	m, _ := strconv.Atoi(strings.TrimSpace(month))
-	d, _ := strconv.Atoi(strings.TrimSpace(day))
+	m, _ := strconv.Atoi(storage.NormalizeInput(month))
+	d, _ := strconv.Atoi(storage.NormalizeInput(day))
 	b := storage.BEDate{Year: y, Month: m, Day: d}
 	return b, b.Validate()
 }
@@ -575,7 +576,7 @@ func (h *Handler) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 		h.renderEnrol(w, r, f, secret, accountName(c), http.StatusTooManyRequests, "locked")
 		return
 	}
-	step, ok := matchTOTP(secret, strings.TrimSpace(r.PostFormValue("code")), h.now())
+	step, ok := matchTOTP(secret, storage.NormalizeInput(r.PostFormValue("code")), h.now())
 	if !ok {
 		if err := h.recordFailure(ctx, addr); err != nil {
 			h.internal(w, r, "throttle", err)

@@ -311,7 +311,7 @@ type refusal struct {
 func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request) (storage.Session, refusal, error) {
 	ctx := r.Context()
 	pid, err := storage.ParsePID(r.PostFormValue("pid"))
-	code := strings.TrimSpace(r.PostFormValue("code"))
+	code := storage.NormalizeInput(r.PostFormValue("code"))
 	if err != nil || code == "" || len(code) > 32 {
 		return storage.Session{}, refusal{http.StatusBadRequest, "signin_failed"}, nil
 	}
