@@ -160,7 +160,7 @@ func TestNormalizeLaserCode(t *testing.T) {
 		{"JT01-234567-89", "JT0123456789", false}, // hyphens anywhere
 		{"OT0-1234567-89x", "", true},
 		{"1T0-1234567-89", "", true},
-		{"ſT0-1234567-89", "", true}, // ToUpper would make it S
+		{"ſT0-1234567-89", "", true},              // ToUpper would make it S
 		{"JT0-１２３４５６７-89", "JT0123456789", false}, // full-width digits
 		{"ＪＴ０－１２３４５６７－８９", "JT0123456789", false},
 		{"JT๐-๑๒๓๔๕๖๗-๘๙", "JT0123456789", false}, // Thai digits
@@ -201,12 +201,12 @@ func TestFoldName(t *testing.T) {
 		{"น\u0e49\u0e4d\u0e32", "น้ำ"}, // nikhahit + sara aa is sara am
 		{"น\u0e4d\u0e49\u0e32", "น้ำ"}, // with the tone mark first or in between
 		{"ก\u0e4d\u0e32", "กำ"},
-		{"ก\u0e4d", "ก\u0e4d"}, // nikhahit alone stays
+		{"ก\u0e4d", "ก\u0e4d"},         // nikhahit alone stays
 		{"ส\u200dม\u200cชาย", "สมชาย"}, // zero-width joiner and non-joiner
 		{"สม\u00adชาย", "สมชาย"},       // soft hyphen
-		{"ＳＯＭＣＨＡＩ", "somchai"},     // full-width letters
+		{"ＳＯＭＣＨＡＩ", "somchai"},         // full-width letters
 		{"สม\u200e\u200fชาย", "สมชาย"},
-		{"a\xffb", "a\ufffdb"},         // invalid UTF-8
+		{"a\xffb", "a\ufffdb"}, // invalid UTF-8
 		{"", ""},
 		{" \t\n", ""},
 	}
