@@ -69,7 +69,7 @@ func TestAttemptsAreCountedBeforeTheCheck(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			g := gate{kind: "signin", id: "signin:pid:test", browser: fmt.Sprintf("signin:browser:%d", i), addr: "signin:addr:test", proven: "signin:proven:none"}
-			wt, err := f.h.admit(context.Background(), g)
+			wt, err := f.h.admit(context.Background(), &g)
 			if err != nil {
 				t.Error(err)
 			}

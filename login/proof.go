@@ -120,7 +120,7 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 	// Counted before the comparison (see admit); a match gives it back, so
 	// that only failures — registry or face — add up for this citizen.
 	g := h.gate(w, r, "proof", pid)
-	if wt, err := h.admit(ctx, g); err != nil {
+	if wt, err := h.admit(ctx, &g); err != nil {
 		h.internal(w, r, "throttle", err)
 		return
 	} else if wt.refused() {

@@ -325,7 +325,7 @@ func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request) (storage
 		return storage.Session{}, refusal{status: http.StatusBadRequest, msg: "signin_failed"}, nil
 	}
 	g := h.gate(w, r, "signin", pid)
-	if wt, err := h.admit(ctx, g); err != nil {
+	if wt, err := h.admit(ctx, &g); err != nil {
 		return storage.Session{}, refusal{}, fmt.Errorf("throttle: %w", err)
 	} else if wt.refused() {
 		return storage.Session{}, refusal{status: http.StatusTooManyRequests, msg: "locked", wait: wt}, nil

@@ -93,6 +93,9 @@ func doubling(base, max time.Duration, n int) time.Duration {
 // gate names the counters an attempt on one ID number from one browser and
 // address counts against. ID numbers and browsers appear only as keyed hashes.
 type gate struct {
+	// counted: admit counted this attempt on the ID number (it does not for
+	// a browser exempt from the ID number's lock).
+	counted bool
 	kind    string // "signin", "proof" or "enrol"
 	id      string // the ID number, every browser
 	browser string // the ID number in this browser
@@ -144,25 +147,32 @@ func (w wait) refused() bool { return w.d > 0 }
 // admit decides whether an attempt may be checked and, if so, counts it as
 // a failure of the ID number and of the browser before the check, each in
 // one atomic update: parallel guesses cannot all pass a check made before
-// any of them has failed. After the check, a success calls succeeded, a
-// failure failed (which counts the address).
-func (h *Handler) admit(ctx context.Context, g gate) (wait, error) {
+// any of them has failed. After the check, a success calls succeeded (or
+// matched), a failure failed (which counts the address). A browser exempt
+// from the ID number's lock counts on its own counter only: its citizen's
+// attempts neither lengthen the lock for others nor use up their allowance,
+// and past PerID failures of its own it is exempt no more.
+func (h *Handler) admit(ctx context.Context, g *gate) (wait, error) {
 	now := h.now()
 	if w, err := h.delayed(ctx, now, g.addr, g.browser); err != nil || w.refused() {
 		return w, err
 	}
-	exempt, err := h.exempt(ctx, now, g)
+	exempt, err := h.exempt(ctx, now, *g)
 	if err != nil {
 		return wait{}, err
 	}
 	p := h.cfg.Throttle
 	var w wait
 	_, err = h.cfg.Store.RecordFailure(ctx, g.id, now, func(t storage.Throttle) storage.Throttle {
-		w = wait{}
-		if now.Before(t.LockedUntil) && !exempt {
+		w, g.counted = wait{}, false
+		if exempt {
+			return t
+		}
+		if now.Before(t.LockedUntil) {
 			w = wait{d: t.LockedUntil.Sub(now), id: g.kind == "signin"}
 			return t
 		}
+		g.counted = true
 		t.Failures++
 		t.WindowStart = now // forgotten a whole ThrottleWindow after the last failure
 		if over := t.Failures - p.PerID; over >= 0 {
@@ -299,8 +309,10 @@ func (h *Handler) recordFailure(ctx context.Context, g gate) error {
 // other failures stay: a citizen's success must not give an attacker a
 // fresh allowance.
 func (h *Handler) succeeded(ctx context.Context, g gate) error {
-	if err := h.giveBack(ctx, g.id, h.cfg.Throttle.PerID); err != nil {
-		return err
+	if g.counted {
+		if err := h.giveBack(ctx, g.id, h.cfg.Throttle.PerID); err != nil {
+			return err
+		}
 	}
 	return h.cfg.Store.ClearThrottle(ctx, g.browser)
 }
@@ -308,8 +320,10 @@ func (h *Handler) succeeded(ctx context.Context, g gate) error {
 // matched gives back the counts admit took for a registry match, so that
 // only failures — registry or face — add up for a citizen being proofed.
 func (h *Handler) matched(ctx context.Context, g gate) error {
-	if err := h.giveBack(ctx, g.id, h.cfg.Throttle.PerID); err != nil {
-		return err
+	if g.counted {
+		if err := h.giveBack(ctx, g.id, h.cfg.Throttle.PerID); err != nil {
+			return err
+		}
 	}
 	return h.giveBack(ctx, g.browser, h.cfg.Throttle.FreeTries+1)
 }

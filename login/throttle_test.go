@@ -19,7 +19,7 @@ func TestGuessesPerDayPerID(t *testing.T) {
 	var admitted []time.Time
 	for i := 0; f.now.Before(start.Add(5 * 24 * time.Hour)); i++ {
 		g := gate{kind: "signin", id: "signin:pid:victim", browser: fmt.Sprintf("signin:browser:%d", i), addr: fmt.Sprintf("signin:addr:%d", i), proven: "signin:proven:none"}
-		wt, err := f.h.admit(ctx, g)
+		wt, err := f.h.admit(ctx, &g)
 		if err != nil {
 			t.Fatal(err)
 		}
