@@ -3,6 +3,7 @@ package login
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -56,22 +57,23 @@ func TestLocalNext(t *testing.T) {
 }
 
 // TestAttemptsAreCountedBeforeTheCheck: of many parallel attempts on one
-// ID number, only as many as the limit may go on.
+// ID number, each from a browser of its own, only as many as the ID
+// number's limit may go on.
 func TestAttemptsAreCountedBeforeTheCheck(t *testing.T) {
 	f := newPortal(t, nil)
-	k := throttleKey{"signin:pid:test", 5}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	allowed := 0
-	for range 40 {
+	for i := range 40 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok, err := f.h.attempt(context.Background(), k)
+			g := gate{kind: "signin", id: "signin:pid:test", browser: fmt.Sprintf("signin:browser:%d", i), addr: "signin:addr:test", proven: "signin:proven:none"}
+			wt, err := f.h.admit(context.Background(), &g)
 			if err != nil {
 				t.Error(err)
 			}
-			if ok {
+			if !wt.refused() {
 				mu.Lock()
 				allowed++
 				mu.Unlock()
@@ -79,7 +81,7 @@ func TestAttemptsAreCountedBeforeTheCheck(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if allowed != 5 {
-		t.Errorf("%d of 40 parallel attempts went on, want 5", allowed)
+	if want := f.h.cfg.Throttle.PerID; allowed != want {
+		t.Errorf("%d of 40 parallel attempts went on, want %d", allowed, want)
 	}
 }

@@ -128,7 +128,7 @@ type portalData struct {
 func (h *Handler) portal(w http.ResponseWriter, r *http.Request) {
 	s, ok := h.session(r)
 	if !ok {
-		h.renderPortalSignIn(w, r, http.StatusOK, "")
+		h.renderPortalSignIn(w, r, http.StatusOK, refusal{})
 		return
 	}
 	// Looking at one's data is activity: the session stays alive.
@@ -143,11 +143,12 @@ func (h *Handler) portal(w http.ResponseWriter, r *http.Request) {
 	h.renderPortal(w, r, s, http.StatusOK, "")
 }
 
-func (h *Handler) renderPortalSignIn(w http.ResponseWriter, r *http.Request, status int, errKey string) {
+func (h *Handler) renderPortalSignIn(w http.ResponseWriter, r *http.Request, status int, no refusal) {
+	h.device(w, r)
 	p := h.newPage(w, r, "")
 	p.Next = mePath
-	if errKey != "" {
-		p.Error = p.T[errKey]
+	if no.msg != "" {
+		p.Error = no.text(w, p)
 	}
 	d := portalData{}
 	d.Notice, d.Warn = notice(p, r)
@@ -442,7 +443,7 @@ func (h *Handler) portalSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if no.msg != "" {
-		h.renderPortalSignIn(w, r, no.status, no.msg)
+		h.renderPortalSignIn(w, r, no.status, no)
 		return
 	}
 	http.Redirect(w, r, mePath, http.StatusSeeOther)

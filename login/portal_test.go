@@ -379,16 +379,19 @@ func TestPortalSignIn(t *testing.T) {
 	t.Run("throttled like the sign-in page", func(t *testing.T) {
 		f := newPortal(t, nil)
 		b := f.browser("ua")
-		for range 5 {
+		for range f.h.cfg.Throttle.FreeTries + 1 {
 			if w := b.post(mePath+"/signin", url.Values{"pid": {mePID(1)}, "code": {wrongCode(f.code())}}); w.Code != http.StatusUnauthorized {
 				t.Fatalf("failure: %d, want 401", w.Code)
 			}
 		}
 		w := b.post(mePath+"/signin", url.Values{"pid": {mePID(1)}, "code": {f.code()}})
 		if w.Code != http.StatusTooManyRequests {
-			t.Errorf("right code after five failures: %d, want 429", w.Code)
+			t.Errorf("right code after four failures: %d, want 429", w.Code)
 		}
-		wantContains(t, "locked page", w.Body.String(), escaped(messages["th"]["locked"]))
+		wantContains(t, "locked page", w.Body.String(), escaped(fmt.Sprintf(messages["th"]["locked"], "30 วินาที")))
+		if got := w.Header().Get("Retry-After"); got != "30" {
+			t.Errorf("Retry-After = %q, want 30", got)
+		}
 	})
 }
 

@@ -75,6 +75,7 @@ func (h *Handler) proofForm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	h.device(w, r)
 	p := h.newPage(w, r, ar.ID)
 	p.Data = proofData{}
 	h.render(w, r, http.StatusOK, "proof.html", p)
@@ -98,9 +99,9 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 		Day: r.PostFormValue("birth_day"), Month: r.PostFormValue("birth_month"), Year: r.PostFormValue("birth_year"),
 		Laser: r.PostFormValue("laser"),
 	}
-	again := func(status int, msg string) {
+	again := func(status int, msg string, wt wait) {
 		p := h.newPage(w, r, ar.ID)
-		p.Error = p.T[msg]
+		p.Error = refusal{msg: msg, wait: wt}.text(w, p)
 		in.Laser = "" // never echo the laser code back
 		p.Data = in
 		h.render(w, r, status, "proof.html", p)
@@ -114,24 +115,17 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 		laser, lerr = storage.NormalizeLaserCode(in.Laser)
 	}
 	if err != nil || derr != nil || lerr != nil || first == "" || last == "" || len(first) > 200 || len(last) > 200 {
-		again(http.StatusBadRequest, "proof_failed")
+		again(http.StatusBadRequest, "proof_failed", wait{})
 		return
 	}
-	tk := h.throttleKeys("proof", pid, r)
-	if locked, err := h.locked(ctx, tk[1:]); err != nil {
+	// Counted before the comparison (see admit); a match gives it back, so
+	// that only failures — registry or face — add up for this citizen.
+	g := h.gate(w, r, "proof", pid)
+	if wt, err := h.admit(ctx, &g); err != nil {
 		h.internal(w, r, "throttle", err)
 		return
-	} else if locked {
-		again(http.StatusTooManyRequests, "locked")
-		return
-	}
-	// Counted before the comparison (see attempt); a match gives it back,
-	// so that only failures — registry or face — add up for this citizen.
-	if ok, err := h.attempt(ctx, tk[0]); err != nil {
-		h.internal(w, r, "throttle", err)
-		return
-	} else if !ok {
-		again(http.StatusTooManyRequests, "locked")
+	} else if wt.refused() {
+		again(http.StatusTooManyRequests, "locked", wt)
 		return
 	}
 	c, err := h.cfg.Store.CitizenByPID(ctx, pid)
@@ -142,14 +136,14 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 	matched, ok := h.matchRegistry(c, err == nil, first, last, typed, laser)
 	if !ok {
 		h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Outcome: "failure", Detail: "registry_mismatch"})
-		if err := h.recordFailure(ctx, tk[1:]); err != nil {
+		if err := h.failed(ctx, g); err != nil {
 			h.internal(w, r, "throttle", err)
 			return
 		}
-		again(http.StatusUnauthorized, "proof_failed")
+		again(http.StatusUnauthorized, "proof_failed", wait{})
 		return
 	}
-	if err := h.undoAttempt(ctx, tk[0]); err != nil {
+	if err := h.matched(ctx, g); err != nil {
 		h.internal(w, r, "throttle", err)
 		return
 	}
@@ -187,15 +181,16 @@ func (h *Handler) matchRegistry(c storage.Citizen, found bool, first, last strin
 	return matched, true
 }
 
-// typedBirthdate reads the birthdate fields; day and month may be left
-// "unknown" (0) when the card itself shows none.
+// typedBirthdate reads the birthdate fields, in Thai or full-width digits
+// too (storage.NormalizeInput); day and month may be left "unknown" (0)
+// when the card itself shows none.
 func typedBirthdate(day, month, year string) (storage.BEDate, error) {
-	y, err := strconv.Atoi(strings.TrimSpace(year))
+	y, err := strconv.Atoi(storage.NormalizeInput(year))
 	if err != nil {
 		return storage.BEDate{}, err
 	}
-	m, _ := strconv.Atoi(strings.TrimSpace(month))
-	d, _ := strconv.Atoi(strings.TrimSpace(day))
+	m, _ := strconv.Atoi(storage.NormalizeInput(month))
+	d, _ := strconv.Atoi(storage.NormalizeInput(day))
 	b := storage.BEDate{Year: y, Month: m, Day: d}
 	return b, b.Validate()
 }
@@ -215,9 +210,13 @@ func (h *Handler) faceForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderFace(w http.ResponseWriter, r *http.Request, f storage.Flow, status int, msg string) {
+	h.renderFaceRefusal(w, r, f, status, refusal{msg: msg})
+}
+
+func (h *Handler) renderFaceRefusal(w http.ResponseWriter, r *http.Request, f storage.Flow, status int, no refusal) {
 	p := h.newPage(w, r, f.AuthRequestID)
-	if msg != "" {
-		p.Error = p.T[msg]
+	if no.msg != "" {
+		p.Error = no.text(w, p)
 	}
 	if f.Step == stepStepUp {
 		// A step-up ends at the client.
@@ -252,11 +251,11 @@ func (h *Handler) faceSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	// Failed face attempts count like failed registry matches: no unlimited
 	// selfies against one citizen's registry photo.
-	if locked, err := h.locked(ctx, h.throttleKeys("proof", c.PID, r)); err != nil {
+	if wt, err := h.locked(ctx, h.gate(w, r, "proof", c.PID)); err != nil {
 		h.internal(w, r, "throttle", err)
 		return
-	} else if locked {
-		h.renderFace(w, r, f, http.StatusTooManyRequests, "locked")
+	} else if wt.refused() {
+		h.renderFaceRefusal(w, r, f, http.StatusTooManyRequests, refusal{msg: "locked", wait: wt})
 		return
 	}
 	req := FaceRequest{PhotoRef: c.PhotoRef, Nonce: f.Nonce}
@@ -309,11 +308,11 @@ func (h *Handler) faceCheck(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, "load citizen", err)
 		return
 	}
-	if locked, err := h.locked(r.Context(), h.throttleKeys("proof", c.PID, r)); err != nil {
+	if wt, err := h.locked(r.Context(), h.gate(w, r, "proof", c.PID)); err != nil {
 		h.internal(w, r, "throttle", err)
 		return
-	} else if locked {
-		h.renderFace(w, r, f, http.StatusTooManyRequests, "locked")
+	} else if wt.refused() {
+		h.renderFaceRefusal(w, r, f, http.StatusTooManyRequests, refusal{msg: "locked", wait: wt})
 		return
 	}
 	h.faceDone(w, r, f, c, *f.Face)
@@ -330,7 +329,7 @@ func (h *Handler) faceDone(w http.ResponseWriter, r *http.Request, f storage.Flo
 			detail = "presentation_attack"
 		}
 		h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Outcome: "failure", Detail: detail})
-		if err := h.recordFailure(ctx, h.throttleKeys("proof", c.PID, r)); err != nil {
+		if err := h.recordFailure(ctx, h.gate(w, r, "proof", c.PID)); err != nil {
 			h.internal(w, r, "throttle", err)
 			return
 		}
@@ -349,6 +348,15 @@ func (h *Handler) faceDone(w http.ResponseWriter, r *http.Request, f storage.Flo
 		return
 	}
 	h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Claims: f.Matched, IAL: ial, Outcome: "success", Detail: "face_match"})
+	// Proving identity again is the way back in: this browser passes the
+	// ID number's sign-in lock, whoever caused it.
+	if err := h.cfg.Store.ClearThrottle(ctx, h.gate(w, r, "proof", c.PID).browser); err != nil {
+		h.log.ErrorContext(ctx, "login: clear throttle", "err", err)
+	}
+	if err := h.proven(ctx, w, r, c.PID); err != nil {
+		h.internal(w, r, "throttle", err)
+		return
+	}
 	if f.Step == stepStepUp {
 		ar, _, ok := h.loadRequest(w, r, f.AuthRequestID)
 		if !ok {
@@ -518,6 +526,10 @@ func (h *Handler) enrolForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderEnrol(w http.ResponseWriter, r *http.Request, f storage.Flow, secret, account string, status int, msg string) {
+	h.renderEnrolRefusal(w, r, f, secret, account, status, refusal{msg: msg})
+}
+
+func (h *Handler) renderEnrolRefusal(w http.ResponseWriter, r *http.Request, f storage.Flow, secret, account string, status int, no refusal) {
 	k, err := totpKeyFor(h.issuerLabel(), account, secret)
 	if err != nil {
 		h.internal(w, r, "totp key", err)
@@ -534,8 +546,8 @@ func (h *Handler) renderEnrol(w http.ResponseWriter, r *http.Request, f storage.
 		return
 	}
 	p := h.newPage(w, r, f.AuthRequestID)
-	if msg != "" {
-		p.Error = p.T[msg]
+	if no.msg != "" {
+		p.Error = no.text(w, p)
 	}
 	p.Data = enrolData{QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())), Secret: group(secret, 4)}
 	h.render(w, r, status, "enrol.html", p)
@@ -568,17 +580,17 @@ func (h *Handler) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secret := string(b)
-	addr := h.throttleKeys("enrol", c.PID, r)
-	if locked, err := h.locked(ctx, addr); err != nil {
+	g := h.gate(w, r, "enrol", c.PID)
+	if wt, err := h.locked(ctx, g); err != nil {
 		h.internal(w, r, "throttle", err)
 		return
-	} else if locked {
-		h.renderEnrol(w, r, f, secret, accountName(c), http.StatusTooManyRequests, "locked")
+	} else if wt.refused() {
+		h.renderEnrolRefusal(w, r, f, secret, accountName(c), http.StatusTooManyRequests, refusal{msg: "locked", wait: wt})
 		return
 	}
-	step, ok := matchTOTP(secret, strings.TrimSpace(r.PostFormValue("code")), h.now())
+	step, ok := matchTOTP(secret, storage.NormalizeInput(r.PostFormValue("code")), h.now())
 	if !ok {
-		if err := h.recordFailure(ctx, addr); err != nil {
+		if err := h.recordFailure(ctx, g); err != nil {
 			h.internal(w, r, "throttle", err)
 			return
 		}
@@ -614,7 +626,9 @@ func (h *Handler) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, "spend code", err)
 		return
 	}
-	h.clearFailures(ctx, addr[0])
+	if err := h.cfg.Store.ClearThrottle(ctx, g.browser); err != nil {
+		h.log.ErrorContext(ctx, "login: clear throttle", "err", err)
+	}
 	amr := []string{"otp"}
 	if f.Face != nil {
 		amr = []string{"face", "otp"}

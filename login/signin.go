@@ -101,6 +101,7 @@ func (h *Handler) entry(w http.ResponseWriter, r *http.Request) {
 		h.startStepUp(w, r, ar, sess)
 		return
 	}
+	h.device(w, r)
 	p := h.newPage(w, r, ar.ID)
 	p.ClientName = c.Name
 	p.ReturnTo = formOrigin(ar.RedirectURI)
@@ -256,20 +257,17 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	again := func(status int, msg string) {
-		p := h.newPage(w, r, ar.ID)
-		p.ClientName = c.Name
-		p.ReturnTo = formOrigin(ar.RedirectURI)
-		p.Error = p.T[msg]
-		h.render(w, r, status, "signin.html", p)
-	}
 	s, no, err := h.signInCitizen(w, r)
 	if err != nil {
 		h.internal(w, r, "sign in", err)
 		return
 	}
 	if no.msg != "" {
-		again(no.status, no.msg)
+		p := h.newPage(w, r, ar.ID)
+		p.ClientName = c.Name
+		p.ReturnTo = formOrigin(ar.RedirectURI)
+		p.Error = no.text(w, p)
+		h.render(w, r, no.status, "signin.html", p)
 		return
 	}
 	if !release.Satisfies(s.IAL, ar.ACRValues) {
@@ -280,50 +278,56 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 }
 
 // refusal is a sign-in turned down: the status and message (a key of
-// messages) to show with the form again.
+// messages) to show with the form again, or the wait of a throttled attempt.
 type refusal struct {
 	status int
 	msg    string
+	wait   wait
+}
+
+// text is the refusal's message in the page's language (a throttled attempt
+// says how long to wait, and sets Retry-After).
+func (no refusal) text(w http.ResponseWriter, p page) string {
+	if no.wait.refused() {
+		return waitMessage(w, p.Lang, no.wait)
+	}
+	return p.T[no.msg]
 }
 
 // signInCitizen checks the posted ID number and code under the sign-in
-// throttle and, when they match, signs the browser in. The sign-in page and
-// the portal share it, and so share the failure counters. A zero refusal
-// means success; err is a failure of the provider, not of the citizen.
+// throttle (ThrottlePolicy) and, when they match, signs the browser in. The
+// sign-in page and the portal share it, and so share the failure counters. A
+// zero refusal means success; err is a failure of the provider, not of the
+// citizen.
 func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request) (storage.Session, refusal, error) {
 	ctx := r.Context()
 	pid, err := storage.ParsePID(r.PostFormValue("pid"))
-	code := strings.TrimSpace(r.PostFormValue("code"))
+	code := storage.NormalizeInput(r.PostFormValue("code"))
 	if err != nil || code == "" || len(code) > 32 {
-		return storage.Session{}, refusal{http.StatusBadRequest, "signin_failed"}, nil
+		return storage.Session{}, refusal{status: http.StatusBadRequest, msg: "signin_failed"}, nil
 	}
-	keys := h.throttleKeys("signin", pid, r)
-	if locked, err := h.locked(ctx, keys[1:]); err != nil {
+	g := h.gate(w, r, "signin", pid)
+	if wt, err := h.admit(ctx, &g); err != nil {
 		return storage.Session{}, refusal{}, fmt.Errorf("throttle: %w", err)
-	} else if locked {
-		return storage.Session{}, refusal{http.StatusTooManyRequests, "locked"}, nil
-	}
-	// The ID number's counter counts the attempt before the code is
-	// checked (see attempt); the address counts failures only.
-	if ok, err := h.attempt(ctx, keys[0]); err != nil {
-		return storage.Session{}, refusal{}, fmt.Errorf("throttle: %w", err)
-	} else if !ok {
-		return storage.Session{}, refusal{http.StatusTooManyRequests, "locked"}, nil
+	} else if wt.refused() {
+		return storage.Session{}, refusal{status: http.StatusTooManyRequests, msg: "locked", wait: wt}, nil
 	}
 	citizen, amr, err := h.checkTOTP(ctx, pid, code)
 	if err != nil {
 		if !errors.Is(err, errNoMatch) {
 			return storage.Session{}, refusal{}, err
 		}
-		if err := h.recordFailure(ctx, keys[1:]); err != nil {
+		if err := h.failed(ctx, g); err != nil {
 			return storage.Session{}, refusal{}, fmt.Errorf("throttle: %w", err)
 		}
 		// A failed attempt on a known citizen is theirs to see; an unknown
 		// ID number is recorded without it.
 		h.audit(ctx, storage.AuditEntry{Type: storage.AuditSignIn, Actor: actor(citizen.ID), CitizenID: citizen.ID, Outcome: "failure", Detail: "signin_failed"})
-		return storage.Session{}, refusal{http.StatusUnauthorized, "signin_failed"}, nil
+		return storage.Session{}, refusal{status: http.StatusUnauthorized, msg: "signin_failed"}, nil
 	}
-	h.clearFailures(ctx, keys[0])
+	if err := h.succeeded(ctx, g); err != nil {
+		h.log.ErrorContext(ctx, "login: clear throttle", "err", err)
+	}
 	ial := ""
 	if pr, err := h.cfg.Store.LatestProofing(ctx, citizen.ID); err == nil {
 		ial = pr.IAL

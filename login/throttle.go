@@ -2,75 +2,183 @@ package login
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
+	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage"
 )
 
-// ThrottlePolicy limits failed attempts per ID number and per client
-// address. Past the limit a key is locked, for LockBase doubling with each
-// further failure up to LockMax. Counters live in the shared store, so
-// every replica sees them.
+// ThrottlePolicy is the lock-out policy of sign-in and proofing. Someone who
+// knows a citizen's ID number must not be able to keep that citizen out, and
+// nobody may guess a 6-digit code, so failures are counted three ways, in
+// the shared store (every replica sees the same counters, and each count is
+// one atomic update of one row):
+//
+//   - per ID number in one browser (a device cookie): FreeTries failures
+//     cost nothing; each further one makes that browser wait Delay,
+//     doubling up to MaxDelay. An attacker's browser slows down; the
+//     citizen's own browser does not.
+//   - per client address, any ID number: PerAddr failures cost nothing, then
+//     the same progressive delay for that address.
+//   - per ID number, from every browser: at PerID failures the ID number is
+//     locked for LockBase, doubling with each further failure up to LockMax
+//     (proofing: LockBase each time, so that the way back in is never shut
+//     for long). A browser in which the citizen then proves their identity
+//     again (registry and face) passes the sign-in lock for ExemptFor.
+//
+// The failures of a browser or an address are forgotten after Window without
+// one, those of an ID number after storage.ThrottleWindow (24 h) without one.
+// Answers say how long to wait, never which field was wrong.
+//
+// Worst case for a 6-digit TOTP code (defaults): with no browser exempt, an
+// ID number takes at most PerID + 6 = 16 guesses in any 24 hours — 10
+// before the first lock, then one as each lock of 15 min, 30 min, 1 h, 2 h,
+// 4 h and 8 h ends (15 h 45 min in all; the next lock, 16 h, ends after the
+// day), and the count is forgotten only after 24 hours without a guess.
+// Each guess is counted before the code is checked, atomically, so parallel
+// requests on any number of replicas take no more. A guess hits one of the
+// 3 codes accepted (previous, current, next 30-second step) with probability
+// 3×10⁻⁶: at most 4.8×10⁻⁵ a day, under 1.8 % over a year of continuous
+// attack, every failure recorded in the citizen's history. A browser
+// exempted by a fresh face verification adds at most PerID guesses of its
+// own before its exemption no longer applies.
 type ThrottlePolicy struct {
-	Window   time.Duration // counting window (default 15 min)
-	PerID    int           // failures per ID number (default 5)
-	PerAddr  int           // failures per client address (default 50)
-	LockBase time.Duration // default 1 min
-	LockMax  time.Duration // default 1 h
+	FreeTries int           // failures per ID number and browser before delays (default 3)
+	Delay     time.Duration // first delay (default 30 s)
+	MaxDelay  time.Duration // longest delay (default 15 min)
+	Window    time.Duration // a browser's or address's failures are forgotten after this without one (default 1 h)
+	PerAddr   int           // failures per client address before delays (default 50)
+	PerID     int           // failures per ID number, all browsers, before the lock (default 10)
+	LockBase  time.Duration // first lock of an ID number (default 15 min)
+	LockMax   time.Duration // longest lock of an ID number (default 24 h)
+	ExemptFor time.Duration // how long re-proofing exempts a browser from the ID number's lock (default 24 h)
 }
 
 func (p ThrottlePolicy) withDefaults() ThrottlePolicy {
-	if p.Window == 0 {
-		p.Window = 15 * time.Minute
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
 	}
-	if p.PerID == 0 {
-		p.PerID = 5
+	if p.FreeTries <= 0 {
+		p.FreeTries = 3
 	}
-	if p.PerAddr == 0 {
+	if p.PerAddr <= 0 {
 		p.PerAddr = 50
 	}
-	if p.LockBase == 0 {
-		p.LockBase = time.Minute
+	if p.PerID <= 0 {
+		p.PerID = 10
 	}
-	if p.LockMax == 0 {
-		p.LockMax = time.Hour
-	}
+	def(&p.Delay, 30*time.Second)
+	def(&p.MaxDelay, 15*time.Minute)
+	def(&p.Window, time.Hour)
+	def(&p.LockBase, 15*time.Minute)
+	def(&p.LockMax, 24*time.Hour)
+	def(&p.ExemptFor, 24*time.Hour)
 	return p
 }
 
-type throttleKey struct {
-	key   string
-	limit int
+// doubling returns base·2^n, capped at max.
+func doubling(base, max time.Duration, n int) time.Duration {
+	d := base << min(n, 30)
+	if d > max || d <= 0 {
+		return max
+	}
+	return d
 }
 
-// throttleKeys are the counters an attempt on pid from r counts against.
-// The ID number appears only as a keyed hash.
-func (h *Handler) throttleKeys(kind, pid string, r *http.Request) []throttleKey {
-	return []throttleKey{
-		{kind + ":pid:" + mac(h.cfg.ThrottleKey, pid), h.cfg.Throttle.PerID},
-		{kind + ":addr:" + mac(h.cfg.ThrottleKey, h.clientAddr(r)), h.cfg.Throttle.PerAddr},
+// gate names the counters an attempt on one ID number from one browser and
+// address counts against. ID numbers and browsers appear only as keyed hashes.
+type gate struct {
+	// counted: admit counted this attempt on the ID number (it does not for
+	// a browser exempt from the ID number's lock).
+	counted bool
+	kind    string // "signin", "proof" or "enrol"
+	id      string // the ID number, every browser
+	browser string // the ID number in this browser
+	addr    string // the client address, every ID number
+	proven  string // this browser proved the ID number's identity again (its LockedUntil ends the exemption)
+}
+
+const deviceCookie = "dopaid-device"
+
+// device returns the browser's device identifier, minting the cookie when
+// there is none. It is random and says nothing; only the browser holds it,
+// so nobody else can make failures count against it.
+func (h *Handler) device(w http.ResponseWriter, r *http.Request) string {
+	if v := h.cookie(r, deviceCookie); len(v) >= 43 {
+		return v
+	}
+	v, err := keys.RandomToken(32)
+	if err != nil {
+		// Without a cookie the attempt still counts per ID number and
+		// address; it only gets no browser of its own.
+		return ""
+	}
+	h.setCookie(w, deviceCookie, v, 400*24*time.Hour, http.SameSiteLaxMode)
+	r.AddCookie(&http.Cookie{Name: h.cookieName(deviceCookie), Value: v})
+	return v
+}
+
+func (h *Handler) gate(w http.ResponseWriter, r *http.Request, kind, pid string) gate {
+	k, dev := h.cfg.ThrottleKey, h.device(w, r)
+	return gate{
+		kind:    kind,
+		id:      kind + ":pid:" + mac(k, pid),
+		browser: kind + ":browser:" + mac(k, pid, dev),
+		addr:    kind + ":addr:" + mac(k, h.clientAddr(r)),
+		proven:  "signin:proven:" + mac(k, pid, dev),
 	}
 }
 
-// attempt counts an attempt against k before the credential is checked,
-// atomically, and reports whether it may go on: parallel guesses cannot all
-// pass a check made before any of them has failed. A success must clear the
-// counter (clearFailures); a failure needs no further count on k.
-func (h *Handler) attempt(ctx context.Context, k throttleKey) (bool, error) {
-	p := h.cfg.Throttle
+// wait is a refusal to check an attempt: how long until one may be made,
+// and whether it is the ID number's sign-in that is locked (rather than this
+// browser or address being slowed down), which proving identity again lifts.
+type wait struct {
+	d  time.Duration
+	id bool
+}
+
+func (w wait) refused() bool { return w.d > 0 }
+
+// admit decides whether an attempt may be checked and, if so, counts it as
+// a failure of the ID number and of the browser before the check, each in
+// one atomic update: parallel guesses cannot all pass a check made before
+// any of them has failed. After the check, a success calls succeeded (or
+// matched), a failure failed (which counts the address). A browser exempt
+// from the ID number's lock counts on its own counter only: its citizen's
+// attempts neither lengthen the lock for others nor use up their allowance,
+// and past PerID failures of its own it is exempt no more.
+func (h *Handler) admit(ctx context.Context, g *gate) (wait, error) {
 	now := h.now()
-	allowed := false
-	_, err := h.cfg.Store.RecordFailure(ctx, k.key, now, func(t storage.Throttle) storage.Throttle {
-		if t.WindowStart.IsZero() || now.Sub(t.WindowStart) > p.Window {
-			t.Failures, t.WindowStart = 0, now
+	if w, err := h.delayed(ctx, now, g.addr, g.browser); err != nil || w.refused() {
+		return w, err
+	}
+	exempt, err := h.exempt(ctx, now, *g)
+	if err != nil {
+		return wait{}, err
+	}
+	p := h.cfg.Throttle
+	var w wait
+	_, err = h.cfg.Store.RecordFailure(ctx, g.id, now, func(t storage.Throttle) storage.Throttle {
+		w, g.counted = wait{}, false
+		if exempt {
+			return t
 		}
-		allowed = !now.Before(t.LockedUntil) && t.Failures < k.limit
+		if now.Before(t.LockedUntil) {
+			w = wait{d: t.LockedUntil.Sub(now), id: g.kind == "signin"}
+			return t
+		}
+		g.counted = true
 		t.Failures++
-		if over := t.Failures - k.limit; over >= 0 {
-			lock := p.LockBase << min(over, 16)
-			if lock > p.LockMax || lock <= 0 {
-				lock = p.LockMax
+		t.WindowStart = now // forgotten a whole ThrottleWindow after the last failure
+		if over := t.Failures - p.PerID; over >= 0 {
+			lock := p.LockBase
+			if g.kind == "signin" {
+				lock = doubling(p.LockBase, p.LockMax, over)
 			}
 			if until := now.Add(lock); until.After(t.LockedUntil) {
 				t.LockedUntil = until
@@ -78,68 +186,206 @@ func (h *Handler) attempt(ctx context.Context, k throttleKey) (bool, error) {
 		}
 		return t
 	})
-	return allowed, err
+	if err != nil || w.refused() {
+		return w, err
+	}
+	_, err = h.cfg.Store.RecordFailure(ctx, g.browser, now, func(t storage.Throttle) storage.Throttle {
+		w = wait{}
+		if now.Before(t.LockedUntil) {
+			// Another request of this browser got in first; the ID
+			// number's count stays taken, on the safe side.
+			w = wait{d: t.LockedUntil.Sub(now)}
+			return t
+		}
+		return h.countFailure(t, now, p.FreeTries)
+	})
+	return w, err
 }
 
-// undoAttempt gives back an attempt counted by attempt that succeeded
-// without ending the counting (a registry match before the face step).
-func (h *Handler) undoAttempt(ctx context.Context, k throttleKey) error {
-	_, err := h.cfg.Store.RecordFailure(ctx, k.key, h.now(), func(t storage.Throttle) storage.Throttle {
+// countFailure counts one failure on a browser's or an address's counter:
+// past free failures, a delay that doubles with each further one.
+func (h *Handler) countFailure(t storage.Throttle, now time.Time, free int) storage.Throttle {
+	p := h.cfg.Throttle
+	if !t.WindowStart.IsZero() && now.Sub(t.WindowStart) >= p.Window && !now.Before(t.LockedUntil) {
+		t.Failures, t.LockedUntil = 0, time.Time{}
+	}
+	t.Failures++
+	t.WindowStart = now
+	if over := t.Failures - free; over > 0 {
+		t.LockedUntil = now.Add(doubling(p.Delay, p.MaxDelay, over-1))
+	}
+	return t
+}
+
+// delayed reports the longest wait among counters that only slow down
+// (a browser's, an address's).
+func (h *Handler) delayed(ctx context.Context, now time.Time, keys ...string) (wait, error) {
+	var w wait
+	for _, k := range keys {
+		t, err := h.cfg.Store.Throttle(ctx, k, now)
+		if err != nil {
+			return wait{}, err
+		}
+		if d := t.LockedUntil.Sub(now); d > w.d {
+			w.d = d
+		}
+	}
+	return w, nil
+}
+
+// exempt reports whether this browser passes the ID number's sign-in lock:
+// the citizen proved their identity again here, and this browser has not
+// failed PerID times since.
+func (h *Handler) exempt(ctx context.Context, now time.Time, g gate) (bool, error) {
+	if g.kind != "signin" {
+		return false, nil
+	}
+	pr, err := h.cfg.Store.Throttle(ctx, g.proven, now)
+	if err != nil || !now.Before(pr.LockedUntil) {
+		return false, err
+	}
+	b, err := h.cfg.Store.Throttle(ctx, g.browser, now)
+	return err == nil && b.Failures < h.cfg.Throttle.PerID, err
+}
+
+// locked is admit without counting, for steps that count only failures
+// (the face step, enrolment): it reports the wait if any counter of g
+// refuses an attempt now.
+func (h *Handler) locked(ctx context.Context, g gate) (wait, error) {
+	now := h.now()
+	w, err := h.delayed(ctx, now, g.addr, g.browser)
+	if err != nil || w.refused() {
+		return w, err
+	}
+	t, err := h.cfg.Store.Throttle(ctx, g.id, now)
+	if err != nil || !now.Before(t.LockedUntil) {
+		return wait{}, err
+	}
+	if ok, err := h.exempt(ctx, now, g); err != nil || ok {
+		return wait{}, err
+	}
+	return wait{d: t.LockedUntil.Sub(now), id: g.kind == "signin"}, nil
+}
+
+// failed counts a failed check against the address (admit counted the ID
+// number and the browser already).
+func (h *Handler) failed(ctx context.Context, g gate) error {
+	now := h.now()
+	_, err := h.cfg.Store.RecordFailure(ctx, g.addr, now, func(t storage.Throttle) storage.Throttle {
+		return h.countFailure(t, now, h.cfg.Throttle.PerAddr)
+	})
+	return err
+}
+
+// recordFailure counts a failure on every counter of g, for steps that do
+// not go through admit (the face step, enrolment).
+func (h *Handler) recordFailure(ctx context.Context, g gate) error {
+	now := h.now()
+	p := h.cfg.Throttle
+	_, err := h.cfg.Store.RecordFailure(ctx, g.id, now, func(t storage.Throttle) storage.Throttle {
+		t.Failures++
+		t.WindowStart = now
+		if t.Failures >= p.PerID {
+			if until := now.Add(p.LockBase); until.After(t.LockedUntil) {
+				t.LockedUntil = until
+			}
+		}
+		return t
+	})
+	if err != nil {
+		return err
+	}
+	_, err = h.cfg.Store.RecordFailure(ctx, g.browser, now, func(t storage.Throttle) storage.Throttle {
+		return h.countFailure(t, now, p.FreeTries)
+	})
+	if err != nil {
+		return err
+	}
+	return h.failed(ctx, g)
+}
+
+// succeeded gives back the counts admit took for an attempt that turned
+// out right (giveBack) and forgets the browser's failures. The ID number's
+// other failures stay: a citizen's success must not give an attacker a
+// fresh allowance.
+func (h *Handler) succeeded(ctx context.Context, g gate) error {
+	if g.counted {
+		if err := h.giveBack(ctx, g.id, h.cfg.Throttle.PerID); err != nil {
+			return err
+		}
+	}
+	return h.cfg.Store.ClearThrottle(ctx, g.browser)
+}
+
+// matched gives back the counts admit took for a registry match, so that
+// only failures — registry or face — add up for a citizen being proofed.
+func (h *Handler) matched(ctx context.Context, g gate) error {
+	if g.counted {
+		if err := h.giveBack(ctx, g.id, h.cfg.Throttle.PerID); err != nil {
+			return err
+		}
+	}
+	return h.giveBack(ctx, g.browser, h.cfg.Throttle.FreeTries+1)
+}
+
+// giveBack takes one failure off key's counter; a lock or delay that came
+// from that failure alone (the count falls below lockAt) goes with it.
+func (h *Handler) giveBack(ctx context.Context, key string, lockAt int) error {
+	_, err := h.cfg.Store.RecordFailure(ctx, key, h.now(), func(t storage.Throttle) storage.Throttle {
 		if t.Failures > 0 {
 			t.Failures--
 		}
-		if t.Failures < k.limit {
-			t.LockedUntil = time.Time{} // the lock came from this attempt alone
+		if t.Failures < lockAt {
+			t.LockedUntil = time.Time{}
 		}
 		return t
 	})
 	return err
 }
 
-func (h *Handler) locked(ctx context.Context, keys []throttleKey) (bool, error) {
+// proven records that the citizen proved their identity again (registry and
+// face) in this browser: it passes the ID number's sign-in lock for
+// ExemptFor, and its own sign-in failures are forgotten.
+func (h *Handler) proven(ctx context.Context, w http.ResponseWriter, r *http.Request, pid string) error {
+	g := h.gate(w, r, "signin", pid)
 	now := h.now()
-	for _, k := range keys {
-		t, err := h.cfg.Store.Throttle(ctx, k.key, now)
-		if err != nil {
-			return false, err
-		}
-		if now.Before(t.LockedUntil) {
-			return true, nil
-		}
+	if _, err := h.cfg.Store.RecordFailure(ctx, g.proven, now, func(t storage.Throttle) storage.Throttle {
+		return storage.Throttle{WindowStart: now, LockedUntil: now.Add(h.cfg.Throttle.ExemptFor)}
+	}); err != nil {
+		return err
 	}
-	return false, nil
+	return h.cfg.Store.ClearThrottle(ctx, g.browser)
 }
 
-func (h *Handler) recordFailure(ctx context.Context, keys []throttleKey) error {
-	p := h.cfg.Throttle
-	now := h.now()
-	for _, k := range keys {
-		_, err := h.cfg.Store.RecordFailure(ctx, k.key, now, func(t storage.Throttle) storage.Throttle {
-			if t.WindowStart.IsZero() || now.Sub(t.WindowStart) > p.Window {
-				t.Failures, t.WindowStart = 0, now
-			}
-			t.Failures++
-			if over := t.Failures - k.limit; over >= 0 {
-				lock := p.LockBase << min(over, 16)
-				if lock > p.LockMax || lock <= 0 {
-					lock = p.LockMax
-				}
-				t.LockedUntil = now.Add(lock)
-			}
-			return t
-		})
-		if err != nil {
-			return err
-		}
+// waitMessage is the answer to a refused attempt, in the page's language:
+// how long to wait, and for a locked ID number the way back in. It sets
+// Retry-After.
+func waitMessage(w http.ResponseWriter, l string, wt wait) string {
+	secs := int((wt.d + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	key := "locked"
+	if wt.id {
+		key = "locked_id"
 	}
-	return nil
+	return fmt.Sprintf(messages[l][key], waitText(l, wt.d))
 }
 
-// clearFailures forgets an ID number's failures after a success (the
-// address counter keeps counting: one address guessing many IDs is the
-// pattern it exists for).
-func (h *Handler) clearFailures(ctx context.Context, k throttleKey) {
-	if err := h.cfg.Store.ClearThrottle(ctx, k.key); err != nil {
-		h.log.ErrorContext(ctx, "login: clear throttle", "err", err)
+// waitText writes a wait rounded up to the second, minute or hour.
+func waitText(l string, d time.Duration) string {
+	unit := map[string][3]string{"th": {"%d วินาที", "%d นาที", "%d ชั่วโมง"}, "en": {"%d seconds", "%d minutes", "%d hours"}}[l]
+	pick := func(i int, n int64) string {
+		if l == "en" && n == 1 {
+			return [3]string{"1 second", "1 minute", "1 hour"}[i]
+		}
+		return fmt.Sprintf(unit[i], n)
+	}
+	up := func(u time.Duration) int64 { return int64((d + u - 1) / u) }
+	switch {
+	case d <= time.Minute:
+		return pick(0, max(up(time.Second), 1))
+	case d <= time.Hour:
+		return pick(1, up(time.Minute))
+	default:
+		return pick(2, up(time.Hour))
 	}
 }

@@ -44,12 +44,13 @@ func ParsePID(s string) (string, error) { return ParsePIDWith(s, DefaultPIDCateg
 var pidGroups = [...]int{1, 4, 5, 2, 1}
 
 // ParsePIDWith reads a national ID number written as 13 digits, or grouped
-// X-XXXX-XXXXX-XX-X with a hyphen or a space between groups, with
-// surrounding white space ignored. It returns the 13 digits. The first digit
+// X-XXXX-XXXXX-XX-X with a hyphen or a space between groups, as
+// NormalizeInput reads it: Thai or full-width digits, any dash, invisible
+// characters and surrounding white space are what people type. It returns the 13 digits. The first digit
 // must be one of allowed (a string of digits such as DefaultPIDCategories).
 // Errors wrap ErrPIDFormat, ErrPIDCheckDigit or ErrPIDCategory.
 func ParsePIDWith(s, allowed string) (string, error) {
-	s = strings.TrimSpace(s)
+	s = NormalizeInput(s)
 	var digits [13]byte
 	n := 0
 	if len(s) == 13 {
@@ -114,12 +115,14 @@ func FormatPID(pid string) string {
 
 func isDigit(b byte) bool { return '0' <= b && b <= '9' }
 
-// NormalizeLaserCode reads a card laser code as printed, JT0-1234567-89:
-// it upper-cases ASCII letters, drops hyphens and white space, reads a
+// NormalizeLaserCode reads a card laser code as printed, JT0-1234567-89,
+// and as typed (NormalizeInput: Thai or full-width digits and letters): it
+// upper-cases ASCII letters, drops hyphens and white space, reads a
 // letter O in the third position as the digit zero (the two look alike on
 // the card) and then requires 2 ASCII letters and 10 ASCII digits, which it
 // returns, e.g. JT0123456789. Errors wrap ErrLaserCode.
 func NormalizeLaserCode(s string) (string, error) {
+	s = NormalizeInput(s)
 	b := make([]byte, 0, 12)
 	for _, r := range s {
 		switch {
@@ -150,25 +153,108 @@ func NormalizeLaserCode(s string) (string, error) {
 	return string(b), nil
 }
 
-// FoldName returns the form of a personal name used to compare names:
-// invalid UTF-8 replaced by U+FFFD, invisible format characters that are
-// often pasted with Thai text (zero-width space, word joiner, byte-order
-// mark) removed, Unicode NFC normalisation (Thai vowels and tone marks typed
-// in another order, Latin letters with combining accents), lower case (Thai
-// has no case), and white space trimmed with every run of Unicode white space
-// made one ASCII space.
-func FoldName(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
+// NormalizeInput is the one form in which text typed by a citizen (or
+// pasted from another application) is read, at proofing, at sign-in and in
+// the registry import: invalid UTF-8 replaced by U+FFFD; Thai digits ๐–๙ and
+// full-width forms (０–９, Ａ–Ｚ, －, the ideographic space) read as their ASCII
+// counterparts, and every dash as a hyphen-minus; invisible characters that
+// keyboards and copy-paste insert (zero-width space, joiner and non-joiner,
+// soft hyphen, word joiner, byte-order mark, direction marks) removed; then
+// normalizeText (NFC, sara am, white space).
+func NormalizeInput(s string) string {
+	return normalizeText(strings.Map(foldInputRune, strings.ToValidUTF8(s, "\uFFFD")))
+}
+
+func foldInputRune(r rune) rune {
+	switch {
+	case '\u0E50' <= r && r <= '\u0E59': // Thai digits
+		return '0' + r - '\u0E50'
+	case '\uFF01' <= r && r <= '\uFF5E': // full-width ASCII
+		return r - 0xFF01 + '!'
+	case r == '\u3000':
+		return ' '
+	case '\u2010' <= r && r <= '\u2015', r == '\u2212', r == '\uFE63':
+		return '-'
+	}
+	return r
+}
+
+// invisible reports whether r is a character that shows nothing and that
+// keyboards, word processors and web pages put into Thai text: a name with
+// a zero-width joiner is the name without it.
+func invisible(r rune) bool {
+	switch r {
+	case '\u00AD', // soft hyphen
+		'\u200B', '\u200C', '\u200D', // zero-width space, non-joiner, joiner
+		'\u200E', '\u200F', // left-to-right and right-to-left marks
+		'\u2060', '\uFEFF': // word joiner, byte-order mark
+		return true
+	}
+	return false
+}
+
+// normalizeText removes invisible characters, applies Unicode NFC, writes
+// sara am typed as nikhahit + sara aa as the one character U+0E33 (NFC
+// leaves the two apart: theirs is a compatibility decomposition, and Thai
+// keyboards and fonts show both the same), trims white space and makes
+// every run of Unicode white space one ASCII space. Case and digits are
+// kept: the registry import stores text in this form.
+func normalizeText(s string) string {
 	s = strings.Map(func(r rune) rune {
-		switch r {
-		case '\u200B', '\u2060', '\uFEFF':
+		if invisible(r) {
 			return -1
 		}
 		return r
-	}, s)
-	// NFC again after lower-casing: a lower-case letter can compose with a
-	// following mark where its capital did not.
-	s = norm.NFC.String(strings.ToLower(norm.NFC.String(s)))
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	s = norm.NFC.String(s)
+	if strings.ContainsRune(s, nikhahit) {
+		// Again after composing: a tone mark moved next to a mark of another
+		// script may need reordering.
+		s = norm.NFC.String(composeSaraAm(s))
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+const (
+	nikhahit = '\u0E4D'
+	saraAa   = '\u0E32'
+	saraAm   = '\u0E33'
+)
+
+// composeSaraAm replaces nikhahit, any tone marks, then sara aa by the tone
+// marks then sara am: น + ํ + ้ + า and น + ้ + ํ + า are both น้ำ (น + ้ + ำ), the
+// order in which Thai text is encoded.
+func composeSaraAm(s string) string {
+	rs := []rune(s)
+	out := make([]rune, 0, len(rs))
+	for i := 0; i < len(rs); i++ {
+		if rs[i] == nikhahit {
+			j := i + 1
+			for j < len(rs) && isToneMark(rs[j]) {
+				j++
+			}
+			if j < len(rs) && rs[j] == saraAa {
+				out = append(out, rs[i+1:j]...)
+				out = append(out, saraAm)
+				i = j
+				continue
+			}
+		}
+		out = append(out, rs[i])
+	}
+	return string(out)
+}
+
+func isToneMark(r rune) bool { return '\u0E48' <= r && r <= '\u0E4B' }
+
+// FoldName returns the form of a personal name used to compare names: the
+// typed text read as NormalizeInput reads it (so invisible characters,
+// nikhahit + sara aa, full-width letters and stray white space make no
+// difference), then lower case (Thai has no case) and NFC again, as a
+// lower-case letter can compose with a following mark where its capital
+// did not.
+func FoldName(s string) string {
+	s = norm.NFC.String(strings.ToLower(NormalizeInput(s)))
 	return strings.Join(strings.Fields(s), " ")
 }
 
@@ -176,8 +262,6 @@ func FoldName(s string) string {
 // (FoldName).
 func SamePersonName(a, b string) bool { return FoldName(a) == FoldName(b) }
 
-// cleanText is how registry text is stored: NFC with white space trimmed
-// and collapsed, but its case kept for display.
-func cleanText(s string) string {
-	return strings.Join(strings.Fields(norm.NFC.String(s)), " ")
-}
+// cleanText is how registry text is stored: normalizeText, with its case
+// and digits kept for display.
+func cleanText(s string) string { return normalizeText(s) }

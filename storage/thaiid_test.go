@@ -31,6 +31,16 @@ func TestParsePID(t *testing.T) {
 		{"1 1017 00207 03 0", "1101700207030", nil},
 		{"1-1017 00207-03 0", "1101700207030", nil},
 		{"  3-1006-00445-63-5\n", "3100600445635", nil},
+		// As typed on a Thai keyboard, on a phone in full-width mode, or
+		// pasted with invisible characters and other dashes.
+		{"๑๑๐๑๗๐๐๒๐๗๐๓๐", "1101700207030", nil},
+		{"๑-๑๐๑๗-๐๐๒๐๗-๐๓-๐", "1101700207030", nil},
+		{"１１０１７００２０７０３０", "1101700207030", nil},
+		{"1\u200b101700207030", "1101700207030", nil},
+		{"1\u2013101700207030", "", ErrPIDFormat}, // a dash is still a separator
+		{"1\u20131017\u201300207\u201303\u20130", "1101700207030", nil},
+		{"1\u00a01017\u300000207 03 0", "1101700207030", nil},
+		{"๑๑๐๑๗๐๐๒๐๗๐๓๑", "", ErrPIDCheckDigit},
 		// Check digit.
 		{"1101700207031", "", ErrPIDCheckDigit},
 		{"3100600445630", "", ErrPIDCheckDigit},
@@ -45,14 +55,14 @@ func TestParsePID(t *testing.T) {
 		{"11017002070300", "", ErrPIDFormat},
 		{"110170020703a", "", ErrPIDFormat},
 		{"1101700207030\x00", "", ErrPIDFormat},
-		{"๑๑๐๑๗๐๐๒๐๗๐๓๐", "", ErrPIDFormat},
+		{"๑-๑๐๑๗-๐๐๒๐๗-๐๓-x", "", ErrPIDFormat},
 		{"+101700207030", "", ErrPIDFormat},
 		{"11-017-00207-03-0", "", ErrPIDFormat},
 		{"1--1017-00207-03-0", "", ErrPIDFormat},
 		{"1-1017-00207-03-0-", "", ErrPIDFormat},
 		{"1_1017_00207_03_0", "", ErrPIDFormat},
 		{"1-1017-00207-030", "", ErrPIDFormat},
-		{"1\t1017\t00207\t03\t0", "", ErrPIDFormat},
+		{"1\t1017\t00207\t03\t0", "1101700207030", nil}, // any white space
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -150,8 +160,12 @@ func TestNormalizeLaserCode(t *testing.T) {
 		{"JT01-234567-89", "JT0123456789", false}, // hyphens anywhere
 		{"OT0-1234567-89x", "", true},
 		{"1T0-1234567-89", "", true},
-		{"ſT0-1234567-89", "", true}, // ToUpper would make it S
-		{"JT0-１２３４５６７-89", "", true}, // full-width digits
+		{"ſT0-1234567-89", "", true},              // ToUpper would make it S
+		{"JT0-１２３４５６７-89", "JT0123456789", false}, // full-width digits
+		{"ＪＴ０－１２３４５６７－８９", "JT0123456789", false},
+		{"JT๐-๑๒๓๔๕๖๗-๘๙", "JT0123456789", false}, // Thai digits
+		{"JT0\u200d1234567\u00ad89", "JT0123456789", false},
+		{"JT0-1234567-8\u0669", "", true}, // other scripts' digits are not read
 		{"JT0_1234567_89", "", true},
 		{"JT0-1234567-89\x00", "", true},
 	}
@@ -184,7 +198,15 @@ func TestFoldName(t *testing.T) {
 		{"JOSE\u0301", "jos\u00e9"},    // and lower-cased
 		{"\u00c9mile", "\u00e9mile"},   // precomposed capital
 		{"น้ำ", "น้ำ"},                 // SARA AM stays as typed (NFC keeps it)
-		{"a\xffb", "a\ufffdb"},         // invalid UTF-8
+		{"น\u0e49\u0e4d\u0e32", "น้ำ"}, // nikhahit + sara aa is sara am
+		{"น\u0e4d\u0e49\u0e32", "น้ำ"}, // with the tone mark first or in between
+		{"ก\u0e4d\u0e32", "กำ"},
+		{"ก\u0e4d", "ก\u0e4d"},         // nikhahit alone stays
+		{"ส\u200dม\u200cชาย", "สมชาย"}, // zero-width joiner and non-joiner
+		{"สม\u00adชาย", "สมชาย"},       // soft hyphen
+		{"ＳＯＭＣＨＡＩ", "somchai"},         // full-width letters
+		{"สม\u200e\u200fชาย", "สมชาย"},
+		{"a\xffb", "a\ufffdb"}, // invalid UTF-8
 		{"", ""},
 		{" \t\n", ""},
 	}
@@ -207,6 +229,10 @@ func TestSamePersonName(t *testing.T) {
 		{"Jaidee", "JAIDEE", true},
 		{"Jos\u00e9", "Jose\u0301", true},
 		{"สม\u200bชาย", "สมชาย", true},
+		{"สม\u200dชาย", "สมชาย", true},
+		{"ประจำ", "ประจ\u0e4d\u0e32", true},
+		{"น้ำทิพย์", "น\u0e4d\u0e49\u0e32ทิพย์", true},
+		{"ลำ", "ล\u0e32\u0e4d", false}, // sara aa then nikhahit is not sara am
 		{"สมชาย", "สมชัย", false},
 		{"ใจดี", "ใจดี่", false}, // a tone mark is a different name
 		{"Somchai", "Somchal", false},
@@ -268,13 +294,14 @@ func FuzzParsePID(f *testing.F) {
 				t.Fatalf("ParsePID(%q) = %q, %v; want %q", w, again, err, got)
 			}
 		}
-		// Only digits, separators and surrounding white space were read.
+		// Only digits (as NormalizeInput reads them), separators and
+		// surrounding white space were read.
 		if d := strings.Map(func(r rune) rune {
 			if r >= '0' && r <= '9' {
 				return r
 			}
 			return -1
-		}, s); d != got {
+		}, NormalizeInput(s)); d != got {
 			t.Fatalf("ParsePID(%q) = %q, but its digits are %q", s, got, d)
 		}
 	})
@@ -347,7 +374,7 @@ func FuzzParseBEDate(f *testing.F) {
 }
 
 func FuzzFoldName(f *testing.F) {
-	for _, s := range []string{"สมชาย ใจดี", "Somchai  JAIDEE", "Jose\u0301", "สม\u200bชาย", "a\xffb", "\u3000x\u00a0", "ǅ", "İ", "\u0345"} {
+	for _, s := range []string{"น\u0e4d\u0e49\u0e32", "a\u0301\u0e4d\u0e48\u0e32", "ส\u200dม\u00adชาย", "ＳＯＭ", "สมชาย ใจดี", "Somchai  JAIDEE", "Jose\u0301", "สม\u200bชาย", "a\xffb", "\u3000x\u00a0", "ǅ", "İ", "\u0345"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -369,6 +396,60 @@ func FuzzFoldName(f *testing.F) {
 		}
 		if !SamePersonName(s, got) || !SamePersonName(s, "\u00a0"+s+"\t") {
 			t.Fatalf("SamePersonName disagrees with FoldName on %q", s)
+		}
+	})
+}
+
+func TestNormalizeInput(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"๐๑๒๓๔๕๖๗๘๙", "0123456789"},
+		{"０１２３４５６７８９", "0123456789"},
+		{"ＡＢＣ－ｘｙｚ", "ABC-xyz"},
+		{"1\u20102\u20133\u20144\u22125", "1-2-3-4-5"},
+		{"\u3000 a \t\u00a0b\n", "a b"},
+		{"a\u200b\u200c\u200d\u00ad\u2060\ufeff\u200e\u200fb", "ab"},
+		{"ก\u0e4d\u0e32", "กำ"},
+		{"น\u0e4d\u0e49\u0e32", "น้ำ"},
+		{"Jose\u0301", "Jos\u00e9"}, // case kept
+		{"a\xffb", "a\ufffdb"},
+	}
+	for _, tt := range tests {
+		if got := NormalizeInput(tt.in); got != tt.want {
+			t.Errorf("NormalizeInput(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func FuzzNormalizeInput(f *testing.F) {
+	for _, s := range []string{"๑๑๐๑๗๐๐๒๐๗๐๓๐", "１１０１７", "น\u0e4d\u0e49\u0e32", "a\u0301\u0e4d\u0e48\u0e32", "\u0e4d\u0e4d\u0e32\u0e32", "ส\u200dม\u00adชาย", "\u3000x\u00a0", "a\xffb", "\u0e4d\u0e48\u0e4b\u0e32"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := NormalizeInput(s)
+		if !utf8.ValidString(got) {
+			t.Fatalf("NormalizeInput(%q) = %q: invalid UTF-8", s, got)
+		}
+		if !norm.NFC.IsNormalString(got) {
+			t.Fatalf("NormalizeInput(%q) = %q: not NFC", s, got)
+		}
+		if again := NormalizeInput(got); again != got {
+			t.Fatalf("NormalizeInput not idempotent: %q → %q → %q", s, got, again)
+		}
+		if strings.Join(strings.Fields(got), " ") != got {
+			t.Fatalf("NormalizeInput(%q) = %q: white space not folded", s, got)
+		}
+		for _, r := range got {
+			if invisible(r) || ('\u0e50' <= r && r <= '\u0e59') || ('\uff01' <= r && r <= '\uff5e') {
+				t.Fatalf("NormalizeInput(%q) = %q: %U left", s, got, r)
+			}
+		}
+		if strings.Contains(got, string(nikhahit)+string(saraAa)) {
+			t.Fatalf("NormalizeInput(%q) = %q: nikhahit + sara aa left", s, got)
+		}
+		// Registry text (normalizeText) and typed text agree once typed
+		// text's digits and widths are read: matching compares the two.
+		if NormalizeInput(normalizeText(s)) != got {
+			t.Fatalf("NormalizeInput(normalizeText(%q)) = %q, want %q", s, NormalizeInput(normalizeText(s)), got)
 		}
 	})
 }

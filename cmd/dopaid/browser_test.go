@@ -36,9 +36,13 @@ var pageText = map[string]map[string]string{
 		"th": "ไม่สามารถเข้าสู่ระบบได้ กรุณาตรวจสอบข้อมูลแล้วลองใหม่",
 		"en": "We could not sign you in. Check what you entered and try again.",
 	},
+	// A refused attempt says how long to wait (login.ThrottlePolicy).
 	"locked": {
-		"th": "มีการพยายามหลายครั้งเกินไป กรุณารอสักครู่แล้วลองใหม่",
-		"en": "Too many attempts. Please wait a while and try again.",
+		"th": "มีการพยายามหลายครั้งเกินไป กรุณารอ %s แล้วลองใหม่",
+		"en": "Too many attempts. Please wait %s and try again.",
+	},
+	"locked_id": {
+		"en": "Sign-in with this ID number is paused after many failed attempts. Wait %s, or prove your identity again (registry details and face) to sign in from this browser.",
 	},
 	"proof_failed": {"en": "The details do not match the civil registry, or the service cannot be used. Check them and try again."},
 	"face_failed":  {"en": "Your face could not be verified. Please try again."},
@@ -455,15 +459,17 @@ func TestBrowserRefusals(t *testing.T) {
 		// Thai, the default language.
 		b := c.newTab(t)
 		b.open(t, app.URL+"/login")
-		for i := 1; i <= 5; i++ {
+		// Three failures are free; the fourth makes this browser wait 30 s.
+		for i := 1; i <= 4; i++ {
 			signIn(t, b, somying.PID, somyingPhone.wrongCode(t))
 			if got, want := b.alert(t), pageText["signin_failed"]["th"]; got != want {
 				t.Fatalf("wrong code %d: error = %q, want %q", i, got, want)
 			}
 		}
 		signIn(t, b, somying.PID, somyingPhone.code(t))
-		if got, want := b.alert(t), pageText["locked"]["th"]; got != want {
-			t.Errorf("right code after 5 wrong ones: error = %q, want %q", got, want)
+		prefix, _, _ := strings.Cut(pageText["locked"]["th"], "%s")
+		if got := b.alert(t); !strings.HasPrefix(got, prefix) || !strings.Contains(got, "วินาที") {
+			t.Errorf("right code after 4 wrong ones: error = %q, want %q with a wait in seconds", got, pageText["locked"]["th"])
 		}
 		if b.hasCookie(t, ts.URL, "dopaid-session") {
 			t.Error("a session cookie while locked out")
