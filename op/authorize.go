@@ -260,7 +260,7 @@ func (p *Provider) parseAuthRequest(ctx context.Context, c storage.Client, q url
 		claims = []byte(s)
 	}
 	if hint := q.Get("id_token_hint"); hint != "" {
-		if _, err := p.verifyIDTokenHint(ctx, hint, c.ID); err != nil {
+		if _, err := p.verifyIDTokenHint(ctx, hint, c.ID, false); err != nil {
 			return bad("invalid_request", "id_token_hint is not valid")
 		}
 	}
