@@ -235,7 +235,10 @@ func (p *Provider) parseAuthRequest(ctx context.Context, c storage.Client, q url
 	}
 	prompt := strings.Fields(q.Get("prompt"))
 	for _, pr := range prompt {
-		if !slices.Contains([]string{"none", "login", "consent", "select_account"}, pr) {
+		if pr == "select_account" {
+			return bad("account_selection_required", "the provider offers no choice of account")
+		}
+		if !slices.Contains(promptValues, pr) {
 			return bad("invalid_request", "unknown prompt value")
 		}
 	}

@@ -54,7 +54,7 @@ var DefaultScopes = []string{"openid", "profile", "offline_access", "ial"}
 // prompt values it may pass on.
 var (
 	levels  = []string{"1.2", "1.3", "2.2", "2.3"}
-	prompts = []string{"none", "login", "consent", "select_account"}
+	prompts = []string{"none", "login", "consent"}
 )
 
 // Cookie names. The rp package adds its own "state" and "pkce"; every
