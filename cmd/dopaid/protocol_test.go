@@ -74,3 +74,60 @@ func TestDiscoveryAdvertisesOnlyWhatWorks(t *testing.T) {
 		get(t, u, nil).wantRedirectError(t, ts, c.Redirect, "st-1", "account_selection_required")
 	}
 }
+
+// TestBackChannelRefusesRepeatedParameters: RFC 6749 §3.2 forbids sending
+// a parameter twice, and a repeated one would be read two ways (the last
+// value by the library, the first by our checks). Every back-channel
+// endpoint answers invalid_request and changes nothing; a revocation of
+// token=bogus&token=<live> in particular revokes nothing.
+func TestBackChannelRefusesRepeatedParameters(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, database string) {
+		ts := boot(t, database)
+		c := newTestClient(t, ts, storage.Client{ID: "app", AuthMethod: storage.AuthMethodSecretBasic})
+		b := newBrowser(t)
+		live := c.signIn(t, ts, b, "citizen-1")
+		ts.secret(live.AccessToken, live.RefreshToken)
+		code, verifier := c.code(t, ts, b, "citizen-1")
+
+		raw := func(path, body string, header http.Header) reply {
+			t.Helper()
+			req, err := http.NewRequest(http.MethodPost, ts.URL+path, strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if header == nil {
+				req.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(c.Secret))
+			}
+			for k, v := range header {
+				req.Header[k] = v
+			}
+			return do(t, req)
+		}
+		e := url.QueryEscape
+		tests := []struct {
+			name, path, body string
+			header           http.Header
+		}{
+			{"revocation token", op.PathRevoke, "token=bogus&token=" + e(live.RefreshToken), nil},
+			{"revocation token, live first", op.PathRevoke, "token=" + e(live.AccessToken) + "&token=bogus", nil},
+			{"revocation hint", op.PathRevoke, "token=" + e(live.AccessToken) + "&token_type_hint=access_token&token_type_hint=refresh_token", nil},
+			{"introspection token", op.PathIntrospect, "token=bogus&token=" + e(live.AccessToken), nil},
+			{"token code", op.PathToken, "grant_type=authorization_code&code=bogus&code=" + e(code) + "&redirect_uri=" + e(c.Redirect) + "&code_verifier=" + e(verifier), nil},
+			{"token grant_type", op.PathToken, "grant_type=refresh_token&grant_type=refresh_token&refresh_token=" + e(live.RefreshToken), nil},
+			{"token refresh_token", op.PathToken, "grant_type=refresh_token&refresh_token=bogus&refresh_token=" + e(live.RefreshToken), nil},
+			{"token client_id", op.PathToken, "grant_type=refresh_token&refresh_token=" + e(live.RefreshToken) + "&client_id=app&client_id=app", nil},
+			{"userinfo by POST", op.PathUserinfo, "access_token=bogus&access_token=" + e(live.AccessToken), http.Header{}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				r := raw(tt.path, tt.body, tt.header)
+				r.wantOAuthError(t, http.StatusBadRequest, "invalid_request")
+				wantUserinfo(t, ts, live.AccessToken, true)
+				wantActive(t, ts, c, live.RefreshToken, true)
+			})
+		}
+		// The code was not spent by the refused request.
+		c.exchange(t, ts, code, verifier).tokens(t)
+	})
+}
