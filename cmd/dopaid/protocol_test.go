@@ -131,3 +131,31 @@ func TestBackChannelRefusesRepeatedParameters(t *testing.T) {
 		c.exchange(t, ts, code, verifier).tokens(t)
 	})
 }
+
+// TestLeakedCodeCannotBeBurnt: another registered client that holds a
+// leaked authorization code, and authenticates correctly as itself, gets
+// invalid_grant — and the code still works for the client it was issued
+// to. (A code is consumed only once its client is authenticated and
+// matches.)
+func TestLeakedCodeCannotBeBurnt(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, database string) {
+		ts := boot(t, database)
+		app := newTestClient(t, ts, storage.Client{ID: "app", AuthMethod: storage.AuthMethodSecretBasic})
+		thief := newTestClient(t, ts, storage.Client{ID: "thief", AuthMethod: storage.AuthMethodSecretBasic})
+		code, verifier := app.code(t, ts, newBrowser(t), "citizen-1")
+
+		stolen := thief
+		stolen.Redirect = app.Redirect
+		stolen.exchange(t, ts, code, verifier).wantOAuthError(t, http.StatusBadRequest, "invalid_grant")
+		thief.exchange(t, ts, code, verifier).wantOAuthError(t, http.StatusBadRequest, "invalid_grant")
+
+		tok := app.exchange(t, ts, code, verifier).tokens(t)
+		ts.secret(tok.AccessToken, tok.RefreshToken)
+		wantUserinfo(t, ts, tok.AccessToken, true)
+
+		// Presented again by the thief after use: still not the thief's to
+		// end — the rightful client's tokens stay valid.
+		stolen.exchange(t, ts, code, verifier).wantOAuthError(t, http.StatusBadRequest, "invalid_grant")
+		wantUserinfo(t, ts, tok.AccessToken, true)
+	})
+}
