@@ -125,10 +125,21 @@ func backChannel(h http.Handler) http.Handler {
 // with invalid_request (§5.2). The library reads the last value and our
 // own checks the first: a repeated parameter would be read two ways, as in
 // token=bogus&token=<live> at revocation.
+//
+// It also refuses parameters that are not text (invalid UTF-8, NUL): the
+// database would, with an internal error.
 func singleValued(w http.ResponseWriter, form url.Values) bool {
 	for k, v := range form {
+		if !storage.ValidText(k) {
+			writeJSONError(w, http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("a parameter name is not valid UTF-8 text"))
+			return false
+		}
 		if len(v) > 1 {
 			writeJSONError(w, http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("the parameter %q is repeated", k))
+			return false
+		}
+		if !storage.ValidText(v[0]) {
+			writeJSONError(w, http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("the parameter %q is not valid UTF-8 text", k))
 			return false
 		}
 	}
@@ -180,7 +191,7 @@ func clientAuth(h http.Handler, confidential bool) http.Handler {
 			id, secret, ok := r.BasicAuth()
 			id, err1 := url.QueryUnescape(id)
 			_, err2 := url.QueryUnescape(secret)
-			if !ok || id == "" || err1 != nil || err2 != nil {
+			if !ok || id == "" || err1 != nil || err2 != nil || !storage.ValidText(id) {
 				writeInvalidClient(w)
 				return
 			}

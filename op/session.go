@@ -82,6 +82,12 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	for _, vs := range q {
+		if !storage.ValidText(vs[0]) {
+			p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The sign-out request is not valid text.")
+			return
+		}
+	}
 	hint, clientID, postLogout := q.Get("id_token_hint"), q.Get("client_id"), q.Get("post_logout_redirect_uri")
 	var hc hintClaims
 	if hint != "" {

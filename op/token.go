@@ -125,7 +125,7 @@ func (p *Provider) authenticateAssertion(ctx context.Context, cc *oidcop.ClientC
 		return storage.Client{}, invalidClient()
 	}
 	var unverified assertionClaims
-	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &unverified); err != nil || unverified.Issuer == "" {
+	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &unverified); err != nil || unverified.Issuer == "" || !storage.ValidText(unverified.Issuer) {
 		return storage.Client{}, invalidClient()
 	}
 	c, err := p.clients.get(ctx, unverified.Issuer)

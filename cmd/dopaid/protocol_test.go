@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+	"unicode/utf8"
 
 	"github.com/dopaid/dopaid/login"
 	"github.com/dopaid/dopaid/op"
@@ -158,4 +163,139 @@ func TestLeakedCodeCannotBeBurnt(t *testing.T) {
 		stolen.exchange(t, ts, code, verifier).wantOAuthError(t, http.StatusBadRequest, "invalid_grant")
 		wantUserinfo(t, ts, tok.AccessToken, true)
 	})
+}
+
+// TestTextFromOutsideIsValidated: parameters that are not text (invalid
+// UTF-8, NUL) are the sender's error — invalid_request, on a page or back
+// to the client as the endpoint allows — never a server_error from the
+// database (PostgreSQL stores neither). Text kept only as a label, a
+// browser's User-Agent, is made storable and cut between characters.
+func TestTextFromOutsideIsValidated(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, database string) {
+		ts := boot(t, database)
+		c := newTestClient(t, ts, storage.Client{ID: "app", AuthMethod: storage.AuthMethodSecretPost})
+		set := func(k, v string) func(url.Values) { return func(q url.Values) { q.Set(k, v) } }
+
+		for _, tt := range []struct{ name, key, value string }{
+			{"NUL in nonce", "nonce", "n\x00"},
+			{"invalid UTF-8 in nonce", "nonce", "n\xff"},
+			{"NUL in login_hint", "login_hint", "\x00"},
+			{"invalid UTF-8 in ui_locales", "ui_locales", "th\xc3"},
+			{"NUL in acr_values", "acr_values", "urn:x\x00"},
+			{"invalid UTF-8 in code_challenge", "code_challenge", strings.Repeat("a", 42) + "\xff"},
+		} {
+			t.Run("authorize: "+tt.name, func(t *testing.T) {
+				u, _ := c.authorizeURL(t, ts, set(tt.key, tt.value))
+				get(t, u, nil).wantRedirectError(t, ts, c.Redirect, "st-1", "invalid_request")
+			})
+		}
+		t.Run("authorize: state not text", func(t *testing.T) {
+			// It could not be sent back as it came: a page, no redirect.
+			u, _ := c.authorizeURL(t, ts, set("state", "s\x00"))
+			get(t, u, nil).wantErrorPage(t, http.StatusBadRequest, "invalid_request")
+		})
+		t.Run("authorize: client_id not text", func(t *testing.T) {
+			u, _ := c.authorizeURL(t, ts, set("client_id", "app\x00"))
+			get(t, u, nil).wantErrorPage(t, http.StatusBadRequest, "invalid_request")
+		})
+		t.Run("authorize: parameter name not text", func(t *testing.T) {
+			u, _ := c.authorizeURL(t, ts, set("x\xff", "1"))
+			get(t, u, nil).wantErrorPage(t, http.StatusBadRequest, "invalid_request")
+		})
+		t.Run("callback", func(t *testing.T) {
+			newBrowser(t).reply(ts.URL+op.PathCallback+"?id=%00").wantErrorPage(t, http.StatusBadRequest, "invalid_request")
+		})
+		t.Run("end_session", func(t *testing.T) {
+			q := url.Values{"client_id": {"app\x00"}, "post_logout_redirect_uri": {c.PostLogout}}
+			get(t, ts.URL+op.PathEndSession+"?"+q.Encode(), nil).wantErrorPage(t, http.StatusBadRequest, "invalid_request")
+		})
+		t.Run("token endpoint", func(t *testing.T) {
+			r := raw(t, ts, op.PathToken, "grant_type=refresh_token&refresh_token=x&client_id=app%00&client_secret=s", nil)
+			r.wantOAuthError(t, http.StatusBadRequest, "invalid_request")
+			r = raw(t, ts, op.PathIntrospect, "token=%FF", http.Header{"Authorization": {"Basic " + basic("app%00", "s")}})
+			r.wantOAuthError(t, http.StatusBadRequest, "invalid_request")
+			r = raw(t, ts, op.PathIntrospect, "token=x", http.Header{"Authorization": {"Basic " + basic("app%00", "s")}})
+			r.wantOAuthError(t, http.StatusUnauthorized, "invalid_client")
+		})
+
+		t.Run("long non-ASCII User-Agent", func(t *testing.T) {
+			// A returning citizen signs in to the "my data" portal from a
+			// browser whose User-Agent is long and Thai: the session keeps a
+			// prefix cut between characters.
+			phone := seedEnrolledCitizen(t, ts, somchai)
+			ua := strings.Repeat("เบราว์เซอร์ไทย ", 30) + "\xff"
+			b := newBrowser(t)
+			page := b.reply(ts.URL + login.Path + "/me")
+			m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page.body)
+			if m == nil {
+				t.Fatalf("no CSRF token on the portal page (status %d)", page.status)
+			}
+			form := url.Values{"pid": {somchai.PID}, "code": {phone.code(t)}, "csrf": {string(m[1])}}
+			req, _ := http.NewRequest(http.MethodPost, ts.URL+login.Path+"/me/signin", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("User-Agent", ua)
+			resp, err := b.c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("portal sign-in with a long Thai User-Agent: status %d, want 303", resp.StatusCode)
+			}
+			ss, err := ts.Store.SessionsBySubject(context.Background(), phone.citizenID, time.Now())
+			if err != nil || len(ss) != 1 {
+				t.Fatalf("sessions = %v, %v; want one", ss, err)
+			}
+			if got := ss[0].UserAgent; !utf8.ValidString(got) || len(got) > 200 || !strings.HasPrefix(ua, got) || len(got) < 190 {
+				t.Errorf("stored User-Agent = %q, want a prefix of at most 200 bytes cut between characters", got)
+			}
+		})
+	})
+}
+
+// raw POSTs body to a back-channel endpoint with the given headers.
+func raw(t *testing.T, ts *testServer, path, body string, header http.Header) reply {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, ts.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	return do(t, req)
+}
+
+func basic(id, secret string) string {
+	return base64.StdEncoding.EncodeToString([]byte(id + ":" + secret))
+}
+
+// enrolledCitizen is a citizen seeded with a TOTP authenticator.
+type enrolledCitizen struct {
+	*authenticatorApp
+	citizenID string
+}
+
+// seedEnrolledCitizen stores c in the registry with a TOTP authenticator,
+// sealed as enrolment seals it, and returns the citizen's phone.
+func seedEnrolledCitizen(t *testing.T, ts *testServer, c testCitizen) enrolledCitizen {
+	t.Helper()
+	seedCitizens(t, ts, c)
+	store := ts.Store.(storage.CitizenStores)
+	cit, err := store.CitizenByPID(context.Background(), c.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+	authID := "auth-" + cit.ID
+	sealed, err := ts.Envelope.Seal([]byte(secret), []byte("totp:"+authID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = store.CreateAuthenticator(context.Background(), storage.Authenticator{ID: authID, CitizenID: cit.ID, Type: "totp", Secret: sealed, CreatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enrolledCitizen{authenticatorApp: &authenticatorApp{secret: secret, used: map[int64]bool{}}, citizenID: cit.ID}
 }
