@@ -81,8 +81,9 @@ type Config struct {
 	// RequirePermit refuses clients that are not registered under a permit
 	// (every production client is).
 	RequirePermit bool
-	// TrustedProxies may set X-Forwarded-For; other peers'
-	// headers are ignored and the TCP peer is the client's address.
+	// TrustedProxies may set Forwarded (RFC 7239) or X-Forwarded-For;
+	// other peers' headers are ignored and the TCP peer is the client's
+	// address.
 	TrustedProxies []netip.Prefix
 	// Audit receives release events; nil records nothing.
 	Audit Auditor

@@ -3,7 +3,6 @@ package op
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -166,60 +165,16 @@ func containsString(list []string, v string) bool {
 	return false
 }
 
-// Client addresses. The provider sees the TCP peer; X-Forwarded-For counts
-// only when the peer is a trusted proxy.
+// Client addresses. The provider sees the TCP peer; Forwarded and
+// X-Forwarded-For count only when the peer is a trusted proxy
+// (storage.ClientAddr).
 type addrKey struct{}
 
 func withClientAddr(trusted []netip.Prefix, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		addr := peerAddr(r, trusted)
+		addr := storage.ClientAddr(r, trusted)
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), addrKey{}, addr)))
 	})
-}
-
-func peerAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	peer, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	peer = peer.Unmap()
-	if !inPrefixes(peer, trusted) {
-		return peer
-	}
-	// The right-most address not itself a trusted proxy is the client.
-	// Only X-Forwarded-For, every line of it: a proxy that appends its own
-	// line (HAProxy) or only sets X-Forwarded-For (nginx, cloud load
-	// balancers) must not let a client-sent header be read instead.
-	var hops []string
-	for _, line := range r.Header.Values("X-Forwarded-For") {
-		for _, v := range strings.Split(line, ",") {
-			hops = append(hops, strings.TrimSpace(v))
-		}
-	}
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(hops[i])
-		if err != nil {
-			return netip.Addr{} // unparseable: trust nothing
-		}
-		a = a.Unmap()
-		if !inPrefixes(a, trusted) {
-			return a
-		}
-	}
-	return peer
-}
-
-func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // fromRegisteredNetwork reports whether the request comes from one of the

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -298,4 +299,58 @@ func seedEnrolledCitizen(t *testing.T, ts *testServer, c testCitizen) enrolledCi
 		t.Fatal(err)
 	}
 	return enrolledCitizen{authenticatorApp: &authenticatorApp{secret: secret, used: map[int64]bool{}}, citizenID: cit.ID}
+}
+
+// TestForwardedFromTrustedProxy: behind a trusted reverse proxy, the
+// caller's address — for the registered networks of clause 10 — is read
+// from the Forwarded header (RFC 7239) as from X-Forwarded-For: the
+// right-most hop that is not a trusted proxy, in any of the forms the RFC
+// allows. A hop that names no address, or two headers that disagree (one
+// of them written by the client), leave the caller unknown: refused.
+func TestForwardedFromTrustedProxy(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, database string) {
+		ts := boot(t, database, func(m *Main) {
+			// The test's requests come from loopback: the "proxy".
+			m.Config.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+		})
+		c := newTestClient(t, ts, storage.Client{ID: "app", AuthMethod: storage.AuthMethodSecretBasic,
+			// Loopback too: the sign-in below comes straight from the test.
+			NetworkRanges: []string{"198.51.100.0/24", "2001:db8:cafe::/48", "127.0.0.1/32"}})
+		tok := c.signIn(t, ts, newBrowser(t), "citizen-1")
+		ts.secret(tok.AccessToken, tok.RefreshToken)
+
+		auth := "Basic " + basic(c.ID, c.Secret)
+		for _, tt := range []struct {
+			name    string
+			header  http.Header
+			allowed bool
+		}{
+			{"Forwarded", http.Header{"Forwarded": {"for=198.51.100.7"}}, true},
+			{"Forwarded quoted, with port", http.Header{"Forwarded": {`for="198.51.100.7:4711";proto=https`}}, true},
+			{"Forwarded IPv6 with port", http.Header{"Forwarded": {`for="[2001:db8:cafe::17]:4711"`}}, true},
+			{"Forwarded with a forged hop on the left", http.Header{"Forwarded": {"for=203.0.113.1, for=198.51.100.7"}}, true},
+			{"Forwarded over two lines", http.Header{"Forwarded": {"for=198.51.100.7", `for="[::1]"`}}, true},
+			{"Forwarded from elsewhere", http.Header{"Forwarded": {"for=203.0.113.1"}}, false},
+			{"Forwarded registered hop left of a stranger", http.Header{"Forwarded": {"for=198.51.100.7, for=203.0.113.1"}}, false},
+			{"Forwarded unknown", http.Header{"Forwarded": {"for=unknown"}}, false},
+			{"Forwarded obfuscated", http.Header{"Forwarded": {"for=_proxy7"}}, false},
+			{"Forwarded malformed", http.Header{"Forwarded": {`for="198.51.100.7`}}, false},
+			{"X-Forwarded-For", http.Header{"X-Forwarded-For": {"198.51.100.7"}}, true},
+			{"headers agree", http.Header{"Forwarded": {"for=198.51.100.7"}, "X-Forwarded-For": {"198.51.100.7"}}, true},
+			{"headers disagree", http.Header{"Forwarded": {"for=198.51.100.7"}, "X-Forwarded-For": {"203.0.113.1"}}, false},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				h := tt.header.Clone()
+				h.Set("Authorization", auth)
+				r := raw(t, ts, op.PathIntrospect, "token="+url.QueryEscape(tok.AccessToken), h)
+				if tt.allowed {
+					if r.status != http.StatusOK || r.json(t)["active"] != true {
+						t.Errorf("status %d, body %s; want the token introspected as active", r.status, r.body)
+					}
+					return
+				}
+				r.wantOAuthError(t, http.StatusUnauthorized, "invalid_client")
+			})
+		}
+	})
 }
