@@ -18,14 +18,19 @@ import (
 
 var errNoPermit = errors.New("the agency's permit is not in force")
 
-// permitStore is what op needs of the permits.
+// permitStore is what op needs of the permits: the permit and its
+// decisions, among them those scheduled and not yet applied.
 type permitStore interface {
 	Permit(ctx context.Context, id string) (storage.Permit, error)
+	Decisions(ctx context.Context, permitID string) ([]storage.Decision, error)
 }
 
 // permitCache keeps permits in memory for at most ttl, and drops one at
 // once when told (PostgreSQL NOTIFY from the replica that changed it), so a
-// suspension takes effect everywhere within a second.
+// suspension takes effect everywhere within a second. A cached permit
+// carries its scheduled decisions not yet applied, and every get evaluates
+// them at its own now: a scheduled suspension or revocation is in force at
+// its time on every replica, whenever the background job applies it.
 type permitCache struct {
 	store permitStore
 	ttl   time.Duration
@@ -37,6 +42,7 @@ type permitCache struct {
 
 type permitEntry struct {
 	p       storage.Permit
+	pending []storage.Decision // scheduled, not yet applied
 	err     error
 	fetched time.Time
 }
@@ -47,19 +53,31 @@ func (pc *permitCache) get(ctx context.Context, id string) (storage.Permit, erro
 	e, ok := pc.entries[id]
 	pc.mu.Unlock()
 	if ok && now.Sub(e.fetched) < pc.ttl && now.Sub(e.fetched) >= 0 {
-		return e.p, e.err
+		return e.p.At(now, e.pending), e.err
 	}
 	p, err := pc.store.Permit(ctx, id)
 	if err != nil && !isNotFound(err) {
 		return storage.Permit{}, err
 	}
+	var pending []storage.Decision
+	if err == nil {
+		ds, derr := pc.store.Decisions(ctx, id)
+		if derr != nil {
+			return storage.Permit{}, derr
+		}
+		for _, d := range ds {
+			if d.AppliedAt.IsZero() {
+				pending = append(pending, d)
+			}
+		}
+	}
 	pc.mu.Lock()
 	if len(pc.entries) > 10000 {
 		clear(pc.entries)
 	}
-	pc.entries[id] = permitEntry{p: p, err: err, fetched: now}
+	pc.entries[id] = permitEntry{p: p, pending: pending, err: err, fetched: now}
 	pc.mu.Unlock()
-	return p, err
+	return p.At(now, pending), err
 }
 
 func (pc *permitCache) invalidate(id string) {
