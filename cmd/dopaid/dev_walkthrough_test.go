@@ -77,8 +77,8 @@ func TestDemoSignOutOnSharedComputer(t *testing.T) {
 	b.open(t, ts.URL+"/demo/")
 	b.click(t, "signin")
 	b.click(t, "prove")
-	// Her English name: chromedp's key events garble Thai vowels above
-	// the line (ี), which the registry then rightly refuses.
+	// Her English name: chromedp's SendKeys drops the ข of ศรีสุข (the
+	// field reads ศรีสุ), which the registry then rightly refuses.
 	submitProof(t, b, proofDetails{PID: malee.PID, First: malee.FirstEN, Last: malee.LastEN,
 		Day: "1", Month: "12", Year: "2535"})
 	b.need(t, "sim-match")
