@@ -140,7 +140,7 @@ func (h *Handler) startSession(ctx context.Context, a storage.Admin, channel, us
 	s := storage.Session{
 		ID: hashToken(v), Subject: adminSubject + a.ID, AuthTime: now, AMR: []string{"pwd", "otp"}, ACR: channel,
 		IdleExpiresAt: now.Add(SessionIdle), ExpiresAt: now.Add(SessionMax),
-		CreatedAt: now, LastSeenAt: now, UserAgent: truncate(userAgent, 200),
+		CreatedAt: now, LastSeenAt: now, UserAgent: storage.TruncateText(userAgent, 200),
 	}
 	if err := h.store.CreateSession(ctx, s); err != nil {
 		return "", storage.Session{}, fmt.Errorf("create session: %w", err)
@@ -196,17 +196,6 @@ func (h *Handler) resume(ctx context.Context, v, channel string) (storage.Admin,
 func hashToken(v string) string {
 	sum := sha256.Sum256([]byte(v))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	// Cut on a rune boundary.
-	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }
 
 // allowedMethods lists the methods a router serves for the request's path

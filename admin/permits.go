@@ -317,6 +317,9 @@ func (s *Service) Decide(ctx context.Context, actor storage.Admin, permitID stri
 	}
 	if eff.After(now) {
 		ev.detail += " scheduled"
+		// Every replica's provider learns of it now, and enforces it at
+		// its time (storage.Permit.At), before ApplyDue applies it.
+		s.notify(ctx, pm.ID)
 		return d, pm, nil
 	}
 	after, lapsed, err := s.apply(ctx, d, now, false)

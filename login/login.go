@@ -127,7 +127,7 @@ type Config struct {
 	// Signed verifies face results posted by registered external verifiers
 	// (kiosks); nil disables the endpoint.
 	Signed *SignedResults
-	// TrustedProxies may set X-Forwarded-For (the failure counters count
+	// TrustedProxies may set Forwarded or X-Forwarded-For (the failure counters count
 	// the citizen's address, not the proxy's).
 	TrustedProxies []netip.Prefix
 	// Issuer names the service in authenticator apps.
@@ -410,45 +410,26 @@ func localNext(next string) string {
 
 // clientAddr is the address failures are counted against: the TCP peer,
 // or — when the peer is a trusted proxy — the right-most address in
-// X-Forwarded-For that is not itself a trusted proxy. An IPv6 address
-// counts by its /64, which one subscriber usually holds whole.
+// Forwarded or X-Forwarded-For that is not itself a trusted proxy
+// (storage.ClientAddr); the proxy's own when that names none. An IPv6
+// address counts by its /64, which one subscriber usually holds whole.
 func (h *Handler) clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	a = a.Unmap()
-	if inPrefixes(a, h.cfg.TrustedProxies) {
-		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-		for i := len(hops) - 1; i >= 0; i-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-			if err != nil {
-				break
-			}
-			if hop = hop.Unmap(); !inPrefixes(hop, h.cfg.TrustedProxies) {
-				a = hop
-				break
-			}
+	a := storage.ClientAddr(r, h.cfg.TrustedProxies)
+	if !a.IsValid() {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
 		}
+		if a, err = netip.ParseAddr(host); err != nil {
+			return host
+		}
+		a = a.Unmap()
 	}
 	if a.Is6() {
 		p, _ := a.Prefix(64)
 		return p.String()
 	}
 	return a.String()
-}
-
-func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // mac returns a keyed hash, base64url.

@@ -228,7 +228,7 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, citizenID
 	s := storage.Session{
 		ID: hashID(v), Subject: citizenID, AuthTime: now, AMR: amr, ACR: release.ACRFor(ial), IAL: ial,
 		IdleExpiresAt: now.Add(h.cfg.SessionIdle), ExpiresAt: now.Add(h.cfg.SessionMax),
-		CreatedAt: now, LastSeenAt: now, UserAgent: truncate(r.UserAgent(), 200),
+		CreatedAt: now, LastSeenAt: now, UserAgent: storage.TruncateText(r.UserAgent(), 200),
 	}
 	if err := h.cfg.Store.CreateSession(ctx, s); err != nil {
 		return storage.Session{}, err
@@ -237,13 +237,6 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, citizenID
 	// sends the browser here by a top-level redirect.
 	h.setCookie(w, "dopaid-session", v, h.cfg.SessionMax, http.SameSiteLaxMode)
 	return s, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
 
 // signIn is the returning citizen's sign-in: ID number and a TOTP code (or

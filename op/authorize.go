@@ -82,6 +82,10 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request does not name an application (client_id).")
 		return
 	}
+	if !storage.ValidText(clientID) {
+		p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request's application (client_id) is not valid text.")
+		return
+	}
 	c, ok := p.pageClient(w, r, clientID)
 	if !ok {
 		return
@@ -98,8 +102,21 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state := q.Get("state")
+	if !storage.ValidText(state) {
+		// It could not be sent back as it came.
+		p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request's state is not valid text.")
+		return
+	}
 	fail := func(e authError) {
 		p.redirectError(w, r, redirectURI, state, e)
+	}
+	// Every parameter is text: invalid UTF-8 or NUL is the client's error,
+	// said here rather than by the database that would refuse to store it.
+	for k, vs := range q {
+		if !storage.ValidText(vs[0]) {
+			fail(authError{"invalid_request", "the parameter " + strconv.Quote(k) + " is not valid UTF-8 text"})
+			return
+		}
 	}
 
 	// The agency's permit must be in force (clauses 5 and 11): otherwise an
@@ -155,13 +172,18 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 }
 
 // browserForm parses a browser endpoint's parameters (query and form),
-// refusing repeated ones (RFC 6749 §3.1) with an error page.
+// refusing repeated ones (RFC 6749 §3.1), and names that are not text,
+// with an error page.
 func (p *Provider) browserForm(w http.ResponseWriter, r *http.Request) (url.Values, bool) {
 	if err := r.ParseForm(); err != nil {
 		p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request could not be read.")
 		return nil, false
 	}
 	for k, v := range r.Form {
+		if !storage.ValidText(k) {
+			p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request has a parameter whose name is not valid text.")
+			return nil, false
+		}
 		if len(v) > 1 {
 			p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request repeats the parameter "+strconv.Quote(k)+".")
 			return nil, false
@@ -235,7 +257,10 @@ func (p *Provider) parseAuthRequest(ctx context.Context, c storage.Client, q url
 	}
 	prompt := strings.Fields(q.Get("prompt"))
 	for _, pr := range prompt {
-		if !slices.Contains([]string{"none", "login", "consent", "select_account"}, pr) {
+		if pr == "select_account" {
+			return bad("account_selection_required", "the provider offers no choice of account")
+		}
+		if !slices.Contains(promptValues, pr) {
 			return bad("invalid_request", "unknown prompt value")
 		}
 	}
@@ -260,7 +285,7 @@ func (p *Provider) parseAuthRequest(ctx context.Context, c storage.Client, q url
 		claims = []byte(s)
 	}
 	if hint := q.Get("id_token_hint"); hint != "" {
-		if _, err := p.verifyIDTokenHint(ctx, hint, c.ID); err != nil {
+		if _, err := p.verifyIDTokenHint(ctx, hint, c.ID, false); err != nil {
 			return bad("invalid_request", "id_token_hint is not valid")
 		}
 	}
@@ -322,7 +347,10 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.URL.Query().Get("id")
 	now := p.now()
-	ar, err := p.store.AuthRequest(ctx, id, now)
+	ar, err := storage.AuthRequest{}, storage.ErrNotFound // no such request could exist
+	if storage.ValidText(id) {
+		ar, err = p.store.AuthRequest(ctx, id, now)
+	}
 	if err != nil {
 		if isNotFound(err) {
 			p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "This sign-in request has expired or does not exist.")

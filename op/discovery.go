@@ -41,6 +41,17 @@ type discoveryDocument struct {
 	UILocalesSupported                         []string `json:"ui_locales_supported"`
 }
 
+// authMethods are the client authentication methods a system can be
+// registered with. "none" is not one: public clients cannot be
+// registered, so no client could use it.
+var authMethods = []string{"private_key_jwt", "client_secret_basic", "client_secret_post"}
+
+// promptValues are the prompt values the sign-in honours. select_account
+// is not among them: a browser holds one citizen's session, there is no
+// account to choose, and such a request is answered
+// account_selection_required (OIDC Core §3.1.2.1).
+var promptValues = []string{"none", "login", "consent"}
+
 func (p *Provider) newDiscovery() discoveryDocument {
 	algs := func(a ...jose.SignatureAlgorithm) []string {
 		out := make([]string, len(a))
@@ -64,10 +75,10 @@ func (p *Provider) newDiscovery() discoveryDocument {
 		GrantTypesSupported:                        grantTypes,
 		SubjectTypesSupported:                      []string{"pairwise"},
 		IDTokenSigningAlgValuesSupported:           algs(jose.ES256, jose.RS256),
-		TokenEndpointAuthMethodsSupported:          []string{"private_key_jwt", "client_secret_basic", "client_secret_post", "none"},
+		TokenEndpointAuthMethodsSupported:          authMethods,
 		TokenEndpointAuthSigningAlgValuesSupported: algs(assertionAlgs...),
-		IntrospectionEndpointAuthMethodsSupported:  []string{"private_key_jwt", "client_secret_basic", "client_secret_post"},
-		RevocationEndpointAuthMethodsSupported:     []string{"private_key_jwt", "client_secret_basic", "client_secret_post", "none"},
+		IntrospectionEndpointAuthMethodsSupported:  authMethods,
+		RevocationEndpointAuthMethodsSupported:     authMethods,
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		ClaimsSupported:                            append([]string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid"}, citizenClaims...),
 		ACRValuesSupported:                         p.cfg.ACRValues,
@@ -75,7 +86,7 @@ func (p *Provider) newDiscovery() discoveryDocument {
 		RequestParameterSupported:                  false,
 		RequestURIParameterSupported:               false,
 		AuthorizationResponseIssParameterSupported: true,
-		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
+		PromptValuesSupported:                      promptValues,
 		UILocalesSupported:                         []string{"th", "en"},
 	}
 }

@@ -66,7 +66,7 @@ func (p *Provider) routes() http.Handler {
 	handle(PathToken, backChannel(offeredGrants(clientAuth(lib, false))), http.MethodPost)
 	handle(PathIntrospect, backChannel(clientAuth(lib, true)), http.MethodPost)
 	handle(PathRevoke, backChannel(clientAuth(lib, false)), http.MethodPost)
-	handle(PathUserinfo, noStore(limitBody(lib)), http.MethodGet, http.MethodPost)
+	handle(PathUserinfo, noStore(limitBody(userinfoForm(lib))), http.MethodGet, http.MethodPost)
 	handle(PathEndSession, browser(http.HandlerFunc(p.endSession)), http.MethodGet, http.MethodPost)
 	return withClientAddr(p.cfg.TrustedProxies, m)
 }
@@ -113,8 +113,52 @@ func backChannel(h http.Handler) http.Handler {
 			writeJSONError(w, http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("the request body could not be read"))
 			return
 		}
+		if !singleValued(w, r.PostForm) {
+			return
+		}
 		h.ServeHTTP(w, r)
 	})))
+}
+
+// singleValued refuses a request that repeats a parameter (RFC 6749 §3.2:
+// "Request and response parameters MUST NOT be included more than once"),
+// with invalid_request (§5.2). The library reads the last value and our
+// own checks the first: a repeated parameter would be read two ways, as in
+// token=bogus&token=<live> at revocation.
+//
+// It also refuses parameters that are not text (invalid UTF-8, NUL): the
+// database would, with an internal error.
+func singleValued(w http.ResponseWriter, form url.Values) bool {
+	for k, v := range form {
+		if !storage.ValidText(k) {
+			writeJSONError(w, http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("a parameter name is not valid UTF-8 text"))
+			return false
+		}
+		if len(v) > 1 {
+			writeJSONError(w, http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("the parameter %q is repeated", k))
+			return false
+		}
+		if !storage.ValidText(v[0]) {
+			writeJSONError(w, http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("the parameter %q is not valid UTF-8 text", k))
+			return false
+		}
+	}
+	return true
+}
+
+// userinfoForm refuses repeated parameters on userinfo, whose token may
+// come in a POST body (RFC 6750 §2.2) or, refused later, in the query.
+func userinfoForm(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			writeJSONError(w, http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("the request could not be read"))
+			return
+		}
+		if !singleValued(w, r.Form) {
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // grantTypes are the grants the token endpoint offers.
@@ -147,7 +191,7 @@ func clientAuth(h http.Handler, confidential bool) http.Handler {
 			id, secret, ok := r.BasicAuth()
 			id, err1 := url.QueryUnescape(id)
 			_, err2 := url.QueryUnescape(secret)
-			if !ok || id == "" || err1 != nil || err2 != nil {
+			if !ok || id == "" || err1 != nil || err2 != nil || !storage.ValidText(id) {
 				writeInvalidClient(w)
 				return
 			}

@@ -77,6 +77,9 @@ type Store interface {
 	// Permit returns a permit (clauses 5, 10 and 11: every endpoint checks
 	// the client's).
 	Permit(ctx context.Context, id string) (storage.Permit, error)
+	// Decisions lists a permit's decisions; those scheduled and not yet
+	// applied are enforced at their time (clause 11).
+	Decisions(ctx context.Context, permitID string) ([]storage.Decision, error)
 	// Consent returns the citizen's consent in force (clause 8).
 	Consent(ctx context.Context, citizenID, permitID, purpose string) (storage.Consent, error)
 	// Citizen returns the registry record the claims come from.
@@ -104,8 +107,9 @@ type Config struct {
 	LoginURL func(authRequestID string) string
 	// ACRValues are the acr values sign-ins can carry, for discovery.
 	ACRValues []string
-	// TrustedProxies may set X-Forwarded-For; other peers'
-	// headers are ignored and the TCP peer is the client's address.
+	// TrustedProxies may set Forwarded (RFC 7239) or X-Forwarded-For;
+	// other peers' headers are ignored and the TCP peer is the client's
+	// address.
 	TrustedProxies []netip.Prefix
 	// Audit records every release of personal data (required: a release
 	// that cannot be recorded is not made).

@@ -3,10 +3,8 @@ package op
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,14 +18,19 @@ import (
 
 var errNoPermit = release.ErrNotInForce
 
-// permitStore is what op needs of the permits.
+// permitStore is what op needs of the permits: the permit and its
+// decisions, among them those scheduled and not yet applied.
 type permitStore interface {
 	Permit(ctx context.Context, id string) (storage.Permit, error)
+	Decisions(ctx context.Context, permitID string) ([]storage.Decision, error)
 }
 
 // permitCache keeps permits in memory for at most ttl, and drops one at
 // once when told (PostgreSQL NOTIFY from the replica that changed it), so a
-// suspension takes effect everywhere within a second.
+// suspension takes effect everywhere within a second. A cached permit
+// carries its scheduled decisions not yet applied, and every get evaluates
+// them at its own now: a scheduled suspension or revocation is in force at
+// its time on every replica, whenever the background job applies it.
 type permitCache struct {
 	store permitStore
 	ttl   time.Duration
@@ -39,6 +42,7 @@ type permitCache struct {
 
 type permitEntry struct {
 	p       storage.Permit
+	pending []storage.Decision // scheduled, not yet applied
 	err     error
 	fetched time.Time
 }
@@ -49,19 +53,31 @@ func (pc *permitCache) get(ctx context.Context, id string) (storage.Permit, erro
 	e, ok := pc.entries[id]
 	pc.mu.Unlock()
 	if ok && now.Sub(e.fetched) < pc.ttl && now.Sub(e.fetched) >= 0 {
-		return e.p, e.err
+		return e.p.At(now, e.pending), e.err
 	}
 	p, err := pc.store.Permit(ctx, id)
 	if err != nil && !isNotFound(err) {
 		return storage.Permit{}, err
 	}
+	var pending []storage.Decision
+	if err == nil {
+		ds, derr := pc.store.Decisions(ctx, id)
+		if derr != nil {
+			return storage.Permit{}, derr
+		}
+		for _, d := range ds {
+			if d.AppliedAt.IsZero() {
+				pending = append(pending, d)
+			}
+		}
+	}
 	pc.mu.Lock()
 	if len(pc.entries) > 10000 {
 		clear(pc.entries)
 	}
-	pc.entries[id] = permitEntry{p: p, err: err, fetched: now}
+	pc.entries[id] = permitEntry{p: p, pending: pending, err: err, fetched: now}
 	pc.mu.Unlock()
-	return p, err
+	return p.At(now, pending), err
 }
 
 func (pc *permitCache) invalidate(id string) {
@@ -132,60 +148,16 @@ func resolvePurpose(pm storage.Permit, scopes []string, param string) (storage.P
 	}
 }
 
-// Client addresses. The provider sees the TCP peer; X-Forwarded-For counts
-// only when the peer is a trusted proxy.
+// Client addresses. The provider sees the TCP peer; Forwarded and
+// X-Forwarded-For count only when the peer is a trusted proxy
+// (storage.ClientAddr).
 type addrKey struct{}
 
 func withClientAddr(trusted []netip.Prefix, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		addr := peerAddr(r, trusted)
+		addr := storage.ClientAddr(r, trusted)
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), addrKey{}, addr)))
 	})
-}
-
-func peerAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	peer, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Addr{}
-	}
-	peer = peer.Unmap()
-	if !inPrefixes(peer, trusted) {
-		return peer
-	}
-	// The right-most address not itself a trusted proxy is the client.
-	// Only X-Forwarded-For, every line of it: a proxy that appends its own
-	// line (HAProxy) or only sets X-Forwarded-For (nginx, cloud load
-	// balancers) must not let a client-sent header be read instead.
-	var hops []string
-	for _, line := range r.Header.Values("X-Forwarded-For") {
-		for _, v := range strings.Split(line, ",") {
-			hops = append(hops, strings.TrimSpace(v))
-		}
-	}
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(hops[i])
-		if err != nil {
-			return netip.Addr{} // unparseable: trust nothing
-		}
-		a = a.Unmap()
-		if !inPrefixes(a, trusted) {
-			return a
-		}
-	}
-	return peer
-}
-
-func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // fromRegisteredNetwork reports whether the request comes from one of the

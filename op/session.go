@@ -29,9 +29,10 @@ type hintClaims struct {
 }
 
 // verifyIDTokenHint checks that hint is an ID token this provider signed,
-// for clientID when given, and not expired (the library would accept an
-// expired one). It returns the token's audience client and claims.
-func (p *Provider) verifyIDTokenHint(ctx context.Context, hint, clientID string) (hintClaims, error) {
+// for clientID when given, and — unless expiredOK — not expired (the
+// library would accept an expired one at authorize). It returns the
+// token's audience client and claims.
+func (p *Provider) verifyIDTokenHint(ctx context.Context, hint, clientID string, expiredOK bool) (hintClaims, error) {
 	var hc hintClaims
 	jws, err := jose.ParseSigned(hint, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 	if err != nil || len(jws.Signatures) != 1 {
@@ -58,7 +59,7 @@ func (p *Provider) verifyIDTokenHint(ctx context.Context, hint, clientID string)
 	if err := json.Unmarshal(payload, &hc); err != nil {
 		return hc, errBadHint
 	}
-	if hc.Issuer != p.cfg.Issuer || len(hc.Audience) == 0 || time.Unix(hc.Expiry, 0).Before(p.now()) {
+	if hc.Issuer != p.cfg.Issuer || len(hc.Audience) == 0 || (!expiredOK && time.Unix(hc.Expiry, 0).Before(p.now())) {
 		return hc, errBadHint
 	}
 	if clientID != "" && !slices.Contains(hc.Audience, clientID) {
@@ -68,8 +69,11 @@ func (p *Provider) verifyIDTokenHint(ctx context.Context, hint, clientID string)
 }
 
 // endSession is RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
-// A valid id_token_hint identifies the client and the citizen: the client's
-// grants for that citizen are revoked. The browser is sent only to a
+// A genuine id_token_hint identifies the client and the citizen: the grant
+// it was issued under is revoked, and so are the browser's sign-on session
+// and its grants when the hint names the browser's citizen. The hint may
+// have expired (§2: an RP signs out long after its ID token's few minutes);
+// its signature, issuer and audience must hold. The browser is sent only to a
 // post_logout_redirect_uri registered for that client, with state;
 // otherwise the provider shows its own signed-out page.
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
@@ -78,11 +82,17 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	for _, vs := range q {
+		if !storage.ValidText(vs[0]) {
+			p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The sign-out request is not valid text.")
+			return
+		}
+	}
 	hint, clientID, postLogout := q.Get("id_token_hint"), q.Get("client_id"), q.Get("post_logout_redirect_uri")
 	var hc hintClaims
 	if hint != "" {
 		var err error
-		hc, err = p.verifyIDTokenHint(ctx, hint, clientID)
+		hc, err = p.verifyIDTokenHint(ctx, hint, clientID, true)
 		if err != nil {
 			if !errors.Is(err, errBadHint) {
 				p.log.ErrorContext(ctx, "end session: keys", "err", err)
@@ -139,8 +149,9 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// endBrowserSession deletes the browser's sign-on session if its citizen
-// is the one the client's ID token names (by the client's pairwise sub).
+// endBrowserSession deletes the browser's sign-on session, and revokes the
+// grants made in it, if its citizen is the one the client's ID token names
+// (by the client's pairwise sub).
 func (p *Provider) endBrowserSession(w http.ResponseWriter, r *http.Request, c storage.Client, sub, cookieName, cookieValue string) {
 	ctx := r.Context()
 	sess, err := p.store.Session(ctx, HashToken(cookieValue), p.now())
@@ -161,6 +172,10 @@ func (p *Provider) endBrowserSession(w http.ResponseWriter, r *http.Request, c s
 	if err := p.store.DeleteSession(ctx, sess.ID); err != nil {
 		p.log.ErrorContext(ctx, "end session: delete session", "err", err)
 		return
+	}
+	// The session's grants end with it, whichever application holds them.
+	if _, err := p.store.RevokeGrants(ctx, storage.GrantFilter{SessionID: sess.ID}, p.now()); err != nil {
+		p.log.ErrorContext(ctx, "end session: revoke the session's grants", "err", err)
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1, Secure: p.cfg.SecureCookies, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 }

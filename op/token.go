@@ -125,7 +125,7 @@ func (p *Provider) authenticateAssertion(ctx context.Context, cc *oidcop.ClientC
 		return storage.Client{}, invalidClient()
 	}
 	var unverified assertionClaims
-	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &unverified); err != nil || unverified.Issuer == "" {
+	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &unverified); err != nil || unverified.Issuer == "" || !storage.ValidText(unverified.Issuer) {
 		return storage.Client{}, invalidClient()
 	}
 	c, err := p.clients.get(ctx, unverified.Issuer)
@@ -214,14 +214,16 @@ func invalidGrant(desc string) error {
 }
 
 // CodeExchange redeems an authorization code (RFC 6749 §4.1.3). The client is
-// authenticated already. The code is consumed atomically before anything is
-// checked, so that a failed attempt burns it; a replayed code revokes every
+// authenticated already. The code is consumed atomically, and only when it
+// was issued to this client: another client holding a leaked code can
+// neither use nor burn it. Then everything else is checked, so that a failed
+// attempt by the rightful client burns it; a replayed code revokes every
 // token the first exchange produced (RFC 6749 §4.1.2).
 func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.AccessTokenRequest]) (*oidcop.Response, error) {
 	p := s.p
 	c := r.Client.(client).Client
 	now := p.now()
-	ar, err := p.store.ConsumeAuthCode(ctx, HashToken(r.Data.Code), now)
+	ar, err := p.store.ConsumeAuthCode(ctx, HashToken(r.Data.Code), c.ID, now)
 	switch {
 	case errors.Is(err, storage.ErrConflict):
 		if err := p.store.RevokeGrant(ctx, ar.GrantID, now); err != nil {
@@ -235,6 +237,7 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 		return nil, p.internal(ctx, "consume code", err)
 	}
 	if ar.ClientID != c.ID {
+		// The store matched the client; a guard should that ever change.
 		return nil, invalidGrant("the code is invalid, expired or used")
 	}
 	if r.Data.RedirectURI != ar.RedirectURI {

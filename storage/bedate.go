@@ -86,18 +86,17 @@ func daysIn(ceYear, month int) int {
 }
 
 // OIDC renders d for the OpenID Connect birthdate claim, in the Common
-// Era: YYYY-MM-DD, or YYYY-MM / YYYY when the day or month is unknown
-// (OIDC Core §5.1 allows YYYY alone; YYYY-MM is what the registry knows).
+// Era, in one of the forms OIDC Core §5.1 allows: YYYY-MM-DD, or YYYY alone
+// when the day or the month is unknown. YYYY-MM is not among them, so a
+// registry date without its day is released as its year (an RP's library
+// would fail to parse, or misread, anything else).
 func (d BEDate) OIDC() string {
 	if d.IsZero() || d.IsLifetime() {
 		return ""
 	}
 	y := d.Year - BEOffset
-	switch {
-	case d.Month == 0:
+	if d.Month == 0 || d.Day == 0 {
 		return fmt.Sprintf("%04d", y)
-	case d.Day == 0:
-		return fmt.Sprintf("%04d-%02d", y, d.Month)
 	}
 	return fmt.Sprintf("%04d-%02d-%02d", y, d.Month, d.Day)
 }

@@ -196,10 +196,12 @@ type AuthRequestStore interface {
 	SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt, now time.Time) error
 	// ConsumeAuthCode marks the code used and returns its request, atomically:
 	// of any number of concurrent calls for one code exactly one succeeds.
-	// A code used before returns the request together with ErrConflict, so the
-	// caller can revoke the grant it started; an unknown or expired code
-	// returns ErrNotFound.
-	ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (AuthRequest, error)
+	// The code counts only for clientID, the authenticated client: for any
+	// other client it is ErrNotFound and stays as it was, so that a client
+	// holding another's leaked code cannot burn it. A code used before
+	// returns the request together with ErrConflict, so the caller can revoke
+	// the grant it started; an unknown or expired code returns ErrNotFound.
+	ConsumeAuthCode(ctx context.Context, codeHash, clientID string, now time.Time) (AuthRequest, error)
 	// DeleteAuthRequest removes a request; deleting a missing one is not an error.
 	DeleteAuthRequest(ctx context.Context, id string) error
 }

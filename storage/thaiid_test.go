@@ -364,7 +364,8 @@ func FuzzParseBEDate(f *testing.F) {
 		if d.Month == 0 && d.Day != 0 {
 			t.Fatalf("ParseBEDate(%q) = %+v: a day without a month", s, d)
 		}
-		if o := d.OIDC(); len(o) != 4 && len(o) != 7 && len(o) != 10 {
+		// OIDC Core §5.1: YYYY-MM-DD when the whole date is known, else YYYY.
+		if o := d.OIDC(); !birthdateRE.MatchString(o) || (len(o) == 10) != (d.Day != 0) {
 			t.Fatalf("ParseBEDate(%q).OIDC() = %q", s, o)
 		}
 		if full := (BEDate{d.Year, max(d.Month, 1), max(d.Day, 1)}); !d.Matches(full) {
@@ -452,4 +453,24 @@ func FuzzNormalizeInput(f *testing.F) {
 			t.Fatalf("NormalizeInput(normalizeText(%q)) = %q, want %q", s, NormalizeInput(normalizeText(s)), got)
 		}
 	})
+}
+// birthdateRE is the birthdate claim's syntax in OIDC Core §5.1.
+var birthdateRE = regexp.MustCompile(`^\d{4}(-\d{2}-\d{2})?$`)
+
+func TestBEDateOIDC(t *testing.T) {
+	tests := []struct {
+		d    BEDate
+		want string
+	}{
+		{BEDate{2530, 1, 15}, "1987-01-15"},
+		{BEDate{2535, 12, 0}, "1992"}, // YYYY-MM is not a birthdate format
+		{BEDate{2495, 0, 0}, "1952"},
+		{BEDate{}, ""},
+		{Lifetime(), ""},
+	}
+	for _, tt := range tests {
+		if got := tt.d.OIDC(); got != tt.want {
+			t.Errorf("%v.OIDC() = %q, want %q", tt.d, got, tt.want)
+		}
+	}
 }

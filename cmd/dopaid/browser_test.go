@@ -447,8 +447,8 @@ func TestBrowserRefusals(t *testing.T) {
 		if got, want := tok.IDTokenClaims.Claims["ial"], "2.3"; got != want {
 			t.Errorf("ial = %v, want %q", got, want)
 		}
-		if got, want := fetchUserinfo(t, app, tok).Birthdate, "1992-11"; got != want {
-			t.Errorf("birthdate = %q, want %q (the day is unknown)", got, want)
+		if got, want := fetchUserinfo(t, app, tok).Birthdate, "1992"; got != want {
+			t.Errorf("birthdate = %q, want %q (the day is unknown: the year alone, OIDC Core §5.1)", got, want)
 		}
 	})
 

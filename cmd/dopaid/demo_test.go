@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/dopaid/dopaid/op"
 )
 
 // TestDemoRoundTrip drives the demo relying party that --dev mounts at
@@ -68,9 +70,16 @@ func TestDemoRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		loc, err := resp.Location()
-		if err != nil || loc.Scheme+"://"+loc.Host+loc.Path != demo+"/" || loc.Query().Get("state") == "" {
-			t.Fatalf("sign-out: status %d, redirected to %v, want %s/ with state", resp.StatusCode, loc, demo)
+		// The browser itself goes to the provider's end_session, so that
+		// the provider's sign-on session in this browser ends too.
+		end, err := resp.Location()
+		if err != nil || end.Scheme+"://"+end.Host+end.Path != ts.URL+op.PathEndSession ||
+			end.Query().Get("id_token_hint") == "" || end.Query().Get("post_logout_redirect_uri") != demo+"/" || end.Query().Get("state") == "" {
+			t.Fatalf("sign-out: status %d, redirected to %v, want the provider's end_session with id_token_hint, post_logout_redirect_uri and state", resp.StatusCode, end)
+		}
+		loc := b.redirect(end.String())
+		if loc.Scheme+"://"+loc.Host+loc.Path != demo+"/" || loc.Query().Get("state") != end.Query().Get("state") {
+			t.Fatalf("end_session redirected to %v, want %s/ with the state", loc, demo)
 		}
 		page, _ := io.ReadAll(b.get(loc.String()).Body)
 		if !strings.Contains(string(page), `id="signed-out"`) || strings.Contains(string(page), `id="claims"`) {

@@ -62,3 +62,50 @@ func TestDevWalkthrough(t *testing.T) {
 		t.Errorf("second sign-in userinfo = %s", got)
 	}
 }
+
+// TestDemoSignOutOnSharedComputer: a citizen signs in through the demo
+// application and signs out; the next person at the same browser who
+// starts a sign-in is asked for an ID number and a code — not signed in
+// silently as the previous citizen. The demo's sign-out sends the browser
+// to the provider's end_session, which ends the provider's session too.
+// The citizen's registry birthdate lacks its day: the application receives
+// the year alone (OIDC Core §5.1 birthdate: YYYY-MM-DD, 0000-MM-DD or YYYY).
+func TestDemoSignOutOnSharedComputer(t *testing.T) {
+	ts := boot(t, "", func(m *Main) { m.Config.Dev = true })
+	malee := demoCitizens[1]
+	ts.secret(malee.PID, malee.LaserCode)
+	b := newChrome(t).newTab(t)
+
+	b.open(t, ts.URL+"/demo/")
+	b.click(t, "signin")
+	b.click(t, "prove")
+	// Her English name: chromedp's SendKeys drops the ข of ศรีสุข (the
+	// field reads ศรีสุ), which the registry then rightly refuses.
+	submitProof(t, b, proofDetails{PID: malee.PID, First: malee.FirstEN, Last: malee.LastEN,
+		Day: "1", Month: "12", Year: "2535"})
+	b.need(t, "sim-match")
+	b.click(t, "sim-match")
+	enrol(t, ts, b)
+	b.click(t, "continue")
+	b.click(t, "consent-allow")
+	if !b.has(t, "claims") {
+		t.Fatalf("the first sign-in did not reach the demo's claims (%s)", b.where(t))
+	}
+	if got := b.text(t, "userinfo"); !strings.Contains(got, `"birthdate": "1992"`) {
+		t.Errorf("a birthdate with an unknown day is not released as its year:\n%s", got)
+	}
+
+	b.click(t, "signout")
+	if !b.has(t, "signed-out") || b.has(t, "claims") {
+		t.Fatalf("the demo does not say it signed out (%s)", b.where(t))
+	}
+	if !strings.HasPrefix(b.location(t), ts.URL+"/demo/") {
+		t.Errorf("sign-out ended at %s, want back at the demo", b.location(t))
+	}
+
+	// The next person at this computer.
+	b.click(t, "signin")
+	if b.has(t, "claims") || !b.has(t, "code") || !b.has(t, "pid") {
+		t.Fatalf("a sign-in after sign-out did not ask for credentials (%s)", b.where(t))
+	}
+}

@@ -14,9 +14,10 @@ import (
 )
 
 // TestEndSessionRefusals covers RP-initiated logout: a hint the provider
-// did not sign, or that has expired, and an unregistered return address are
-// refused with an error page and revoke nothing; a valid request returns to
-// the registered address with state and ends the grant.
+// did not sign and an unregistered return address are refused with an
+// error page and revoke nothing; a valid request — with a hint that may
+// have expired — returns to the registered address with state and ends
+// the grant.
 func TestEndSessionRefusals(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, database string) {
 		clock := newFakeClock()
@@ -82,16 +83,23 @@ func TestEndSessionRefusals(t *testing.T) {
 			c.refresh(t, ts, tokens.RefreshToken).wantOAuthError(t, http.StatusBadRequest, "invalid_grant")
 		})
 
-		// Last: moves the clock.
+		// Last: moves the clock. An RP signs out long after its ID token's
+		// few minutes: a genuine hint that has expired still ends the grant
+		// (RP-Initiated Logout 1.0 §2), forged ones above stay refused.
 		t.Run("expired hint", func(t *testing.T) {
 			fresh := c.signIn(t, ts, b, "citizen-1")
 			ts.secret(fresh.AccessToken, fresh.RefreshToken)
 			clock.Advance(op.DefaultIDTokenTTL + time.Second)
-			endSession(t, url.Values{"id_token_hint": {fresh.IDToken}, "post_logout_redirect_uri": {c.PostLogout}, "state": {"bye-2"}}).
+			expired := fresh.IDToken
+			endSession(t, url.Values{"id_token_hint": {tamper(t, expired, func(m map[string]any) { m["sub"] = "someone-else" })}, "post_logout_redirect_uri": {c.PostLogout}, "state": {"bye-2"}}).
 				wantErrorPage(t, http.StatusBadRequest, "invalid_request")
-			// The access token has expired with the ID token; the grant lives.
 			wantActive(t, ts, c, fresh.RefreshToken, true)
-			ts.secret(c.refresh(t, ts, fresh.RefreshToken).tokens(t).AccessToken)
+			r := endSession(t, url.Values{"id_token_hint": {expired}, "post_logout_redirect_uri": {c.PostLogout}, "state": {"bye-2"}})
+			if got, want := r.header.Get("Location"), c.PostLogout+"?state=bye-2"; r.status != http.StatusFound || got != want {
+				t.Fatalf("sign-out with an expired hint: status %d, Location %q, want 302 to %s; body: %.300s", r.status, got, want, r.body)
+			}
+			wantActive(t, ts, c, fresh.RefreshToken, false)
+			c.refresh(t, ts, fresh.RefreshToken).wantOAuthError(t, http.StatusBadRequest, "invalid_grant")
 		})
 	})
 }

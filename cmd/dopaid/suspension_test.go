@@ -105,3 +105,76 @@ func TestSuspensionReachesOtherReplicas(t *testing.T) {
 	}
 	t.Logf("replica b refused authorize after %v, token exchange after %v", authorize, exchange)
 }
+
+// TestScheduledSuspensionInForceAtItsTime: a suspension decided with
+// advance notice is in force at its time — not when the background job
+// next applies it — on every endpoint; and likewise a scheduled revocation.
+// The server's clock is moved, not waited for.
+func TestScheduledSuspensionInForceAtItsTime(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, database string) {
+		clock := newFakeClock()
+		ts := boot(t, database, withClock(clock))
+		pm := permitFor(t, ts, "scheduled-agency", namesOnly)
+		c := newTestClient(t, ts, storage.Client{ID: "svc", AuthMethod: storage.AuthMethodSecretBasic, PermitID: pm.ID})
+		tok := c.signIn(t, ts, newBrowser(t), "citizen-s")
+		ts.secret(tok.AccessToken, tok.RefreshToken)
+		boss := approver(t, ts)
+
+		// Within the access token's lifetime, so that its refusal says
+		// something.
+		schedule(t, ts, boss, pm.ID, storage.DecisionSuspend, clock.Now().Add(5*time.Minute))
+		// Until then, the system works.
+		u, _ := c.authorizeURL(t, ts, nil)
+		if r := get(t, u, nil); r.status != http.StatusFound {
+			t.Fatalf("authorize before the suspension: status %d", r.status)
+		}
+		wantUserinfo(t, ts, tok.AccessToken, true)
+
+		clock.Advance(5 * time.Minute)
+		get(t, u, nil).wantErrorPage(t, http.StatusForbidden, "unauthorized_client")
+		wantUserinfo(t, ts, tok.AccessToken, false)
+		c.refresh(t, ts, tok.RefreshToken).wantOAuthError(t, http.StatusBadRequest, "unauthorized_client")
+		c.introspect(t, ts, tok.AccessToken).wantOAuthError(t, http.StatusBadRequest, "unauthorized_client")
+	})
+}
+
+// TestScheduledRevocationOnEveryReplica: two replicas on one PostgreSQL
+// database, their caches warm; a revocation scheduled on one is refused by
+// the other at its time.
+func TestScheduledRevocationOnEveryReplica(t *testing.T) {
+	db := pgtest.Schema(t, 8)
+	mk, err := keys.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := newFakeClock()
+	same := func(m *Main) { m.Config.MasterKey = mk; m.Now = clock.Now }
+	a := boot(t, db, same)
+	b := boot(t, db, same)
+	pm := permitFor(t, a, "replicated-agency", namesOnly)
+	c := newTestClient(t, a, storage.Client{ID: "svc", AuthMethod: storage.AuthMethodSecretBasic, PermitID: pm.ID})
+	tok := c.signIn(t, b, newBrowser(t), "citizen-r")
+	b.secret(tok.AccessToken, tok.RefreshToken)
+	u, _ := c.authorizeURL(t, b, nil)
+	newBrowser(t).toLogin(b, u) // b's caches hold the approved permit
+
+	schedule(t, a, approver(t, a), pm.ID, storage.DecisionRevoke, clock.Now().Add(5*time.Minute))
+	wantUserinfo(t, b, tok.AccessToken, true)
+	clock.Advance(5 * time.Minute)
+	get(t, u, nil).wantErrorPage(t, http.StatusForbidden, "unauthorized_client")
+	wantUserinfo(t, b, tok.AccessToken, false)
+	c.refresh(t, b, tok.RefreshToken).wantOAuthError(t, http.StatusBadRequest, "unauthorized_client")
+}
+
+// schedule records an approver's decision effective at a later time.
+func schedule(t *testing.T, ts *testServer, by storage.Admin, permitID, action string, at time.Time) {
+	t.Helper()
+	d, _, err := ts.Admin.Decide(context.Background(), by, permitID, admin.DecisionRequest{Action: action, EffectiveAt: at,
+		Notice: "หนังสือแจ้งเลขที่ 2/2569: " + action + " ล่วงหน้า"})
+	if err != nil {
+		t.Fatalf("schedule %s: %v", action, err)
+	}
+	if !d.AppliedAt.IsZero() {
+		t.Fatalf("the %s was applied at once, want it scheduled", action)
+	}
+}

@@ -178,12 +178,12 @@ SELECT EXISTS (SELECT 1 FROM u),
 // second query find out why; by then the winner has committed (the UPDATE
 // waited for its row lock), so a code used before is reliably reported as
 // ErrConflict together with its request.
-func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, error) {
+func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash, clientID string, now time.Time) (storage.AuthRequest, error) {
 	const op = "consume auth code"
 	q := `UPDATE auth_requests SET code_used_at = $2
-		WHERE code_hash = $1 AND code_used_at IS NULL AND code_expires_at > $2
+		WHERE code_hash = $1 AND client_id = $3 AND code_used_at IS NULL AND code_expires_at > $2
 		RETURNING ` + authRequestCols
-	r, err := scanAuthRequest(s.pool.QueryRow(ctx, q, codeHash, now))
+	r, err := scanAuthRequest(s.pool.QueryRow(ctx, q, codeHash, now, clientID))
 	if err == nil {
 		return r, nil
 	}
@@ -191,9 +191,9 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.T
 		return storage.AuthRequest{}, wrap(op, err)
 	}
 	r, err = scanAuthRequest(s.pool.QueryRow(ctx,
-		`SELECT `+authRequestCols+` FROM auth_requests WHERE code_hash = $1 AND code_used_at IS NOT NULL`, codeHash))
+		`SELECT `+authRequestCols+` FROM auth_requests WHERE code_hash = $1 AND client_id = $2 AND code_used_at IS NOT NULL`, codeHash, clientID))
 	if err != nil {
-		// Unknown, or expired unused.
+		// Unknown, another client's, or expired unused.
 		return storage.AuthRequest{}, wrap(op, err)
 	}
 	return r, fmt.Errorf("postgres: %s: used before: %w", op, storage.ErrConflict)

@@ -122,12 +122,12 @@ func (s *Store) SaveAuthCode(ctx context.Context, id, codeHash string, expiresAt
 // ConsumeAuthCode marks the code used and returns its request. The write
 // transaction holds the database's write lock from its first statement, so
 // of concurrent callers exactly one finds the code unused.
-func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash string, now time.Time) (storage.AuthRequest, error) {
+func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash, clientID string, now time.Time) (storage.AuthRequest, error) {
 	var r storage.AuthRequest
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		r, err = scanAuthRequest(tx.QueryRowContext(ctx, `SELECT `+authRequestColumns+` FROM auth_requests
-			WHERE code_hash = ?`, codeHash))
+			WHERE code_hash = ? AND client_id = ?`, codeHash, clientID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("sqlite: consume auth code: %w", storage.ErrNotFound)
 		}

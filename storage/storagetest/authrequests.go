@@ -173,7 +173,7 @@ func testAuthRequests(t *testing.T, su suite) {
 		wantErr(t, "DeleteAuthRequest", s.DeleteAuthRequest(ctx, r.ID), nil)
 		_, err := s.AuthRequest(ctx, r.ID, base)
 		wantErr(t, "AuthRequest after delete", err, storage.ErrNotFound)
-		_, err = s.ConsumeAuthCode(ctx, r.CodeHash, at(time.Minute))
+		_, err = s.ConsumeAuthCode(ctx, r.CodeHash, r.ClientID, at(time.Minute))
 		wantErr(t, "ConsumeAuthCode after delete", err, storage.ErrNotFound)
 		wantErr(t, "DeleteAuthRequest again", s.DeleteAuthRequest(ctx, r.ID), nil)
 		wantErr(t, "DeleteAuthRequest of a missing request", s.DeleteAuthRequest(ctx, "absent"), nil)
@@ -264,7 +264,7 @@ func testSaveAuthCode(t *testing.T, su suite) {
 				got, err := s.AuthRequest(ctx, "coded", base)
 				wantErr(t, "AuthRequest", err, nil)
 				check(t, "request with a code", got, coded, normAuthRequest)
-				_, err = s.ConsumeAuthCode(ctx, "code-new", at(time.Minute))
+				_, err = s.ConsumeAuthCode(ctx, "code-new", "client-1", at(time.Minute))
 				wantErr(t, "ConsumeAuthCode of the refused code", err, storage.ErrNotFound)
 			})
 		}
@@ -277,13 +277,13 @@ func testConsumeAuthCode(t *testing.T, su suite) {
 	t.Run("once", func(t *testing.T) {
 		s, r := storeWithCode(t, su, "a")
 		now := at(90 * time.Second)
-		got, err := s.ConsumeAuthCode(ctx, r.CodeHash, now)
+		got, err := s.ConsumeAuthCode(ctx, r.CodeHash, r.ClientID, now)
 		wantErr(t, "ConsumeAuthCode", err, nil)
 		want := r
 		want.CodeUsedAt = now
 		check(t, "ConsumeAuthCode", got, want, normAuthRequest)
 
-		got, err = s.ConsumeAuthCode(ctx, r.CodeHash, at(100*time.Second))
+		got, err = s.ConsumeAuthCode(ctx, r.CodeHash, r.ClientID, at(100*time.Second))
 		wantErr(t, "ConsumeAuthCode again", err, storage.ErrConflict)
 		check(t, "request returned with ErrConflict", got, want, normAuthRequest)
 	})
@@ -303,10 +303,32 @@ func testConsumeAuthCode(t *testing.T, su suite) {
 			t.Run(tt.name, func(t *testing.T) {
 				s, _ := storeWithCode(t, su, "a")
 				wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, newAuthRequest("no-code")), nil)
-				_, err := s.ConsumeAuthCode(ctx, tt.hash, tt.now)
+				_, err := s.ConsumeAuthCode(ctx, tt.hash, "client-1", tt.now)
 				wantErr(t, "ConsumeAuthCode", err, storage.ErrNotFound)
 			})
 		}
+	})
+
+	t.Run("another client's code", func(t *testing.T) {
+		// Another client presenting the code neither uses nor burns it,
+		// before or after the rightful client has.
+		s, r := storeWithCode(t, su, "a")
+		seedClient(t, s, "client-2")
+		_, err := s.ConsumeAuthCode(ctx, r.CodeHash, "client-2", at(time.Minute))
+		wantErr(t, "ConsumeAuthCode by another client", err, storage.ErrNotFound)
+		got, err := s.AuthRequest(ctx, r.ID, at(time.Minute))
+		wantErr(t, "AuthRequest", err, nil)
+		check(t, "request after another client's attempt", got, r, normAuthRequest)
+
+		now := at(90 * time.Second)
+		got, err = s.ConsumeAuthCode(ctx, r.CodeHash, r.ClientID, now)
+		wantErr(t, "ConsumeAuthCode by its client", err, nil)
+		want := r
+		want.CodeUsedAt = now
+		check(t, "ConsumeAuthCode by its client", got, want, normAuthRequest)
+
+		_, err = s.ConsumeAuthCode(ctx, r.CodeHash, "client-2", at(100*time.Second))
+		wantErr(t, "ConsumeAuthCode of a used code by another client", err, storage.ErrNotFound)
 	})
 
 	t.Run("concurrent consumers", func(t *testing.T) {
@@ -315,7 +337,7 @@ func testConsumeAuthCode(t *testing.T, su suite) {
 		got := make([]storage.AuthRequest, n)
 		errs := race(n, func(i int) error {
 			var err error
-			got[i], err = s.ConsumeAuthCode(ctx, r.CodeHash, at(time.Minute))
+			got[i], err = s.ConsumeAuthCode(ctx, r.CodeHash, r.ClientID, at(time.Minute))
 			return err
 		})
 		if w := winners(t, "ConsumeAuthCode", errs, storage.ErrConflict); w != 1 {
@@ -336,7 +358,7 @@ func testConsumeAuthCode(t *testing.T, su suite) {
 		wantErr(t, "CompleteAuthRequest", s.CompleteAuthRequest(ctx, "b", newAuthResult(), base), nil)
 		wantErr(t, "SaveAuthCode", s.SaveAuthCode(ctx, "b", "code-b", at(2*time.Minute), base), nil)
 		for i, hash := range []string{a.CodeHash, "code-b"} {
-			got, err := s.ConsumeAuthCode(ctx, hash, at(time.Minute))
+			got, err := s.ConsumeAuthCode(ctx, hash, "client-1", at(time.Minute))
 			if err != nil {
 				t.Fatalf("ConsumeAuthCode #%d: %v", i, err)
 			}
@@ -420,7 +442,7 @@ func testFailAuthRequest(t *testing.T, su suite) {
 		wantErr(t, "FailAuthRequest", s.FailAuthRequest(ctx, "a", "login_required", base), nil)
 		wantErr(t, "CompleteAuthRequest", s.CompleteAuthRequest(ctx, "a", newAuthResult(), base), storage.ErrConflict)
 		wantErr(t, "SaveAuthCode", s.SaveAuthCode(ctx, "a", "code-a", at(time.Minute), base), storage.ErrConflict)
-		_, err := s.ConsumeAuthCode(ctx, "code-a", base)
+		_, err := s.ConsumeAuthCode(ctx, "code-a", "client-1", base)
 		wantErr(t, "ConsumeAuthCode", err, storage.ErrNotFound)
 		got, err := s.AuthRequest(ctx, "a", base)
 		wantErr(t, "AuthRequest", err, nil)

@@ -54,7 +54,7 @@ var DefaultScopes = []string{"openid", "profile", "offline_access", "ial"}
 // prompt values it may pass on.
 var (
 	levels  = []string{"1.2", "1.3", "2.2", "2.3"}
-	prompts = []string{"none", "login", "consent", "select_account"}
+	prompts = []string{"none", "login", "consent"}
 )
 
 // Cookie names. The rp package adds its own "state" and "pkce"; every
@@ -186,7 +186,7 @@ func New(ctx context.Context, cfg Config) (http.Handler, error) {
 	if d.prefix != "" {
 		h = http.StripPrefix(d.prefix, h)
 	}
-	return secureHeaders(http.NewCrossOriginProtection().Handler(h)), nil
+	return secureHeaders(issuerOrigin(cfg.Issuer), http.NewCrossOriginProtection().Handler(h)), nil
 }
 
 // flowTTL bounds how long a sign-in or sign-out may take.
@@ -344,11 +344,15 @@ func (d *demo) home(w http.ResponseWriter, r *http.Request) {
 	d.render(w, http.StatusOK, p)
 }
 
-// logout ends the demo's session and signs out at the provider
-// (RP-initiated logout with id_token_hint). rp.EndSession calls the end
-// session endpoint from the server, so the ID token — which may carry an
-// ID number — never travels in a browser URL; the demo checks where the
-// provider sends it back and then sends the browser there.
+// logout ends the demo's session and sends the browser to the provider's
+// end_session endpoint (OpenID Connect RP-Initiated Logout 1.0 §2) with
+// id_token_hint, post_logout_redirect_uri and state. It must be the browser
+// that goes there: the provider's sign-on session lives in the browser's
+// cookie, and a server-to-server call cannot end it — the next person at a
+// shared computer would be signed in as this citizen without a question.
+// The ID token in the URL carries no personal data beyond the pairwise sub
+// (the provider puts claims in userinfo, not in the ID token). The provider
+// comes back to BaseURL+"/" with the state, which home checks.
 func (d *demo) logout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s, id := d.session(r)
@@ -362,22 +366,31 @@ func (d *demo) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	d.sessions.remove(id)
 	http.SetCookie(w, d.cookie(sessionCookie, "", -1))
+	endpoint := d.party.GetEndSessionEndpoint()
+	if endpoint == "" {
+		d.log.WarnContext(ctx, "demo rp: the provider advertises no end_session_endpoint")
+		d.render(w, http.StatusBadGateway, page{Message: msgSignOut})
+		return
+	}
 	state := randomString()
-	back, err := rp.EndSession(ctx, d.party, s.idToken, d.base+"/", state, "", nil)
-	if err != nil {
-		d.log.WarnContext(ctx, "demo rp: end session", "err", err)
-		d.render(w, http.StatusBadGateway, page{Message: msgSignOut})
-		return
-	}
-	if back == nil || back.Query().Get("state") != state || !sameEndpoint(back, d.base+"/") {
-		d.log.WarnContext(ctx, "demo rp: end session sent an unexpected redirect", "to", redactQuery(back))
-		d.render(w, http.StatusBadGateway, page{Message: msgSignOut})
-		return
-	}
 	if err := d.cookies.SetCookie(w, logoutCookie, state); err != nil {
 		d.log.ErrorContext(ctx, "demo rp: set logout cookie", "err", err)
+		d.render(w, http.StatusInternalServerError, page{Message: msgInternal})
+		return
 	}
-	http.Redirect(w, r, back.String(), http.StatusSeeOther)
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		d.log.WarnContext(ctx, "demo rp: unusable end_session_endpoint", "err", err)
+		d.render(w, http.StatusBadGateway, page{Message: msgSignOut})
+		return
+	}
+	q := u.Query()
+	q.Set("id_token_hint", s.idToken)
+	q.Set("client_id", d.cfg.ClientID)
+	q.Set("post_logout_redirect_uri", d.base+"/")
+	q.Set("state", state)
+	u.RawQuery = q.Encode()
+	http.Redirect(w, r, u.String(), http.StatusSeeOther)
 }
 
 // session returns the signed-in session of the request, if any, and its key.
@@ -394,23 +407,6 @@ func (d *demo) cookie(name, value string, maxAge int) *http.Cookie {
 		HttpOnly: true, Secure: d.secure, SameSite: http.SameSiteLaxMode}
 }
 
-// sameEndpoint reports whether u is want, ignoring the query.
-func sameEndpoint(u *url.URL, want string) bool {
-	c := *u
-	c.RawQuery = ""
-	return c.String() == want
-}
-
-// redactQuery keeps a URL's query out of the log.
-func redactQuery(u *url.URL) string {
-	if u == nil {
-		return ""
-	}
-	c := *u
-	c.RawQuery = ""
-	return c.String()
-}
-
 func prettyJSON(v any) (string, error) {
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
@@ -420,6 +416,13 @@ func prettyJSON(v any) (string, error) {
 		return "", err
 	}
 	return b.String(), nil
+}
+
+// issuerOrigin is the scheme and host of the issuer URL (Validate has
+// checked that it parses).
+func issuerOrigin(issuer string) string {
+	u, _ := url.Parse(issuer)
+	return u.Scheme + "://" + u.Host
 }
 
 // randomString returns 256 random bits, base64url-encoded.
@@ -530,11 +533,14 @@ func serveStyle(w http.ResponseWriter, r *http.Request) {
 }
 
 // secureHeaders sets a strict CSP (no script at all) and keeps pages with
-// personal data out of caches and Referer headers.
-func secureHeaders(h http.Handler) http.Handler {
+// personal data out of caches and Referer headers. The sign-out form may
+// lead to the provider (issuer, its origin): form-action covers the
+// redirect that follows a form's submission.
+func secureHeaders(issuer string, h http.Handler) http.Handler {
+	csp := "default-src 'none'; style-src 'self'; form-action 'self' " + issuer + "; frame-ancestors 'none'; base-uri 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("Content-Security-Policy", csp)
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("Referrer-Policy", "no-referrer")
 		hd.Set("Cache-Control", "no-store")
