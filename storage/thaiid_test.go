@@ -454,6 +454,7 @@ func FuzzNormalizeInput(f *testing.F) {
 		}
 	})
 }
+
 // birthdateRE is the birthdate claim's syntax in OIDC Core §5.1.
 var birthdateRE = regexp.MustCompile(`^\d{4}(-\d{2}-\d{2})?$`)
 
