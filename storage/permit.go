@@ -64,7 +64,11 @@ type System struct {
 	JWKS                   []byte // registered public keys (private_key_jwt)
 	JWKSURI                string // or the https URL that publishes them (private_key_jwt)
 	NetworkRanges          []string
-	SigningAlg             string
+	// AnyNetwork is an approver's explicit decision, at registration, that
+	// a private_key_jwt system may call from any address: without it a
+	// system must name its network ranges (clause 10).
+	AnyNetwork bool
+	SigningAlg string
 }
 
 // Acceptance records who accepted the announcement's terms for the agency.
@@ -275,7 +279,7 @@ func (a Admin) State() string {
 	switch {
 	case a.Disabled:
 		return AdminDisabled
-	case !a.Enrolled() && a.CreatedBy != "":
+	case a.InviteHash != "" || !a.InviteExpiresAt.IsZero():
 		return AdminInvited
 	case !a.Confirmed():
 		return AdminPending
