@@ -184,7 +184,7 @@ func (s *server) appoint(agencyID, name string) {
 	if err := s.ps.CreatePermit(context.Background(), storage.Permit{ID: id, Number: "APPOINT-" + id, AgencyID: agencyID,
 		State: storage.PermitApproved, ValidFrom: now.Add(-time.Hour), ValidUntil: now.AddDate(1, 0, 0),
 		Supervisors: []storage.Supervisor{{Name: name, Position: "Supervisor", OrderRef: "order " + id}},
-		CreatedAt: now, UpdatedAt: now}); err != nil {
+		CreatedAt:   now, UpdatedAt: now}); err != nil {
 		s.t.Fatal(err)
 	}
 }
