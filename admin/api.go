@@ -44,11 +44,11 @@ const (
 	errConflict          = "conflict"           // 409: the permit's state forbids it, or a duplicate
 	errTooLarge          = "request_too_large"  // 413
 	errMediaType         = "unsupported_media_type"
-	errValidation        = "validation_failed"  // 422: the service refused values, per field
-	errServer            = "server_error"       // 500: the cause is logged, never shown
-	errInvitation        = "invitation_invalid" // 410: no such invitation, or used already
-	errInvitationExpired = "invitation_expired" // 410
-	errThrottled         = "too_many_attempts"  // 429
+	errValidation        = "validation_failed"    // 422: the service refused values, per field
+	errServer            = "server_error"         // 500: the cause is logged, never shown
+	errInvitation        = "invitation_invalid"   // 410: no such invitation, or used already
+	errInvitationExpired = "invitation_expired"   // 410
+	errThrottled         = "too_many_attempts"    // 429
 	errPending           = "pending_confirmation" // 403: another approver must confirm the account first
 )
 
