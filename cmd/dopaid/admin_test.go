@@ -356,7 +356,7 @@ func TestAdminCLI(t *testing.T) {
 	// Tokens are listed and revoked: the clerk's by an approver (as when
 	// someone leaves), the boss's by himself. Revoked, they act no more.
 	_, tokens, _ := cli.run(t, bossEnv, "", "list-tokens", "--username", "clerk")
-	if !regexp.MustCompile(ct["token_id"] + `\s+records\s+\S+\s+\S+\s+live`).MatchString(tokens) || strings.Contains(tokens, ct["token"]) {
+	if !regexp.MustCompile(ct["token_id"]+`\s+records\s+\S+\s+\S+\s+live`).MatchString(tokens) || strings.Contains(tokens, ct["token"]) {
 		t.Errorf("list-tokens --username clerk:\n%s", tokens)
 	}
 	cli.fails(t, 1, clerkEnv, []string{"list-tokens", "--username", "boss"}, "not allowed")
