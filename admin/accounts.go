@@ -76,20 +76,21 @@ func inviteHash(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Bootstrap creates the first administrator account, an approver, while no
-// account exists, and returns it with the otpauth:// URL that enrols its
-// TOTP secret in an authenticator app (shown once). The operator who runs
-// it is the account's holder and sets its password; every later account is
-// made by CreateAdmin and enrolled by its own holder.
+// Bootstrap creates one of the first two administrator accounts, both
+// approvers, and returns it with the otpauth:// URL that enrols its TOTP
+// secret in an authenticator app (shown once). The person who runs it is
+// the account's holder and sets its password.
+//
+// Every later account is made by CreateAdmin, enrolled by its own holder
+// and confirmed by an approver other than its creator (ConfirmAdmin). That
+// takes two approvers, so bootstrap makes two, each by its own holder: it
+// is allowed while the store holds no more than one bootstrap approver and
+// no confirmed account made by invitation.
 func (s *Service) Bootstrap(ctx context.Context, user, name, role, password string) (out storage.Admin, otpURL string, err error) {
 	ev := event{actor: "system", detail: "bootstrap_admin"}
 	defer func() { s.record(ctx, storage.Admin{}, ev, err) }()
-	n, err := s.ps.CountAdmins(ctx)
-	if err != nil {
-		return storage.Admin{}, "", fmt.Errorf("count administrators: %w", err)
-	}
-	if n > 0 {
-		return storage.Admin{}, "", fmt.Errorf("administrators exist already; an approver must create the account: %w", ErrForbidden)
+	if err = s.mayBootstrap(ctx); err != nil {
+		return storage.Admin{}, "", err
 	}
 	p := problems{}
 	user, name, _, err = s.checkAccount(ctx, p, user, name, role, "")
@@ -97,7 +98,7 @@ func (s *Service) Bootstrap(ctx context.Context, user, name, role, password stri
 		return storage.Admin{}, "", err
 	}
 	if _, ok := p["role"]; !ok && role != storage.RoleApprover {
-		p.add("role", "the first administrator must be an approver, who can then create the others")
+		p.add("role", "the first administrators must be approvers, who can then create and confirm the others")
 	}
 	checkPassword(p, user, password)
 	if err = p.err(); err != nil {
@@ -121,19 +122,47 @@ func (s *Service) Bootstrap(ctx context.Context, user, name, role, password stri
 	return public(a), otpURL, nil
 }
 
+// mayBootstrap allows Bootstrap while the store holds at most one account
+// made at bootstrap, an approver, and no account made by invitation has
+// been confirmed: the two first approvers, who confirm each other's
+// invitations from then on.
+func (s *Service) mayBootstrap(ctx context.Context) error {
+	all, err := s.ps.Admins(ctx)
+	if err != nil {
+		return fmt.Errorf("list administrators: %w", err)
+	}
+	boot := 0
+	for _, a := range all {
+		switch {
+		case a.CreatedBy == "" && a.Role == storage.RoleApprover:
+			boot++
+		case a.CreatedBy == "", a.Confirmed():
+			boot = 2 // an officer of old, or a confirmed account: bootstrap is over
+		}
+	}
+	if boot >= 2 {
+		return fmt.Errorf("administrators exist already; an approver must create the account: %w", ErrForbidden)
+	}
+	return nil
+}
+
 // CreateAdmin creates an administrator account that its holder must enrol
 // before it can sign in, and returns it with the invitation to hand them
 // (good once, for InvitationTTL). Only approvers create accounts.
-// Supervisors are bound to an agency; DOPA staff are not.
+// Supervisors are bound to an agency, and only the supervisors a permit of
+// that agency appoints (clause 9) get an account: the name must be one of
+// theirs. DOPA staff are bound to no agency.
 //
 // The creator learns neither the password nor the TOTP secret: the holder
 // chooses the one and receives the other at enrolment (Enrol,
-// ConfirmEnrolment). So one person cannot make a second account to act as
-// the checker of their own work.
+// ConfirmEnrolment). Even so the account cannot act until an approver
+// other than its creator has confirmed it (ConfirmAdmin): whoever holds an
+// invitation link cannot also make the account act (clause 5).
 func (s *Service) CreateAdmin(ctx context.Context, actor storage.Admin, user, name, role, agencyID string) (out storage.Admin, inv Invitation, err error) {
 	ev := event{detail: "invite_admin", agencyID: agencyID}
 	defer func() { s.record(ctx, actor, ev, err) }()
-	if _, err = s.authorize(ctx, actor, storage.RoleApprover); err != nil {
+	by, err := s.authorize(ctx, actor, storage.RoleApprover)
+	if err != nil {
 		return storage.Admin{}, Invitation{}, err
 	}
 	p := problems{}
@@ -141,11 +170,16 @@ func (s *Service) CreateAdmin(ctx context.Context, actor storage.Admin, user, na
 	if err != nil {
 		return storage.Admin{}, Invitation{}, err
 	}
+	if role == storage.RoleSupervisor && agencyID != "" && p["agency_id"] == "" && p["name"] == "" {
+		if ev.permitID, err = s.appointingPermit(ctx, p, agencyID, name); err != nil {
+			return storage.Admin{}, Invitation{}, err
+		}
+	}
 	if err = p.err(); err != nil {
 		return storage.Admin{}, Invitation{}, err
 	}
 	now := s.now()
-	a := storage.Admin{Username: user, Name: name, Role: role, AgencyID: agencyID, CreatedAt: now, UpdatedAt: now}
+	a := storage.Admin{Username: user, Name: name, Role: role, AgencyID: agencyID, CreatedBy: by.ID, CreatedAt: now, UpdatedAt: now}
 	if a.ID, err = newID(); err != nil {
 		return storage.Admin{}, Invitation{}, err
 	}
@@ -161,6 +195,72 @@ func (s *Service) CreateAdmin(ctx context.Context, actor storage.Admin, user, na
 		return storage.Admin{}, Invitation{}, fmt.Errorf("store administrator: %w", err)
 	}
 	return public(a), inv, nil
+}
+
+// appointingPermit returns the permit of the agency, approved or
+// suspended, that appoints a supervisor of that name (compared without
+// regard to case and runs of spaces), or adds a problem to p.
+func (s *Service) appointingPermit(ctx context.Context, p problems, agencyID, name string) (string, error) {
+	pms, err := s.ps.Permits(ctx, agencyID)
+	if err != nil {
+		return "", fmt.Errorf("list permits: %w", err)
+	}
+	want := strings.Join(strings.Fields(name), " ")
+	for _, pm := range pms {
+		if pm.State != storage.PermitApproved && pm.State != storage.PermitSuspended {
+			continue
+		}
+		for _, sv := range pm.Supervisors {
+			if strings.EqualFold(strings.Join(strings.Fields(sv.Name), " "), want) {
+				return pm.ID, nil
+			}
+		}
+	}
+	p.add("name", "is not a supervisor appointed by a permit of this agency: supervisors get accounts only as the permit appoints them (clause 9)")
+	return "", nil
+}
+
+// ConfirmAdmin lets an enrolled account act: the second person of clause
+// 5's maker-checker. Only an approver confirms, never the approver who
+// created the account nor the account itself. The audit entry names both
+// the confirming approver (its actor) and the creator.
+func (s *Service) ConfirmAdmin(ctx context.Context, actor storage.Admin, id string) (out storage.Admin, err error) {
+	ev := event{detail: "confirm_admin admin:" + id}
+	defer func() { s.record(ctx, actor, ev, err) }()
+	by, err := s.authorize(ctx, actor, storage.RoleApprover)
+	if err != nil {
+		return storage.Admin{}, err
+	}
+	a, err := s.ps.Admin(ctx, id)
+	if err != nil {
+		return storage.Admin{}, notFound(err, "administrator", id)
+	}
+	ev.agencyID = a.AgencyID
+	if a.CreatedBy != "" {
+		ev.detail += " created_by admin:" + a.CreatedBy
+	}
+	now := s.now()
+	a, err = s.ps.UpdateAdmin(ctx, id, func(cur storage.Admin) (storage.Admin, error) {
+		switch {
+		case cur.ID == by.ID || cur.CreatedBy == by.ID:
+			return cur, ErrSameApprover
+		case cur.Disabled:
+			return cur, fmt.Errorf("confirm a disabled account: %w", ErrState)
+		case !cur.Enrolled():
+			return cur, fmt.Errorf("confirm an account whose holder has not enrolled: %w", ErrState)
+		case cur.Confirmed():
+			return cur, fmt.Errorf("confirm an account that is confirmed already: %w", ErrState)
+		}
+		cur.ConfirmedBy, cur.ConfirmedAt, cur.UpdatedAt = by.ID, now, now
+		return cur, nil
+	})
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			err = notFound(err, "administrator", id)
+		}
+		return storage.Admin{}, err
+	}
+	return public(a), nil
 }
 
 // checkAccount checks a new account's username, name, role and agency into
@@ -464,6 +564,11 @@ func (s *Service) Authenticate(ctx context.Context, user, password, code string)
 	}
 	if err := s.store.ClearThrottle(ctx, key); err != nil {
 		s.log.ErrorContext(ctx, "admin: clear sign-in throttle", "err", err)
+	}
+	if !a.Confirmed() {
+		// The credentials are right, so the holder may know why: another
+		// approver has yet to confirm the account.
+		return storage.Admin{}, ErrPending
 	}
 	return public(a), nil
 }

@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +48,9 @@ func (e *env) invite(t *testing.T, user, role, agencyID string) (storage.Admin, 
 	if _, err := e.svc.ConfirmEnrolment(ctx, inv.Token, code(t, otpURL, e.clock.Now())); err != nil {
 		t.Fatalf("ConfirmEnrolment: %v", err)
 	}
+	if _, err := e.svc.ConfirmAdmin(ctx, e.approver2, a.ID); err != nil {
+		t.Fatalf("ConfirmAdmin: %v", err)
+	}
 	e.clock.Add(30 * time.Second)
 	return a, otpURL
 }
@@ -60,7 +64,7 @@ func TestCreateAdmin(t *testing.T) {
 			// The first account must be an approver; its holder (the
 			// operator) sets its password and gets its TOTP secret.
 			_, _, err := full.svc.Bootstrap(ctx, "first", "First", storage.RoleOfficer, password)
-			wantFields(t, err, map[string]string{"role": "first administrator must be an approver"})
+			wantFields(t, err, map[string]string{"role": "first administrators must be approvers"})
 			_, _, err = full.svc.Bootstrap(ctx, "first", "First", storage.RoleApprover, "short")
 			wantFields(t, err, map[string]string{"password": "at least 12"})
 			a, otpURL, err := full.svc.Bootstrap(ctx, "first", "First Approver", storage.RoleApprover, password)
@@ -83,14 +87,19 @@ func TestCreateAdmin(t *testing.T) {
 			if au := full.lastAudit(t); au.Actor != "admin:"+a.ID || au.Detail != "bootstrap_admin" || au.Outcome != "success" {
 				t.Errorf("audit entry = %+v", au)
 			}
-			// Once an account exists, bootstrap is closed.
-			if _, _, err := full.svc.Bootstrap(ctx, "second", "Second", storage.RoleApprover, password); !errors.Is(err, admin.ErrForbidden) {
-				t.Errorf("second bootstrap: %v, want ErrForbidden", err)
+			// A second approver, by its own holder: maker-checker needs two.
+			// Then bootstrap is closed.
+			b, _, err := full.svc.Bootstrap(ctx, "second", "Second Approver", storage.RoleApprover, password)
+			if err != nil {
+				t.Fatalf("second bootstrap: %v", err)
+			}
+			if _, _, err := full.svc.Bootstrap(ctx, "third", "Third", storage.RoleApprover, password); !errors.Is(err, admin.ErrForbidden) {
+				t.Errorf("third bootstrap: %v, want ErrForbidden", err)
 			}
 			if au := full.lastAudit(t); au.Actor != "system" || au.Detail != "bootstrap_admin: forbidden" {
 				t.Errorf("audit entry = %+v", au)
 			}
-			full.approver = a
+			full.approver, full.approver2 = a, b
 		})
 		if full.approver.ID == "" {
 			t.FailNow()
@@ -112,6 +121,7 @@ func TestCreateAdmin(t *testing.T) {
 			{"supervisor without agency", full.approver, "sup1", "S", storage.RoleSupervisor, "", nil, map[string]string{"agency_id": "bound"}},
 			{"supervisor of unknown agency", full.approver, "sup1", "S", storage.RoleSupervisor, "nope", nil, map[string]string{"agency_id": "no agency"}},
 			{"officer with agency", full.approver, "off1", "O", storage.RoleOfficer, ag.ID, nil, map[string]string{"agency_id": "only supervisors"}},
+			{"supervisor no permit appoints", full.approver, "sup1", "สมหญิง", storage.RoleSupervisor, ag.ID, nil, map[string]string{"name": "not a supervisor appointed by a permit"}},
 			{"bad everything", full.approver, "A", "", "root", "", nil, map[string]string{
 				"username": "lower-case", "name": "required", "role": "officer, approver, auditor, supervisor"}},
 			{"username taken", full.approver, full.officer.Username, "S", storage.RoleAuditor, "", nil, map[string]string{"username": "taken"}},
@@ -128,7 +138,17 @@ func TestCreateAdmin(t *testing.T) {
 				}
 			})
 		}
-		sup, inv, err := full.svc.CreateAdmin(ctx, full.approver, "lands-dpo", "สมหญิง", storage.RoleSupervisor, ag.ID)
+		// Clause 9: supervisors are those a permit of the agency appoints.
+		pm := full.appoint(t, ag.ID, storage.PermitPending, "สมหญิง")
+		if _, _, err := full.svc.CreateAdmin(ctx, full.approver, "lands-dpo", "สมหญิง", storage.RoleSupervisor, ag.ID); err == nil {
+			t.Fatal("a supervisor appointed only by a pending permit got an account")
+		}
+		pm = full.appoint(t, ag.ID, storage.PermitApproved, "สมหญิง")
+		other := full.agency(t)
+		if _, _, err := full.svc.CreateAdmin(ctx, full.approver, "lands-dpo", "สมหญิง", storage.RoleSupervisor, other.ID); err == nil {
+			t.Fatal("a supervisor of one agency's permit got an account for another agency")
+		}
+		sup, inv, err := full.svc.CreateAdmin(ctx, full.approver, "lands-dpo", " สมหญิง ", storage.RoleSupervisor, ag.ID)
 		if err != nil || sup.AgencyID != ag.ID {
 			t.Fatalf("create supervisor: %+v, %v", sup, err)
 		}
@@ -136,8 +156,223 @@ func TestCreateAdmin(t *testing.T) {
 			t.Errorf("invitation = %+v", inv)
 		}
 		if au := full.lastAudit(t); au.Actor != "admin:"+full.approver.ID || au.Detail != "invite_admin" || au.Outcome != "success" ||
-			au.AgencyID != ag.ID {
+			au.AgencyID != ag.ID || au.PermitID != pm.ID {
+			t.Errorf("audit entry = %+v, want the appointing permit %s", au, pm.ID)
+		}
+	})
+}
+
+// appoint stores a permit of the agency in state that appoints a
+// supervisor called name.
+func (e *env) appoint(t *testing.T, agencyID, state, name string) storage.Permit {
+	t.Helper()
+	id := fmt.Sprintf("appoint-%d", e.clock.Now().UnixNano())
+	e.clock.Add(time.Second)
+	pm := storage.Permit{ID: id, Number: id, AgencyID: agencyID, State: state, ValidFrom: base, ValidUntil: base.AddDate(1, 0, 0),
+		Supervisors: []storage.Supervisor{{Name: name, Position: "DPO", OrderRef: "order 1/2569"}}, CreatedAt: base, UpdatedAt: base}
+	if err := e.ps.CreatePermit(context.Background(), pm); err != nil {
+		t.Fatal(err)
+	}
+	return pm
+}
+
+// TestConfirmAdmin: an invited account acts only after an approver other
+// than its creator confirms it (clause 5, maker-checker); the trail names
+// both.
+func TestConfirmAdmin(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open opener) {
+		e := newEnv(t, open)
+		ctx := context.Background()
+		// The creator holds the invitation link and enrols the account
+		// himself: the attack the rule exists for.
+		a, inv, err := e.svc.CreateAdmin(ctx, e.approver, "puppet", "Puppet", storage.RoleApprover, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.ConfirmAdmin(ctx, e.approver2, a.ID); !errors.Is(err, admin.ErrState) {
+			t.Errorf("ConfirmAdmin before enrolment: %v, want ErrState", err)
+		}
+		otpURL, err := e.svc.Enrol(ctx, inv.Token, password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.ConfirmEnrolment(ctx, inv.Token, code(t, otpURL, e.clock.Now())); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Add(30 * time.Second)
+		stored, _ := e.ps.Admin(ctx, a.ID)
+		if stored.State() != storage.AdminPending || stored.CreatedBy != e.approver.ID {
+			t.Fatalf("enrolled account: state %q, created by %q; want pending, by %s", stored.State(), stored.CreatedBy, e.approver.ID)
+		}
+
+		// Pending: the right password and code do not sign in, and say why.
+		if _, err := e.svc.Authenticate(ctx, "puppet", password, code(t, otpURL, e.clock.Now())); !errors.Is(err, admin.ErrPending) {
+			t.Errorf("sign-in of a pending account: %v, want ErrPending", err)
+		}
+		if au := e.lastAudit(t); au.Detail != "sign_in: pending_confirmation" || au.Outcome != "failure" {
 			t.Errorf("audit entry = %+v", au)
+		}
+		// Nor can it act, whatever hands it in.
+		pm := e.pending(t)
+		if _, _, err := e.svc.Decide(ctx, stored, pm.ID, admin.DecisionRequest{Action: storage.DecisionReject, Notice: "no"}); !errors.Is(err, admin.ErrPending) {
+			t.Errorf("Decide by a pending approver: %v, want ErrPending", err)
+		}
+		if _, _, err := e.svc.IssueToken(ctx, stored, "script", 0); !errors.Is(err, admin.ErrPending) {
+			t.Errorf("IssueToken by a pending approver: %v, want ErrPending", err)
+		}
+
+		// Not by the creator, not by itself, not by a non-approver.
+		for _, tt := range []struct {
+			name string
+			by   storage.Admin
+			err  error
+		}{
+			{"creator", e.approver, admin.ErrSameApprover},
+			{"itself", stored, admin.ErrPending},
+			{"officer", e.officer, admin.ErrForbidden},
+			{"auditor", e.auditor, admin.ErrForbidden},
+		} {
+			if _, err := e.svc.ConfirmAdmin(ctx, tt.by, a.ID); !errors.Is(err, tt.err) {
+				t.Errorf("ConfirmAdmin by %s: %v, want %v", tt.name, err, tt.err)
+			}
+		}
+		if au := e.lastAudit(t); au.Outcome != "failure" {
+			t.Errorf("refused confirmation audited as %+v", au)
+		}
+		if got, _ := e.ps.Admin(ctx, a.ID); got.State() != storage.AdminPending {
+			t.Fatalf("after refused confirmations the account is %s", got.State())
+		}
+
+		// Another approver confirms; the trail names both.
+		got, err := e.svc.ConfirmAdmin(ctx, e.approver2, a.ID)
+		if err != nil {
+			t.Fatalf("ConfirmAdmin: %v", err)
+		}
+		if got.ConfirmedBy != e.approver2.ID || got.State() != storage.AdminActive || got.PasswordHash != "" {
+			t.Errorf("confirmed account = %+v", got)
+		}
+		au := e.lastAudit(t)
+		if au.Actor != "admin:"+e.approver2.ID || au.Detail != "confirm_admin admin:"+a.ID+" created_by admin:"+e.approver.ID || au.Outcome != "success" {
+			t.Errorf("audit entry = %+v", au)
+		}
+		if _, err := e.svc.ConfirmAdmin(ctx, e.approver2, a.ID); !errors.Is(err, admin.ErrState) {
+			t.Errorf("ConfirmAdmin again: %v, want ErrState", err)
+		}
+		e.clock.Add(30 * time.Second)
+		if _, err := e.svc.Authenticate(ctx, "puppet", password, code(t, otpURL, e.clock.Now())); err != nil {
+			t.Errorf("sign-in after confirmation: %v", err)
+		}
+		// A confirmed account made by an approver may confirm others, but
+		// not those it made.
+		list, err := e.svc.Admins(ctx, e.approver2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range list {
+			if l.ID == a.ID && (l.CreatedBy != e.approver.ID || l.ConfirmedBy != e.approver2.ID) {
+				t.Errorf("Admins shows %+v, want created by and confirmed by", l)
+			}
+		}
+	})
+}
+
+// TestAdminTokens: an API token acts as its account, is kept only as a
+// keyed hash, expires, and is revoked by its holder or an approver.
+func TestAdminTokens(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open opener) {
+		e := newEnv(t, open)
+		ctx := context.Background()
+		for _, tt := range []struct {
+			name, label string
+			ttl         time.Duration
+			field       string
+		}{
+			{"no name", " ", 0, "name"},
+			{"too short", "x", time.Minute, "expires_in"},
+			{"too long", "x", 400 * 24 * time.Hour, "expires_in"},
+		} {
+			if _, _, err := e.svc.IssueToken(ctx, e.officer, tt.label, tt.ttl); err == nil {
+				t.Errorf("IssueToken %s: no error", tt.name)
+			} else {
+				wantFields(t, err, map[string]string{tt.field: ""})
+			}
+		}
+		tk, token, err := e.svc.IssueToken(ctx, e.officer, "nightly export", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(token, admin.TokenPrefix) || tk.Hash != "" || !tk.ExpiresAt.Equal(e.clock.Now().Add(admin.DefaultTokenTTL)) {
+			t.Errorf("issued %+v, %q", tk, token)
+		}
+		stored, err := e.ps.AdminTokens(ctx, e.officer.ID)
+		if err != nil || len(stored) != 1 || stored[0].Hash == "" || strings.Contains(stored[0].Hash, token[len(admin.TokenPrefix):]) {
+			t.Fatalf("stored tokens %+v, %v; want one keyed hash", stored, err)
+		}
+		a, err := e.svc.AuthenticateToken(ctx, token)
+		if err != nil || a.ID != e.officer.ID {
+			t.Errorf("AuthenticateToken = %+v, %v; want the officer", a, err)
+		}
+		for _, bad := range []string{"", token + "x", admin.TokenPrefix + "guess", strings.Repeat("a", 300)} {
+			if _, err := e.svc.AuthenticateToken(ctx, bad); err != admin.ErrAuthFailed {
+				t.Errorf("AuthenticateToken(%.20q): %v, want exactly ErrAuthFailed", bad, err)
+			}
+		}
+		entries, _ := e.ps.AuditEntries(ctx, storage.AuditFilter{})
+		for _, au := range entries {
+			if strings.Contains(au.Detail, token) {
+				t.Errorf("audit entry holds the token: %+v", au)
+			}
+		}
+
+		// Listed for the holder and approvers, not for another account.
+		if list, err := e.svc.Tokens(ctx, e.officer, ""); err != nil || len(list) != 1 || list[0].Name != "nightly export" || list[0].Hash != "" {
+			t.Errorf("own Tokens = %+v, %v", list, err)
+		}
+		if _, err := e.svc.Tokens(ctx, e.auditor, e.officer.ID); !errors.Is(err, admin.ErrForbidden) {
+			t.Errorf("Tokens of another account by an auditor: %v, want ErrForbidden", err)
+		}
+		if _, err := e.svc.RevokeToken(ctx, e.auditor, e.officer.ID, tk.ID); !errors.Is(err, admin.ErrForbidden) {
+			t.Errorf("RevokeToken by an auditor: %v, want ErrForbidden", err)
+		}
+		if _, err := e.svc.RevokeToken(ctx, e.auditor, "", tk.ID); !errors.Is(err, admin.ErrNotFound) {
+			t.Errorf("RevokeToken of another's token as one's own: %v, want ErrNotFound", err)
+		}
+
+		// Expiry.
+		_, short, err := e.svc.IssueToken(ctx, e.auditor, "short", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Add(time.Hour)
+		if _, err := e.svc.AuthenticateToken(ctx, short); err != admin.ErrAuthFailed {
+			t.Errorf("expired token: %v, want ErrAuthFailed", err)
+		}
+		if au := e.lastAudit(t); !strings.Contains(au.Detail, "revoked_or_expired") || au.Outcome != "failure" {
+			t.Errorf("audit entry = %+v", au)
+		}
+
+		// An approver revokes it (offboarding): it stops at once.
+		got, err := e.svc.RevokeToken(ctx, e.approver, e.officer.ID, tk.ID)
+		if err != nil || got.RevokedBy != e.approver.ID {
+			t.Fatalf("RevokeToken = %+v, %v", got, err)
+		}
+		if _, err := e.svc.AuthenticateToken(ctx, token); err != admin.ErrAuthFailed {
+			t.Errorf("revoked token: %v, want ErrAuthFailed", err)
+		}
+		if _, err := e.svc.RevokeToken(ctx, e.officer, "", tk.ID); !errors.Is(err, admin.ErrState) {
+			t.Errorf("RevokeToken again: %v, want ErrState", err)
+		}
+
+		// A disabled account's tokens do nothing.
+		_, live, err := e.svc.IssueToken(ctx, e.approver2, "ops", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.ps.UpdateAdmin(ctx, e.approver2.ID, func(a storage.Admin) (storage.Admin, error) { a.Disabled = true; return a, nil }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.AuthenticateToken(ctx, live); err != admin.ErrAuthFailed {
+			t.Errorf("token of a disabled account: %v, want ErrAuthFailed", err)
 		}
 	})
 }
@@ -248,8 +483,15 @@ func TestEnrolment(t *testing.T) {
 			// The confirming code is spent for sign-in too.
 			wantNoSignIn(t, password, code(t, otpURL, e.clock.Now()), "totp_replayed")
 			e.clock.Add(30 * time.Second)
+			if _, err := e.svc.Authenticate(ctx, "somsak", password, code(t, otpURL, e.clock.Now())); !errors.Is(err, admin.ErrPending) {
+				t.Errorf("sign-in after enrolment, before confirmation: %v, want ErrPending", err)
+			}
+			if _, err := e.svc.ConfirmAdmin(ctx, e.approver2, a.ID); err != nil {
+				t.Fatalf("ConfirmAdmin: %v", err)
+			}
+			e.clock.Add(30 * time.Second)
 			if _, err := e.svc.Authenticate(ctx, "somsak", password, code(t, otpURL, e.clock.Now())); err != nil {
-				t.Errorf("sign-in after enrolment: %v", err)
+				t.Errorf("sign-in after confirmation: %v", err)
 			}
 		})
 

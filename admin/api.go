@@ -44,11 +44,12 @@ const (
 	errConflict          = "conflict"           // 409: the permit's state forbids it, or a duplicate
 	errTooLarge          = "request_too_large"  // 413
 	errMediaType         = "unsupported_media_type"
-	errValidation        = "validation_failed"  // 422: the service refused values, per field
-	errServer            = "server_error"       // 500: the cause is logged, never shown
-	errInvitation        = "invitation_invalid" // 410: no such invitation, or used already
-	errInvitationExpired = "invitation_expired" // 410
-	errThrottled         = "too_many_attempts"  // 429
+	errValidation        = "validation_failed"    // 422: the service refused values, per field
+	errServer            = "server_error"         // 500: the cause is logged, never shown
+	errInvitation        = "invitation_invalid"   // 410: no such invitation, or used already
+	errInvitationExpired = "invitation_expired"   // 410
+	errThrottled         = "too_many_attempts"    // 429
+	errPending           = "pending_confirmation" // 403: another approver must confirm the account first
 )
 
 // apiError is the body of every error answer.
@@ -91,6 +92,10 @@ func (h *Handler) apiRouter() *mux.Router {
 	v1("/systems/{client_id}/secret", h.apiRotateSecret, http.MethodPost)
 	v1("/admins", h.apiAdmins, http.MethodGet)
 	v1("/admins", h.apiCreateAdmin, http.MethodPost)
+	v1("/admins/{id}/confirmation", h.apiConfirmAdmin, http.MethodPost)
+	v1("/tokens", h.apiTokens, http.MethodGet)
+	v1("/tokens", h.apiIssueToken, http.MethodPost)
+	v1("/tokens/{id}", h.apiRevokeToken, http.MethodDelete)
 	return rt
 }
 
@@ -148,6 +153,10 @@ func (h *Handler) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &ve):
 		writeError(w, http.StatusUnprocessableEntity, apiError{Error: errValidation, Description: "some values are not acceptable", Fields: ve.Fields})
+	case errors.Is(err, ErrPending):
+		writeError(w, http.StatusForbidden, apiError{Error: errPending, Description: "the account awaits confirmation by an approver other than the one who created it"})
+	case errors.Is(err, ErrSameApprover):
+		writeError(w, http.StatusForbidden, apiError{Error: errMakerChecker, Description: "the approver who created the account cannot confirm it, nor can the account itself; another approver must"})
 	case errors.Is(err, ErrMakerChecker):
 		writeError(w, http.StatusForbidden, apiError{Error: errMakerChecker, Description: "the administrator who recorded the application cannot decide it; another approver must"})
 	case errors.Is(err, ErrForbidden):
@@ -380,6 +389,7 @@ type apiSystem struct {
 	JWKS                   json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                string          `json:"jwks_uri,omitempty"`
 	NetworkRanges          []string        `json:"network_ranges,omitempty"`
+	AnyNetwork             bool            `json:"any_network,omitempty"`
 	SigningAlg             string          `json:"signing_alg,omitempty"`
 }
 
@@ -536,7 +546,37 @@ type apiAdmin struct {
 	// Enrolled is false until the holder has enrolled by invitation.
 	Enrolled            bool       `json:"enrolled"`
 	InvitationExpiresAt *time.Time `json:"invitation_expires_at,omitempty"`
-	CreatedAt           time.Time  `json:"created_at"`
+	// State is invited, pending (enrolled, awaiting another approver's
+	// confirmation), active or disabled.
+	State       string     `json:"state"`
+	CreatedBy   string     `json:"created_by,omitempty"`
+	ConfirmedBy string     `json:"confirmed_by,omitempty"`
+	ConfirmedAt *time.Time `json:"confirmed_at,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+}
+
+type apiTokenRequest struct {
+	Name string `json:"name"`
+	// ExpiresInDays is the token's lifetime (default 90, at most 365).
+	ExpiresInDays int `json:"expires_in_days,omitempty"`
+}
+
+type apiToken struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+type apiTokensResponse struct {
+	Tokens []apiToken `json:"tokens"`
+}
+
+type apiIssueTokenResponse struct {
+	Token apiToken `json:"token"`
+	// Secret is the token itself, shown in this answer only.
+	Secret string `json:"secret"`
 }
 
 type apiAccess struct {
@@ -662,7 +702,7 @@ func fromAPIPurposes(ps []apiPurpose) []storage.Purpose {
 
 func toAPISystem(s storage.System) apiSystem {
 	return apiSystem{Name: s.Name, RedirectURIs: orEmpty(s.RedirectURIs), PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
-		AuthMethod: s.AuthMethod, JWKS: storedJSON(s.JWKS), JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, SigningAlg: s.SigningAlg}
+		AuthMethod: s.AuthMethod, JWKS: storedJSON(s.JWKS), JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, AnyNetwork: s.AnyNetwork, SigningAlg: s.SigningAlg}
 }
 
 func fromAPISystem(s apiSystem) storage.System {
@@ -671,7 +711,7 @@ func fromAPISystem(s apiSystem) storage.System {
 		jwks = []byte(s.JWKS)
 	}
 	return storage.System{Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
-		AuthMethod: s.AuthMethod, JWKS: jwks, JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, SigningAlg: s.SigningAlg}
+		AuthMethod: s.AuthMethod, JWKS: jwks, JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, AnyNetwork: s.AnyNetwork, SigningAlg: s.SigningAlg}
 }
 
 func toAPIApplication(a storage.Application) apiApplication {
@@ -710,7 +750,12 @@ func toAPIClient(c storage.Client) apiClient {
 
 func toAPIAdmin(a storage.Admin) apiAdmin {
 	return apiAdmin{ID: a.ID, Username: a.Username, Name: a.Name, Role: a.Role, AgencyID: a.AgencyID, Disabled: a.Disabled,
-		Enrolled: a.InviteExpiresAt.IsZero(), InvitationExpiresAt: timePtr(a.InviteExpiresAt), CreatedAt: a.CreatedAt}
+		Enrolled: a.InviteExpiresAt.IsZero(), InvitationExpiresAt: timePtr(a.InviteExpiresAt), State: a.State(),
+		CreatedBy: a.CreatedBy, ConfirmedBy: a.ConfirmedBy, ConfirmedAt: timePtr(a.ConfirmedAt), CreatedAt: a.CreatedAt}
+}
+
+func toAPIToken(t storage.AdminToken) apiToken {
+	return apiToken{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: timePtr(t.RevokedAt)}
 }
 
 func toAPIAccess(a Access) apiAccess {
@@ -1040,6 +1085,64 @@ func (h *Handler) apiCreateAdmin(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusCreated, apiCreateAdminResponse{Admin: toAPIAdmin(created), InvitationToken: inv.Token,
 		InvitationPath: inv.Link(""), InvitationExpiresAt: inv.ExpiresAt})
+}
+
+func (h *Handler) apiConfirmAdmin(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	got, err := h.svc.ConfirmAdmin(r.Context(), a, mux.Vars(r)["id"])
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, apiConfirmEnrolmentResponse{Admin: toAPIAdmin(got)})
+}
+
+func (h *Handler) apiTokens(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	list, err := h.svc.Tokens(r.Context(), a, "")
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	out := apiTokensResponse{Tokens: []apiToken{}}
+	for _, t := range list {
+		out.Tokens = append(out.Tokens, toAPIToken(t))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) apiIssueToken(w http.ResponseWriter, r *http.Request) {
+	var req apiTokenRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if req.ExpiresInDays < 0 || req.ExpiresInDays > 10000 {
+		h.apiFail(w, r, &ValidationError{Fields: map[string]string{"expires_in_days": "must be between 1 and 365"}})
+		return
+	}
+	a, _ := adminFrom(r.Context())
+	t, secret, err := h.svc.IssueToken(r.Context(), a, req.Name, time.Duration(req.ExpiresInDays)*24*time.Hour)
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		if msg, ok := ve.Fields["expires_in"]; ok {
+			delete(ve.Fields, "expires_in")
+			ve.Fields["expires_in_days"] = msg
+		}
+	}
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, apiIssueTokenResponse{Token: toAPIToken(t), Secret: secret})
+}
+
+func (h *Handler) apiRevokeToken(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	if _, err := h.svc.RevokeToken(r.Context(), a, "", mux.Vars(r)["id"]); err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (h *Handler) apiEnrol(w http.ResponseWriter, r *http.Request) {

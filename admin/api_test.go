@@ -407,6 +407,11 @@ func TestAPISystemSecretShownOnce(t *testing.T) {
 		// A private_key_jwt system has no secret to show or rotate.
 		jwks := `{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","use":"sig","kid":"k1"}]}`
 		keySys := apiSystem{Name: "Batch", RedirectURIs: []string{"https://batch.example.go.th/cb"}, AuthMethod: storage.AuthMethodPrivateKeyJWT, JWKS: []byte(jwks)}
+		// Without ranges only by the approver's explicit decision (clause 10).
+		if e := s.call(approver, http.MethodPost, "/permits/"+pm.ID+"/systems", keySys).want(http.StatusUnprocessableEntity).apiErr(); !strings.Contains(e.Fields["network_ranges"], "any_network") {
+			t.Errorf("private_key_jwt without ranges: %+v", e)
+		}
+		keySys.AnyNetwork = true
 		res = s.call(approver, http.MethodPost, "/permits/"+pm.ID+"/systems", keySys).want(http.StatusCreated)
 		if strings.Contains(string(res.body), "client_secret") {
 			t.Errorf("private_key_jwt registration shows a secret: %s", res.body)
@@ -442,7 +447,8 @@ func TestAPISystemSecretShownOnce(t *testing.T) {
 
 		// Keys at a jwks_uri instead: shown back, never together with a JWKS.
 		uriSys := apiSystem{Name: "Published keys", RedirectURIs: []string{"https://keys.example.go.th/cb"},
-			AuthMethod: storage.AuthMethodPrivateKeyJWT, JWKSURI: "https://keys.example.go.th/.well-known/jwks.json"}
+			AuthMethod: storage.AuthMethodPrivateKeyJWT, JWKSURI: "https://keys.example.go.th/.well-known/jwks.json",
+			NetworkRanges: []string{"203.0.113.0/24"}}
 		var ureg apiSystemResponse
 		s.call(approver, http.MethodPost, "/permits/"+pm.ID+"/systems", uriSys).want(http.StatusCreated).decode(&ureg)
 		if ureg.Client.JWKSURI != uriSys.JWKSURI || len(ureg.Client.JWKS) != 0 || ureg.ClientSecret != "" {
@@ -469,6 +475,12 @@ func TestAPIAccessesAndAdministrators(t *testing.T) {
 		ag, _ := s.pendingPermit(officer, "Revenue Department")
 		other, _ := s.pendingPermit(officer, "Land Department")
 
+		// Clause 9: only a supervisor a permit of the agency appoints.
+		if e := s.call(chief, http.MethodPost, "/admins", apiAdminRequest{Username: "sup", Name: "Supervisor", Role: storage.RoleSupervisor,
+			AgencyID: ag.ID}).want(http.StatusUnprocessableEntity).apiErr(); !strings.Contains(e.Fields["name"], "appointed by a permit") {
+			t.Errorf("supervisor no permit appoints: %+v", e)
+		}
+		s.appoint(ag.ID, "Supervisor")
 		var created apiCreateAdminResponse
 		res := s.call(chief, http.MethodPost, "/admins", apiAdminRequest{Username: "sup", Name: "Supervisor", Role: storage.RoleSupervisor,
 			AgencyID: ag.ID}).want(http.StatusCreated)
@@ -488,8 +500,8 @@ func TestAPIAccessesAndAdministrators(t *testing.T) {
 			t.Errorf("administrator list shows secrets: %s", body)
 		}
 		s.call(chief, http.MethodGet, "/admins", nil).decode(&list)
-		if len(list.Admins) != 3 {
-			t.Errorf("%d administrators, want 3", len(list.Admins))
+		if len(list.Admins) != 4 {
+			t.Errorf("%d administrators, want 4", len(list.Admins))
 		}
 
 		// The holder enrols: their password, the otpauth URL, a code of it.
@@ -526,6 +538,34 @@ func TestAPIAccessesAndAdministrators(t *testing.T) {
 			}
 		}
 
+		// Enrolled but pending: the right password and code are refused,
+		// saying why, until an approver other than the creator confirms.
+		if e := s.call("", http.MethodPost, "/session", map[string]string{"username": "sup", "password": pw, "totp": s.code(sup)}).
+			want(http.StatusForbidden).apiErr(); e.Error != errPending {
+			t.Errorf("sign-in of a pending account: %+v", e)
+		}
+		var pending apiAdmin
+		s.call(chief, http.MethodGet, "/admins", nil).decode(&list)
+		for _, a := range list.Admins {
+			if a.ID == created.Admin.ID {
+				pending = a
+			}
+		}
+		if pending.State != storage.AdminPending || pending.CreatedBy != s.first.ID || pending.ConfirmedBy != "" {
+			t.Errorf("listed pending account %+v", pending)
+		}
+		if e := s.call(chief, http.MethodPost, "/admins/"+created.Admin.ID+"/confirmation", nil).want(http.StatusForbidden).apiErr(); e.Error != errMakerChecker {
+			t.Errorf("confirmation by the creator: %+v", e)
+		}
+		s.call(officer, http.MethodPost, "/admins/"+created.Admin.ID+"/confirmation", nil).want(http.StatusForbidden)
+		s.call(s.token(s.deputy), http.MethodPost, "/admins/nobody/confirmation", nil).want(http.StatusNotFound)
+		var ok apiConfirmEnrolmentResponse
+		s.call(s.token(s.deputy), http.MethodPost, "/admins/"+created.Admin.ID+"/confirmation", nil).want(http.StatusOK).decode(&ok)
+		if ok.Admin.State != storage.AdminActive || ok.Admin.CreatedBy != s.first.ID || ok.Admin.ConfirmedBy != s.deputy.ID || ok.Admin.ConfirmedAt == nil {
+			t.Errorf("confirmed %+v", ok.Admin)
+		}
+		s.call(s.token(s.deputy), http.MethodPost, "/admins/"+created.Admin.ID+"/confirmation", nil).want(http.StatusConflict)
+
 		// The supervisor signs in with the code from that URL.
 		supToken := s.token(sup)
 		var acc apiAccessesResponse
@@ -543,6 +583,62 @@ func TestAPIAccessesAndAdministrators(t *testing.T) {
 			}
 		}
 		s.call(supToken, http.MethodGet, "/admins", nil).want(http.StatusForbidden)
+		// Nor another agency's permit, application or system, one by one.
+		_, otherPM := s.pendingPermit(officer, "Forest Department")
+		s.call(supToken, http.MethodGet, "/permits/"+otherPM.ID, nil).want(http.StatusForbidden)
+		s.call(supToken, http.MethodGet, "/permits?agency_id="+other.ID, nil).want(http.StatusForbidden)
+		s.call(supToken, http.MethodGet, "/agencies", nil).want(http.StatusOK).decode(&struct{}{})
+		var ags apiAgenciesResponse
+		s.call(supToken, http.MethodGet, "/agencies", nil).decode(&ags)
+		if len(ags.Agencies) != 1 || ags.Agencies[0].ID != ag.ID {
+			t.Errorf("supervisor lists agencies %+v, want only their own", ags.Agencies)
+		}
+	})
+}
+
+// TestAPITokens: an administrator issues, lists and revokes their own API
+// tokens; the token itself is shown once.
+func TestAPITokens(t *testing.T) {
+	eachStore(t, func(t *testing.T, store storage.Store) {
+		s := newServer(t, store, false)
+		o := s.account("olivia", storage.RoleOfficer, "")
+		officer := s.token(o)
+		s.call("", http.MethodGet, "/tokens", nil).want(http.StatusUnauthorized)
+		if e := s.call(officer, http.MethodPost, "/tokens", apiTokenRequest{Name: "export", ExpiresInDays: 400}).want(http.StatusUnprocessableEntity).apiErr(); e.Fields["expires_in_days"] == "" {
+			t.Errorf("a 400-day token: %+v", e)
+		}
+		s.call(officer, http.MethodPost, "/tokens", map[string]any{"name": "export", "scope": "all"}).want(http.StatusBadRequest)
+		var issued apiIssueTokenResponse
+		res := s.call(officer, http.MethodPost, "/tokens", apiTokenRequest{Name: "export", ExpiresInDays: 30}).want(http.StatusCreated)
+		res.decode(&issued)
+		if !strings.HasPrefix(issued.Secret, TokenPrefix) || issued.Token.Name != "export" || !issued.Token.ExpiresAt.Equal(s.clock.Now().AddDate(0, 0, 30)) {
+			t.Errorf("issued %+v", issued)
+		}
+		a, err := s.svc.AuthenticateToken(context.Background(), issued.Secret)
+		if err != nil || a.ID != o.ID {
+			t.Errorf("the issued token authenticates %+v, %v", a, err)
+		}
+		var list apiTokensResponse
+		body := s.call(officer, http.MethodGet, "/tokens", nil).want(http.StatusOK).body
+		if strings.Contains(string(body), issued.Secret) {
+			t.Errorf("token list shows the token: %s", body)
+		}
+		s.call(officer, http.MethodGet, "/tokens", nil).decode(&list)
+		if len(list.Tokens) != 1 || list.Tokens[0].ID != issued.Token.ID || list.Tokens[0].RevokedAt != nil {
+			t.Errorf("tokens %+v", list.Tokens)
+		}
+		// Another account's list is its own; it cannot revoke this token.
+		var chiefs apiTokensResponse
+		s.call(s.token(s.first), http.MethodGet, "/tokens", nil).want(http.StatusOK).decode(&chiefs)
+		if len(chiefs.Tokens) != 0 {
+			t.Errorf("another account lists %+v", chiefs.Tokens)
+		}
+		s.call(s.token(s.deputy), http.MethodDelete, "/tokens/"+issued.Token.ID, nil).want(http.StatusNotFound)
+		s.call(officer, http.MethodDelete, "/tokens/"+issued.Token.ID, nil).want(http.StatusNoContent)
+		s.call(officer, http.MethodDelete, "/tokens/"+issued.Token.ID, nil).want(http.StatusConflict)
+		if _, err := s.svc.AuthenticateToken(context.Background(), issued.Secret); err != ErrAuthFailed {
+			t.Errorf("revoked token: %v, want ErrAuthFailed", err)
+		}
 	})
 }
 

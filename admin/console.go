@@ -183,6 +183,10 @@ func (h *Handler) consoleRouter() *mux.Router {
 	page(Path+"/systems/{client_id}/secret", h.rotateSecret, http.MethodPost)
 	page(Path+"/admins", h.admins, http.MethodGet)
 	page(Path+"/admins", h.createAdmin, http.MethodPost)
+	page(Path+"/admins/{id}/confirm", h.confirmAdmin, http.MethodPost)
+	page(Path+"/tokens", h.tokens, http.MethodGet)
+	page(Path+"/tokens", h.issueToken, http.MethodPost)
+	page(Path+"/tokens/{id}/revoke", h.revokeToken, http.MethodPost)
 	return rt
 }
 
@@ -300,6 +304,12 @@ func refusal(p *consolePage, err error, label func(string) string) (status int, 
 		return http.StatusUnprocessableEntity, true
 	case errors.Is(err, ErrMakerChecker):
 		p.Error = p.T["maker_checker"]
+		return http.StatusForbidden, true
+	case errors.Is(err, ErrSameApprover):
+		p.Error = p.T["same_approver"]
+		return http.StatusForbidden, true
+	case errors.Is(err, ErrPending):
+		p.Error = p.T["pending_confirmation"]
 		return http.StatusForbidden, true
 	case errors.Is(err, ErrForbidden):
 		p.Error = p.T["forbidden"]
@@ -445,11 +455,15 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	next := localNext(r.PostFormValue("next"))
 	a, err := h.svc.Authenticate(ctx, r.PostFormValue("username"), r.PostFormValue("password"), strings.TrimSpace(r.PostFormValue("totp")))
-	if errors.Is(err, ErrAuthFailed) {
+	if errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrPending) {
 		p := h.newPage(w, r, "")
 		p.Error, p.Next = p.T["signin_failed"], next
+		status := http.StatusUnauthorized
+		if errors.Is(err, ErrPending) {
+			p.Error, status = p.T["pending_confirmation"], http.StatusForbidden
+		}
 		p.Data = map[string]string{"Username": r.PostFormValue("username")}
-		h.render(w, r, http.StatusUnauthorized, "signin.html", p)
+		h.render(w, r, status, "signin.html", p)
 		return
 	}
 	if err != nil {
@@ -699,6 +713,9 @@ type systemSlot struct {
 	InApplication                                        bool
 	Name, RedirectURIs, PostLogoutURIs, AuthMethod, JWKS string
 	JWKSURI, NetworkRanges, SigningAlg                   string
+	// AnyNetwork is the approver's decision that a private_key_jwt
+	// system may call from any address (the system form only).
+	AnyNetwork bool
 }
 
 // IDPrefix and NamePrefix start the fields' element IDs and form names.
@@ -729,7 +746,7 @@ func (s systemSlot) blank() bool {
 
 func (s systemSlot) system() storage.System {
 	sys := storage.System{Name: s.Name, RedirectURIs: splitLines(s.RedirectURIs), PostLogoutRedirectURIs: splitLines(s.PostLogoutURIs),
-		AuthMethod: s.AuthMethod, JWKSURI: strings.TrimSpace(s.JWKSURI), NetworkRanges: splitLines(s.NetworkRanges), SigningAlg: s.SigningAlg}
+		AuthMethod: s.AuthMethod, JWKSURI: strings.TrimSpace(s.JWKSURI), NetworkRanges: splitLines(s.NetworkRanges), SigningAlg: s.SigningAlg, AnyNetwork: s.AnyNetwork}
 	if j := strings.TrimSpace(s.JWKS); j != "" {
 		sys.JWKS = []byte(j)
 	}
@@ -861,7 +878,8 @@ func (h *Handler) systemSlotFrom(r *http.Request, prefix string) systemSlot {
 	return systemSlot{Name: r.PostFormValue(prefix + "name"), RedirectURIs: r.PostFormValue(prefix + "redirect_uris"),
 		PostLogoutURIs: r.PostFormValue(prefix + "post_logout_uris"), AuthMethod: r.PostFormValue(prefix + "auth_method"),
 		JWKS: r.PostFormValue(prefix + "jwks"), JWKSURI: r.PostFormValue(prefix + "jwks_uri"),
-		NetworkRanges: r.PostFormValue(prefix + "network_ranges"), SigningAlg: r.PostFormValue(prefix + "signing_alg")}
+		NetworkRanges: r.PostFormValue(prefix + "network_ranges"), SigningAlg: r.PostFormValue(prefix + "signing_alg"),
+		AnyNetwork: prefix == "" && r.PostFormValue("any_network") == "yes"}
 }
 
 // Permit page and decisions.
@@ -960,8 +978,19 @@ func (h *Handler) permitPage(w http.ResponseWriter, r *http.Request, v permitVie
 	names := h.adminNames(r, a)
 	now := h.now()
 	var rows []decisionRow
+	// The latest register/change decision of each system says whether an
+	// approver let it call from any address (clause 10).
+	anyNetwork := map[string]decisionRow{}
 	for i, d := range v.Decisions {
-		rows = append(rows, decisionRow{N: i, Decision: d, By: nameOr(names, d.By), Scheduled: d.AppliedAt.IsZero() && d.EffectiveAt.After(now)})
+		row := decisionRow{N: i, Decision: d, By: nameOr(names, d.By), Scheduled: d.AppliedAt.IsZero() && d.EffectiveAt.After(now)}
+		rows = append(rows, row)
+		if d.Action == storage.DecisionRegisterSystem || d.Action == storage.DecisionChangeSystem {
+			if id, any := SystemPayload(d); any {
+				anyNetwork[id] = row
+			} else {
+				delete(anyNetwork, id)
+			}
+		}
 	}
 	for i := range f.Purposes {
 		f.Purposes[i].Index = i
@@ -971,7 +1000,7 @@ func (h *Handler) permitPage(w http.ResponseWriter, r *http.Request, v permitVie
 	}
 	data := map[string]any{
 		"Permit": v.Permit, "Status": Status(v.Permit, now), "Active": v.Permit.Active(now),
-		"Application": v.Application, "Systems": v.Systems, "Decisions": rows,
+		"Application": v.Application, "Systems": v.Systems, "Decisions": rows, "AnyNetwork": anyNetwork,
 		"Agency": ag, "AgencyName": agencyName(p.Lang, ag), "Actions": permitActions(v.Permit),
 		"Form": f, "Claims": storage.ClaimNames,
 		"Mine":            v.Application != nil && v.Application.RecordedBy == a.ID,
@@ -1276,8 +1305,12 @@ func (h *Handler) adminsPage(w http.ResponseWriter, r *http.Request, f adminForm
 	for _, ag := range ags {
 		names[ag.ID] = agencyName(p.Lang, ag)
 	}
+	byID := map[string]string{}
+	for _, ad := range list {
+		byID[ad.ID] = ad.Username
+	}
 	p.Data = map[string]any{"Admins": list, "Form": f, "Created": created, "Agencies": ags, "AgencyNames": names,
-		"Roles": Roles}
+		"Roles": Roles, "Usernames": byID, "Me": a.ID}
 	h.render(w, r, status, "admins.html", p)
 }
 
@@ -1297,6 +1330,67 @@ func (h *Handler) createAdmin(w http.ResponseWriter, r *http.Request) {
 	// duplicate): only the invitation's hash is kept.
 	c := &createdAdmin{Admin: created, Link: inv.Link(origin), ExpiresAt: inv.ExpiresAt}
 	h.adminsPage(w, r, adminForm{Role: storage.RoleOfficer}, c, http.StatusCreated, nil)
+}
+
+// confirmAdmin is the checker's step of an account's creation: an
+// approver other than its creator lets the enrolled account act.
+func (h *Handler) confirmAdmin(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	if _, err := h.svc.ConfirmAdmin(r.Context(), a, mux.Vars(r)["id"]); err != nil {
+		h.adminsPage(w, r, adminForm{Role: storage.RoleOfficer}, nil, 0, err)
+		return
+	}
+	http.Redirect(w, r, Path+"/admins", http.StatusSeeOther)
+}
+
+// API tokens of the signed-in administrator: for `dopaid admin` and
+// scripts. The token is shown once, in the answer that issues it.
+
+func (h *Handler) tokens(w http.ResponseWriter, r *http.Request) {
+	h.tokensPage(w, r, "", http.StatusOK, nil)
+}
+
+func (h *Handler) tokensPage(w http.ResponseWriter, r *http.Request, issued string, status int, err error) {
+	a, _ := adminFrom(r.Context())
+	p := h.newPage(w, r, "tokens")
+	if err != nil {
+		var ok bool
+		if status, ok = refusal(&p, err, fieldLabeller(p.T, map[string]string{"name": "token_name", "expires_in": "token_days"}, nil)); !ok {
+			h.internal(w, r, err)
+			return
+		}
+	}
+	list, lerr := h.svc.Tokens(r.Context(), a, "")
+	if lerr != nil {
+		h.fail(w, r, lerr)
+		return
+	}
+	p.Data = map[string]any{"Tokens": list, "Issued": issued, "Now": h.now()}
+	h.render(w, r, status, "tokens.html", p)
+}
+
+func (h *Handler) issueToken(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	days, err := strconv.Atoi(strings.TrimSpace(r.PostFormValue("days")))
+	if err != nil || days < 1 || days > 365 {
+		h.tokensPage(w, r, "", 0, &ValidationError{Fields: map[string]string{"expires_in": "must be a number of days from 1 to 365"}})
+		return
+	}
+	_, secret, err := h.svc.IssueToken(r.Context(), a, r.PostFormValue("name"), time.Duration(days)*24*time.Hour)
+	if err != nil {
+		h.tokensPage(w, r, "", 0, err)
+		return
+	}
+	h.tokensPage(w, r, secret, http.StatusCreated, nil)
+}
+
+func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	if _, err := h.svc.RevokeToken(r.Context(), a, "", mux.Vars(r)["id"]); err != nil {
+		h.tokensPage(w, r, "", 0, err)
+		return
+	}
+	http.Redirect(w, r, Path+"/tokens", http.StatusSeeOther)
 }
 
 // Enrolment by invitation, before sign-in: the holder sets their password,

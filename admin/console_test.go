@@ -312,9 +312,21 @@ func TestConsoleRolesAndErrors(t *testing.T) {
 	if p := sc.get(Path + "/agencies/" + ag.ID + "/accesses"); p.status != http.StatusOK || !p.has("no-accesses") {
 		t.Errorf("supervisor's accesses: %d", p.status)
 	}
-	other, _ := s.pendingPermit(s.token(officer), "Land Department")
+	other, otherPM := s.pendingPermit(s.token(officer), "Land Department")
 	if p := sc.get(Path + "/agencies/" + other.ID + "/accesses"); p.status != http.StatusForbidden {
 		t.Errorf("another agency's accesses: %d", p.status)
+	}
+	// Nor any other page of another agency (clause 9: their agency only).
+	for _, path := range []string{"/agencies/" + other.ID, "/permits/" + otherPM.ID} {
+		if p := sc.get(Path + path); p.status != http.StatusForbidden || strings.Contains(p.body, "Land Department") {
+			t.Errorf("supervisor's GET %s: %d, want 403 without the agency's name", path, p.status)
+		}
+	}
+	if p := sc.get(Path + "/agencies"); strings.Contains(p.body, "Land Department") || !strings.Contains(p.body, "Revenue Department") {
+		t.Errorf("supervisor's agency list (%d) shows another agency, or not their own", p.status)
+	}
+	if p := sc.get(Path + "/admins"); p.status != http.StatusForbidden {
+		t.Errorf("supervisor's accounts page: %d", p.status)
 	}
 	if p := uc.get(Path + "/agencies/" + ag.ID); !p.has("accesses-link") || p.has("record-application") {
 		t.Error("auditor's agency page: want the accesses link and no application form")
@@ -429,6 +441,11 @@ func TestConsoleSystemJWKSURI(t *testing.T) {
 	const uri = "https://tax.example.go.th/.well-known/jwks.json"
 	form := url.Values{"name": {"Tax portal"}, "redirect_uris": {"https://tax.example.go.th/cb"},
 		"auth_method": {storage.AuthMethodPrivateKeyJWT}, "jwks_uri": {uri}, "signing_alg": {AlgES256}}
+	// Clause 10: no ranges only by the approver's explicit decision.
+	if p := c.post(Path+"/permits/"+pm.ID+"/systems", form); p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "any_network") {
+		t.Fatalf("register without ranges or decision: %d", p.status)
+	}
+	form.Set("any_network", "yes")
 	p := c.post(Path+"/permits/"+pm.ID+"/systems", form)
 	if p.status != http.StatusOK && p.status != http.StatusSeeOther {
 		t.Fatalf("register with a jwks_uri: %d: %.500s", p.status, p.body)
@@ -436,6 +453,10 @@ func TestConsoleSystemJWKSURI(t *testing.T) {
 	cs, err := s.ps.ClientsByPermit(context.Background(), pm.ID)
 	if err != nil || len(cs) != 1 || cs[0].JWKSURI != uri || len(cs[0].JWKS) != 0 {
 		t.Fatalf("registered %+v, %v; want one client with the jwks_uri", cs, err)
+	}
+	// The permit page shows the decision and who took it.
+	if pp := c.get(Path + "/permits/" + pm.ID); !strings.Contains(pp.body, messages["en"]["any_network_decided"]+" Khun arthur") {
+		t.Errorf("the permit page does not show the any-address decision:\n%s", pp.body)
 	}
 	p = c.get(Path + "/systems/" + cs[0].ID)
 	if !p.has("client-jwks-uri") || !strings.Contains(p.body, `value="`+uri+`"`) {
@@ -506,11 +527,98 @@ func TestConsoleEnrolment(t *testing.T) {
 	if p.status != http.StatusSeeOther || p.header.Get("Location") != Path+"/signin?notice=enrolled" {
 		t.Fatalf("confirm: %d %v %s", p.status, p.header, p.body)
 	}
+	// Enrolled, but another approver than the creator must confirm it.
+	holder.get(Path + "/signin")
+	p = holder.post(Path+"/signin", url.Values{"username": {"somsri"}, "password": {pw}, "totp": {s.code(a)}, "next": {Path + "/"}})
+	if p.status != http.StatusForbidden || !p.says(messages["en"]["pending_confirmation"]) {
+		t.Fatalf("sign-in of a pending account: %d %s", p.status, p.body)
+	}
+	p = chief.get(Path + "/admins")
+	if !strings.Contains(p.body, `id="admin-somsri" data-state="pending"`) || p.has("confirm-somsri") {
+		t.Errorf("the creator's list: somsri not pending, or a confirm button for the creator:\n%s", p.body)
+	}
+	id := regexp.MustCompile(`action="/admin/admins/([^/"]+)/confirm"`).FindStringSubmatch(deputyAdmins(t, s).body)
+	if id == nil {
+		t.Fatal("no confirm form for another approver")
+	}
+	// A forged confirmation by the creator is refused, naming the rule.
+	if p := chief.post(Path+"/admins/"+id[1]+"/confirm", nil); p.status != http.StatusForbidden || !p.says(messages["en"]["same_approver"]) {
+		t.Errorf("confirmation by the creator: %d", p.status)
+	}
+	deputy := s.client()
+	deputy.signIn(s.deputy)
+	if p := deputy.post(Path+"/admins/"+id[1]+"/confirm", nil); p.status != http.StatusSeeOther {
+		t.Fatalf("confirmation by the deputy: %d %s", p.status, p.body)
+	}
+	p = deputy.get(Path + "/admins")
+	if !strings.Contains(p.body, `id="admin-somsri" data-state="active"`) || !strings.Contains(p.body, `id="admin-somsri-by">chief / deputy<`) {
+		t.Errorf("after confirmation the list does not show somsri active, created by chief and confirmed by deputy:\n%s", p.body)
+	}
 	holder.signIn(a)
 
 	// The link is spent.
 	p = s.client().get(link.RequestURI())
 	if p.status != http.StatusGone || p.has("enrol-form") || !p.says(messages["en"]["invitation_invalid"]) {
 		t.Errorf("spent link: %d %s", p.status, p.body)
+	}
+}
+
+// deputyAdmins is the accounts page as the second bootstrap approver sees it.
+func deputyAdmins(t *testing.T, s *server) page {
+	t.Helper()
+	c := s.client()
+	c.signIn(s.deputy)
+	p := c.get(Path + "/admins")
+	if p.status != http.StatusOK {
+		t.Fatalf("accounts page: %d", p.status)
+	}
+	return p
+}
+
+// TestConsoleTokens: an administrator issues an API token on the console,
+// sees it once, and revokes it.
+func TestConsoleTokens(t *testing.T) {
+	s := newServer(t, openSQLite(t), false)
+	o := s.account("olivia", storage.RoleOfficer, "")
+	c := s.client()
+	c.signIn(o)
+	p := c.get(Path + "/tokens")
+	if p.status != http.StatusOK || !p.has("token-form") || !p.has("nav-tokens") {
+		t.Fatalf("tokens page: %d %s", p.status, p.body)
+	}
+	if p := c.post(Path+"/tokens", url.Values{"name": {"export"}, "days": {"999"}}); p.status != http.StatusUnprocessableEntity || !p.has("field-errors") {
+		t.Errorf("a 999-day token: %d", p.status)
+	}
+	p = c.post(Path+"/tokens", url.Values{"name": {"export"}, "days": {"30"}})
+	m := regexp.MustCompile(`id="token-secret" class="secret">([^<]+)<`).FindStringSubmatch(p.body)
+	if p.status != http.StatusCreated || m == nil {
+		t.Fatalf("issue: %d %s", p.status, p.body)
+	}
+	token := html.UnescapeString(m[1])
+	if a, err := s.svc.AuthenticateToken(context.Background(), token); err != nil || a.ID != o.ID {
+		t.Fatalf("the token from the page: %+v, %v", a, err)
+	}
+	p = c.get(Path + "/tokens")
+	if strings.Contains(p.body, token) {
+		t.Error("the token is shown again")
+	}
+	rm := regexp.MustCompile(`action="/admin/tokens/([^/"]+)/revoke"`).FindStringSubmatch(p.body)
+	if rm == nil {
+		t.Fatalf("no revoke form:\n%s", p.body)
+	}
+	// Another administrator cannot revoke it.
+	other := s.client()
+	other.signIn(s.deputy)
+	if p := other.post(Path+"/tokens/"+rm[1]+"/revoke", nil); p.status != http.StatusNotFound {
+		t.Errorf("revocation by another account: %d", p.status)
+	}
+	if p := c.post(Path+"/tokens/"+rm[1]+"/revoke", nil); p.status != http.StatusSeeOther {
+		t.Fatalf("revoke: %d %s", p.status, p.body)
+	}
+	if p := c.get(Path + "/tokens"); !p.has("token-" + rm[1] + "-revoked") {
+		t.Errorf("the list does not show the token revoked")
+	}
+	if _, err := s.svc.AuthenticateToken(context.Background(), token); err != ErrAuthFailed {
+		t.Errorf("revoked token: %v", err)
 	}
 }

@@ -64,8 +64,9 @@ type server struct {
 	srv    *httptest.Server
 	clock  *testClock
 	hasher *keys.SecretHasher
-	// first is the bootstrap approver, who creates the other accounts.
-	first account
+	// first is the bootstrap approver, who creates the other accounts;
+	// deputy, the second bootstrap approver, confirms them (clause 5).
+	first, deputy account
 }
 
 // eachStore runs fn on SQLite and on PostgreSQL (skipped locally without
@@ -127,6 +128,7 @@ func newServer(t *testing.T, store storage.Store, secure bool) *server {
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.srv.Close)
 	s.first = s.makeAccount(nil, "chief", storage.RoleApprover, "")
+	s.deputy = s.makeAccount(nil, "deputy", storage.RoleApprover, "")
 	return s
 }
 
@@ -143,10 +145,21 @@ func (s *server) makeAccount(by *storage.Admin, username, role, agencyID string)
 	if by == nil {
 		a, otpURL, err = s.svc.Bootstrap(ctx, username, "Khun "+username, role, pw)
 	} else {
+		if role == storage.RoleSupervisor {
+			s.appoint(agencyID, "Khun "+username)
+		}
 		var inv Invitation
 		a, inv, err = s.svc.CreateAdmin(ctx, *by, username, "Khun "+username, role, agencyID)
 		if err == nil {
 			otpURL, err = s.enrol(inv.Token, pw)
+		}
+		if err == nil {
+			// Another approver than the creator confirms it.
+			checker := s.deputy.Admin
+			if by.ID == checker.ID {
+				checker = s.first.Admin
+			}
+			a, err = s.svc.ConfirmAdmin(ctx, checker, a.ID)
 		}
 	}
 	if err != nil {
@@ -157,6 +170,23 @@ func (s *server) makeAccount(by *storage.Admin, username, role, agencyID string)
 		s.t.Fatalf("otpauth URL %q: %v", otpURL, err)
 	}
 	return account{Admin: a, Password: pw, Secret: key.Secret()}
+}
+
+// appoint stores an approved permit of the agency that appoints a
+// supervisor called name, as a grant would (clause 9).
+func (s *server) appoint(agencyID, name string) {
+	s.t.Helper()
+	id, err := keys.RandomToken(16)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	now := s.clock.Now()
+	if err := s.ps.CreatePermit(context.Background(), storage.Permit{ID: id, Number: "APPOINT-" + id, AgencyID: agencyID,
+		State: storage.PermitApproved, ValidFrom: now.Add(-time.Hour), ValidUntil: now.AddDate(1, 0, 0),
+		Supervisors: []storage.Supervisor{{Name: name, Position: "Supervisor", OrderRef: "order " + id}},
+		CreatedAt:   now, UpdatedAt: now}); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // enrol enrols an invited account with its token and password, and returns

@@ -47,6 +47,10 @@ var operations = map[string]struct {
 	"POST " + APIPath + "/systems/{client_id}/secret": {nil, 200, apiSecretResponse{}},
 	"GET " + APIPath + "/admins":                      {nil, 200, apiAdminsResponse{}},
 	"POST " + APIPath + "/admins":                     {apiAdminRequest{}, 201, apiCreateAdminResponse{}},
+	"POST " + APIPath + "/admins/{id}/confirmation":   {nil, 200, apiConfirmEnrolmentResponse{}},
+	"GET " + APIPath + "/tokens":                      {nil, 200, apiTokensResponse{}},
+	"POST " + APIPath + "/tokens":                     {apiTokenRequest{}, 201, apiIssueTokenResponse{}},
+	"DELETE " + APIPath + "/tokens/{id}":              {nil, 204, nil},
 	"POST " + APIPath + "/enrol":                      {apiEnrolRequest{}, 200, apiEnrolResponse{}},
 	"POST " + APIPath + "/enrol/confirm":              {apiConfirmEnrolmentRequest{}, 200, apiConfirmEnrolmentResponse{}},
 }

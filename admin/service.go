@@ -53,6 +53,13 @@ var (
 	ErrInvitationExpired = errors.New("the invitation has expired")
 	// ErrThrottled: too many failed attempts; try again later.
 	ErrThrottled = errors.New("too many failed attempts")
+	// ErrPending: the account's holder has enrolled, but an approver
+	// other than its creator has not confirmed it yet (clause 5). It is an
+	// ErrForbidden.
+	ErrPending = fmt.Errorf("%w: the account awaits confirmation by an approver other than the one who created it", ErrForbidden)
+	// ErrSameApprover: the approver who created an account (or the account
+	// itself) cannot confirm it.
+	ErrSameApprover = errors.New("the approver who created an account cannot confirm it, nor can the account itself")
 )
 
 // DefaultPermitNumberPrefix starts every permit number.
@@ -106,8 +113,9 @@ type ServiceConfig struct {
 // Service is the administrator's domain service. It is safe for concurrent
 // use, and any number of replicas may run one on the same store.
 type Service struct {
-	cfg   ServiceConfig
-	store Store
+	cfg    ServiceConfig
+	store  Store
+	tokens *keys.SecretHasher
 	// ps is store, named for the platform side (agencies, permits,
 	// administrators, the trail) at the call sites.
 	ps  Store
@@ -142,7 +150,7 @@ func NewService(cfg ServiceConfig) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{cfg: cfg, store: cfg.Store, ps: cfg.Store, log: cfg.Logger, now: cfg.Now}, nil
+	return &Service{cfg: cfg, store: cfg.Store, ps: cfg.Store, log: cfg.Logger, now: cfg.Now, tokens: newTokenHasher(cfg.Envelope)}, nil
 }
 
 // authorize reloads the acting administrator, so that a disabled account
@@ -160,6 +168,9 @@ func (s *Service) authorize(ctx context.Context, actor storage.Admin, roles ...s
 	}
 	if a.Disabled || !slices.Contains(roles, a.Role) {
 		return storage.Admin{}, ErrForbidden
+	}
+	if !a.Confirmed() {
+		return storage.Admin{}, ErrPending
 	}
 	return a, nil
 }
@@ -217,6 +228,10 @@ func reason(err error) string {
 	switch {
 	case errors.As(err, &ve):
 		return "invalid"
+	case errors.Is(err, ErrPending):
+		return "pending_confirmation"
+	case errors.Is(err, ErrSameApprover):
+		return "maker_checker"
 	case errors.Is(err, ErrForbidden):
 		return "forbidden"
 	case errors.Is(err, ErrMakerChecker):

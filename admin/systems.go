@@ -29,18 +29,32 @@ type systemPayload struct {
 	JWKS                   json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                string          `json:"jwks_uri,omitempty"`
 	NetworkRanges          []string        `json:"network_ranges,omitempty"`
-	SigningAlg             string          `json:"signing_alg"`
+	// AnyNetwork records the approver's decision that the system may call
+	// from any address (private_key_jwt only; clause 10).
+	AnyNetwork bool   `json:"any_network,omitempty"`
+	SigningAlg string `json:"signing_alg"`
+}
+
+// SystemPayload reads a register_system or change_system decision's
+// payload: the client it concerns and whether it recorded the decision
+// that the system may call from any address.
+func SystemPayload(d storage.Decision) (clientID string, anyNetwork bool) {
+	var sp systemPayload
+	if json.Unmarshal(d.Payload, &sp) != nil {
+		return "", false
+	}
+	return sp.ClientID, sp.AnyNetwork
 }
 
 // recordSystemDecision stores the decision that registered or changed a
 // system. It takes effect with the client write that precedes it, so it is
 // stored applied and leaves the permit (and its version, which consents
 // name) as it is.
-func (s *Service) recordSystemDecision(ctx context.Context, by storage.Admin, action string, c storage.Client, now time.Time) (storage.Decision, error) {
+func (s *Service) recordSystemDecision(ctx context.Context, by storage.Admin, action string, c storage.Client, anyNetwork bool, now time.Time) (storage.Decision, error) {
 	payload, err := json.Marshal(systemPayload{
 		ClientID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		AuthMethod: c.AuthMethod, JWKS: json.RawMessage(c.JWKS), JWKSURI: c.JWKSURI, NetworkRanges: c.NetworkRanges,
-		SigningAlg: c.SigningAlg,
+		AnyNetwork: anyNetwork, SigningAlg: c.SigningAlg,
 	})
 	if err != nil {
 		return storage.Decision{}, err
@@ -80,9 +94,14 @@ func (s *Service) RegisterSystem(ctx context.Context, actor storage.Admin, permi
 		return storage.Client{}, "", fmt.Errorf("register a system under a permit that is %s: %w", Status(pm, now), ErrState)
 	}
 	p := problems{}
+	given := len(sys.NetworkRanges)
 	sys = s.checkSystem(p, "", cloneSystem(sys))
+	checkRegistered(p, sys, given)
 	if err = p.err(); err != nil {
 		return storage.Client{}, "", err
+	}
+	if sys.AnyNetwork {
+		ev.detail += " any_network"
 	}
 	if err = s.checkApplied(ctx, pm, sys); err != nil {
 		return storage.Client{}, "", err
@@ -105,7 +124,7 @@ func (s *Service) RegisterSystem(ctx context.Context, actor storage.Admin, permi
 		return storage.Client{}, "", fmt.Errorf("store client: %w", err)
 	}
 	ev.clientID = c.ID
-	if _, err = s.recordSystemDecision(ctx, a, storage.DecisionRegisterSystem, c, now); err != nil {
+	if _, err = s.recordSystemDecision(ctx, a, storage.DecisionRegisterSystem, c, sys.AnyNetwork, now); err != nil {
 		return storage.Client{}, "", err
 	}
 	s.notify(ctx, pm.ID)
@@ -134,9 +153,14 @@ func (s *Service) ChangeSystem(ctx context.Context, actor storage.Admin, clientI
 		return storage.Client{}, fmt.Errorf("change a system under a permit that is %s: %w", pm.State, ErrState)
 	}
 	p := problems{}
+	given := len(sys.NetworkRanges)
 	sys = s.checkSystem(p, "", cloneSystem(sys))
+	checkRegistered(p, sys, given)
 	if err = p.err(); err != nil {
 		return storage.Client{}, err
+	}
+	if sys.AnyNetwork {
+		ev.detail += " any_network"
 	}
 	if err = s.checkApplied(ctx, pm, sys); err != nil {
 		return storage.Client{}, err
@@ -155,7 +179,7 @@ func (s *Service) ChangeSystem(ctx context.Context, actor storage.Admin, clientI
 	if err != nil {
 		return storage.Client{}, notFound(err, "system", clientID)
 	}
-	if _, err = s.recordSystemDecision(ctx, a, storage.DecisionChangeSystem, c, now); err != nil {
+	if _, err = s.recordSystemDecision(ctx, a, storage.DecisionChangeSystem, c, sys.AnyNetwork, now); err != nil {
 		return storage.Client{}, err
 	}
 	s.notify(ctx, pm.ID)

@@ -95,12 +95,27 @@ func TestRegisterSystem(t *testing.T) {
 		t.Run("private_key_jwt", func(t *testing.T) {
 			sys := system()
 			sys.AuthMethod, sys.JWKS, sys.SigningAlg, sys.NetworkRanges = storage.AuthMethodPrivateKeyJWT, jwks(t, false), admin.AlgRS256, nil
+			// Clause 10: no ranges only by the approver's explicit decision.
+			_, _, err := e.svc.RegisterSystem(ctx, e.approver, pm.ID, sys)
+			wantFields(t, err, map[string]string{"network_ranges": "any_network"})
+			sys.AnyNetwork = true
 			c, secret, err := e.svc.RegisterSystem(ctx, e.approver, pm.ID, sys)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if secret != "" || c.SigningAlg != admin.AlgRS256 || len(c.JWKS) == 0 {
+			if secret != "" || c.SigningAlg != admin.AlgRS256 || len(c.JWKS) == 0 || len(c.NetworkRanges) != 0 {
 				t.Errorf("client = %+v, secret %q", c, secret)
+			}
+			// The decision is on the record: the audit trail and the
+			// permit's decisions say so.
+			e.wantAudit(t, e.approver, storage.AuditPermitDecision, "register_system any_network", "success")
+			ds, err := e.svc.Decisions(ctx, e.auditor, pm.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := ds[len(ds)-1]
+			if id, any := admin.SystemPayload(d); id != c.ID || !any || d.By != e.approver.ID {
+				t.Errorf("last decision %+v: client %q, any_network %v", d, id, any)
 			}
 		})
 
@@ -292,6 +307,12 @@ func TestSystemValidation(t *testing.T) {
 			}, map[string]string{"jwks_uri": "at most"}},
 			{"jwks_uri with a secret", false, func(s *storage.System) { s.JWKSURI = "https://eland.dol.go.th/jwks" }, map[string]string{"jwks_uri": "only for private_key_jwt"}},
 			{"not CIDR", false, func(s *storage.System) { s.NetworkRanges = []string{"203.0.113.7"} }, map[string]string{"network_ranges[0]": "CIDR"}},
+			{"secret without ranges", false, func(s *storage.System) { s.NetworkRanges = nil }, map[string]string{"network_ranges": "client secret must name"}},
+			{"secret, any network", false, func(s *storage.System) { s.NetworkRanges, s.AnyNetwork = nil, true }, map[string]string{"any_network": "only a private_key_jwt"}},
+			{"ranges and any network", false, func(s *storage.System) { s.AnyNetwork = true }, map[string]string{"any_network": "not both"}},
+			{"private_key_jwt without ranges", false, func(s *storage.System) {
+				s.AuthMethod, s.JWKS, s.NetworkRanges = storage.AuthMethodPrivateKeyJWT, jwks(t, false), nil
+			}, map[string]string{"network_ranges": "decide explicitly"}},
 			{"host bits", false, func(s *storage.System) { s.NetworkRanges = []string{"10.0.0.0/8", "203.0.113.7/24"} }, map[string]string{"network_ranges[1]": "203.0.113.0/24"}},
 			{"bad algorithm", false, func(s *storage.System) { s.SigningAlg = "HS256" }, map[string]string{"signing_alg": "ES256 or RS256"}},
 		} {

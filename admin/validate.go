@@ -186,6 +186,9 @@ func (s *Service) checkApplication(app storage.Application) (storage.Application
 	}
 	for i, sys := range app.Systems {
 		app.Systems[i] = s.checkSystem(p, fmt.Sprintf("systems[%d].", i), sys)
+		if sys.AnyNetwork {
+			p.add(fmt.Sprintf("systems[%d].any_network", i), "is an approver's decision when the system is registered, not part of the application")
+		}
 	}
 	a := app.Acceptance
 	a.Name = p.text("acceptance.name", a.Name, true, maxName)
@@ -331,6 +334,9 @@ func (s *Service) checkSystem(p problems, prefix string, sys storage.System) sto
 		}
 	}
 	sys.NetworkRanges = ranges
+	if len(ranges) > 0 && sys.AnyNetwork {
+		p.add(prefix+"any_network", "give either network ranges or the decision that the system may call from any address, not both")
+	}
 	switch sys.SigningAlg {
 	case "":
 		sys.SigningAlg = AlgES256
@@ -339,6 +345,27 @@ func (s *Service) checkSystem(p problems, prefix string, sys storage.System) sto
 		p.add(prefix+"signing_alg", "must be ES256 or RS256")
 	}
 	return sys
+}
+
+// checkRegistered applies clause 10's network rule to a system being
+// registered or changed (after checkSystem): a system that authenticates
+// with a client secret names the network ranges its servers call from; a
+// private_key_jwt system names them too unless the approver decides,
+// explicitly and on the record, that it may call from any address.
+// given is how many ranges the request named (those checkSystem refused
+// have their own problem).
+func checkRegistered(p problems, sys storage.System, given int) {
+	if given > 0 {
+		return
+	}
+	switch {
+	case usesSecret(sys.AuthMethod) && sys.AnyNetwork:
+		p.add("any_network", "a system that authenticates with a client secret must name its network ranges (clause 10); only a private_key_jwt system may be allowed any address")
+	case usesSecret(sys.AuthMethod):
+		p.add("network_ranges", "a system that authenticates with a client secret must name the network ranges its servers call from (clause 10), such as 203.0.113.0/24")
+	case sys.AuthMethod == storage.AuthMethodPrivateKeyJWT && !sys.AnyNetwork:
+		p.add("network_ranges", "name the network ranges the system calls from (clause 10), or decide explicitly that this private_key_jwt system may call from any address (any_network)")
+	}
 }
 
 // checkURIs validates redirect URIs: absolute https (http only on a

@@ -161,10 +161,13 @@ func withClientAddr(trusted []netip.Prefix, h http.Handler) http.Handler {
 }
 
 // fromRegisteredNetwork reports whether the request comes from one of the
-// client's registered network ranges (clause 10). No ranges: any address.
+// client's registered network ranges (clause 10). No ranges: any address
+// for a private_key_jwt system (an approver decided so at registration),
+// none for one that authenticates with a client secret, which must name
+// its ranges.
 func fromRegisteredNetwork(ctx context.Context, c storage.Client) bool {
 	if len(c.NetworkRanges) == 0 {
-		return true
+		return c.AuthMethod != storage.AuthMethodSecretBasic && c.AuthMethod != storage.AuthMethodSecretPost
 	}
 	addr, _ := ctx.Value(addrKey{}).(netip.Addr)
 	if !addr.IsValid() {

@@ -64,7 +64,11 @@ type System struct {
 	JWKS                   []byte // registered public keys (private_key_jwt)
 	JWKSURI                string // or the https URL that publishes them (private_key_jwt)
 	NetworkRanges          []string
-	SigningAlg             string
+	// AnyNetwork is an approver's explicit decision, at registration, that
+	// a private_key_jwt system may call from any address: without it a
+	// system must name its network ranges (clause 10).
+	AnyNetwork bool
+	SigningAlg string
 }
 
 // Acceptance records who accepted the announcement's terms for the agency.
@@ -239,14 +243,65 @@ type Admin struct {
 	InviteHash string
 	// InviteExpiresAt is when the invitation lapses (zero when enrolled).
 	InviteExpiresAt time.Time
-	Disabled        bool
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// CreatedBy is the ID of the approver who created the account; empty
+	// for the accounts made at bootstrap (clause 5: no one person both
+	// creates an account and lets it act).
+	CreatedBy string
+	// ConfirmedBy is the ID of the approver, other than CreatedBy, who
+	// confirmed the account after its holder enrolled; ConfirmedAt when.
+	// An account with a CreatedBy acts only once confirmed.
+	ConfirmedBy string
+	ConfirmedAt time.Time
+	Disabled    bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
+// Admin account states, as Admin.State reports them.
+const (
+	AdminInvited  = "invited"  // the holder has not enrolled yet
+	AdminPending  = "pending"  // enrolled, awaiting another approver's confirmation
+	AdminActive   = "active"   // may sign in and act
+	AdminDisabled = "disabled" // may do nothing
+)
+
 // Enrolled reports whether the account's holder has set their password and
-// confirmed their TOTP code, so that it may sign in.
+// confirmed their TOTP code.
 func (a Admin) Enrolled() bool { return a.InviteHash == "" && a.PasswordHash != "" }
+
+// Confirmed reports whether the account may act as far as maker-checker
+// goes: made at bootstrap, or confirmed by an approver other than its
+// creator.
+func (a Admin) Confirmed() bool { return a.CreatedBy == "" || !a.ConfirmedAt.IsZero() }
+
+// State returns the account's Admin* state.
+func (a Admin) State() string {
+	switch {
+	case a.Disabled:
+		return AdminDisabled
+	case a.InviteHash != "" || !a.InviteExpiresAt.IsZero():
+		return AdminInvited
+	case !a.Confirmed():
+		return AdminPending
+	}
+	return AdminActive
+}
+
+// AdminToken is an API token issued to an administrator account, for
+// scripts and the `dopaid admin` commands. Only its keyed hash is stored.
+type AdminToken struct {
+	ID        string
+	AdminID   string
+	Name      string // what the holder calls it ("nightly export")
+	Hash      string // keyed hash of the token (keys.SecretHasher)
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	RevokedAt time.Time // zero while in force
+	RevokedBy string    // administrator ID
+}
+
+// Live reports whether the token is in force at now.
+func (t AdminToken) Live(now time.Time) bool { return t.RevokedAt.IsZero() && now.Before(t.ExpiresAt) }
 
 // AdminStore holds administrator accounts. Their sessions are Sessions
 // whose Subject is "admin:"+ID, under a cookie of their own.
@@ -262,6 +317,19 @@ type AdminStore interface {
 	UpdateAdmin(ctx context.Context, id string, fn func(Admin) (Admin, error)) (Admin, error)
 	// CountAdmins returns how many accounts exist (the first is made by CLI).
 	CountAdmins(ctx context.Context) (int, error)
+
+	// CreateAdminToken stores a token; ErrAlreadyExists if its ID or hash
+	// is taken, ErrNotFound if its account does not exist.
+	CreateAdminToken(ctx context.Context, t AdminToken) error
+	// AdminTokenByHash returns the token with that hash, revoked and
+	// expired ones too; ErrNotFound for an empty hash.
+	AdminTokenByHash(ctx context.Context, hash string) (AdminToken, error)
+	// AdminTokens lists an account's tokens, newest first.
+	AdminTokens(ctx context.Context, adminID string) ([]AdminToken, error)
+	// RevokeAdminToken revokes a token of the account at now by by;
+	// ErrNotFound if the account has no such token, ErrConflict if it is
+	// revoked already.
+	RevokeAdminToken(ctx context.Context, adminID, id, by string, now time.Time) (AdminToken, error)
 }
 
 // Consent is a citizen's consent to release claims to an agency under a

@@ -322,8 +322,11 @@ func (b *bench) register(ctx context.Context, h *keys.SecretHasher) error {
 		RedirectURIs: []string{benchRedirectURI},
 		Scopes:       strings.Fields(benchScope),
 		SigningAlg:   b.cfg.Alg,
-		CreatedAt:    now,
-		UpdatedAt:    now,
+		// Clause 10: a client secret works only from the system's network:
+		// this machine, or anywhere when the target is remote on purpose.
+		NetworkRanges: benchRanges(b.cfg.AllowRemote),
+		CreatedAt:     now,
+		UpdatedAt:     now,
 	}
 	err = b.store.CreateClient(ctx, want)
 	if errors.Is(err, storage.ErrAlreadyExists) {
@@ -435,4 +438,14 @@ func (b *bench) send(ctx context.Context, c *http.Client, step, method, u string
 func (b *bench) basicAuth(r *http.Request) {
 	// RFC 6749 §2.3.1: the credentials are form-encoded before Basic.
 	r.SetBasicAuth(url.QueryEscape(benchClientID), url.QueryEscape(b.secret))
+}
+
+// benchRanges are the network ranges of the bench client: loopback, or
+// every address for a remote target (--allow-remote), since the load comes
+// from wherever the bench runs.
+func benchRanges(remote bool) []string {
+	if remote {
+		return []string{"0.0.0.0/0", "::/0"}
+	}
+	return []string{"127.0.0.0/8", "::1/128"}
 }

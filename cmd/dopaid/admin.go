@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,29 +24,53 @@ import (
 const adminUsage = `Usage: dopaid admin COMMAND [flags]
 
 The DOPA administrator's commands, for scripting. They run with direct
-access to the database, so --as names the administrator whose authority an
-action uses; the audit trail records that account.
+access to the database, yet act as an administrator account only with that
+account's credentials, and the audit trail records that account:
 
-  create-user --username U --name N --role R [--agency ID] [--as APPROVER] [--issuer URL]
+  - an API token issued to the account (DOPAID_ADMIN_TOKEN; issue one with
+    'issue-token' or in the console), or
+  - --as USERNAME with its password and a current TOTP code: from
+    DOPAID_ADMIN_PASSWORD and DOPAID_ADMIN_TOTP, or else the first two lines
+    of standard input (password, then code). A code is good once.
+
+The one exception is bootstrap: 'create-user' without credentials creates
+one of the first two approvers of an empty store.
+
+  create-user --username U --name N --role R [--agency ID] [--issuer URL]
         create an administrator account (officer, approver, auditor, or
-        supervisor of --agency). The first account is created without --as
-        by its holder and must be an approver: its password is read from
+        supervisor of --agency, named as a permit of that agency appoints
+        them). Without credentials (bootstrap): one of the two first
+        approvers, each run by its own holder; its password is read from
         DOPAID_ADMIN_PASSWORD or the first line of standard input, and the
         otpauth:// URL that enrols its TOTP secret is printed (shown once).
-        Every later account is an invitation (--as an approver): the
-        command prints a one-time link, under --issuer (DOPAID_ISSUER) or
-        as a path, good for 72 hours, with which the new administrator sets
-        their own password and authenticator; the approver learns neither.
-  create-agency --as U (--file agency.json | --name-th T --name-en E --category C [--registration-no N])
-  record-application --as U --file application.json
+        With an approver's credentials: an invitation. The command prints a
+        one-time link, under --issuer (DOPAID_ISSUER) or as a path, good for
+        72 hours, with which the new administrator sets their own password
+        and authenticator; the approver learns neither. The account acts
+        only once an approver other than its creator confirms it.
+  list-users
+        list the accounts with their state (invited, pending, active,
+        disabled) and who created and confirmed them
+  confirm-user --username U
+        confirm an enrolled account (an approver other than its creator)
+  issue-token --name N [--days D]
+        issue an API token to the account (password and code only; default
+        90 days, at most 365); printed once
+  list-tokens [--username U]
+  revoke-token --id ID [--username U]
+        revoke a token at once (one's own; an approver: anyone's)
+  create-agency (--file agency.json | --name-th T --name-en E --category C [--registration-no N])
+  record-application --file application.json
         record an agency's application; opens a pending permit
-  decide --as U --permit ID --action A [--notice TEXT] [--effective RFC3339] [--grant grant.json]
+  decide --permit ID --action A [--notice TEXT] [--effective RFC3339] [--grant grant.json]
         approve, reject, suspend, reinstate or revoke a permit; a decision
         effective later is applied by a running server when it falls due
-  register-system --as U --permit ID --file system.json
-        register a system (OAuth client); prints client_id and, once, the secret
-  change-system --as U --client ID --file system.json
-  rotate-secret --as U --client ID
+  register-system --permit ID --file system.json
+        register a system (OAuth client); prints client_id and, once, the
+        secret. A system with a client secret names its network_ranges; a
+        private_key_jwt system without them needs "any_network": true
+  change-system --client ID --file system.json
+  rotate-secret --client ID
         give a system a new client secret (printed once)
   list-agencies
   list-permits [--agency ID]
@@ -72,7 +97,7 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	c := &adminCmd{stdout: stdout, stderr: stderr, env: env}
 	c.fs = flag.NewFlagSet("dopaid admin "+sub, flag.ContinueOnError)
 	c.cfg.bindFlags(c.fs, env, false)
-	c.fs.StringVar(&c.as, "as", "", "username of the administrator whose authority the action uses")
+	c.fs.StringVar(&c.as, "as", "", "username of the administrator whose authority the action uses (with their password and TOTP code)")
 	var run func(context.Context) error
 	switch sub {
 	case "create-user":
@@ -93,6 +118,16 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		run = c.listAgencies
 	case "list-permits":
 		run = c.listPermits
+	case "list-users":
+		run = c.listUsers
+	case "confirm-user":
+		run = c.confirmUser
+	case "issue-token":
+		run = c.issueToken
+	case "list-tokens":
+		run = c.listTokens
+	case "revoke-token":
+		run = c.revokeToken
 	default:
 		return usageError{fmt.Errorf("admin: unknown command %q (see 'dopaid admin help')", sub)}
 	}
@@ -129,6 +164,11 @@ type adminCmd struct {
 	nameTH, nameEN, category, registrationNo string
 	// decide
 	action, notice, effective, grant string
+	// tokens
+	tokenName, tokenID string
+	days               int
+	// viaToken: the acting account was authenticated by an API token.
+	viaToken bool
 }
 
 // bind registers the flags of one command.
@@ -165,6 +205,16 @@ func (c *adminCmd) bind(sub string) {
 		fs.StringVar(&c.client, "client", "", "client ID of the system")
 	case "list-permits":
 		fs.StringVar(&c.agency, "agency", "", "only this agency's permits")
+	case "confirm-user":
+		fs.StringVar(&c.username, "username", "", "the account to confirm")
+	case "issue-token":
+		fs.StringVar(&c.tokenName, "name", "", "what the token is for")
+		fs.IntVar(&c.days, "days", 90, "how many days the token is good for (at most 365)")
+	case "list-tokens":
+		fs.StringVar(&c.username, "username", "", "another account's tokens (approvers)")
+	case "revoke-token":
+		fs.StringVar(&c.tokenID, "id", "", "the token's ID")
+		fs.StringVar(&c.username, "username", "", "the account the token belongs to, if not one's own (approvers)")
 	}
 }
 
@@ -182,7 +232,6 @@ func (c *adminCmd) check(sub string) error {
 		need(c.name, "name")
 		need(c.role, "role")
 	case "create-agency":
-		need(c.as, "as")
 		if c.file == "" {
 			need(c.nameTH, "name-th")
 			need(c.nameEN, "name-en")
@@ -191,23 +240,24 @@ func (c *adminCmd) check(sub string) error {
 			return errors.New("create-agency: give either --file or the name and category flags, not both")
 		}
 	case "record-application":
-		need(c.as, "as")
 		need(c.file, "file")
 	case "decide":
-		need(c.as, "as")
 		need(c.permit, "permit")
 		need(c.action, "action")
 	case "register-system":
-		need(c.as, "as")
 		need(c.permit, "permit")
 		need(c.file, "file")
 	case "change-system":
-		need(c.as, "as")
 		need(c.client, "client")
 		need(c.file, "file")
 	case "rotate-secret":
-		need(c.as, "as")
 		need(c.client, "client")
+	case "confirm-user":
+		need(c.username, "username")
+	case "issue-token":
+		need(c.tokenName, "name")
+	case "revoke-token":
+		need(c.tokenID, "id")
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("%s: missing %s", sub, strings.Join(missing, ", "))
@@ -268,26 +318,66 @@ func (m *Main) applyDecisions(ctx context.Context) {
 	}
 }
 
-// actor returns the account named by --as.
+// credentialed reports whether the command was given credentials: a
+// token, or --as.
+func (c *adminCmd) credentialed() bool { return c.env("DOPAID_ADMIN_TOKEN") != "" || c.as != "" }
+
+// actor authenticates the acting administrator: by the API token in
+// DOPAID_ADMIN_TOKEN (whose account --as must name, if given), or by --as
+// with the account's password and TOTP code. Without them the command
+// acts as nobody.
 func (c *adminCmd) actor(ctx context.Context) (storage.Admin, error) {
-	a, err := c.m.Store.AdminByUsername(ctx, strings.ToLower(c.as))
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.Admin{}, fmt.Errorf("--as %q: no such administrator", c.as)
+	if tok := c.env("DOPAID_ADMIN_TOKEN"); tok != "" {
+		a, err := c.m.Admin.AuthenticateToken(ctx, strings.TrimSpace(tok))
+		if err != nil {
+			return storage.Admin{}, c.authError("DOPAID_ADMIN_TOKEN", err)
+		}
+		if c.as != "" && !strings.EqualFold(c.as, a.Username) {
+			return storage.Admin{}, fmt.Errorf("--as %q: DOPAID_ADMIN_TOKEN belongs to another account", c.as)
+		}
+		c.viaToken = true
+		return a, nil
 	}
+	if c.as == "" {
+		return storage.Admin{}, usageError{errors.New("no credentials: set DOPAID_ADMIN_TOKEN to an API token, or give --as USERNAME with the account's password and TOTP code (see 'dopaid admin help')")}
+	}
+	pw, code := c.env("DOPAID_ADMIN_PASSWORD"), c.env("DOPAID_ADMIN_TOTP")
+	if pw == "" || code == "" {
+		rd := bufio.NewReader(adminStdin)
+		line := func() string {
+			l, _ := rd.ReadString('\n')
+			return strings.TrimRight(l, "\r\n")
+		}
+		if pw == "" {
+			pw = line()
+		}
+		if code == "" {
+			code = line()
+		}
+	}
+	if pw == "" || code == "" {
+		return storage.Admin{}, usageError{fmt.Errorf("--as %q: give the account's password and TOTP code (DOPAID_ADMIN_PASSWORD and DOPAID_ADMIN_TOTP, or two lines on standard input)", c.as)}
+	}
+	a, err := c.m.Admin.Authenticate(ctx, c.as, pw, strings.TrimSpace(code))
 	if err != nil {
-		return storage.Admin{}, err
-	}
-	if a.Disabled {
-		return storage.Admin{}, fmt.Errorf("--as %q: the account is disabled", c.as)
-	}
-	if !a.Enrolled() {
-		return storage.Admin{}, fmt.Errorf("--as %q: the account's holder has not enrolled yet", c.as)
+		return storage.Admin{}, c.authError("--as "+strconv.Quote(c.as), err)
 	}
 	return a, nil
 }
 
+// authError says why credentials were refused, as far as it may.
+func (c *adminCmd) authError(what string, err error) error {
+	switch {
+	case errors.Is(err, admin.ErrPending):
+		return fmt.Errorf("%s: the account awaits confirmation by an approver other than the one who created it", what)
+	case errors.Is(err, admin.ErrAuthFailed):
+		return fmt.Errorf("%s: not accepted (wrong or expired credentials, a code used already, or an account that is disabled or not enrolled)", what)
+	}
+	return err
+}
+
 func (c *adminCmd) createUser(ctx context.Context) error {
-	if c.as == "" {
+	if !c.credentialed() {
 		// The first account: the operator is its holder.
 		pw, err := c.password()
 		if err != nil {
@@ -301,9 +391,6 @@ func (c *adminCmd) createUser(ctx context.Context) error {
 		fmt.Fprintln(c.stderr, "Enrol the otpauth URL in an authenticator app now: it is not shown again.")
 		return nil
 	}
-	if c.env("DOPAID_ADMIN_PASSWORD") != "" {
-		return usageError{errors.New("create-user --as: the new administrator chooses their own password when they enrol; unset DOPAID_ADMIN_PASSWORD")}
-	}
 	by, err := c.actor(ctx)
 	if err != nil {
 		return err
@@ -315,7 +402,148 @@ func (c *adminCmd) createUser(ctx context.Context) error {
 	fmt.Fprintf(c.stdout, "admin_id: %s\nusername: %s\nrole: %s\ninvitation_url: %s\ninvitation_expires_at: %s\n",
 		a.ID, a.Username, a.Role, inv.Link(c.issuer), inv.ExpiresAt.Format(time.RFC3339))
 	fmt.Fprintln(c.stderr, "Hand the invitation link to the new administrator: they set their own password and authenticator there. "+
-		"It works once, expires, and is not shown again.")
+		"It works once, expires, and is not shown again. Once they have enrolled, an approver other than you must confirm the account "+
+		"('dopaid admin confirm-user') before it can act.")
+	return nil
+}
+
+// byUsername finds an account's ID among those the actor may list.
+func (c *adminCmd) byUsername(ctx context.Context, a storage.Admin, username string) (storage.Admin, error) {
+	list, err := c.m.Admin.Admins(ctx, a)
+	if err != nil {
+		return storage.Admin{}, err
+	}
+	for _, ad := range list {
+		if ad.Username == strings.ToLower(strings.TrimSpace(username)) {
+			return ad, nil
+		}
+	}
+	return storage.Admin{}, fmt.Errorf("--username %q: no such administrator", username)
+}
+
+func (c *adminCmd) listUsers(ctx context.Context) error {
+	a, err := c.actor(ctx)
+	if err != nil {
+		return err
+	}
+	list, err := c.m.Admin.Admins(ctx, a)
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	for _, ad := range list {
+		names[ad.ID] = ad.Username
+	}
+	or := func(id, none string) string {
+		if id == "" {
+			return none
+		}
+		if n, ok := names[id]; ok {
+			return n
+		}
+		return id
+	}
+	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "USERNAME\tROLE\tAGENCY\tSTATE\tCREATED BY\tCONFIRMED BY")
+	for _, ad := range list {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", ad.Username, ad.Role, or(ad.AgencyID, "-"), ad.State(), or(ad.CreatedBy, "(bootstrap)"), or(ad.ConfirmedBy, "-"))
+	}
+	return w.Flush()
+}
+
+func (c *adminCmd) confirmUser(ctx context.Context) error {
+	a, err := c.actor(ctx)
+	if err != nil {
+		return err
+	}
+	target, err := c.byUsername(ctx, a, c.username)
+	if err != nil {
+		return err
+	}
+	got, err := c.m.Admin.ConfirmAdmin(ctx, a, target.ID)
+	if err != nil {
+		if errors.Is(err, admin.ErrSameApprover) {
+			return fmt.Errorf("confirm-user: %w; another approver must confirm %s", err, target.Username)
+		}
+		return err
+	}
+	fmt.Fprintf(c.stdout, "admin_id: %s\nusername: %s\nstate: %s\nconfirmed_by: %s\n", got.ID, got.Username, got.State(), a.Username)
+	return nil
+}
+
+func (c *adminCmd) issueToken(ctx context.Context) error {
+	a, err := c.actor(ctx)
+	if err != nil {
+		return err
+	}
+	if c.viaToken {
+		return usageError{errors.New("issue-token: sign in with --as, the password and a TOTP code; a token cannot issue tokens")}
+	}
+	t, token, err := c.m.Admin.IssueToken(ctx, a, c.tokenName, time.Duration(c.days)*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "token_id: %s\ntoken: %s\nexpires_at: %s\n", t.ID, token, t.ExpiresAt.Format(time.RFC3339))
+	fmt.Fprintln(c.stderr, "Store the token now (as DOPAID_ADMIN_TOKEN): it is not shown again. Revoke it with 'dopaid admin revoke-token'.")
+	return nil
+}
+
+// tokenAccount is the account whose tokens --username names ("" for the
+// actor's own).
+func (c *adminCmd) tokenAccount(ctx context.Context, a storage.Admin) (string, error) {
+	if c.username == "" {
+		return "", nil
+	}
+	t, err := c.byUsername(ctx, a, c.username)
+	if err != nil {
+		return "", err
+	}
+	return t.ID, nil
+}
+
+func (c *adminCmd) listTokens(ctx context.Context) error {
+	a, err := c.actor(ctx)
+	if err != nil {
+		return err
+	}
+	id, err := c.tokenAccount(ctx, a)
+	if err != nil {
+		return err
+	}
+	list, err := c.m.Admin.Tokens(ctx, a, id)
+	if err != nil {
+		return err
+	}
+	now := c.now()
+	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tNAME\tCREATED\tEXPIRES\tSTATE")
+	for _, t := range list {
+		state := "live"
+		switch {
+		case !t.RevokedAt.IsZero():
+			state = "revoked"
+		case !t.Live(now):
+			state = "expired"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.CreatedAt.UTC().Format(time.RFC3339), t.ExpiresAt.UTC().Format(time.RFC3339), state)
+	}
+	return w.Flush()
+}
+
+func (c *adminCmd) revokeToken(ctx context.Context) error {
+	a, err := c.actor(ctx)
+	if err != nil {
+		return err
+	}
+	id, err := c.tokenAccount(ctx, a)
+	if err != nil {
+		return err
+	}
+	t, err := c.m.Admin.RevokeToken(ctx, a, id, c.tokenID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "token_id: %s\nrevoked_at: %s\n", t.ID, t.RevokedAt.Format(time.RFC3339))
 	return nil
 }
 
@@ -465,23 +693,9 @@ func (c *adminCmd) rotateSecret(ctx context.Context) error {
 	return nil
 }
 
-// reader is the account the listing commands read as: the one --as names,
-// or, since the command has the database anyway, an auditor's view.
-func (c *adminCmd) reader(ctx context.Context) (storage.Admin, error) {
-	if c.as != "" {
-		return c.actor(ctx)
-	}
-	all, err := c.m.Store.Admins(ctx)
-	if err != nil {
-		return storage.Admin{}, err
-	}
-	for _, a := range all {
-		if !a.Disabled && a.Role != storage.RoleSupervisor {
-			return a, nil
-		}
-	}
-	return storage.Admin{}, errors.New("no administrator exists yet: create one with 'dopaid admin create-user'")
-}
+// reader is the account the listing commands read as: the authenticated
+// one, like every other command.
+func (c *adminCmd) reader(ctx context.Context) (storage.Admin, error) { return c.actor(ctx) }
 
 func (c *adminCmd) listAgencies(ctx context.Context) error {
 	a, err := c.reader(ctx)
@@ -601,6 +815,7 @@ type purposeFile struct {
 }
 
 type systemFile struct {
+	AnyNetwork             bool            `json:"any_network"`
 	Name                   string          `json:"name"`
 	RedirectURIs           []string        `json:"redirect_uris"`
 	PostLogoutRedirectURIs []string        `json:"post_logout_redirect_uris"`
@@ -613,7 +828,7 @@ type systemFile struct {
 
 func (f systemFile) system() storage.System {
 	s := storage.System{Name: f.Name, RedirectURIs: f.RedirectURIs, PostLogoutRedirectURIs: f.PostLogoutRedirectURIs,
-		AuthMethod: f.AuthMethod, JWKSURI: f.JWKSURI, NetworkRanges: f.NetworkRanges, SigningAlg: f.SigningAlg}
+		AuthMethod: f.AuthMethod, JWKSURI: f.JWKSURI, NetworkRanges: f.NetworkRanges, AnyNetwork: f.AnyNetwork, SigningAlg: f.SigningAlg}
 	if len(f.JWKS) > 0 && string(f.JWKS) != "null" {
 		s.JWKS = f.JWKS
 	}

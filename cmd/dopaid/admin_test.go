@@ -89,6 +89,46 @@ func (a adminCLI) open(t *testing.T, now time.Time) *Main {
 	return m
 }
 
+// withAs returns args (a command and its flags) with --as name.
+func withAs(args []string, name string) []string {
+	return append([]string{args[0], "--as", name}, args[1:]...)
+}
+
+// totpCodes hands out codes of an account's TOTP secret, each of a step
+// (the current one or one either side) not handed out before: a code is
+// good once.
+type totpCodes struct {
+	secret string
+	used   map[int64]bool
+}
+
+func newTOTPCodes(t *testing.T, otpURL string) *totpCodes {
+	t.Helper()
+	key, err := otp.NewKeyFromURL(otpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &totpCodes{secret: key.Secret(), used: map[int64]bool{}}
+}
+
+func (c *totpCodes) next(t *testing.T) string {
+	t.Helper()
+	cur := time.Now().Unix() / 30
+	for _, step := range []int64{cur, cur + 1, cur - 1} {
+		if c.used[step] {
+			continue
+		}
+		c.used[step] = true
+		code, err := totp.GenerateCode(c.secret, time.Unix(step*30, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code
+	}
+	t.Fatal("no unused TOTP step left")
+	return ""
+}
+
 func TestAdminCLI(t *testing.T) {
 	mk, err := keys.GenerateMasterKey()
 	if err != nil {
@@ -109,28 +149,45 @@ func TestAdminCLI(t *testing.T) {
 		t.Errorf("a usage mistake created the database (%v)", err)
 	}
 
-	// The first account: no --as, password on standard input.
+	// Bootstrap, without credentials: the two first approvers, each by its
+	// holder (password on standard input, or in the environment).
 	cli.fails(t, 2, nil, []string{"create-user", "--username", "boss", "--name", "B", "--role", "officer"}, "no password")
 	boss := cli.ok(t, nil, pw+"\n", "create-user", "--username", "boss", "--name", "Somchai the Approver", "--role", "approver")
 	if !strings.HasPrefix(boss["otpauth_url"], "otpauth://totp/") || boss["admin_id"] == "" {
 		t.Fatalf("create-user printed %v", boss)
 	}
-	// Later accounts need an approver's authority.
+	deputy := cli.ok(t, map[string]string{"DOPAID_ADMIN_PASSWORD": pw}, "", "create-user", "--username", "deputy", "--name", "Malee the Approver", "--role", "approver")
 	cli.fails(t, 1, map[string]string{"DOPAID_ADMIN_PASSWORD": pw}, []string{"create-user", "--username", "sneaky", "--name", "S", "--role", "approver"}, "not allowed")
-	cli.fails(t, 1, nil, []string{"create-user", "--as", "nobody", "--username", "clerk", "--name", "C", "--role", "officer"}, `--as "nobody": no such administrator`)
+	bossCodes, deputyCodes := newTOTPCodes(t, boss["otpauth_url"]), newTOTPCodes(t, deputy["otpauth_url"])
+
+	// Every other command acts only with the account's credentials.
+	clerkArgs := []string{"create-user", "--username", "clerk", "--name", "Somsri the Officer", "--role", "officer", "--issuer", "https://id.dopa.go.th"}
+	cli.fails(t, 2, nil, []string{"list-agencies"}, "no credentials")
+	cli.fails(t, 2, nil, withAs(clerkArgs, "boss"), "give the account's password and TOTP code")
+	cli.fails(t, 1, map[string]string{"DOPAID_ADMIN_PASSWORD": pw, "DOPAID_ADMIN_TOTP": "000000"}, withAs(clerkArgs, "boss"), `--as "boss": not accepted`)
+	cli.fails(t, 1, map[string]string{"DOPAID_ADMIN_PASSWORD": pw, "DOPAID_ADMIN_TOTP": "123456"}, withAs(clerkArgs, "nobody"), `--as "nobody": not accepted`)
+	cli.fails(t, 1, map[string]string{"DOPAID_ADMIN_TOKEN": "dopaid_admin_forged"}, clerkArgs, "DOPAID_ADMIN_TOKEN: not accepted")
+
+	// A token, issued with the password and a code (here from the
+	// environment); a token cannot issue another.
+	bt := cli.ok(t, map[string]string{"DOPAID_ADMIN_PASSWORD": pw, "DOPAID_ADMIN_TOTP": bossCodes.next(t)}, "", "issue-token", "--as", "boss", "--name", "provisioning")
+	bossEnv := map[string]string{"DOPAID_ADMIN_TOKEN": bt["token"]}
+	if !strings.HasPrefix(bt["token"], admin.TokenPrefix) || bt["token_id"] == "" {
+		t.Fatalf("issue-token printed %v", bt)
+	}
+	cli.fails(t, 2, bossEnv, []string{"issue-token", "--name", "another"}, "a token cannot issue tokens")
+	cli.fails(t, 1, bossEnv, withAs(clerkArgs, "deputy"), "belongs to another account")
+
 	// An approver's new account is an invitation: the approver chooses no
 	// password and sees no TOTP secret.
-	cli.fails(t, 2, map[string]string{"DOPAID_ADMIN_PASSWORD": pw}, []string{"create-user", "--as", "boss", "--username", "clerk", "--name", "C", "--role", "officer"},
-		"chooses their own password")
-	cli.fails(t, 1, nil, []string{"create-user", "--as", "boss", "--username", "Clerk!", "--name", "C", "--role", "officer"},
+	cli.fails(t, 1, bossEnv, []string{"create-user", "--username", "Clerk!", "--name", "C", "--role", "officer"},
 		"invalid input; nothing was changed:", "  - username: must be 3 to 64 characters")
-	code, out, stderr := cli.run(t, nil, "", "create-user", "--as", "boss", "--username", "clerk", "--name", "Somsri the Officer", "--role", "officer",
-		"--issuer", "https://id.dopa.go.th")
+	code, out, stderr := cli.run(t, bossEnv, "", clerkArgs...)
 	if code != 0 {
-		t.Fatalf("create-user --as boss: exit %d\n%s", code, stderr)
+		t.Fatalf("create-user by boss: exit %d\n%s", code, stderr)
 	}
-	if strings.Contains(out, "otpauth") || strings.Contains(out, "password") || !strings.Contains(stderr, "works once") {
-		t.Errorf("create-user --as boss printed\n%s\n%s", out, stderr)
+	if strings.Contains(out, "otpauth") || strings.Contains(out, "password") || !strings.Contains(stderr, "works once") || !strings.Contains(stderr, "confirm-user") {
+		t.Errorf("create-user by boss printed\n%s\n%s", out, stderr)
 	}
 	clerk := map[string]string{}
 	for _, line := range strings.Split(out, "\n") {
@@ -140,40 +197,47 @@ func TestAdminCLI(t *testing.T) {
 	}
 	token, found := strings.CutPrefix(clerk["invitation_url"], "https://id.dopa.go.th/admin/enrol?token=")
 	if !found || token == "" || clerk["admin_id"] == "" {
-		t.Fatalf("create-user --as boss printed %v", clerk)
+		t.Fatalf("create-user by boss printed %v", clerk)
 	}
-	// Not yet enrolled, the account cannot act.
-	cli.fails(t, 1, nil, []string{"create-agency", "--as", "clerk", "--name-th", "ก", "--name-en", "A", "--category", "government_department"},
-		`--as "clerk": the account's holder has not enrolled yet`)
 	// The holder enrols (in the console, here through the service).
+	var clerkCodes *totpCodes
 	{
-		now := time.Now()
-		m := cli.open(t, now)
+		m := cli.open(t, time.Now())
 		otpURL, err := m.Admin.Enrol(t.Context(), token, pw)
 		if err != nil {
 			t.Fatalf("Enrol: %v", err)
 		}
-		key, err := otp.NewKeyFromURL(otpURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := totp.GenerateCode(key.Secret(), now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := m.Admin.ConfirmEnrolment(t.Context(), token, c); err != nil {
+		clerkCodes = newTOTPCodes(t, otpURL)
+		if _, err := m.Admin.ConfirmEnrolment(t.Context(), token, clerkCodes.next(t)); err != nil {
 			t.Fatalf("ConfirmEnrolment: %v", err)
 		}
 		m.Close()
 	}
+	// Enrolled, the account still cannot act: another approver than its
+	// creator must confirm it (clause 5).
+	cli.fails(t, 1, map[string]string{"DOPAID_ADMIN_PASSWORD": pw, "DOPAID_ADMIN_TOTP": clerkCodes.next(t)},
+		[]string{"create-agency", "--as", "clerk", "--name-th", "ก", "--name-en", "A", "--category", "government_department"},
+		`--as "clerk": the account awaits confirmation`)
+	_, users, _ := cli.run(t, bossEnv, "", "list-users")
+	if !regexp.MustCompile(`clerk\s+officer\s+-\s+pending\s+boss\s+-`).MatchString(users) {
+		t.Errorf("list-users:\n%s", users)
+	}
+	cli.fails(t, 1, bossEnv, []string{"confirm-user", "--username", "clerk"}, "another approver must confirm clerk")
+	// The deputy confirms, with password and code on standard input.
+	code, out, stderr = cli.run(t, nil, pw+"\n"+deputyCodes.next(t)+"\n", "confirm-user", "--as", "deputy", "--username", "clerk")
+	if code != 0 || !strings.Contains(out, "state: active") || !strings.Contains(out, "confirmed_by: deputy") {
+		t.Fatalf("confirm-user by the deputy: exit %d\n%s\n%s", code, out, stderr)
+	}
+	ct := cli.ok(t, map[string]string{"DOPAID_ADMIN_PASSWORD": pw, "DOPAID_ADMIN_TOTP": clerkCodes.next(t)}, "", "issue-token", "--as", "clerk", "--name", "records", "--days", "30")
+	clerkEnv := map[string]string{"DOPAID_ADMIN_TOKEN": ct["token"]}
 
 	// Agencies.
-	cli.fails(t, 1, nil, []string{"create-agency", "--as", "clerk", "--name-th", "บริษัท", "--name-en", "Company", "--category", "private"}, "registration_no: is required")
-	ag := cli.ok(t, nil, "", "create-agency", "--as", "clerk", "--name-th", "กรมที่ดิน", "--name-en", "Department of Lands", "--category", "government_department")
+	cli.fails(t, 1, clerkEnv, []string{"create-agency", "--name-th", "บริษัท", "--name-en", "Company", "--category", "private"}, "registration_no: is required")
+	ag := cli.ok(t, clerkEnv, "", "create-agency", "--as", "clerk", "--name-th", "กรมที่ดิน", "--name-en", "Department of Lands", "--category", "government_department")
 	bankFile := writeFile(t, "agency.json", `{"name_th":"ธนาคารตัวอย่าง","name_en":"Example Bank","category":"private","registration_no":"0107536000315",
 		"contacts":[{"name":"Khun A","email":"a@bank.example"}]}`)
-	cli.ok(t, nil, "", "create-agency", "--as", "clerk", "--file", bankFile)
-	cli.fails(t, 1, nil, []string{"create-agency", "--as", "clerk", "--file", writeFile(t, "typo.json", `{"name_th":"x","nmae_en":"y"}`)}, `unknown field "nmae_en"`)
+	cli.ok(t, clerkEnv, "", "create-agency", "--file", bankFile)
+	cli.fails(t, 1, clerkEnv, []string{"create-agency", "--file", writeFile(t, "typo.json", `{"name_th":"x","nmae_en":"y"}`)}, `unknown field "nmae_en"`)
 
 	// The application.
 	appFile := writeFile(t, "application.json", `{
@@ -184,9 +248,9 @@ func TestAdminCLI(t *testing.T) {
 			{"name": "e-Land keys", "redirect_uris": ["https://eland.dol.go.th/cb"], "auth_method": "private_key_jwt", "jwks_uri": "https://eland.dol.go.th/jwks"}],
 		"acceptance": {"name": "Director", "position": "Director-General", "terms_version": "2565-1"}
 	}`)
-	cli.fails(t, 1, nil, []string{"record-application", "--as", "clerk", "--file", writeFile(t, "bad.json", `{"agency_id":"`+ag["agency_id"]+`","purposes":[{"code":"X","claims":["email"]}]}`)},
+	cli.fails(t, 1, clerkEnv, []string{"record-application", "--file", writeFile(t, "bad.json", `{"agency_id":"`+ag["agency_id"]+`","purposes":[{"code":"X","claims":["email"]}]}`)},
 		"  - mission: is required", "  - purposes[0].claims: unknown claim \"email\"", "  - acceptance.terms_version: is required")
-	app := cli.ok(t, nil, "", "record-application", "--as", "clerk", "--file", appFile)
+	app := cli.ok(t, clerkEnv, "", "record-application", "--file", appFile)
 	if !regexp.MustCompile(`^DOPA-DID-25\d\d-0001$`).MatchString(app["permit_number"]) || app["state"] != "pending" {
 		t.Errorf("record-application printed %v", app)
 	}
@@ -199,21 +263,28 @@ func TestAdminCLI(t *testing.T) {
 		"valid_until": "`+time.Now().AddDate(1, 0, 0).UTC().Format(time.RFC3339)+`",
 		"supervisors": [{"name": "DPO", "position": "Data protection officer", "order_ref": "คำสั่ง 1/2569"}]
 	}`)
-	cli.fails(t, 1, nil, []string{"decide", "--as", "clerk", "--permit", permit, "--action", "approve", "--grant", grantFile}, "not allowed for this administrator")
-	cli.fails(t, 1, nil, []string{"decide", "--as", "boss", "--permit", permit, "--action", "approve"}, "grant: an approval needs the grant")
-	cli.fails(t, 2, nil, []string{"decide", "--as", "boss", "--permit", permit, "--action", "approve", "--effective", "tomorrow"}, "not an RFC 3339 time")
-	d := cli.ok(t, nil, "", "decide", "--as", "boss", "--permit", permit, "--action", "approve", "--grant", grantFile)
+	cli.fails(t, 1, clerkEnv, []string{"decide", "--permit", permit, "--action", "approve", "--grant", grantFile}, "not allowed for this administrator")
+	cli.fails(t, 1, bossEnv, []string{"decide", "--permit", permit, "--action", "approve"}, "grant: an approval needs the grant")
+	cli.fails(t, 2, bossEnv, []string{"decide", "--permit", permit, "--action", "approve", "--effective", "tomorrow"}, "not an RFC 3339 time")
+	d := cli.ok(t, bossEnv, "", "decide", "--permit", permit, "--action", "approve", "--grant", grantFile)
 	if d["state"] != "approved" || d["decision_id"] == "" {
 		t.Errorf("decide printed %v", d)
 	}
+	// Supervisors: only the one the permit appoints, of that agency.
+	cli.fails(t, 1, bossEnv, []string{"create-user", "--username", "dpo", "--name", "Someone Else", "--role", "supervisor", "--agency", ag["agency_id"]},
+		"name: is not a supervisor appointed by a permit of this agency")
+	cli.ok(t, bossEnv, "", "create-user", "--username", "dpo", "--name", "DPO", "--role", "supervisor", "--agency", ag["agency_id"])
 
-	// A system, its secret shown once, and a new one.
+	// A system, its secret shown once, and a new one. Clause 10: a secret
+	// only with network ranges.
 	sysFile := writeFile(t, "system.json", `{"name": "e-Land", "redirect_uris": ["https://eland.dol.go.th/cb"], "auth_method": "client_secret_basic", "network_ranges": ["203.0.113.0/24"]}`)
-	cli.fails(t, 1, nil, []string{"register-system", "--as", "boss", "--permit", permit, "--file", writeFile(t, "sys.json", `{"name":"x","redirect_uris":["http://eland.dol.go.th/cb"],"auth_method":"client_secret_basic"}`)},
+	cli.fails(t, 1, bossEnv, []string{"register-system", "--permit", permit, "--file", writeFile(t, "sys.json", `{"name":"x","redirect_uris":["http://eland.dol.go.th/cb"],"auth_method":"client_secret_basic","network_ranges":["203.0.113.0/24"]}`)},
 		"redirect_uris[0]: must use https")
-	cli.fails(t, 1, nil, []string{"register-system", "--as", "boss", "--permit", permit, "--file", writeFile(t, "other.json", `{"name":"x","redirect_uris":["https://other.dol.go.th/cb"],"auth_method":"client_secret_basic"}`)},
+	cli.fails(t, 1, bossEnv, []string{"register-system", "--permit", permit, "--file", writeFile(t, "other.json", `{"name":"x","redirect_uris":["https://other.dol.go.th/cb"],"auth_method":"client_secret_basic","network_ranges":["203.0.113.0/24"]}`)},
 		"redirect_uris: not among the systems the agency applied for")
-	code, stdout, stderr := cli.run(t, nil, "", "register-system", "--as", "boss", "--permit", permit, "--file", sysFile)
+	cli.fails(t, 1, bossEnv, []string{"register-system", "--permit", permit, "--file", writeFile(t, "open.json", `{"name":"x","redirect_uris":["https://eland.dol.go.th/cb"],"auth_method":"client_secret_basic"}`)},
+		"network_ranges: a system that authenticates with a client secret must name the network ranges")
+	code, stdout, stderr := cli.run(t, bossEnv, "", "register-system", "--permit", permit, "--file", sysFile)
 	if code != 0 {
 		t.Fatalf("register-system: exit %d\n%s", code, stderr)
 	}
@@ -229,7 +300,7 @@ func TestAdminCLI(t *testing.T) {
 	if !strings.Contains(stderr, "not shown again") {
 		t.Errorf("register-system does not warn that the secret is shown once: %q", stderr)
 	}
-	rotated := cli.ok(t, nil, "", "rotate-secret", "--as", "boss", "--client", sys["client_id"])
+	rotated := cli.ok(t, bossEnv, "", "rotate-secret", "--client", sys["client_id"])
 
 	m := cli.open(t, time.Now())
 	c, err := m.Store.Client(t.Context(), sys["client_id"])
@@ -242,26 +313,30 @@ func TestAdminCLI(t *testing.T) {
 	if c.PermitID != permit {
 		t.Errorf("client's permit = %q, want %q", c.PermitID, permit)
 	}
-	// From a secret to keys published at a jwks_uri; never both.
+	// From a secret to keys published at a jwks_uri; never both. Without
+	// ranges only by the explicit any_network decision.
 	const jwksURI = "https://eland.dol.go.th/.well-known/jwks.json"
-	uriFile := writeFile(t, "jwks-uri.json", `{"name": "e-Land", "redirect_uris": ["https://eland.dol.go.th/cb"], "auth_method": "private_key_jwt", "jwks_uri": "`+jwksURI+`"}`)
-	cli.fails(t, 1, nil, []string{"change-system", "--as", "boss", "--client", sys["client_id"], "--file", writeFile(t, "both.json",
-		`{"name": "e-Land", "redirect_uris": ["https://eland.dol.go.th/cb"], "auth_method": "private_key_jwt", "jwks_uri": "`+jwksURI+`", "jwks": {"keys": []}}`)},
+	uriFile := writeFile(t, "jwks-uri.json", `{"name": "e-Land", "redirect_uris": ["https://eland.dol.go.th/cb"], "auth_method": "private_key_jwt", "jwks_uri": "`+jwksURI+`", "any_network": true}`)
+	cli.fails(t, 1, bossEnv, []string{"change-system", "--client", sys["client_id"], "--file", writeFile(t, "both.json",
+		`{"name": "e-Land", "redirect_uris": ["https://eland.dol.go.th/cb"], "auth_method": "private_key_jwt", "jwks_uri": "`+jwksURI+`", "jwks": {"keys": []}, "any_network": true}`)},
 		"jwks_uri: give either a JWKS or a jwks_uri, not both")
-	cli.ok(t, nil, "", "change-system", "--as", "boss", "--client", sys["client_id"], "--file", uriFile)
+	cli.fails(t, 1, bossEnv, []string{"change-system", "--client", sys["client_id"], "--file", writeFile(t, "noranges.json",
+		`{"name": "e-Land", "redirect_uris": ["https://eland.dol.go.th/cb"], "auth_method": "private_key_jwt", "jwks_uri": "`+jwksURI+`"}`)},
+		"network_ranges: name the network ranges")
+	cli.ok(t, bossEnv, "", "change-system", "--client", sys["client_id"], "--file", uriFile)
 	if c, err := m.Store.Client(t.Context(), sys["client_id"]); err != nil || c.JWKSURI != jwksURI || c.SecretHash != "" || c.AuthMethod != storage.AuthMethodPrivateKeyJWT {
 		t.Errorf("after change-system to a jwks_uri: %+v, %v", c, err)
 	}
 
 	// A suspension with advance notice: scheduled now, applied when due.
-	cli.fails(t, 1, nil, []string{"decide", "--as", "boss", "--permit", permit, "--action", "suspend"}, "notice: a written notice is required to suspend a permit (clause 11)")
+	cli.fails(t, 1, bossEnv, []string{"decide", "--permit", permit, "--action", "suspend"}, "notice: a written notice is required to suspend a permit (clause 11)")
 	when := time.Now().Add(time.Hour).Truncate(time.Second)
-	code, stdout, stderr = cli.run(t, nil, "", "decide", "--as", "boss", "--permit", permit, "--action", "suspend",
+	code, stdout, stderr = cli.run(t, bossEnv, "", "decide", "--permit", permit, "--action", "suspend",
 		"--notice", "หนังสือแจ้งล่วงหน้า 30 วัน", "--effective", when.Format(time.RFC3339))
 	if code != 0 || !strings.Contains(stdout, "state: approved") || !strings.Contains(stderr, "scheduled") {
 		t.Errorf("scheduled suspend: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	_, list, _ := cli.run(t, nil, "", "list-permits")
+	_, list, _ := cli.run(t, clerkEnv, "", "list-permits")
 	if !regexp.MustCompile(app["permit_number"] + `\s+` + permit + `\s+` + ag["agency_id"] + `\s+approved\s`).MatchString(list) {
 		t.Errorf("list-permits:\n%s", list)
 	}
@@ -269,14 +344,26 @@ func TestAdminCLI(t *testing.T) {
 	if n, err := later.Admin.ApplyDue(t.Context()); n != 1 || err != nil {
 		t.Errorf("ApplyDue = %d, %v; want 1", n, err)
 	}
-	_, list, _ = cli.run(t, nil, "", "list-permits", "--agency", ag["agency_id"])
+	_, list, _ = cli.run(t, clerkEnv, "", "list-permits", "--agency", ag["agency_id"])
 	if !strings.Contains(list, " suspended ") {
 		t.Errorf("list-permits after the suspension fell due:\n%s", list)
 	}
-	_, agencies, _ := cli.run(t, nil, "", "list-agencies")
+	_, agencies, _ := cli.run(t, clerkEnv, "", "list-agencies")
 	if !strings.Contains(agencies, "Department of Lands") || !strings.Contains(agencies, "Example Bank") {
 		t.Errorf("list-agencies:\n%s", agencies)
 	}
+
+	// Tokens are listed and revoked: the clerk's by an approver (as when
+	// someone leaves), the boss's by himself. Revoked, they act no more.
+	_, tokens, _ := cli.run(t, bossEnv, "", "list-tokens", "--username", "clerk")
+	if !regexp.MustCompile(ct["token_id"]+`\s+records\s+\S+\s+\S+\s+live`).MatchString(tokens) || strings.Contains(tokens, ct["token"]) {
+		t.Errorf("list-tokens --username clerk:\n%s", tokens)
+	}
+	cli.fails(t, 1, clerkEnv, []string{"list-tokens", "--username", "boss"}, "not allowed")
+	cli.ok(t, bossEnv, "", "revoke-token", "--username", "clerk", "--id", ct["token_id"])
+	cli.fails(t, 1, clerkEnv, []string{"list-agencies"}, "DOPAID_ADMIN_TOKEN: not accepted")
+	cli.ok(t, bossEnv, "", "revoke-token", "--id", bt["token_id"])
+	cli.fails(t, 1, bossEnv, []string{"list-agencies"}, "DOPAID_ADMIN_TOKEN: not accepted")
 
 	// The audit trail names whose authority each action used.
 	ps := m.Store.(storage.PlatformStores)
@@ -290,17 +377,25 @@ func TestAdminCLI(t *testing.T) {
 	}
 	for _, want := range []string{
 		"admin:" + boss["admin_id"] + " bootstrap_admin success",
+		"admin:" + deputy["admin_id"] + " bootstrap_admin success",
 		"system bootstrap_admin: forbidden failure",
+		"admin:" + boss["admin_id"] + " issue_token " + bt["token_id"] + " success",
 		"admin:" + boss["admin_id"] + " invite_admin success",
 		"admin:" + clerk["admin_id"] + " confirm_enrolment success",
+		"admin:" + clerk["admin_id"] + " sign_in: pending_confirmation failure",
+		"admin:" + boss["admin_id"] + " confirm_admin admin:" + clerk["admin_id"] + " created_by admin:" + boss["admin_id"] + ": maker_checker failure",
+		"admin:" + deputy["admin_id"] + " confirm_admin admin:" + clerk["admin_id"] + " created_by admin:" + boss["admin_id"] + " success",
 		"admin:" + clerk["admin_id"] + " create_agency success",
 		"admin:" + clerk["admin_id"] + " record_application success",
 		"admin:" + clerk["admin_id"] + " approve: forbidden failure",
 		"admin:" + boss["admin_id"] + " approve success",
 		"admin:" + boss["admin_id"] + " register_system success",
 		"admin:" + boss["admin_id"] + " rotate_client_secret success",
+		"admin:" + boss["admin_id"] + " change_system any_network success",
 		"admin:" + boss["admin_id"] + " suspend scheduled success",
 		"system suspend applied success",
+		"admin:" + boss["admin_id"] + " revoke_token " + ct["token_id"] + " success",
+		"admin:" + clerk["admin_id"] + " sign_in token " + ct["token_id"] + " (revoked_or_expired): auth_failed failure",
 	} {
 		found := false
 		for _, s := range seen {

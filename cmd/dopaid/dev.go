@@ -39,8 +39,11 @@ func (m *Main) seedDev(ctx context.Context) error {
 		Scopes:                 []string{"openid", "offline_access", "profile", "pid", "address", "ial", "birthdate", "gender"},
 		SigningAlg:             "ES256",
 		PermitID:               permit.ID,
-		CreatedAt:              now,
-		UpdatedAt:              now,
+		// Clause 10: a client secret works only from the system's network;
+		// the demo applications run on this machine.
+		NetworkRanges: loopbackRanges,
+		CreatedAt:     now,
+		UpdatedAt:     now,
 	}
 	err = m.Store.CreateClient(ctx, want)
 	if errors.Is(err, storage.ErrAlreadyExists) {

@@ -9,6 +9,11 @@ import (
 	"github.com/dopaid/dopaid/storage"
 )
 
+// loopbackRanges are the network ranges of a system on this machine: the
+// development and test clients that authenticate with a client secret,
+// which clause 10 requires to name their ranges.
+var loopbackRanges = []string{"127.0.0.0/8", "::1/128"}
+
 // devAgency describes an agency and permit that development mode (and the
 // tests) create directly in the store, without the administrator
 // workflow: an approved permit, valid for ten years, with its supervisor.

@@ -129,6 +129,10 @@ func (ts *testServer) register(t *testing.T, c storage.Client) string {
 		}
 		c.SecretHash = ts.Secrets.Hash(secret)
 		ts.secret(secret)
+		if c.NetworkRanges == nil {
+			// Clause 10: a secret is good only from the system's network.
+			c.NetworkRanges = loopbackRanges
+		}
 	}
 	if c.Scopes == nil {
 		c.Scopes = []string{"openid", "profile", "offline_access"}

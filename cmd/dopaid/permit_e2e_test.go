@@ -186,5 +186,15 @@ func TestPermitRegisteredNetworks(t *testing.T) {
 		r.wantOAuthError(t, http.StatusUnauthorized, "invalid_client")
 		r = outside.introspect(t, ts, tok.AccessToken)
 		r.wantOAuthError(t, http.StatusUnauthorized, "invalid_client")
+
+		// A secret without ranges (stored before clause 10 was enforced,
+		// or by hand) is good from nowhere: fail closed.
+		bare := newTestClient(t, ts, storage.Client{ID: "bare", AuthMethod: storage.AuthMethodSecretPost, PermitID: pm.ID,
+			NetworkRanges: []string{}})
+		code, verifier = bare.code(t, ts, newBrowser(t), "citizen-x")
+		r = bare.exchange(t, ts, code, verifier)
+		r.wantOAuthError(t, http.StatusUnauthorized, "invalid_client")
+		r = bare.introspect(t, ts, tok.AccessToken)
+		r.wantOAuthError(t, http.StatusUnauthorized, "invalid_client")
 	})
 }

@@ -229,6 +229,7 @@ type (
 		JWKS                   []byte   `json:"jwks"`
 		JWKSURI                string   `json:"jwks_uri"`
 		NetworkRanges          []string `json:"network_ranges"`
+		AnyNetwork             bool     `json:"any_network,omitempty"`
 		SigningAlg             string   `json:"signing_alg"`
 	}
 	supervisorJSON struct {

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -304,6 +305,143 @@ func testUpdateAdmin(t *testing.T, su suite) {
 			if mark := fmt.Sprintf("[%02d]", i); strings.Count(got.Name, mark) != 1 {
 				t.Errorf("Name after %d concurrent appends = %q, want %s in it once", n, got.Name, mark)
 			}
+		}
+	})
+}
+
+// testAdminConfirmation: who created an account and who confirmed it are
+// kept, and a read tells a confirmed account from one that awaits its
+// checker (clause 5).
+func testAdminConfirmation(t *testing.T, su suite) {
+	ctx := context.Background()
+	s := su.store(t)
+	pending := newAdmin("pending")
+	pending.CreatedBy = "maker"
+	wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, pending), nil)
+	wantAdmin(t, s, pending)
+	got, err := s.Admin(ctx, "pending")
+	wantErr(t, "Admin", err, nil)
+	if got.State() != storage.AdminPending || got.Confirmed() {
+		t.Errorf("an enrolled account with a creator and no confirmation: state %q, confirmed %v; want pending", got.State(), got.Confirmed())
+	}
+	confirmed, err := s.UpdateAdmin(ctx, "pending", func(a storage.Admin) (storage.Admin, error) {
+		a.ConfirmedBy, a.ConfirmedAt = "checker", at(time.Minute)
+		return a, nil
+	})
+	wantErr(t, "UpdateAdmin", err, nil)
+	want := pending
+	want.ConfirmedBy, want.ConfirmedAt = "checker", at(time.Minute)
+	check(t, "UpdateAdmin result", confirmed, want, normAdmin)
+	wantAdmin(t, s, want)
+	got, _ = s.Admin(ctx, "pending")
+	if got.State() != storage.AdminActive {
+		t.Errorf("confirmed account: state %q, want active", got.State())
+	}
+	list, err := s.Admins(ctx)
+	wantErr(t, "Admins", err, nil)
+	check(t, "Admins", list, []storage.Admin{want}, func(as []storage.Admin) []storage.Admin { return normList(as, normAdmin) })
+}
+
+func testAdminTokens(t *testing.T, su suite) {
+	ctx := context.Background()
+	newToken := func(id, adminID string, created time.Duration) storage.AdminToken {
+		return storage.AdminToken{ID: id, AdminID: adminID, Name: "script " + id, Hash: "hash-" + id,
+			CreatedAt: at(created), ExpiresAt: at(created + 90*24*time.Hour)}
+	}
+	tokens := func(t *testing.T, s storage.Store, adminID string) []storage.AdminToken {
+		t.Helper()
+		list, err := s.AdminTokens(ctx, adminID)
+		wantErr(t, "AdminTokens("+adminID+")", err, nil)
+		return list
+	}
+
+	t.Run("round trip, newest first", func(t *testing.T) {
+		s := su.store(t)
+		for _, a := range []storage.Admin{newAdmin("a"), newAdmin("b")} {
+			wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, a), nil)
+		}
+		t1, t2, other := newToken("t1", "a", 0), newToken("t2", "a", time.Hour), newToken("t3", "b", 0)
+		for _, tk := range []storage.AdminToken{t1, t2, other} {
+			wantErr(t, "CreateAdminToken("+tk.ID+")", s.CreateAdminToken(ctx, tk), nil)
+		}
+		got, err := s.AdminTokenByHash(ctx, "hash-t1")
+		wantErr(t, "AdminTokenByHash", err, nil)
+		check(t, "AdminTokenByHash", got, t1, normAdminToken)
+		check(t, "AdminTokens(a)", tokens(t, s, "a"), []storage.AdminToken{t2, t1}, func(ts []storage.AdminToken) []storage.AdminToken { return normList(ts, normAdminToken) })
+		check(t, "AdminTokens(b)", tokens(t, s, "b"), []storage.AdminToken{other}, func(ts []storage.AdminToken) []storage.AdminToken { return normList(ts, normAdminToken) })
+		if n := len(tokens(t, s, "nobody")); n != 0 {
+			t.Errorf("AdminTokens of an unknown account = %d tokens, want 0", n)
+		}
+		if !got.Live(at(time.Minute)) || got.Live(t1.ExpiresAt) {
+			t.Errorf("Live: a fresh token is not live, or an expired one is")
+		}
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		s := su.store(t)
+		wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a")), nil)
+		wantErr(t, "CreateAdminToken", s.CreateAdminToken(ctx, newToken("t1", "a", 0)), nil)
+		sameHash := newToken("t2", "a", 0)
+		sameHash.Hash = "hash-t1"
+		wantErr(t, "CreateAdminToken with a hash taken", s.CreateAdminToken(ctx, sameHash), storage.ErrAlreadyExists)
+		wantErr(t, "CreateAdminToken with an ID taken", s.CreateAdminToken(ctx, newToken("t1", "a", time.Hour)), storage.ErrAlreadyExists)
+		wantErr(t, "CreateAdminToken of an unknown account", s.CreateAdminToken(ctx, newToken("t3", "nobody", 0)), storage.ErrNotFound)
+		for _, h := range []string{"", "hash-t2", "HASH-T1"} {
+			_, err := s.AdminTokenByHash(ctx, h)
+			wantErr(t, "AdminTokenByHash("+h+")", err, storage.ErrNotFound)
+		}
+		if n := len(tokens(t, s, "a")); n != 1 {
+			t.Errorf("after refused creations AdminTokens = %d tokens, want 1", n)
+		}
+	})
+
+	t.Run("revoke once", func(t *testing.T) {
+		s := su.store(t)
+		for _, a := range []storage.Admin{newAdmin("a"), newAdmin("b")} {
+			wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, a), nil)
+		}
+		tk := newToken("t1", "a", 0)
+		wantErr(t, "CreateAdminToken", s.CreateAdminToken(ctx, tk), nil)
+		_, err := s.RevokeAdminToken(ctx, "b", "t1", "b", at(time.Minute))
+		wantErr(t, "RevokeAdminToken by another account's ID", err, storage.ErrNotFound)
+		_, err = s.RevokeAdminToken(ctx, "a", "absent", "a", at(time.Minute))
+		wantErr(t, "RevokeAdminToken of an unknown token", err, storage.ErrNotFound)
+		got, err := s.RevokeAdminToken(ctx, "a", "t1", "approver", at(time.Minute))
+		wantErr(t, "RevokeAdminToken", err, nil)
+		want := tk
+		want.RevokedAt, want.RevokedBy = at(time.Minute), "approver"
+		check(t, "RevokeAdminToken result", got, want, normAdminToken)
+		stored, err := s.AdminTokenByHash(ctx, tk.Hash)
+		wantErr(t, "AdminTokenByHash", err, nil)
+		check(t, "revoked token", stored, want, normAdminToken)
+		if stored.Live(at(2 * time.Minute)) {
+			t.Error("a revoked token is live")
+		}
+		_, err = s.RevokeAdminToken(ctx, "a", "t1", "a", at(time.Hour))
+		wantErr(t, "RevokeAdminToken again", err, storage.ErrConflict)
+		stored, _ = s.AdminTokenByHash(ctx, tk.Hash)
+		check(t, "token after a second revocation", stored, want, normAdminToken)
+	})
+
+	t.Run("concurrent revocations: one wins", func(t *testing.T) {
+		s := su.store(t)
+		wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a")), nil)
+		wantErr(t, "CreateAdminToken", s.CreateAdminToken(ctx, newToken("t1", "a", 0)), nil)
+		errs := race(8, func(i int) error {
+			_, err := s.RevokeAdminToken(ctx, "a", "t1", fmt.Sprintf("r%d", i), at(time.Minute))
+			return err
+		})
+		won := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, storage.ErrConflict):
+				t.Errorf("RevokeAdminToken: %v, want nil or ErrConflict", err)
+			}
+		}
+		if won != 1 {
+			t.Errorf("%d concurrent revocations succeeded, want 1", won)
 		}
 	})
 }

@@ -63,6 +63,7 @@ func normDecision(d storage.Decision) storage.Decision {
 func normAdmin(a storage.Admin) storage.Admin {
 	a.TOTPSecret = normBytes(a.TOTPSecret)
 	a.InviteExpiresAt = normTime(a.InviteExpiresAt)
+	a.ConfirmedAt = normTime(a.ConfirmedAt)
 	a.CreatedAt = normTime(a.CreatedAt)
 	a.UpdatedAt = normTime(a.UpdatedAt)
 	return a
@@ -96,4 +97,11 @@ func ids[T any](rs []T, id func(T) string) []string {
 		out = append(out, id(r))
 	}
 	return out
+}
+
+func normAdminToken(t storage.AdminToken) storage.AdminToken {
+	t.CreatedAt = normTime(t.CreatedAt)
+	t.ExpiresAt = normTime(t.ExpiresAt)
+	t.RevokedAt = normTime(t.RevokedAt)
+	return t
 }

@@ -147,6 +147,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ClientsByPermit", testClientsByPermit},
 		{"Admins", testAdmins},
 		{"UpdateAdmin", testUpdateAdmin},
+		{"AdminConfirmation", testAdminConfirmation},
+		{"AdminTokens", testAdminTokens},
 		{"Consents", testConsents},
 		{"WithdrawConsent", testWithdrawConsent},
 		{"AppendAudit", testAppendAudit},
