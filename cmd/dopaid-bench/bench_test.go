@@ -23,6 +23,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage/postgres/pgtest"
 )
 
@@ -307,8 +308,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startServer runs `dopaid serve --dev` on a free loopback port and waits
-// until it is ready; the server is interrupted when the test ends.
+// startServer runs `dopaid serve --dev` on a free loopback port (on
+// PostgreSQL, which --dev refuses, `dopaid serve` with a master key in
+// <data-dir>/master.key, where the bench looks for it) and waits until it is
+// ready; the server is interrupted when the test ends.
 func startServer(t *testing.T, bin, dataDir, database string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -317,9 +320,19 @@ func startServer(t *testing.T, bin, dataDir, database string) string {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	args := []string{"serve", "--dev", "--addr", addr, "--data-dir", dataDir, "--log-level", "warn"}
-	if database != "" {
-		args = append(args, "--database", database)
+	args := []string{"serve", "--addr", addr, "--data-dir", dataDir, "--log-level", "warn"}
+	if database == "" {
+		args = append(args, "--dev")
+	} else {
+		mk, err := keys.GenerateMasterKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyFile := filepath.Join(dataDir, "master.key")
+		if err := os.WriteFile(keyFile, []byte(mk+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--database", database, "--master-key-file", keyFile)
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "DOPAID_DATABASE_URL=", "DOPAID_MASTER_KEY=", "DOPAID_MASTER_KEY_FILE=")
