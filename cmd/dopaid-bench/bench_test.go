@@ -151,6 +151,28 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
+// TestReportPrintsPercentiles: latencies are reported, not asserted by
+// tests, so the table must show them: p50, p90 and p99 (and max) of each
+// scenario, whatever order the responses came in.
+func TestReportPrintsPercentiles(t *testing.T) {
+	se := &series{name: "userinfo"}
+	for i := 100; i >= 1; i-- {
+		se.latencies = append(se.latencies, time.Duration(i)*time.Millisecond)
+		se.requests++
+	}
+	r := report{phases: []*phase{{scenarios: []string{"userinfo"}, elapsed: 10 * time.Second,
+		tallies: []*tally{{scenario: "userinfo", series: []*series{se}}}}}}
+	var out bytes.Buffer
+	r.print(&out)
+	lines := strings.Split(out.String(), "\n")
+	if got, want := strings.Fields(lines[0]), []string{"scenario", "requests", "errors", "req/s", "p50", "p90", "p99", "max"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("header = %v, want %v", got, want)
+	}
+	if got, want := strings.Fields(lines[1]), []string{"userinfo", "100", "0", "10.0", "50.00ms", "90.00ms", "99.00ms", "100.00ms"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("row = %v, want %v", got, want)
+	}
+}
+
 // TestVerifyIDToken shows that the verification can fail: each broken
 // token is refused for the right reason.
 func TestVerifyIDToken(t *testing.T) {
