@@ -676,8 +676,11 @@ func TestStoreOutage(t *testing.T) {
 
 func TestRun(t *testing.T) {
 	clk := newClock()
-	store := newStore(t)
-	cfg := testConfig(t, store, randomEnvelope(t), clk)
+	// Run's checks are counted by their loads, so that the test can wait
+	// for checks to have happened instead of sleeping.
+	hooked := &hookStore{KeyStore: newStore(t)}
+	store := hooked.KeyStore
+	cfg := testConfig(t, hooked, randomEnvelope(t), clk)
 	cfg.Algorithms = []string{keys.ES256, keys.RS256}
 	cfg.CheckInterval = 5 * time.Millisecond
 	m := newManager(t, cfg)
@@ -714,12 +717,21 @@ func TestRun(t *testing.T) {
 		}
 		return gens
 	}
+	// checked waits until Run has checked since the call: checks run one
+	// after another, each beginning with a load (and a rotation loads again
+	// after creating a key), so by the third load from now at least one
+	// check that began after the call has done its work.
+	checked := func(what string) {
+		t.Helper()
+		from := hooked.loads.Load()
+		waitFor(what, func() bool { return hooked.loads.Load() >= from+3 })
+	}
 	waitFor("first keys", func() bool {
 		return len(generations(keys.ES256)) == 1 && len(generations(keys.RS256)) == 1
 	})
 	// Not due yet: a few checks must not rotate anything.
 	clk.Advance(rotationPeriod - time.Second)
-	time.Sleep(50 * time.Millisecond)
+	checked("checks before the rotation period")
 	if got := generations(keys.ES256); fmt.Sprint(got) != "[1]" {
 		t.Fatalf("ES256 generations before the rotation period = %v, want [1]", got)
 	}
@@ -728,7 +740,7 @@ func TestRun(t *testing.T) {
 		return fmt.Sprint(generations(keys.ES256)) == "[2 1]" && fmt.Sprint(generations(keys.RS256)) == "[2 1]"
 	})
 	// The new keys are pending; further checks must not rotate them again.
-	time.Sleep(50 * time.Millisecond)
+	checked("checks after the rotation")
 	if got := generations(keys.ES256); fmt.Sprint(got) != "[2 1]" {
 		t.Errorf("ES256 generations after more checks = %v, want [2 1]", got)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage/postgres/pgtest"
 )
 
@@ -147,6 +148,28 @@ func TestPercentile(t *testing.T) {
 	}
 	if got := percentile(nil, 0.5); got != 0 {
 		t.Errorf("percentile(nil) = %v, want 0", got)
+	}
+}
+
+// TestReportPrintsPercentiles: latencies are reported, not asserted by
+// tests, so the table must show them: p50, p90 and p99 (and max) of each
+// scenario, whatever order the responses came in.
+func TestReportPrintsPercentiles(t *testing.T) {
+	se := &series{name: "userinfo"}
+	for i := 100; i >= 1; i-- {
+		se.latencies = append(se.latencies, time.Duration(i)*time.Millisecond)
+		se.requests++
+	}
+	r := report{phases: []*phase{{scenarios: []string{"userinfo"}, elapsed: 10 * time.Second,
+		tallies: []*tally{{scenario: "userinfo", series: []*series{se}}}}}}
+	var out bytes.Buffer
+	r.print(&out)
+	lines := strings.Split(out.String(), "\n")
+	if got, want := strings.Fields(lines[0]), []string{"scenario", "requests", "errors", "req/s", "p50", "p90", "p99", "max"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("header = %v, want %v", got, want)
+	}
+	if got, want := strings.Fields(lines[1]), []string{"userinfo", "100", "0", "10.0", "50.00ms", "90.00ms", "99.00ms", "100.00ms"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("row = %v, want %v", got, want)
 	}
 }
 
@@ -307,8 +330,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startServer runs `dopaid serve --dev` on a free loopback port and waits
-// until it is ready; the server is interrupted when the test ends.
+// startServer runs `dopaid serve --dev` on a free loopback port (on
+// PostgreSQL, which --dev refuses, `dopaid serve` with a master key in
+// <data-dir>/master.key, where the bench looks for it) and waits until it is
+// ready; the server is interrupted when the test ends.
 func startServer(t *testing.T, bin, dataDir, database string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -317,9 +342,19 @@ func startServer(t *testing.T, bin, dataDir, database string) string {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	args := []string{"serve", "--dev", "--addr", addr, "--data-dir", dataDir, "--log-level", "warn"}
-	if database != "" {
-		args = append(args, "--database", database)
+	args := []string{"serve", "--addr", addr, "--data-dir", dataDir, "--log-level", "warn"}
+	if database == "" {
+		args = append(args, "--dev")
+	} else {
+		mk, err := keys.GenerateMasterKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyFile := filepath.Join(dataDir, "master.key")
+		if err := os.WriteFile(keyFile, []byte(mk+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--database", database, "--master-key-file", keyFile)
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "DOPAID_DATABASE_URL=", "DOPAID_MASTER_KEY=", "DOPAID_MASTER_KEY_FILE=")

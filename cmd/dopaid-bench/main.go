@@ -20,14 +20,14 @@
 //	go run ./cmd/dopaid serve --dev --data-dir /tmp/bench-data
 //	go run ./cmd/dopaid-bench --data-dir /tmp/bench-data --duration 20s --concurrency 16
 //
-// PostgreSQL (dev mode works with --database too; pass the same --data-dir to
-// both, because in dev mode the master key is the file master.key there; a
-// schema of its own keeps the bench's rows apart):
+// PostgreSQL (--dev refuses a database URL, so give the server and the bench
+// the same master key; a schema of its own keeps the bench's rows apart):
 //
 //	PGPASSWORD=dopaid psql -h 127.0.0.1 -U dopaid dopaid_test -c 'create schema bench'
 //	export DB='postgres://dopaid:dopaid@127.0.0.1:5432/dopaid_test?sslmode=disable&search_path=bench'
-//	go run ./cmd/dopaid serve --dev --data-dir /tmp/bench-pg --database "$DB"
-//	go run ./cmd/dopaid-bench --data-dir /tmp/bench-pg --database "$DB" --duration 20s --concurrency 16
+//	export DOPAID_MASTER_KEY=$(go run ./cmd/dopaid keys generate-master)
+//	go run ./cmd/dopaid serve --database "$DB"
+//	go run ./cmd/dopaid-bench --database "$DB" --duration 20s --concurrency 16
 //
 // Against a server with a real master key, give the bench the same key
 // (DOPAID_MASTER_KEY or --master-key-file). The master key is looked up as

@@ -47,6 +47,11 @@ type Main struct {
 	// Now is the clock (tests set it); nil means time.Now.
 	Now func() time.Time
 
+	// devOnPostgres lets tests run the development wiring (face simulator,
+	// demo client) on PostgreSQL too, so that the browser tests cover both
+	// backends. No flag or environment variable reaches it.
+	devOnPostgres bool
+
 	ln     net.Listener
 	srv    *http.Server
 	cancel context.CancelFunc
@@ -180,6 +185,11 @@ func generateMasterKey() (string, error) { return keys.GenerateMasterKey() }
 // Run opens everything, starts listening and serving, and returns once the
 // server accepts connections. Close stops it.
 func (m *Main) Run(ctx context.Context) error {
+	// Checked here too, not only by Validate: nothing may start a server in
+	// development mode where others can reach it.
+	if why := m.Config.devRefusal(true, m.devOnPostgres); why != "" {
+		return errors.New(why)
+	}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}

@@ -26,8 +26,9 @@ import (
 // simulator standing in for the face-verification service.
 
 // devMode boots the server as --dev does: the face simulator is wired and
-// its results count (this also registers the demo client).
-func devMode(m *Main) { m.Config.Dev = true }
+// its results count (this also registers the demo client). The tests run it
+// on PostgreSQL too, which the operator's --dev refuses.
+func devMode(m *Main) { m.Config.Dev = true; m.devOnPostgres = true }
 
 // pageText holds the page texts the tests expect, by key and language,
 // copied from login/i18n.go: a change there must be a deliberate change here.

@@ -121,6 +121,9 @@ func (c *Config) Validate(serve, needKey bool) error {
 	if c.MasterKey != "" && c.MasterKeyFile != "" {
 		add("set either DOPAID_MASTER_KEY or --master-key-file, not both")
 	}
+	if why := c.devRefusal(serve, false); why != "" {
+		add("%s", why)
+	}
 	if needKey && !c.Dev && c.MasterKey == "" && c.MasterKeyFile == "" {
 		add("a master key is required: set DOPAID_MASTER_KEY or --master-key-file (generate one with 'dopaid keys generate-master'), or use --dev")
 	}
@@ -177,6 +180,38 @@ func (c *Config) Validate(serve, needKey bool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// devRefusal says, in one line, why development mode must not run with this
+// configuration, or returns "" when it may (or Dev is off). Development mode
+// seeds synthetic citizens, registers a demo client with a printed secret
+// and counts the face simulator's results as proofing, so it runs only where
+// nobody else can reach it: a loopback listen address and issuer, and the
+// embedded SQLite file rather than a shared (production) database. serve
+// adds the address and issuer; anyStore lets the store be PostgreSQL (only
+// tests set it, to run the development wiring on both backends).
+func (c *Config) devRefusal(serve, anyStore bool) string {
+	if !c.Dev {
+		return ""
+	}
+	var why []string
+	if serve {
+		if host, _, err := net.SplitHostPort(c.Addr); err == nil && !isLoopback(host) {
+			why = append(why, fmt.Sprintf("--addr %q is not a loopback address", c.Addr))
+		}
+		if c.Issuer != "" {
+			if u, err := url.Parse(c.Issuer); err == nil && !isLoopback(u.Hostname()) {
+				why = append(why, fmt.Sprintf("--issuer %q is not on a loopback host", c.Issuer))
+			}
+		}
+	}
+	if c.Database != "" && !anyStore {
+		why = append(why, "--database / DOPAID_DATABASE_URL is set (development mode uses only the SQLite file in --data-dir)")
+	}
+	if len(why) == 0 {
+		return ""
+	}
+	return "--dev / DOPAID_DEV (synthetic citizens, a demo client, the face simulator) runs only on loopback with the embedded SQLite file: " + strings.Join(why, "; ")
 }
 
 func isLoopback(host string) bool {

@@ -3,7 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +33,20 @@ func TestConfigValidate(t *testing.T) {
 		{"public addr without issuer", func(c *Config) { c.Addr = "0.0.0.0:8080" }, []string{"--issuer is required"}},
 		{"http issuer off loopback", func(c *Config) { c.Issuer = "http://id.example.go.th" }, []string{"https"}},
 		{"issuer with slash", func(c *Config) { c.Issuer = "https://id.example.go.th/" }, []string{"trailing slash"}},
+		{"dev on loopback with sqlite", func(c *Config) { c.Dev = true; c.Addr = "localhost:8080"; c.Issuer = "http://127.0.0.1:8080" }, nil},
+		{"dev on IPv6 loopback", func(c *Config) { c.Dev = true; c.Addr = "[::1]:8080" }, nil},
+		{"dev on every interface", func(c *Config) { c.Dev = true; c.Addr = "0.0.0.0:8080"; c.Issuer = "http://127.0.0.1:8080" },
+			[]string{"--dev", `--addr "0.0.0.0:8080" is not a loopback address`}},
+		{"dev on an empty host", func(c *Config) { c.Dev = true; c.Addr = ":8080"; c.Issuer = "http://localhost:8080" },
+			[]string{"--dev", "is not a loopback address"}},
+		{"dev with a public issuer", func(c *Config) { c.Dev = true; c.Issuer = "https://id.example.go.th" },
+			[]string{"--dev", `--issuer "https://id.example.go.th" is not on a loopback host`}},
+		{"dev on postgres", func(c *Config) { c.Dev = true; c.Database = "postgres://h/db" },
+			[]string{"--dev", "--database"}},
+		{"dev in production as the issue found it", func(c *Config) {
+			c.Dev = true
+			c.Addr, c.Issuer, c.Database = "0.0.0.0:8080", "https://id.example.go.th", "postgres://h/db"
+		}, []string{"--addr", "--issuer", "--database", "runs only on loopback with the embedded SQLite file"}},
 		{"every problem at once", func(c *Config) {
 			*c = Config{Addr: "x", DataDir: "", LogFormat: "xml", LogLevel: "loud", KeyRotation: time.Minute}
 		}, []string{"--data-dir", "master key", "--log-format", "--log-level", "--addr", "--key-rotation"}},
@@ -84,5 +103,70 @@ func TestRunReportsBadConfiguration(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"frobnicate"}, &out, &errOut, func(string) string { return "" }); code != 2 {
 		t.Errorf("unknown command exit code = %d, want 2", code)
+	}
+}
+
+// TestDevRefusedOffLoopback: DOPAID_DEV=true left in a production
+// environment stops the server before it opens anything, with one line
+// that says why.
+func TestDevRefusedOffLoopback(t *testing.T) {
+	env := map[string]string{"DOPAID_DEV": "true", "DOPAID_ADDR": "0.0.0.0:0", "DOPAID_ISSUER": "https://id.example.go.th"}
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	// Cancelled: a server that wrongly starts stops at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	code := run(ctx, []string{"serve", "--data-dir", dir}, &out, &errOut, func(k string) string { return env[k] })
+	if code != 2 {
+		t.Errorf("exit code = %d, want 2", code)
+	}
+	var lines []string
+	for _, l := range strings.Split(errOut.String(), "\n") {
+		if strings.Contains(l, "--dev") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], "0.0.0.0:0") || !strings.Contains(lines[0], "https://id.example.go.th") {
+		t.Errorf("want one line about --dev naming the address and the issuer, stderr:\n%s", errOut.String())
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("the data directory was touched: %v %v", entries, err)
+	}
+}
+
+// TestMainRefusesDevOffLoopback: Main itself refuses development mode off
+// loopback or on PostgreSQL, whoever built its Config (Validate is not the
+// only guard), and creates nothing.
+func TestMainRefusesDevOffLoopback(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"every interface", func(c *Config) { c.Addr = "0.0.0.0:0" }, "--addr"},
+		{"public issuer", func(c *Config) { c.Issuer = "https://id.example.go.th" }, "--issuer"},
+		{"postgres", func(c *Config) { c.Database = "postgres://127.0.0.1:1/none" }, "--database"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			cfg := Config{Addr: "127.0.0.1:0", DataDir: dir, Dev: true, LogFormat: "text", LogLevel: "info", KeyRotation: 24 * time.Hour}
+			tt.mutate(&cfg)
+			m := NewMain(cfg, io.Discard, io.Discard)
+			err := m.Run(context.Background())
+			defer m.Close()
+			if err == nil {
+				t.Fatal("Run in development mode off loopback: no error")
+			}
+			if !strings.Contains(err.Error(), "--dev") || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("Run() = %q, want one line mentioning %s", err, tt.want)
+			}
+			if m.Store != nil || m.URL != "" {
+				t.Error("Run opened the store or listened before refusing")
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the data directory was created: %v", err)
+			}
+		})
 	}
 }

@@ -66,7 +66,9 @@ func TestPermitSuspendedMidSession(t *testing.T) {
 
 // TestSuspensionReachesOtherReplicas: two server processes' worth of
 // wiring on one PostgreSQL database; a suspension decided on one is
-// refused by the other within a second (NOTIFY, and caches that expire).
+// refused by the other (NOTIFY, and caches that expire). The test waits for
+// the refusal and fails only if it never comes; how long it took is logged
+// here and measured by cmd/dopaid-bench, not asserted.
 func TestSuspensionReachesOtherReplicas(t *testing.T) {
 	db := pgtest.Schema(t, 8)
 	mk, err := keys.GenerateMasterKey()
@@ -88,21 +90,26 @@ func TestSuspensionReachesOtherReplicas(t *testing.T) {
 	decide(t, a, approver(t, a), pm.ID, storage.DecisionSuspend)
 	suspended := time.Now()
 
-	refusedBy := func(check func() bool) time.Duration {
-		for time.Since(suspended) < 5*time.Second {
-			if check() {
-				return time.Since(suspended)
+	// A deadline far beyond any cache lifetime: reaching it means replica b
+	// never learnt of the suspension, however slow the machine.
+	deadline := suspended.Add(time.Minute)
+	refusedBy := func(what string, check func() bool) time.Duration {
+		for !check() {
+			if time.Now().After(deadline) {
+				t.Fatalf("replica b still serves the suspended permit (%s) a minute later", what)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		t.Fatal("replica b still serves the suspended permit after 5 s")
-		return 0
+		return time.Since(suspended)
 	}
-	authorize := refusedBy(func() bool { return get(t, u, nil).status == http.StatusForbidden })
-	exchange := refusedBy(func() bool { return c.exchange(t, b, code, verifier).status == http.StatusBadRequest })
-	if authorize > time.Second || exchange > time.Second {
-		t.Errorf("replica b refused authorize after %v and the token endpoint after %v, want both within a second", authorize, exchange)
-	}
+	authorize := refusedBy("authorize", func() bool { return get(t, u, nil).status == http.StatusForbidden })
+	exchange := refusedBy("token exchange", func() bool {
+		r := c.exchange(t, b, code, verifier)
+		if r.status == http.StatusOK {
+			t.Fatal("replica b exchanged a code of the suspended permit")
+		}
+		return r.status == http.StatusBadRequest && r.json(t)["error"] == "unauthorized_client"
+	})
 	t.Logf("replica b refused authorize after %v, token exchange after %v", authorize, exchange)
 }
 

@@ -332,14 +332,14 @@ func testUpsertCitizens(t *testing.T, su suite) {
 // testUpsertCitizensLarge imports a province-sized batch in one call three
 // times (new, unchanged, one change) and logs how long each call took. A
 // backend that commits row by row, or runs a round trip per field, takes
-// minutes here instead of seconds.
+// minutes here instead of seconds: the log says so, but the test asserts no
+// duration, which a shared or race-instrumented machine would make fail.
 func testUpsertCitizensLarge(t *testing.T, su suite) {
 	ctx := context.Background()
 	n := 100_000
 	if testing.Short() {
 		n = 2_000
 	}
-	const limit = 60 * time.Second // generous: a few seconds is what we expect
 	s := su.store(t)
 	batch := make([]storage.Citizen, n)
 	for i := range batch {
@@ -353,9 +353,6 @@ func testUpsertCitizensLarge(t *testing.T, su suite) {
 		t.Logf("UpsertCitizens of %d records, %s: %v", n, what, d)
 		wantErr(t, "UpsertCitizens "+what, err, nil)
 		check(t, "UpsertCitizens "+what, got, want, identity)
-		if d > limit {
-			t.Errorf("UpsertCitizens of %d records, %s, took %v, want under %v", n, what, d, limit)
-		}
 	}
 	upsert("all new", storage.UpsertResult{Created: n})
 	wantCount(t, s, n)
