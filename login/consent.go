@@ -47,8 +47,14 @@ func (h *Handler) consentFor(ctx context.Context, ar storage.AuthRequest, citize
 	if err != nil {
 		return consentNeed{}, false, err
 	}
+	ds, err := h.cfg.Store.Decisions(ctx, pm.ID)
+	if err != nil {
+		return consentNeed{}, false, err
+	}
+	now := h.now()
+	pm = pm.At(now, ds)
 	need := consentNeed{Permit: pm}
-	if err := release.InForce(pm, h.now()); err != nil {
+	if err := release.InForce(pm, now); err != nil {
 		return need, false, err
 	}
 	claims := release.Asked(pm, ar.Purpose, ar.Scopes)

@@ -99,6 +99,9 @@ type Store interface {
 	// citizen is asked to consent) and its systems.
 	Agency(ctx context.Context, id string) (storage.Agency, error)
 	Permit(ctx context.Context, id string) (storage.Permit, error)
+	// Decisions: a scheduled suspension or revocation is in force at its
+	// time, before the background job applies it (storage.Permit.At).
+	Decisions(ctx context.Context, permitID string) ([]storage.Decision, error)
 	ClientsByPermit(ctx context.Context, permitID string) ([]storage.Client, error)
 	// The audit trail: every consent, sign-in and proofing is recorded,
 	// and the citizen reads their releases from it.

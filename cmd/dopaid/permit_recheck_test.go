@@ -184,3 +184,37 @@ func TestPermitCheckedAgainDuringSignIn(t *testing.T) {
 		})
 	})
 }
+
+// TestScheduledSuspensionAtTheConsentPage: a suspension scheduled for a
+// time that falls while the consent page is shown is in force at the
+// citizen's answer, before any background job applies it: no consent is
+// stored and the client is told.
+func TestScheduledSuspensionAtTheConsentPage(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, database string) {
+		ctx := context.Background()
+		clock := newFakeClock()
+		ts := boot(t, database, withClock(clock))
+		citizen := permitCitizen(t, ts)
+		pm := permitFor(t, ts, "scheduled-consent-agency", namesOnly)
+		c := newTestClient(t, ts, storage.Client{ID: "scheduled-consent", AuthMethod: storage.AuthMethodSecretBasic, PermitID: pm.ID,
+			Scopes: []string{"openid", "given_name", "family_name"}})
+		schedule(t, ts, approver(t, ts), pm.ID, storage.DecisionSuspend, clock.Now().Add(5*time.Minute))
+
+		b := signedInBrowser(t, ts, citizen.ID)
+		u, _ := c.authorizeURL(t, ts, func(q url.Values) { q.Set("scope", "openid given_name family_name") })
+		id := b.toLogin(ts, u)
+		if page := b.reply(ts.URL + login.URL(id)); !strings.Contains(string(page.body), `id="consent-allow"`) {
+			t.Fatalf("status %d, want the consent page before the suspension's time; body: %.300s", page.status, page.body)
+		}
+		clock.Advance(5 * time.Minute)
+
+		resp := b.answerConsent(ts, id, "allow")
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("consent answered %d, want 303 back to the provider", resp.StatusCode)
+		}
+		if _, err := ts.Store.Consent(ctx, citizen.ID, pm.ID, namesOnly.Code); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Consent after a scheduled suspension fell due: err = %v, want ErrNotFound (nothing stored)", err)
+		}
+		b.reply(resp.Header.Get("Location")).wantRedirectError(t, ts, c.Redirect, "st-1", "unauthorized_client")
+	})
+}
