@@ -45,6 +45,16 @@ import (
 // attack, every failure recorded in the citizen's history. A browser
 // exempted by a fresh face verification adds at most PerID guesses of its
 // own before its exemption no longer applies.
+//
+// Over longer times a bound per day is not enough (an attacker who waits
+// for the count to be forgotten starts again), so failures are also counted
+// without forgetting: after PerIDTotal consecutive failed sign-ins on an ID
+// number — no successful sign-in and no re-proofing in between, however
+// long it takes — the code alone no longer signs in with it, anywhere,
+// until the citizen proves their identity again (NIST SP 800-63B §5.2.2
+// asks for at most 100). The chance that an attacker ever gets in by
+// guessing between two of the citizen's own sign-ins is then at most
+// PerIDTotal × 3×10⁻⁶ = 3×10⁻⁴ (defaults).
 type ThrottlePolicy struct {
 	FreeTries int           // failures per ID number and browser before delays (default 3)
 	Delay     time.Duration // first delay (default 30 s)
@@ -55,7 +65,15 @@ type ThrottlePolicy struct {
 	LockBase  time.Duration // first lock of an ID number (default 15 min)
 	LockMax   time.Duration // longest lock of an ID number (default 24 h)
 	ExemptFor time.Duration // how long re-proofing exempts a browser from the ID number's lock (default 24 h)
+	// PerIDTotal consecutive failed sign-ins on an ID number, never
+	// forgotten by time, require proving identity again (default 100).
+	PerIDTotal int
 }
+
+// totalKept is how long the consecutive-failure count of an ID number is
+// kept after its last failure (a year: in effect until a success or a
+// re-proofing resets it).
+const totalKept = 365 * 24 * time.Hour
 
 func (p ThrottlePolicy) withDefaults() ThrottlePolicy {
 	def := func(v *time.Duration, d time.Duration) {
@@ -71,6 +89,9 @@ func (p ThrottlePolicy) withDefaults() ThrottlePolicy {
 	}
 	if p.PerID <= 0 {
 		p.PerID = 10
+	}
+	if p.PerIDTotal <= 0 {
+		p.PerIDTotal = 100
 	}
 	def(&p.Delay, 30*time.Second)
 	def(&p.MaxDelay, 15*time.Minute)
@@ -101,6 +122,7 @@ type gate struct {
 	browser string // the ID number in this browser
 	addr    string // the client address, every ID number
 	proven  string // this browser proved the ID number's identity again (its LockedUntil ends the exemption)
+	total   string // consecutive failed sign-ins on the ID number, not forgotten by time
 }
 
 const deviceCookie = "dopaid-device"
@@ -131,6 +153,7 @@ func (h *Handler) gate(w http.ResponseWriter, r *http.Request, kind, pid string)
 		browser: kind + ":browser:" + mac(k, pid, dev),
 		addr:    kind + ":addr:" + mac(k, h.clientAddr(r)),
 		proven:  "signin:proven:" + mac(k, pid, dev),
+		total:   "signin:total:" + mac(k, pid),
 	}
 }
 
@@ -140,9 +163,12 @@ func (h *Handler) gate(w http.ResponseWriter, r *http.Request, kind, pid string)
 type wait struct {
 	d  time.Duration
 	id bool
+	// proof: the ID number's sign-in needs the citizen to prove their
+	// identity again (PerIDTotal); waiting does not help.
+	proof bool
 }
 
-func (w wait) refused() bool { return w.d > 0 }
+func (w wait) refused() bool { return w.d > 0 || w.proof }
 
 // admit decides whether an attempt may be checked and, if so, counts it as
 // a failure of the ID number and of the browser before the check, each in
@@ -188,6 +214,22 @@ func (h *Handler) admit(ctx context.Context, g *gate) (wait, error) {
 	})
 	if err != nil || w.refused() {
 		return w, err
+	}
+	if g.kind == "signin" && g.counted {
+		_, err = h.cfg.Store.RecordFailure(ctx, g.total, now, func(t storage.Throttle) storage.Throttle {
+			w = wait{}
+			if t.Failures >= p.PerIDTotal {
+				// The ID number's count stays taken, on the safe side.
+				w = wait{id: true, proof: true}
+				return t
+			}
+			t.Failures++
+			t.WindowStart, t.LockedUntil = now, now.Add(totalKept)
+			return t
+		})
+		if err != nil || w.refused() {
+			return w, err
+		}
 	}
 	_, err = h.cfg.Store.RecordFailure(ctx, g.browser, now, func(t storage.Throttle) storage.Throttle {
 		w = wait{}
@@ -264,6 +306,15 @@ func (h *Handler) locked(ctx context.Context, g gate) (wait, error) {
 	if ok, err := h.exempt(ctx, now, g); err != nil || ok {
 		return wait{}, err
 	}
+	if g.kind == "signin" {
+		tt, err := h.cfg.Store.Throttle(ctx, g.total, now)
+		if err != nil {
+			return wait{}, err
+		}
+		if tt.Failures >= h.cfg.Throttle.PerIDTotal {
+			return wait{id: true, proof: true}, nil
+		}
+	}
 	return wait{d: t.LockedUntil.Sub(now), id: g.kind == "signin"}, nil
 }
 
@@ -314,6 +365,13 @@ func (h *Handler) succeeded(ctx context.Context, g gate) error {
 			return err
 		}
 	}
+	if g.kind == "signin" && g.total != "" {
+		// The citizen signed in: the failures before were not consecutive
+		// with any that follow.
+		if err := h.cfg.Store.ClearThrottle(ctx, g.total); err != nil {
+			return err
+		}
+	}
 	return h.cfg.Store.ClearThrottle(ctx, g.browser)
 }
 
@@ -354,6 +412,9 @@ func (h *Handler) proven(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}); err != nil {
 		return err
 	}
+	if err := h.cfg.Store.ClearThrottle(ctx, g.total); err != nil {
+		return err
+	}
 	return h.cfg.Store.ClearThrottle(ctx, g.browser)
 }
 
@@ -361,6 +422,9 @@ func (h *Handler) proven(ctx context.Context, w http.ResponseWriter, r *http.Req
 // how long to wait, and for a locked ID number the way back in. It sets
 // Retry-After.
 func waitMessage(w http.ResponseWriter, l string, wt wait) string {
+	if wt.proof {
+		return messages[l]["locked_proof"]
+	}
 	secs := int((wt.d + time.Second - 1) / time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	key := "locked"

@@ -3,6 +3,9 @@ package login
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -74,5 +77,82 @@ func TestWaitText(t *testing.T) {
 		if got := waitText("en", tt.d); got != tt.en {
 			t.Errorf("waitText(en, %v) = %q, want %q", tt.d, got, tt.en)
 		}
+	}
+}
+
+// TestConsecutiveFailuresNeedProof: an attacker who paces guesses to the
+// locks and waits for the count to be forgotten still gets at most
+// PerIDTotal guesses on an ID number in all; then only proving identity
+// again lets the citizen sign in with the code, and it starts the count
+// afresh. A successful sign-in resets it too.
+func TestConsecutiveFailuresNeedProof(t *testing.T) {
+	f := newPortal(t, nil)
+	ctx := context.Background()
+	const pid = "1101700207030"
+	// attempt is a sign-in attempt from a browser: a new one (no device
+	// cookie) for the attacker, the citizen's own for cookie.
+	attempt := func(cookie *http.Cookie) (gate, wait, *http.Cookie) {
+		t.Helper()
+		w, r := httptest.NewRecorder(), httptest.NewRequest("POST", "/login/signin", nil)
+		if cookie != nil {
+			r.AddCookie(cookie)
+		}
+		g := f.h.gate(w, r, "signin", pid)
+		wt, err := f.h.admit(ctx, &g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range w.Result().Cookies() {
+			cookie = c
+		}
+		return g, wt, cookie
+	}
+	guesses := 0
+	for i := 0; ; i++ {
+		if i > 100_000 {
+			t.Fatal("the attack was never stopped")
+		}
+		_, wt, _ := attempt(nil)
+		if wt.proof {
+			break
+		}
+		if wt.refused() {
+			f.now = f.now.Add(wt.d)
+			if guesses%16 == 15 {
+				f.now = f.now.Add(25 * time.Hour) // be forgotten
+			}
+			continue
+		}
+		guesses++
+		f.now = f.now.Add(time.Second)
+	}
+	if want := 100; guesses != want {
+		t.Errorf("%d guesses before proof was required, want %d (PerIDTotal)", guesses, want)
+	}
+	// Waiting does not help, and the citizen's own browser is refused too.
+	f.now = f.now.Add(30 * 24 * time.Hour)
+	_, wt, own := attempt(nil)
+	if !wt.proof {
+		t.Fatalf("a month later: %+v, want proof still required", wt)
+	}
+	if !strings.Contains(waitMessage(httptest.NewRecorder(), "en", wt), "Prove your identity again") {
+		t.Errorf("the answer does not say how to get back in: %q", waitMessage(httptest.NewRecorder(), "en", wt))
+	}
+	// The citizen proves their identity again in their browser: the code
+	// signs in there, and a success starts the count afresh.
+	w, r := httptest.NewRecorder(), httptest.NewRequest("POST", "/login/proof", nil)
+	r.AddCookie(own)
+	if err := f.h.proven(ctx, w, r, pid); err != nil {
+		t.Fatal(err)
+	}
+	g, wt, _ := attempt(own)
+	if wt.refused() {
+		t.Fatalf("after re-proofing: %+v, want admitted", wt)
+	}
+	if err := f.h.succeeded(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	if th, err := f.h.cfg.Store.Throttle(ctx, g.total, f.now); err != nil || th.Failures != 0 {
+		t.Errorf("after a successful sign-in the consecutive count is %d (err %v), want 0", th.Failures, err)
 	}
 }
