@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	neturl "net/url"
 	"path/filepath"
 	"testing"
 	"time"
@@ -32,6 +33,15 @@ type backend struct {
 	exec func(t *testing.T, q string, args ...any)
 	// open opens another Store on the same database, as a replica would.
 	open func(t testing.TB) audit.Store
+}
+
+// fresh returns an empty store of the same kind.
+func (b backend) fresh(t *testing.T) backend {
+	t.Helper()
+	if b.name == "sqlite" {
+		return newSQLite(t)
+	}
+	return newPostgres(t)
 }
 
 // eachBackend runs f on a fresh store of every backend.
@@ -79,9 +89,17 @@ func newPostgres(t testing.TB) backend {
 	b := backend{name: "postgres", url: url}
 	b.open = func(t testing.TB) audit.Store { return openPostgres(t, url) }
 	b.store = b.open(t)
+	// A single connection takes no pool parameters.
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs := u.Query()
+	qs.Del("pool_max_conns")
+	u.RawQuery = qs.Encode()
 	b.exec = func(t *testing.T, q string, args ...any) {
 		t.Helper()
-		pgtest.Exec(t, context.Background(), url, q, args...)
+		pgtest.Exec(t, context.Background(), u.String(), q, args...)
 	}
 	return b
 }
