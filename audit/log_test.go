@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -217,4 +219,51 @@ func TestLoadKey(t *testing.T) {
 	if _, err := audit.ParseCheckpoint(head.Checkpoint, v); err != nil {
 		t.Errorf("checkpoint with the published key: %v", err)
 	}
+}
+
+// TestIntegratorRun: a running integrator picks up entries when woken,
+// and calls its after-functions once a round made a head, so that a
+// publisher follows at once.
+func TestIntegratorRun(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx, cancel := context.WithCancel(context.Background())
+		key := testKey(t, "id.example.go.th/audit")
+		in := audit.NewIntegrator(b.store, key, audit.IntegratorConfig{})
+		pub, err := audit.NewPublisher(t.TempDir(), b.store, key.Verifier())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rounds := make(chan struct{}, 10)
+		done := make(chan error)
+		// The ticker is an hour: only Wake makes the rounds below happen.
+		go func() {
+			done <- in.Run(ctx, time.Hour, pub.Publish, func(context.Context) error { rounds <- struct{}{}; return nil })
+		}()
+		for i := range 3 {
+			es := write(t, b.store, fmt.Sprint("run", i), 0, 5)
+			in.Wake()
+			// The first round, at once on start, may have taken some of
+			// the entries; a round after the wake takes the rest.
+			for {
+				<-rounds
+				e, err := b.store.LogEntry(ctx, es[4].ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e.Index != storage.NotIntegrated {
+					if e.Index != int64(5*i+4) {
+						t.Fatalf("after wake %d: entry at %d, want %d", i, e.Index, 5*i+4)
+					}
+					break
+				}
+			}
+		}
+		if cps, _ := audit.ReadPublished(pub.Dir()); len(cps) < 3 {
+			t.Errorf("%d checkpoints published after 3 rounds", len(cps))
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v, want context.Canceled", err)
+		}
+	})
 }

@@ -73,6 +73,9 @@ func NewPublisher(dir string, r Reader, v note.Verifier) (*Publisher, error) {
 	return p, nil
 }
 
+// Dir is the directory the Publisher appends to.
+func (p *Publisher) Dir() string { return p.dir }
+
 // Publish appends every tree head newer than the last published one, in
 // order, after checking each against the one before. It fails, publishing
 // nothing more, when the log is shorter than what was published or a head is
