@@ -981,9 +981,12 @@ Flags:
 // auditUsage, which documents the export format.
 func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
 	if len(args) == 0 {
-		return usageError{errors.New("audit: want 'verify' or 'export'")}
+		return usageError{errors.New("audit: want 'verify', 'export', 'witness' or 'verify-receipt'")}
 	}
 	sub := args[0]
+	if ok, err := cmdAuditLog(ctx, sub, args[1:], os.Stdin, stdout, stderr, env); ok {
+		return err
+	}
 	if sub != "verify" && sub != "export" {
 		return usageError{fmt.Errorf("audit: unknown subcommand %q", sub)}
 	}

@@ -8,6 +8,8 @@
 //	dopaid registry import FILE
 //	dopaid audit verify [--from N] [--to N] [--file SEGMENT.json]
 //	dopaid audit export [--from N] [--to N] [--out FILE]
+//	dopaid audit witness --key-file FILE --state DIR --log-key VKEY
+//	dopaid audit verify-receipt --log-key VKEY [--receipt FILE]
 //	dopaid admin create-user|create-agency|record-application|decide|register-system|rotate-secret|list-permits …
 //
 // Every flag has an environment equivalent (see --help). cmd is the only
@@ -42,6 +44,8 @@ Usage:
   dopaid registry import FILE   import a civil registry extract (CSV)
   dopaid audit verify [flags]   check the audit trail's hash chain and signed checkpoints
   dopaid audit export [flags]   write a segment of the audit trail for offline verification
+  dopaid audit witness [flags]  run a witness that cosigns consistent audit log checkpoints
+  dopaid audit verify-receipt [flags]  check an audit log receipt against the pinned log key
   dopaid admin COMMAND          administrators, agencies, permits, systems
                                 ('dopaid admin help' lists the commands)
 

@@ -107,7 +107,8 @@ type migration struct {
 }
 
 // migrations returns the embedded migrations in version order. A file is
-// named NNNN_what.sql; versions start at 1 and leave no gaps.
+// named NNNN_what.sql with a positive version that no other file has.
+// Versions may leave gaps: work done in parallel reserves its numbers.
 func migrations() ([]migration, error) {
 	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
 	if err != nil {
@@ -118,8 +119,8 @@ func migrations() ([]migration, error) {
 		base := strings.TrimPrefix(name, "migrations/")
 		prefix, _, _ := strings.Cut(base, "_")
 		v, err := strconv.Atoi(prefix)
-		if err != nil || v != len(ms)+1 {
-			return nil, fmt.Errorf("migration %s: want version %d", base, len(ms)+1)
+		if err != nil || v <= 0 || (len(ms) > 0 && v <= ms[len(ms)-1].version) {
+			return nil, fmt.Errorf("migration %s: want a positive version above the previous file's", base)
 		}
 		b, err := migrationFiles.ReadFile(name)
 		if err != nil {
@@ -130,9 +131,10 @@ func migrations() ([]migration, error) {
 	return ms, nil
 }
 
-// Migrate brings the schema up to date, applying in one transaction every
-// embedded migration that the schema_migrations table does not list. It
-// refuses a database migrated by a newer dopaid.
+// Migrate brings the schema up to date, applying in one transaction, in
+// version order, every embedded migration that the schema_migrations table
+// does not list. It refuses a database migrated by a newer dopaid (one that
+// lists a version this program does not know).
 func (s *Store) Migrate(ctx context.Context) error {
 	ms, err := migrations()
 	if err != nil {
@@ -145,14 +147,36 @@ func (s *Store) Migrate(ctx context.Context) error {
 		) STRICT`); err != nil {
 			return fmt.Errorf("sqlite: migrate: %w", err)
 		}
-		var current int
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+		if err != nil {
 			return fmt.Errorf("sqlite: migrate: %w", err)
 		}
-		if current > len(ms) {
-			return fmt.Errorf("sqlite: migrate: database schema version %d is newer than this program's %d", current, len(ms))
+		done := map[int]bool{}
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite: migrate: %w", err)
+			}
+			done[v] = true
 		}
-		for _, m := range ms[current:] {
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlite: migrate: %w", err)
+		}
+		known := map[int]bool{}
+		for _, m := range ms {
+			known[m.version] = true
+		}
+		for v := range done {
+			if !known[v] {
+				return fmt.Errorf("sqlite: migrate: database schema version %d is unknown to this program: it was migrated by a newer one", v)
+			}
+		}
+		for _, m := range ms {
+			if done[m.version] {
+				continue
+			}
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return fmt.Errorf("sqlite: migrate %s: %w", m.name, err)
 			}

@@ -1,0 +1,158 @@
+package audit_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dopaid/dopaid/audit"
+	"github.com/dopaid/dopaid/storage"
+)
+
+// Run with
+//
+//	go test ./audit/ -run '^$' -bench . -benchtime 5000x
+//
+// (DOPAID_TEST_DATABASE_URL set for PostgreSQL). entries/s is the metric
+// that matters; ns/op is per entry.
+
+func benchBackends(b *testing.B, f func(b *testing.B, newBackend func(testing.TB) backend)) {
+	b.Run("sqlite", func(b *testing.B) { f(b, newSQLite) })
+	b.Run("postgres", func(b *testing.B) { f(b, newPostgres) })
+}
+
+var benchSeq atomic.Int64
+
+func benchEntry(b testing.TB) storage.LogEntry {
+	e := entry(b, "bench", int(benchSeq.Add(1)))
+	e.ID = fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), benchSeq.Add(1))
+	return e
+}
+
+// BenchmarkAppend: writers inserting one entry each call, as an action's
+// transaction would, 8 goroutines per CPU, with no integrator running.
+func BenchmarkAppend(b *testing.B) {
+	benchBackends(b, func(b *testing.B, newBackend func(testing.TB) backend) {
+		s := newBackend(b).store
+		ctx := context.Background()
+		b.SetParallelism(8)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := s.AppendLogEntries(ctx, []storage.LogEntry{benchEntry(b)}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+	})
+}
+
+// BenchmarkAppendWhileIntegrating: the same writers while an integrator
+// runs beside them: writers take no lock the integrator holds.
+func BenchmarkAppendWhileIntegrating(b *testing.B) {
+	benchBackends(b, func(b *testing.B, newBackend func(testing.TB) backend) {
+		s := newBackend(b).store
+		ctx, cancel := context.WithCancel(context.Background())
+		in := audit.NewIntegrator(s, testKey(b, "bench.example/audit"), audit.IntegratorConfig{})
+		done := make(chan struct{})
+		go func() { in.Run(ctx, 50*time.Millisecond); close(done) }()
+		b.SetParallelism(8)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := s.AppendLogEntries(ctx, []storage.LogEntry{benchEntry(b)}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+		cancel()
+		<-done
+	})
+}
+
+// BenchmarkIntegrate: integrating b.N pending entries in rounds of the
+// given batch size (one transaction and one signed head per round).
+func BenchmarkIntegrate(b *testing.B) {
+	benchBackends(b, func(b *testing.B, newBackend func(testing.TB) backend) {
+		for _, batch := range []int{64, 256, 512, 1024} {
+			b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+				s := newBackend(b).store
+				ctx := context.Background()
+				for i := 0; i < b.N; i += 500 {
+					es := make([]storage.LogEntry, 0, 500)
+					for j := i; j < min(i+500, b.N); j++ {
+						es = append(es, benchEntry(b))
+					}
+					if err := s.AppendLogEntries(ctx, es); err != nil {
+						b.Fatal(err)
+					}
+				}
+				in := audit.NewIntegrator(s, testKey(b, "bench.example/audit"), audit.IntegratorConfig{Batch: batch})
+				b.ResetTimer()
+				n, err := in.Integrate(ctx)
+				b.StopTimer()
+				if err != nil || n != b.N {
+					b.Fatalf("Integrate = %d, %v; want %d", n, err, b.N)
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+			})
+		}
+	})
+}
+
+// BenchmarkInclusionProof: a receipt's proof in a log of 20,000 entries.
+func BenchmarkInclusionProof(b *testing.B) {
+	benchBackends(b, func(b *testing.B, newBackend func(testing.TB) backend) {
+		s := newBackend(b).store
+		ctx := context.Background()
+		const size = 20000
+		for i := 0; i < size; i += 500 {
+			es := make([]storage.LogEntry, 0, 500)
+			for range 500 {
+				es = append(es, benchEntry(b))
+			}
+			if err := s.AppendLogEntries(ctx, es); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := audit.NewIntegrator(s, testKey(b, "bench.example/audit"), audit.IntegratorConfig{Batch: 1024}).Integrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := range b.N {
+			if _, err := audit.InclusionProof(ctx, s, int64(i*7919%size), size); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkAppendChain is today's hash-chained trail (storage.AuditStore,
+// one global lock per append) under the same writers, for comparison.
+func BenchmarkAppendChain(b *testing.B) {
+	benchBackends(b, func(b *testing.B, newBackend func(testing.TB) backend) {
+		s := newBackend(b).store.(storage.AuditStore)
+		ctx := context.Background()
+		b.SetParallelism(8)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				e := benchEntry(b)
+				if _, err := s.AppendAudit(ctx, storage.AuditEntry{At: e.At, Type: e.Type, Actor: e.Actor, CitizenID: e.CitizenID,
+					AgencyID: e.AgencyID, PermitID: e.PermitID, ClientID: e.ClientID, Purpose: e.Purpose, Claims: e.Claims,
+					IAL: e.IAL, Outcome: e.Outcome, Detail: e.Detail}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+	})
+}

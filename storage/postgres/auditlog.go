@@ -1,0 +1,337 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/dopaid/dopaid/storage"
+)
+
+// The verifiable audit log's records (see storage.LogEntry and package
+// audit). Writers insert entries without a sequence number and take no lock
+// beyond their own row. The integration right is a transaction-scoped
+// advisory lock taken with pg_try_advisory_xact_lock inside the integrating
+// transaction: one replica at a time integrates, the others skip the round,
+// and a replica that dies mid-batch loses the lock with its connection, so
+// another takes over at its next round.
+
+const logEntryCols = `id, at, type, actor, citizen_id, agency_id, permit_id, client_id, purpose,
+	claims, ial, outcome, detail, leaf_index`
+
+func scanLogEntry(row pgx.Row, extra ...any) (storage.LogEntry, error) {
+	var e storage.LogEntry
+	var idx *int64
+	dest := append(extra, &e.ID, ts(&e.At), &e.Type, &e.Actor, &e.CitizenID, &e.AgencyID, &e.PermitID,
+		&e.ClientID, &e.Purpose, &e.Claims, &e.IAL, &e.Outcome, &e.Detail, &idx)
+	if err := row.Scan(dest...); err != nil {
+		return storage.LogEntry{}, err
+	}
+	normList(&e.Claims)
+	e.Index = storage.NotIntegrated
+	if idx != nil {
+		e.Index = *idx
+	}
+	return e, nil
+}
+
+// queueLogEntries queues the insertion of es, not yet integrated, in b. An
+// action's transaction (readModifyWrite's write batch, or any pgx.Tx) queues
+// it beside its own statements so that the action and its entry commit
+// together. At is cut to the millisecond, which every backend keeps.
+func queueLogEntries(b *pgx.Batch, es []storage.LogEntry) error {
+	for _, e := range es {
+		if e.At.IsZero() {
+			return fmt.Errorf("log entry %q has no time", e.ID)
+		}
+	}
+	n := len(es)
+	ids, types, actors, citizens, agencies := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	permits, clients, purposes, claims := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ials, outcomes, details, ats := make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
+	for i, e := range es {
+		ids[i], ats[i], types[i], actors[i], citizens[i] = e.ID, e.At.Truncate(time.Millisecond).UTC(), e.Type, e.Actor, e.CitizenID
+		agencies[i], permits[i], clients[i], purposes[i] = e.AgencyID, e.PermitID, e.ClientID, e.Purpose
+		claims[i], ials[i], outcomes[i], details[i] = listJSON(e.Claims), e.IAL, e.Outcome, e.Detail
+	}
+	// One statement for the whole batch: claims travel as JSON arrays, since
+	// unnest cannot take an array of arrays of different lengths.
+	b.Queue(`INSERT INTO audit_log_entries (id, at, type, actor, citizen_id, agency_id, permit_id, client_id,
+		purpose, claims, ial, outcome, detail)
+		SELECT id, at, type, actor, citizen_id, agency_id, permit_id, client_id, purpose,
+			ARRAY(SELECT jsonb_array_elements_text(claims)), ial, outcome, detail
+		FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+			$8::text[], $9::text[], $10::jsonb[], $11::text[], $12::text[], $13::text[])
+			WITH ORDINALITY AS v(id, at, type, actor, citizen_id, agency_id, permit_id, client_id, purpose,
+				claims, ial, outcome, detail, n)
+		ORDER BY n`, ids, ats, types, actors, citizens, agencies, permits, clients, purposes, claims, ials, outcomes, details)
+	return nil
+}
+
+// listJSON is a JSON array of s for a jsonb parameter.
+func listJSON(s []string) string {
+	b, _ := json.Marshal(list(s)) // a []string always marshals
+	return string(b)
+}
+
+// AppendLogEntries stores es as entries not yet integrated, all or none,
+// in one statement; ErrAlreadyExists if an ID is taken.
+func (s *Store) AppendLogEntries(ctx context.Context, es []storage.LogEntry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	if err := queueLogEntries(b, es); err != nil {
+		return fmt.Errorf("postgres: append log entries: %w", err)
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return wrap("append log entries", err)
+	}
+	return nil
+}
+
+// integrateLock is the advisory lock of the integration right, one per
+// schema so that test schemas in one database do not contend.
+const integrateLock = `SELECT pg_try_advisory_xact_lock(hashtextextended('dopaid audit log ' || current_schema(), 0))`
+
+// IntegrateLog gives up to max pending entries, in the order they were
+// written, the leaf indices after the newest head's size, and stores what fn
+// makes of them (new nodes and head), in one transaction of four round
+// trips (begin; lock and read; write; commit) whatever the batch size. If
+// another transaction holds the integration right it returns ErrConflict
+// at once, having changed nothing.
+func (s *Store) IntegrateLog(ctx context.Context, max int,
+	fn func(storage.LogHead, []storage.LogEntry) (storage.LogIntegration, error),
+) (int, error) {
+	if max <= 0 {
+		return 0, fmt.Errorf("postgres: integrate log: batch size %d", max)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, wrap("integrate log", err)
+	}
+	defer func() {
+		// The caller's context may be what ended the transaction.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tx.Rollback(ctx)
+	}()
+
+	var locked bool
+	var head storage.LogHead
+	var seqs []int64
+	var pending []storage.LogEntry
+	b := &pgx.Batch{}
+	b.Queue(integrateLock).QueryRow(func(row pgx.Row) error { return row.Scan(&locked) })
+	// In READ COMMITTED each statement sees what was committed before it
+	// began, so these see the previous integrator's commit: PostgreSQL
+	// releases its lock only after its commit is visible.
+	b.Queue(`SELECT ` + logHeadCols + ` FROM audit_log_heads ORDER BY size DESC LIMIT 1`).QueryRow(func(row pgx.Row) error {
+		h, err := scanLogHead(row)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		head = h
+		return err
+	})
+	b.Queue(`SELECT seq, `+logEntryCols+` FROM audit_log_entries WHERE leaf_index IS NULL ORDER BY seq LIMIT $1`, max).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var seq int64
+				e, err := scanLogEntry(rows, &seq)
+				if err != nil {
+					return err
+				}
+				seqs = append(seqs, seq)
+				pending = append(pending, e)
+			}
+			return rows.Err()
+		})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return 0, wrap("integrate log: read", err)
+	}
+	if !locked {
+		return 0, fmt.Errorf("postgres: integrate log: another transaction is integrating: %w", storage.ErrConflict)
+	}
+	if len(pending) == 0 {
+		return 0, nil
+	}
+	for i := range pending {
+		pending[i].Index = head.Size + int64(i)
+	}
+	out, err := fn(head, pending)
+	if err != nil {
+		return 0, err
+	}
+	if want := head.Size + int64(len(pending)); out.Head.Size != want {
+		return 0, fmt.Errorf("postgres: integrate log: new head has size %d, want %d", out.Head.Size, want)
+	}
+
+	idx := make([]int64, len(seqs))
+	for i := range seqs {
+		idx[i] = head.Size + int64(i)
+	}
+	levels := make([]int16, len(out.Nodes))
+	nodeIdx := make([]int64, len(out.Nodes))
+	hashes := make([][]byte, len(out.Nodes))
+	for i, n := range out.Nodes {
+		levels[i], nodeIdx[i], hashes[i] = int16(n.Level), n.Index, n.Hash
+	}
+	h := out.Head
+	b = &pgx.Batch{}
+	b.Queue(`UPDATE audit_log_entries e SET leaf_index = v.idx
+		FROM unnest($1::bigint[], $2::bigint[]) AS v(seq, idx)
+		WHERE e.seq = v.seq AND e.leaf_index IS NULL`, seqs, idx).Exec(func(ct pgconn.CommandTag) error {
+		if ct.RowsAffected() != int64(len(seqs)) {
+			return fmt.Errorf("%d of %d entries were integrated meanwhile: %w", int64(len(seqs))-ct.RowsAffected(), len(seqs), storage.ErrConflict)
+		}
+		return nil
+	})
+	b.Queue(`INSERT INTO audit_log_nodes (level, idx, hash)
+		SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])`, levels, nodeIdx, hashes)
+	b.Queue(`INSERT INTO audit_log_heads (size, prev_size, root, compact, at, checkpoint)
+		VALUES ($1, $2, $3, $4, $5, $6)`, h.Size, head.Size, h.Root, blob(bytes.Join(h.Range, nil)), h.At, h.Checkpoint)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		err = wrap("integrate log: write", err)
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			err = fmt.Errorf("%w: %w", storage.ErrConflict, err)
+		}
+		return 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, wrap("integrate log: commit", err)
+	}
+	return len(pending), nil
+}
+
+const logHeadCols = `size, root, compact, at, checkpoint`
+
+func scanLogHead(row pgx.Row) (storage.LogHead, error) {
+	var h storage.LogHead
+	var compact []byte
+	if err := row.Scan(&h.Size, &h.Root, &compact, ts(&h.At), &h.Checkpoint); err != nil {
+		return storage.LogHead{}, err
+	}
+	r, err := splitRange(compact, len(h.Root))
+	if err != nil {
+		return storage.LogHead{}, fmt.Errorf("head %d: %w", h.Size, err)
+	}
+	h.Range = r
+	return h, nil
+}
+
+// splitRange cuts the stored compact range into hashes of the root's length.
+func splitRange(b []byte, n int) ([][]byte, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if n == 0 || len(b)%n != 0 {
+		return nil, fmt.Errorf("compact range of %d bytes does not divide into %d-byte hashes", len(b), n)
+	}
+	var out [][]byte
+	for len(b) > 0 {
+		out = append(out, b[:n:n])
+		b = b[n:]
+	}
+	return out, nil
+}
+
+// LogHead returns the newest tree head; ErrNotFound before the first.
+func (s *Store) LogHead(ctx context.Context) (storage.LogHead, error) {
+	h, err := scanLogHead(s.pool.QueryRow(ctx, `SELECT `+logHeadCols+` FROM audit_log_heads ORDER BY size DESC LIMIT 1`))
+	if err != nil {
+		return storage.LogHead{}, wrap("log head", err)
+	}
+	return h, nil
+}
+
+// LogHeads lists up to limit heads of size at least from, smallest first.
+func (s *Store) LogHeads(ctx context.Context, from int64, limit int) ([]storage.LogHead, error) {
+	return collect(ctx, s, "log heads", scanLogHead, `SELECT `+logHeadCols+` FROM audit_log_heads
+		WHERE size >= $1 ORDER BY size LIMIT $2`, from, limit)
+}
+
+// LogNodes returns the hashes of the nodes ids, in their order, in one
+// query; ErrNotFound if one is missing.
+func (s *Store) LogNodes(ctx context.Context, ids []storage.LogNodeID) ([][]byte, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	levels := make([]int16, len(ids))
+	idx := make([]int64, len(ids))
+	for i, id := range ids {
+		levels[i], idx[i] = int16(id.Level), id.Index
+	}
+	type node struct {
+		id   storage.LogNodeID
+		hash []byte
+	}
+	ns, err := collect(ctx, s, "log nodes", func(row pgx.Row) (node, error) {
+		var n node
+		var level int16
+		err := row.Scan(&level, &n.id.Index, &n.hash)
+		n.id.Level = int(level)
+		return n, err
+	}, `SELECT n.level, n.idx, n.hash FROM audit_log_nodes n
+		JOIN unnest($1::smallint[], $2::bigint[]) AS v(level, idx) ON n.level = v.level AND n.idx = v.idx`, levels, idx)
+	if err != nil {
+		return nil, err
+	}
+	got := make(map[storage.LogNodeID][]byte, len(ns))
+	for _, n := range ns {
+		got[n.id] = n.hash
+	}
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		h, ok := got[id]
+		if !ok {
+			return nil, fmt.Errorf("postgres: log node (%d, %d): %w", id.Level, id.Index, storage.ErrNotFound)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// LogEntries lists the integrated entries with from ≤ Index < to, by Index.
+func (s *Store) LogEntries(ctx context.Context, from, to int64) ([]storage.LogEntry, error) {
+	return collect(ctx, s, "log entries", func(row pgx.Row) (storage.LogEntry, error) { return scanLogEntry(row) },
+		`SELECT `+logEntryCols+` FROM audit_log_entries
+		WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index`, from, to)
+}
+
+// LogEntry returns the entry with that ID, integrated or not.
+func (s *Store) LogEntry(ctx context.Context, id string) (storage.LogEntry, error) {
+	e, err := scanLogEntry(s.pool.QueryRow(ctx, `SELECT `+logEntryCols+` FROM audit_log_entries WHERE id = $1`, id))
+	if err != nil {
+		return storage.LogEntry{}, wrap(fmt.Sprintf("log entry %q", id), err)
+	}
+	return e, nil
+}
+
+// CreateLogKey stores the log key of an origin; ErrAlreadyExists if the
+// origin has one.
+func (s *Store) CreateLogKey(ctx context.Context, k storage.LogKey) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO audit_log_keys (origin, public_key, private_key, created_at)
+		VALUES ($1, $2, $3, $4)`, k.Origin, k.PublicKey, k.PrivateKey, k.CreatedAt)
+	if err != nil {
+		return wrap(fmt.Sprintf("create log key %q", k.Origin), err)
+	}
+	return nil
+}
+
+// LogKey returns the log key of an origin; ErrNotFound if there is none.
+func (s *Store) LogKey(ctx context.Context, origin string) (storage.LogKey, error) {
+	var k storage.LogKey
+	err := s.pool.QueryRow(ctx, `SELECT origin, public_key, private_key, created_at FROM audit_log_keys
+		WHERE origin = $1`, origin).Scan(&k.Origin, &k.PublicKey, &k.PrivateKey, ts(&k.CreatedAt))
+	if err != nil {
+		return storage.LogKey{}, wrap(fmt.Sprintf("log key %q", origin), err)
+	}
+	return k, nil
+}

@@ -1,0 +1,308 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dopaid/dopaid/storage"
+)
+
+// The verifiable audit log's records (see storage.LogEntry and package
+// audit). The one write connection is the integration right: IntegrateLog
+// runs in a BEGIN IMMEDIATE transaction, which excludes every other writer,
+// in this process or another on the same file.
+
+const logEntryColumns = `id, at, type, actor, citizen_id, agency_id, permit_id, client_id, purpose,
+	claims, ial, outcome, detail, leaf_index`
+
+func scanLogEntry(row scanner) (storage.LogEntry, error) {
+	var e storage.LogEntry
+	var idx sql.NullInt64
+	err := row.Scan(&e.ID, timeCol{&e.At}, &e.Type, &e.Actor, &e.CitizenID, &e.AgencyID, &e.PermitID,
+		&e.ClientID, &e.Purpose, listCol{&e.Claims}, &e.IAL, &e.Outcome, &e.Detail, &idx)
+	e.Index = storage.NotIntegrated
+	if idx.Valid {
+		e.Index = idx.Int64
+	}
+	return e, err
+}
+
+// insertLogEntries inserts es, not yet integrated, in tx. An action's
+// transaction calls it so that the action and its entry commit together.
+func insertLogEntries(ctx context.Context, tx *sql.Tx, es []storage.LogEntry) error {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_log_entries (`+logEntryColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`)
+	if err != nil {
+		return wrap(err, "append log entries")
+	}
+	defer stmt.Close()
+	for _, e := range es {
+		if e.At.IsZero() {
+			return fmt.Errorf("sqlite: append log entry %q: no time", e.ID)
+		}
+		if _, err := stmt.ExecContext(ctx, e.ID, e.At.UnixMilli(), e.Type, e.Actor, e.CitizenID, e.AgencyID,
+			e.PermitID, e.ClientID, e.Purpose, listArg(e.Claims), e.IAL, e.Outcome, e.Detail); err != nil {
+			return wrap(err, "append log entry %q", e.ID)
+		}
+	}
+	return nil
+}
+
+// AppendLogEntries stores es as entries not yet integrated, all or none;
+// ErrAlreadyExists if an ID is taken.
+func (s *Store) AppendLogEntries(ctx context.Context, es []storage.LogEntry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error { return insertLogEntries(ctx, tx, es) })
+}
+
+// IntegrateLog gives up to max pending entries, in the order they were
+// written, the leaf indices after the newest head's size, and stores what fn
+// makes of them (new nodes and head), all in one write transaction.
+func (s *Store) IntegrateLog(ctx context.Context, max int,
+	fn func(storage.LogHead, []storage.LogEntry) (storage.LogIntegration, error),
+) (int, error) {
+	if max <= 0 {
+		return 0, fmt.Errorf("sqlite: integrate log: batch size %d", max)
+	}
+	var n int
+	var fnErr error
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		head, err := scanLogHead(tx.QueryRowContext(ctx, `SELECT `+logHeadColumns+` FROM audit_log_heads ORDER BY size DESC LIMIT 1`))
+		if errors.Is(err, sql.ErrNoRows) {
+			head, err = storage.LogHead{}, nil
+		}
+		if err != nil {
+			return wrap(err, "integrate log: head")
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT seq, `+logEntryColumns+` FROM audit_log_entries
+			WHERE leaf_index IS NULL ORDER BY seq LIMIT ?`, max)
+		if err != nil {
+			return wrap(err, "integrate log: pending")
+		}
+		var seqs []int64
+		var pending []storage.LogEntry
+		for rows.Next() {
+			var seq int64
+			e, err := scanLogEntry(seqScanner{rows, &seq})
+			if err != nil {
+				rows.Close()
+				return wrap(err, "integrate log: pending")
+			}
+			e.Index = head.Size + int64(len(pending))
+			seqs = append(seqs, seq)
+			pending = append(pending, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return wrap(err, "integrate log: pending")
+		}
+		if len(pending) == 0 {
+			return nil
+		}
+		out, err := fn(head, pending)
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		if want := head.Size + int64(len(pending)); out.Head.Size != want {
+			return fmt.Errorf("sqlite: integrate log: new head has size %d, want %d", out.Head.Size, want)
+		}
+		upd, err := tx.PrepareContext(ctx, `UPDATE audit_log_entries SET leaf_index = ? WHERE seq = ? AND leaf_index IS NULL`)
+		if err != nil {
+			return wrap(err, "integrate log")
+		}
+		defer upd.Close()
+		for i, seq := range seqs {
+			res, err := upd.ExecContext(ctx, head.Size+int64(i), seq)
+			if err != nil {
+				return wrap(err, "integrate log: entry %q", pending[i].ID)
+			}
+			if k, err := res.RowsAffected(); err != nil || k != 1 {
+				return fmt.Errorf("sqlite: integrate log: entry %q was integrated meanwhile: %w", pending[i].ID, storage.ErrConflict)
+			}
+		}
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO audit_log_nodes (level, idx, hash) VALUES (?, ?, ?)`)
+		if err != nil {
+			return wrap(err, "integrate log")
+		}
+		defer ins.Close()
+		for _, nd := range out.Nodes {
+			if _, err := ins.ExecContext(ctx, nd.Level, nd.Index, nd.Hash); err != nil {
+				return wrap(err, "integrate log: node (%d, %d)", nd.Level, nd.Index)
+			}
+		}
+		h := out.Head
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log_heads (size, prev_size, root, compact, at, checkpoint)
+			VALUES (?, ?, ?, ?, ?, ?)`, h.Size, head.Size, h.Root, bytes.Join(h.Range, nil), h.At.UnixMilli(), h.Checkpoint); err != nil {
+			err = wrap(err, "integrate log: head %d", h.Size)
+			if errors.Is(err, storage.ErrAlreadyExists) {
+				err = fmt.Errorf("%w: %w", storage.ErrConflict, err)
+			}
+			return err
+		}
+		n = len(pending)
+		return nil
+	})
+	if fnErr != nil {
+		return 0, fnErr
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// seqScanner scans a leading seq column, then hands the rest to Scan.
+type seqScanner struct {
+	rows *sql.Rows
+	seq  *int64
+}
+
+func (s seqScanner) Scan(dest ...any) error {
+	return s.rows.Scan(append([]any{s.seq}, dest...)...)
+}
+
+const logHeadColumns = `size, root, compact, at, checkpoint`
+
+func scanLogHead(row scanner) (storage.LogHead, error) {
+	var h storage.LogHead
+	var compact []byte
+	if err := row.Scan(&h.Size, &h.Root, &compact, timeCol{&h.At}, &h.Checkpoint); err != nil {
+		return storage.LogHead{}, err
+	}
+	r, err := splitRange(compact, len(h.Root))
+	if err != nil {
+		return storage.LogHead{}, fmt.Errorf("head %d: %w", h.Size, err)
+	}
+	h.Range = r
+	return h, nil
+}
+
+// splitRange cuts the stored compact range into hashes of the root's length.
+func splitRange(b []byte, n int) ([][]byte, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if n == 0 || len(b)%n != 0 {
+		return nil, fmt.Errorf("compact range of %d bytes does not divide into %d-byte hashes", len(b), n)
+	}
+	var out [][]byte
+	for len(b) > 0 {
+		out = append(out, b[:n:n])
+		b = b[n:]
+	}
+	return out, nil
+}
+
+// LogHead returns the newest tree head; ErrNotFound before the first.
+func (s *Store) LogHead(ctx context.Context) (storage.LogHead, error) {
+	h, err := scanLogHead(s.r.QueryRowContext(ctx, `SELECT `+logHeadColumns+` FROM audit_log_heads ORDER BY size DESC LIMIT 1`))
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.LogHead{}, fmt.Errorf("sqlite: log head: the log is empty: %w", storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.LogHead{}, wrap(err, "log head")
+	}
+	return h, nil
+}
+
+// LogHeads lists up to limit heads of size at least from, smallest first.
+func (s *Store) LogHeads(ctx context.Context, from int64, limit int) ([]storage.LogHead, error) {
+	hs, err := queryList(ctx, s.r, scanLogHead, `SELECT `+logHeadColumns+` FROM audit_log_heads
+		WHERE size >= ? ORDER BY size LIMIT ?`, from, limit)
+	if err != nil {
+		return nil, wrap(err, "log heads")
+	}
+	return hs, nil
+}
+
+// LogNodes returns the hashes of the nodes ids, in their order;
+// ErrNotFound if one is missing.
+func (s *Store) LogNodes(ctx context.Context, ids []storage.LogNodeID) ([][]byte, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, 2*len(ids))
+	for _, id := range ids {
+		args = append(args, id.Level, id.Index)
+	}
+	q := `SELECT level, idx, hash FROM audit_log_nodes WHERE (level, idx) IN (VALUES (?, ?)` +
+		strings.Repeat(", (?, ?)", len(ids)-1) + `)`
+	type node struct {
+		id   storage.LogNodeID
+		hash []byte
+	}
+	ns, err := queryList(ctx, s.r, func(row scanner) (node, error) {
+		var n node
+		err := row.Scan(&n.id.Level, &n.id.Index, &n.hash)
+		return n, err
+	}, q, args...)
+	if err != nil {
+		return nil, wrap(err, "log nodes")
+	}
+	got := make(map[storage.LogNodeID][]byte, len(ns))
+	for _, n := range ns {
+		got[n.id] = n.hash
+	}
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		h, ok := got[id]
+		if !ok {
+			return nil, fmt.Errorf("sqlite: log node (%d, %d): %w", id.Level, id.Index, storage.ErrNotFound)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// LogEntries lists the integrated entries with from ≤ Index < to, by Index.
+func (s *Store) LogEntries(ctx context.Context, from, to int64) ([]storage.LogEntry, error) {
+	es, err := queryList(ctx, s.r, scanLogEntry, `SELECT `+logEntryColumns+` FROM audit_log_entries
+		WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index`, from, to)
+	if err != nil {
+		return nil, wrap(err, "log entries")
+	}
+	return es, nil
+}
+
+// LogEntry returns the entry with that ID, integrated or not.
+func (s *Store) LogEntry(ctx context.Context, id string) (storage.LogEntry, error) {
+	e, err := scanLogEntry(s.r.QueryRowContext(ctx, `SELECT `+logEntryColumns+` FROM audit_log_entries WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.LogEntry{}, fmt.Errorf("sqlite: log entry %q: %w", id, storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.LogEntry{}, wrap(err, "log entry %q", id)
+	}
+	return e, nil
+}
+
+// CreateLogKey stores the log key of an origin; ErrAlreadyExists if the
+// origin has one.
+func (s *Store) CreateLogKey(ctx context.Context, k storage.LogKey) error {
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO audit_log_keys (origin, public_key, private_key, created_at)
+		VALUES (?, ?, ?, ?)`, k.Origin, k.PublicKey, k.PrivateKey, k.CreatedAt.UnixMilli()); err != nil {
+		return wrap(err, "create log key %q", k.Origin)
+	}
+	return nil
+}
+
+// LogKey returns the log key of an origin; ErrNotFound if there is none.
+func (s *Store) LogKey(ctx context.Context, origin string) (storage.LogKey, error) {
+	var k storage.LogKey
+	err := s.r.QueryRowContext(ctx, `SELECT origin, public_key, private_key, created_at FROM audit_log_keys
+		WHERE origin = ?`, origin).Scan(&k.Origin, &k.PublicKey, &k.PrivateKey, timeCol{&k.CreatedAt})
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.LogKey{}, fmt.Errorf("sqlite: log key %q: %w", origin, storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.LogKey{}, wrap(err, "log key %q", origin)
+	}
+	return k, nil
+}
