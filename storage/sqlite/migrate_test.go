@@ -29,7 +29,7 @@ func TestMigrateVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	// 0010 follows 0005 in this tree: a gap.
+	// 0010 follows 0006 in this tree: a gap.
 	if _, err := db.Exec(`SELECT count(*) FROM audit_log_entries`); err != nil {
 		t.Errorf("migration 0010 not applied: %v", err)
 	}
