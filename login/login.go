@@ -415,7 +415,8 @@ func localNext(next string) string {
 // or — when the peer is a trusted proxy — the right-most address in
 // Forwarded or X-Forwarded-For that is not itself a trusted proxy
 // (storage.ClientAddr); the proxy's own when that names none. An IPv6
-// address counts by its /64, which one subscriber usually holds whole.
+// address counts by its /56: a subscriber often holds a whole /56 (or /48),
+// and counting by /64 would give a guesser 256 allowances or more.
 func (h *Handler) clientAddr(r *http.Request) string {
 	a := storage.ClientAddr(r, h.cfg.TrustedProxies)
 	if !a.IsValid() {
@@ -429,7 +430,7 @@ func (h *Handler) clientAddr(r *http.Request) string {
 		a = a.Unmap()
 	}
 	if a.Is6() {
-		p, _ := a.Prefix(64)
+		p, _ := a.Prefix(56)
 		return p.String()
 	}
 	return a.String()

@@ -29,6 +29,14 @@ import (
 //     for long). A browser in which the citizen then proves their identity
 //     again (registry and face) passes the sign-in lock for ExemptFor.
 //
+// A known browser — one in which the ID number signed in successfully
+// within KnownFor — passes the ID number's lock (sign-in and proofing) and
+// the address's delays: it is counted on its own counter only. Its device
+// cookie is random and only the citizen's browser holds it, so someone who
+// merely knows the ID number cannot keep the citizen out of their usual
+// browser, nor can a guesser sharing the citizen's address (carrier-grade
+// NAT) slow them down.
+//
 // The failures of a browser or an address are forgotten after Window without
 // one, those of an ID number after storage.ThrottleWindow (24 h) without one.
 // Answers say how long to wait, never which field was wrong.
@@ -50,8 +58,8 @@ import (
 // for the count to be forgotten starts again), so failures are also counted
 // without forgetting: after PerIDTotal consecutive failed sign-ins on an ID
 // number — no successful sign-in and no re-proofing in between, however
-// long it takes — the code alone no longer signs in with it, anywhere,
-// until the citizen proves their identity again (NIST SP 800-63B §5.2.2
+// long it takes — the code alone no longer signs in with it, except from a
+// known browser, until the citizen proves their identity again (NIST SP 800-63B §5.2.2
 // asks for at most 100). The chance that an attacker ever gets in by
 // guessing between two of the citizen's own sign-ins is then at most
 // PerIDTotal × 3×10⁻⁶ = 3×10⁻⁴ (defaults).
@@ -65,6 +73,7 @@ type ThrottlePolicy struct {
 	LockBase  time.Duration // first lock of an ID number (default 15 min)
 	LockMax   time.Duration // longest lock of an ID number (default 24 h)
 	ExemptFor time.Duration // how long re-proofing exempts a browser from the ID number's lock (default 24 h)
+	KnownFor  time.Duration // how long a successful sign-in makes a browser known for the ID number (default 180 days)
 	// PerIDTotal consecutive failed sign-ins on an ID number, never
 	// forgotten by time, require proving identity again (default 100).
 	PerIDTotal int
@@ -99,6 +108,7 @@ func (p ThrottlePolicy) withDefaults() ThrottlePolicy {
 	def(&p.LockBase, 15*time.Minute)
 	def(&p.LockMax, 24*time.Hour)
 	def(&p.ExemptFor, 24*time.Hour)
+	def(&p.KnownFor, 180*24*time.Hour)
 	return p
 }
 
@@ -123,6 +133,7 @@ type gate struct {
 	addr    string // the client address, every ID number
 	proven  string // this browser proved the ID number's identity again (its LockedUntil ends the exemption)
 	total   string // consecutive failed sign-ins on the ID number, not forgotten by time
+	known   string // the ID number signed in in this browser ("" without a device cookie)
 }
 
 const deviceCookie = "dopaid-device"
@@ -147,6 +158,10 @@ func (h *Handler) device(w http.ResponseWriter, r *http.Request) string {
 
 func (h *Handler) gate(w http.ResponseWriter, r *http.Request, kind, pid string) gate {
 	k, dev := h.cfg.ThrottleKey, h.device(w, r)
+	known := ""
+	if dev != "" {
+		known = "signin:known:" + mac(k, pid, dev)
+	}
 	return gate{
 		kind:    kind,
 		id:      kind + ":pid:" + mac(k, pid),
@@ -154,6 +169,7 @@ func (h *Handler) gate(w http.ResponseWriter, r *http.Request, kind, pid string)
 		addr:    kind + ":addr:" + mac(k, h.clientAddr(r)),
 		proven:  "signin:proven:" + mac(k, pid, dev),
 		total:   "signin:total:" + mac(k, pid),
+		known:   known,
 	}
 }
 
@@ -180,12 +196,12 @@ func (w wait) refused() bool { return w.d > 0 || w.proof }
 // and past PerID failures of its own it is exempt no more.
 func (h *Handler) admit(ctx context.Context, g *gate) (wait, error) {
 	now := h.now()
-	if w, err := h.delayed(ctx, now, g.addr, g.browser); err != nil || w.refused() {
-		return w, err
-	}
 	exempt, err := h.exempt(ctx, now, *g)
 	if err != nil {
 		return wait{}, err
+	}
+	if w, err := h.delayed(ctx, now, h.slowing(*g, exempt)...); err != nil || w.refused() {
+		return w, err
 	}
 	p := h.cfg.Throttle
 	var w wait
@@ -259,6 +275,16 @@ func (h *Handler) countFailure(t storage.Throttle, now time.Time, free int) stor
 	return t
 }
 
+// slowing names the counters whose delays apply to an attempt: the
+// browser's, and the address's unless the browser is exempt (known to the
+// ID number, or proven again).
+func (h *Handler) slowing(g gate, exempt bool) []string {
+	if exempt {
+		return []string{g.browser}
+	}
+	return []string{g.addr, g.browser}
+}
+
 // delayed reports the longest wait among counters that only slow down
 // (a browser's, an address's).
 func (h *Handler) delayed(ctx context.Context, now time.Time, keys ...string) (wait, error) {
@@ -275,16 +301,28 @@ func (h *Handler) delayed(ctx context.Context, now time.Time, keys ...string) (w
 	return w, nil
 }
 
-// exempt reports whether this browser passes the ID number's sign-in lock:
-// the citizen proved their identity again here, and this browser has not
+// exempt reports whether this browser passes the ID number's lock: the
+// ID number signed in here before (sign-in and proofing), or the citizen
+// proved their identity again here (sign-in), and this browser has not
 // failed PerID times since.
 func (h *Handler) exempt(ctx context.Context, now time.Time, g gate) (bool, error) {
-	if g.kind != "signin" {
-		return false, nil
+	ok := false
+	if g.known != "" && (g.kind == "signin" || g.kind == "proof") {
+		kn, err := h.cfg.Store.Throttle(ctx, g.known, now)
+		if err != nil {
+			return false, err
+		}
+		ok = now.Before(kn.LockedUntil)
 	}
-	pr, err := h.cfg.Store.Throttle(ctx, g.proven, now)
-	if err != nil || !now.Before(pr.LockedUntil) {
-		return false, err
+	if !ok && g.kind == "signin" {
+		pr, err := h.cfg.Store.Throttle(ctx, g.proven, now)
+		if err != nil {
+			return false, err
+		}
+		ok = now.Before(pr.LockedUntil)
+	}
+	if !ok {
+		return false, nil
 	}
 	b, err := h.cfg.Store.Throttle(ctx, g.browser, now)
 	return err == nil && b.Failures < h.cfg.Throttle.PerID, err
@@ -295,15 +333,16 @@ func (h *Handler) exempt(ctx context.Context, now time.Time, g gate) (bool, erro
 // refuses an attempt now.
 func (h *Handler) locked(ctx context.Context, g gate) (wait, error) {
 	now := h.now()
-	w, err := h.delayed(ctx, now, g.addr, g.browser)
-	if err != nil || w.refused() {
+	exempt, err := h.exempt(ctx, now, g)
+	if err != nil {
+		return wait{}, err
+	}
+	w, err := h.delayed(ctx, now, h.slowing(g, exempt)...)
+	if err != nil || w.refused() || exempt {
 		return w, err
 	}
 	t, err := h.cfg.Store.Throttle(ctx, g.id, now)
 	if err != nil || !now.Before(t.LockedUntil) {
-		return wait{}, err
-	}
-	if ok, err := h.exempt(ctx, now, g); err != nil || ok {
 		return wait{}, err
 	}
 	if g.kind == "signin" {
@@ -369,6 +408,14 @@ func (h *Handler) succeeded(ctx context.Context, g gate) error {
 		// The citizen signed in: the failures before were not consecutive
 		// with any that follow.
 		if err := h.cfg.Store.ClearThrottle(ctx, g.total); err != nil {
+			return err
+		}
+	}
+	if g.kind == "signin" && g.known != "" {
+		now := h.now()
+		if _, err := h.cfg.Store.RecordFailure(ctx, g.known, now, func(storage.Throttle) storage.Throttle {
+			return storage.Throttle{WindowStart: now, LockedUntil: now.Add(h.cfg.Throttle.KnownFor)}
+		}); err != nil {
 			return err
 		}
 	}

@@ -156,3 +156,62 @@ func TestConsecutiveFailuresNeedProof(t *testing.T) {
 		t.Errorf("after a successful sign-in the consecutive count is %d (err %v), want 0", th.Failures, err)
 	}
 }
+
+// TestKnownBrowserPassesAddressDelays: a guesser behind the same address as
+// the citizen (carrier-grade NAT) exhausts the address's allowance; the
+// browser the citizen signed in with before is not slowed down, a new one is.
+func TestKnownBrowserPassesAddressDelays(t *testing.T) {
+	f := newPortal(t, nil)
+	ctx := context.Background()
+	g := func(id, dev string) gate {
+		return gate{kind: "signin", id: "signin:pid:" + id, browser: "signin:browser:" + id + dev, addr: "signin:addr:shared",
+			proven: "signin:proven:" + id + dev, total: "signin:total:" + id, known: "signin:known:" + id + dev}
+	}
+	citizen := g("citizen", "phone")
+	if wt, err := f.h.admit(ctx, &citizen); err != nil || wt.refused() {
+		t.Fatalf("first sign-in: %+v, %v", wt, err)
+	}
+	if err := f.h.succeeded(ctx, citizen); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 {
+		a := g(fmt.Sprint("victim-", i), "attacker")
+		wt, err := f.h.admit(ctx, &a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !wt.refused() {
+			if err := f.h.failed(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	other := g("neighbour", "new-phone")
+	if wt, _ := f.h.admit(ctx, &other); !wt.refused() {
+		t.Fatal("a new browser behind the guessed-from address was not slowed down: the attack did not run")
+	}
+	citizen = g("citizen", "phone")
+	if wt, err := f.h.admit(ctx, &citizen); err != nil || wt.refused() {
+		t.Errorf("the citizen's known browser behind the same address: %+v, %v, want admitted", wt, err)
+	}
+}
+
+// TestClientAddrIPv6Bucket: a subscriber's /56 is one address for the
+// failure counters, so switching /64s buys a guesser nothing.
+func TestClientAddrIPv6Bucket(t *testing.T) {
+	f := newPortal(t, nil)
+	addr := func(remote string) string {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = remote
+		return f.h.clientAddr(r)
+	}
+	if a, b := addr("[2001:db8:0:1::1]:1234"), addr("[2001:db8:0:ff:abcd::9]:4321"); a != b {
+		t.Errorf("two /64s of one /56 count apart: %q, %q", a, b)
+	}
+	if a, b := addr("[2001:db8:0:100::1]:1"), addr("[2001:db8:0:1::1]:1"); a == b {
+		t.Errorf("two /56s count as one: %q", a)
+	}
+	if got := addr("192.0.2.7:80"); got != "192.0.2.7" {
+		t.Errorf("IPv4 address %q, want 192.0.2.7", got)
+	}
+}

@@ -201,9 +201,9 @@ func TestProofingReadsWhatCitizensType(t *testing.T) {
 // TestLockOutCannotKeepCitizenOut: an attacker who knows a citizen's ID
 // number fails from one browser; the citizen still signs in from theirs. The
 // attacker's browser waits longer after each failure; from many browsers the
-// attacker reaches the ID number's lock, which then applies to the
-// citizen's other browser too, until the citizen proves their identity
-// again there.
+// attacker reaches the ID number's lock, which spares the browser the
+// citizen signed in with before but applies to a browser the citizen never
+// used (a new phone), until the citizen proves their identity again there.
 func TestLockOutCannotKeepCitizenOut(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, database string) {
 		clk := &testClock{t: time.Now()}
@@ -268,14 +268,21 @@ func TestLockOutCannotKeepCitizenOut(t *testing.T) {
 		}
 		lockEnd := clk.now().Add(15 * time.Minute)
 		refusedToWait(t, "a new browser at the lock", newBrowser(t).signInWith(ts, c, pid, wrong()), "locked_id", "15 นาที", 900)
-		refusedToWait(t, "citizen's browser at the lock", citizen.signInWith(ts, c, pid, codeNow()), "locked_id", "15 นาที", 900)
-
-		// The citizen proves their identity again in that browser (and so
-		// enrols anew), and signs in there while the lock lasts.
+		// The browser the citizen signed in with before is known to the ID
+		// number: the attacker's lock does not reach it.
 		clk.add(time.Minute)
-		secret = citizen.prove(ts, c, clk, detailsOf(somchai, false))
-		signedIn(t, "citizen's browser after proving identity again", citizen.signInWith(ts, c, pid, code()))
+		signedIn(t, "citizen's known browser at the lock", citizen.signInWith(ts, c, pid, code()))
+		// A browser the citizen never signed in with (a new phone) is
+		// locked like the attacker's.
+		phone := newBrowser(t)
 		text, secs := lockWait(lockEnd)
+		refusedToWait(t, "citizen's new phone at the lock", phone.signInWith(ts, c, pid, codeNow()), "locked_id", text, secs)
+
+		// The citizen proves their identity again on the new phone (and so
+		// enrols anew), and signs in there while the lock lasts.
+		secret = phone.prove(ts, c, clk, detailsOf(somchai, false))
+		signedIn(t, "citizen's new phone after proving identity again", phone.signInWith(ts, c, pid, code()))
+		text, secs = lockWait(lockEnd)
 		refusedToWait(t, "the attacker meanwhile", newBrowser(t).signInWith(ts, c, pid, codeNow()), "locked_id", text, secs)
 
 		// The lock ends; the next failure locks for twice as long.
