@@ -672,3 +672,43 @@ func TestAPIHeaders(t *testing.T) {
 	req.Header.Set("Origin", "https://evil.example")
 	s.do(req).want(http.StatusUnauthorized)
 }
+
+// TestTextFromOutside: a NUL or invalid UTF-8 in a field, a path or a query
+// is a clear 400/422 at the edge on both backends — never a 500 from
+// PostgreSQL — and stores nothing.
+func TestTextFromOutside(t *testing.T) {
+	eachStore(t, func(t *testing.T, store storage.Store) {
+		s := newServer(t, store, false)
+		officer := s.token(s.account("olivia", storage.RoleOfficer, ""))
+		approver := s.token(s.account("arthur", storage.RoleApprover, ""))
+
+		nul := agencyBody("Nul\x00Agency")
+		res := s.call(officer, http.MethodPost, "/agencies", nul)
+		if res.status != http.StatusUnprocessableEntity && res.status != http.StatusBadRequest {
+			t.Fatalf("agency with a NUL in its name: status %d, want 400 or 422; body %s", res.status, res.body)
+		}
+		if got := res.apiErr().Fields["name_en"]; !strings.Contains(got, "NUL") {
+			t.Errorf("fields[name_en] = %q, want it to name the NUL; all: %v", got, res.apiErr().Fields)
+		}
+		for _, path := range []string{"/admins/%00/confirmation", "/permits/%FF", "/agencies?state=%00"} {
+			method := http.MethodGet
+			if strings.HasSuffix(path, "confirmation") {
+				method = http.MethodPost
+			}
+			res := s.call(approver, method, path, nil).want(http.StatusBadRequest)
+			if got := res.apiErr().Error; got != errInvalidRequest {
+				t.Errorf("%s %s: error %q, want %q", method, path, got, errInvalidRequest)
+			}
+		}
+		req, _ := http.NewRequest(http.MethodGet, s.srv.URL+Path+"/permits/%00", nil)
+		if res := s.do(req); res.status != http.StatusBadRequest || strings.Contains(string(res.body), "NUL") {
+			t.Errorf("console path with a NUL: status %d, want the 400 page", res.status)
+		}
+
+		var list apiAgenciesResponse
+		s.call(officer, http.MethodGet, "/agencies", nil).want(http.StatusOK).decode(&list)
+		if len(list.Agencies) != 0 {
+			t.Errorf("%d agencies after refused requests, want none", len(list.Agencies))
+		}
+	})
+}

@@ -200,6 +200,10 @@ func (h *Handler) serveConsole(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
 	hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if bad, _ := r.Context().Value(badTextKey).(bool); bad {
+		h.consoleError(w, r, http.StatusBadRequest, "bad_text")
+		return
+	}
 	// Cross-origin POSTs are refused from the browser's own headers
 	// (Sec-Fetch-Site / Origin); every form also carries a token.
 	h.csrf.Handler(h.console).ServeHTTP(w, r)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -95,11 +96,47 @@ func NewHandler(cfg HandlerConfig) (*Handler, error) {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == OpenAPIPath || strings.HasPrefix(r.URL.Path, Path+"/api/") {
+	api := r.URL.Path == OpenAPIPath || strings.HasPrefix(r.URL.Path, Path+"/api/")
+	// Text from outside is checked at the edge: a path or query that is not
+	// valid UTF-8, or holds a NUL, would otherwise reach the store (which
+	// PostgreSQL refuses with an internal error).
+	if !validURLText(r) {
+		if api {
+			w.Header().Set("Cache-Control", "no-store")
+			writeError(w, http.StatusBadRequest, apiError{Error: errInvalidRequest, Description: "the path or query is not valid UTF-8 text"})
+		} else {
+			h.serveConsole(w, r.WithContext(context.WithValue(r.Context(), badTextKey, true)))
+		}
+		return
+	}
+	if api {
 		h.serveAPI(w, r)
 		return
 	}
 	h.serveConsole(w, r)
+}
+
+// validURLText reports whether the request's path and query values are
+// text a store may keep (storage.ValidText).
+func validURLText(r *http.Request) bool {
+	if !storage.ValidText(r.URL.Path) {
+		return false
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return false
+	}
+	for k, vs := range q {
+		if !storage.ValidText(k) {
+			return false
+		}
+		for _, v := range vs {
+			if !storage.ValidText(v) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Admin sessions are storage.Sessions whose ID is the SHA-256 of a random
@@ -110,6 +147,7 @@ type ctxKey int
 const (
 	adminKey ctxKey = iota
 	sessionKey
+	badTextKey // the console answers the request with a 400 page
 )
 
 func withAdmin(ctx context.Context, a storage.Admin, s storage.Session) context.Context {

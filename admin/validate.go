@@ -78,6 +78,8 @@ func (p problems) text(field, v string, required bool, max int) string {
 		p.add(field, "is required")
 	case !utf8.ValidString(v):
 		p.add(field, "is not valid UTF-8")
+	case strings.IndexByte(v, 0) >= 0:
+		p.add(field, "contains a NUL character")
 	case utf8.RuneCountInString(v) > max:
 		p.add(field, "is longer than %d characters", max)
 	}

@@ -38,6 +38,10 @@ func BrowserCookie(secure bool) string {
 // rendering the expired page when there is none.
 func (h *Handler) loadRequest(w http.ResponseWriter, r *http.Request, id string) (storage.AuthRequest, storage.Client, bool) {
 	ctx := r.Context()
+	if !storage.ValidText(id) {
+		h.fail(w, r, http.StatusBadRequest, "expired")
+		return storage.AuthRequest{}, storage.Client{}, false
+	}
 	ar, err := h.cfg.Store.AuthRequest(ctx, id, h.now())
 	if err != nil {
 		if !errors.Is(err, storage.ErrNotFound) {
