@@ -314,6 +314,8 @@ func TestSystemValidation(t *testing.T) {
 				s.AuthMethod, s.JWKS, s.NetworkRanges = storage.AuthMethodPrivateKeyJWT, jwks(t, false), nil
 			}, map[string]string{"network_ranges": "decide explicitly"}},
 			{"host bits", false, func(s *storage.System) { s.NetworkRanges = []string{"10.0.0.0/8", "203.0.113.7/24"} }, map[string]string{"network_ranges[1]": "203.0.113.0/24"}},
+			{"every IPv4 address", false, func(s *storage.System) { s.NetworkRanges = []string{"0.0.0.0/0"} }, map[string]string{"network_ranges[0]": "wider than /8"}},
+			{"half the IPv6 space", false, func(s *storage.System) { s.NetworkRanges = []string{"10.0.0.0/8", "2000::/3"} }, map[string]string{"network_ranges[1]": "wider than"}},
 			{"bad algorithm", false, func(s *storage.System) { s.SigningAlg = "HS256" }, map[string]string{"signing_alg": "ES256 or RS256"}},
 		} {
 			t.Run(tt.name, func(t *testing.T) {

@@ -69,6 +69,13 @@ const (
 	maxJWKS  = 64 << 10
 )
 
+// The widest network ranges a system may register (clause 10): wider ones
+// are "any address" in disguise.
+const (
+	minRangeBits4 = 8
+	minRangeBits6 = 32
+)
+
 // text trims v and checks that it is present (when required) and short
 // enough; it returns the trimmed value.
 func (p problems) text(field, v string, required bool, max int) string {
@@ -329,6 +336,11 @@ func (s *Service) checkSystem(p problems, prefix string, sys storage.System) sto
 			p.add(f, "%q is not a CIDR range such as 203.0.113.0/24 or 2001:db8::/48", r)
 		case pr != pr.Masked():
 			p.add(f, "%q has host bits set; did you mean %s?", r, pr.Masked())
+		case pr.Addr().Is4() && pr.Bits() < minRangeBits4 || pr.Addr().Is6() && pr.Bits() < minRangeBits6:
+			// A range this wide names no system: it is "any address",
+			// which only an approver's recorded any_network decision may
+			// grant, and only to a private_key_jwt system.
+			p.add(f, "%s is wider than /%d (IPv4) or /%d (IPv6): name the system's own ranges", pr, minRangeBits4, minRangeBits6)
 		case slices.Contains(ranges, pr.String()):
 			p.add(f, "%s is listed twice", pr)
 		default:
