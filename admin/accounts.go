@@ -239,10 +239,18 @@ func (s *Service) ConfirmAdmin(ctx context.Context, actor storage.Admin, id stri
 	if a.CreatedBy != "" {
 		ev.detail += " created_by admin:" + a.CreatedBy
 	}
+	// Not only the creator: whoever created the creator (and so on up) may
+	// hold the accounts below them — an approver who enrolled an invitee's
+	// account himself could otherwise have it create a third account and
+	// confirm that one himself.
+	lineage, err := s.lineage(ctx, a)
+	if err != nil {
+		return storage.Admin{}, err
+	}
 	now := s.now()
 	a, err = s.ps.UpdateAdmin(ctx, id, func(cur storage.Admin) (storage.Admin, error) {
 		switch {
-		case cur.ID == by.ID || cur.CreatedBy == by.ID:
+		case cur.ID == by.ID || cur.CreatedBy == by.ID || slices.Contains(lineage, by.ID):
 			return cur, ErrSameApprover
 		case cur.Disabled:
 			return cur, fmt.Errorf("confirm a disabled account: %w", ErrState)
@@ -261,6 +269,25 @@ func (s *Service) ConfirmAdmin(ctx context.Context, actor storage.Admin, id stri
 		return storage.Admin{}, err
 	}
 	return public(a), nil
+}
+
+// lineage returns the accounts that created a's creator, its creator, and
+// so on up to an account nobody created (bootstrap, or before creators were
+// recorded).
+func (s *Service) lineage(ctx context.Context, a storage.Admin) ([]string, error) {
+	var ids []string
+	for by := a.CreatedBy; by != "" && !slices.Contains(ids, by) && len(ids) < 64; {
+		ids = append(ids, by)
+		up, err := s.ps.Admin(ctx, by)
+		if errors.Is(err, storage.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		by = up.CreatedBy
+	}
+	return ids, nil
 }
 
 // checkAccount checks a new account's username, name, role and agency into

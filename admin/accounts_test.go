@@ -273,6 +273,29 @@ func TestConfirmAdmin(t *testing.T) {
 				t.Errorf("Admins shows %+v, want created by and confirmed by", l)
 			}
 		}
+
+		// The puppet (held by its creator) creates a third account: its
+		// creator's creator may not confirm it either, or one confirmation
+		// by someone else would give the creator as many accounts as he
+		// likes.
+		puppet, _ := e.ps.Admin(ctx, a.ID)
+		b, inv2, err := e.svc.CreateAdmin(ctx, puppet, "puppet2", "Puppet Two", storage.RoleApprover, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		otp2, err := e.svc.Enrol(ctx, inv2.Token, password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.ConfirmEnrolment(ctx, inv2.Token, code(t, otp2, e.clock.Now())); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.ConfirmAdmin(ctx, e.approver, b.ID); !errors.Is(err, admin.ErrSameApprover) {
+			t.Errorf("ConfirmAdmin by the creator's creator: %v, want ErrSameApprover", err)
+		}
+		if _, err := e.svc.ConfirmAdmin(ctx, e.approver2, b.ID); err != nil {
+			t.Errorf("ConfirmAdmin by an approver outside the lineage: %v", err)
+		}
 	})
 }
 
