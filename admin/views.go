@@ -260,7 +260,7 @@ var releaseTypes = []string{storage.AuditTokenIssued, storage.AuditUserinfo, sto
 // DOPA's auditors. The view itself is audited.
 func (s *Service) AgencyAccesses(ctx context.Context, actor storage.Admin, agencyID string, limit int) (_ []Access, err error) {
 	ev := event{detail: "view_accesses", agencyID: agencyID}
-	defer func() { s.record(ctx, actor, ev, err) }()
+	defer func() { err = s.record(ctx, actor, ev, err) }()
 	a, err := s.authorize(ctx, actor, storage.RoleSupervisor, storage.RoleAuditor)
 	if err != nil {
 		return nil, err
