@@ -88,7 +88,7 @@ func inviteHash(token string) string {
 // no confirmed account made by invitation.
 func (s *Service) Bootstrap(ctx context.Context, user, name, role, password string) (out storage.Admin, otpURL string, err error) {
 	ev := event{actor: "system", detail: "bootstrap_admin"}
-	defer func() { s.record(ctx, storage.Admin{}, ev, err) }()
+	defer func() { err = s.record(ctx, storage.Admin{}, ev, err) }()
 	if err = s.mayBootstrap(ctx); err != nil {
 		return storage.Admin{}, "", err
 	}
@@ -160,7 +160,7 @@ func (s *Service) mayBootstrap(ctx context.Context) error {
 // invitation link cannot also make the account act (clause 5).
 func (s *Service) CreateAdmin(ctx context.Context, actor storage.Admin, user, name, role, agencyID string) (out storage.Admin, inv Invitation, err error) {
 	ev := event{detail: "invite_admin", agencyID: agencyID}
-	defer func() { s.record(ctx, actor, ev, err) }()
+	defer func() { err = s.record(ctx, actor, ev, err) }()
 	by, err := s.authorize(ctx, actor, storage.RoleApprover)
 	if err != nil {
 		return storage.Admin{}, Invitation{}, err
@@ -188,6 +188,10 @@ func (s *Service) CreateAdmin(ctx context.Context, actor storage.Admin, user, na
 	}
 	inv.ExpiresAt = now.Add(InvitationTTL)
 	a.InviteHash, a.InviteExpiresAt = inviteHash(inv.Token), inv.ExpiresAt
+	// The entry first: no account is invited that the trail has not recorded.
+	if err = s.precommit(ctx, by, &ev); err != nil {
+		return storage.Admin{}, Invitation{}, err
+	}
 	if err = s.ps.CreateAdmin(ctx, a); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
 			return storage.Admin{}, Invitation{}, &ValidationError{Fields: map[string]string{"username": "is taken"}}
@@ -226,7 +230,7 @@ func (s *Service) appointingPermit(ctx context.Context, p problems, agencyID, na
 // the confirming approver (its actor) and the creator.
 func (s *Service) ConfirmAdmin(ctx context.Context, actor storage.Admin, id string) (out storage.Admin, err error) {
 	ev := event{detail: "confirm_admin admin:" + id}
-	defer func() { s.record(ctx, actor, ev, err) }()
+	defer func() { err = s.record(ctx, actor, ev, err) }()
 	by, err := s.authorize(ctx, actor, storage.RoleApprover)
 	if err != nil {
 		return storage.Admin{}, err
@@ -415,7 +419,7 @@ func (s *Service) recordFailure(ctx context.Context, key string, now time.Time) 
 // secret.
 func (s *Service) Enrol(ctx context.Context, token, password string) (otpURL string, err error) {
 	ev := event{actor: "anonymous", detail: "enrol_admin"}
-	defer func() { s.record(ctx, storage.Admin{}, ev, err) }()
+	defer func() { err = s.record(ctx, storage.Admin{}, ev, err) }()
 	now := s.now()
 	a, key, err := s.invitation(ctx, token, now)
 	if a.ID != "" {
@@ -455,7 +459,7 @@ func (s *Service) Enrol(ctx context.Context, token, password string) (otpURL str
 // sign-ins are per username.
 func (s *Service) ConfirmEnrolment(ctx context.Context, token, code string) (out storage.Admin, err error) {
 	ev := event{actor: "anonymous", detail: "confirm_enrolment"}
-	defer func() { s.record(ctx, storage.Admin{}, ev, err) }()
+	defer func() { err = s.record(ctx, storage.Admin{}, ev, err) }()
 	now := s.now()
 	a, key, err := s.invitation(ctx, token, now)
 	if a.ID != "" {
@@ -515,7 +519,7 @@ func (s *Service) Authenticate(ctx context.Context, user, password, code string)
 		if err != nil && why != "" {
 			ev.detail += " (" + why + ")"
 		}
-		s.record(ctx, a, ev, err)
+		err = s.record(ctx, a, ev, err)
 	}()
 	now := s.now()
 	if !username.MatchString(user) || len(password) > 4*maxPassword {

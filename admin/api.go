@@ -589,6 +589,8 @@ type apiAccess struct {
 	Subject    string    `json:"subject,omitempty"`
 	PID        string    `json:"pid,omitempty"`
 	IAL        string    `json:"ial,omitempty"`
+	Outcome    string    `json:"outcome"`
+	Detail     string    `json:"detail,omitempty"`
 }
 
 type apiSessionResponse struct {
@@ -760,7 +762,7 @@ func toAPIToken(t storage.AdminToken) apiToken {
 
 func toAPIAccess(a Access) apiAccess {
 	return apiAccess{At: a.At, Type: a.Type, ClientID: a.ClientID, ClientName: a.ClientName, Purpose: a.Purpose,
-		Claims: orEmpty(a.Claims), Subject: a.Subject, PID: a.PID, IAL: a.IAL}
+		Claims: orEmpty(a.Claims), Subject: a.Subject, PID: a.PID, IAL: a.IAL, Outcome: a.Outcome, Detail: a.Detail}
 }
 
 func orEmpty[T any](s []T) []T {

@@ -312,6 +312,16 @@ func TestConsoleRolesAndErrors(t *testing.T) {
 	if p := sc.get(Path + "/agencies/" + ag.ID + "/accesses"); p.status != http.StatusOK || !p.has("no-accesses") {
 		t.Errorf("supervisor's accesses: %d", p.status)
 	}
+	// A refused attempt of the agency's system shows, as refused, with
+	// its reason.
+	if _, err := s.ps.AppendAudit(context.Background(), storage.AuditEntry{At: s.clock.Now(), Type: storage.AuditAuthorization, Actor: "client:sys-1",
+		AgencyID: ag.ID, ClientID: "sys-1", Outcome: "failure", Detail: "permit_suspended"}); err != nil {
+		t.Fatal(err)
+	}
+	if p := sc.get(Path + "/agencies/" + ag.ID + "/accesses"); p.status != http.StatusOK || !p.has("access-0") ||
+		!p.says(messages["en"]["outcome_failure"]) || !p.says("permit_suspended") || !p.says(messages["en"]["type_authorization"]) {
+		t.Errorf("supervisor's accesses after a refusal: %d, want the refused attempt; page: %.2000s", p.status, p.body)
+	}
 	other, otherPM := s.pendingPermit(s.token(officer), "Land Department")
 	if p := sc.get(Path + "/agencies/" + other.ID + "/accesses"); p.status != http.StatusForbidden {
 		t.Errorf("another agency's accesses: %d", p.status)

@@ -217,7 +217,7 @@ var messages = map[string]map[string]string{
 		"auth_client_secret_post":  "client_secret_post",
 
 		"accesses_title":     "การเข้าถึงข้อมูลของหน่วยงาน (ข้อ 9)",
-		"accesses_intro":     "ทุกครั้งที่ระบบของหน่วยงานได้รับข้อมูลของประชาชน: ประชาชนระบุด้วยรหัสเฉพาะหน่วยงาน (sub) ไม่ใช่เลขประจำตัวประชาชน เว้นแต่ใบอนุญาตให้ข้อมูล pid",
+		"accesses_intro":     "ทุกครั้งที่ระบบของหน่วยงานได้รับข้อมูลของประชาชน และทุกครั้งที่ถูกปฏิเสธ: ประชาชนระบุด้วยรหัสเฉพาะหน่วยงาน (sub) ไม่ใช่เลขประจำตัวประชาชน เว้นแต่ใบอนุญาตให้ข้อมูล pid",
 		"at":                 "เวลา",
 		"type":               "ประเภท",
 		"subject":            "ผู้ใช้ (sub)",
@@ -227,6 +227,12 @@ var messages = map[string]map[string]string{
 		"type_token_issued":  "ออกโทเคน",
 		"type_userinfo":      "userinfo",
 		"type_introspection": "ตรวจสอบโทเคน",
+		"type_authorization": "ขอสิทธิ์ (authorize)",
+		"type_revocation":    "เพิกถอนโทเคน",
+		"type_consent_given": "หน้าขอความยินยอม",
+		"outcome":            "ผล",
+		"outcome_success":    "ได้รับข้อมูล",
+		"outcome_failure":    "ถูกปฏิเสธ",
 
 		"admins_title":         "ผู้ดูแลระบบ",
 		"admin_new":            "เพิ่มผู้ดูแลระบบ",
@@ -458,7 +464,7 @@ var messages = map[string]map[string]string{
 		"auth_client_secret_post":  "client_secret_post",
 
 		"accesses_title":     "The agency's accesses (clause 9)",
-		"accesses_intro":     "Every release of citizens' data to the agency's systems. Citizens appear by the agency's own identifier (sub), never by ID number unless the permit grants pid.",
+		"accesses_intro":     "Every release of citizens' data to the agency's systems, and every attempt refused. Citizens appear by the agency's own identifier (sub), never by ID number unless the permit grants pid.",
 		"at":                 "Time",
 		"type":               "Type",
 		"subject":            "Citizen (sub)",
@@ -468,6 +474,12 @@ var messages = map[string]map[string]string{
 		"type_token_issued":  "tokens issued",
 		"type_userinfo":      "userinfo",
 		"type_introspection": "introspection",
+		"type_authorization": "authorization",
+		"type_revocation":    "revocation",
+		"type_consent_given": "consent page",
+		"outcome":            "Outcome",
+		"outcome_success":    "released",
+		"outcome_failure":    "refused",
 
 		"admins_title":         "Administrators",
 		"admin_new":            "Add an administrator",

@@ -23,7 +23,7 @@ const maxSkew = time.Minute
 // CreateAgency registers an agency (officer or approver).
 func (s *Service) CreateAgency(ctx context.Context, actor storage.Admin, a storage.Agency) (out storage.Agency, err error) {
 	ev := event{detail: "create_agency"}
-	defer func() { s.record(ctx, actor, ev, err) }()
+	defer func() { err = s.record(ctx, actor, ev, err) }()
 	if _, err = s.authorize(ctx, actor, makers...); err != nil {
 		return storage.Agency{}, err
 	}
@@ -59,7 +59,7 @@ func (s *Service) CreateAgency(ctx context.Context, actor storage.Admin, a stora
 // pending permit for it, with a new permit number.
 func (s *Service) RecordApplication(ctx context.Context, actor storage.Admin, app storage.Application) (_ storage.Application, _ storage.Permit, err error) {
 	ev := event{detail: "record_application", agencyID: app.AgencyID}
-	defer func() { s.record(ctx, actor, ev, err) }()
+	defer func() { err = s.record(ctx, actor, ev, err) }()
 	a, err := s.authorize(ctx, actor, makers...)
 	if err != nil {
 		return storage.Application{}, storage.Permit{}, err
@@ -247,7 +247,7 @@ func (s *Service) Decide(ctx context.Context, actor storage.Admin, permitID stri
 	if !slices.Contains(Actions, req.Action) {
 		ev.detail = "decide"
 	}
-	defer func() { s.record(ctx, actor, ev, err) }()
+	defer func() { err = s.record(ctx, actor, ev, err) }()
 	a, err := s.authorize(ctx, actor, storage.RoleApprover)
 	if err != nil {
 		return storage.Decision{}, storage.Permit{}, err
@@ -312,11 +312,17 @@ func (s *Service) Decide(ctx context.Context, actor storage.Admin, permitID stri
 	if d.ID, err = newID(); err != nil {
 		return storage.Decision{}, pm, err
 	}
+	if eff.After(now) {
+		ev.detail += " scheduled"
+	}
+	// The entry first: a decision the trail cannot record is not made.
+	if err = s.precommit(ctx, a, &ev); err != nil {
+		return storage.Decision{}, pm, err
+	}
 	if err = s.ps.CreateDecision(ctx, d); err != nil {
 		return storage.Decision{}, pm, fmt.Errorf("store decision: %w", err)
 	}
 	if eff.After(now) {
-		ev.detail += " scheduled"
 		// Every replica's provider learns of it now, and enforces it at
 		// its time (storage.Permit.At), before ApplyDue applies it.
 		s.notify(ctx, pm.ID)

@@ -196,13 +196,17 @@ type event struct {
 	agencyID string
 	permitID string
 	clientID string
+	// recorded: precommit wrote the entry before the action's write.
+	recorded bool
 }
 
-// record appends ev to the audit trail with the outcome err implies. The
-// detail names the action and, on failure, a reason code — never input
-// values or secrets. A failure to write the trail is logged: the action it
-// describes has happened (or been refused) either way.
-func (s *Service) record(ctx context.Context, actor storage.Admin, ev event, err error) {
+// errUnrecorded refuses an action whose audit entry could not be written.
+// It is no rule's refusal: the API and the console answer it with their
+// generic server error, and only the log says why.
+var errUnrecorded = errors.New("the audit trail could not be written")
+
+// entry is ev's audit entry with the outcome err implies.
+func (s *Service) entry(actor storage.Admin, ev event, err error) storage.AuditEntry {
 	e := storage.AuditEntry{
 		At: s.now(), Type: ev.typ, Actor: ev.actor, AgencyID: ev.agencyID, PermitID: ev.permitID,
 		ClientID: ev.clientID, Outcome: "success", Detail: ev.detail,
@@ -217,9 +221,53 @@ func (s *Service) record(ctx context.Context, actor storage.Admin, ev event, err
 		e.Outcome = "failure"
 		e.Detail += ": " + reason(err)
 	}
+	return e
+}
+
+// record appends ev to the audit trail with the outcome err implies, and
+// returns the error the action's caller gets. The detail names the action
+// and, on failure, a reason code — never input values or secrets.
+//
+// It fails closed: an action that succeeded but whose entry cannot be
+// written is reported as failed (errUnrecorded, a generic server error).
+// Used alone (deferred), that guarantees only "never reported as done
+// without its entry": the change itself is already written. Actions whose
+// change must not exist without its entry (decisions, systems, secrets,
+// accounts, tokens) call precommit before their write, and record then only
+// corrects the entry should the write fail. A refusal whose entry cannot be
+// written stays the refusal it was. The full guarantee — action and entry
+// in one transaction — is the store's, later.
+func (s *Service) record(ctx context.Context, actor storage.Admin, ev event, err error) error {
+	if ev.recorded && err == nil {
+		return nil
+	}
+	e := s.entry(actor, ev, err)
+	if ev.recorded {
+		// The entry written before the write said the action was being
+		// done; this one says it was not, with why.
+		e.Detail += " not_applied"
+	}
 	if _, aerr := s.ps.AppendAudit(context.WithoutCancel(ctx), e); aerr != nil {
 		s.log.ErrorContext(ctx, "admin: append audit entry", "action", ev.detail, "err", aerr)
+		if err == nil {
+			return errUnrecorded
+		}
 	}
+	return err
+}
+
+// precommit writes ev's entry, as a success, before the action's change is
+// written: if the trail cannot be written, the action does not happen
+// (errUnrecorded) and nothing has changed. The caller's deferred record
+// then writes nothing more on success, and a failure entry ("… not_applied")
+// should the change itself fail after this.
+func (s *Service) precommit(ctx context.Context, actor storage.Admin, ev *event) error {
+	if _, err := s.ps.AppendAudit(context.WithoutCancel(ctx), s.entry(actor, *ev, nil)); err != nil {
+		s.log.ErrorContext(ctx, "admin: append audit entry", "action", ev.detail, "err", err)
+		return errUnrecorded
+	}
+	ev.recorded = true
+	return nil
 }
 
 // reason is the audit trail's code for why an action failed.
@@ -248,6 +296,8 @@ func reason(err error) string {
 		return "invitation_expired"
 	case errors.Is(err, ErrThrottled):
 		return "throttled"
+	case errors.Is(err, errUnrecorded):
+		return "unrecorded"
 	}
 	return "error"
 }

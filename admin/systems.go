@@ -79,7 +79,7 @@ func (s *Service) recordSystemDecision(ctx context.Context, by storage.Admin, ac
 // is shown this once: only its keyed hash is stored.
 func (s *Service) RegisterSystem(ctx context.Context, actor storage.Admin, permitID string, sys storage.System) (_ storage.Client, secret string, err error) {
 	ev := event{typ: storage.AuditPermitDecision, detail: storage.DecisionRegisterSystem, permitID: permitID}
-	defer func() { s.record(ctx, actor, ev, err) }()
+	defer func() { err = s.record(ctx, actor, ev, err) }()
 	a, err := s.authorize(ctx, actor, storage.RoleApprover)
 	if err != nil {
 		return storage.Client{}, "", err
@@ -120,10 +120,14 @@ func (s *Service) RegisterSystem(ctx context.Context, actor storage.Admin, permi
 		}
 		c.SecretHash = s.cfg.Secrets.Hash(secret)
 	}
+	ev.clientID = c.ID
+	// The entry first: a system the trail cannot record is not registered.
+	if err = s.precommit(ctx, a, &ev); err != nil {
+		return storage.Client{}, "", err
+	}
 	if err = s.store.CreateClient(ctx, c); err != nil {
 		return storage.Client{}, "", fmt.Errorf("store client: %w", err)
 	}
-	ev.clientID = c.ID
 	if _, err = s.recordSystemDecision(ctx, a, storage.DecisionRegisterSystem, c, sys.AnyNetwork, now); err != nil {
 		return storage.Client{}, "", err
 	}
@@ -139,7 +143,7 @@ func (s *Service) RegisterSystem(ctx context.Context, actor storage.Admin, permi
 // gives it one; one that moves to private_key_jwt loses its secret.
 func (s *Service) ChangeSystem(ctx context.Context, actor storage.Admin, clientID string, sys storage.System) (_ storage.Client, err error) {
 	ev := event{typ: storage.AuditPermitDecision, detail: storage.DecisionChangeSystem, clientID: clientID}
-	defer func() { s.record(ctx, actor, ev, err) }()
+	defer func() { err = s.record(ctx, actor, ev, err) }()
 	a, err := s.authorize(ctx, actor, storage.RoleApprover)
 	if err != nil {
 		return storage.Client{}, err
@@ -163,6 +167,10 @@ func (s *Service) ChangeSystem(ctx context.Context, actor storage.Admin, clientI
 		ev.detail += " any_network"
 	}
 	if err = s.checkApplied(ctx, pm, sys); err != nil {
+		return storage.Client{}, err
+	}
+	// The entry first: a change the trail cannot record is not made.
+	if err = s.precommit(ctx, a, &ev); err != nil {
 		return storage.Client{}, err
 	}
 	c, err := s.store.UpdateClient(ctx, old.ID, func(c storage.Client) (storage.Client, error) {
@@ -192,8 +200,9 @@ func (s *Service) ChangeSystem(ctx context.Context, actor storage.Admin, clientI
 // secret stops working at once.
 func (s *Service) RotateClientSecret(ctx context.Context, actor storage.Admin, clientID string) (secret string, err error) {
 	ev := event{detail: "rotate_client_secret", clientID: clientID}
-	defer func() { s.record(ctx, actor, ev, err) }()
-	if _, err = s.authorize(ctx, actor, storage.RoleApprover); err != nil {
+	defer func() { err = s.record(ctx, actor, ev, err) }()
+	a, err := s.authorize(ctx, actor, storage.RoleApprover)
+	if err != nil {
 		return "", err
 	}
 	c, pm, err := s.systemAndPermit(ctx, clientID, &ev)
@@ -211,6 +220,11 @@ func (s *Service) RotateClientSecret(ctx context.Context, actor storage.Admin, c
 	}
 	hash := s.cfg.Secrets.Hash(secret)
 	now := s.now()
+	// The entry first: the old secret keeps working unless the trail
+	// records the rotation.
+	if err = s.precommit(ctx, a, &ev); err != nil {
+		return "", err
+	}
 	_, err = s.store.UpdateClient(ctx, c.ID, func(c storage.Client) (storage.Client, error) {
 		if !usesSecret(c.AuthMethod) {
 			return c, fmt.Errorf("the system authenticates with %s, not a secret: %w", c.AuthMethod, ErrState)

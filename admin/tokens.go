@@ -42,7 +42,7 @@ func newTokenHasher(ev *keys.Envelope) *keys.SecretHasher {
 // token itself, shown this once.
 func (s *Service) IssueToken(ctx context.Context, actor storage.Admin, name string, ttl time.Duration) (_ storage.AdminToken, token string, err error) {
 	ev := event{detail: "issue_token"}
-	defer func() { s.record(ctx, actor, ev, err) }()
+	defer func() { err = s.record(ctx, actor, ev, err) }()
 	a, err := s.authorize(ctx, actor, readers...)
 	if err != nil {
 		return storage.AdminToken{}, "", err
@@ -71,10 +71,14 @@ func (s *Service) IssueToken(ctx context.Context, actor storage.Admin, name stri
 	if t.ID, err = newID(); err != nil {
 		return storage.AdminToken{}, "", err
 	}
+	ev.detail += " " + t.ID
+	// The entry first: no token exists that the trail has not recorded.
+	if err = s.precommit(ctx, a, &ev); err != nil {
+		return storage.AdminToken{}, "", err
+	}
 	if err = s.ps.CreateAdminToken(ctx, t); err != nil {
 		return storage.AdminToken{}, "", fmt.Errorf("store token: %w", err)
 	}
-	ev.detail += " " + t.ID
 	t.Hash = ""
 	return t, token, nil
 }
@@ -118,11 +122,14 @@ func (s *Service) Tokens(ctx context.Context, actor storage.Admin, adminID strin
 // once: the holder's own, or any account's by an approver.
 func (s *Service) RevokeToken(ctx context.Context, actor storage.Admin, adminID, tokenID string) (_ storage.AdminToken, err error) {
 	ev := event{detail: "revoke_token " + tokenID}
-	defer func() { s.record(ctx, actor, ev, err) }()
+	defer func() { err = s.record(ctx, actor, ev, err) }()
 	a, adminID, err := s.tokenOwner(ctx, actor, adminID)
 	if err != nil {
 		return storage.AdminToken{}, err
 	}
+	// Revoking is not made to wait for the trail (a token must stop
+	// working even then): recorded after, and reported failed (the token
+	// revoked all the same) when the entry cannot be written.
 	t, err := s.ps.RevokeAdminToken(ctx, adminID, tokenID, a.ID, s.now())
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -148,7 +155,7 @@ func (s *Service) AuthenticateToken(ctx context.Context, token string) (_ storag
 		if err != nil && why != "" {
 			ev.detail += " (" + why + ")"
 		}
-		s.record(ctx, a, ev, err)
+		err = s.record(ctx, a, ev, err)
 	}()
 	if !strings.HasPrefix(token, TokenPrefix) || len(token) > 128 {
 		why = "malformed"

@@ -250,17 +250,28 @@ type Access struct {
 	Subject    string   // the agency's pairwise sub
 	PID        string   // only where the permit grants pid for the purpose
 	IAL        string
+	// Outcome is "success" for a release, "failure" for a refused
+	// attempt, whose Detail is the reason code (permit_suspended,
+	// unregistered_network, client_secret_invalid, …).
+	Outcome string
+	Detail  string
 }
 
 // releaseTypes are the audit entries that record a release of data.
 var releaseTypes = []string{storage.AuditTokenIssued, storage.AuditUserinfo, storage.AuditIntrospection}
 
-// AgencyAccesses lists the releases to an agency's systems, newest first,
-// at most limit (default and cap 1000): for the agency's supervisors and
-// DOPA's auditors. The view itself is audited.
+// accessTypes are the entries of the accesses view: releases and the
+// agency's refused attempts — at these endpoints, at authorization and
+// revocation, and at the consent page (a permit no longer in force).
+var accessTypes = append(slices.Clone(releaseTypes), storage.AuditAuthorization, storage.AuditRevocation, storage.AuditConsentGiven)
+
+// AgencyAccesses lists the releases to an agency's systems and the
+// agency's refused attempts (Outcome failure), newest first, at most limit
+// (default and cap 1000): for the agency's supervisors and DOPA's
+// auditors. The view itself is audited.
 func (s *Service) AgencyAccesses(ctx context.Context, actor storage.Admin, agencyID string, limit int) (_ []Access, err error) {
 	ev := event{detail: "view_accesses", agencyID: agencyID}
-	defer func() { s.record(ctx, actor, ev, err) }()
+	defer func() { err = s.record(ctx, actor, ev, err) }()
 	a, err := s.authorize(ctx, actor, storage.RoleSupervisor, storage.RoleAuditor)
 	if err != nil {
 		return nil, err
@@ -274,7 +285,7 @@ func (s *Service) AgencyAccesses(ctx context.Context, actor storage.Admin, agenc
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	es, err := s.ps.AuditEntries(ctx, storage.AuditFilter{AgencyID: agencyID, Types: releaseTypes, Limit: limit, Newest: true})
+	es, err := s.ps.AuditEntries(ctx, storage.AuditFilter{AgencyID: agencyID, Types: accessTypes, Limit: limit, Newest: true})
 	if err != nil {
 		return nil, fmt.Errorf("list audit entries: %w", err)
 	}
@@ -284,7 +295,17 @@ func (s *Service) AgencyAccesses(ctx context.Context, actor storage.Admin, agenc
 	pids := map[string]string{}
 	out := make([]Access, 0, len(es))
 	for _, e := range es {
-		acc := Access{At: e.At, Type: e.Type, ClientID: e.ClientID, Purpose: e.Purpose, Claims: e.Claims, IAL: e.IAL}
+		if e.Type == storage.AuditConsentGiven && (e.Outcome != "failure" || e.Detail == "denied") {
+			// A consent the citizen gave or denied is theirs, not an
+			// attempt of the agency: only the consent page's refusals of
+			// the agency's permit are shown.
+			continue
+		}
+		outcome := e.Outcome
+		if outcome == "" {
+			outcome = "success"
+		}
+		acc := Access{At: e.At, Type: e.Type, ClientID: e.ClientID, Purpose: e.Purpose, Claims: e.Claims, IAL: e.IAL, Outcome: outcome, Detail: e.Detail}
 		if e.CitizenID != "" {
 			acc.Subject = keys.PairwiseSubject(s.cfg.PairwiseKey, sector, e.CitizenID)
 		}

@@ -125,9 +125,21 @@ func TestAgencyAccesses(t *testing.T) {
 			{Type: storage.AuditIntrospection, Purpose: "queue", PermitID: other.ID, AgencyID: other.AgencyID},
 			// pid grantable for e-land but not released here: not shown.
 			{Type: storage.AuditTokenIssued, Purpose: "e-land", Claims: []string{"sub"}, IAL: "2.3"},
+			// The agency's refused attempts are shown, with their reason;
+			// a consent the citizen denied is theirs, not shown.
+			{Type: storage.AuditAuthorization, Outcome: "failure", Detail: "permit_suspended"},
+			{Type: storage.AuditTokenIssued, Outcome: "failure", Detail: "client_secret_invalid"},
+			{Type: storage.AuditConsentGiven, Purpose: "e-land", Claims: []string{"pid"}, Outcome: "failure", Detail: "denied"},
+			{Type: storage.AuditConsentGiven, Purpose: "e-land", Outcome: "failure", Detail: "permit_suspended"},
 		} {
 			en.At = base.Add(time.Duration(i) * time.Minute)
-			en.Actor, en.CitizenID, en.ClientID, en.Outcome = "client:"+c.ID, stored.ID, c.ID, "success"
+			en.Actor, en.CitizenID, en.ClientID = "client:"+c.ID, stored.ID, c.ID
+			if en.Outcome == "" {
+				en.Outcome = "success"
+			}
+			if en.Type == storage.AuditAuthorization {
+				en.CitizenID = ""
+			}
 			if en.PermitID == "" {
 				en.PermitID, en.AgencyID = pm.ID, pm.AgencyID
 			}
@@ -142,9 +154,12 @@ func TestAgencyAccesses(t *testing.T) {
 		}
 		sub := keys.PairwiseSubject(e.pairwise, "agency:"+pm.AgencyID, stored.ID)
 		want := []admin.Access{
-			{At: base.Add(4 * time.Minute), Type: storage.AuditTokenIssued, ClientID: c.ID, ClientName: c.Name, Purpose: "e-land", Claims: []string{"sub"}, Subject: sub, IAL: "2.3"},
-			{At: base.Add(2 * time.Minute), Type: storage.AuditUserinfo, ClientID: c.ID, ClientName: c.Name, Purpose: "queue", Claims: []string{"given_name"}, Subject: sub, IAL: "2.3"},
-			{At: base, Type: storage.AuditTokenIssued, ClientID: c.ID, ClientName: c.Name, Purpose: "e-land", Claims: []string{"pid", "given_name"}, Subject: sub, PID: citizen.PID, IAL: "2.3"},
+			{At: base.Add(8 * time.Minute), Type: storage.AuditConsentGiven, ClientID: c.ID, ClientName: c.Name, Purpose: "e-land", Subject: sub, Outcome: "failure", Detail: "permit_suspended"},
+			{At: base.Add(6 * time.Minute), Type: storage.AuditTokenIssued, ClientID: c.ID, ClientName: c.Name, Subject: sub, Outcome: "failure", Detail: "client_secret_invalid"},
+			{At: base.Add(5 * time.Minute), Type: storage.AuditAuthorization, ClientID: c.ID, ClientName: c.Name, Outcome: "failure", Detail: "permit_suspended"},
+			{At: base.Add(4 * time.Minute), Type: storage.AuditTokenIssued, ClientID: c.ID, ClientName: c.Name, Purpose: "e-land", Claims: []string{"sub"}, Subject: sub, IAL: "2.3", Outcome: "success"},
+			{At: base.Add(2 * time.Minute), Type: storage.AuditUserinfo, ClientID: c.ID, ClientName: c.Name, Purpose: "queue", Claims: []string{"given_name"}, Subject: sub, IAL: "2.3", Outcome: "success"},
+			{At: base, Type: storage.AuditTokenIssued, ClientID: c.ID, ClientName: c.Name, Purpose: "e-land", Claims: []string{"pid", "given_name"}, Subject: sub, PID: citizen.PID, IAL: "2.3", Outcome: "success"},
 		}
 		if len(got) != len(want) {
 			t.Fatalf("AgencyAccesses = %+v, want %+v", got, want)
@@ -152,7 +167,8 @@ func TestAgencyAccesses(t *testing.T) {
 		for i := range want {
 			g, w := got[i], want[i]
 			if !g.At.Equal(w.At) || g.Type != w.Type || g.ClientID != w.ClientID || g.ClientName != w.ClientName || g.Purpose != w.Purpose ||
-				!slices.Equal(g.Claims, w.Claims) || g.Subject != w.Subject || g.PID != w.PID || g.IAL != w.IAL {
+				!slices.Equal(g.Claims, w.Claims) || g.Subject != w.Subject || g.PID != w.PID || g.IAL != w.IAL ||
+				g.Outcome != w.Outcome || g.Detail != w.Detail {
 				t.Errorf("access %d = %+v, want %+v", i, g, w)
 			}
 		}

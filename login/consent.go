@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/dopaid/dopaid/keys"
@@ -149,8 +150,13 @@ func (h *Handler) consentSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostFormValue("decision") != "allow" {
-		h.audit(ctx, storage.AuditEntry{Type: storage.AuditConsentGiven, Actor: "citizen:" + s.Subject, CitizenID: s.Subject,
-			AgencyID: need.Agency.ID, PermitID: need.Permit.ID, ClientID: ar.ClientID, Purpose: need.Purpose.Code, Claims: need.Claims, Outcome: "failure", Detail: "denied"})
+		// Unrecorded, the denial does not end the request: the citizen sees
+		// the error page and may answer again; nothing is released.
+		if !h.audit(ctx, storage.AuditEntry{Type: storage.AuditConsentGiven, Actor: "citizen:" + s.Subject, CitizenID: s.Subject,
+			AgencyID: need.Agency.ID, PermitID: need.Permit.ID, ClientID: ar.ClientID, Purpose: need.Purpose.Code, Claims: need.Claims, Outcome: "failure", Detail: "denied"}) {
+			h.fail(w, r, http.StatusInternalServerError, "error_title")
+			return
+		}
 		h.failRequest(w, r, ar, "access_denied")
 		return
 	}
@@ -161,29 +167,94 @@ func (h *Handler) consentSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	claims := slices.Clone(need.Claims)
 	slices.Sort(claims)
+	// The entry first: a consent the trail cannot record is not stored,
+	// and nothing is released under it. Should storing it then fail, a
+	// second entry says so.
+	e := storage.AuditEntry{Type: storage.AuditConsentGiven, Actor: "citizen:" + s.Subject, CitizenID: s.Subject,
+		AgencyID: need.Agency.ID, PermitID: need.Permit.ID, ClientID: ar.ClientID, Purpose: need.Purpose.Code, Claims: claims, Outcome: "success"}
+	if !h.audit(ctx, e) {
+		h.fail(w, r, http.StatusInternalServerError, "error_title")
+		return
+	}
 	err = h.cfg.Store.GiveConsent(ctx, storage.Consent{ID: id, CitizenID: s.Subject, AgencyID: need.Agency.ID, PermitID: need.Permit.ID,
 		PermitVersion: need.Permit.Version, Purpose: need.Purpose.Code, Claims: claims, GivenAt: h.now()})
 	if err != nil {
+		h.undo(ctx, e, "not_stored")
 		h.internal(w, r, "give consent", err)
-		return
-	}
-	if !h.audit(ctx, storage.AuditEntry{Type: storage.AuditConsentGiven, Actor: "citizen:" + s.Subject, CitizenID: s.Subject,
-		AgencyID: need.Agency.ID, PermitID: need.Permit.ID, ClientID: ar.ClientID, Purpose: need.Purpose.Code, Claims: claims, Outcome: "success"}) {
-		h.fail(w, r, http.StatusInternalServerError, "error_title")
 		return
 	}
 	h.finish(w, r, ar, s)
 }
 
-// audit appends an entry; it reports whether that worked (callers that
-// must not go on without a record check it).
+// audit appends an entry; it reports whether that worked. Every caller
+// fails closed on false: what the entry records does not happen, or a
+// refusal becomes the generic error page.
+//
+// The guarantee until the store writes an action and its entry in one
+// transaction: an action is written only after its entry (undo corrects
+// the entry should the action's write then fail), so no session, consent,
+// proofing or authenticator exists without an entry.
 func (h *Handler) audit(ctx context.Context, e storage.AuditEntry) bool {
 	e.At = h.now()
-	if _, err := h.cfg.Store.AppendAudit(ctx, e); err != nil {
+	if _, err := h.cfg.Store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		h.log.ErrorContext(ctx, "login: audit", "type", e.Type, "err", err)
 		return false
 	}
 	return true
+}
+
+// errUnrecorded: an entry could not be written, so the action was not done.
+var errUnrecorded = errors.New("the audit trail could not be written")
+
+// undo records that the action a success entry e announced was not done
+// after all (its write failed), with a reason code.
+func (h *Handler) undo(ctx context.Context, e storage.AuditEntry, why string) {
+	e.Outcome, e.Detail = "failure", strings.TrimSpace(e.Detail+" "+why)
+	h.audit(ctx, e)
+}
+
+// lockedOut records a refusal by the lock-out policy (ThrottlePolicy):
+// Detail "lockout_<kind>_<lock>", the kind of attempt (signin, proof,
+// enrol) and what refused it — the ID number's lock (id), proving identity
+// again required (reproof), or this browser or address slowed down
+// (delay). Only a known citizen's refusals are recorded, under their
+// internal ID: anyone can type any ID number, and recording refusals for
+// numbers nobody holds would let anyone fill the trail with noise that
+// concerns no one. citizenID may be given ("" looks the ID number up).
+// The error is errUnrecorded when the entry could not be written.
+func (h *Handler) lockedOut(ctx context.Context, g gate, pid, citizenID string, wt wait) error {
+	if citizenID == "" {
+		c, err := h.cfg.Store.CitizenByPID(ctx, pid)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("load citizen: %w", err)
+		}
+		citizenID = c.ID
+	}
+	lock := "delay"
+	switch {
+	case wt.proof:
+		lock = "reproof"
+	case wt.id:
+		lock = "id"
+	}
+	typ := storage.AuditSignIn
+	if g.kind == "proof" {
+		typ = storage.AuditProofing
+	}
+	if !h.audit(ctx, storage.AuditEntry{Type: typ, Actor: actor(citizenID), CitizenID: citizenID, Outcome: "failure",
+		Detail: "lockout_" + g.kind + "_" + lock}) {
+		return errUnrecorded
+	}
+	return nil
+}
+
+// signedOut records the end of a citizen's sign-on session(s) before it
+// is ended: unrecorded, the session stays.
+func (h *Handler) signedOut(ctx context.Context, citizenID, detail string) bool {
+	return h.audit(ctx, storage.AuditEntry{Type: storage.AuditSignOut, Actor: actor(citizenID), CitizenID: citizenID, Outcome: "success", Detail: detail})
 }
 
 // consentClaim is one line of the consent page: the claim in plain

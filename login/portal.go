@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -478,12 +479,33 @@ func (h *Handler) withdrawConsent(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ps := h.cfg.Store
 	now := h.now()
-	c, err := ps.WithdrawConsent(ctx, s.Subject, r.PathValue("id"), now)
+	// The entry first: a withdrawal the trail cannot record is not made
+	// (the citizen sees the error page and may try again); should the
+	// withdrawal itself then fail, a second entry says so.
+	cs, err := ps.ConsentsByCitizen(ctx, s.Subject)
+	if err != nil {
+		h.internal(w, r, "list consents", err)
+		return
+	}
+	i := slices.IndexFunc(cs, func(c storage.Consent) bool { return c.ID == r.PathValue("id") })
+	if i < 0 {
+		h.renderPortal(w, r, s, http.StatusNotFound, "me_not_found")
+		return
+	}
+	e := storage.AuditEntry{Type: storage.AuditConsentWithdrawn, Actor: "citizen:" + s.Subject, CitizenID: s.Subject,
+		AgencyID: cs[i].AgencyID, PermitID: cs[i].PermitID, Purpose: cs[i].Purpose, Claims: cs[i].Claims, Outcome: "success"}
+	if !h.audit(ctx, e) {
+		h.fail(w, r, http.StatusInternalServerError, "error_title")
+		return
+	}
+	c, err := ps.WithdrawConsent(ctx, s.Subject, cs[i].ID, now)
 	if errors.Is(err, storage.ErrNotFound) {
+		h.undo(ctx, e, "not_found")
 		h.renderPortal(w, r, s, http.StatusNotFound, "me_not_found")
 		return
 	}
 	if err != nil {
+		h.undo(ctx, e, "not_stored")
 		h.internal(w, r, "withdraw consent", err)
 		return
 	}
@@ -499,19 +521,14 @@ func (h *Handler) withdrawConsent(w http.ResponseWriter, r *http.Request) {
 			revoked = false
 		}
 	}
-	e := storage.AuditEntry{Type: storage.AuditConsentWithdrawn, Actor: "citizen:" + s.Subject, CitizenID: s.Subject,
-		AgencyID: c.AgencyID, PermitID: c.PermitID, Purpose: c.Purpose, Claims: c.Claims, Outcome: "success"}
 	if !revoked {
-		e.Detail = "revocation_failed"
-	}
-	switch {
-	case !h.audit(ctx, e):
-		backWith(w, r, "withdrawn_unrecorded")
-	case !revoked:
+		// Withdrawn, but tokens may live on: the trail says so.
+		e.Outcome, e.Detail = "failure", "revocation_failed"
+		h.audit(ctx, e)
 		backWith(w, r, "withdrawn_not_revoked")
-	default:
-		backWith(w, r, "withdrawn")
+		return
 	}
+	backWith(w, r, "withdrawn")
 }
 
 // sessionHandle names a session on the page and in form actions without
@@ -539,6 +556,11 @@ func (h *Handler) signOutSession(w http.ResponseWriter, r *http.Request) {
 		if h.sessionHandle(x.ID) != n {
 			continue
 		}
+		// Recorded first: unrecorded, the session stays.
+		if !h.signedOut(ctx, s.Subject, "session") {
+			h.fail(w, r, http.StatusInternalServerError, "error_title")
+			return
+		}
 		if err := h.cfg.Store.DeleteSession(ctx, x.ID); err != nil {
 			h.internal(w, r, "sign out session", err)
 			return
@@ -562,6 +584,11 @@ func (h *Handler) signOutEverywhere(w http.ResponseWriter, r *http.Request) {
 	ss, err := h.cfg.Store.SessionsBySubject(ctx, s.Subject, h.now())
 	if err != nil {
 		h.internal(w, r, "list sessions", err)
+		return
+	}
+	// Recorded first: unrecorded, the sessions stay.
+	if !h.signedOut(ctx, s.Subject, "everywhere") {
+		h.fail(w, r, http.StatusInternalServerError, "error_title")
 		return
 	}
 	for _, x := range append(ss, s) {

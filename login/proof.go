@@ -125,6 +125,10 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, "throttle", err)
 		return
 	} else if wt.refused() {
+		if err := h.lockedOut(ctx, g, pid, "", wt); err != nil {
+			h.internal(w, r, "lock-out", err)
+			return
+		}
 		again(http.StatusTooManyRequests, "locked", wt)
 		return
 	}
@@ -135,7 +139,13 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 	}
 	matched, ok := h.matchRegistry(c, err == nil, first, last, typed, laser)
 	if !ok {
-		h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Outcome: "failure", Detail: "registry_mismatch"})
+		// The attempt was counted by the throttle (admit), so recording it
+		// — under the citizen's internal ID when the ID number is
+		// someone's, never the number — cannot flood the trail.
+		if !h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, ClientID: ar.ClientID, Outcome: "failure", Detail: "registry_mismatch"}) {
+			h.internal(w, r, "audit", errUnrecorded)
+			return
+		}
 		if err := h.failed(ctx, g); err != nil {
 			h.internal(w, r, "throttle", err)
 			return
@@ -147,8 +157,11 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, "throttle", err)
 		return
 	}
-	h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Claims: matched, Outcome: "success", Detail: "registry_match",
-		IAL: AssuranceLevel(matched, nil, h.cfg.Assurance)})
+	if !h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Claims: matched, Outcome: "success", Detail: "registry_match",
+		IAL: AssuranceLevel(matched, nil, h.cfg.Assurance)}) {
+		h.internal(w, r, "audit", errUnrecorded)
+		return
+	}
 	if err := h.startFlow(w, r, storage.Flow{AuthRequestID: ar.ID, CitizenID: c.ID, Step: stepFace, Matched: matched,
 		IAL: AssuranceLevel(matched, nil, h.cfg.Assurance)}); err != nil {
 		h.internal(w, r, "start flow", err)
@@ -251,10 +264,15 @@ func (h *Handler) faceSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	// Failed face attempts count like failed registry matches: no unlimited
 	// selfies against one citizen's registry photo.
-	if wt, err := h.locked(ctx, h.gate(w, r, "proof", c.PID)); err != nil {
+	g := h.gate(w, r, "proof", c.PID)
+	if wt, err := h.locked(ctx, g); err != nil {
 		h.internal(w, r, "throttle", err)
 		return
 	} else if wt.refused() {
+		if err := h.lockedOut(ctx, g, "", c.ID, wt); err != nil {
+			h.internal(w, r, "lock-out", err)
+			return
+		}
 		h.renderFaceRefusal(w, r, f, http.StatusTooManyRequests, refusal{msg: "locked", wait: wt})
 		return
 	}
@@ -308,10 +326,15 @@ func (h *Handler) faceCheck(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, "load citizen", err)
 		return
 	}
-	if wt, err := h.locked(r.Context(), h.gate(w, r, "proof", c.PID)); err != nil {
+	g := h.gate(w, r, "proof", c.PID)
+	if wt, err := h.locked(r.Context(), g); err != nil {
 		h.internal(w, r, "throttle", err)
 		return
 	} else if wt.refused() {
+		if err := h.lockedOut(r.Context(), g, "", c.ID, wt); err != nil {
+			h.internal(w, r, "lock-out", err)
+			return
+		}
 		h.renderFaceRefusal(w, r, f, http.StatusTooManyRequests, refusal{msg: "locked", wait: wt})
 		return
 	}
@@ -328,7 +351,10 @@ func (h *Handler) faceDone(w http.ResponseWriter, r *http.Request, f storage.Flo
 		if res.Liveness == LivenessAttack {
 			detail = "presentation_attack"
 		}
-		h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Outcome: "failure", Detail: detail})
+		if !h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Outcome: "failure", Detail: detail}) {
+			h.internal(w, r, "audit", errUnrecorded)
+			return
+		}
 		if err := h.recordFailure(ctx, h.gate(w, r, "proof", c.PID)); err != nil {
 			h.internal(w, r, "throttle", err)
 			return
@@ -343,11 +369,18 @@ func (h *Handler) faceDone(w http.ResponseWriter, r *http.Request, f storage.Flo
 		h.internal(w, r, "random", err)
 		return
 	}
+	// The entry first: no proofing (and no level it raises) exists that
+	// the trail has not recorded.
+	e := storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Claims: f.Matched, IAL: ial, Outcome: "success", Detail: "face_match"}
+	if !h.audit(ctx, e) {
+		h.internal(w, r, "audit", errUnrecorded)
+		return
+	}
 	if err := h.cfg.Store.CreateProofing(ctx, storage.Proofing{ID: id, CitizenID: c.ID, IAL: ial, Matched: f.Matched, Face: &res, CreatedAt: h.now()}); err != nil {
+		h.undo(ctx, e, "not_stored")
 		h.internal(w, r, "store proofing", err)
 		return
 	}
-	h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Claims: f.Matched, IAL: ial, Outcome: "success", Detail: "face_match"})
 	// Proving identity again is the way back in: this browser passes the
 	// ID number's sign-in lock, whoever caused it.
 	if err := h.cfg.Store.ClearThrottle(ctx, h.gate(w, r, "proof", c.PID).browser); err != nil {
@@ -450,7 +483,10 @@ func (h *Handler) signedResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(c.PID), []byte(sr.PID)) != 1 {
-		h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Outcome: "failure", Detail: "face_result_other_person"})
+		if !h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Outcome: "failure", Detail: "face_result_other_person"}) {
+			answer(http.StatusInternalServerError, "server_error")
+			return
+		}
 		answer(http.StatusConflict, "subject_mismatch")
 		return
 	}
@@ -585,6 +621,10 @@ func (h *Handler) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, "throttle", err)
 		return
 	} else if wt.refused() {
+		if err := h.lockedOut(ctx, g, "", c.ID, wt); err != nil {
+			h.internal(w, r, "lock-out", err)
+			return
+		}
 		h.renderEnrolRefusal(w, r, f, secret, accountName(c), http.StatusTooManyRequests, refusal{msg: "locked", wait: wt})
 		return
 	}
@@ -617,7 +657,15 @@ func (h *Handler) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 		hashes[i] = mac(h.cfg.RecoveryKey, normalizeRecoveryCode(rc))
 	}
 	now := h.now()
+	// The entry first: an authenticator (and the session it starts) the
+	// trail cannot record is not created.
+	e := storage.AuditEntry{Type: storage.AuditSignIn, Actor: "citizen:" + c.ID, CitizenID: c.ID, IAL: f.IAL, Outcome: "success", Detail: "enrolled"}
+	if !h.audit(ctx, e) {
+		h.internal(w, r, "audit", errUnrecorded)
+		return
+	}
 	if err := h.cfg.Store.CreateAuthenticator(ctx, storage.Authenticator{ID: authID, CitizenID: c.ID, Type: "totp", Secret: sealed, RecoveryCodes: hashes, CreatedAt: now}); err != nil {
+		h.undo(ctx, e, "not_stored")
 		h.internal(w, r, "store authenticator", err)
 		return
 	}
@@ -633,14 +681,13 @@ func (h *Handler) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 	if f.Face != nil {
 		amr = []string{"face", "otp"}
 	}
-	s, err := h.startSession(w, r, c.ID, amr, f.IAL)
-	if err != nil {
+	if _, err := h.startSession(w, r, c.ID, amr, f.IAL); err != nil {
+		h.undo(ctx, e, "session_not_started")
 		h.internal(w, r, "start session", err)
 		return
 	}
 	_ = h.cfg.Store.DeleteFlow(ctx, f.ID)
 	h.setCookie(w, "dopaid-flow", "", -1, http.SameSiteLaxMode)
-	h.audit(ctx, storage.AuditEntry{Type: storage.AuditSignIn, Actor: "citizen:" + c.ID, CitizenID: c.ID, IAL: s.IAL, Outcome: "success", Detail: "enrolled"})
 	// The request is completed by /continue, after the citizen has kept the
 	// codes (and consented, if the request releases claims).
 	p := h.newPage(w, r, f.AuthRequestID)

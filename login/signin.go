@@ -307,6 +307,9 @@ func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request) (storage
 	if wt, err := h.admit(ctx, &g); err != nil {
 		return storage.Session{}, refusal{}, fmt.Errorf("throttle: %w", err)
 	} else if wt.refused() {
+		if err := h.lockedOut(ctx, g, pid, "", wt); err != nil {
+			return storage.Session{}, refusal{}, err
+		}
 		return storage.Session{}, refusal{status: http.StatusTooManyRequests, msg: "locked", wait: wt}, nil
 	}
 	citizen, amr, err := h.checkTOTP(ctx, pid, code)
@@ -318,8 +321,12 @@ func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request) (storage
 			return storage.Session{}, refusal{}, fmt.Errorf("throttle: %w", err)
 		}
 		// A failed attempt on a known citizen is theirs to see; an unknown
-		// ID number is recorded without it.
-		h.audit(ctx, storage.AuditEntry{Type: storage.AuditSignIn, Actor: actor(citizen.ID), CitizenID: citizen.ID, Outcome: "failure", Detail: "signin_failed"})
+		// ID number is recorded without it (the attempt was counted by the
+		// throttle, so this cannot flood the trail). Unrecorded, the refusal
+		// becomes the generic error.
+		if !h.audit(ctx, storage.AuditEntry{Type: storage.AuditSignIn, Actor: actor(citizen.ID), CitizenID: citizen.ID, Outcome: "failure", Detail: "signin_failed"}) {
+			return storage.Session{}, refusal{}, errUnrecorded
+		}
 		return storage.Session{}, refusal{status: http.StatusUnauthorized, msg: "signin_failed"}, nil
 	}
 	if err := h.succeeded(ctx, g); err != nil {
@@ -331,11 +338,18 @@ func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request) (storage
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return storage.Session{}, refusal{}, fmt.Errorf("load proofing: %w", err)
 	}
+	// The entry first: a sign-in the trail cannot record starts no
+	// session and sets no cookie. Should the session then fail to start,
+	// a second entry says so.
+	e := storage.AuditEntry{Type: storage.AuditSignIn, Actor: actor(citizen.ID), CitizenID: citizen.ID, IAL: ial, Outcome: "success"}
+	if !h.audit(ctx, e) {
+		return storage.Session{}, refusal{}, errUnrecorded
+	}
 	s, err := h.startSession(w, r, citizen.ID, amr, ial)
 	if err != nil {
+		h.undo(ctx, e, "session_not_started")
 		return storage.Session{}, refusal{}, fmt.Errorf("start session: %w", err)
 	}
-	h.audit(ctx, storage.AuditEntry{Type: storage.AuditSignIn, Actor: actor(citizen.ID), CitizenID: citizen.ID, IAL: ial, Outcome: "success"})
 	return s, refusal{}, nil
 }
 
@@ -437,6 +451,10 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v := h.cookie(r, "dopaid-session"); v != "" {
+		if s, ok := h.session(r); ok && !h.signedOut(r.Context(), s.Subject, "this_browser") {
+			h.fail(w, r, http.StatusInternalServerError, "error_title")
+			return
+		}
 		if err := h.cfg.Store.DeleteSession(r.Context(), hashID(v)); err != nil {
 			h.internal(w, r, "sign out", err)
 			return

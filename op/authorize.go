@@ -90,8 +90,11 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// From here the request names a registered client: its refusals by
+	// the rules of clauses 10 and 11 are recorded (refusedPage); requests
+	// that name no client are answered only (see refused).
 	if c.Disabled {
-		p.errorPage(w, r, http.StatusBadRequest, "unauthorized_client", "The application is not allowed to use this service.")
+		p.refusedPage(w, r, c, storage.Permit{}, "client_disabled", http.StatusBadRequest, "unauthorized_client", "The application is not allowed to use this service.")
 		return
 	}
 	redirectURI := q.Get("redirect_uri")
@@ -124,7 +127,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	pm, err := p.activePermit(ctx, c)
 	if err != nil {
 		if errors.Is(err, errNoPermit) {
-			p.errorPage(w, r, http.StatusForbidden, "unauthorized_client", "The agency's permit to use DOPA-Digital ID is not in force.")
+			p.refusedPage(w, r, c, pm, p.permitRefusal(pm), http.StatusForbidden, "unauthorized_client", "The agency's permit to use DOPA-Digital ID is not in force.")
 			return
 		}
 		p.log.ErrorContext(ctx, "authorize: load permit", "err", err)

@@ -301,6 +301,17 @@ func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int,
 	}
 }
 
+// refusedPage records the refusal of a registered client's authorization
+// request (see refused) and renders it as errorPage; an entry that cannot
+// be written turns it into the generic server_error page.
+func (p *Provider) refusedPage(w http.ResponseWriter, r *http.Request, c storage.Client, pm storage.Permit, detail string, status int, code, message string) {
+	if err := p.refused(r.Context(), storage.AuditAuthorization, c, pm, nil, detail, nil); err != nil {
+		p.errorPage(w, r, http.StatusInternalServerError, "server_error", "The service is temporarily unavailable.")
+		return
+	}
+	p.errorPage(w, r, status, code, message)
+}
+
 // internal logs an unexpected error and returns the generic server_error
 // that clients see, without any of the cause's text.
 func (p *Provider) internal(ctx context.Context, what string, err error) error {

@@ -190,9 +190,10 @@ func fromRegisteredNetwork(ctx context.Context, c storage.Client) bool {
 // unauthorized_client instead of a code, and the request is spent.
 func (p *Provider) permitStillInForce(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest) bool {
 	ctx := r.Context()
+	var pm storage.Permit
 	c, err := p.clients.get(ctx, ar.ClientID)
 	if err == nil {
-		_, err = p.activePermit(ctx, c)
+		pm, err = p.activePermit(ctx, c)
 	}
 	if err == nil {
 		return true
@@ -203,6 +204,13 @@ func (p *Provider) permitStillInForce(w http.ResponseWriter, r *http.Request, ar
 		return false
 	}
 	p.log.WarnContext(ctx, "sign-in for a permit no longer in force refused", "client_id", ar.ClientID)
+	if c.ID != "" {
+		g := &storage.Grant{Subject: ar.Subject, Purpose: ar.Purpose}
+		if err := p.refused(ctx, storage.AuditAuthorization, c, pm, g, p.permitRefusal(pm), nil); err != nil {
+			p.redirectError(w, r, ar.RedirectURI, ar.State, authError{"server_error", ""})
+			return false
+		}
+	}
 	if err := p.store.DeleteAuthRequest(ctx, ar.ID); err != nil {
 		p.log.ErrorContext(ctx, "callback: delete refused request", "err", err)
 	}

@@ -44,18 +44,21 @@ func (s *server) UserInfo(ctx context.Context, r *oidcop.Request[oidc.UserInfoRe
 		}
 		return nil, p.internal(ctx, "userinfo: load client", err)
 	}
+	// A token that matches nothing (unknown, expired or revoked) names no
+	// client: it is answered, not recorded (see refused). From here on the
+	// token is live and its client known.
 	if c.Disabled {
-		return nil, invalidToken()
+		return nil, p.refused(ctx, storage.AuditUserinfo, c, storage.Permit{}, &ti.Grant, "client_disabled", invalidToken())
 	}
 	// The calling system must be registered (its network) and its agency's
 	// permit in force; otherwise the token is as good as revoked.
 	if !fromRegisteredNetwork(ctx, c) {
 		p.log.WarnContext(ctx, "userinfo call from an unregistered network refused", "client_id", c.ID)
-		return nil, invalidToken()
+		return nil, p.refused(ctx, storage.AuditUserinfo, c, storage.Permit{}, &ti.Grant, "unregistered_network", invalidToken())
 	}
 	pm, err := p.activePermit(ctx, c)
 	if err == errNoPermit {
-		return nil, invalidToken()
+		return nil, p.refused(ctx, storage.AuditUserinfo, c, pm, &ti.Grant, p.permitRefusal(pm), invalidToken())
 	} else if err != nil {
 		return nil, p.internal(ctx, "userinfo: load permit", err)
 	}
@@ -88,14 +91,14 @@ func (s *server) UserInfo(ctx context.Context, r *oidcop.Request[oidc.UserInfoRe
 // nothing about it. Refresh tokens are introspectable too.
 func (s *server) Introspect(ctx context.Context, r *oidcop.Request[oidcop.IntrospectionRequest]) (*oidcop.Response, error) {
 	p := s.p
-	c, err := p.authenticateClient(ctx, r.Header, r.Data.ClientCredentials, p.endpoint(PathIntrospect))
+	c, err := p.authenticateClient(ctx, storage.AuditIntrospection, r.Header, r.Data.ClientCredentials, p.endpoint(PathIntrospect))
 	if err != nil {
 		return nil, err
 	}
 	if c.Public() {
-		return nil, invalidClient()
+		return nil, p.refused(ctx, storage.AuditIntrospection, c, storage.Permit{}, nil, "public_client", invalidClient())
 	}
-	pm, err := p.backChannelAllowed(ctx, c)
+	pm, err := p.backChannelAllowed(ctx, storage.AuditIntrospection, c)
 	if err != nil {
 		return nil, err
 	}

@@ -52,54 +52,72 @@ func invalidClient() error {
 // and revocation endpoints, so that a bad credential never learns whether a
 // code or token is valid.
 func (s *server) VerifyClient(ctx context.Context, r *oidcop.Request[oidcop.ClientCredentials]) (oidcop.Client, error) {
-	c, err := s.p.authenticateClient(ctx, r.Header, r.Data, s.p.endpoint(r.URL.Path))
+	typ := storage.AuditRevocation
+	if r.Form.Get("grant_type") != "" {
+		typ = storage.AuditTokenIssued
+	}
+	c, err := s.p.authenticateClient(ctx, typ, r.Header, r.Data, s.p.endpoint(r.URL.Path))
 	if err != nil {
 		return nil, err
 	}
 	if r.Form.Get("grant_type") != "" {
 		// Tokens only for a permit in force, from registered networks.
-		if _, err := s.p.backChannelAllowed(ctx, c); err != nil {
+		if _, err := s.p.backChannelAllowed(ctx, typ, c); err != nil {
 			return nil, err
 		}
 	} else if !fromRegisteredNetwork(ctx, c) {
-		return nil, invalidClient()
+		return nil, s.p.refused(ctx, typ, c, storage.Permit{}, nil, "unregistered_network", invalidClient())
 	}
 	return client{Client: c, loginURL: s.p.cfg.LoginURL}, nil
 }
 
-func (p *Provider) authenticateClient(ctx context.Context, h http.Header, cc *oidcop.ClientCredentials, endpointURL string) (storage.Client, error) {
+// authenticateClient authenticates the client of a back-channel request.
+// A failure for a registered client (its ID named, its credential wrong) is
+// recorded under typ, the endpoint's audit type; one for an unknown client
+// is not (see refused).
+func (p *Provider) authenticateClient(ctx context.Context, typ string, h http.Header, cc *oidcop.ClientCredentials, endpointURL string) (storage.Client, error) {
+	c, why, err := p.clientCredentials(ctx, h, cc, endpointURL)
+	if err != nil && why != "" {
+		return storage.Client{}, p.refused(ctx, typ, c, storage.Permit{}, nil, why, err)
+	}
+	return c, err
+}
+
+// clientCredentials checks the credentials. When it fails for a registered
+// client it returns that client and the reason code (why) too.
+func (p *Provider) clientCredentials(ctx context.Context, h http.Header, cc *oidcop.ClientCredentials, endpointURL string) (_ storage.Client, why string, _ error) {
 	if cc.ClientAssertion != "" {
 		return p.authenticateAssertion(ctx, cc, endpointURL)
 	}
 	c, err := p.clients.get(ctx, cc.ClientID)
 	if err != nil {
 		if isNotFound(err) {
-			return storage.Client{}, invalidClient()
+			return storage.Client{}, "", invalidClient()
 		}
-		return storage.Client{}, p.internal(ctx, "authenticate client", err)
+		return storage.Client{}, "", p.internal(ctx, "authenticate client", err)
 	}
 	if c.Disabled {
-		return storage.Client{}, invalidClient()
+		return c, "client_disabled", invalidClient()
 	}
 	_, _, basic := (&http.Request{Header: h}).BasicAuth()
 	switch c.AuthMethod {
 	case storage.AuthMethodNone:
 		if cc.ClientSecret != "" {
-			return storage.Client{}, invalidClient()
+			return c, "client_auth_method", invalidClient()
 		}
-		return c, nil
+		return c, "", nil
 	case storage.AuthMethodSecretBasic, storage.AuthMethodSecretPost:
 		// Each client uses the method it registered (its
 		// token_endpoint_auth_method), nothing else.
 		if basic != (c.AuthMethod == storage.AuthMethodSecretBasic) {
-			return storage.Client{}, invalidClient()
+			return c, "client_auth_method", invalidClient()
 		}
 		if cc.ClientSecret == "" || c.SecretHash == "" || !p.cfg.Secrets.Verify(cc.ClientSecret, c.SecretHash) {
-			return storage.Client{}, invalidClient()
+			return c, "client_secret_invalid", invalidClient()
 		}
-		return c, nil
+		return c, "", nil
 	default:
-		return storage.Client{}, invalidClient()
+		return c, "client_auth_method", invalidClient()
 	}
 }
 
@@ -119,29 +137,35 @@ type assertionClaims struct {
 
 const clockSkew = 10 * time.Second
 
-func (p *Provider) authenticateAssertion(ctx context.Context, cc *oidcop.ClientCredentials, endpointURL string) (storage.Client, error) {
+// authenticateAssertion checks a private_key_jwt assertion. An assertion
+// that is not even readable names no client; one whose (unverified) issuer
+// is a registered client is that client's failed attempt, with a reason.
+func (p *Provider) authenticateAssertion(ctx context.Context, cc *oidcop.ClientCredentials, endpointURL string) (storage.Client, string, error) {
 	jws, err := jose.ParseSigned(cc.ClientAssertion, assertionAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
-		return storage.Client{}, invalidClient()
+		return storage.Client{}, "", invalidClient()
 	}
 	var unverified assertionClaims
 	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &unverified); err != nil || unverified.Issuer == "" || !storage.ValidText(unverified.Issuer) {
-		return storage.Client{}, invalidClient()
+		return storage.Client{}, "", invalidClient()
 	}
 	c, err := p.clients.get(ctx, unverified.Issuer)
 	if err != nil {
 		if isNotFound(err) {
-			return storage.Client{}, invalidClient()
+			return storage.Client{}, "", invalidClient()
 		}
-		return storage.Client{}, p.internal(ctx, "authenticate client", err)
+		return storage.Client{}, "", p.internal(ctx, "authenticate client", err)
 	}
-	if c.Disabled || c.AuthMethod != storage.AuthMethodPrivateKeyJWT {
-		return storage.Client{}, invalidClient()
+	if c.Disabled {
+		return c, "client_disabled", invalidClient()
+	}
+	if c.AuthMethod != storage.AuthMethodPrivateKeyJWT {
+		return c, "client_auth_method", invalidClient()
 	}
 	kid := jws.Signatures[0].Header.KeyID
 	keys, err := p.clientKeys(ctx, c, kid)
 	if err != nil {
-		return storage.Client{}, err
+		return c, "client_keys_unavailable", err
 	}
 	var payload []byte
 	for _, k := range keys {
@@ -157,11 +181,11 @@ func (p *Provider) authenticateAssertion(ctx context.Context, cc *oidcop.ClientC
 		}
 	}
 	if payload == nil {
-		return storage.Client{}, invalidClient()
+		return c, "client_assertion_signature", invalidClient()
 	}
 	var cl assertionClaims
 	if err := json.Unmarshal(payload, &cl); err != nil {
-		return storage.Client{}, invalidClient()
+		return c, "client_assertion_invalid", invalidClient()
 	}
 	now := p.now()
 	switch {
@@ -179,13 +203,13 @@ func (p *Provider) authenticateAssertion(ctx context.Context, cc *oidcop.ClientC
 		if err := p.store.UseOnce(ctx, "client_assertion:"+c.ID, cl.JTI, exp, now); err != nil {
 			if errors.Is(err, storage.ErrAlreadyExists) {
 				p.log.WarnContext(ctx, "client assertion replayed", "client_id", c.ID)
-				return storage.Client{}, invalidClient()
+				return c, "client_assertion_replayed", invalidClient()
 			}
-			return storage.Client{}, p.internal(ctx, "record assertion jti", err)
+			return storage.Client{}, "", p.internal(ctx, "record assertion jti", err)
 		}
-		return c, nil
+		return c, "", nil
 	}
-	return storage.Client{}, invalidClient()
+	return c, "client_assertion_invalid", invalidClient()
 }
 
 // clientKeys returns a private_key_jwt client's public keys: those it
@@ -223,6 +247,15 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 	p := s.p
 	c := r.Client.(client).Client
 	now := p.now()
+	// The client is authenticated: every refusal from here is its own,
+	// recorded (see refused).
+	refuse := func(ar *storage.AuthRequest, why string, answer error) error {
+		var g *storage.Grant
+		if ar != nil {
+			g = &storage.Grant{Subject: ar.Subject, Purpose: ar.Purpose}
+		}
+		return p.refused(ctx, storage.AuditTokenIssued, c, storage.Permit{}, g, why, answer)
+	}
 	ar, err := p.store.ConsumeAuthCode(ctx, HashToken(r.Data.Code), c.ID, now)
 	switch {
 	case errors.Is(err, storage.ErrConflict):
@@ -230,21 +263,22 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 			return nil, p.internal(ctx, "revoke grant of replayed code", err)
 		}
 		p.log.WarnContext(ctx, "authorization code replayed; grant revoked", "client_id", c.ID)
-		return nil, invalidGrant("the code is invalid, expired or used")
+		return nil, refuse(&ar, "code_replayed", invalidGrant("the code is invalid, expired or used"))
 	case isNotFound(err):
-		return nil, invalidGrant("the code is invalid, expired or used")
+		// Unknown, expired, or another client's: the store does not say.
+		return nil, refuse(nil, "invalid_code", invalidGrant("the code is invalid, expired or used"))
 	case err != nil:
 		return nil, p.internal(ctx, "consume code", err)
 	}
 	if ar.ClientID != c.ID {
 		// The store matched the client; a guard should that ever change.
-		return nil, invalidGrant("the code is invalid, expired or used")
+		return nil, refuse(nil, "code_of_another_client", invalidGrant("the code is invalid, expired or used"))
 	}
 	if r.Data.RedirectURI != ar.RedirectURI {
-		return nil, invalidGrant("redirect_uri does not match the authorization request")
+		return nil, refuse(&ar, "redirect_uri_mismatch", invalidGrant("redirect_uri does not match the authorization request"))
 	}
 	if !codeVerifierRE.MatchString(r.Data.CodeVerifier) || !pkceMatches(r.Data.CodeVerifier, ar.CodeChallenge) {
-		return nil, invalidGrant("code_verifier is missing or does not match")
+		return nil, refuse(&ar, "pkce_mismatch", invalidGrant("code_verifier is missing or does not match"))
 	}
 	g := storage.Grant{
 		ID:        ar.GrantID,
@@ -307,12 +341,13 @@ func (s *server) RefreshToken(ctx context.Context, r *oidcop.ClientRequest[oidc.
 		}
 	}
 	g, err := p.store.RotateRefreshToken(ctx, hash, *t.access, *t.refresh, now)
+	bad := invalidGrant("the refresh token is invalid, expired or revoked")
 	switch {
 	case errors.Is(err, storage.ErrConflict):
 		p.log.WarnContext(ctx, "refresh token reused; grant revoked", "client_id", c.ID)
-		return nil, invalidGrant("the refresh token is invalid, expired or revoked")
+		return nil, p.refused(ctx, storage.AuditTokenIssued, c, storage.Permit{}, nil, "refresh_token_reused", bad)
 	case isNotFound(err):
-		return nil, invalidGrant("the refresh token is invalid, expired or revoked")
+		return nil, p.refused(ctx, storage.AuditTokenIssued, c, storage.Permit{}, nil, "invalid_refresh_token", bad)
 	case err != nil:
 		return nil, p.internal(ctx, "rotate refresh token", err)
 	}
@@ -321,7 +356,7 @@ func (s *server) RefreshToken(ctx context.Context, r *oidcop.ClientRequest[oidc.
 		if err := p.store.RevokeGrant(ctx, g.ID, now); err != nil {
 			return nil, p.internal(ctx, "revoke grant", err)
 		}
-		return nil, invalidGrant("the refresh token is invalid, expired or revoked")
+		return nil, p.refused(ctx, storage.AuditTokenIssued, c, storage.Permit{}, &g, "refresh_token_of_another_client", bad)
 	}
 	if err := scopesWithin(r.Data.Scopes, g); err != nil {
 		return nil, err // only if the grant changed since the check above

@@ -20,6 +20,9 @@ const (
 	AuditProofing         = "proofing"          // Outcome success or failure, IAL
 	AuditAdmin            = "admin_action"      // every administrator action
 	AuditPermitDecision   = "permit_decision"   // a decision recorded or applied
+	AuditSignOut          = "sign_out"          // a sign-on session ended by its citizen
+	AuditAuthorization    = "authorization"     // a refused authorization request (Outcome failure)
+	AuditRevocation       = "revocation"        // a refused revocation request (Outcome failure)
 )
 
 // AuditEntry is one record of the append-only audit trail. It never holds

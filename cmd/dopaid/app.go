@@ -51,6 +51,9 @@ type Main struct {
 	// demo client) on PostgreSQL too, so that the browser tests cover both
 	// backends. No flag or environment variable reaches it.
 	devOnPostgres bool
+	// wrapStore, when set (tests only), wraps the opened store before
+	// anything uses it: the fail-closed tests make its audit trail fail.
+	wrapStore func(storage.Store) storage.Store
 
 	ln     net.Listener
 	srv    *http.Server
@@ -97,6 +100,9 @@ func (m *Main) openStore(ctx context.Context, migrate bool) error {
 		}
 	}
 	m.Store = s
+	if m.wrapStore != nil {
+		m.Store = m.wrapStore(s)
+	}
 	if migrate {
 		if err := s.Migrate(ctx); err != nil {
 			return fmt.Errorf("apply migrations: %w", err)
