@@ -133,6 +133,9 @@ type Config struct {
 	// TrustedProxies may set Forwarded or X-Forwarded-For (the failure counters count
 	// the citizen's address, not the proxy's).
 	TrustedProxies []netip.Prefix
+	// ProxyHeader is the one header the trusted proxies write (see
+	// storage.Proxies); empty: either, and both must agree.
+	ProxyHeader string
 	// Issuer names the service in authenticator apps.
 	Issuer        string
 	SecureCookies bool
@@ -418,7 +421,7 @@ func localNext(next string) string {
 // address counts by its /56: a subscriber often holds a whole /56 (or /48),
 // and counting by /64 would give a guesser 256 allowances or more.
 func (h *Handler) clientAddr(r *http.Request) string {
-	a := storage.ClientAddr(r, h.cfg.TrustedProxies)
+	a := storage.Proxies{Trusted: h.cfg.TrustedProxies, Header: h.cfg.ProxyHeader}.ClientAddr(r)
 	if !a.IsValid() {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		if err != nil {

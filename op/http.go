@@ -68,7 +68,7 @@ func (p *Provider) routes() http.Handler {
 	handle(PathRevoke, backChannel(clientAuth(lib, false)), http.MethodPost)
 	handle(PathUserinfo, noStore(limitBody(userinfoForm(lib))), http.MethodGet, http.MethodPost)
 	handle(PathEndSession, browser(http.HandlerFunc(p.endSession)), http.MethodGet, http.MethodPost)
-	return withClientAddr(p.cfg.TrustedProxies, m)
+	return withClientAddr(storage.Proxies{Trusted: p.cfg.TrustedProxies, Header: p.cfg.ProxyHeader}, m)
 }
 
 // only answers 405 with an Allow header to any other method.

@@ -111,6 +111,10 @@ type Config struct {
 	// other peers' headers are ignored and the TCP peer is the client's
 	// address.
 	TrustedProxies []netip.Prefix
+	// ProxyHeader is the one header the trusted proxies write
+	// (storage.HeaderForwarded or storage.HeaderXForwardedFor); empty:
+	// either, and both must agree (storage.Proxies).
+	ProxyHeader string
 	// Audit records every release of personal data (required: a release
 	// that cannot be recorded is not made).
 	Audit Auditor

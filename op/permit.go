@@ -153,9 +153,9 @@ func resolvePurpose(pm storage.Permit, scopes []string, param string) (storage.P
 // (storage.ClientAddr).
 type addrKey struct{}
 
-func withClientAddr(trusted []netip.Prefix, h http.Handler) http.Handler {
+func withClientAddr(proxies storage.Proxies, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		addr := storage.ClientAddr(r, trusted)
+		addr := proxies.ClientAddr(r)
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), addrKey{}, addr)))
 	})
 }

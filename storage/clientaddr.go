@@ -22,6 +22,30 @@ import (
 // the caller does not know who is calling, and checks that need an
 // address (registered networks, clause 10) refuse.
 func ClientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	return Proxies{Trusted: trusted}.ClientAddr(r)
+}
+
+// Proxy headers a deployment's trusted proxies may be said to write.
+const (
+	HeaderForwarded     = "forwarded"
+	HeaderXForwardedFor = "x-forwarded-for"
+)
+
+// Proxies says whose forwarding headers are believed, and which.
+type Proxies struct {
+	// Trusted are the reverse proxies' ranges.
+	Trusted []netip.Prefix
+	// Header is the one header the trusted proxies write (HeaderForwarded
+	// or HeaderXForwardedFor); the other is then ignored, whatever a
+	// client (or its own egress proxy) wrote in it. Empty: either, and
+	// when both arrive they must name the same client.
+	Header string
+}
+
+// ClientAddr is the package's ClientAddr under p: with p.Header set, only
+// that header is read.
+func (p Proxies) ClientAddr(r *http.Request) netip.Addr {
+	trusted := p.Trusted
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -35,6 +59,12 @@ func ClientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
 		return peer
 	}
 	fwd, xff := r.Header.Values("Forwarded"), r.Header.Values("X-Forwarded-For")
+	switch p.Header {
+	case HeaderForwarded:
+		xff = nil
+	case HeaderXForwardedFor:
+		fwd = nil
+	}
 	var a, b netip.Addr
 	okA, okB := len(fwd) == 0, len(xff) == 0
 	if !okA {

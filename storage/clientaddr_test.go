@@ -86,3 +86,25 @@ func FuzzParseForwarded(f *testing.F) {
 		ClientAddr(r, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
 	})
 }
+
+func TestProxiesHeader(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	r := &http.Request{RemoteAddr: "10.0.0.2:5000", Header: http.Header{
+		"Forwarded":       {"for=198.51.100.7"},
+		"X-Forwarded-For": {"203.0.113.9"},
+	}}
+	for _, tt := range []struct{ header, want string }{
+		{"", ""}, // both, disagreeing: unknown
+		{HeaderForwarded, "198.51.100.7"},
+		{HeaderXForwardedFor, "203.0.113.9"},
+	} {
+		got := Proxies{Trusted: trusted, Header: tt.header}.ClientAddr(r)
+		want := netip.Addr{}
+		if tt.want != "" {
+			want = netip.MustParseAddr(tt.want)
+		}
+		if got != want {
+			t.Errorf("Header %q: ClientAddr = %v, want %v", tt.header, got, want)
+		}
+	}
+}

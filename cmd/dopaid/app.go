@@ -221,6 +221,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Logger:         m.Logger,
 		Now:            m.Now,
 		TrustedProxies: m.Config.TrustedProxies,
+		ProxyHeader:    m.Config.ProxyHeader,
 		SessionCookie:  login.SessionCookie(secure),
 		BrowserCookie:  login.BrowserCookie(secure),
 		SecureCookies:  secure,

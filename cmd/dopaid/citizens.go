@@ -35,6 +35,7 @@ func (m *Main) newLogin() (*login.Handler, error) {
 		RecoveryKey:    m.Envelope.DeriveKey(purposeRecovery),
 		Issuer:         m.URL,
 		TrustedProxies: m.Config.TrustedProxies,
+		ProxyHeader:    m.Config.ProxyHeader,
 		SecureCookies:  strings.HasPrefix(m.URL, "https://"),
 		Assurance:      login.AssuranceConfig{AllowSimulated: m.Config.Dev},
 		Logger:         m.Logger,

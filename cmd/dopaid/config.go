@@ -42,6 +42,10 @@ type Config struct {
 	// (DOPAID_TRUSTED_PROXIES, comma-separated CIDRs).
 	TrustedProxies []netip.Prefix
 	trustedProxies string
+	// ProxyHeader is the one header the trusted proxies write:
+	// "forwarded" or "x-forwarded-for" (DOPAID_PROXY_HEADER); empty reads
+	// either, and both must then agree.
+	ProxyHeader string
 	// RSABits is the size of new RS256 keys; 0 takes the keys package's
 	// default (3072). Tests set 2048 to save time.
 	RSABits int
@@ -90,6 +94,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet, env func(string) string, serve bool
 		str(&c.FaceVendor, "face-vendor", "DOPAID_FACE_VENDOR", "", "face-verification vendor name kept with the evidence")
 		str(&c.FaceVerifiers, "face-verifiers", "DOPAID_FACE_VERIFIERS", "", "JSON file: external verifier ID → JWKS, for signed face results")
 		c.FaceToken = env("DOPAID_FACE_TOKEN")
+		str(&c.ProxyHeader, "proxy-header", "DOPAID_PROXY_HEADER", "", "the one header the trusted proxies write: forwarded or x-forwarded-for (empty: either, and both must agree)")
 		str(&c.trustedProxies, "trusted-proxies", "DOPAID_TRUSTED_PROXIES", "", "comma-separated CIDR ranges of reverse proxies whose Forwarded / X-Forwarded-For headers are believed")
 		boolean(&c.NoMigrate, "no-migrate", "DOPAID_NO_MIGRATE", "do not apply database migrations at start")
 		rot := 30 * 24 * time.Hour
@@ -168,6 +173,11 @@ func (c *Config) Validate(serve, needKey bool) error {
 				continue
 			}
 			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+		}
+		switch c.ProxyHeader = strings.ToLower(strings.TrimSpace(c.ProxyHeader)); c.ProxyHeader {
+		case "", "forwarded", "x-forwarded-for": // storage.HeaderForwarded, storage.HeaderXForwardedFor
+		default:
+			add("--proxy-header must be forwarded or x-forwarded-for")
 		}
 		if c.KeyRotation < time.Hour {
 			add("--key-rotation must be a duration of at least 1h")

@@ -33,6 +33,8 @@ func TestConfigValidate(t *testing.T) {
 		{"public addr without issuer", func(c *Config) { c.Addr = "0.0.0.0:8080" }, []string{"--issuer is required"}},
 		{"http issuer off loopback", func(c *Config) { c.Issuer = "http://id.example.go.th" }, []string{"https"}},
 		{"issuer with slash", func(c *Config) { c.Issuer = "https://id.example.go.th/" }, []string{"trailing slash"}},
+		{"proxy header", func(c *Config) { c.ProxyHeader = "X-Forwarded-For" }, nil},
+		{"unknown proxy header", func(c *Config) { c.ProxyHeader = "x-real-ip" }, []string{"--proxy-header"}},
 		{"dev on loopback with sqlite", func(c *Config) { c.Dev = true; c.Addr = "localhost:8080"; c.Issuer = "http://127.0.0.1:8080" }, nil},
 		{"dev on IPv6 loopback", func(c *Config) { c.Dev = true; c.Addr = "[::1]:8080" }, nil},
 		{"dev on every interface", func(c *Config) { c.Dev = true; c.Addr = "0.0.0.0:8080"; c.Issuer = "http://127.0.0.1:8080" },

@@ -354,3 +354,43 @@ func TestForwardedFromTrustedProxy(t *testing.T) {
 		}
 	})
 }
+
+// TestProxyHeader: with --proxy-header naming the one header the trusted
+// proxy writes, the other header — written by the client or by its own
+// egress proxy — is ignored, so a registered system behind such a proxy is
+// not refused, and a forged value there gains nothing.
+func TestProxyHeader(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, database string) {
+		ts := boot(t, database, func(m *Main) {
+			m.Config.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+			m.Config.ProxyHeader = "forwarded"
+		})
+		c := newTestClient(t, ts, storage.Client{ID: "app", AuthMethod: storage.AuthMethodSecretBasic,
+			NetworkRanges: []string{"198.51.100.0/24", "127.0.0.1/32"}})
+		tok := c.signIn(t, ts, newBrowser(t), "citizen-1")
+		ts.secret(tok.AccessToken, tok.RefreshToken)
+		auth := "Basic " + basic(c.ID, c.Secret)
+		for _, tt := range []struct {
+			name    string
+			header  http.Header
+			allowed bool
+		}{
+			{"the client's egress proxy's X-Forwarded-For disagrees", http.Header{"Forwarded": {"for=198.51.100.7"}, "X-Forwarded-For": {"10.1.2.3"}}, true},
+			{"a forged X-Forwarded-For alone", http.Header{"X-Forwarded-For": {"198.51.100.7"}}, true}, // the peer (loopback, registered) is the client
+			{"Forwarded from elsewhere, X-Forwarded-For registered", http.Header{"Forwarded": {"for=203.0.113.1"}, "X-Forwarded-For": {"198.51.100.7"}}, false},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				h := tt.header.Clone()
+				h.Set("Authorization", auth)
+				r := raw(t, ts, op.PathIntrospect, "token="+url.QueryEscape(tok.AccessToken), h)
+				if tt.allowed {
+					if r.status != http.StatusOK || r.json(t)["active"] != true {
+						t.Errorf("status %d, body %s; want the token introspected as active", r.status, r.body)
+					}
+					return
+				}
+				r.wantOAuthError(t, http.StatusUnauthorized, "invalid_client")
+			})
+		}
+	})
+}
