@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -134,5 +135,8 @@ var ErrPersonalData = storage.ErrPersonalData
 // (ErrPersonalData, naming the field only). See storage.PrepareLogEntry,
 // which the stores' AppendAudit calls too.
 func Prepare(e storage.LogEntry, now time.Time) (storage.LogEntry, error) {
+	if len(e.Claims) > 0 {
+		e.Claims = slices.Compact(slices.Sorted(slices.Values(e.Claims)))
+	}
 	return storage.PrepareLogEntry(e, now)
 }

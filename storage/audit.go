@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -76,7 +75,7 @@ var ErrPersonalData = errors.New("audit entry holds a national ID number")
 
 // PrepareLogEntry makes e ready to be written: a random ID if it has none,
 // At set to now if zero and cut to the milliseconds the stores keep, in UTC,
-// claims sorted and without duplicates, Index NotIntegrated. It refuses an
+// Index NotIntegrated; claims keep the caller's order. It refuses an
 // entry without a Type or Actor, and one any of whose fields holds a
 // national ID number (ErrPersonalData, naming the field only), so that a
 // mistake in a caller cannot put personal data into a log that is never
@@ -96,9 +95,6 @@ func PrepareLogEntry(e LogEntry, now time.Time) (LogEntry, error) {
 		e.At = now
 	}
 	e.At = e.At.Truncate(time.Millisecond).UTC()
-	if len(e.Claims) > 0 {
-		e.Claims = slices.Compact(slices.Sorted(slices.Values(e.Claims)))
-	}
 	e.Index = NotIntegrated
 	fields := []struct{ name, v string }{
 		{"id", e.ID}, {"type", e.Type}, {"actor", e.Actor}, {"citizen", e.CitizenID}, {"agency", e.AgencyID},
@@ -167,7 +163,7 @@ type AuditFilter struct {
 // gives it its place within about a second.
 type AuditStore interface {
 	// AppendAudit prepares e (PrepareLogEntry: an ID, At in milliseconds
-	// UTC, sorted claims; ErrPersonalData for a national ID number) and
+	// UTC; ErrPersonalData for a national ID number) and
 	// stores it, not yet integrated. It returns the stored entry, Seq 0.
 	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
 	// AuditEntries lists entries matching the filter, integrated or not,

@@ -123,9 +123,34 @@ func (m *Main) now() time.Time {
 	return time.Now()
 }
 
-// runAuditLog integrates, publishes and sends to witnesses until ctx ends.
+// publishInterval is how often a replica publishes and sends to witnesses
+// the heads that other replicas' integrators made.
+const publishInterval = time.Second
+
+// runAuditLog integrates, publishes and sends to witnesses until ctx ends:
+// after each of its own rounds that made a head, and every second for the
+// heads of the other replicas.
 func (m *Main) runAuditLog(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(publishInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			for _, f := range m.audit.afterIntegration() {
+				if err := f(ctx); err != nil && ctx.Err() == nil {
+					m.Logger.ErrorContext(ctx, "audit log: publish", "err", err)
+				}
+			}
+		}
+	}()
 	_ = m.audit.integrator.Run(ctx, integrateInterval, m.audit.afterIntegration()...)
+	<-done
 }
 
 func (l *serverAuditLog) afterIntegration() []func(context.Context) error {

@@ -59,13 +59,10 @@ func newAuditEntry(n int) storage.AuditEntry {
 }
 
 // stored returns what the store must make of e: At in milliseconds UTC,
-// claims sorted, the ID it chose, Seq seq.
+// the ID it chose, Seq seq; claims as given.
 func stored(e storage.AuditEntry, id string, seq int64) storage.AuditEntry {
 	e.ID, e.Seq = id, seq
 	e.At = e.At.Truncate(time.Millisecond).UTC()
-	if len(e.Claims) > 0 {
-		e.Claims = slices.Sorted(slices.Values(e.Claims))
-	}
 	return e
 }
 

@@ -77,8 +77,9 @@
 //     returns the consent; a replaced consent counts as withdrawn.
 //   - AppendAudit stores an entry of the verifiable log, not yet
 //     integrated: an ID (its own if the caller gave none; ErrAlreadyExists
-//     for a taken one), At in milliseconds UTC (now if zero), claims
-//     sorted; ErrPersonalData, storing nothing, for a national ID number.
+//     for a taken one), At in milliseconds UTC (now if zero), claims in the
+//     caller's order; ErrPersonalData, storing nothing, for a national ID
+//     number.
 //     It returns the entry with Seq 0; AuditEntries shows it at once, and
 //     with Seq = leaf index + 1 once IntegrateLog has placed it.
 //   - AuditEntries lists in log order: integrated entries by Seq, then the
