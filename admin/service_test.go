@@ -305,11 +305,11 @@ func (e *env) permit(t *testing.T, id string) storage.Permit {
 // lastAudit returns the newest audit entry.
 func (e *env) lastAudit(t *testing.T) storage.AuditEntry {
 	t.Helper()
-	a, err := e.ps.AuditHead(context.Background())
-	if err != nil {
-		t.Fatalf("AuditHead: %v", err)
+	es, err := e.ps.AuditEntries(context.Background(), storage.AuditFilter{Newest: true, Limit: 1})
+	if err != nil || len(es) == 0 {
+		t.Fatalf("AuditEntries: %d entries, %v", len(es), err)
 	}
-	return a
+	return es[0]
 }
 
 // wantAudit checks the newest audit entry.

@@ -1,8 +1,6 @@
 package audit
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -128,72 +126,17 @@ func (d *leafDecoder) string() string {
 
 // ErrPersonalData is returned by Prepare for an entry that holds a national
 // ID number: the log names claims, it never holds their values.
-var ErrPersonalData = errors.New("audit entry holds a national ID number")
+var ErrPersonalData = storage.ErrPersonalData
 
 // Prepare makes e ready to be written: a random ID if it has none, At set to
 // now if zero and cut to the milliseconds the stores keep, claims sorted
 // and without duplicates, Index NotIntegrated. It refuses an entry without a
 // Type or Actor, and one any of whose fields holds a national ID number
-// (ErrPersonalData, naming the field only), so that a mistake in a caller
-// cannot put personal data into a log that is never rewritten.
+// (ErrPersonalData, naming the field only). See storage.PrepareLogEntry,
+// which the stores' AppendAudit calls too.
 func Prepare(e storage.LogEntry, now time.Time) (storage.LogEntry, error) {
-	if e.Type == "" || e.Actor == "" {
-		return storage.LogEntry{}, errors.New("audit: entry needs a type and an actor")
-	}
-	if e.ID == "" {
-		b := make([]byte, 16)
-		if _, err := rand.Read(b); err != nil {
-			return storage.LogEntry{}, fmt.Errorf("audit: entry ID: %w", err)
-		}
-		e.ID = base64.RawURLEncoding.EncodeToString(b)
-	}
-	if e.At.IsZero() {
-		e.At = now
-	}
-	e.At = e.At.Truncate(time.Millisecond).UTC()
 	if len(e.Claims) > 0 {
 		e.Claims = slices.Compact(slices.Sorted(slices.Values(e.Claims)))
 	}
-	e.Index = storage.NotIntegrated
-	fields := []struct{ name, v string }{
-		{"id", e.ID}, {"type", e.Type}, {"actor", e.Actor}, {"citizen", e.CitizenID}, {"agency", e.AgencyID},
-		{"permit", e.PermitID}, {"client", e.ClientID}, {"purpose", e.Purpose}, {"ial", e.IAL},
-		{"outcome", e.Outcome}, {"detail", e.Detail},
-	}
-	for _, c := range e.Claims {
-		fields = append(fields, struct{ name, v string }{"claims", c})
-	}
-	for _, f := range fields {
-		if holdsPID(f.v) {
-			return storage.LogEntry{}, fmt.Errorf("audit: field %s: %w", f.name, ErrPersonalData)
-		}
-	}
-	return e, nil
-}
-
-// holdsPID reports whether s contains 13 digits, possibly separated by
-// hyphens or spaces, that form a valid national ID number.
-func holdsPID(s string) bool {
-	var digits []byte
-	flush := func() bool {
-		for i := 0; i+13 <= len(digits); i++ {
-			if storage.ValidPID(string(digits[i : i+13])) {
-				return true
-			}
-		}
-		digits = digits[:0]
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case '0' <= c && c <= '9':
-			digits = append(digits, c)
-		case (c == '-' || c == ' ') && len(digits) > 0:
-		default:
-			if flush() {
-				return true
-			}
-		}
-	}
-	return flush()
+	return storage.PrepareLogEntry(e, now)
 }

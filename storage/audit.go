@@ -2,10 +2,10 @@ package storage
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
-	"strconv"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -25,13 +25,18 @@ const (
 	AuditRevocation       = "revocation"        // a refused revocation request (Outcome failure)
 )
 
-// AuditEntry is one record of the append-only audit trail. It never holds
-// a value of personal data: claims are listed by name, citizens by their
-// internal ID.
+// AuditEntry is one record of the audit trail as its writers and readers
+// see it: an entry of the verifiable log (LogEntry, package audit) without
+// the log's machinery. It never holds a value of personal data: claims are
+// listed by name, citizens by their internal ID.
 type AuditEntry struct {
-	// Seq is the entry's position in the chain, assigned by the store
-	// (1, 2, 3, …, without gaps).
-	Seq       int64
+	// Seq is the entry's place in the log, its leaf index plus one
+	// (1, 2, 3, …, without gaps), once the integrator has given it one
+	// (within about a second of the write); 0 until then.
+	Seq int64
+	// ID names the entry from the moment it is written (a receipt asks for
+	// it); AppendAudit chooses one when it is empty.
+	ID        string
 	At        time.Time
 	Type      string // Audit* constant
 	Actor     string // "citizen:ID", "admin:ID", "client:ID", "system"
@@ -46,49 +51,95 @@ type AuditEntry struct {
 	// Detail is a short free text without personal data (a decision's
 	// action, a failure reason code).
 	Detail string
-	// PrevHash is the Hash of entry Seq-1 ("" for the first entry).
-	PrevHash string
-	// Hash is ComputeHash(): SHA-256 over every field above.
-	Hash string
 }
 
-// ComputeHash returns the entry's hash: SHA-256 over a length-prefixed
-// encoding of every field but Hash, hex encoded. Changing any field of an
-// entry, or its predecessor, changes it.
-func (e AuditEntry) ComputeHash() string {
-	h := sha256.New()
-	put := func(s string) {
-		var n [8]byte
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
+// LogEntry returns e as an entry of the log, not yet integrated.
+func (e AuditEntry) LogEntry() LogEntry {
+	return LogEntry{ID: e.ID, At: e.At, Type: e.Type, Actor: e.Actor, CitizenID: e.CitizenID, AgencyID: e.AgencyID,
+		PermitID: e.PermitID, ClientID: e.ClientID, Purpose: e.Purpose, Claims: e.Claims, IAL: e.IAL,
+		Outcome: e.Outcome, Detail: e.Detail, Index: NotIntegrated}
+}
+
+// AuditEntryOf returns the log entry e as an AuditEntry: Seq is its leaf
+// index plus one, or 0 while it is not integrated.
+func AuditEntryOf(e LogEntry) AuditEntry {
+	var seq int64
+	if e.Index != NotIntegrated {
+		seq = e.Index + 1
 	}
-	put("dopaid-audit-v1")
-	put(strconv.FormatInt(e.Seq, 10))
-	put(e.At.UTC().Format(time.RFC3339Nano))
-	for _, s := range []string{e.Type, e.Actor, e.CitizenID, e.AgencyID, e.PermitID, e.ClientID, e.Purpose} {
-		put(s)
+	return AuditEntry{Seq: seq, ID: e.ID, At: e.At, Type: e.Type, Actor: e.Actor, CitizenID: e.CitizenID,
+		AgencyID: e.AgencyID, PermitID: e.PermitID, ClientID: e.ClientID, Purpose: e.Purpose, Claims: e.Claims,
+		IAL: e.IAL, Outcome: e.Outcome, Detail: e.Detail}
+}
+
+// ErrPersonalData is returned for an audit entry that holds a national ID
+// number: the log names claims, it never holds their values.
+var ErrPersonalData = errors.New("audit entry holds a national ID number")
+
+// PrepareLogEntry makes e ready to be written: a random ID if it has none,
+// At set to now if zero and cut to the milliseconds the stores keep, in UTC,
+// Index NotIntegrated; claims keep the caller's order. It refuses an
+// entry without a Type or Actor, and one any of whose fields holds a
+// national ID number (ErrPersonalData, naming the field only), so that a
+// mistake in a caller cannot put personal data into a log that is never
+// rewritten. Backends call it in AppendAudit; package audit in Prepare.
+func PrepareLogEntry(e LogEntry, now time.Time) (LogEntry, error) {
+	if e.Type == "" || e.Actor == "" {
+		return LogEntry{}, errors.New("audit: entry needs a type and an actor")
 	}
-	put(strconv.Itoa(len(e.Claims)))
+	if e.ID == "" {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return LogEntry{}, fmt.Errorf("audit: entry ID: %w", err)
+		}
+		e.ID = base64.RawURLEncoding.EncodeToString(b)
+	}
+	if e.At.IsZero() {
+		e.At = now
+	}
+	e.At = e.At.Truncate(time.Millisecond).UTC()
+	e.Index = NotIntegrated
+	fields := []struct{ name, v string }{
+		{"id", e.ID}, {"type", e.Type}, {"actor", e.Actor}, {"citizen", e.CitizenID}, {"agency", e.AgencyID},
+		{"permit", e.PermitID}, {"client", e.ClientID}, {"purpose", e.Purpose}, {"ial", e.IAL},
+		{"outcome", e.Outcome}, {"detail", e.Detail},
+	}
 	for _, c := range e.Claims {
-		put(c)
+		fields = append(fields, struct{ name, v string }{"claims", c})
 	}
-	for _, s := range []string{e.IAL, e.Outcome, e.Detail, e.PrevHash} {
-		put(s)
+	for _, f := range fields {
+		if holdsPID(f.v) {
+			return LogEntry{}, fmt.Errorf("audit: field %s: %w", f.name, ErrPersonalData)
+		}
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return e, nil
 }
 
-// AuditCheckpoint is a signed statement of the chain's head at Seq, so
-// that an exported segment can be verified offline and pruning keeps what
-// remains verifiable.
-type AuditCheckpoint struct {
-	Seq  int64
-	Hash string // the Hash of entry Seq
-	At   time.Time
-	// JWS is the compact JWS, signed with the provider's key, over
-	// {"seq":…, "hash":…, "at":…}.
-	JWS string
+// holdsPID reports whether s contains 13 digits, possibly separated by
+// hyphens or spaces, that form a valid national ID number.
+func holdsPID(s string) bool {
+	var digits []byte
+	flush := func() bool {
+		for i := 0; i+13 <= len(digits); i++ {
+			if ValidPID(string(digits[i : i+13])) {
+				return true
+			}
+		}
+		digits = digits[:0]
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case '0' <= c && c <= '9':
+			digits = append(digits, c)
+		case (c == '-' || c == ' ') && len(digits) > 0:
+		default:
+			if flush() {
+				return true
+			}
+		}
+	}
+	return flush()
 }
 
 // AuditFilter selects audit entries; empty fields match anything.
@@ -97,32 +148,28 @@ type AuditFilter struct {
 	AgencyID  string
 	ClientID  string
 	Types     []string
-	FromSeq   int64 // inclusive; 0 = from the start
-	ToSeq     int64 // inclusive; 0 = to the end
-	Limit     int   // 0 = no limit
-	// Newest lists the newest entries first (for views); otherwise in Seq order.
+	// FromSeq and ToSeq bound Seq, inclusive (0: open). Entries not yet
+	// integrated come after every integrated one: FromSeq alone keeps
+	// them, ToSeq leaves them out.
+	FromSeq int64
+	ToSeq   int64
+	Limit   int // 0 = no limit
+	// Newest lists the newest entries first (for views); otherwise in log
+	// order: integrated entries by Seq, then those not yet integrated in
+	// the order they were written.
 	Newest bool
 }
 
-// AuditStore is the append-only audit trail. Order is kept by the
-// database: AppendAudit serialises appends (one transaction at a time holds
-// the chain head), so entries from any number of replicas form one chain.
+// AuditStore is the audit trail as op, login and admin use it. Entries are
+// entries of the verifiable log (package audit): AppendAudit writes one not
+// yet integrated, with no lock that other writers share; the integrator
+// gives it its place within about a second.
 type AuditStore interface {
-	// AppendAudit assigns Seq and PrevHash, computes Hash and stores the
-	// entry, atomically with respect to every other append. It returns the
-	// stored entry.
+	// AppendAudit prepares e (PrepareLogEntry: an ID, At in milliseconds
+	// UTC; ErrPersonalData for a national ID number) and
+	// stores it, not yet integrated. It returns the stored entry, Seq 0.
 	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
-	// AuditEntries lists entries matching the filter.
+	// AuditEntries lists entries matching the filter, integrated or not,
+	// in log order (see AuditFilter).
 	AuditEntries(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
-	// AuditHead returns the last entry (ErrNotFound when the trail is empty).
-	AuditHead(ctx context.Context) (AuditEntry, error)
-	// CreateAuditCheckpoint stores a checkpoint; ErrAlreadyExists for a Seq
-	// that has one.
-	CreateAuditCheckpoint(ctx context.Context, c AuditCheckpoint) error
-	// AuditCheckpoints lists checkpoints with from ≤ Seq ≤ to (0 = open), in order.
-	AuditCheckpoints(ctx context.Context, from, to int64) ([]AuditCheckpoint, error)
-	// PruneAudit deletes the entries before the checkpoint at seq (which
-	// must exist: ErrNotFound otherwise), so the remaining chain still
-	// verifies from that checkpoint. It returns how many entries went.
-	PruneAudit(ctx context.Context, seq int64) (int64, error)
 }

@@ -42,6 +42,9 @@ type Main struct {
 	// Admin is the DOPA administrators' service (agencies, permits,
 	// systems, accounts) once Run or openAdmin has returned.
 	Admin *admin.Service
+	// audit is the audit log's integrator, publisher and witness client,
+	// once Run has returned.
+	audit *serverAuditLog
 	// URL is the issuer once Run has returned.
 	URL string
 	// Now is the clock (tests set it); nil means time.Now.
@@ -229,6 +232,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := m.openAuditLog(ctx); err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
 	lg, err := m.newLogin()
 	if err != nil {
 		return err
@@ -257,6 +263,8 @@ func (m *Main) Run(ctx context.Context) error {
 	mux.Handle(admin.Path+"/", adminHandler)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", m.ready)
+	mux.HandleFunc("GET /audit/checkpoint", m.serveAuditCheckpoint)
+	mux.HandleFunc("GET /audit/key", m.serveAuditKey)
 	mux.Handle("/", m.Provider)
 	if m.Config.Dev {
 		demo, err := m.demoHandler()
@@ -299,7 +307,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		m.auditLoop(bg)
+		m.runAuditLog(bg)
 	}()
 	if n, ok := m.Store.(notifier); ok {
 		// A permit or client changed on another replica: drop it from the
@@ -393,8 +401,8 @@ func (m *Main) Close() error {
 	}
 	m.wg.Wait()
 	if m.srv != nil {
-		// Nothing appends any more: sign the head.
-		m.finalCheckpoint()
+		// Nothing appends any more: integrate and publish the rest.
+		m.flushAuditLog()
 	}
 	if m.Store != nil {
 		if err := m.Store.Close(); err != nil {

@@ -49,11 +49,15 @@ type Config struct {
 	// RSABits is the size of new RS256 keys; 0 takes the keys package's
 	// default (3072). Tests set 2048 to save time.
 	RSABits int
-	// AuditCheckpointInterval is how often the head of the audit trail is
-	// signed (DOPAID_AUDIT_CHECKPOINT_INTERVAL); 0 means 5 minutes.
-	AuditCheckpointInterval time.Duration
+	// AuditPublishDir is the directory outside the database to which every
+	// signed checkpoint of the audit log is appended and where its key is
+	// pinned (DOPAID_AUDIT_PUBLISH_DIR); empty: DataDir/audit-checkpoints.
+	AuditPublishDir string
+	// AuditWitnesses is a JSON file listing the witnesses that cosign the
+	// audit log's checkpoints, [{"url": …, "key": …}] (DOPAID_AUDIT_WITNESSES).
+	AuditWitnesses string
 	// AuditRetention is how long audit entries are kept
-	// (DOPAID_AUDIT_RETENTION); 0 keeps them for ever.
+	// (DOPAID_AUDIT_RETENTION); only 0, for ever, is supported.
 	AuditRetention time.Duration
 }
 
@@ -87,6 +91,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet, env func(string) string, serve bool
 	boolean(&c.Dev, "dev", "DOPAID_DEV", "development mode: demo data, a generated master key, http on loopback")
 	str(&c.LogFormat, "log-format", "DOPAID_LOG_FORMAT", "text", "log format: text or json")
 	str(&c.LogLevel, "log-level", "DOPAID_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+	str(&c.AuditPublishDir, "audit-publish-dir", "DOPAID_AUDIT_PUBLISH_DIR", "", "directory outside the database for the audit log's published checkpoints and pinned key (default DATA_DIR/audit-checkpoints)")
 	if serve {
 		str(&c.Addr, "addr", "DOPAID_ADDR", "127.0.0.1:8080", "address to listen on")
 		str(&c.Issuer, "issuer", "DOPAID_ISSUER", "", "issuer URL (default http://ADDR for a loopback address)")
@@ -106,8 +111,8 @@ func (c *Config) bindFlags(fs *flag.FlagSet, env func(string) string, serve bool
 			}
 		}
 		fs.DurationVar(&c.KeyRotation, "key-rotation", rot, "signing key rotation period (DOPAID_KEY_ROTATION)")
-		duration(&c.AuditCheckpointInterval, "audit-checkpoint-interval", "DOPAID_AUDIT_CHECKPOINT_INTERVAL", defaultAuditCheckpointInterval, "how often the head of the audit trail is signed")
-		duration(&c.AuditRetention, "audit-retention", "DOPAID_AUDIT_RETENTION", 0, "how long audit entries are kept, e.g. 8760h; 0 keeps them for ever (pruning stops at a signed checkpoint)")
+		str(&c.AuditWitnesses, "audit-witnesses", "DOPAID_AUDIT_WITNESSES", "", `JSON file of witnesses that cosign the audit log's checkpoints: [{"url": "https://…", "key": "<cosignature/v1 verifier key>"}]`)
+		duration(&c.AuditRetention, "audit-retention", "DOPAID_AUDIT_RETENTION", 0, "how long audit entries are kept; only 0 (for ever) is supported by the verifiable audit log")
 	}
 	c.ShutdownTimeout = 15 * time.Second
 }
@@ -182,11 +187,8 @@ func (c *Config) Validate(serve, needKey bool) error {
 		if c.KeyRotation < time.Hour {
 			add("--key-rotation must be a duration of at least 1h")
 		}
-		if c.AuditCheckpointInterval < 0 {
-			add("--audit-checkpoint-interval must be a positive duration")
-		}
-		if c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < time.Hour) {
-			add("--audit-retention must be 0 (keep for ever) or a duration of at least 1h")
+		if c.AuditRetention != 0 {
+			add("--audit-retention must be 0: the verifiable audit log keeps every entry, since dropping one would break the proofs of what remains (retention that drops only entry contents is not built yet)")
 		}
 	}
 	return errors.Join(errs...)
@@ -230,6 +232,14 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// auditPublishDir is where the audit log's checkpoints are published.
+func (c *Config) auditPublishDir() string {
+	if c.AuditPublishDir != "" {
+		return c.AuditPublishDir
+	}
+	return filepath.Join(c.DataDir, "audit-checkpoints")
 }
 
 // sqlitePath is the embedded database file.

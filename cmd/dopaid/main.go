@@ -6,7 +6,7 @@
 //	dopaid keys rotate [--alg ES256|RS256]
 //	dopaid keys generate-master
 //	dopaid registry import FILE
-//	dopaid audit verify [--from N] [--to N] [--file SEGMENT.json]
+//	dopaid audit verify [--log-key VKEY] [--file SEGMENT.json]
 //	dopaid audit export [--from N] [--to N] [--out FILE]
 //	dopaid audit witness --key-file FILE --state DIR --log-key VKEY
 //	dopaid audit verify-receipt --log-key VKEY [--receipt FILE]
@@ -42,8 +42,8 @@ Usage:
   dopaid keys rotate [flags]    start a signing key rotation now
   dopaid keys generate-master   print a new random master key
   dopaid registry import FILE   import a civil registry extract (CSV)
-  dopaid audit verify [flags]   check the audit trail's hash chain and signed checkpoints
-  dopaid audit export [flags]   write a segment of the audit trail for offline verification
+  dopaid audit verify [flags]   check the audit log against its published checkpoints
+  dopaid audit export [flags]   write a segment of the audit log for offline verification
   dopaid audit witness [flags]  run a witness that cosigns consistent audit log checkpoints
   dopaid audit verify-receipt [flags]  check an audit log receipt against the pinned log key
   dopaid admin COMMAND          administrators, agencies, permits, systems

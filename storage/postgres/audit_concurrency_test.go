@@ -29,9 +29,9 @@ const envAuditReplica = "DOPAID_TEST_AUDIT_REPLICA_URL"
 
 // TestAuditAcrossReplicas appends to one schema from two replicas at once:
 // two Stores with pools of their own in this process, and this process and
-// a second OS process. Whatever the interleaving, the result must be one
-// chain: Seq 1…n without gaps, every link valid, every entry where the
-// append that returned it said.
+// a second OS process. Whatever the interleaving, every entry is stored
+// and, once integrated, has exactly one place in the log: Seq 1…n without
+// gaps, each goroutine's entries in the order it appended them.
 func TestAuditAcrossReplicas(t *testing.T) {
 	pgtest.URL(t)
 	tests := []struct {
@@ -68,6 +68,15 @@ func TestAuditAcrossReplicas(t *testing.T) {
 			}
 
 			ctx := context.Background()
+			for {
+				n, err := a.IntegrateLog(ctx, 100, sizeOnly)
+				if err != nil {
+					t.Fatalf("IntegrateLog: %v", err)
+				}
+				if n == 0 {
+					break
+				}
+			}
 			chain, err := a.AuditEntries(ctx, storage.AuditFilter{})
 			if err != nil {
 				t.Fatalf("AuditEntries: %v", err)
@@ -81,20 +90,15 @@ func TestAuditAcrossReplicas(t *testing.T) {
 					t.Fatalf("entry %d has Seq %d, want %d", i, e.Seq, i+1)
 				}
 			}
-			if err := storage.VerifyAuditChain(chain, "", 1); err != nil {
-				t.Fatalf("VerifyAuditChain: %v", err)
-			}
-			head, err := a.AuditHead(ctx)
-			if err != nil || head.Seq != want {
-				t.Errorf("AuditHead() = Seq %d, %v; want %d", head.Seq, err, want)
-			}
-
 			// Every append returned the entry it stored, and each
 			// goroutine's entries follow in the order it appended them.
+			byID := map[string]storage.AuditEntry{}
+			for _, e := range chain {
+				byID[e.ID] = e
+			}
 			for _, e := range got {
-				if stored := chain[e.Seq-1]; stored.Hash != e.Hash || stored.Detail != e.Detail {
-					t.Errorf("AppendAudit returned Seq %d %q (%s), the chain holds %q (%s) there",
-						e.Seq, e.Detail, e.Hash, stored.Detail, stored.Hash)
+				if stored, ok := byID[e.ID]; !ok || stored.Detail != e.Detail || stored.Actor != e.Actor {
+					t.Errorf("AppendAudit returned %s %q, the log holds %+v under its ID", e.ID, e.Detail, stored)
 				}
 			}
 			last := map[string]int{} // "actor worker" → last index seen
@@ -127,6 +131,14 @@ func TestAuditAcrossReplicas(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sizeOnly integrates without a tree: the test looks at the places only.
+func sizeOnly(h storage.LogHead, es []storage.LogEntry) (storage.LogIntegration, error) {
+	size := h.Size + int64(len(es))
+	root := make([]byte, 32)
+	return storage.LogIntegration{Head: storage.LogHead{Size: size, Root: root, Range: [][]byte{root},
+		At: time.Now(), Checkpoint: fmt.Appendf(nil, "size %d\n", size)}}, nil
 }
 
 // openReplica opens another Store on the schema of dbURL, as a replica

@@ -1,7 +1,9 @@
 package storagetest
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -28,7 +30,7 @@ var auditPattern = []struct {
 }
 
 // newAuditEntry returns the n-th entry as a caller hands it to AppendAudit:
-// no Seq, PrevHash or Hash, and a time n seconds after base.
+// no Seq or ID, and a time n seconds after base. Detail names it.
 func newAuditEntry(n int) storage.AuditEntry {
 	p := auditPattern[(n-1)%len(auditPattern)]
 	e := storage.AuditEntry{
@@ -56,13 +58,11 @@ func newAuditEntry(n int) storage.AuditEntry {
 	return e
 }
 
-// stored returns what the store must make of e as entry seq after an
-// entry whose hash is prevHash.
-func stored(e storage.AuditEntry, seq int64, prevHash string) storage.AuditEntry {
-	e.Seq = seq
-	e.PrevHash = prevHash
+// stored returns what the store must make of e: At in milliseconds UTC,
+// the ID it chose, Seq seq; claims as given.
+func stored(e storage.AuditEntry, id string, seq int64) storage.AuditEntry {
+	e.ID, e.Seq = id, seq
 	e.At = e.At.Truncate(time.Millisecond).UTC()
-	e.Hash = e.ComputeHash()
 	return e
 }
 
@@ -81,19 +81,31 @@ func appendAudit(t *testing.T, s storage.Store, n int) []storage.AuditEntry {
 	return out
 }
 
-// auditEntries returns the entries matching f, failing t unless each of
-// them still hashes to its Hash: the store returns every field exactly
-// as it hashed it.
+// integrate integrates up to max waiting entries as package audit's
+// integrator would (with the suite's stand-in tree) and returns how many.
+func integrate(t *testing.T, s storage.Store, max int) int {
+	t.Helper()
+	ls, ok := s.(LogStore)
+	if !ok {
+		t.Fatalf("%T does not implement the audit log's storage (storagetest.LogStore)", s)
+	}
+	n, err := ls.IntegrateLog(context.Background(), max, chainIntegration)
+	wantErr(t, "IntegrateLog", err, nil)
+	return n
+}
+
+// auditEntries returns the entries matching f, failing t unless each is in
+// UTC and has an ID.
 func auditEntries(t *testing.T, s storage.Store, f storage.AuditFilter) []storage.AuditEntry {
 	t.Helper()
 	es, err := s.AuditEntries(context.Background(), f)
 	wantErr(t, fmt.Sprintf("AuditEntries(%+v)", f), err, nil)
 	for _, e := range es {
-		if got := e.ComputeHash(); got != e.Hash {
-			t.Errorf("entry %d as read back hashes to %s, but its Hash is %s:\n%+v", e.Seq, got, e.Hash, e)
+		if e.ID == "" {
+			t.Errorf("entry %q has no ID", e.Detail)
 		}
 		if e.At.Location() != time.UTC {
-			t.Errorf("entry %d: At %v in %v, want UTC", e.Seq, e.At, e.At.Location())
+			t.Errorf("entry %q: At %v in %v, want UTC", e.Detail, e.At, e.At.Location())
 		}
 	}
 	return es
@@ -109,19 +121,23 @@ func seqs(es []storage.AuditEntry) []int64 {
 	return out
 }
 
-func seqRange(from, to int64) []int64 {
-	var out []int64
-	for s := from; s <= to; s++ {
-		out = append(out, s)
+// numbers returns which newAuditEntry each entry is (from its Detail).
+func numbers(es []storage.AuditEntry) []int {
+	var out []int
+	for _, e := range es {
+		var n int
+		fmt.Sscanf(e.Detail, "event %d", &n)
+		out = append(out, n)
 	}
 	return out
 }
 
-func wantHead(t *testing.T, s storage.Store, want storage.AuditEntry) {
-	t.Helper()
-	got, err := s.AuditHead(context.Background())
-	wantErr(t, "AuditHead", err, nil)
-	check(t, "AuditHead", got, want, normAudit)
+func numRange(from, to int) []int {
+	var out []int
+	for n := from; n <= to; n++ {
+		out = append(out, n)
+	}
+	return out
 }
 
 func testAppendAudit(t *testing.T, su suite) {
@@ -129,36 +145,81 @@ func testAppendAudit(t *testing.T, su suite) {
 
 	t.Run("empty trail", func(t *testing.T) {
 		s := su.store(t)
-		_, err := s.AuditHead(ctx)
-		wantErr(t, "AuditHead", err, storage.ErrNotFound)
 		if es := auditEntries(t, s, storage.AuditFilter{}); len(es) != 0 {
 			t.Errorf("AuditEntries of an empty trail = %d entries, want 0", len(es))
 		}
 	})
 
-	t.Run("chain", func(t *testing.T) {
+	t.Run("visible at once, placed by the integrator", func(t *testing.T) {
 		s := su.store(t)
 		var want []storage.AuditEntry
-		prev := ""
+		ids := map[string]bool{}
 		for i := 1; i <= 12; i++ {
 			in := newAuditEntry(i)
-			// What the caller puts in Seq, PrevHash and Hash is ignored.
-			in.Seq, in.PrevHash, in.Hash = 99, "forged", "forged"
+			in.Seq = 99 // ignored
 			got, err := s.AppendAudit(ctx, in)
 			wantErr(t, fmt.Sprintf("AppendAudit #%d", i), err, nil)
-			w := stored(newAuditEntry(i), int64(i), prev)
-			check(t, fmt.Sprintf("AppendAudit #%d", i), got, w, normAudit)
-			if got.Hash != got.ComputeHash() {
-				t.Errorf("AppendAudit #%d returned Hash %s, but the entry hashes to %s", i, got.Hash, got.ComputeHash())
+			if got.ID == "" || ids[got.ID] {
+				t.Errorf("AppendAudit #%d chose ID %q: want a new one", i, got.ID)
 			}
+			ids[got.ID] = true
+			w := stored(newAuditEntry(i), got.ID, 0)
+			check(t, fmt.Sprintf("AppendAudit #%d", i), got, w, normAudit)
 			want = append(want, w)
-			prev = w.Hash
-			wantHead(t, s, w)
+			// Readable before it is integrated, with Seq 0.
+			check(t, "AuditEntries", auditEntries(t, s, storage.AuditFilter{}), want, normAudits)
 		}
-		es := auditEntries(t, s, storage.AuditFilter{})
-		check(t, "AuditEntries", es, want, normAudits)
-		if err := storage.VerifyAuditChain(es, "", 1); err != nil {
-			t.Errorf("VerifyAuditChain of the stored trail: %v", err)
+		if n := integrate(t, s, 5); n != 5 {
+			t.Fatalf("integrated %d, want 5", n)
+		}
+		for i := range 5 {
+			want[i].Seq = int64(i + 1)
+		}
+		check(t, "AuditEntries after integrating 5", auditEntries(t, s, storage.AuditFilter{}), want, normAudits)
+		integrate(t, s, 100)
+		for i := range want {
+			want[i].Seq = int64(i + 1)
+		}
+		check(t, "AuditEntries after integrating all", auditEntries(t, s, storage.AuditFilter{}), want, normAudits)
+		// Each is the log entry of its ID, at leaf Seq-1.
+		ls := s.(LogStore)
+		for _, w := range want {
+			le, err := ls.LogEntry(ctx, w.ID)
+			wantErr(t, "LogEntry", err, nil)
+			if le.Index != w.Seq-1 || le.Detail != w.Detail {
+				t.Errorf("LogEntry(%q) = index %d, %q; want %d, %q", w.ID, le.Index, le.Detail, w.Seq-1, w.Detail)
+			}
+		}
+	})
+
+	t.Run("given ID", func(t *testing.T) {
+		s := su.store(t)
+		in := newAuditEntry(1)
+		in.ID = "entry-1"
+		got, err := s.AppendAudit(ctx, in)
+		wantErr(t, "AppendAudit", err, nil)
+		if got.ID != "entry-1" {
+			t.Errorf("AppendAudit kept ID %q, want entry-1", got.ID)
+		}
+		_, err = s.AppendAudit(ctx, in)
+		wantErr(t, "AppendAudit of a taken ID", err, storage.ErrAlreadyExists)
+		if es := auditEntries(t, s, storage.AuditFilter{}); len(es) != 1 {
+			t.Errorf("AuditEntries = %d entries, want 1", len(es))
+		}
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		s := su.store(t)
+		pid := newAuditEntry(1)
+		pid.Detail = "citizen 1101700230708" // a valid national ID number
+		if _, err := s.AppendAudit(ctx, pid); !errors.Is(err, storage.ErrPersonalData) {
+			t.Errorf("AppendAudit with a national ID number: %v, want ErrPersonalData", err)
+		}
+		if _, err := s.AppendAudit(ctx, storage.AuditEntry{Actor: "system"}); err == nil {
+			t.Error("AppendAudit without a type: no error")
+		}
+		if es := auditEntries(t, s, storage.AuditFilter{}); len(es) != 0 {
+			t.Errorf("AuditEntries = %d entries, want none stored", len(es))
 		}
 	})
 
@@ -173,7 +234,6 @@ func testAppendAudit(t *testing.T, su suite) {
 			{"monotonic reading", time.Now()},
 			{"before 1970", time.Date(1969, time.July, 20, 20, 17, 40, 999_999, time.UTC)},
 			{"far future", time.Date(2543, time.December, 31, 23, 59, 59, 999_999_999, time.UTC)},
-			{"zero", time.Time{}},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -186,10 +246,6 @@ func testAppendAudit(t *testing.T, su suite) {
 				if !got.At.Equal(wantAt) || got.At.Location() != time.UTC {
 					t.Errorf("AppendAudit of At %v returned At %v, want %v (milliseconds, UTC)", tt.at, got.At, wantAt)
 				}
-				if got.Hash != got.ComputeHash() {
-					t.Errorf("AppendAudit returned Hash %s, but the entry hashes to %s", got.Hash, got.ComputeHash())
-				}
-				check(t, "AppendAudit", got, stored(in, 1, ""), normAudit)
 				es := auditEntries(t, s, storage.AuditFilter{})
 				check(t, "AuditEntries", es, []storage.AuditEntry{got}, normAudits)
 				if len(es) == 1 && !es[0].At.Equal(wantAt) {
@@ -197,6 +253,16 @@ func testAppendAudit(t *testing.T, su suite) {
 				}
 			})
 		}
+		t.Run("zero", func(t *testing.T) {
+			s := su.store(t)
+			in := newAuditEntry(1)
+			in.At = time.Time{}
+			got, err := s.AppendAudit(ctx, in)
+			wantErr(t, "AppendAudit", err, nil)
+			if got.At.IsZero() {
+				t.Error("AppendAudit of a zero At kept it zero, want the time of writing")
+			}
+		})
 	})
 
 	t.Run("nil and empty claims", func(t *testing.T) {
@@ -208,8 +274,8 @@ func testAppendAudit(t *testing.T, su suite) {
 			wantErr(t, "AppendAudit", err, nil)
 		}
 		es := auditEntries(t, s, storage.AuditFilter{})
-		if err := storage.VerifyAuditChain(es, "", 1); err != nil {
-			t.Errorf("VerifyAuditChain: %v", err)
+		if len(es) != 3 || len(es[0].Claims) != 0 || len(es[1].Claims) != 0 || !slices.Equal(es[2].Claims, []string{"pid"}) {
+			t.Errorf("AuditEntries = %+v", es)
 		}
 	})
 }
@@ -221,7 +287,6 @@ func testAppendAuditConcurrent(t *testing.T, su suite) {
 	got := make([]storage.AuditEntry, n)
 	errs := race(n, func(i int) error {
 		e := newAuditEntry(i + 1)
-		e.Detail = fmt.Sprintf("goroutine %d", i)
 		var err error
 		got[i], err = s.AppendAudit(ctx, e)
 		return err
@@ -231,208 +296,83 @@ func testAppendAuditConcurrent(t *testing.T, su suite) {
 			t.Fatalf("AppendAudit #%d: %v", i, err)
 		}
 	}
-	returned := slices.Clone(got)
-	slices.SortFunc(returned, func(a, b storage.AuditEntry) int { return int(a.Seq - b.Seq) })
-	if got := seqs(returned); !slices.Equal(got, seqRange(1, n)) {
-		t.Fatalf("Seq returned to %d concurrent appends = %v, want 1 to %d once each", n, got, n)
-	}
 	es := auditEntries(t, s, storage.AuditFilter{})
 	if len(es) != n {
 		t.Fatalf("AuditEntries = %d entries, want %d", len(es), n)
 	}
-	prev := ""
-	for i, e := range es {
-		if e.Seq != int64(i+1) {
-			t.Errorf("entry #%d has Seq %d, want %d", i, e.Seq, i+1)
-		}
-		if e.PrevHash != prev {
-			t.Errorf("entry %d: PrevHash %q, want the Hash of entry %d, %q", e.Seq, e.PrevHash, e.Seq-1, prev)
-		}
-		if h := e.ComputeHash(); e.Hash != h {
-			t.Errorf("entry %d: Hash %q, want ComputeHash() %q", e.Seq, e.Hash, h)
-		}
-		prev = e.Hash
+	if got := numbers(es); !slices.Equal(slices.Sorted(slices.Values(got)), numRange(1, n)) {
+		t.Errorf("entries %v, want 1 to %d once each", got, n)
 	}
-	if err := storage.VerifyAuditChain(es, "", 1); err != nil {
-		t.Errorf("VerifyAuditChain: %v", err)
+	for integrate(t, s, 7) > 0 {
 	}
-	check(t, "entries returned by AppendAudit", returned, es, normAudits)
-	wantHead(t, s, es[n-1])
+	es = auditEntries(t, s, storage.AuditFilter{})
+	if got := seqs(es); !slices.Equal(got, seqRange(1, n)) {
+		t.Errorf("Seq after integration = %v, want 1 to %d", got, n)
+	}
+	slices.SortFunc(got, func(a, b storage.AuditEntry) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(es, func(a, b storage.AuditEntry) int { return cmp.Compare(a.ID, b.ID) })
+	for i := range es {
+		es[i].Seq = 0
+	}
+	check(t, "entries returned by AppendAudit", got, es, normAudits)
 }
 
+func seqRange(from, to int64) []int64 {
+	var out []int64
+	for s := from; s <= to; s++ {
+		out = append(out, s)
+	}
+	return out
+}
+
+// testAuditEntries reads ten entries of which the first six are
+// integrated: the filters, and the log order (integrated entries by Seq,
+// then the others as written).
 func testAuditEntries(t *testing.T, su suite) {
 	s := su.store(t)
 	all := appendAudit(t, s, 10)
+	integrate(t, s, 6)
+	for i := range 6 {
+		all[i].Seq = int64(i + 1)
+	}
 	tests := []struct {
 		name string
 		f    storage.AuditFilter
-		want []int64
+		want []int
 	}{
-		{"all", storage.AuditFilter{}, seqRange(1, 10)},
-		{"citizen", storage.AuditFilter{CitizenID: "citizen-1"}, []int64{1, 2, 6, 7, 8}},
-		{"agency", storage.AuditFilter{AgencyID: "agency-1"}, []int64{2, 3, 5, 7, 8, 10}},
-		{"client", storage.AuditFilter{ClientID: "c-1"}, []int64{2, 3, 7, 8}},
-		{"one type", storage.AuditFilter{Types: []string{storage.AuditTokenIssued}}, []int64{2, 4, 6, 10}},
-		{"two types", storage.AuditFilter{Types: []string{storage.AuditTokenIssued, storage.AuditUserinfo}}, []int64{2, 3, 4, 6, 8, 10}},
-		{"empty types", storage.AuditFilter{Types: []string{}}, seqRange(1, 10)},
-		{"citizen and agency", storage.AuditFilter{CitizenID: "citizen-1", AgencyID: "agency-1"}, []int64{2, 7, 8}},
-		{"from", storage.AuditFilter{FromSeq: 4}, seqRange(4, 10)},
-		{"to", storage.AuditFilter{ToSeq: 3}, seqRange(1, 3)},
-		{"from and to", storage.AuditFilter{FromSeq: 4, ToSeq: 6}, seqRange(4, 6)},
-		{"one seq", storage.AuditFilter{FromSeq: 6, ToSeq: 6}, []int64{6}},
-		{"past the end", storage.AuditFilter{FromSeq: 11}, nil},
-		{"limit", storage.AuditFilter{Limit: 3}, seqRange(1, 3)},
-		{"newest first", storage.AuditFilter{Newest: true}, []int64{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}},
-		{"newest three", storage.AuditFilter{Newest: true, Limit: 3}, []int64{10, 9, 8}},
-		{"a citizen's newest two", storage.AuditFilter{CitizenID: "citizen-1", Newest: true, Limit: 2}, []int64{8, 7}},
-		{"everything at once", storage.AuditFilter{AgencyID: "agency-1", ClientID: "c-1", Types: []string{storage.AuditUserinfo, storage.AuditConsentGiven}, FromSeq: 3, ToSeq: 7, Newest: true, Limit: 5}, []int64{7, 3}},
-		{"window newest first", storage.AuditFilter{AgencyID: "agency-1", FromSeq: 3, ToSeq: 8, Newest: true}, []int64{8, 7, 5, 3}},
+		{"all", storage.AuditFilter{}, numRange(1, 10)},
+		{"citizen", storage.AuditFilter{CitizenID: "citizen-1"}, []int{1, 2, 6, 7, 8}},
+		{"agency", storage.AuditFilter{AgencyID: "agency-1"}, []int{2, 3, 5, 7, 8, 10}},
+		{"client", storage.AuditFilter{ClientID: "c-1"}, []int{2, 3, 7, 8}},
+		{"one type", storage.AuditFilter{Types: []string{storage.AuditTokenIssued}}, []int{2, 4, 6, 10}},
+		{"two types", storage.AuditFilter{Types: []string{storage.AuditTokenIssued, storage.AuditUserinfo}}, []int{2, 3, 4, 6, 8, 10}},
+		{"empty types", storage.AuditFilter{Types: []string{}}, numRange(1, 10)},
+		{"citizen and agency", storage.AuditFilter{CitizenID: "citizen-1", AgencyID: "agency-1"}, []int{2, 7, 8}},
+		{"from keeps those not integrated", storage.AuditFilter{FromSeq: 4}, numRange(4, 10)},
+		{"to leaves out those not integrated", storage.AuditFilter{ToSeq: 3}, numRange(1, 3)},
+		{"from and to", storage.AuditFilter{FromSeq: 4, ToSeq: 6}, numRange(4, 6)},
+		{"to past the integrated", storage.AuditFilter{FromSeq: 5, ToSeq: 9}, []int{5, 6}},
+		{"one seq", storage.AuditFilter{FromSeq: 6, ToSeq: 6}, []int{6}},
+		{"past the end", storage.AuditFilter{FromSeq: 11, ToSeq: 20}, nil},
+		{"limit", storage.AuditFilter{Limit: 3}, numRange(1, 3)},
+		{"newest first", storage.AuditFilter{Newest: true}, []int{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}},
+		{"newest three", storage.AuditFilter{Newest: true, Limit: 3}, []int{10, 9, 8}},
+		{"a citizen's newest two", storage.AuditFilter{CitizenID: "citizen-1", Newest: true, Limit: 2}, []int{8, 7}},
+		{"everything at once", storage.AuditFilter{AgencyID: "agency-1", ClientID: "c-1", Types: []string{storage.AuditUserinfo, storage.AuditConsentGiven}, FromSeq: 3, ToSeq: 7, Newest: true, Limit: 5}, []int{3}},
+		{"window newest first", storage.AuditFilter{AgencyID: "agency-1", FromSeq: 3, Newest: true}, []int{10, 8, 7, 5, 3}},
 		{"unknown citizen", storage.AuditFilter{CitizenID: "citizen-9"}, nil},
 		{"unknown type", storage.AuditFilter{Types: []string{"no_such_type"}}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			es := auditEntries(t, s, tt.f)
-			if got := seqs(es); !slices.Equal(got, tt.want) {
-				t.Fatalf("AuditEntries(%+v) Seq = %v, want %v", tt.f, got, tt.want)
+			if got := numbers(es); !slices.Equal(got, tt.want) {
+				t.Fatalf("AuditEntries(%+v) = entries %v, want %v", tt.f, got, tt.want)
 			}
 			for _, e := range es {
-				check(t, fmt.Sprintf("entry %d", e.Seq), e, all[e.Seq-1], normAudit)
+				n := numbers([]storage.AuditEntry{e})[0]
+				check(t, fmt.Sprintf("entry %d", n), e, stored(newAuditEntry(n), all[n-1].ID, all[n-1].Seq), normAudit)
 			}
 		})
 	}
-}
-
-// newCheckpoint returns a checkpoint of entry e.
-func newCheckpoint(e storage.AuditEntry) storage.AuditCheckpoint {
-	return storage.AuditCheckpoint{
-		Seq:  e.Seq,
-		Hash: e.Hash,
-		At:   e.At.Add(time.Minute),
-		JWS:  fmt.Sprintf("eyJhbGciOiJFUzI1NiJ9.eyJzZXEiOiVkfQ.sig-%d", e.Seq),
-	}
-}
-
-func testAuditCheckpoints(t *testing.T, su suite) {
-	ctx := context.Background()
-	s := su.store(t)
-	es := appendAudit(t, s, 10)
-	cps := map[int64]storage.AuditCheckpoint{}
-	for _, seq := range []int64{6, 3, 9} {
-		cp := newCheckpoint(es[seq-1])
-		wantErr(t, fmt.Sprintf("CreateAuditCheckpoint(%d)", seq), s.CreateAuditCheckpoint(ctx, cp), nil)
-		cps[seq] = cp
-	}
-	again := newCheckpoint(es[5])
-	again.JWS = "must not be stored"
-	wantErr(t, "CreateAuditCheckpoint again", s.CreateAuditCheckpoint(ctx, again), storage.ErrAlreadyExists)
-
-	tests := []struct {
-		from, to int64
-		want     []int64
-	}{
-		{0, 0, []int64{3, 6, 9}},
-		{4, 0, []int64{6, 9}},
-		{0, 6, []int64{3, 6}},
-		{3, 9, []int64{3, 6, 9}},
-		{6, 6, []int64{6}},
-		{4, 5, nil},
-		{10, 0, nil},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("from %d to %d", tt.from, tt.to), func(t *testing.T) {
-			got, err := s.AuditCheckpoints(ctx, tt.from, tt.to)
-			wantErr(t, "AuditCheckpoints", err, nil)
-			var want []storage.AuditCheckpoint
-			for _, seq := range tt.want {
-				want = append(want, cps[seq])
-			}
-			check(t, "AuditCheckpoints", got, want, func(cs []storage.AuditCheckpoint) []storage.AuditCheckpoint {
-				return normList(cs, normCheckpoint)
-			})
-		})
-	}
-}
-
-func testPruneAudit(t *testing.T, su suite) {
-	ctx := context.Background()
-	s := su.store(t)
-	all := appendAudit(t, s, 10)
-	cp4, cp7 := newCheckpoint(all[3]), newCheckpoint(all[6])
-	// Two checkpoints the trail does not bear out: one whose hash is not
-	// entry 5's, one past the head.
-	cpWrong := newCheckpoint(all[4])
-	cpWrong.Hash = all[3].Hash
-	cpAhead := newCheckpoint(all[9])
-	cpAhead.Seq = 20
-	cps := []storage.AuditCheckpoint{cp4, cpWrong, cp7, cpAhead}
-	for _, cp := range cps {
-		wantErr(t, "CreateAuditCheckpoint", s.CreateAuditCheckpoint(ctx, cp), nil)
-	}
-
-	// wantTrail fails t unless the trail is all[from-1:] and verifies from
-	// the checkpoint at from.
-	wantTrail := func(t *testing.T, cp storage.AuditCheckpoint) {
-		t.Helper()
-		es := auditEntries(t, s, storage.AuditFilter{})
-		check(t, "AuditEntries", es, all[cp.Seq-1:], normAudits)
-		if len(es) == 0 {
-			return
-		}
-		if es[0].Seq != cp.Seq || es[0].Hash != cp.Hash {
-			t.Errorf("first entry left is %d with Hash %s, want the checkpoint's entry %d with Hash %s", es[0].Seq, es[0].Hash, cp.Seq, cp.Hash)
-		}
-		if err := storage.VerifyAuditChain(es[1:], cp.Hash, cp.Seq+1); err != nil {
-			t.Errorf("VerifyAuditChain from the checkpoint at %d: %v", cp.Seq, err)
-		}
-	}
-	prune := func(t *testing.T, seq int64, want int64, wantErrIs error) {
-		t.Helper()
-		n, err := s.PruneAudit(ctx, seq)
-		wantErr(t, fmt.Sprintf("PruneAudit(%d)", seq), err, wantErrIs)
-		if n != want {
-			t.Errorf("PruneAudit(%d) = %d, want %d", seq, n, want)
-		}
-	}
-
-	t.Run("without a checkpoint", func(t *testing.T) {
-		prune(t, 6, 0, storage.ErrNotFound)
-		prune(t, 11, 0, storage.ErrNotFound)
-		check(t, "AuditEntries", auditEntries(t, s, storage.AuditFilter{}), all, normAudits)
-	})
-	t.Run("to a checkpoint the trail does not bear out", func(t *testing.T) {
-		prune(t, cpWrong.Seq, 0, storage.ErrConflict)
-		prune(t, cpAhead.Seq, 0, storage.ErrConflict)
-		check(t, "AuditEntries", auditEntries(t, s, storage.AuditFilter{}), all, normAudits)
-	})
-	t.Run("to a checkpoint", func(t *testing.T) {
-		prune(t, 4, 3, nil)
-		wantTrail(t, cp4)
-	})
-	t.Run("to the same checkpoint again", func(t *testing.T) {
-		prune(t, 4, 0, nil)
-		wantTrail(t, cp4)
-	})
-	t.Run("to a later checkpoint", func(t *testing.T) {
-		prune(t, 7, 3, nil)
-		wantTrail(t, cp7)
-		if es := auditEntries(t, s, storage.AuditFilter{FromSeq: 1, ToSeq: 6}); len(es) != 0 {
-			t.Errorf("AuditEntries(1 to 6) after pruning = %v, want none", seqs(es))
-		}
-	})
-	t.Run("checkpoints and head kept", func(t *testing.T) {
-		got, err := s.AuditCheckpoints(ctx, 0, 0)
-		wantErr(t, "AuditCheckpoints", err, nil)
-		check(t, "AuditCheckpoints", got, cps, func(cs []storage.AuditCheckpoint) []storage.AuditCheckpoint {
-			return normList(cs, normCheckpoint)
-		})
-		wantHead(t, s, all[9])
-	})
-	t.Run("appending continues the chain", func(t *testing.T) {
-		got, err := s.AppendAudit(ctx, newAuditEntry(11))
-		wantErr(t, "AppendAudit", err, nil)
-		check(t, "AppendAudit", got, stored(newAuditEntry(11), 11, all[9].Hash), normAudit)
-		all = append(all, got)
-		wantTrail(t, cp7)
-	})
 }

@@ -76,18 +76,12 @@ func normConsent(c storage.Consent) storage.Consent {
 	return c
 }
 
-// normAudit makes nil and empty Claims equal, as ComputeHash does. At is
-// compared to the millisecond here; that the store returns it exactly as
-// hashed is checked by comparing Hash with ComputeHash.
+// normAudit makes nil and empty Claims equal and compares At to the
+// millisecond.
 func normAudit(e storage.AuditEntry) storage.AuditEntry {
 	e.Claims = normStrings(e.Claims)
 	e.At = normTime(e.At)
 	return e
-}
-
-func normCheckpoint(c storage.AuditCheckpoint) storage.AuditCheckpoint {
-	c.At = normTime(c.At)
-	return c
 }
 
 // ids returns the IDs of records, in order.

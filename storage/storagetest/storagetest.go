@@ -75,17 +75,17 @@
 //     succeed and leave exactly one in force. ConsentsByCitizen lists
 //     newest GivenAt first. WithdrawConsent sets WithdrawnAt to now and
 //     returns the consent; a replaced consent counts as withdrawn.
-//   - AppendAudit ignores the Seq, PrevHash and Hash it is given and
-//     truncates At to milliseconds in UTC before hashing, so that the
-//     entry it returns, and every entry read back, satisfies Hash ==
-//     ComputeHash(). Seq continues after pruning.
-//   - AuditEntries applies Limit after ordering (Newest: the last Limit
-//     entries); Types matches any of them, and an empty Types matches all.
-//   - CreateAuditCheckpoint does not compare the checkpoint with the
-//     trail; PruneAudit does: unless the trail holds entry seq with the
-//     checkpoint's Hash, it gives ErrConflict and deletes nothing. It keeps
-//     every checkpoint and the entry at seq, and pruning to the same
-//     checkpoint again removes nothing.
+//   - AppendAudit stores an entry of the verifiable log, not yet
+//     integrated: an ID (its own if the caller gave none; ErrAlreadyExists
+//     for a taken one), At in milliseconds UTC (now if zero), claims in the
+//     caller's order; ErrPersonalData, storing nothing, for a national ID
+//     number.
+//     It returns the entry with Seq 0; AuditEntries shows it at once, and
+//     with Seq = leaf index + 1 once IntegrateLog has placed it.
+//   - AuditEntries lists in log order: integrated entries by Seq, then the
+//     others as written; Newest the reverse. It applies Limit after
+//     ordering; Types matches any of them, an empty Types matches all.
+//     FromSeq keeps the entries not yet integrated, ToSeq leaves them out.
 package storagetest
 
 import (
@@ -154,8 +154,6 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"AppendAudit", testAppendAudit},
 		{"AppendAuditConcurrent", testAppendAuditConcurrent},
 		{"AuditEntries", testAuditEntries},
-		{"AuditCheckpoints", testAuditCheckpoints},
-		{"PruneAudit", testPruneAudit},
 		{"LogEntries", testLogEntries},
 		{"IntegrateLog", testIntegrateLog},
 		{"IntegrateLogConcurrent", testIntegrateLogConcurrent},
