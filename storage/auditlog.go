@@ -1,13 +1,16 @@
 package storage
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // The verifiable audit log (package audit) keeps its records in the types
 // below. Backends store them; only package audit computes hashes, signs
 // checkpoints and verifies, so that backends need know nothing of Merkle
-// trees. The methods that store them are listed by audit.Store (an interface
-// owned by its consumer) rather than by Store, and every backend implements
-// them; storagetest checks that each does.
+// trees. The methods that store them are LogStore, part of Store (package
+// audit names the same set audit.Store, as its consumer); storagetest pins
+// their behaviour down.
 
 // NotIntegrated is the Index of a LogEntry that the integrator has not yet
 // given a place in the log.
@@ -82,4 +85,22 @@ type LogKey struct {
 	// PrivateKey is the sealed note signer key.
 	PrivateKey []byte
 	CreatedAt  time.Time
+}
+
+// LogStore is the verifiable audit log's storage: entries written without a
+// place in the log, the integration right, tree nodes, signed heads and the
+// log's sealed key. Package audit drives it (audit.Store is the same set);
+// storagetest.LogStore pins its behaviour down. It is part of Store, so that
+// no backend can be wired without it.
+type LogStore interface {
+	AppendLogEntries(ctx context.Context, es []LogEntry) error
+	IntegrateLog(ctx context.Context, max int,
+		fn func(LogHead, []LogEntry) (LogIntegration, error)) (int, error)
+	LogHead(ctx context.Context) (LogHead, error)
+	LogHeads(ctx context.Context, from int64, limit int) ([]LogHead, error)
+	LogNodes(ctx context.Context, ids []LogNodeID) ([][]byte, error)
+	LogEntries(ctx context.Context, from, to int64) ([]LogEntry, error)
+	LogEntry(ctx context.Context, id string) (LogEntry, error)
+	CreateLogKey(ctx context.Context, k LogKey) error
+	LogKey(ctx context.Context, origin string) (LogKey, error)
 }

@@ -43,6 +43,7 @@ type Store interface {
 	ReplayStore
 	CitizenStores
 	PlatformStores
+	LogStore
 
 	// DeleteExpired removes every record whose lifetime ended before now
 	// (auth requests, grants whose tokens are all expired, sessions, replay

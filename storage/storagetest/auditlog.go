@@ -39,18 +39,7 @@ import (
 //     missing. LogHeads lists by Size from the given Size up.
 //   - CreateLogKey of a taken origin gives ErrAlreadyExists; LogKey of an
 //     unknown one ErrNotFound.
-type LogStore interface {
-	AppendLogEntries(ctx context.Context, es []storage.LogEntry) error
-	IntegrateLog(ctx context.Context, max int,
-		fn func(storage.LogHead, []storage.LogEntry) (storage.LogIntegration, error)) (int, error)
-	LogHead(ctx context.Context) (storage.LogHead, error)
-	LogHeads(ctx context.Context, from int64, limit int) ([]storage.LogHead, error)
-	LogNodes(ctx context.Context, ids []storage.LogNodeID) ([][]byte, error)
-	LogEntries(ctx context.Context, from, to int64) ([]storage.LogEntry, error)
-	LogEntry(ctx context.Context, id string) (storage.LogEntry, error)
-	CreateLogKey(ctx context.Context, k storage.LogKey) error
-	LogKey(ctx context.Context, origin string) (storage.LogKey, error)
-}
+type LogStore = storage.LogStore
 
 func (su suite) logStore(t *testing.T) LogStore {
 	t.Helper()
