@@ -319,12 +319,7 @@ func TestForwardedFromTrustedProxy(t *testing.T) {
 		tok := c.signIn(t, ts, newBrowser(t), "citizen-1")
 		ts.secret(tok.AccessToken, tok.RefreshToken)
 
-		auth := "Basic " + basic(c.ID, c.Secret)
-		for _, tt := range []struct {
-			name    string
-			header  http.Header
-			allowed bool
-		}{
+		introspectVia(t, ts, c, tok.AccessToken, []forwardedCase{
 			{"Forwarded", http.Header{"Forwarded": {"for=198.51.100.7"}}, true},
 			{"Forwarded quoted, with port", http.Header{"Forwarded": {`for="198.51.100.7:4711";proto=https`}}, true},
 			{"Forwarded IPv6 with port", http.Header{"Forwarded": {`for="[2001:db8:cafe::17]:4711"`}}, true},
@@ -338,20 +333,7 @@ func TestForwardedFromTrustedProxy(t *testing.T) {
 			{"X-Forwarded-For", http.Header{"X-Forwarded-For": {"198.51.100.7"}}, true},
 			{"headers agree", http.Header{"Forwarded": {"for=198.51.100.7"}, "X-Forwarded-For": {"198.51.100.7"}}, true},
 			{"headers disagree", http.Header{"Forwarded": {"for=198.51.100.7"}, "X-Forwarded-For": {"203.0.113.1"}}, false},
-		} {
-			t.Run(tt.name, func(t *testing.T) {
-				h := tt.header.Clone()
-				h.Set("Authorization", auth)
-				r := raw(t, ts, op.PathIntrospect, "token="+url.QueryEscape(tok.AccessToken), h)
-				if tt.allowed {
-					if r.status != http.StatusOK || r.json(t)["active"] != true {
-						t.Errorf("status %d, body %s; want the token introspected as active", r.status, r.body)
-					}
-					return
-				}
-				r.wantOAuthError(t, http.StatusUnauthorized, "invalid_client")
-			})
-		}
+		})
 	})
 }
 
@@ -369,28 +351,39 @@ func TestProxyHeader(t *testing.T) {
 			NetworkRanges: []string{"198.51.100.0/24", "127.0.0.1/32"}})
 		tok := c.signIn(t, ts, newBrowser(t), "citizen-1")
 		ts.secret(tok.AccessToken, tok.RefreshToken)
-		auth := "Basic " + basic(c.ID, c.Secret)
-		for _, tt := range []struct {
-			name    string
-			header  http.Header
-			allowed bool
-		}{
+		introspectVia(t, ts, c, tok.AccessToken, []forwardedCase{
 			{"the client's egress proxy's X-Forwarded-For disagrees", http.Header{"Forwarded": {"for=198.51.100.7"}, "X-Forwarded-For": {"10.1.2.3"}}, true},
 			{"a forged X-Forwarded-For alone", http.Header{"X-Forwarded-For": {"198.51.100.7"}}, true}, // the peer (loopback, registered) is the client
 			{"Forwarded from elsewhere, X-Forwarded-For registered", http.Header{"Forwarded": {"for=203.0.113.1"}, "X-Forwarded-For": {"198.51.100.7"}}, false},
-		} {
-			t.Run(tt.name, func(t *testing.T) {
-				h := tt.header.Clone()
-				h.Set("Authorization", auth)
-				r := raw(t, ts, op.PathIntrospect, "token="+url.QueryEscape(tok.AccessToken), h)
-				if tt.allowed {
-					if r.status != http.StatusOK || r.json(t)["active"] != true {
-						t.Errorf("status %d, body %s; want the token introspected as active", r.status, r.body)
-					}
-					return
-				}
-				r.wantOAuthError(t, http.StatusUnauthorized, "invalid_client")
-			})
-		}
+		})
 	})
+}
+
+// forwardedCase is a request's forwarding headers and whether the client's
+// registered networks should admit it.
+type forwardedCase struct {
+	name    string
+	header  http.Header
+	allowed bool
+}
+
+// introspectVia introspects token as c with each case's headers: admitted,
+// the token is active; refused, the client is told invalid_client.
+func introspectVia(t *testing.T, ts *testServer, c testClient, token string, cases []forwardedCase) {
+	t.Helper()
+	auth := "Basic " + basic(c.ID, c.Secret)
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			h := tt.header.Clone()
+			h.Set("Authorization", auth)
+			r := raw(t, ts, op.PathIntrospect, "token="+url.QueryEscape(token), h)
+			if tt.allowed {
+				if r.status != http.StatusOK || r.json(t)["active"] != true {
+					t.Errorf("status %d, body %s; want the token introspected as active", r.status, r.body)
+				}
+				return
+			}
+			r.wantOAuthError(t, http.StatusUnauthorized, "invalid_client")
+		})
+	}
 }
