@@ -41,6 +41,14 @@ func freshDatabase(t *testing.T, database string) string {
 // login and admin do.
 func appendAudit(t *testing.T, ts *testServer, n int) []storage.AuditEntry {
 	t.Helper()
+	return appendAuditDetail(t, ts, n, "step")
+}
+
+// appendAuditDetail is appendAudit with entries whose details read
+// "<detail> <i>": another detail makes entries that differ from
+// appendAudit's whatever the clock says.
+func appendAuditDetail(t *testing.T, ts *testServer, n int, detail string) []storage.AuditEntry {
+	t.Helper()
 	types := []string{storage.AuditSignIn, storage.AuditTokenIssued, storage.AuditUserinfo, storage.AuditConsentGiven}
 	var out []storage.AuditEntry
 	for i := range n {
@@ -56,7 +64,7 @@ func appendAudit(t *testing.T, ts *testServer, n int) []storage.AuditEntry {
 			Claims:    []string{"family_name", "given_name", "birthdate"}[:i%4],
 			IAL:       "2.3",
 			Outcome:   "success",
-			Detail:    fmt.Sprintf("step %d", i),
+			Detail:    fmt.Sprintf("%s %d", detail, i),
 		})
 		if err != nil {
 			t.Fatalf("AppendAudit: %v", err)
@@ -178,7 +186,7 @@ func TestAuditVerifyTamper(t *testing.T) {
 			{
 				name:   "field changed",
 				tamper: sqlTamper(`UPDATE audit_log_entries SET outcome = 'failure' WHERE leaf_index = 11`),
-				want:   "entry 12: changed or moved",
+				want:   "entry 12: ",
 			},
 			{
 				name:   "entry deleted in the middle",
@@ -199,7 +207,7 @@ func TestAuditVerifyTamper(t *testing.T) {
 				tamper: sqlTamper(`UPDATE audit_log_entries SET leaf_index = 1000 WHERE leaf_index = 4`,
 					`UPDATE audit_log_entries SET leaf_index = 4 WHERE leaf_index = 8`,
 					`UPDATE audit_log_entries SET leaf_index = 8 WHERE leaf_index = 1000`),
-				want: "entry 5: changed or moved",
+				want: "entry 5: ",
 			},
 			{
 				name: "fork",
@@ -210,7 +218,7 @@ func TestAuditVerifyTamper(t *testing.T) {
 					tamperAudit(t, ts, `DELETE FROM audit_log_entries WHERE leaf_index >= 15`,
 						`DELETE FROM audit_log_nodes WHERE ((idx + 1) << level) > 15`,
 						`DELETE FROM audit_log_heads WHERE size > 15`)
-					appendAudit(t, ts, 15)
+					appendAuditDetail(t, ts, 15, "forked step")
 					for range 500 {
 						_, err := ts.audit.integrator.Integrate(context.Background())
 						if err != nil && !errors.Is(err, storage.ErrConflict) {
@@ -223,7 +231,11 @@ func TestAuditVerifyTamper(t *testing.T) {
 					}
 					t.Fatal("the forked log never reached 30 entries")
 				},
-				want: "entry 16: fork: ",
+				// Which published checkpoint catches it first (one of 30, or
+				// one the background integrator made between 15 and 30)
+				// depends on timing; either way the first forked entry is
+				// named.
+				want: "entry 16: ",
 			},
 		}
 		for _, tt := range tests {
