@@ -41,6 +41,9 @@ type vouch struct {
 	size int64
 	root []byte
 	what string
+	// outside: published or witnessed, out of reach of whoever holds the
+	// database (and perhaps the log key); the store's own heads are not.
+	outside bool
 }
 
 // Verify recomputes the log from its entries and checks it against every
@@ -64,7 +67,7 @@ func Verify(ctx context.Context, r Reader, v note.Verifier, published [][]byte) 
 		if cp.Size == 0 {
 			continue
 		}
-		pub = append(pub, vouch{int64(cp.Size), cp.Hash, fmt.Sprintf("the published checkpoint of size %d", cp.Size)})
+		pub = append(pub, vouch{int64(cp.Size), cp.Hash, fmt.Sprintf("the published checkpoint of size %d", cp.Size), true})
 	}
 	sort.SliceStable(pub, func(i, j int) bool { return pub[i].size < pub[j].size })
 	var headSize int64
@@ -76,7 +79,11 @@ func Verify(ctx context.Context, r Reader, v note.Verifier, published [][]byte) 
 	heads := headCursor{r: r, v: v, from: 1}
 
 	rng := rangeFactory.NewEmptyRange(0)
-	next, good := int64(0), int64(0) // next leaf; size of the last checkpoint that matched
+	// next leaf; size of the last checkpoint that matched; of the last one
+	// from outside the database that matched. A fork is named from the
+	// latter: heads re-signed in the database by whoever rewrote it prove
+	// nothing about where the rewriting began.
+	next, good, goodOutside := int64(0), int64(0), int64(0)
 	pi := 0
 	// vouchesAt returns the signed roots for size next, stored and
 	// published, and counts them.
@@ -142,20 +149,30 @@ func Verify(ctx context.Context, r Reader, v note.Verifier, published [][]byte) 
 				return res, err
 			}
 			var ok, bad []string
+			badOutside, okOutside := false, false
 			for _, vc := range vs {
 				if bytes.Equal(vc.root, root) {
 					ok = append(ok, vc.what)
+					okOutside = okOutside || vc.outside
 				} else {
 					bad = append(bad, vc.what)
+					badOutside = badOutside || vc.outside
 				}
+			}
+			from := good
+			if badOutside {
+				from = goodOutside
 			}
 			switch {
 			case len(bad) > 0 && len(ok) > 0:
-				return res, &VerifyError{good, fmt.Sprintf("fork: %s and %s are signed but differ; the log has entries agreeing with the first, after entry %d", ok[0], bad[0], good-1)}
+				return res, &VerifyError{from, fmt.Sprintf("fork: %s and %s are signed but differ; the log has entries agreeing with the first, after entry %d", ok[0], bad[0], from-1)}
 			case len(bad) > 0:
-				return res, &VerifyError{good, fmt.Sprintf("%s does not match entries %d to %d: one of them was changed, moved or replaced, or the log forked", bad[0], good, next-1)}
+				return res, &VerifyError{from, fmt.Sprintf("%s does not match entries %d to %d: one of them was changed, moved or replaced, or the log forked", bad[0], from, next-1)}
 			}
 			good = next
+			if okOutside {
+				goodOutside = next
+			}
 		}
 	}
 	// Whatever vouches for more entries than the log has: its tail was cut.
@@ -200,7 +217,7 @@ func (c *headCursor) peek(ctx context.Context) (vouch, bool, error) {
 			if cp.Size != uint64(h.Size) || !bytes.Equal(cp.Hash, h.Root) {
 				return vouch{}, false, &VerifyError{-1, fmt.Sprintf("tree head %d: its signed checkpoint says size %d", h.Size, cp.Size)}
 			}
-			c.buf = append(c.buf, vouch{h.Size, cp.Hash, fmt.Sprintf("the signed tree head of size %d", h.Size)})
+			c.buf = append(c.buf, vouch{h.Size, cp.Hash, fmt.Sprintf("the signed tree head of size %d", h.Size), false})
 			c.from = h.Size + 1
 		}
 	}

@@ -162,6 +162,34 @@ func TestVerify(t *testing.T) {
 			_, err := audit.Verify(ctx, l.store, key.Verifier(), published)
 			wantBad(t, err, 8, "fork")
 		})
+		t.Run("fork re-signed between published checkpoints", func(t *testing.T) {
+			// Whoever holds the database and the log key cuts back to 8
+			// entries, writes another history and integrates it: the
+			// database's own heads (12, 16, 20) all agree with it. Only 8
+			// and 20 were published. The fork is named from the last
+			// checkpoint from outside the database that matched (8), not
+			// from the re-signed heads (16).
+			l := newTamperLog(t, b.fresh(t), key)
+			l.truncate(t, 8)
+			write(t, l.store, "fork", 8, 20)
+			integrate(t, l.in)
+			all, err := audit.ReadPublished(l.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var published [][]byte
+			for _, b := range all {
+				cp, err := audit.ParseCheckpoint(b, key.Verifier())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if cp.Size == 8 || cp.Size == 20 {
+					published = append(published, b)
+				}
+			}
+			_, err = audit.Verify(ctx, l.store, key.Verifier(), published)
+			wantBad(t, err, 8, "fork")
+		})
 		t.Run("forged head", func(t *testing.T) {
 			l := newTamperLog(t, b.fresh(t), key)
 			other := newSQLite(t)
