@@ -17,20 +17,17 @@ import (
 
 var _ storage.AuditStore = (*Store)(nil)
 
-// AppendAudit stores e as a log entry not yet integrated, in one statement
-// of one round trip that locks nothing but its own new row: appends from any
-// number of replicas do not wait for each other.
+// AppendAudit stores e as a log entry not yet integrated. It locks nothing
+// but its own new row, so appends from any number of replicas do not wait
+// for each other; within a replica, concurrent appends share one INSERT
+// and one commit (appender.go).
 func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.AuditEntry, error) {
 	le, err := storage.PrepareLogEntry(e.LogEntry(), time.Now())
 	if err != nil {
 		return storage.AuditEntry{}, err
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO audit_log_entries (id, at, type, actor, citizen_id, agency_id, permit_id,
-		client_id, purpose, claims, ial, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		le.ID, le.At, le.Type, le.Actor, le.CitizenID, le.AgencyID, le.PermitID, le.ClientID, le.Purpose,
-		list(le.Claims), le.IAL, le.Outcome, le.Detail)
-	if err != nil {
-		return storage.AuditEntry{}, wrap(fmt.Sprintf("append audit %s", le.Type), err)
+	if err := s.appendEntry(ctx, le); err != nil {
+		return storage.AuditEntry{}, fmt.Errorf("%w (entry %s)", err, le.Type)
 	}
 	return storage.AuditEntryOf(le), nil
 }

@@ -40,6 +40,8 @@ type Store struct {
 	// listenCheck is how long a listening connection may stay silent before
 	// Listen checks that it is still alive.
 	listenCheck time.Duration
+	// appender groups concurrent audit appends (appender.go).
+	appender appender
 }
 
 var _ storage.Store = (*Store)(nil)

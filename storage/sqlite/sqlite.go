@@ -38,6 +38,8 @@ var _ storage.Store = (*Store)(nil)
 type Store struct {
 	w *sql.DB // the single writer connection
 	r *sql.DB // read-only connections
+	// group queues write transactions for group commit (groupcommit.go).
+	group committer
 }
 
 // Open opens the database file at path, creating the file if it is missing.
@@ -214,23 +216,6 @@ func queryList[T any](ctx context.Context, db *sql.DB, scan func(scanner) (T, er
 		out = append(out, v)
 	}
 	return out, rows.Err()
-}
-
-// tx runs fn in a write transaction (BEGIN IMMEDIATE on the one write
-// connection) and commits unless fn fails. fn's error is returned as is.
-func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	return nil
 }
 
 // wrap adds what the store was doing to err, and turns a violated unique

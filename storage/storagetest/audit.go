@@ -317,6 +317,31 @@ func testAppendAuditConcurrent(t *testing.T, su suite) {
 	check(t, "entries returned by AppendAudit", got, es, normAudits)
 }
 
+// testAppendAuditTakenIDs races appends of which every second one takes
+// the ID of the one before: of each pair exactly one is stored, the other
+// gets ErrAlreadyExists, and no other append is harmed by sharing a
+// commit with a loser (backends may group concurrent appends).
+func testAppendAuditTakenIDs(t *testing.T, su suite) {
+	ctx := context.Background()
+	s := su.store(t)
+	const n = 48
+	errs := race(n, func(i int) error {
+		e := newAuditEntry(i/2 + 1)
+		e.ID = fmt.Sprintf("pair-%02d", i/2)
+		_, err := s.AppendAudit(ctx, e)
+		return err
+	})
+	for p := 0; p < n/2; p++ {
+		if got := winners(t, fmt.Sprintf("AppendAudit of pair-%02d", p), errs[2*p:2*p+2], storage.ErrAlreadyExists); got != 1 {
+			t.Errorf("pair-%02d: %d appends succeeded, want 1", p, got)
+		}
+	}
+	es := auditEntries(t, s, storage.AuditFilter{})
+	if got := numbers(es); !slices.Equal(slices.Sorted(slices.Values(got)), numRange(1, n/2)) {
+		t.Errorf("entries %v, want 1 to %d once each", got, n/2)
+	}
+}
+
 func seqRange(from, to int64) []int64 {
 	var out []int64
 	for s := from; s <= to; s++ {

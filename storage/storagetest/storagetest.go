@@ -153,6 +153,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"WithdrawConsent", testWithdrawConsent},
 		{"AppendAudit", testAppendAudit},
 		{"AppendAuditConcurrent", testAppendAuditConcurrent},
+		{"AppendAuditTakenIDs", testAppendAuditTakenIDs},
 		{"AuditEntries", testAuditEntries},
 		{"LogEntries", testLogEntries},
 		{"IntegrateLog", testIntegrateLog},

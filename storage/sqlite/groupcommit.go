@@ -1,0 +1,162 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+)
+
+// Group commit. Every write transaction of a Store goes through its one
+// write connection, and each COMMIT waits for an fsync of the WAL. Under
+// load, requests queue for that connection one fsync each; group commit
+// runs the queued write functions together in one transaction instead,
+// each inside a savepoint of its own, and commits once: one fsync for the
+// whole group.
+//
+// Every function's effects and error are its own: a function that fails
+// is rolled back to its savepoint and the others go on, as if each had run
+// alone in the order queued. A response still leaves only after the commit
+// that holds its writes: tx returns when the group's COMMIT has returned,
+// and if that COMMIT fails, every function of the group gets the error
+// (none of their writes were kept). When the writer is idle, a lone
+// function runs in a transaction of its own, with no savepoint and no wait.
+
+// maxGroup bounds how many functions share one commit, so that the first
+// of a long queue does not wait for all the others.
+const maxGroup = 128
+
+// txRequest is one queued write function and the channel on which its
+// caller waits: for its result, or for the word that it leads the next
+// group.
+type txRequest struct {
+	ctx  context.Context
+	fn   func(*sql.Tx) error
+	done chan txResult
+}
+
+type txResult struct {
+	err  error
+	lead bool // the caller is to run the next group (its own included)
+}
+
+// committer queues write functions; one caller at a time, the leader,
+// runs a group and then hands the lead to the first caller still queued.
+type committer struct {
+	mu     sync.Mutex
+	queue  []*txRequest
+	active bool // a leader is running or has been named
+}
+
+// tx runs fn in a write transaction (BEGIN IMMEDIATE on the one write
+// connection), possibly shared with other callers' functions, and returns
+// once that transaction has committed or failed. fn's own error is
+// returned as is, and its writes are undone. fn must do its work through
+// the transaction it is given and must not call tx again.
+func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	r := &txRequest{ctx: ctx, fn: fn, done: make(chan txResult, 1)}
+	g := &s.group
+	g.mu.Lock()
+	g.queue = append(g.queue, r)
+	lead := !g.active
+	g.active = true
+	g.mu.Unlock()
+	if lead {
+		s.runGroup()
+	}
+	for {
+		// The caller waits even if its context ends: once queued, its
+		// function may be running, and the caller must learn whether it
+		// committed. A function whose context ended before its turn does
+		// not run.
+		res := <-r.done
+		if !res.lead {
+			return res.err
+		}
+		s.runGroup()
+	}
+}
+
+// runGroup takes up to maxGroup queued functions, runs them in one
+// transaction, tells each caller its result, and hands the lead on.
+func (s *Store) runGroup() {
+	g := &s.group
+	g.mu.Lock()
+	n := min(len(g.queue), maxGroup)
+	group := g.queue[:n:n]
+	g.queue = g.queue[n:]
+	g.mu.Unlock()
+
+	errs := s.commitGroup(group)
+	for i, r := range group {
+		r.done <- txResult{err: errs[i]}
+	}
+
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		g.queue[0].done <- txResult{lead: true}
+	} else {
+		g.active = false
+	}
+	g.mu.Unlock()
+}
+
+// commitGroup runs the functions of group in one transaction and returns
+// each one's result.
+func (s *Store) commitGroup(group []*txRequest) []error {
+	errs := make([]error, len(group))
+	failAll := func(err error) []error {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return errs
+	}
+	// The group's transaction outlives any one caller's context: a caller
+	// that gives up must not roll back the others' work.
+	ctx := context.WithoutCancel(group[0].ctx)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return failAll(fmt.Errorf("sqlite: begin: %w", err))
+	}
+	if len(group) == 1 {
+		r := group[0]
+		if err := r.ctx.Err(); err != nil {
+			_ = tx.Rollback()
+			return []error{err}
+		}
+		if err := r.fn(tx); err != nil {
+			_ = tx.Rollback()
+			return []error{err}
+		}
+	} else {
+		for i, r := range group {
+			if err := r.ctx.Err(); err != nil {
+				errs[i] = err
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT grouped"); err != nil {
+				_ = tx.Rollback()
+				return failAll(fmt.Errorf("sqlite: savepoint: %w", err))
+			}
+			if err := r.fn(tx); err != nil {
+				errs[i] = err
+				// Undo this function's writes alone. If even that fails,
+				// the transaction is lost: nobody's writes are kept.
+				if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO grouped"); rerr != nil {
+					_ = tx.Rollback()
+					return failAll(fmt.Errorf("sqlite: rollback to savepoint: %w", rerr))
+				}
+			}
+			if _, err := tx.ExecContext(ctx, "RELEASE grouped"); err != nil {
+				_ = tx.Rollback()
+				return failAll(fmt.Errorf("sqlite: release savepoint: %w", err))
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return failAll(fmt.Errorf("sqlite: commit: %w", err))
+	}
+	return errs
+}

@@ -1,0 +1,104 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestGroupCommit queues write functions behind one that holds the writer,
+// so that they run as one group, and checks that each function's writes
+// are kept exactly when it succeeded: a failing function is undone alone,
+// after writing, and the others' writes commit.
+func TestGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "dopaid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(tx *sql.Tx, v string) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO replay (scope, value, expires_at) VALUES ('group', ?, ?)`,
+			v, time.Now().Add(time.Hour).UnixMilli())
+		return err
+	}
+
+	// The first function holds the lead until every other is queued.
+	const n = 20
+	release := make(chan struct{})
+	holder := make(chan error, 1)
+	go func() {
+		holder <- s.tx(ctx, func(tx *sql.Tx) error {
+			<-release
+			return insert(tx, "holder")
+		})
+	}()
+	errFailed := errors.New("this function fails after writing")
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.tx(ctx, func(tx *sql.Tx) error {
+				if err := insert(tx, fmt.Sprint(i)); err != nil {
+					return err
+				}
+				if i%3 == 0 {
+					return errFailed
+				}
+				return nil
+			})
+		})
+	}
+	// Wait (without timing) until all n are queued behind the holder.
+	for {
+		s.group.mu.Lock()
+		queued := len(s.group.queue)
+		s.group.mu.Unlock()
+		if queued == n {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if err := <-holder; err != nil {
+		t.Fatalf("holder: %v", err)
+	}
+
+	rows, err := s.r.QueryContext(ctx, `SELECT value FROM replay WHERE scope = 'group'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]bool{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		got[v] = true
+	}
+	if !got["holder"] {
+		t.Error("the holder's write is missing")
+	}
+	for i, err := range errs {
+		want := error(nil)
+		if i%3 == 0 {
+			want = errFailed
+		}
+		if err != want {
+			t.Errorf("function %d: %v, want %v", i, err, want)
+		}
+		if got[fmt.Sprint(i)] != (want == nil) {
+			t.Errorf("function %d: write kept = %v, want %v", i, got[fmt.Sprint(i)], want == nil)
+		}
+	}
+}
