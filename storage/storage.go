@@ -281,6 +281,23 @@ type TokenStore interface {
 	// RevokeGrants revokes every live grant matching the filter and returns
 	// how many it revoked. An empty filter is refused with an error.
 	RevokeGrants(ctx context.Context, f GrantFilter, now time.Time) (int64, error)
+	// Revocations reads the revocation feed: the grants and access tokens
+	// revoked, by whatever method, in
+	// transactions that the cursor has not covered yet, and the cursor to
+	// pass next time. Cursor 0 reads the whole feed. A revocation may be
+	// reported again on a later read; one that commits is never skipped,
+	// however late it commits. Entries leave the feed with DeleteExpired
+	// once their ExpiresAt has passed.
+	Revocations(ctx context.Context, cursor int64) ([]Revocation, int64, error)
+}
+
+// Revocation is an entry of the revocation feed (TokenStore.Revocations).
+type Revocation struct {
+	// Grant is true for a grant (ID is the grant's), false for an access
+	// token (ID is the token's, its hash).
+	Grant     bool
+	ID        string
+	ExpiresAt time.Time
 }
 
 // GrantFilter selects grants. Empty fields match anything, but at least one

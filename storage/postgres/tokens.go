@@ -220,3 +220,35 @@ func (s *Store) RevokeGrants(ctx context.Context, f storage.GrantFilter, now tim
 	}
 	return tag.RowsAffected(), nil
 }
+
+// Revocations reads the feed that triggers of migration 0015 fill. The
+// cursor is a transaction ID: the read returns the rows of transactions
+// from the cursor on, and the next cursor is the xmin of the read's own
+// snapshot, below which every transaction has ended and is visible to the
+// read. Rows of transactions still running at the read come again next
+// time, so a revocation that commits late is never skipped.
+func (s *Store) Revocations(ctx context.Context, cursor int64) ([]storage.Revocation, int64, error) {
+	rows, err := s.pool.Query(ctx, `WITH snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin)
+		SELECT snap.xmin, r.kind, r.id, r.expires_at FROM snap
+		LEFT JOIN token_revocations r ON r.xid >= $1::bigint::text::xid8`, cursor)
+	if err != nil {
+		return nil, cursor, wrap("revocations", err)
+	}
+	defer rows.Close()
+	var out []storage.Revocation
+	next := cursor
+	for rows.Next() {
+		var kind, id *string
+		var exp time.Time
+		if err := rows.Scan(&next, &kind, &id, tsDest{&exp}); err != nil {
+			return nil, cursor, wrap("revocations", err)
+		}
+		if kind != nil && id != nil {
+			out = append(out, storage.Revocation{Grant: *kind == "grant", ID: *id, ExpiresAt: exp})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, cursor, wrap("revocations", err)
+	}
+	return out, next, nil
+}

@@ -211,3 +211,28 @@ func (s *Store) RevokeGrants(ctx context.Context, f storage.GrantFilter, now tim
 	}
 	return n, nil
 }
+
+// Revocations reads the feed that triggers of migration 0015 fill. One
+// writer at a time commits, so seq grows in commit order and the cursor is
+// the last seq read.
+func (s *Store) Revocations(ctx context.Context, cursor int64) ([]storage.Revocation, int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, kind, id, expires_at FROM token_revocations WHERE seq > ? ORDER BY seq`, cursor)
+	if err != nil {
+		return nil, cursor, wrap(err, "revocations")
+	}
+	defer rows.Close()
+	var out []storage.Revocation
+	for rows.Next() {
+		var r storage.Revocation
+		var kind string
+		if err := rows.Scan(&cursor, &kind, &r.ID, timeCol{&r.ExpiresAt}); err != nil {
+			return nil, cursor, wrap(err, "revocations")
+		}
+		r.Grant = kind == "grant"
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, cursor, wrap(err, "revocations")
+	}
+	return out, cursor, nil
+}

@@ -121,6 +121,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RevokeGrant", testRevokeGrant},
 		{"RevokeGrants", testRevokeGrants},
 		{"RotateRefreshToken", testRotateRefreshToken},
+		{"Revocations", testRevocations},
 		{"Sessions", testSessions},
 		{"TouchSession", testTouchSession},
 		{"SessionsBySubject", testSessionsBySubject},

@@ -453,3 +453,101 @@ func testRotateRefreshToken(t *testing.T, su suite) {
 		}
 	})
 }
+
+// revocationsFrom reads the feed from cursor and returns what it reported
+// (by kind and ID, with ExpiresAt) and the next cursor.
+func revocationsFrom(t *testing.T, s storage.Store, cursor int64) (map[string]time.Time, int64) {
+	t.Helper()
+	rs, next, err := s.Revocations(context.Background(), cursor)
+	wantErr(t, fmt.Sprintf("Revocations(%d)", cursor), err, nil)
+	got := map[string]time.Time{}
+	for _, r := range rs {
+		k := "access:" + r.ID
+		if r.Grant {
+			k = "grant:" + r.ID
+		}
+		got[k] = r.ExpiresAt
+	}
+	return got, next
+}
+
+// testRevocations checks the revocation feed: every way of revoking a
+// grant or an access token is reported, with its expiry, from the cursor
+// of the read before it; reading on from a cursor reports nothing that was
+// revoked before it was taken except what it may repeat; DeleteExpired
+// takes out what ran out.
+func testRevocations(t *testing.T, su suite) {
+	ctx := context.Background()
+	s := su.store(t)
+	seedClient(t, s, "client-1")
+	got, c0 := revocationsFrom(t, s, 0)
+	if len(got) != 0 {
+		t.Fatalf("Revocations of a new store = %v, want none", got)
+	}
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		g := newGrant(id)
+		g.Subject = "subject-" + id
+		issue(t, s, g)
+	}
+	if got, _ := revocationsFrom(t, s, c0); len(got) != 0 {
+		t.Errorf("Revocations after issuing only = %v, want none", got)
+	}
+
+	wantErr(t, "RevokeAccessToken", s.RevokeAccessToken(ctx, "at-a", base), nil)
+	wantErr(t, "RevokeGrant", s.RevokeGrant(ctx, "b", base), nil)
+	n, err := s.RevokeGrants(ctx, storage.GrantFilter{Subject: "subject-c"}, base)
+	wantErr(t, "RevokeGrants", err, nil)
+	if n != 1 {
+		t.Fatalf("RevokeGrants = %d, want 1", n)
+	}
+	a1 := storage.AccessToken{ID: "at-d1", CreatedAt: at(time.Minute), ExpiresAt: at(6 * time.Minute)}
+	r1 := storage.RefreshToken{ID: "rt-d1", CreatedAt: at(time.Minute), ExpiresAt: at(time.Hour)}
+	_, err = s.RotateRefreshToken(ctx, "rt-d", a1, r1, at(time.Minute))
+	wantErr(t, "RotateRefreshToken", err, nil)
+	a2, r2 := a1, r1
+	a2.ID, r2.ID = "at-d2", "rt-d2"
+	_, err = s.RotateRefreshToken(ctx, "rt-d", a2, r2, at(time.Minute))
+	wantErr(t, "RotateRefreshToken of a used token", err, storage.ErrConflict)
+
+	want := map[string]time.Time{
+		"access:at-a": newAccess("at-a", "a").ExpiresAt,
+		"grant:b":     newGrant("b").ExpiresAt,
+		"grant:c":     newGrant("c").ExpiresAt,
+		"grant:d":     newGrant("d").ExpiresAt,
+	}
+	got, c1 := revocationsFrom(t, s, c0)
+	for k, exp := range want {
+		if g, ok := got[k]; !ok {
+			t.Errorf("Revocations(%d) lacks %s: got %v", c0, k, got)
+		} else if !g.Equal(exp) {
+			t.Errorf("Revocations(%d): %s expires %v, want %v", c0, k, g, exp)
+		}
+	}
+	if _, ok := got["grant:e"]; ok {
+		t.Errorf("Revocations reports grant e, which is live")
+	}
+	if all, _ := revocationsFrom(t, s, 0); len(all) != len(got) {
+		t.Errorf("Revocations(0) = %v, want the same as from the first cursor: %v", all, got)
+	}
+
+	// From the new cursor on: what is revoked next, whatever came before
+	// may come again.
+	wantErr(t, "RevokeGrant of a revoked grant", s.RevokeGrant(ctx, "b", at(time.Second)), nil)
+	wantErr(t, "RevokeGrant", s.RevokeGrant(ctx, "e", base), nil)
+	got, _ = revocationsFrom(t, s, c1)
+	if _, ok := got["grant:e"]; !ok {
+		t.Errorf("Revocations(%d) after revoking e = %v, want grant:e", c1, got)
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok && k != "grant:e" {
+			t.Errorf("Revocations(%d) reports %s, which was never revoked", c1, k)
+		}
+	}
+
+	// Past every expiry, DeleteExpired empties the feed.
+	_, err = s.DeleteExpired(ctx, at(48*time.Hour))
+	wantErr(t, "DeleteExpired", err, nil)
+	if got, _ := revocationsFrom(t, s, 0); len(got) != 0 {
+		t.Errorf("Revocations after DeleteExpired past every expiry = %v, want none", got)
+	}
+}
