@@ -136,6 +136,15 @@ type Config struct {
 	AssertionMaxAge time.Duration // 61 min: latest accepted client assertion expiry
 	ClientCacheTTL  time.Duration // 1 s: how stale a cached client may be
 	PermitCacheTTL  time.Duration // 500 ms: how stale a cached permit may be
+	// RevocationMaxAge is how stale the set of revoked grants and tokens
+	// that sealed access tokens are checked against may be (250 ms).
+	RevocationMaxAge time.Duration
+
+	// AccessTokenKey (32 bytes), if set, seals access tokens: they carry
+	// their grant, encrypted, and userinfo and introspection need no
+	// database read (accesstoken.go). Empty: random tokens, looked up in
+	// the store. Every replica must be given the same key.
+	AccessTokenKey []byte
 	// BrowserCookie names the cookie that binds authorization requests to
 	// the browser that started them (its SHA-256 is AuthRequest.BrowserBinding).
 	BrowserCookie string
@@ -175,6 +184,7 @@ func (c *Config) setDefaults() {
 	def(&c.AssertionMaxAge, DefaultAssertionMaxAge)
 	def(&c.ClientCacheTTL, DefaultClientCacheTTL)
 	def(&c.PermitCacheTTL, 500*time.Millisecond)
+	def(&c.RevocationMaxAge, 250*time.Millisecond)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -235,6 +245,10 @@ type Provider struct {
 	discovery  discoveryDocument
 	// signers caches one jose.Signer per signing key ID.
 	signers sync.Map
+	// sealer seals access tokens (nil: tokens are random and looked up in
+	// the store); revoked is the revocation set they are checked against.
+	sealer  *tokenSealer
+	revoked *revocationSet
 }
 
 // New builds a provider from cfg.
@@ -253,6 +267,13 @@ func New(cfg Config) (*Provider, error) {
 		permits:    &permitCache{store: cfg.Store, ttl: cfg.PermitCacheTTL, now: cfg.Now, entries: make(map[string]permitEntry)},
 		jwks:       newJWKSCache(cfg.HTTPClient, cfg.Now),
 		issuerPath: strings.TrimSuffix(u.Path, "/"),
+	}
+	if len(cfg.AccessTokenKey) > 0 {
+		sealer, err := newTokenSealer(cfg.AccessTokenKey)
+		if err != nil {
+			return nil, fmt.Errorf("invalid provider configuration: %w", err)
+		}
+		p.sealer, p.revoked = sealer, newRevocationSet(cfg.Store, cfg.RevocationMaxAge)
 	}
 	p.discovery = p.newDiscovery()
 	p.handler = p.routes()

@@ -30,7 +30,7 @@ func (s *server) UserInfo(ctx context.Context, r *oidcop.Request[oidc.UserInfoRe
 		return nil, invalidToken()
 	}
 	now := p.now()
-	ti, err := p.store.AccessToken(ctx, HashToken(r.Data.AccessToken), now)
+	ti, err := p.accessToken(ctx, r.Data.AccessToken, now)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, invalidToken()
@@ -115,7 +115,7 @@ func (s *server) Introspect(ctx context.Context, r *oidcop.Request[oidcop.Intros
 	hint := r.Form.Get("token_type_hint")
 	tryAccess := func() error {
 		var err error
-		ti, err = p.store.AccessToken(ctx, hash, now)
+		ti, err = p.accessToken(ctx, r.Data.Token, now)
 		if err == nil {
 			tokenType, exp, iat = "access_token", ti.Access.ExpiresAt, ti.Access.CreatedAt
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -300,7 +301,7 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 	} else {
 		g.ExpiresAt = now.Add(p.accessTTL(c))
 	}
-	t, err := p.mintTokens(g, offline, now)
+	t, err := p.mintTokens(g, now.Add(p.cfg.AccessTokenTTL), offline, g.ExpiresAt, now)
 	if err != nil {
 		return nil, p.internal(ctx, "mint tokens", err)
 	}
@@ -322,23 +323,28 @@ func (s *server) RefreshToken(ctx context.Context, r *oidcop.ClientRequest[oidc.
 	p := s.p
 	c := r.Client.(client).Client
 	now := p.now()
-	t, err := p.mintTokens(storage.Grant{ExpiresAt: now.Add(p.refreshTTL(c))}, true, now)
-	if err != nil {
-		return nil, p.internal(ctx, "mint tokens", err)
-	}
-	t.access.ExpiresAt = now.Add(p.accessTTL(c))
 	hash := HashToken(r.Data.RefreshToken)
-	if len(r.Data.Scopes) > 0 {
-		// A scope beyond the grant is refused before the token rotates:
-		// refused after, it would cost the client its new tokens, and its
-		// retry with the old one would look like reuse and end the grant.
-		if ti, err := p.store.RefreshToken(ctx, hash, now); err == nil && ti.Grant.ClientID == c.ID {
-			if err := scopesWithin(r.Data.Scopes, ti.Grant); err != nil {
+	// The grant is read first: a sealed access token carries it. A token
+	// that is not live (unknown, expired, or used before) rotates all the
+	// same below, so that reuse is detected; its successors are never
+	// handed out.
+	var pre storage.Grant
+	if ti, err := p.store.RefreshToken(ctx, hash, now); err == nil {
+		pre = ti.Grant
+		if pre.ClientID == c.ID && len(r.Data.Scopes) > 0 {
+			// A scope beyond the grant is refused before the token rotates:
+			// refused after, it would cost the client its new tokens, and its
+			// retry with the old one would look like reuse and end the grant.
+			if err := scopesWithin(r.Data.Scopes, pre); err != nil {
 				return nil, err
 			}
-		} else if err != nil && !isNotFound(err) {
-			return nil, p.internal(ctx, "load refresh token", err)
 		}
+	} else if !isNotFound(err) {
+		return nil, p.internal(ctx, "load refresh token", err)
+	}
+	t, err := p.mintTokens(pre, now.Add(p.accessTTL(c)), true, now.Add(p.refreshTTL(c)), now)
+	if err != nil {
+		return nil, p.internal(ctx, "mint tokens", err)
 	}
 	g, err := p.store.RotateRefreshToken(ctx, hash, *t.access, *t.refresh, now)
 	bad := invalidGrant("the refresh token is invalid, expired or revoked")
@@ -357,6 +363,11 @@ func (s *server) RefreshToken(ctx context.Context, r *oidcop.ClientRequest[oidc.
 			return nil, p.internal(ctx, "revoke grant", err)
 		}
 		return nil, p.refused(ctx, storage.AuditTokenIssued, c, storage.Permit{}, &g, "refresh_token_of_another_client", bad)
+	}
+	if g.ID != pre.ID {
+		// The token was live when read and rotated now: it is the same
+		// token, so the same grant.
+		return nil, p.internal(ctx, "rotate refresh token", fmt.Errorf("grant %q read, %q rotated", pre.ID, g.ID))
 	}
 	if err := scopesWithin(r.Data.Scopes, g); err != nil {
 		return nil, err // only if the grant changed since the check above
@@ -402,19 +413,28 @@ type minted struct {
 	refresh                   *storage.RefreshToken
 }
 
-// mintTokens makes a random access token (and refresh token); the store
-// keeps only their hashes.
-func (p *Provider) mintTokens(g storage.Grant, withRefresh bool, now time.Time) (minted, error) {
+// mintTokens makes an access token for g that expires at exp, capped at
+// the grant's expiry (sealed, if the provider seals access tokens; random
+// otherwise), and, if withRefresh, a random refresh token that expires at
+// refreshExp. The store keeps only their hashes.
+func (p *Provider) mintTokens(g storage.Grant, exp time.Time, withRefresh bool, refreshExp, now time.Time) (minted, error) {
 	var m minted
-	at, err := keys.RandomToken(32)
+	if !g.ExpiresAt.IsZero() && exp.After(g.ExpiresAt) {
+		exp = g.ExpiresAt
+	}
+	var at string
+	var err error
+	if p.sealer != nil && g.ID != "" {
+		// The store keeps milliseconds; so does the sealed token.
+		now, exp = now.Truncate(time.Millisecond), exp.Truncate(time.Millisecond)
+		at, err = p.sealer.seal(g, now, exp)
+	} else {
+		at, err = keys.RandomToken(32)
+	}
 	if err != nil {
 		return m, err
 	}
 	m.accessToken = at
-	exp := now.Add(p.cfg.AccessTokenTTL)
-	if !g.ExpiresAt.IsZero() && exp.After(g.ExpiresAt) {
-		exp = g.ExpiresAt
-	}
 	m.access = &storage.AccessToken{ID: HashToken(at), GrantID: g.ID, ExpiresAt: exp, CreatedAt: now}
 	if withRefresh {
 		rt, err := keys.RandomToken(32)
@@ -422,7 +442,7 @@ func (p *Provider) mintTokens(g storage.Grant, withRefresh bool, now time.Time) 
 			return m, err
 		}
 		m.refreshToken = rt
-		m.refresh = &storage.RefreshToken{ID: HashToken(rt), GrantID: g.ID, ExpiresAt: g.ExpiresAt, CreatedAt: now}
+		m.refresh = &storage.RefreshToken{ID: HashToken(rt), GrantID: g.ID, ExpiresAt: refreshExp, CreatedAt: now}
 	}
 	return m, nil
 }

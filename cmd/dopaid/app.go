@@ -57,6 +57,8 @@ type Main struct {
 	// wrapStore, when set (tests only), wraps the opened store before
 	// anything uses it: the fail-closed tests make its audit trail fail.
 	wrapStore func(storage.Store) storage.Store
+	// notifier is the PostgreSQL store's LISTEN/NOTIFY (nil on SQLite).
+	notifier notifier
 
 	ln     net.Listener
 	srv    *http.Server
@@ -103,9 +105,13 @@ func (m *Main) openStore(ctx context.Context, migrate bool) error {
 		}
 	}
 	m.Store = s
+	if n, ok := s.(notifier); ok {
+		m.notifier = n
+	}
 	if m.wrapStore != nil {
 		m.Store = m.wrapStore(s)
 	}
+	m.Store = revokingStore{Store: m.Store, changed: m.revocationsChanged}
 	if migrate {
 		if err := s.Migrate(ctx); err != nil {
 			return fmt.Errorf("apply migrations: %w", err)
@@ -219,6 +225,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Keys:           m.Keys,
 		Secrets:        m.Secrets,
 		PairwiseKey:    m.Envelope.DeriveKey(purposePairwise),
+		AccessTokenKey: m.Envelope.DeriveKey(purposeAccessToken),
 		LoginURL:       func(id string) string { return m.URL + login.URL(id) },
 		ACRValues:      release.ACRValues(),
 		Logger:         m.Logger,
@@ -309,13 +316,20 @@ func (m *Main) Run(ctx context.Context) error {
 		defer m.wg.Done()
 		m.runAuditLog(bg)
 	}()
-	if n, ok := m.Store.(notifier); ok {
+	if n := m.notifier; n != nil {
 		// A permit or client changed on another replica: drop it from the
 		// caches at once (each replica's caches also expire within a second).
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
 			_ = n.Listen(bg, permitChannel, m.Provider.InvalidatePermit)
+		}()
+		// Another replica revoked grants or tokens: read the feed before
+		// the next sealed token is accepted.
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			_ = n.Listen(bg, revocationChannel, func(string) { m.Provider.RevocationsChanged() })
 		}()
 	}
 	m.Logger.Info("dopaid serving", "issuer", m.URL, "addr", ln.Addr().String(), "store", m.storeName())
@@ -338,7 +352,7 @@ func (m *Main) notifyPermit(ctx context.Context, permitID string) {
 	if m.Provider != nil {
 		m.Provider.InvalidatePermit(permitID)
 	}
-	if n, ok := m.Store.(notifier); ok {
+	if n := m.notifier; n != nil {
 		if err := n.Notify(ctx, permitChannel, permitID); err != nil {
 			m.Logger.Error("notify permit change", "err", err)
 		}

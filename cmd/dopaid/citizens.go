@@ -20,6 +20,7 @@ const (
 	purposeLaserMAC     = "laser-code-mac"
 	purposeThrottle     = "throttle-key"
 	purposeRecovery     = "recovery-code"
+	purposeAccessToken  = "access-token-seal"
 )
 
 // newLogin builds the citizen pages: the face verifier is the development

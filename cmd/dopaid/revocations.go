@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/dopaid/dopaid/storage"
+)
+
+// Sealed access tokens (op.Config.AccessTokenKey) are checked against the
+// set of revoked grants and tokens, which the provider reads from the
+// store's revocation feed at most RevocationMaxAge late. revokingStore
+// makes a revocation in this process, by any package (op's revocation
+// endpoint, login's consent withdrawal, admin's suspension), take effect
+// at once: it tells the provider, and on PostgreSQL every other replica
+// (NOTIFY on revocationChannel), that the feed has news.
+
+// revocationChannel is the PostgreSQL NOTIFY channel on which replicas
+// announce that they revoked grants or tokens (no payload).
+const revocationChannel = "dopaid_revocations"
+
+// revokingStore is a storage.Store that calls changed after every call
+// that revoked, or may have revoked, a grant or an access token.
+type revokingStore struct {
+	storage.Store
+	changed func()
+}
+
+func (s revokingStore) RevokeAccessToken(ctx context.Context, id string, now time.Time) error {
+	err := s.Store.RevokeAccessToken(ctx, id, now)
+	s.changed()
+	return err
+}
+
+func (s revokingStore) RevokeGrant(ctx context.Context, grantID string, now time.Time) error {
+	err := s.Store.RevokeGrant(ctx, grantID, now)
+	s.changed()
+	return err
+}
+
+func (s revokingStore) RevokeGrants(ctx context.Context, f storage.GrantFilter, now time.Time) (int64, error) {
+	n, err := s.Store.RevokeGrants(ctx, f, now)
+	if n > 0 || err != nil {
+		s.changed()
+	}
+	return n, err
+}
+
+func (s revokingStore) RotateRefreshToken(ctx context.Context, oldID string, access storage.AccessToken, refresh storage.RefreshToken, now time.Time) (storage.Grant, error) {
+	g, err := s.Store.RotateRefreshToken(ctx, oldID, access, refresh, now)
+	if errors.Is(err, storage.ErrConflict) {
+		s.changed() // reuse: the grant was revoked
+	}
+	return g, err
+}
+
+// revocationsChanged tells this replica's provider, and every other
+// replica, that grants or tokens were revoked.
+func (m *Main) revocationsChanged() {
+	if m.Provider != nil {
+		m.Provider.RevocationsChanged()
+	}
+	if m.notifier != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := m.notifier.Notify(ctx, revocationChannel, ""); err != nil {
+			// The others read the feed within RevocationMaxAge anyway.
+			m.Logger.Error("notify revocation", "err", err)
+		}
+	}
+}
