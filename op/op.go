@@ -136,6 +136,9 @@ type Config struct {
 	AssertionMaxAge time.Duration // 61 min: latest accepted client assertion expiry
 	ClientCacheTTL  time.Duration // 1 s: how stale a cached client may be
 	PermitCacheTTL  time.Duration // 500 ms: how stale a cached permit may be
+	// ConsentCacheTTL is how stale a cached consent may be when a notice of
+	// its change is lost (1 s; see ConsentChanged).
+	ConsentCacheTTL time.Duration
 	// RevocationMaxAge is how stale the set of revoked grants and tokens
 	// that sealed access tokens are checked against may be (250 ms).
 	RevocationMaxAge time.Duration
@@ -185,6 +188,7 @@ func (c *Config) setDefaults() {
 	def(&c.ClientCacheTTL, DefaultClientCacheTTL)
 	def(&c.PermitCacheTTL, 500*time.Millisecond)
 	def(&c.RevocationMaxAge, 250*time.Millisecond)
+	def(&c.ConsentCacheTTL, time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -238,8 +242,10 @@ type Provider struct {
 	store   Store
 	clients *clientCache
 	permits *permitCache
-	jwks    *jwksCache
-	handler http.Handler
+	// consents caches the consents in force (consentcache.go).
+	consents *consentCache
+	jwks     *jwksCache
+	handler  http.Handler
 	// issuerPath is the issuer URL's path, prefixed to every endpoint.
 	issuerPath string
 	discovery  discoveryDocument
@@ -265,6 +271,7 @@ func New(cfg Config) (*Provider, error) {
 		store:      cfg.Store,
 		clients:    newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now),
 		permits:    &permitCache{store: cfg.Store, ttl: cfg.PermitCacheTTL, now: cfg.Now, entries: make(map[string]permitEntry)},
+		consents:   newConsentCache(cfg.Store, cfg.ConsentCacheTTL),
 		jwks:       newJWKSCache(cfg.HTTPClient, cfg.Now),
 		issuerPath: strings.TrimSuffix(u.Path, "/"),
 	}

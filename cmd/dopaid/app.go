@@ -111,7 +111,7 @@ func (m *Main) openStore(ctx context.Context, migrate bool) error {
 	if m.wrapStore != nil {
 		m.Store = m.wrapStore(s)
 	}
-	m.Store = revokingStore{Store: m.Store, changed: m.revocationsChanged}
+	m.Store = revokingStore{Store: m.Store, changed: m.revocationsChanged, consentChanged: m.consentChanged}
 	if migrate {
 		if err := s.Migrate(ctx); err != nil {
 			return fmt.Errorf("apply migrations: %w", err)
@@ -330,6 +330,12 @@ func (m *Main) Run(ctx context.Context) error {
 		go func() {
 			defer m.wg.Done()
 			_ = n.Listen(bg, revocationChannel, func(string) { m.Provider.RevocationsChanged() })
+		}()
+		// A citizen gave or withdrew a consent on another replica.
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			_ = n.Listen(bg, consentChannel, m.Provider.ConsentChanged)
 		}()
 	}
 	m.Logger.Info("dopaid serving", "issuer", m.URL, "addr", ln.Addr().String(), "store", m.storeName())

@@ -20,11 +20,30 @@ import (
 // announce that they revoked grants or tokens (no payload).
 const revocationChannel = "dopaid_revocations"
 
+// consentChannel is the PostgreSQL NOTIFY channel on which replicas
+// announce that a citizen's consents changed (payload: the citizen's
+// internal ID), for the provider's consent cache.
+const consentChannel = "dopaid_consents"
+
 // revokingStore is a storage.Store that calls changed after every call
-// that revoked, or may have revoked, a grant or an access token.
+// that revoked, or may have revoked, a grant or an access token, and
+// consentChanged after every call that gave or withdrew a consent.
 type revokingStore struct {
 	storage.Store
-	changed func()
+	changed        func()
+	consentChanged func(citizenID string)
+}
+
+func (s revokingStore) GiveConsent(ctx context.Context, c storage.Consent) error {
+	err := s.Store.GiveConsent(ctx, c)
+	s.consentChanged(c.CitizenID)
+	return err
+}
+
+func (s revokingStore) WithdrawConsent(ctx context.Context, citizenID, consentID string, now time.Time) (storage.Consent, error) {
+	c, err := s.Store.WithdrawConsent(ctx, citizenID, consentID, now)
+	s.consentChanged(citizenID)
+	return c, err
 }
 
 func (s revokingStore) RevokeAccessToken(ctx context.Context, id string, now time.Time) error {
@@ -67,6 +86,22 @@ func (m *Main) revocationsChanged() {
 		if err := m.notifier.Notify(ctx, revocationChannel, ""); err != nil {
 			// The others read the feed within RevocationMaxAge anyway.
 			m.Logger.Error("notify revocation", "err", err)
+		}
+	}
+}
+
+// consentChanged tells this replica's provider, and every other replica,
+// that a citizen's consents changed.
+func (m *Main) consentChanged(citizenID string) {
+	if m.Provider != nil {
+		m.Provider.ConsentChanged(citizenID)
+	}
+	if m.notifier != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := m.notifier.Notify(ctx, consentChannel, citizenID); err != nil {
+			// The others' entries expire within ConsentCacheTTL anyway.
+			m.Logger.Error("notify consent change", "err", err)
 		}
 	}
 }

@@ -154,3 +154,81 @@ func TestRevocationReachesOtherReplicas(t *testing.T) {
 	t.Logf("replica b refused the revoked grant's token after %v", waitRefused(t, b, tok.AccessToken, revoked))
 	wantActive(t, b, c, tok.AccessToken, false)
 }
+
+// giveConsent records a consent through s (the server's store wrapper, as
+// the consent page does, or a raw store, as another process would).
+func giveConsent(t *testing.T, s storage.Store, citizenID string, pm storage.Permit, purpose string, claims ...string) {
+	t.Helper()
+	err := s.GiveConsent(context.Background(), storage.Consent{ID: randomString(t), CitizenID: citizenID, AgencyID: pm.AgencyID,
+		PermitID: pm.ID, PermitVersion: pm.Version, Purpose: purpose, Claims: claims, GivenAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitClaims polls userinfo on ts until it releases exactly the claims
+// want (besides sub), failing t a minute later; it returns how long it
+// took.
+func waitClaims(t *testing.T, ts *testServer, token string, since time.Time, want ...string) time.Duration {
+	t.Helper()
+	for {
+		got := userinfo(t, ts, token).json(t)
+		delete(got, "sub")
+		ok := len(got) == len(want)
+		for _, w := range want {
+			if _, has := got[w]; !has {
+				ok = false
+			}
+		}
+		if ok {
+			return time.Since(since)
+		}
+		if time.Since(since) > time.Minute {
+			t.Fatalf("userinfo releases %v a minute after the consent changed, want %v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestConsentChangeReachesUserinfo: userinfo reads consents from a cache;
+// a consent narrowed on this server counts at once, one narrowed by
+// another process within the cache's lifetime, and one narrowed on
+// another replica as soon as its notice arrives.
+func TestConsentChangeReachesUserinfo(t *testing.T) {
+	check := func(t *testing.T, a, b *testServer) {
+		citizen := permitCitizen(t, a)
+		pm := permitFor(t, a, "consent-cache", namesOnly)
+		c := newTestClient(t, a, storage.Client{ID: "svc", AuthMethod: storage.AuthMethodSecretBasic, Scopes: claimScopes, PermitID: pm.ID})
+		giveConsent(t, a.Store, citizen.ID, pm, "names", "family_name", "given_name")
+		tok := c.scoped(t, a, citizen.ID, "openid given_name family_name").AccessToken
+		waitClaims(t, b, tok, time.Now(), "given_name", "family_name") // b's cache holds the wide consent
+
+		// Narrowed on a: a at once, b after the notice (or the lifetime).
+		since := time.Now()
+		giveConsent(t, a.Store, citizen.ID, pm, "names", "given_name")
+		if d := waitClaims(t, a, tok, since, "given_name"); d > 0 && a == b {
+			t.Logf("this server honoured the narrowed consent after %v", d)
+		}
+		t.Logf("the other server honoured the narrowed consent after %v", waitClaims(t, b, tok, since, "given_name"))
+
+		// Narrowed by another process straight in the database.
+		since = time.Now()
+		giveConsent(t, a.Store.(revokingStore).Store, citizen.ID, pm, "names", "family_name")
+		t.Logf("a consent changed by another process counted after %v", waitClaims(t, b, tok, since, "family_name"))
+	}
+	t.Run("one server", func(t *testing.T) {
+		forEachBackend(t, func(t *testing.T, database string) {
+			ts := boot(t, database)
+			check(t, ts, ts)
+		})
+	})
+	t.Run("two replicas", func(t *testing.T) {
+		db := pgtest.Schema(t, 8)
+		mk, err := keys.GenerateMasterKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameKey := func(m *Main) { m.Config.MasterKey = mk }
+		check(t, boot(t, db, sameKey), boot(t, db, sameKey))
+	})
+}
