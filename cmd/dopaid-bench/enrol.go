@@ -128,7 +128,7 @@ func (b *bench) enrol(ctx context.Context, c *citizen) error {
 	if page, err = b.page(ctx, browser, setupEnrol, b.issuer+login.Path+"/enrol"); err != nil {
 		return err
 	}
-	m := secretRE2.FindSubmatch(page)
+	m := totpSecretRE.FindSubmatch(page)
 	if m == nil {
 		return fail(setupEnrol, "no TOTP secret on the page", "")
 	}
@@ -221,8 +221,8 @@ func wantRedirect(step string, resp *http.Response, body []byte, path string) er
 }
 
 var (
-	csrfRE    = regexp.MustCompile(`<input type="hidden" name="csrf" value="([^"]+)">`)
-	secretRE2 = regexp.MustCompile(`<code id="totp-secret">([A-Z2-7 ]+)</code>`)
+	csrfRE       = regexp.MustCompile(`<input type="hidden" name="csrf" value="([^"]+)">`)
+	totpSecretRE = regexp.MustCompile(`<code id="totp-secret">([A-Z2-7 ]+)</code>`)
 )
 
 // formToken finds the CSRF token of a page's form (the one with the id
