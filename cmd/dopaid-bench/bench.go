@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,7 +32,10 @@ const (
 	benchClientID = "dopaid-bench"
 	// benchRedirectURI is never visited: the bench reads the Location header.
 	benchRedirectURI = "http://127.0.0.1:1/cb"
-	benchScope       = "openid offline_access"
+	// benchScope asks for one claim (ial) under benchPurpose, so that
+	// the citizen is asked for consent once and it is remembered after.
+	benchScope   = "openid offline_access ial"
+	benchPurpose = "bench"
 )
 
 // errFailed is returned when any response failed verification.
@@ -46,6 +50,8 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	}
 	rep.print(stdout)
 	switch {
+	case rep.exhausted:
+		return fmt.Errorf("%w: %s", errPoolExhausted, poolCapacity(rep.citizens))
 	case rep.failed() > 0:
 		return errFailed
 	case rep.interrupted:
@@ -55,11 +61,11 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 }
 
 // Store is what the bench needs of the server's store: to register its
-// client and to stand in for the login pages.
+// client, and the agency and permit it works under. Citizens never go
+// through it: they use the login pages.
 type Store interface {
 	CreateClient(ctx context.Context, c storage.Client) error
 	UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) (storage.Client, error)
-	CompleteAuthRequest(ctx context.Context, id string, res storage.AuthResult, now time.Time) error
 	// Every client works under an agency's permit: the bench registers
 	// its own.
 	CreateAgency(ctx context.Context, a storage.Agency) error
@@ -72,8 +78,9 @@ const (
 	benchPermitID = "permit-dopaid-bench"
 )
 
-// ensurePermit creates the bench's agency and an approved permit for it
-// (a purpose that releases no claims: the bench measures the protocol).
+// ensurePermit creates the bench's agency and an approved permit for it,
+// with one purpose that releases one claim (ial), which citizens consent to
+// once.
 func (b *bench) ensurePermit(ctx context.Context) error {
 	now := time.Now().UTC()
 	err := b.store.CreateAgency(ctx, storage.Agency{ID: benchAgencyID, NameTH: "เครื่องมือวัดประสิทธิภาพ", NameEN: "dopaid-bench",
@@ -83,7 +90,7 @@ func (b *bench) ensurePermit(ctx context.Context) error {
 	}
 	err = b.store.CreatePermit(ctx, storage.Permit{ID: benchPermitID, Number: "BENCH-0001", AgencyID: benchAgencyID,
 		State: storage.PermitApproved, ValidFrom: now.Add(-time.Minute), ValidUntil: now.AddDate(10, 0, 0),
-		Purposes:    []storage.Purpose{{Code: "bench", DescriptionTH: "วัดประสิทธิภาพ", DescriptionEN: "Load testing", Claims: []string{"ial"}}},
+		Purposes:    []storage.Purpose{{Code: benchPurpose, DescriptionTH: "วัดประสิทธิภาพ", DescriptionEN: "Load testing", Claims: []string{"ial"}}},
 		Supervisors: []storage.Supervisor{{Name: "bench", Position: "bench", OrderRef: "bench"}},
 		Version:     1, CreatedAt: now, UpdatedAt: now})
 	if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
@@ -97,12 +104,19 @@ type bench struct {
 	cfg       Config
 	store     Store
 	transport *http.Transport
+	// rt carries every request (the transport; tests wrap it).
+	rt http.RoundTripper
 	// api is the back-channel client: no cookies, no redirects followed.
 	api       *http.Client
 	issuer    string
 	endpoints discovery
 	secret    string
 	jwks      *jwksCache
+	pool      *pool
+	// exhausted is set when a sign-in found no citizen with an unused code.
+	exhausted atomic.Bool
+	// serverPID is the server process whose CPU time is reported (0: unknown).
+	serverPID int
 }
 
 // discovery is the part of the discovery document the bench uses.
@@ -118,55 +132,96 @@ type discovery struct {
 // benchmark sets up and runs the scenarios; the report holds whatever ran
 // before an interrupt.
 func benchmark(ctx context.Context, cfg Config, stdout io.Writer) (*report, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	b := &bench{cfg: cfg, issuer: cfg.Target}
-	store, err := openStore(ctx, cfg)
+	b, closeBench, err := setup(ctx, cfg, stdout)
 	if err != nil {
 		return nil, err
 	}
-	defer store.Close()
-	b.store = store
+	defer closeBench()
+	return b.measure(ctx, stdout)
+}
+
+// setup is the untimed part: the bench's client and permit, then the pool
+// of citizens proofed, enrolled and consenting through the login pages,
+// and one trial sign-in.
+func setup(ctx context.Context, cfg Config, stdout io.Writer) (*bench, func(), error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	citizens, err := readPool(cfg.Registry, cfg.Citizens)
+	if err != nil {
+		return nil, nil, err
+	}
+	b := &bench{cfg: cfg, issuer: cfg.Target, pool: newPool(citizens)}
 	mk, err := masterKey(cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	env, err := keys.NewEnvelope(mk)
 	if err != nil {
-		return nil, fmt.Errorf("master key: %w", err)
+		return nil, nil, fmt.Errorf("master key: %w", err)
 	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	b.store = store
 	b.newHTTP()
-	defer b.transport.CloseIdleConnections()
+	closeBench := func() {
+		b.transport.CloseIdleConnections()
+		store.Close()
+	}
+	fail := func(err error) (*bench, func(), error) {
+		closeBench()
+		return nil, nil, err
+	}
 
 	if err := b.discover(ctx); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	b.jwks = &jwksCache{b: b}
 	if err := b.jwks.fetch(ctx); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if err := b.register(ctx, keys.NewSecretHasher(env.DeriveKey("client-secret"))); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	// The provider caches clients for up to op.DefaultClientCacheTTL: wait
 	// until it has forgotten any earlier registration of the bench client.
 	select {
 	case <-time.After(op.DefaultClientCacheTTL + 100*time.Millisecond):
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return fail(ctx.Err())
 	}
+	b.serverPID = cfg.ServerPID
+	if b.serverPID == 0 {
+		b.serverPID = listeningPID(b.issuer)
+	}
+	start := time.Now()
+	fmt.Fprintf(stdout, "dopaid-bench: setup: proofing, enrolling and consenting %d citizens through the login pages…\n", len(citizens))
+	if err := b.enrolAll(ctx); err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(stdout, "dopaid-bench: setup: %d citizens enrolled in %.1fs\n", len(citizens), time.Since(start).Seconds())
 	if err := b.trial(ctx); err != nil {
-		return nil, err
+		return fail(err)
 	}
+	return b, closeBench, nil
+}
 
+// measure runs the scenarios.
+func (b *bench) measure(ctx context.Context, stdout io.Writer) (*report, error) {
+	cfg := b.cfg
 	per := "per scenario, one after another"
 	if cfg.Mix {
 		per = "all scenarios at once"
 	}
-	fmt.Fprintf(stdout, "dopaid-bench: target %s, store %s, concurrency %d, %v %s, %d subjects, %s ID tokens\n",
-		b.issuer, cfg.storeName(), cfg.Concurrency, cfg.Duration, per, cfg.Subjects, cfg.Alg)
-	rep := &report{cfg: cfg}
+	server := "server CPU unknown (no --server-pid, and no process of ours listens on the target)"
+	if b.serverPID != 0 {
+		server = fmt.Sprintf("server pid %d", b.serverPID)
+	}
+	fmt.Fprintf(stdout, "dopaid-bench: target %s, store %s, %s, concurrency %d, %v %s, %d citizens, %s ID tokens\n",
+		b.issuer, cfg.storeName(), server, cfg.Concurrency, cfg.Duration, per, len(b.pool.citizens), cfg.Alg)
+	rep := &report{cfg: cfg, citizens: len(b.pool.citizens)}
 	var groups [][]string
 	if cfg.Mix {
 		groups = [][]string{cfg.Scenarios}
@@ -186,6 +241,7 @@ func benchmark(ctx context.Context, cfg Config, stdout io.Writer) (*report, erro
 		rep.phases = append(rep.phases, ph)
 	}
 	rep.interrupted = ctx.Err() != nil
+	rep.exhausted = b.exhausted.Load()
 	return rep, nil
 }
 
@@ -266,12 +322,13 @@ func (b *bench) newHTTP() {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
 	}
+	b.rt = b.transport
 	b.api = b.client(nil)
 }
 
 func (b *bench) client(jar http.CookieJar) *http.Client {
 	return &http.Client{
-		Transport:     b.transport,
+		Transport:     roundTripper{b},
 		Jar:           jar,
 		Timeout:       30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -342,6 +399,11 @@ func (b *bench) register(ctx context.Context, h *keys.SecretHasher) error {
 	return nil
 }
 
+// roundTripper sends through the bench's current rt.
+type roundTripper struct{ b *bench }
+
+func (t roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return t.b.rt.RoundTrip(r) }
+
 // trial runs one untimed sign-in, so that a wrong store or master key is
 // reported once, with a hint, instead of as thousands of errors.
 func (b *bench) trial(ctx context.Context) error {
@@ -356,8 +418,6 @@ func (b *bench) trial(ctx context.Context) error {
 		switch {
 		case strings.HasPrefix(f.kind, stepNames[stepAuthorize]+": status 400 invalid_client"):
 			hint = "hint: the server does not know the client the bench registered; are --data-dir / --database the running server's store?"
-		case strings.HasPrefix(f.kind, stepNames[stepSignIn]):
-			hint = "hint: the authorization request is not in the bench's store; are --data-dir / --database the running server's store?"
 		case strings.HasPrefix(f.kind, stepNames[stepToken]+": status 401"):
 			hint = "hint: is the master key the running server's? (DOPAID_MASTER_KEY, --master-key-file, or <data-dir>/master.key in dev mode)"
 		}
@@ -404,19 +464,24 @@ func (c *jwksCache) fetch(ctx context.Context) error {
 	return nil
 }
 
-// send makes one request and reads the whole body, so that the connection
-// is reused. The duration covers sending and reading the body.
+// send makes one request, with a form if not nil, and reads the whole
+// body, so that the connection is reused. The duration covers sending and
+// reading the body.
 func (b *bench) send(ctx context.Context, c *http.Client, step, method, u string, form url.Values, prepare func(*http.Request)) (*http.Response, []byte, time.Duration, error) {
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
+	if form == nil {
+		return b.sendBody(ctx, c, step, method, u, nil, "", prepare)
 	}
+	return b.sendBody(ctx, c, step, method, u, strings.NewReader(form.Encode()), "application/x-www-form-urlencoded", prepare)
+}
+
+// sendBody is send with a body of any content type.
+func (b *bench) sendBody(ctx context.Context, c *http.Client, step, method, u string, body io.Reader, ctype string, prepare func(*http.Request)) (*http.Response, []byte, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		return nil, nil, 0, fail(step, "request", "%v", err)
 	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
 	}
 	if prepare != nil {
 		prepare(req)

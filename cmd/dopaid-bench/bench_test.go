@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -34,7 +35,8 @@ func validConfig() Config {
 		Concurrency: 8,
 		Duration:    10 * time.Second,
 		Scenarios:   allScenarios,
-		Subjects:    1000,
+		Registry:    "/tmp/registry.csv",
+		Citizens:    1000,
 		Alg:         "ES256",
 	}
 }
@@ -61,9 +63,9 @@ func TestConfigValidate(t *testing.T) {
 		{"not postgres", func(c *Config) { c.Database = "mysql://u@h/db" }, []string{"--database"}},
 		{"two master keys", func(c *Config) { c.MasterKey, c.MasterKeyFile = "k", "f" }, []string{"not both"}},
 		{"everything wrong at once", func(c *Config) {
-			c.Concurrency, c.Duration, c.Subjects, c.Alg = 0, 0, 0, "HS256"
+			c.Concurrency, c.Duration, c.Citizens, c.Alg, c.Registry = 0, 0, 0, "HS256", ""
 			c.Scenarios = []string{"code", "login", "code"}
-		}, []string{"--concurrency", "--duration", "--subjects", "--alg", `unknown scenario "login"`, `"code" twice`}},
+		}, []string{"--concurrency", "--duration", "--citizens", "--registry", "--alg", `unknown scenario "login"`, `"code" twice`}},
 		{"no scenario", func(c *Config) { c.Scenarios = nil }, []string{"names no scenario"}},
 	}
 	for _, tt := range tests {
@@ -91,7 +93,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestParseFlags(t *testing.T) {
 	env := map[string]string{"DOPAID_DATA_DIR": "/srv/dopaid", "DOPAID_MASTER_KEY": "k"}
-	got, err := parseFlags([]string{"--scenarios", "refresh, userinfo", "--concurrency", "32"}, io.Discard, func(k string) string { return env[k] })
+	got, err := parseFlags([]string{"--scenarios", "refresh, userinfo", "--concurrency", "32", "--registry", "r.csv"}, io.Discard, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +167,7 @@ func TestReportPrintsPercentiles(t *testing.T) {
 	var out bytes.Buffer
 	r.print(&out)
 	lines := strings.Split(out.String(), "\n")
-	if got, want := strings.Fields(lines[0]), []string{"scenario", "requests", "errors", "req/s", "p50", "p90", "p99", "max"}; fmt.Sprint(got) != fmt.Sprint(want) {
+	if got, want := strings.Fields(lines[0]), []string{"scenario", "ok", "errors", "ok/s", "p50", "p90", "p99", "max"}; fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("header = %v, want %v", got, want)
 	}
 	if got, want := strings.Fields(lines[1]), []string{"userinfo", "100", "0", "10.0", "50.00ms", "90.00ms", "99.00ms", "100.00ms"}; fmt.Sprint(got) != fmt.Sprint(want) {
@@ -242,9 +244,86 @@ func TestVerifyIDToken(t *testing.T) {
 	}
 }
 
-// TestBenchAgainstServer builds the real server, starts it in development
-// mode on each backend and runs every scenario against it: a short run
-// that must complete without a single failed verification.
+// TestPoolNeverReusesACode: a citizen's code is single-use per time step,
+// so the pool hands out each (citizen, step) pair once, only the current
+// and the next step, and says when it has run out.
+func TestPoolNeverReusesACode(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	var cs []*citizen
+	for range 3 {
+		cs = append(cs, &citizen{secret: "JBSWY3DPEHPK3PXP"})
+	}
+	p := newPool(cs)
+	p.now = func() time.Time { return now }
+	seen := map[string]bool{}
+	take := func() error {
+		c, step, err := p.take()
+		if err != nil {
+			return err
+		}
+		defer p.put(c)
+		cur := now.Unix() / totpPeriod
+		if step != cur && step != cur+1 {
+			t.Errorf("step %d, want %d or %d", step, cur, cur+1)
+		}
+		k := fmt.Sprintf("%p/%d", c, step)
+		if seen[k] {
+			t.Errorf("citizen %p given step %d twice", c, step)
+		}
+		seen[k] = true
+		return nil
+	}
+	for i := range 6 {
+		if err := take(); err != nil {
+			t.Fatalf("take %d: %v", i, err)
+		}
+	}
+	if err := take(); !errors.Is(err, errPoolExhausted) {
+		t.Fatalf("seventh take in one step = %v, want errPoolExhausted", err)
+	}
+	now = now.Add(totpPeriod * time.Second)
+	for i := range 3 {
+		if err := take(); err != nil {
+			t.Fatalf("take %d after a step: %v", i, err)
+		}
+	}
+	if err := take(); !errors.Is(err, errPoolExhausted) {
+		t.Fatalf("fourth take in the next step = %v, want errPoolExhausted", err)
+	}
+	// A citizen in use by one worker is not given to another.
+	p2 := newPool(cs[:1])
+	p2.now = func() time.Time { return now.Add(time.Hour) }
+	if _, _, err := p2.take(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p2.take(); !errors.Is(err, errPoolExhausted) {
+		t.Fatalf("take of a busy citizen = %v, want errPoolExhausted", err)
+	}
+}
+
+// server is a dopaid server started for a test, and what the bench needs
+// to know of it.
+type server struct {
+	target, dataDir, database, keyFile, registry, face string
+}
+
+// benchConfig is a short run against s with a small pool.
+func (s server) benchConfig() Config {
+	cfg := validConfig()
+	cfg.Target, cfg.DataDir, cfg.Database, cfg.MasterKeyFile = s.target, s.dataDir, s.database, s.keyFile
+	// A pool for the rate two workers reach here in a short run: after
+	// enrolment each citizen has one unused step left in its first 30 s.
+	cfg.Registry, cfg.Citizens = s.registry, 64
+	cfg.Concurrency, cfg.Duration = 2, 300*time.Millisecond
+	return cfg
+}
+
+// TestBenchAgainstServer builds the real server, imports a registry
+// extract, starts it in its production configuration (a master key, no
+// --dev, a face service: the bench's stand-in) on each backend and runs
+// every scenario against it: citizens proofed and enrolled through the
+// login pages, then a short run that must give every scenario results and
+// not a single failed verification.
 func TestBenchAgainstServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts the server")
@@ -255,46 +334,118 @@ func TestBenchAgainstServer(t *testing.T) {
 }
 
 func benchBackend(t *testing.T, bin, database string) {
-	dataDir := t.TempDir()
-	target := startServer(t, bin, dataDir, database)
-	cfg := validConfig()
-	cfg.Target, cfg.DataDir, cfg.Database = target, dataDir, database
-	cfg.Concurrency, cfg.Duration, cfg.Subjects = 2, 500*time.Millisecond, 5
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
+	s := startServer(t, ctx, bin, database, 64)
+	cfg := s.benchConfig()
+
 	var out bytes.Buffer
 	rep, err := benchmark(ctx, cfg, &out)
 	if err != nil {
-		t.Fatalf("benchmark: %v", err)
+		t.Fatalf("benchmark: %v\n%s", err, out.String())
 	}
 	rep.print(&out)
 	t.Logf("output:\n%s", out.String())
 	if n := rep.failed(); n != 0 {
 		t.Fatalf("%d failed iterations, want none", n)
 	}
-	for _, s := range allScenarios {
-		tl := rep.tally(s)
+	for _, sc := range allScenarios {
+		tl := rep.tally(sc)
 		if tl == nil {
-			t.Fatalf("no results for scenario %s", s)
+			t.Fatalf("no results for scenario %s", sc)
 		}
 		for _, se := range tl.series {
 			if se.requests == 0 || len(se.latencies) != se.requests {
-				t.Errorf("%s/%s: %d requests, %d latencies; want some, all timed", s, se.name, se.requests, len(se.latencies))
+				t.Errorf("%s/%s: %d requests, %d latencies; want some, all timed", sc, se.name, se.requests, len(se.latencies))
 			}
 		}
 	}
 	if !strings.Contains(out.String(), "errors: none") {
 		t.Error("the report does not say that every response verified")
 	}
+	if !strings.Contains(out.String(), "; server used ") {
+		t.Error("the report does not give the server's CPU time")
+	}
 
-	// A second run re-registers the client (a new secret) and mixes the
+	// A second run enrols the same citizens again (a new authenticator,
+	// consent kept), re-registers the client (a new secret) and mixes the
 	// scenarios; run reports success.
 	cfg.Mix = true
 	out.Reset()
 	if err := run(ctx, cfg, &out); err != nil {
 		t.Fatalf("second run: %v\n%s", err, out.String())
 	}
+}
+
+// TestBenchNoticesFailures: the bench checks what it gets, not only that
+// it got an answer. A server answer with a wrong state, and sign-ins with
+// wrong TOTP codes, are counted as errors of the code flow, and none as a
+// success.
+func TestBenchNoticesFailures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts the server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	s := startServer(t, ctx, buildServer(t), "", 64)
+	cfg := s.benchConfig()
+	cfg.Scenarios, cfg.Duration = []string{scenarioCode}, 200*time.Millisecond
+	var out bytes.Buffer
+	b, closeBench, err := setup(ctx, cfg, &out)
+	if err != nil {
+		t.Fatalf("setup: %v\n%s", err, out.String())
+	}
+	defer closeBench()
+
+	codeErrors := func(t *testing.T, want string) {
+		t.Helper()
+		ph, err := b.phase(ctx, []string{scenarioCode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tl := ph.tallies[0]
+		if ok := tl.series[0].requests - tl.series[0].failed; ok != 0 {
+			t.Errorf("%d code flows counted as successful, want none", ok)
+		}
+		if tl.series[0].failed == 0 {
+			t.Fatal("no code flow counted as failed")
+		}
+		for kind, e := range tl.errs {
+			if !strings.HasPrefix(kind, want) {
+				t.Errorf("%d errors of kind %q, want only %q", e.n, kind, want)
+			}
+		}
+	}
+
+	t.Run("wrong state", func(t *testing.T) {
+		b.rt = stateChanger{b.transport}
+		defer func() { b.rt = b.transport }()
+		codeErrors(t, "callback: state mismatch")
+	})
+	t.Run("wrong TOTP code", func(t *testing.T) {
+		for _, c := range b.pool.citizens {
+			c.secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP" // not the enrolled one
+		}
+		codeErrors(t, "sign-in post: sign-in refused")
+	})
+}
+
+// stateChanger alters the state in every redirect to the client, as a
+// broken or hostile provider might.
+type stateChanger struct{ rt http.RoundTripper }
+
+func (s stateChanger) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := s.rt.RoundTrip(r)
+	if err != nil {
+		return resp, err
+	}
+	if loc, lerr := resp.Location(); lerr == nil && isRedirectURI(loc) {
+		q := loc.Query()
+		q.Set("state", "not-the-state")
+		loc.RawQuery = q.Encode()
+		resp.Header.Set("Location", loc.String())
+	}
+	return resp, nil
 }
 
 // buildServer builds cmd/dopaid into a temporary directory.
@@ -330,34 +481,53 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startServer runs `dopaid serve --dev` on a free loopback port (on
-// PostgreSQL, which --dev refuses, `dopaid serve` with a master key in
-// <data-dir>/master.key, where the bench looks for it) and waits until it is
-// ready; the server is interrupted when the test ends.
-func startServer(t *testing.T, bin, dataDir, database string) string {
+// startServer writes a registry extract of n citizens, imports it with
+// `dopaid registry import`, and runs `dopaid serve` in its production
+// configuration (a master key file, no --dev; on PostgreSQL when database
+// is set) with the bench's face-service stand-in as its face service, on
+// free loopback ports. It waits until the server is ready; the server is
+// interrupted when the test ends.
+func startServer(t *testing.T, ctx context.Context, bin, database string, n int) server {
 	t.Helper()
+	s := server{dataDir: t.TempDir(), database: database}
+	s.keyFile = filepath.Join(s.dataDir, "master.key")
+	mk, err := keys.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.keyFile, []byte(mk+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.registry = filepath.Join(t.TempDir(), "registry.csv")
+	if err := makeRegistry(s.registry, n); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"--data-dir", s.dataDir, "--master-key-file", s.keyFile}
+	if database != "" {
+		common = append(common, "--database", database)
+	}
+	env := append(os.Environ(), "DOPAID_DATABASE_URL=", "DOPAID_MASTER_KEY=", "DOPAID_MASTER_KEY_FILE=", "DOPAID_DEV=")
+	imp := exec.Command(bin, append(append([]string{"registry", "import"}, common...), s.registry)...)
+	imp.Env = env
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("dopaid registry import: %v\n%s", err, out)
+	}
+
+	faceCtx, stopFace := context.WithCancel(ctx)
+	t.Cleanup(stopFace)
+	s.face, err = serveFaceStandIn(faceCtx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	args := []string{"serve", "--addr", addr, "--data-dir", dataDir, "--log-level", "warn"}
-	if database == "" {
-		args = append(args, "--dev")
-	} else {
-		mk, err := keys.GenerateMasterKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyFile := filepath.Join(dataDir, "master.key")
-		if err := os.WriteFile(keyFile, []byte(mk+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, "--database", database, "--master-key-file", keyFile)
-	}
+	args := append([]string{"serve", "--addr", addr, "--log-level", "warn", "--face-url", s.face}, common...)
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "DOPAID_DATABASE_URL=", "DOPAID_MASTER_KEY=", "DOPAID_MASTER_KEY_FILE=")
+	cmd.Env = env
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -378,7 +548,7 @@ func startServer(t *testing.T, bin, dataDir, database string) string {
 			t.Logf("server output:\n%s", log.String())
 		}
 	})
-	target := "http://" + addr
+	s.target = "http://" + addr
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		select {
@@ -386,11 +556,11 @@ func startServer(t *testing.T, bin, dataDir, database string) string {
 			t.Fatalf("server exited: %v\n%s", waitErr, log.String())
 		default:
 		}
-		resp, err := http.Get(target + "/readyz")
+		resp, err := http.Get(s.target + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return target
+				return s
 			}
 		}
 		if time.Now().After(deadline) {

@@ -1,15 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"slices"
 	"strings"
@@ -19,26 +18,25 @@ import (
 
 	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/login"
-	"github.com/dopaid/dopaid/op"
-	"github.com/dopaid/dopaid/storage"
 )
 
 // Steps of the authorization-code flow, timed separately.
 const (
 	stepAuthorize = iota
+	stepSignInPage
 	stepSignIn
 	stepCallback
 	stepToken
 	numSteps
 )
 
-var stepNames = [numSteps]string{"authorize", "sign-in (store)", "callback", "token"}
+var stepNames = [numSteps]string{"authorize", "sign-in page", "sign-in post", "callback", "token"}
 
-// worker is one simulated client application with one browser. It is used
-// by one goroutine.
+// worker is one simulated client application. Each code flow borrows a
+// citizen (and so the citizen's browser) from the pool. It is used by one
+// goroutine.
 type worker struct {
-	b       *bench
-	browser *http.Client
+	b *bench
 
 	// The tokens it holds for the refresh, userinfo and introspect scenarios.
 	tok tokens
@@ -54,8 +52,7 @@ type tokens struct {
 }
 
 func (b *bench) newWorker() *worker {
-	jar, _ := cookiejar.New(nil)
-	return &worker{b: b, browser: b.client(jar)}
+	return &worker{b: b}
 }
 
 // tokenResponse is RFC 6749 §5.1 with OIDC's id_token.
@@ -68,86 +65,142 @@ type tokenResponse struct {
 	Scope        string `json:"scope"`
 }
 
-// codeFlow signs a citizen in through the whole authorization-code flow:
-// authorize, the store write that stands in for citizen sign-in, the
-// provider's callback, and the code exchange. step, if not nil, is told the
-// duration of each step that succeeded.
-func (w *worker) codeFlow(ctx context.Context, step func(i int, d time.Duration)) (tokens, error) {
-	b := w.b
-	if step == nil {
-		step = func(int, time.Duration) {}
-	}
+// request is one authorization request of the client: what it must find
+// again in the answer.
+type request struct {
+	id, state, nonce, verifier string
+}
+
+// authorize starts an authorization-code request with PKCE in a browser
+// and returns it once the provider has sent the browser to its login page.
+func (b *bench) authorize(ctx context.Context, browser *http.Client, timed func(int, time.Duration)) (request, error) {
 	verifier, err1 := keys.RandomToken(32)
 	state, err2 := keys.RandomToken(16)
 	nonce, err3 := keys.RandomToken(16)
 	if err := errors.Join(err1, err2, err3); err != nil {
-		return tokens{}, fail(stepNames[stepAuthorize], "random", "%v", err)
+		return request{}, fail(stepNames[stepAuthorize], "random", "%v", err)
 	}
 	sum := sha256.Sum256([]byte(verifier))
 	q := url.Values{
 		"client_id":             {benchClientID},
 		"response_type":         {"code"},
 		"scope":                 {benchScope},
+		"purpose":               {benchPurpose},
 		"redirect_uri":          {benchRedirectURI},
 		"state":                 {state},
 		"nonce":                 {nonce},
 		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
 		"code_challenge_method": {"S256"},
 	}
-
-	// 1. Authorize: the provider stores the request and sends the browser to
-	// the login page.
 	name := stepNames[stepAuthorize]
-	resp, body, d, err := b.send(ctx, w.browser, name, http.MethodGet, b.endpoints.AuthorizationEndpoint+"?"+q.Encode(), nil, nil)
+	resp, body, d, err := b.send(ctx, browser, name, http.MethodGet, b.endpoints.AuthorizationEndpoint+"?"+q.Encode(), nil, nil)
 	if err != nil {
-		return tokens{}, err
+		return request{}, err
 	}
 	if err := wantStatus(name, resp, body, http.StatusFound); err != nil {
-		return tokens{}, err
+		return request{}, err
 	}
 	loc, err := location(name, resp)
 	if err != nil {
-		return tokens{}, err
+		return request{}, err
 	}
 	if isRedirectURI(loc) {
-		return tokens{}, fail(name, "error "+loc.Query().Get("error"), "%s", loc.Query().Get("error_description"))
+		return request{}, fail(name, "error "+loc.Query().Get("error"), "%s", loc.Query().Get("error_description"))
 	}
 	if !strings.HasPrefix(loc.String(), b.issuer+login.Path+"?") {
-		return tokens{}, fail(name, "redirect elsewhere than the login page", "to %s", loc.Path)
+		return request{}, fail(name, "redirect elsewhere than the login page", "to %s", loc.Path)
 	}
 	id := loc.Query().Get("authRequestID")
 	if id == "" {
-		return tokens{}, fail(name, "no authRequestID", "")
+		return request{}, fail(name, "no authRequestID", "")
 	}
-	step(stepAuthorize, d)
+	timed(stepAuthorize, d)
+	return request{id: id, state: state, nonce: nonce, verifier: verifier}, nil
+}
 
-	// 2. Sign-in: what the login pages will do after real authentication.
-	name = stepNames[stepSignIn]
-	now := time.Now()
-	start := now
-	err = b.store.CompleteAuthRequest(ctx, id, storage.AuthResult{
-		Subject:  fmt.Sprintf("bench-citizen-%06d", rand.IntN(b.cfg.Subjects)),
-		AuthTime: now,
-		AMR:      []string{"otp"},
-		ACR:      "urn:dopaid:bench",
-	}, now)
+// codeFlow signs a citizen of the pool in through the whole
+// authorization-code flow, as the citizen's browser and the client would:
+// authorize, the sign-in page, the ID number and a TOTP code posted to it
+// (consent given before, so remembered), the provider's callback, and the
+// code exchange. timed, if not nil, is told the duration of each step that
+// succeeded.
+func (w *worker) codeFlow(ctx context.Context, timed func(i int, d time.Duration)) (tokens, error) {
+	b := w.b
+	if timed == nil {
+		timed = func(int, time.Duration) {}
+	}
+	c, step, err := b.pool.take()
 	if err != nil {
-		kind := "store error"
-		switch {
-		case errors.Is(err, storage.ErrNotFound):
-			kind = "not found in store"
-		case errors.Is(err, storage.ErrConflict):
-			kind = "conflict"
-		case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-			kind = "context"
-		}
-		return tokens{}, fail(name, kind, "%s", strings.ReplaceAll(err.Error(), id, "…"))
+		b.exhausted.Store(true)
+		return tokens{}, fail(stepNames[stepSignIn], "citizen pool exhausted", "%s", poolCapacity(len(b.pool.citizens)))
 	}
-	step(stepSignIn, time.Since(start))
+	defer b.pool.put(c)
+	code, err := c.code(step)
+	if err != nil {
+		return tokens{}, fail(stepNames[stepSignIn], "totp", "%v", err)
+	}
+	c.browser.signOutLocally()
+	browser := b.client(c.browser)
 
-	// 3. Callback: the provider mints the code and answers the client.
-	name = stepNames[stepCallback]
-	resp, body, d, err = b.send(ctx, w.browser, name, http.MethodGet, b.issuer+op.PathCallback+"?id="+url.QueryEscape(id), nil, nil)
+	ar, err := b.authorize(ctx, browser, timed)
+	if err != nil {
+		return tokens{}, err
+	}
+
+	// The sign-in page, for its form's CSRF token.
+	name := stepNames[stepSignInPage]
+	resp, body, d, err := b.send(ctx, browser, name, http.MethodGet, b.issuer+login.URL(ar.id), nil, nil)
+	if err != nil {
+		return tokens{}, err
+	}
+	if err := wantStatus(name, resp, body, http.StatusOK); err != nil {
+		return tokens{}, err
+	}
+	csrf, err := formToken(name, body, "signin-form")
+	if err != nil {
+		return tokens{}, err
+	}
+	timed(stepSignInPage, d)
+
+	// The ID number and the code. The citizen consented before: the
+	// provider goes straight back to its callback.
+	name = stepNames[stepSignIn]
+	form := url.Values{"csrf": {csrf}, "authRequestID": {ar.id}, "pid": {c.pid}, "code": {code}}
+	resp, body, d, err = b.send(ctx, browser, name, http.MethodPost, b.issuer+login.Path+"/signin", form, nil)
+	if err != nil {
+		return tokens{}, err
+	}
+	if resp.StatusCode != http.StatusSeeOther {
+		switch {
+		case bytes.Contains(body, []byte(`id="signin-form"`)):
+			return tokens{}, fail(name, fmt.Sprintf("sign-in refused (status %d)", resp.StatusCode), "")
+		case bytes.Contains(body, []byte(`id="consent-allow"`)):
+			return tokens{}, fail(name, "consent asked again", "")
+		}
+		return tokens{}, wantStatus(name, resp, body, http.StatusSeeOther)
+	}
+	timed(stepSignIn, d)
+
+	t, err := b.finish(ctx, browser, resp, ar, timed)
+	if err != nil {
+		return tokens{}, err
+	}
+	return t, nil
+}
+
+// finish follows the login pages' redirect to the provider's callback,
+// checks the authorization response there (state, RFC 9207 iss, code) and
+// exchanges the code with the PKCE verifier.
+func (b *bench) finish(ctx context.Context, browser *http.Client, fromLogin *http.Response, ar request, timed func(int, time.Duration)) (tokens, error) {
+	name := stepNames[stepCallback]
+	loc, err := location(name, fromLogin)
+	if err != nil {
+		return tokens{}, err
+	}
+	if iu, _ := url.Parse(b.issuer); iu == nil || loc.Scheme != iu.Scheme || loc.Host != iu.Host {
+		return tokens{}, fail(name, "login pages redirect elsewhere than the provider", "to %s", loc.Path)
+	}
+	resp, body, d, err := b.send(ctx, browser, name, http.MethodGet, loc.String(), nil, nil)
 	if err != nil {
 		return tokens{}, err
 	}
@@ -163,32 +216,31 @@ func (w *worker) codeFlow(ctx context.Context, step func(i int, d time.Duration)
 		return tokens{}, fail(name, "redirect elsewhere than the redirect URI", "to %s://%s%s", loc.Scheme, loc.Host, loc.Path)
 	case aq.Get("error") != "":
 		return tokens{}, fail(name, "error "+aq.Get("error"), "%s", aq.Get("error_description"))
-	case aq.Get("state") != state:
+	case aq.Get("state") != ar.state:
 		return tokens{}, fail(name, "state mismatch", "")
 	case aq.Get("iss") != b.issuer:
 		return tokens{}, fail(name, "iss mismatch (RFC 9207)", "got %q", aq.Get("iss"))
 	case aq.Get("code") == "":
 		return tokens{}, fail(name, "no code", "")
 	}
-	step(stepCallback, d)
+	timed(stepCallback, d)
 
-	// 4. Token: the code exchange, with the PKCE verifier.
 	name = stepNames[stepToken]
 	form := url.Values{
 		"grant_type":    {"authorization_code"},
 		"code":          {aq.Get("code")},
 		"redirect_uri":  {benchRedirectURI},
-		"code_verifier": {verifier},
+		"code_verifier": {ar.verifier},
 	}
 	resp, body, d, err = b.send(ctx, b.api, name, http.MethodPost, b.endpoints.TokenEndpoint, form, b.basicAuth)
 	if err != nil {
 		return tokens{}, err
 	}
-	t, err := b.verifyTokenResponse(ctx, name, resp, body, nonce, "", "")
+	t, err := b.verifyTokenResponse(ctx, name, resp, body, ar.nonce, "", "")
 	if err != nil {
 		return tokens{}, err
 	}
-	step(stepToken, d)
+	timed(stepToken, d)
 	return t, nil
 }
 

@@ -1,55 +1,77 @@
 // Command dopaid-bench is a load generator for a running dopaid server. It
-// drives the server over HTTP as a real confidential client would:
-// authorization-code flows with PKCE, refresh-token rotation, userinfo and
-// introspection, at a chosen concurrency and for a chosen duration, on
-// either storage backend. It verifies every response (ID token signatures
-// against the JWKS, iss, aud, nonce, at_hash, state, RFC 9207 iss, rotated
-// refresh tokens, userinfo and introspection subjects) and prints, per
-// scenario, requests, errors, throughput and p50/p90/p99/max latency. It
-// exits non-zero if any response failed verification.
+// drives the server over HTTP as a relying party and its citizens' browsers
+// would: authorization-code flows with PKCE in which each citizen signs in
+// with their ID number and a TOTP code on the real login pages, refresh-token
+// rotation, userinfo and introspection, at a chosen concurrency and for a
+// chosen duration, on either storage backend. It verifies every response (ID
+// token signatures against the JWKS, iss, aud, nonce, at_hash, state, RFC
+// 9207 iss, rotated refresh tokens, userinfo and introspection subjects) and
+// prints, per scenario, successful operations, errors, ok/s and
+// p50/p90/p99/max latency, and per phase the CPU the server and the bench
+// used. It exits non-zero if any response failed verification.
 //
-// The server has no citizen sign-in yet, so the benchmark signs citizens in
-// the way the end-to-end tests do: it writes the sign-in result into the
-// server's store (storage.Store.CompleteAuthRequest) and then follows the
-// provider's callback. That is why it needs the server's store and master
-// key (the master key also hashes the secret of the client it registers),
-// and why it is a separate tool and never part of the server binary.
+// Setup, untimed:
 //
-// SQLite (the --dev data directory):
+//   - The bench's confidential client, its agency and an approved permit
+//     (one purpose releasing the ial claim) are written into the server's
+//     store: the one thing the bench does not do over HTTP, since an
+//     approved permit needs two administrators' decisions. That is why the
+//     bench needs the store (--data-dir or --database) and the master key
+//     (which hashes the client secret). It registers or overwrites the
+//     client dopaid-bench with a fresh secret on each run, so two benches
+//     must not share a server.
+//   - Citizens come from a registry extract the server has imported with
+//     `dopaid registry import` (--registry; `dopaid-bench --make-registry
+//     FILE` writes a synthetic one). The first --citizens living citizens of
+//     the file are each proofed through the login pages (ID number, Thai
+//     names, Buddhist-Era birthdate, laser code, then the face step),
+//     enrol a TOTP authenticator with the secret the enrolment page shows,
+//     and consent once, all as a browser would, CSRF tokens and cookies
+//     included. A server without --dev needs a face service: the bench serves
+//     a stand-in that answers "match" on --face-service (give the server
+//     --face-url http://ADDR/verify); under --dev the simulator is used.
 //
-//	go run ./cmd/dopaid serve --dev --data-dir /tmp/bench-data
-//	go run ./cmd/dopaid-bench --data-dir /tmp/bench-data --duration 20s --concurrency 16
+// Timed: each sign-in borrows a citizen from the pool, drops the browser's
+// sign-on session (so the sign-in is ID number + code, not single sign-on),
+// and computes the code with github.com/pquerna/otp. The provider accepts a
+// code once per citizen and 30-second step, and only for the previous,
+// current and next step; the bench uses the current and next step only and
+// never a (citizen, step) pair twice, so a pool of N citizens sustains N/30
+// sign-ins a second, after 2 per citizen at the start. If it runs out the
+// bench stops and says so: raise --citizens.
 //
-// PostgreSQL (--dev refuses a database URL, so give the server and the bench
-// the same master key; a schema of its own keeps the bench's rows apart):
+// Pinned, on a two-core machine (server and its database on core 0, the
+// bench on core 1), SQLite:
 //
-//	PGPASSWORD=dopaid psql -h 127.0.0.1 -U dopaid dopaid_test -c 'create schema bench'
-//	export DB='postgres://dopaid:dopaid@127.0.0.1:5432/dopaid_test?sslmode=disable&search_path=bench'
-//	export DOPAID_MASTER_KEY=$(go run ./cmd/dopaid keys generate-master)
-//	go run ./cmd/dopaid serve --database "$DB"
-//	go run ./cmd/dopaid-bench --database "$DB" --duration 20s --concurrency 16
+//	go build -o /tmp/dopaid ./cmd/dopaid && go build -o /tmp/dopaid-bench ./cmd/dopaid-bench
+//	mkdir -p /tmp/bench-data && /tmp/dopaid keys generate-master > /tmp/bench-data/master.key
+//	/tmp/dopaid-bench --make-registry /tmp/bench-registry.csv --citizens 2000
+//	/tmp/dopaid registry import --data-dir /tmp/bench-data --master-key-file /tmp/bench-data/master.key /tmp/bench-registry.csv
+//	taskset -c 0 /tmp/dopaid serve --data-dir /tmp/bench-data --master-key-file /tmp/bench-data/master.key \
+//	    --face-url http://127.0.0.1:8091/verify --log-level warn &
+//	taskset -c 1 /tmp/dopaid-bench --data-dir /tmp/bench-data --master-key-file /tmp/bench-data/master.key \
+//	    --registry /tmp/bench-registry.csv --citizens 2000 --face-service 127.0.0.1:8091 \
+//	    --concurrency 8 --duration 10s
 //
-// Against a server with a real master key, give the bench the same key
-// (DOPAID_MASTER_KEY or --master-key-file). The master key is looked up as
-// the server does: DOPAID_MASTER_KEY, then --master-key-file, then, by the
-// development-mode convention, <data-dir>/master.key. The flags also take
-// their defaults from the server's environment variables (DOPAID_DATA_DIR,
-// DOPAID_DATABASE_URL, DOPAID_MASTER_KEY_FILE).
+// PostgreSQL: the same with --database "$DB" on `registry import`, `serve`
+// and the bench (a schema of its own keeps the bench's rows apart, e.g.
+// ...?sslmode=disable&search_path=bench), and PostgreSQL itself pinned to
+// core 0 too (taskset -a -c -p 0 $(pgrep -o postgres), or start it under
+// taskset -c 0).
+//
+// The server's CPU time comes from /proc/<pid>/stat of --server-pid, or of
+// the process found listening on the target's port (Linux only).
 //
 // Scenarios (--scenarios, default all) run one after another, each for
 // --duration with --concurrency workers; --mix runs them all at once
 // instead. The code scenario is reported as a whole flow and by step:
-// authorize, sign-in (the bench's own store write), callback and the token
-// exchange. Latency percentiles cover the responses that verified; workers
+// authorize, the sign-in page, the sign-in post, the callback and the token
+// exchange. Latency percentiles cover the operations that verified; workers
 // of the other scenarios get their first tokens by an untimed sign-in. On
 // SIGINT or SIGTERM the bench stops, prints what it measured and exits
-// non-zero. The load generator shares the machine with the server: each
-// phase reports the CPU the bench itself used, to judge how much of the
-// server's capacity it took.
+// non-zero.
 //
-// The bench registers (or overwrites) the client dopaid-bench with
-// a fresh random secret on each run, so two benches must not share a
-// server. It refuses a --target that is not a loopback address unless
+// The bench refuses a --target that is not a loopback address unless
 // --allow-remote is given, and even its dialer refuses to connect anywhere
 // but loopback without that flag: load must never leave the machine by
 // accident.
@@ -57,7 +79,7 @@
 // Like every command it is the only place that reads flags, files and the
 // environment. It may import keys (the master key, the client secret hash),
 // op and login (endpoint paths, the client cache lifetime), storage and its
-// two backends (to register its client and write sign-ins), and go-jose.
+// two backends (to register its client), go-jose and pquerna/otp.
 package main
 
 import (
@@ -86,6 +108,19 @@ func main() {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dopaid-bench: %v\n", err)
 		os.Exit(2)
+	}
+	if cfg.MakeRegistry != "" {
+		if err := makeRegistry(cfg.MakeRegistry, cfg.Citizens); err != nil {
+			fmt.Fprintf(os.Stderr, "dopaid-bench: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if cfg.FaceService != "" {
+		if _, err := serveFaceStandIn(ctx, cfg.FaceService); err != nil {
+			fmt.Fprintf(os.Stderr, "dopaid-bench: %v\n", err)
+			os.Exit(1)
+		}
 	}
 	if err := run(ctx, cfg, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "dopaid-bench: %v\n", err)
@@ -123,8 +158,19 @@ type Config struct {
 	Scenarios []string
 	// Mix runs the scenarios at the same time instead of one after another.
 	Mix bool
-	// Subjects is how many distinct citizens the sign-ins are spread over.
-	Subjects int
+	// Registry is the registry extract the server imported; the pool is
+	// its first Citizens living citizens.
+	Registry string
+	Citizens int
+	// MakeRegistry, if set, is where to write a synthetic extract of
+	// Citizens citizens instead of running.
+	MakeRegistry string
+	// FaceService is the loopback host:port of the face-service stand-in
+	// the bench serves ("" for none).
+	FaceService string
+	// ServerPID is the server process whose CPU is reported (0: the one
+	// listening on the target's port).
+	ServerPID int
 	// Alg is the ID token signing algorithm the bench client registers.
 	Alg string
 	// AllowRemote permits a non-loopback target.
@@ -153,7 +199,11 @@ func parseFlags(args []string, stderr io.Writer, env func(string) string) (Confi
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long each scenario runs")
 	scenarios := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: "+strings.Join(allScenarios, ", "))
 	fs.BoolVar(&c.Mix, "mix", false, "run the scenarios at the same time rather than one after another")
-	fs.IntVar(&c.Subjects, "subjects", 1000, "number of distinct citizens to sign in")
+	fs.StringVar(&c.Registry, "registry", "", "registry extract (CSV) the server imported; the citizens come from it")
+	fs.IntVar(&c.Citizens, "citizens", 1000, "citizens to proof, enrol and sign in (the pool); N sustain N/30 sign-ins a second")
+	fs.StringVar(&c.MakeRegistry, "make-registry", "", "write a synthetic registry extract of --citizens citizens to this file and exit")
+	fs.StringVar(&c.FaceService, "face-service", "", "serve a face-service stand-in that always matches on this loopback host:port (the server's --face-url http://ADDR/verify)")
+	fs.IntVar(&c.ServerPID, "server-pid", 0, "server process whose CPU time is reported; default the process listening on the target's port")
 	fs.StringVar(&c.Alg, "alg", "ES256", "ID token signing algorithm of the bench client: ES256 or RS256")
 	fs.BoolVar(&c.AllowRemote, "allow-remote", false, "allow a target that is not a loopback address")
 	fs.Usage = func() {
@@ -170,6 +220,12 @@ func parseFlags(args []string, stderr io.Writer, env func(string) string) (Confi
 		if s = strings.TrimSpace(s); s != "" {
 			c.Scenarios = append(c.Scenarios, s)
 		}
+	}
+	if c.MakeRegistry != "" {
+		if c.Citizens < 1 {
+			return c, fmt.Errorf("--citizens must be at least 1, not %d", c.Citizens)
+		}
+		return c, nil
 	}
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("invalid configuration:\n%w", err)
@@ -215,8 +271,14 @@ func (c Config) Validate() error {
 			add("--scenarios names %q twice", s)
 		}
 	}
-	if c.Subjects < 1 {
-		add("--subjects must be at least 1, not %d", c.Subjects)
+	if c.Citizens < 1 {
+		add("--citizens must be at least 1, not %d", c.Citizens)
+	}
+	if c.Registry == "" {
+		add("--registry must name the registry extract the server imported (see --make-registry)")
+	}
+	if c.ServerPID < 0 {
+		add("--server-pid must not be negative")
 	}
 	if c.Alg != "ES256" && c.Alg != "RS256" {
 		add("--alg must be ES256 or RS256, not %q", c.Alg)
@@ -241,4 +303,19 @@ func (c Config) storeName() string {
 		return "postgres"
 	}
 	return "sqlite:" + c.sqlitePath()
+}
+
+// makeRegistry writes a synthetic registry extract, refusing to overwrite a
+// file.
+func makeRegistry(path string, n int) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := writeRegistry(f, n); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
 }

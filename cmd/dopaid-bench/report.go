@@ -13,6 +13,9 @@ type report struct {
 	cfg         Config
 	phases      []*phase
 	interrupted bool
+	// citizens is the size of the pool; exhausted says it ran out.
+	citizens  int
+	exhausted bool
 }
 
 // failed is how many scenario iterations failed.
@@ -41,10 +44,12 @@ func (r *report) tally(scenario string) *tally {
 const rowFormat = "%-18s %9s %7s %9s %9s %9s %9s %9s\n"
 
 // print writes one line per scenario (and per step of the code flow):
-// requests, errors, throughput and latency percentiles of the successful
-// requests; then the errors by kind with a few (redacted) messages.
+// successful operations, errors, successful operations per second and
+// latency percentiles of the successful ones; then each phase's CPU use
+// (the server's and the bench's); then the errors by kind with a few
+// (redacted) messages.
 func (r *report) print(w io.Writer) {
-	fmt.Fprintf(w, rowFormat, "scenario", "requests", "errors", "req/s", "p50", "p90", "p99", "max")
+	fmt.Fprintf(w, rowFormat, "scenario", "ok", "errors", "ok/s", "p50", "p90", "p99", "max")
 	for _, p := range r.phases {
 		for _, t := range p.tallies {
 			for i, s := range t.series {
@@ -55,17 +60,25 @@ func (r *report) print(w io.Writer) {
 				sorted := slices.Clone(s.latencies)
 				slices.Sort(sorted)
 				fmt.Fprintf(w, rowFormat, name,
-					fmt.Sprint(s.requests), fmt.Sprint(s.failed), rate(s.requests, p.elapsed),
+					fmt.Sprint(s.requests-s.failed), fmt.Sprint(s.failed), rate(s.requests-s.failed, p.elapsed),
 					ms(percentile(sorted, 0.50)), ms(percentile(sorted, 0.90)), ms(percentile(sorted, 0.99)), ms(percentile(sorted, 1)))
 			}
 		}
 	}
 	for _, p := range r.phases {
 		line := fmt.Sprintf("phase %v: %.2fs", p.scenarios, p.elapsed.Seconds())
+		if p.serverCPU > 0 && p.elapsed > 0 {
+			line += fmt.Sprintf("; server used %.2f CPU-s (%.2f cores)", p.serverCPU.Seconds(), p.serverCPU.Seconds()/p.elapsed.Seconds())
+		} else {
+			line += "; server CPU unknown"
+		}
 		if p.cpu > 0 && p.elapsed > 0 {
 			line += fmt.Sprintf("; the bench process itself used %.2f CPU-s (%.2f cores)", p.cpu.Seconds(), p.cpu.Seconds()/p.elapsed.Seconds())
 		}
 		fmt.Fprintln(w, line)
+	}
+	if r.exhausted {
+		fmt.Fprintf(w, "the citizen pool ran out: %s\n", poolCapacity(r.citizens))
 	}
 	if r.interrupted {
 		fmt.Fprintln(w, "interrupted: the results cover only the time before the interrupt")

@@ -14,8 +14,10 @@ type phase struct {
 	elapsed   time.Duration
 	// cpu is the CPU time the bench process itself used (0 if unknown): on
 	// a small machine the load generator competes with the server.
-	cpu     time.Duration
-	tallies []*tally
+	cpu time.Duration
+	// serverCPU is the CPU time the server process used (0 if unknown).
+	serverCPU time.Duration
+	tallies   []*tally
 }
 
 // renewBefore is how long before its expiry a worker replaces its access
@@ -65,7 +67,7 @@ func (b *bench) phase(ctx context.Context, scenarios []string) (*phase, error) {
 		return nil, fmt.Errorf("%d of the sign-ins that give workers their first tokens failed, e.g.: %w", len(errs), errs[0])
 	}
 
-	cpu0 := cpuTime()
+	cpu0, server0 := cpuTime(), processCPU(b.serverPID)
 	start := time.Now()
 	deadline := start.Add(b.cfg.Duration)
 	for _, j := range jobs {
@@ -75,6 +77,9 @@ func (b *bench) phase(ctx context.Context, scenarios []string) (*phase, error) {
 	ph := &phase{scenarios: scenarios, elapsed: time.Since(start)}
 	if c := cpuTime(); c > 0 {
 		ph.cpu = c - cpu0
+	}
+	if c := processCPU(b.serverPID); c > 0 && server0 > 0 {
+		ph.serverCPU = c - server0
 	}
 	for _, s := range scenarios {
 		sum := newTally(s)
@@ -122,6 +127,9 @@ func (w *worker) loop(ctx context.Context, scenario string, deadline time.Time, 
 			continue
 		}
 		t.fail(err)
+		if w.b.exhausted.Load() {
+			return // no citizen left to sign in: the report says so
+		}
 		if scenario == scenarioRefresh {
 			// The refresh token may be spent: start a new grant.
 			if err := w.renew(ctx, scenario); err != nil && ctx.Err() == nil {
