@@ -34,13 +34,18 @@ func TestGroupCommit(t *testing.T) {
 	// The first function holds the lead until every other is queued.
 	const n = 20
 	release := make(chan struct{})
+	holding := make(chan struct{})
 	holder := make(chan error, 1)
 	go func() {
 		holder <- s.tx(ctx, func(tx *sql.Tx) error {
+			close(holding)
 			<-release
 			return insert(tx, "holder")
 		})
 	}()
+	// Only once the holder runs are the others started: they queue
+	// behind it, none joins its group.
+	<-holding
 	errFailed := errors.New("this function fails after writing")
 	errs := make([]error, n)
 	var wg sync.WaitGroup
