@@ -102,7 +102,9 @@ func settle(t *testing.T, ts *testServer, size int64) {
 }
 
 // tamperAudit runs SQL on the server's database behind the store's back,
-// as someone holding the database could.
+// as someone holding the database could: with the tables' owner's rights,
+// dropping the triggers that keep the log append-only (migration 0014)
+// first.
 func tamperAudit(t *testing.T, ts *testServer, stmts ...string) {
 	t.Helper()
 	ctx := context.Background()
@@ -112,6 +114,9 @@ func tamperAudit(t *testing.T, ts *testServer, stmts ...string) {
 			t.Fatal(err)
 		}
 		defer db.Close()
+		stmts = append([]string{`DROP TRIGGER IF EXISTS audit_log_entries_no_delete`, `DROP TRIGGER IF EXISTS audit_log_entries_guard`,
+			`DROP TRIGGER IF EXISTS audit_log_nodes_no_update`, `DROP TRIGGER IF EXISTS audit_log_nodes_no_delete`,
+			`DROP TRIGGER IF EXISTS audit_log_heads_no_update`, `DROP TRIGGER IF EXISTS audit_log_heads_no_delete`}, stmts...)
 		for _, q := range stmts {
 			if _, err := db.ExecContext(ctx, q); err != nil {
 				t.Fatalf("%s: %v", q, err)
@@ -127,6 +132,9 @@ func tamperAudit(t *testing.T, ts *testServer, stmts ...string) {
 	q := u.Query()
 	q.Del("pool_max_conns")
 	u.RawQuery = q.Encode()
+	stmts = append([]string{`DROP TRIGGER IF EXISTS audit_log_entries_guard ON audit_log_entries`,
+		`DROP TRIGGER IF EXISTS audit_log_nodes_append_only ON audit_log_nodes`,
+		`DROP TRIGGER IF EXISTS audit_log_heads_append_only ON audit_log_heads`}, stmts...)
 	pgtest.Exec(t, ctx, u.String(), strings.Join(stmts, "; "))
 }
 
