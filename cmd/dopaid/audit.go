@@ -297,6 +297,10 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 			return err
 		}
 		fmt.Fprintf(stdout, "ok: %d entries, %d signed tree heads, %d published checkpoints verified\n", res.Entries, res.Heads, res.Published)
+		if res.Redacted > 0 {
+			fmt.Fprintf(stdout, "%d entries redacted (contents dropped after the retention period, leaf hashes checked against the tree), the newest written %s\n",
+				res.Redacted, res.NewestRedacted.Format(time.RFC3339))
+		}
 		return nil
 	}
 
