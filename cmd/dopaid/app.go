@@ -55,6 +55,10 @@ type Main struct {
 	// demo client) on PostgreSQL too, so that the browser tests cover both
 	// backends. No flag or environment variable reaches it.
 	devOnPostgres bool
+	// auditTick, when set (tests only), replaces integrateInterval, the
+	// integrators' fallback tick: a test that sets it to an hour sees
+	// entries integrated only because their writers woke the integrators.
+	auditTick time.Duration
 	// wrapStore, when set (tests only), wraps the opened store before
 	// anything uses it: the fail-closed tests make its audit trail fail.
 	wrapStore func(storage.Store) storage.Store

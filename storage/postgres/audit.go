@@ -32,6 +32,7 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.
 	if err != nil {
 		return storage.AuditEntry{}, wrap(fmt.Sprintf("append audit %s", le.Type), err)
 	}
+	s.logAppended()
 	return storage.AuditEntryOf(le), nil
 }
 

@@ -93,7 +93,22 @@ func (s *Store) AppendLogEntries(ctx context.Context, es []storage.LogEntry) err
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return wrap("append log entries", err)
 	}
+	s.logAppended()
 	return nil
+}
+
+// OnLogAppend sets fn to be called after each commit of this Store that
+// wrote audit log entries (AppendAudit, AppendLogEntries), so that the
+// process's integrator integrates them at once rather than at its next
+// tick. fn must be quick: it runs on the writer's goroutine. A method that
+// writes entries with its action calls logAppended after its commit.
+func (s *Store) OnLogAppend(fn func()) { s.onLogAppend.Store(&fn) }
+
+// logAppended calls the function OnLogAppend set, if any.
+func (s *Store) logAppended() {
+	if fn := s.onLogAppend.Load(); fn != nil {
+		(*fn)()
+	}
 }
 
 // integrateLock is the advisory lock of the integration right, one per

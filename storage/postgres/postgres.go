@@ -22,6 +22,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,6 +41,8 @@ type Store struct {
 	// listenCheck is how long a listening connection may stay silent before
 	// Listen checks that it is still alive.
 	listenCheck time.Duration
+	// onLogAppend is called after a commit that wrote log entries.
+	onLogAppend atomic.Pointer[func()]
 }
 
 var _ storage.Store = (*Store)(nil)

@@ -59,7 +59,25 @@ func (s *Store) AppendLogEntries(ctx context.Context, es []storage.LogEntry) err
 	if len(es) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error { return insertLogEntries(ctx, tx, es) })
+	if err := s.tx(ctx, func(tx *sql.Tx) error { return insertLogEntries(ctx, tx, es) }); err != nil {
+		return err
+	}
+	s.logAppended()
+	return nil
+}
+
+// OnLogAppend sets fn to be called after each commit of this Store that
+// wrote audit log entries (AppendAudit, AppendLogEntries), so that the
+// process's integrator integrates them at once rather than at its next
+// tick. fn must be quick: it runs on the writer's goroutine. A method that
+// writes entries with its action calls logAppended after its commit.
+func (s *Store) OnLogAppend(fn func()) { s.onLogAppend.Store(&fn) }
+
+// logAppended calls the function OnLogAppend set, if any.
+func (s *Store) logAppended() {
+	if fn := s.onLogAppend.Load(); fn != nil {
+		(*fn)()
+	}
 }
 
 // IntegrateLog gives up to max pending entries, in the order they were

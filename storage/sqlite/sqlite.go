@@ -24,6 +24,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -38,6 +39,8 @@ var _ storage.Store = (*Store)(nil)
 type Store struct {
 	w *sql.DB // the single writer connection
 	r *sql.DB // read-only connections
+	// onLogAppend is called after a commit that wrote log entries.
+	onLogAppend atomic.Pointer[func()]
 }
 
 // Open opens the database file at path, creating the file if it is missing.
