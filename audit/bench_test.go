@@ -3,6 +3,9 @@ package audit_test
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -155,4 +158,100 @@ func BenchmarkAppendChain(b *testing.B) {
 		})
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 	})
+}
+
+// BenchmarkIntegrationDelay: the time from the start of an entry's write
+// to the commit of the head that integrates it (p50, p99), while an
+// integrator runs with the server's 200 ms tick: "wake" with writers waking
+// it after each commit (as the server wires it), "tick" without; "1" with
+// one writer writing one entry after another, "16" with 16 writers
+// without pause. Run with
+//
+//	go test ./audit/ -run '^$' -bench IntegrationDelay -benchtime 3000x
+func BenchmarkIntegrationDelay(b *testing.B) {
+	benchBackends(b, func(b *testing.B, newBackend func(testing.TB) backend) {
+		for _, writers := range []int{1, 16} {
+			for _, wake := range []bool{true, false} {
+				name := fmt.Sprintf("tick/%d", writers)
+				if wake {
+					name = fmt.Sprintf("wake/%d", writers)
+				}
+				b.Run(name, func(b *testing.B) { benchDelay(b, newBackend(b).store, wake, writers) })
+			}
+		}
+	})
+}
+
+func benchDelay(b *testing.B, s audit.Store, wake bool, writers int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	in := audit.NewIntegrator(s, testKey(b, "bench.example/audit"), audit.IntegratorConfig{})
+	if h, ok := s.(interface{ OnLogAppend(func()) }); ok && wake {
+		h.OnLogAppend(in.Wake)
+	}
+	var written sync.Map // ID → time the write began
+	var mu sync.Mutex
+	var delays []time.Duration
+	var size int64
+	measure := func(ctx context.Context) error {
+		h, err := s.LogHead(ctx)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		es, err := s.LogEntries(ctx, size, h.Size)
+		if err != nil {
+			return err
+		}
+		size = h.Size
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range es {
+			if t, ok := written.Load(e.ID); ok {
+				delays = append(delays, now.Sub(t.(time.Time)))
+			}
+		}
+		return nil
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); in.Run(ctx, 200*time.Millisecond, measure) }()
+	write := func() bool {
+		e := benchEntry(b)
+		written.Store(e.ID, time.Now())
+		if err := s.AppendLogEntries(ctx, []storage.LogEntry{e}); err != nil {
+			b.Error(err)
+			return false
+		}
+		return true
+	}
+	b.ResetTimer()
+	if writers == 1 {
+		for range b.N {
+			if !write() {
+				break
+			}
+		}
+	} else {
+		b.SetParallelism(max(1, writers/runtime.GOMAXPROCS(0)))
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() && write() {
+			}
+		})
+	}
+	b.StopTimer()
+	for b.Failed() == false {
+		mu.Lock()
+		n := len(delays)
+		mu.Unlock()
+		if n >= b.N {
+			break
+		}
+		in.Wake()
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	slices.Sort(delays)
+	b.ReportMetric(float64(delays[len(delays)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(delays[len(delays)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 }

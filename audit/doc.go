@@ -23,7 +23,11 @@
 //   - Verify recomputes the whole tree and names the first bad entry;
 //     a Publisher copies checkpoints out of the database, and a Witness
 //     (C2SP tlog-witness) cosigns a checkpoint only when it is consistent
-//     with the last one it saw, so that the log's tail cannot be cut.
+//     with the last one it saw, so that the log's tail cannot be cut;
+//   - Redact applies a retention period: old entries lose their contents
+//     and keep their leaf hashes, so proofs and Verify still hold for what
+//     remains; the backends' triggers refuse every other change or
+//     deletion of entries, nodes and heads.
 //
 // audit may import the standard library, storage, keys and the libraries
 // named above. Backends implement Store (owned here, not by storage); cmd

@@ -47,6 +47,15 @@ func appendString(b []byte, s string) []byte {
 // LeafHash is the RFC 6962 leaf hash of e.
 func LeafHash(e storage.LogEntry) []byte { return rfc6962.DefaultHasher.HashLeaf(Leaf(e)) }
 
+// leafHashOf is the leaf hash of an entry as a reader holds it: the one it
+// kept when retention dropped its contents, or else its contents' hash.
+func leafHashOf(e storage.LogEntry) []byte {
+	if e.Redacted != nil {
+		return e.Redacted
+	}
+	return LeafHash(e)
+}
+
 // ParseLeaf decodes what Leaf encoded. The entry's Index is NotIntegrated:
 // a leaf does not say where it is.
 func ParseLeaf(b []byte) (storage.LogEntry, error) {

@@ -35,6 +35,18 @@ type backend struct {
 	open func(t testing.TB) audit.Store
 }
 
+// The database refuses changes to the log (migration 0014's triggers); a
+// tamperer with the rights of the tables' owner drops the triggers first,
+// and it is that tamperer whom Verify must catch.
+const (
+	dropGuardsSQLite = `DROP TRIGGER IF EXISTS audit_log_entries_no_delete; DROP TRIGGER IF EXISTS audit_log_entries_guard;
+		DROP TRIGGER IF EXISTS audit_log_nodes_no_update; DROP TRIGGER IF EXISTS audit_log_nodes_no_delete;
+		DROP TRIGGER IF EXISTS audit_log_heads_no_update; DROP TRIGGER IF EXISTS audit_log_heads_no_delete`
+	dropGuardsPostgres = `DROP TRIGGER IF EXISTS audit_log_entries_guard ON audit_log_entries;
+		DROP TRIGGER IF EXISTS audit_log_nodes_append_only ON audit_log_nodes;
+		DROP TRIGGER IF EXISTS audit_log_heads_append_only ON audit_log_heads`
+)
+
 // fresh returns an empty store of the same kind.
 func (b backend) fresh(t *testing.T) backend {
 	t.Helper()
@@ -64,6 +76,9 @@ func newSQLite(t testing.TB) backend {
 			t.Fatal(err)
 		}
 		defer db.Close()
+		if _, err := db.Exec(dropGuardsSQLite); err != nil {
+			t.Fatalf("drop the log's triggers: %v", err)
+		}
 		if _, err := db.Exec(q, args...); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -99,6 +114,7 @@ func newPostgres(t testing.TB) backend {
 	u.RawQuery = qs.Encode()
 	b.exec = func(t *testing.T, q string, args ...any) {
 		t.Helper()
+		pgtest.Exec(t, context.Background(), u.String(), dropGuardsPostgres)
 		pgtest.Exec(t, context.Background(), u.String(), q, args...)
 	}
 	return b

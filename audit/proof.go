@@ -21,6 +21,10 @@ import (
 // ask again within a second or so.
 var ErrNotIntegrated = errors.New("audit entry not yet integrated")
 
+// ErrRedacted: retention dropped the entry's contents, so there is no leaf
+// to give a receipt for; the tree still holds its leaf hash.
+var ErrRedacted = errors.New("audit entry redacted after its retention period")
+
 // NodeReader reads stored tree nodes.
 type NodeReader interface {
 	LogNodes(ctx context.Context, ids []storage.LogNodeID) ([][]byte, error)
@@ -90,6 +94,9 @@ func NewReceipt(ctx context.Context, r Reader, id string) (Receipt, error) {
 	}
 	if e.Index == storage.NotIntegrated {
 		return Receipt{}, fmt.Errorf("audit: receipt of %q: %w", id, ErrNotIntegrated)
+	}
+	if e.Redacted != nil {
+		return Receipt{}, fmt.Errorf("audit: receipt of %q: %w", id, ErrRedacted)
 	}
 	head, err := r.LogHead(ctx)
 	if err != nil {

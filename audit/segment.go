@@ -52,6 +52,10 @@ type SegmentEntry struct {
 	IAL       string    `json:"ial"`
 	Outcome   string    `json:"outcome"`
 	Detail    string    `json:"detail"`
+	// RedactedLeaf is set, and every field but Index, ID, At and Type is
+	// empty, when retention dropped the entry's contents: it is the entry's
+	// leaf hash, which the checkpoint vouches for in their place.
+	RedactedLeaf []byte `json:"redacted_leaf,omitempty"`
 }
 
 func toSegmentEntry(e storage.LogEntry) SegmentEntry {
@@ -60,14 +64,14 @@ func toSegmentEntry(e storage.LogEntry) SegmentEntry {
 		claims = []string{}
 	}
 	return SegmentEntry{e.Index, e.ID, e.At.UTC(), e.Type, e.Actor, e.CitizenID, e.AgencyID, e.PermitID, e.ClientID,
-		e.Purpose, claims, e.IAL, e.Outcome, e.Detail}
+		e.Purpose, claims, e.IAL, e.Outcome, e.Detail, e.Redacted}
 }
 
 // LogEntry returns the entry as the log holds it.
 func (e SegmentEntry) LogEntry() storage.LogEntry {
 	return storage.LogEntry{ID: e.ID, At: e.At, Type: e.Type, Actor: e.Actor, CitizenID: e.CitizenID, AgencyID: e.AgencyID,
 		PermitID: e.PermitID, ClientID: e.ClientID, Purpose: e.Purpose, Claims: e.Claims, IAL: e.IAL, Outcome: e.Outcome,
-		Detail: e.Detail, Index: e.Index}
+		Detail: e.Detail, Index: e.Index, Redacted: e.RedactedLeaf}
 }
 
 // SegmentSummary says what a segment holds. Its String names entries by
@@ -185,7 +189,7 @@ func VerifySegment(rd io.Reader, v note.Verifier) (SegmentSummary, error) {
 		return SegmentSummary{}, &VerifyError{-1, fmt.Sprintf("segment: left range: %v", err)}
 	}
 	for _, e := range seg.Entries {
-		if err := rng.Append(LeafHash(e.LogEntry()), nil); err != nil {
+		if err := rng.Append(leafHashOf(e.LogEntry()), nil); err != nil {
 			return SegmentSummary{}, err
 		}
 	}

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"time"
 
 	"github.com/dopaid/dopaid/storage"
 )
@@ -56,6 +57,16 @@ type Integrating interface {
 		fn func(storage.LogHead, []storage.LogEntry) (storage.LogIntegration, error)) (int, error)
 }
 
+// Redacting drops the contents of entries past their retention.
+type Redacting interface {
+	// RedactLogEntries drops the contents of up to max integrated entries
+	// written before before and not yet redacted, oldest first: each keeps
+	// its ID, At, Type and Index, and its leaf hash (the level-0 node the
+	// tree holds for it) becomes its Redacted marker. Nodes and heads are
+	// untouched. It returns how many it redacted.
+	RedactLogEntries(ctx context.Context, before time.Time, max int) (int, error)
+}
+
 // Store is everything the log needs from a backend; storage/sqlite and
 // storage/postgres implement it.
 type Store interface {
@@ -63,4 +74,5 @@ type Store interface {
 	Reader
 	KeyStore
 	Integrating
+	Redacting
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -32,6 +33,12 @@ type VerifyResult struct {
 	Entries   int64 // leaves recomputed
 	Heads     int   // signed tree heads in the store checked
 	Published int   // published checkpoints checked
+	// Redacted counts the entries whose contents retention dropped: their
+	// kept leaf hashes were checked against the tree, their contents cannot
+	// be. NewestRedacted is the time of the newest of them, for an auditor to
+	// compare with the retention period.
+	Redacted       int64
+	NewestRedacted time.Time
 }
 
 // verifyPage is how many entries Verify reads at a time.
@@ -129,7 +136,18 @@ func Verify(ctx context.Context, r Reader, v note.Verifier, published [][]byte) 
 				return res, &VerifyError{next, fmt.Sprintf("missing: the log goes from entry %d to entry %d", next-1, e.Index)}
 			}
 			lh := LeafHash(e)
-			if leaves != nil && !bytes.Equal(lh, leaves[i]) {
+			if e.Redacted != nil {
+				// Retention dropped its contents and kept its leaf hash: the
+				// tree and the checkpoints vouch for that hash instead.
+				lh = e.Redacted
+				res.Redacted++
+				if e.At.After(res.NewestRedacted) {
+					res.NewestRedacted = e.At
+				}
+				if leaves != nil && !bytes.Equal(lh, leaves[i]) {
+					return res, &VerifyError{next, "redacted, and the leaf hash it kept is not the leaf the tree holds at its index"}
+				}
+			} else if leaves != nil && !bytes.Equal(lh, leaves[i]) {
 				return res, &VerifyError{next, "changed or moved: it does not hash to the leaf the tree holds at its index"}
 			}
 			if err := rng.Append(lh, nil); err != nil {

@@ -51,6 +51,9 @@ type AuditEntry struct {
 	// Detail is a short free text without personal data (a decision's
 	// action, a failure reason code).
 	Detail string
+	// Redacted reports that retention dropped the entry's contents: only
+	// Seq, ID, At and Type remain. AppendAudit ignores it.
+	Redacted bool
 }
 
 // LogEntry returns e as an entry of the log, not yet integrated.
@@ -69,7 +72,7 @@ func AuditEntryOf(e LogEntry) AuditEntry {
 	}
 	return AuditEntry{Seq: seq, ID: e.ID, At: e.At, Type: e.Type, Actor: e.Actor, CitizenID: e.CitizenID,
 		AgencyID: e.AgencyID, PermitID: e.PermitID, ClientID: e.ClientID, Purpose: e.Purpose, Claims: e.Claims,
-		IAL: e.IAL, Outcome: e.Outcome, Detail: e.Detail}
+		IAL: e.IAL, Outcome: e.Outcome, Detail: e.Detail, Redacted: e.Redacted != nil}
 }
 
 // ErrPersonalData is returned for an audit entry that holds a national ID
@@ -99,6 +102,7 @@ func PrepareLogEntry(e LogEntry, now time.Time) (LogEntry, error) {
 	}
 	e.At = e.At.Truncate(time.Millisecond).UTC()
 	e.Index = NotIntegrated
+	e.Redacted = nil
 	fields := []struct{ name, v string }{
 		{"id", e.ID}, {"type", e.Type}, {"actor", e.Actor}, {"citizen", e.CitizenID}, {"agency", e.AgencyID},
 		{"permit", e.PermitID}, {"client", e.ClientID}, {"purpose", e.Purpose}, {"ial", e.IAL},

@@ -39,6 +39,11 @@ type LogEntry struct {
 	// assigned by IntegrateLog; NotIntegrated until then. Writers leave it
 	// alone: AppendLogEntries ignores it.
 	Index int64
+	// Redacted is nil unless retention dropped the entry's contents
+	// (RedactLogEntries); then it is the entry's leaf hash, kept so that the
+	// tree and its proofs still verify, and every field but ID, At, Type and
+	// Index is empty. Writers leave it nil: AppendLogEntries ignores it.
+	Redacted []byte
 }
 
 // LogNodeID names a node of the log's Merkle tree: Level 0 holds the leaf
@@ -88,8 +93,8 @@ type LogKey struct {
 }
 
 // LogStore is the verifiable audit log's storage: entries written without a
-// place in the log, the integration right, tree nodes, signed heads and the
-// log's sealed key. Package audit drives it (audit.Store is the same set);
+// place in the log, the integration right, tree nodes, signed heads, the
+// redaction of entries past their retention and the log's sealed key. Package audit drives it (audit.Store is the same set);
 // storagetest.LogStore pins its behaviour down. It is part of Store, so that
 // no backend can be wired without it.
 type LogStore interface {
@@ -101,6 +106,7 @@ type LogStore interface {
 	LogNodes(ctx context.Context, ids []LogNodeID) ([][]byte, error)
 	LogEntries(ctx context.Context, from, to int64) ([]LogEntry, error)
 	LogEntry(ctx context.Context, id string) (LogEntry, error)
+	RedactLogEntries(ctx context.Context, before time.Time, max int) (int, error)
 	CreateLogKey(ctx context.Context, k LogKey) error
 	LogKey(ctx context.Context, origin string) (LogKey, error)
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dopaid/dopaid/admin"
+	"github.com/dopaid/dopaid/audit"
 	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/login"
 	"github.com/dopaid/dopaid/op"
@@ -54,6 +55,10 @@ type Main struct {
 	// demo client) on PostgreSQL too, so that the browser tests cover both
 	// backends. No flag or environment variable reaches it.
 	devOnPostgres bool
+	// auditTick, when set (tests only), replaces integrateInterval, the
+	// integrators' fallback tick: a test that sets it to an hour sees
+	// entries integrated only because their writers woke the integrators.
+	auditTick time.Duration
 	// wrapStore, when set (tests only), wraps the opened store before
 	// anything uses it: the fail-closed tests make its audit trail fail.
 	wrapStore func(storage.Store) storage.Store
@@ -383,7 +388,8 @@ func (m *Main) ready(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "ok\n")
 }
 
-// cleanup deletes expired records every few minutes.
+// cleanup deletes expired records, and redacts audit entries past their
+// retention, every few minutes.
 func (m *Main) cleanup(ctx context.Context) {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
@@ -398,7 +404,23 @@ func (m *Main) cleanup(ctx context.Context) {
 			} else if n > 0 {
 				m.Logger.Debug("deleted expired records", "rows", n)
 			}
+			m.redactAudit(ctx, m.now())
 		}
+	}
+}
+
+// redactAudit drops the contents of audit entries older than
+// --audit-retention at now, keeping their leaf hashes (audit.Redact);
+// nothing when the retention is 0.
+func (m *Main) redactAudit(ctx context.Context, now time.Time) {
+	if m.Config.AuditRetention <= 0 {
+		return
+	}
+	n, err := audit.Redact(ctx, m.Store, now.Add(-m.Config.AuditRetention))
+	if err != nil {
+		m.Logger.ErrorContext(ctx, "audit log: redact entries past retention", "err", err)
+	} else if n > 0 {
+		m.Logger.InfoContext(ctx, "audit log: redacted entries past retention", "entries", n, "retention", m.Config.AuditRetention)
 	}
 }
 

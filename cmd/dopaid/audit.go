@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -25,10 +28,11 @@ import (
 // and the log's key; 'dopaid audit verify' and 'export' open the store and
 // the published directory and call the package.
 
-// integrateInterval is how often the integrator looks for new entries: well
-// under a second, so that every entry is in a signed checkpoint within about
-// a second of being written. A round that finds nothing costs one short
-// transaction.
+// integrateInterval is how often the integrator looks for new entries when
+// nothing wakes it: writers wake it (auditWaker), so this is the fallback
+// for a lost notification, well under a second, so that every entry is in a
+// signed checkpoint within about a second of being written. A round that
+// finds nothing costs one short transaction.
 const integrateInterval = 200 * time.Millisecond
 
 // errAuditBroken reports that verification failed; the failure itself has
@@ -60,6 +64,54 @@ type serverAuditLog struct {
 	integrator *audit.Integrator
 	publisher  *audit.Publisher
 	witnesses  *audit.WitnessClient // nil without --audit-witnesses
+	waker      *auditWaker
+}
+
+// auditChannel is the PostgreSQL NOTIFY channel on which a replica that
+// wrote audit entries wakes the other replicas' integrators (payload: the
+// writer's tag, so that it ignores its own notifications).
+const auditChannel = "dopaid_audit"
+
+// auditWaker wakes integrators once entries are committed: this process's
+// at once, and on PostgreSQL every replica's, by a NOTIFY sent after the
+// writer's commit rather than in its transaction (PostgreSQL serializes the
+// commits of all transactions that notify, under one lock: that would be a
+// global lock again). NOTIFYs are coalesced: at most one in flight and one
+// pending, however many entries are written meanwhile. The integrators'
+// tick stays as the fallback for a lost notification.
+type auditWaker struct {
+	in      *audit.Integrator
+	tag     string
+	pending chan struct{} // nil without LISTEN/NOTIFY
+}
+
+func (w *auditWaker) wake() {
+	w.in.Wake()
+	select {
+	case w.pending <- struct{}{}:
+	default:
+	}
+}
+
+// notifyLoop sends the pending NOTIFY until ctx ends.
+func (w *auditWaker) notifyLoop(ctx context.Context, n notifier, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.pending:
+		}
+		if err := n.Notify(ctx, auditChannel, w.tag); err != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, "audit log: notify other replicas", "err", err)
+		}
+	}
+}
+
+// heard wakes this process's integrator for another replica's entries.
+func (w *auditWaker) heard(payload string) {
+	if payload != w.tag {
+		w.in.Wake()
+	}
 }
 
 // openAuditLog loads (or, the first time, creates) the log key for the
@@ -88,6 +140,15 @@ func (m *Main) openAuditLog(ctx context.Context) error {
 	}
 	l := &serverAuditLog{store: ls, key: key, publisher: pub,
 		integrator: audit.NewIntegrator(ls, key, audit.IntegratorConfig{Now: m.Now, Log: m.Logger})}
+	l.waker = &auditWaker{in: l.integrator, tag: rand.Text()}
+	if _, ok := m.Store.(notifier); ok {
+		l.waker.pending = make(chan struct{}, 1)
+	}
+	// Both backends tell after a commit that wrote entries; a store wrapped
+	// by a test may not, and then the tick integrates.
+	if h, ok := m.Store.(interface{ OnLogAppend(func()) }); ok {
+		h.OnLogAppend(l.waker.wake)
+	}
 	if m.Config.AuditWitnesses != "" {
 		ws, err := readWitnesses(m.Config.AuditWitnesses)
 		if err != nil {
@@ -125,9 +186,17 @@ func (m *Main) now() time.Time {
 const publishInterval = time.Second
 
 // runAuditLog integrates, publishes and sends to witnesses until ctx ends:
-// after each of its own rounds that made a head, and every second for the
-// heads of the other replicas.
+// integrating whenever entries are written here or (PostgreSQL) another
+// replica notifies auditChannel, and at least every integrateInterval;
+// publishing after each of its own rounds that made a head, and every
+// second for the heads of the other replicas.
 func (m *Main) runAuditLog(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if n, ok := m.Store.(notifier); ok {
+		wg.Go(func() { m.audit.waker.notifyLoop(ctx, n, m.Logger) })
+		wg.Go(func() { _ = n.Listen(ctx, auditChannel, m.audit.waker.heard) })
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -146,7 +215,11 @@ func (m *Main) runAuditLog(ctx context.Context) {
 			}
 		}
 	}()
-	_ = m.audit.integrator.Run(ctx, integrateInterval, m.audit.afterIntegration()...)
+	tick := integrateInterval
+	if m.auditTick > 0 {
+		tick = m.auditTick
+	}
+	_ = m.audit.integrator.Run(ctx, tick, m.audit.afterIntegration()...)
 	<-done
 }
 
@@ -297,6 +370,10 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 			return err
 		}
 		fmt.Fprintf(stdout, "ok: %d entries, %d signed tree heads, %d published checkpoints verified\n", res.Entries, res.Heads, res.Published)
+		if res.Redacted > 0 {
+			fmt.Fprintf(stdout, "%d entries redacted (contents dropped after the retention period, leaf hashes checked against the tree), the newest written %s\n",
+				res.Redacted, res.NewestRedacted.Format(time.RFC3339))
+		}
 		return nil
 	}
 

@@ -102,7 +102,9 @@ func settle(t *testing.T, ts *testServer, size int64) {
 }
 
 // tamperAudit runs SQL on the server's database behind the store's back,
-// as someone holding the database could.
+// as someone holding the database could: with the tables' owner's rights,
+// dropping the triggers that keep the log append-only (migration 0014)
+// first.
 func tamperAudit(t *testing.T, ts *testServer, stmts ...string) {
 	t.Helper()
 	ctx := context.Background()
@@ -112,6 +114,9 @@ func tamperAudit(t *testing.T, ts *testServer, stmts ...string) {
 			t.Fatal(err)
 		}
 		defer db.Close()
+		stmts = append([]string{`DROP TRIGGER IF EXISTS audit_log_entries_no_delete`, `DROP TRIGGER IF EXISTS audit_log_entries_guard`,
+			`DROP TRIGGER IF EXISTS audit_log_nodes_no_update`, `DROP TRIGGER IF EXISTS audit_log_nodes_no_delete`,
+			`DROP TRIGGER IF EXISTS audit_log_heads_no_update`, `DROP TRIGGER IF EXISTS audit_log_heads_no_delete`}, stmts...)
 		for _, q := range stmts {
 			if _, err := db.ExecContext(ctx, q); err != nil {
 				t.Fatalf("%s: %v", q, err)
@@ -127,6 +132,9 @@ func tamperAudit(t *testing.T, ts *testServer, stmts ...string) {
 	q := u.Query()
 	q.Del("pool_max_conns")
 	u.RawQuery = q.Encode()
+	stmts = append([]string{`DROP TRIGGER IF EXISTS audit_log_entries_guard ON audit_log_entries`,
+		`DROP TRIGGER IF EXISTS audit_log_nodes_append_only ON audit_log_nodes`,
+		`DROP TRIGGER IF EXISTS audit_log_heads_append_only ON audit_log_heads`}, stmts...)
 	pgtest.Exec(t, ctx, u.String(), strings.Join(stmts, "; "))
 }
 
@@ -435,14 +443,50 @@ func segEntry(seg map[string]any, i int) map[string]any {
 	return seg["entries"].([]any)[i].(map[string]any)
 }
 
-// TestAuditRetentionRefused: dropping entries would break the log's proofs,
-// so a retention period is refused with a clear message.
-func TestAuditRetentionRefused(t *testing.T) {
+// TestAuditRetention: with --audit-retention, the server's periodic
+// cleanup drops the contents of entries past the period and keeps their
+// leaf hashes: `dopaid audit verify` still passes against every published
+// checkpoint and reports the redacted entries, readers see them marked, and
+// a period under a day is refused.
+func TestAuditRetention(t *testing.T) {
 	cfg := Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Dev: true, LogFormat: "text", LogLevel: "info",
-		KeyRotation: 30 * 24 * time.Hour, AuditRetention: 365 * 24 * time.Hour}
-	if err := cfg.Validate(true, true); err == nil || !strings.Contains(err.Error(), "--audit-retention must be 0") {
-		t.Errorf("Validate with a retention period: %v", err)
+		KeyRotation: 30 * 24 * time.Hour, AuditRetention: time.Hour}
+	if err := cfg.Validate(true, true); err == nil || !strings.Contains(err.Error(), "--audit-retention must be 0 (keep for ever) or at least 24h") {
+		t.Errorf("Validate with a retention of an hour: %v", err)
 	}
+	forEachBackend(t, func(t *testing.T, database string) {
+		ts := boot(t, freshDatabase(t, database), func(m *Main) { m.Config.AuditRetention = 24 * time.Hour })
+		ctx := context.Background()
+		appendAudit(t, ts, 12)
+		settle(t, ts, 12)
+
+		ts.redactAudit(ctx, time.Now()) // nothing is a day old
+		if code, stdout, _ := auditCmd(t, ts, "verify"); code != 0 || strings.Contains(stdout, "redacted") {
+			t.Fatalf("verify before the retention period: exit %d, printed %q", code, stdout)
+		}
+		ts.redactAudit(ctx, time.Now().Add(25*time.Hour))
+		code, stdout, stderr := auditCmd(t, ts, "verify")
+		if code != 0 || !strings.HasPrefix(stdout, "ok: 12 entries, ") || !strings.Contains(stdout, "\n12 entries redacted") {
+			t.Errorf("verify after redaction: exit %d, printed %q, %q", code, stdout, stderr)
+		}
+		es, err := ts.Store.AuditEntries(ctx, storage.AuditFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			if !e.Redacted || e.CitizenID != "" || e.Purpose != "" || e.Seq == 0 || e.Type == "" {
+				t.Errorf("AuditEntries after redaction: %+v, want it redacted, keeping Seq and Type", e)
+			}
+		}
+		// An export of redacted entries still verifies offline.
+		out := filepath.Join(t.TempDir(), "segment.json")
+		if code, _, stderr := auditCmd(t, ts, "export", "--out", out); code != 0 {
+			t.Fatalf("export: exit %d, %s", code, stderr)
+		}
+		if code, stdout, stderr := auditCmd(t, ts, "verify", "--file", out); code != 0 || !strings.HasPrefix(stdout, "ok: 12 entries") {
+			t.Errorf("verify --file of redacted entries: exit %d, printed %q, %q", code, stdout, stderr)
+		}
+	})
 }
 
 // TestAuditWitnessed sends the server's checkpoints to a witness, which

@@ -56,8 +56,10 @@ type Config struct {
 	// AuditWitnesses is a JSON file listing the witnesses that cosign the
 	// audit log's checkpoints, [{"url": …, "key": …}] (DOPAID_AUDIT_WITNESSES).
 	AuditWitnesses string
-	// AuditRetention is how long audit entries are kept
-	// (DOPAID_AUDIT_RETENTION); only 0, for ever, is supported.
+	// AuditRetention is how long audit entries keep their contents
+	// (DOPAID_AUDIT_RETENTION); 0 keeps them for ever. Older entries are
+	// redacted: their contents go, their leaf hashes and the tree stay, so
+	// the log still verifies.
 	AuditRetention time.Duration
 }
 
@@ -112,7 +114,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet, env func(string) string, serve bool
 		}
 		fs.DurationVar(&c.KeyRotation, "key-rotation", rot, "signing key rotation period (DOPAID_KEY_ROTATION)")
 		str(&c.AuditWitnesses, "audit-witnesses", "DOPAID_AUDIT_WITNESSES", "", `JSON file of witnesses that cosign the audit log's checkpoints: [{"url": "https://…", "key": "<cosignature/v1 verifier key>"}]`)
-		duration(&c.AuditRetention, "audit-retention", "DOPAID_AUDIT_RETENTION", 0, "how long audit entries are kept; only 0 (for ever) is supported by the verifiable audit log")
+		duration(&c.AuditRetention, "audit-retention", "DOPAID_AUDIT_RETENTION", 0, "how long audit entries keep their contents (e.g. 87660h, ten years); older ones are redacted, their leaf hashes kept so the log still verifies; 0 keeps them for ever")
 	}
 	c.ShutdownTimeout = 15 * time.Second
 }
@@ -187,8 +189,8 @@ func (c *Config) Validate(serve, needKey bool) error {
 		if c.KeyRotation < time.Hour {
 			add("--key-rotation must be a duration of at least 1h")
 		}
-		if c.AuditRetention != 0 {
-			add("--audit-retention must be 0: the verifiable audit log keeps every entry, since dropping one would break the proofs of what remains (retention that drops only entry contents is not built yet)")
+		if c.AuditRetention != 0 && c.AuditRetention < 24*time.Hour {
+			add("--audit-retention must be 0 (keep for ever) or at least 24h: entries younger than a day are still being published and witnessed")
 		}
 	}
 	return errors.Join(errs...)

@@ -29,6 +29,7 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.
 	if err := s.appendEntry(ctx, le); err != nil {
 		return storage.AuditEntry{}, fmt.Errorf("%w (entry %s)", err, le.Type)
 	}
+	s.logAppended()
 	return storage.AuditEntryOf(le), nil
 }
 

@@ -23,13 +23,13 @@ import (
 // another takes over at its next round.
 
 const logEntryCols = `id, at, type, actor, citizen_id, agency_id, permit_id, client_id, purpose,
-	claims, ial, outcome, detail, leaf_index`
+	claims, ial, outcome, detail, leaf_index, redacted_leaf`
 
 func scanLogEntry(row pgx.Row, extra ...any) (storage.LogEntry, error) {
 	var e storage.LogEntry
 	var idx *int64
 	dest := append(extra, &e.ID, ts(&e.At), &e.Type, &e.Actor, &e.CitizenID, &e.AgencyID, &e.PermitID,
-		&e.ClientID, &e.Purpose, &e.Claims, &e.IAL, &e.Outcome, &e.Detail, &idx)
+		&e.ClientID, &e.Purpose, &e.Claims, &e.IAL, &e.Outcome, &e.Detail, &idx, &e.Redacted)
 	if err := row.Scan(dest...); err != nil {
 		return storage.LogEntry{}, err
 	}
@@ -93,7 +93,22 @@ func (s *Store) AppendLogEntries(ctx context.Context, es []storage.LogEntry) err
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return wrap("append log entries", err)
 	}
+	s.logAppended()
 	return nil
+}
+
+// OnLogAppend sets fn to be called after each commit of this Store that
+// wrote audit log entries (AppendAudit, AppendLogEntries), so that the
+// process's integrator integrates them at once rather than at its next
+// tick. fn must be quick: it runs on the writer's goroutine. A method that
+// writes entries with its action calls logAppended after its commit.
+func (s *Store) OnLogAppend(fn func()) { s.onLogAppend.Store(&fn) }
+
+// logAppended calls the function OnLogAppend set, if any.
+func (s *Store) logAppended() {
+	if fn := s.onLogAppend.Load(); fn != nil {
+		(*fn)()
+	}
 }
 
 // integrateLock is the advisory lock of the integration right, one per
@@ -312,6 +327,29 @@ func (s *Store) LogEntry(ctx context.Context, id string) (storage.LogEntry, erro
 		return storage.LogEntry{}, wrap(fmt.Sprintf("log entry %q", id), err)
 	}
 	return e, nil
+}
+
+// RedactLogEntries drops the contents of up to max integrated entries
+// written before before and not yet redacted, oldest leaf first, in one
+// statement: each keeps its ID, time, type and leaf index, and gets its leaf
+// hash (the level-0 node the tree holds for it) as its redaction marker, as
+// migration 0014's trigger demands. Nodes and heads are not touched.
+func (s *Store) RedactLogEntries(ctx context.Context, before time.Time, max int) (int, error) {
+	if max <= 0 {
+		return 0, fmt.Errorf("postgres: redact log entries: batch size %d", max)
+	}
+	ct, err := s.pool.Exec(ctx, `UPDATE audit_log_entries e SET actor = '', citizen_id = '', agency_id = '',
+			permit_id = '', client_id = '', purpose = '', claims = '{}', ial = '', outcome = '', detail = '',
+			redacted_leaf = n.hash
+		FROM audit_log_nodes n
+		WHERE n.level = 0 AND n.idx = e.leaf_index AND e.seq IN (
+			SELECT seq FROM audit_log_entries
+			WHERE leaf_index IS NOT NULL AND redacted_leaf IS NULL AND at < $1
+			ORDER BY leaf_index LIMIT $2)`, before, max)
+	if err != nil {
+		return 0, wrap("redact log entries", err)
+	}
+	return int(ct.RowsAffected()), nil
 }
 
 // CreateLogKey stores the log key of an origin; ErrAlreadyExists if the

@@ -22,6 +22,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +43,8 @@ type Store struct {
 	listenCheck time.Duration
 	// appender groups concurrent audit appends (appender.go).
 	appender appender
+	// onLogAppend is called after a commit that wrote log entries.
+	onLogAppend atomic.Pointer[func()]
 }
 
 var _ storage.Store = (*Store)(nil)

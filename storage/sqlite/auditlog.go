@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/dopaid/dopaid/storage"
 )
@@ -17,13 +18,13 @@ import (
 // in this process or another on the same file.
 
 const logEntryColumns = `id, at, type, actor, citizen_id, agency_id, permit_id, client_id, purpose,
-	claims, ial, outcome, detail, leaf_index`
+	claims, ial, outcome, detail, leaf_index, redacted_leaf`
 
 func scanLogEntry(row scanner) (storage.LogEntry, error) {
 	var e storage.LogEntry
 	var idx sql.NullInt64
 	err := row.Scan(&e.ID, timeCol{&e.At}, &e.Type, &e.Actor, &e.CitizenID, &e.AgencyID, &e.PermitID,
-		&e.ClientID, &e.Purpose, listCol{&e.Claims}, &e.IAL, &e.Outcome, &e.Detail, &idx)
+		&e.ClientID, &e.Purpose, listCol{&e.Claims}, &e.IAL, &e.Outcome, &e.Detail, &idx, &e.Redacted)
 	e.Index = storage.NotIntegrated
 	if idx.Valid {
 		e.Index = idx.Int64
@@ -35,7 +36,7 @@ func scanLogEntry(row scanner) (storage.LogEntry, error) {
 // transaction calls it so that the action and its entry commit together.
 func insertLogEntries(ctx context.Context, tx *sql.Tx, es []storage.LogEntry) error {
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_log_entries (`+logEntryColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`)
 	if err != nil {
 		return wrap(err, "append log entries")
 	}
@@ -58,7 +59,25 @@ func (s *Store) AppendLogEntries(ctx context.Context, es []storage.LogEntry) err
 	if len(es) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error { return insertLogEntries(ctx, tx, es) })
+	if err := s.tx(ctx, func(tx *sql.Tx) error { return insertLogEntries(ctx, tx, es) }); err != nil {
+		return err
+	}
+	s.logAppended()
+	return nil
+}
+
+// OnLogAppend sets fn to be called after each commit of this Store that
+// wrote audit log entries (AppendAudit, AppendLogEntries), so that the
+// process's integrator integrates them at once rather than at its next
+// tick. fn must be quick: it runs on the writer's goroutine. A method that
+// writes entries with its action calls logAppended after its commit.
+func (s *Store) OnLogAppend(fn func()) { s.onLogAppend.Store(&fn) }
+
+// logAppended calls the function OnLogAppend set, if any.
+func (s *Store) logAppended() {
+	if fn := s.onLogAppend.Load(); fn != nil {
+		(*fn)()
+	}
 }
 
 // IntegrateLog gives up to max pending entries, in the order they were
@@ -281,6 +300,36 @@ func (s *Store) LogEntry(ctx context.Context, id string) (storage.LogEntry, erro
 		return storage.LogEntry{}, wrap(err, "log entry %q", id)
 	}
 	return e, nil
+}
+
+// RedactLogEntries drops the contents of up to max integrated entries
+// written before before and not yet redacted, oldest leaf first, in one
+// statement: each keeps its ID, time, type and leaf index, and gets its leaf
+// hash (the level-0 node the tree holds for it) as its redaction marker, as
+// migration 0014's trigger demands. Nodes and heads are not touched.
+func (s *Store) RedactLogEntries(ctx context.Context, before time.Time, max int) (int, error) {
+	if max <= 0 {
+		return 0, fmt.Errorf("sqlite: redact log entries: batch size %d", max)
+	}
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE audit_log_entries SET actor = '', citizen_id = '', agency_id = '',
+				permit_id = '', client_id = '', purpose = '', claims = '[]', ial = '', outcome = '', detail = '',
+				redacted_leaf = (SELECT n.hash FROM audit_log_nodes n WHERE n.level = 0 AND n.idx = leaf_index)
+			WHERE seq IN (
+				SELECT e.seq FROM audit_log_entries e JOIN audit_log_nodes n ON n.level = 0 AND n.idx = e.leaf_index
+				WHERE e.leaf_index IS NOT NULL AND e.redacted_leaf IS NULL AND e.at < ?
+				ORDER BY e.leaf_index LIMIT ?)`, before.UnixMilli(), max)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, wrap(err, "redact log entries")
+	}
+	return int(n), nil
 }
 
 // CreateLogKey stores the log key of an origin; ErrAlreadyExists if the

@@ -24,6 +24,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -40,6 +41,8 @@ type Store struct {
 	r *sql.DB // read-only connections
 	// group queues write transactions for group commit (groupcommit.go).
 	group committer
+	// onLogAppend is called after a commit that wrote log entries.
+	onLogAppend atomic.Pointer[func()]
 }
 
 // Open opens the database file at path, creating the file if it is missing.

@@ -369,3 +369,85 @@ func testLogKeys(t *testing.T, su suite) {
 		t.Errorf("the second CreateLogKey replaced the key")
 	}
 }
+
+// testRedactLogEntries: retention drops the contents of integrated entries
+// older than its cut-off, oldest first, at most max at a time, and keeps
+// each one's ID, time, type and place, with its leaf hash (its level-0
+// node) as the redaction marker; the tree (nodes, heads) is untouched, and
+// entries not yet integrated wait for their leaf hash.
+func testRedactLogEntries(t *testing.T, su suite) {
+	ctx := context.Background()
+	s := su.logStore(t)
+	var es []storage.LogEntry
+	for i := range 6 {
+		es = append(es, newLogEntry("r", i))
+	}
+	wantErr(t, "AppendLogEntries", s.AppendLogEntries(ctx, es), nil)
+	n, err := s.IntegrateLog(ctx, 4, chainIntegration)
+	wantErr(t, "IntegrateLog", err, nil)
+	if n != 4 {
+		t.Fatalf("IntegrateLog = %d, want 4", n)
+	}
+	headBefore, err := s.LogHead(ctx)
+	wantErr(t, "LogHead", err, nil)
+	ids := []storage.LogNodeID{{Level: 0, Index: 0}, {Level: 0, Index: 1}, {Level: 0, Index: 2}, {Level: 0, Index: 3}}
+	leaves, err := s.LogNodes(ctx, ids)
+	wantErr(t, "LogNodes", err, nil)
+
+	_, err = s.RedactLogEntries(ctx, at(time.Hour), 0)
+	if err == nil {
+		t.Errorf("RedactLogEntries with max 0: no error")
+	}
+	// Entries 0, 1 and 2 were written before the cut-off, 3 at it.
+	cut := normTime(es[3].At)
+	for _, step := range []struct{ max, want int }{{2, 2}, {100, 1}, {100, 0}} {
+		n, err := s.RedactLogEntries(ctx, cut, step.max)
+		wantErr(t, "RedactLogEntries", err, nil)
+		if n != step.want {
+			t.Fatalf("RedactLogEntries(max %d) = %d, want %d", step.max, n, step.want)
+		}
+	}
+	got, err := s.LogEntries(ctx, 0, 10)
+	wantErr(t, "LogEntries", err, nil)
+	if len(got) != 4 {
+		t.Fatalf("LogEntries = %d entries, want 4", len(got))
+	}
+	for i, e := range got {
+		want := es[i]
+		want.Index = int64(i)
+		if i < 3 {
+			want = storage.LogEntry{ID: want.ID, At: want.At, Type: want.Type, Index: want.Index, Redacted: leaves[i]}
+		}
+		check(t, fmt.Sprintf("LogEntries[%d]", i), e, want, normLogEntry)
+		one, err := s.LogEntry(ctx, e.ID)
+		wantErr(t, "LogEntry", err, nil)
+		check(t, "LogEntry("+e.ID+")", one, want, normLogEntry)
+	}
+
+	// Entries not yet integrated have no leaf hash yet: they wait, and are
+	// redacted once integrated.
+	n, err = s.RedactLogEntries(ctx, at(time.Hour), 100)
+	wantErr(t, "RedactLogEntries", err, nil)
+	if n != 1 {
+		t.Fatalf("RedactLogEntries of everything = %d, want 1 (entry 3; 4 and 5 are not integrated)", n)
+	}
+	if e, err := s.LogEntry(ctx, "r-4"); err != nil || e.Redacted != nil || e.Detail == "" {
+		t.Errorf("LogEntry(r-4), not integrated = %+v, %v; want it whole", e, err)
+	}
+	audits, err := s.(storage.Store).AuditEntries(ctx, storage.AuditFilter{})
+	wantErr(t, "AuditEntries", err, nil)
+	var redacted []bool
+	for _, e := range audits {
+		redacted = append(redacted, e.Redacted)
+	}
+	if want := []bool{true, true, true, true, false, false}; !slices.Equal(redacted, want) {
+		t.Errorf("AuditEntries' Redacted = %v, want %v", redacted, want)
+	}
+
+	headAfter, err := s.LogHead(ctx)
+	wantErr(t, "LogHead", err, nil)
+	check(t, "LogHead after redaction", headAfter, headBefore, func(h storage.LogHead) storage.LogHead { h.At = normTime(h.At); return h })
+	leavesAfter, err := s.LogNodes(ctx, ids)
+	wantErr(t, "LogNodes", err, nil)
+	check(t, "leaves after redaction", leavesAfter, leaves, func(b [][]byte) [][]byte { return b })
+}

@@ -159,6 +159,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"LogEntries", testLogEntries},
 		{"IntegrateLog", testIntegrateLog},
 		{"IntegrateLogConcurrent", testIntegrateLogConcurrent},
+		{"RedactLogEntries", testRedactLogEntries},
 		{"LogKeys", testLogKeys},
 		{"DeleteExpired", testDeleteExpired},
 		{"Times", testTimes},
