@@ -154,6 +154,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"AppendAudit", testAppendAudit},
 		{"AppendAuditConcurrent", testAppendAuditConcurrent},
 		{"AuditEntries", testAuditEntries},
+		{"AuditReaderFilters", testAuditReaderFilters},
+		{"AuditPaging", testAuditPaging},
 		{"LogEntries", testLogEntries},
 		{"IntegrateLog", testIntegrateLog},
 		{"IntegrateLogConcurrent", testIntegrateLogConcurrent},
