@@ -99,4 +99,3 @@ func (h *Handler) lookupCitizen(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, Path+"/audit?"+url.Values{"citizen": {id}}.Encode(), http.StatusSeeOther)
 }
-

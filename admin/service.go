@@ -11,7 +11,7 @@
 // the release policy the provider and the login pages follow too.
 //
 // Service holds the rules; the JSON API, the web console and the `dopaid
-// admin` commands are thin layers over it. admin may import storage and
+// admin` commands are thin layers over it. admin may import storage, audit (receipts) and
 // keys of dopaid (and the standard library, go-jose, golang.org/x/crypto and
 // pquerna/otp; gorilla/mux for the API routes), never op, login or cmd: the
 // provider enforces permits by reading the same store.
