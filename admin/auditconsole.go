@@ -4,20 +4,22 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/dopaid/dopaid/storage"
 )
 
 // The console's audit trail page (#audit-form and its fields
 // #audit-agency, #audit-permit, #audit-client, #audit-citizen,
-// #audit-type, #audit-outcome, #audit-since, #audit-until, #audit-filter;
+// #audit-type, #audit-outcome, #audit-since, #audit-until, #audit-limit,
+// #audit-filter;
 // #audit-entries with rows #audit-entry-{n}, or #no-audit-entries;
 // #audit-prev, #audit-next, #audit-export-csv, #audit-export-json; for DOPA
 // staff the lookup #citizen-lookup-form, #lookup-pid, #lookup-submit).
 
 // auditForm is the filter form as the reader filled it in.
 type auditForm struct {
-	Agency, Permit, Client, Citizen, Type, Outcome, Since, Until string
+	Agency, Permit, Client, Citizen, Type, Outcome, Since, Until, Limit string
 }
 
 // auditRow is an entry as the page shows it.
@@ -31,7 +33,10 @@ func (h *Handler) auditTrail(w http.ResponseWriter, r *http.Request) {
 	a, _ := adminFrom(r.Context())
 	v := r.URL.Query()
 	form := auditForm{Agency: v.Get("agency"), Permit: v.Get("permit"), Client: v.Get("client"), Citizen: v.Get("citizen"),
-		Type: v.Get("type"), Outcome: v.Get("outcome"), Since: v.Get("since"), Until: v.Get("until")}
+		Type: v.Get("type"), Outcome: v.Get("outcome"), Since: v.Get("since"), Until: v.Get("until"), Limit: v.Get("limit")}
+	if form.Limit == "" {
+		form.Limit = strconv.Itoa(defaultAuditPage)
+	}
 	p := h.newPage(w, r, "audit")
 	data := map[string]any{"Form": form, "Types": auditTypes, "Rows": []auditRow{}}
 	p.Data = data
@@ -89,7 +94,7 @@ func (h *Handler) lookupCitizen(w http.ResponseWriter, r *http.Request) {
 	id, err := h.svc.CitizenPseudonym(r.Context(), a, r.PostForm.Get("pid"))
 	if err != nil {
 		p := h.newPage(w, r, "audit")
-		p.Data = map[string]any{"Form": auditForm{}, "Types": auditTypes, "Rows": []auditRow{}}
+		p.Data = map[string]any{"Form": auditForm{Limit: strconv.Itoa(defaultAuditPage)}, "Types": auditTypes, "Rows": []auditRow{}}
 		if status, ok := refusal(&p, err, func(k string) string { return k }); ok {
 			h.render(w, r, status, "audit.html", p)
 			return
