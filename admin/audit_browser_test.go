@@ -142,6 +142,24 @@ func TestAuditTrailInBrowser(t *testing.T) {
 		t.Errorf("CSV export link %s does not keep the filter", csvHref)
 	}
 
+	// An ID number from a complaint: DOPA staff look up the pseudonym
+	// (posted, never in a URL) and read that citizen's entries.
+	b.fill("lookup-pid", f.citizen.PID)
+	b.submit("lookup-submit")
+	if strings.Contains(b.location(), f.citizen.PID) || b.value("audit-citizen") != f.citizen.ID {
+		t.Errorf("after the lookup: %s, citizen field %q; want the pseudonym %q", b.location(), b.value("audit-citizen"), f.citizen.ID)
+	}
+	if got, want := b.auditDetails(), []string{"n11", "n10", "n6", "n2"}; !slices.Equal(got, want) {
+		t.Errorf("the citizen's entries = %v, want %v", got, want)
+	}
+
+	// An ID number typed into the filter is refused, not shown back.
+	b.open(f.srv.URL + Path + "/audit?citizen=" + f.citizen.PID)
+	if !b.has("error") || b.has("audit-entries") || b.value("audit-citizen") != "" || strings.Contains(b.text("main"), f.citizen.PID) {
+		t.Errorf("an ID number as filter: %s", b.where())
+	}
+
+	b.open(f.srv.URL + Path + "/audit")
 	b.fill("audit-since", "yesterday")
 	b.submit("audit-filter")
 	if !b.has("error") || !strings.Contains(b.text("field-errors"), "since") || b.has("audit-entries") {

@@ -144,7 +144,7 @@ func (h *Handler) exportAudit(w http.ResponseWriter, r *http.Request, a storage.
 	start := func(checkpoint string) error {
 		started = true
 		hd := w.Header()
-		name := "dopaid-audit-" + time.Now().In(thaiTime).Format("20060102-150405") + "." + format
+		name := "dopaid-audit-" + h.now().In(thaiTime).Format("20060102-150405") + "." + format
 		hd.Set("Content-Disposition", `attachment; filename="`+name+`"`)
 		if format == "json" {
 			hd.Set("Content-Type", "application/json; charset=utf-8")

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/dopaid/dopaid/storage"
 )
@@ -34,6 +35,10 @@ func (h *Handler) auditTrail(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	form := auditForm{Agency: v.Get("agency"), Permit: v.Get("permit"), Client: v.Get("client"), Citizen: v.Get("citizen"),
 		Type: v.Get("type"), Outcome: v.Get("outcome"), Since: v.Get("since"), Until: v.Get("until"), Limit: v.Get("limit")}
+	if storage.ValidPID(strings.TrimSpace(form.Citizen)) {
+		// Never show an ID number back (ParseAuditQuery refuses it).
+		form.Citizen = ""
+	}
 	if form.Limit == "" {
 		form.Limit = strconv.Itoa(defaultAuditPage)
 	}
