@@ -64,6 +64,7 @@ package admin
 //	               #secret-hidden otherwise; approvers: #rotate-form /
 //	               #rotate-secret and the system form
 //	accesses       #accesses-agency, #accesses, #access-{n}, #no-accesses
+//	audit trail    #nav-audit; see auditconsole.go
 //	administrators #admins, #admin-{username}; approvers: #admin-form,
 //	               #admin-username, #admin-name, #admin-role, #admin-agency,
 //	               #admin-create; once after creation #admin-created,
@@ -172,6 +173,10 @@ func (h *Handler) consoleRouter() *mux.Router {
 	page(Path+"/agencies", h.createAgency, http.MethodPost)
 	page(Path+"/agencies/{id}", h.agency, http.MethodGet)
 	page(Path+"/agencies/{id}/accesses", h.accesses, http.MethodGet)
+	page(Path+"/audit", h.auditTrail, http.MethodGet)
+	page(Path+"/audit/export.csv", h.auditExport("csv"), http.MethodGet)
+	page(Path+"/audit/export.json", h.auditExport("json"), http.MethodGet)
+	page(Path+"/audit/citizen", h.lookupCitizen, http.MethodPost)
 	page(Path+"/agencies/{id}/applications/new", h.applicationForm, http.MethodGet)
 	page(Path+"/agencies/{id}/applications", h.recordApplication, http.MethodPost)
 	page(Path+"/permits/{id}", h.permit, http.MethodGet)

@@ -11,7 +11,7 @@
 // the release policy the provider and the login pages follow too.
 //
 // Service holds the rules; the JSON API, the web console and the `dopaid
-// admin` commands are thin layers over it. admin may import storage and
+// admin` commands are thin layers over it. admin may import storage, audit (receipts) and
 // keys of dopaid (and the standard library, go-jose, golang.org/x/crypto and
 // pquerna/otp; gorilla/mux for the API routes), never op, login or cmd: the
 // provider enforces permits by reading the same store.
@@ -25,6 +25,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dopaid/dopaid/audit"
 	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage"
 )
@@ -82,6 +83,12 @@ type Store interface {
 	RevokeGrants(ctx context.Context, f storage.GrantFilter, now time.Time) (int64, error)
 	// Citizen is read to show a supervisor whose data their agency received.
 	Citizen(ctx context.Context, id string) (storage.Citizen, error)
+	// CitizenByPID finds the pseudonym of a citizen named by ID number in
+	// a complaint (DOPA staff only, audited).
+	CitizenByPID(ctx context.Context, pid string) (storage.Citizen, error)
+	// LogHead and LogNodes give the exports of the trail their receipts.
+	LogHead(ctx context.Context) (storage.LogHead, error)
+	audit.NodeReader
 }
 
 // ServiceConfig configures a Service. cmd builds it.

@@ -9,7 +9,7 @@
 // still in force, and the acr a sign-in completes with are decided by
 // storage/release, the release policy the provider follows too.
 //
-// login may import storage (storage/release among it) and keys, never op: the provider hands it
+// login may import storage (storage/release among it), keys and audit (receipts), never op: the provider hands it
 // Config.Callback, which returns the URL that completes a request, and the
 // provider reads what login wrote to the store (AuthRequest completion or
 // failure). Citizens' personal data (ID numbers, laser codes, TOTP secrets)
@@ -38,6 +38,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dopaid/dopaid/audit"
 	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage"
 )
@@ -107,6 +108,10 @@ type Store interface {
 	// and the citizen reads their releases from it.
 	AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.AuditEntry, error)
 	AuditEntries(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEntry, error)
+	// The log's newest head and its nodes: each release in the citizen's
+	// download carries its receipt (inclusion proof, signed checkpoint).
+	LogHead(ctx context.Context) (storage.LogHead, error)
+	audit.NodeReader
 }
 
 // Config configures the login pages. cmd builds it.

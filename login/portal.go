@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dopaid/dopaid/audit"
 	"github.com/dopaid/dopaid/storage"
 )
 
@@ -198,7 +199,7 @@ func (h *Handler) renderPortal(w http.ResponseWriter, r *http.Request, s storage
 		}
 		d.Consents = append(d.Consents, row)
 	}
-	rs, err := h.releases(ctx, ps, n, s.Subject, p.Lang, historyPageLimit)
+	rs, err := h.releases(ctx, ps, n, s.Subject, p.Lang, historyPageLimit, false)
 	if err != nil {
 		h.internal(w, r, "list releases", err)
 		return
@@ -335,14 +336,33 @@ type releaseRecord struct {
 	PurposeDescription string    `json:"purpose_description"`
 	Claims             []string  `json:"claims"`
 	IAL                string    `json:"ial"`
+	// ReceiptStatus is "included" when Receipt proves the release is in
+	// the log (a C2SP tlog-proof: the entry, its inclusion proof and the
+	// log's signed checkpoint, for `dopaid audit verify-receipt` with the
+	// log key the provider publishes at /audit/key), "pending" while the
+	// release waits for its place (about a second: download again).
+	ReceiptStatus string `json:"receipt_status"`
+	Receipt       string `json:"receipt,omitempty"`
+	ReceiptNote   string `json:"receipt_note,omitempty"`
 }
+
+// pendingNote explains a release that has no receipt yet.
+const pendingNote = "this release is not yet in the signed log (it takes about a second): download the file again in a moment to get its receipt"
 
 // releases lists the citizen's releases from the audit trail, newest
 // first, with names in the page's language.
-func (h *Handler) releases(ctx context.Context, ps Store, n *names, citizenID, lang string, limit int) ([]releaseRecord, error) {
+// With receipts, each carries its receipt against the newest checkpoint,
+// read after the entries so that it includes every one integrated then.
+func (h *Handler) releases(ctx context.Context, ps Store, n *names, citizenID, lang string, limit int, receipts bool) ([]releaseRecord, error) {
 	es, err := ps.AuditEntries(ctx, storage.AuditFilter{CitizenID: citizenID, Types: releaseTypes, Newest: true, Limit: limit})
 	if err != nil {
 		return nil, err
+	}
+	var head storage.LogHead
+	if receipts {
+		if head, err = ps.LogHead(ctx); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
 	}
 	out := make([]releaseRecord, 0, len(es))
 	for _, e := range es {
@@ -373,6 +393,21 @@ func (h *Handler) releases(ctx context.Context, ps Store, n *names, citizenID, l
 				rel.PurposeDescription = d
 			}
 		}
+		if receipts {
+			rc, err := audit.ReceiptOf(ctx, ps, head, e)
+			switch {
+			case errors.Is(err, audit.ErrNotIntegrated):
+				rel.ReceiptStatus, rel.ReceiptNote = "pending", pendingNote
+			case err != nil:
+				return nil, err
+			default:
+				b, err := rc.MarshalText()
+				if err != nil {
+					return nil, err
+				}
+				rel.ReceiptStatus, rel.Receipt = "included", string(b)
+			}
+		}
 		out = append(out, rel)
 	}
 	return out, nil
@@ -387,7 +422,7 @@ func (h *Handler) history(format string) http.HandlerFunc {
 			return
 		}
 		ctx := r.Context()
-		rs, err := h.releases(ctx, h.cfg.Store, newNames(h.cfg.Store), s.Subject, lang(r), historyDownloadLimit)
+		rs, err := h.releases(ctx, h.cfg.Store, newNames(h.cfg.Store), s.Subject, lang(r), historyDownloadLimit, true)
 		if err != nil {
 			h.internal(w, r, "list releases", err)
 			return
@@ -409,11 +444,16 @@ func (h *Handler) history(format string) http.HandlerFunc {
 		// Thai names need.
 		w.Write([]byte("\ufeff"))
 		cw := csv.NewWriter(w)
-		cw.Write([]string{"seq", "at", "event", "agency_id", "agency", "permit_number", "client_id", "system", "purpose", "purpose_description", "claims", "ial"})
+		cw.Write([]string{"seq", "at", "event", "agency_id", "agency", "permit_number", "client_id", "system", "purpose", "purpose_description", "claims", "ial",
+			"receipt_status", "receipt"})
 		for _, rel := range rs {
+			receipt := rel.Receipt
+			if receipt == "" {
+				receipt = rel.ReceiptNote
+			}
 			cw.Write([]string{strconv.FormatInt(rel.Seq, 10), rel.At.Format(time.RFC3339), rel.Event, cell(rel.AgencyID), cell(rel.Agency),
 				cell(rel.PermitNumber), cell(rel.ClientID), cell(rel.System), cell(rel.Purpose), cell(rel.PurposeDescription),
-				strings.Join(rel.Claims, " "), cell(rel.IAL)})
+				strings.Join(rel.Claims, " "), cell(rel.IAL), rel.ReceiptStatus, receipt})
 		}
 		cw.Flush()
 		if err := cw.Error(); err != nil {

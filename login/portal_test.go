@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pquerna/otp/totp"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/dopaid/dopaid/audit"
 	"github.com/dopaid/dopaid/keys"
@@ -70,6 +71,10 @@ type portalFixture struct {
 	h     *Handler
 	now   time.Time
 	audit []storage.AuditEntry // the seeded entries, by Seq-1
+	// logKey is the log's public key, as the provider publishes it.
+	logKey string
+	// integrator integrates the entries written since, as the server's does.
+	integrator *audit.Integrator
 }
 
 // newPortal seeds two citizens with authenticators, two agencies with a
@@ -203,8 +208,10 @@ func newPortal(t *testing.T, wrap func(*sqlite.Store) portalStore) *portalFixtur
 	must("log key", err)
 	key, err := audit.NewKey(skey, vkey)
 	must("log key", err)
-	_, err = audit.NewIntegrator(db, key, audit.IntegratorConfig{}).Integrate(ctx)
+	f.integrator = audit.NewIntegrator(db, key, audit.IntegratorConfig{})
+	_, err = f.integrator.Integrate(ctx)
 	must("integrate", err)
+	f.logKey = vkey
 	for i := range f.audit {
 		f.audit[i].Seq = int64(i + 1)
 	}
@@ -666,6 +673,13 @@ func TestPortalHistoryDownloads(t *testing.T) {
 		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 			t.Fatalf("not a JSON array of releases: %v\n%s", err, w.Body)
 		}
+		for i := range got {
+			if got[i].ReceiptStatus != "included" {
+				t.Errorf("release %d: receipt %q, want included", got[i].Seq, got[i].ReceiptStatus)
+			}
+			f.checkReceipt(t, got[i].Seq, got[i].Receipt)
+			got[i].ReceiptStatus, got[i].Receipt = "", ""
+		}
 		if g, w := fmt.Sprintf("%+v", got), fmt.Sprintf("%+v", wantReleases); g != w {
 			t.Errorf("releases =\n%s\nwant\n%s", g, w)
 		}
@@ -687,10 +701,15 @@ func TestPortalHistoryDownloads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := [][]string{{"seq", "at", "event", "agency_id", "agency", "permit_number", "client_id", "system", "purpose", "purpose_description", "claims", "ial"}}
-		for _, r := range wantReleases {
+		want := [][]string{{"seq", "at", "event", "agency_id", "agency", "permit_number", "client_id", "system", "purpose", "purpose_description", "claims", "ial", "receipt_status", "receipt"}}
+		for i, r := range wantReleases {
+			// The receipt column is checked, then compared as is.
+			if len(recs) > i+1 && len(recs[i+1]) == 14 {
+				f.checkReceipt(t, r.Seq, recs[i+1][13])
+				r.ReceiptStatus, r.Receipt = "included", recs[i+1][13]
+			}
 			want = append(want, []string{strconv.FormatInt(r.Seq, 10), r.At.Format(time.RFC3339), r.Event, r.AgencyID, r.Agency, r.PermitNumber,
-				r.ClientID, r.System, r.Purpose, r.PurposeDescription, strings.Join(r.Claims, " "), r.IAL})
+				r.ClientID, r.System, r.Purpose, r.PurposeDescription, strings.Join(r.Claims, " "), r.IAL, r.ReceiptStatus, r.Receipt})
 		}
 		if g, w := fmt.Sprint(recs), fmt.Sprint(want); g != w {
 			t.Errorf("CSV =\n%s\nwant\n%s", g, w)
@@ -705,6 +724,79 @@ func TestPortalHistoryDownloads(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkReceipt fails t unless text is a receipt of the seeded entry with
+// that Seq that verifies against the log's published key, and unless the
+// receipt, changed in its entry, fails.
+func (f *portalFixture) checkReceipt(t *testing.T, seq int64, text string) {
+	t.Helper()
+	f.checkReceiptOf(t, f.audit[seq-1], text)
+}
+
+// checkReceiptOf is checkReceipt of the entry e (with its Seq).
+func (f *portalFixture) checkReceiptOf(t *testing.T, e storage.AuditEntry, text string) {
+	seq := e.Seq
+	t.Helper()
+	v, err := note.NewVerifier(f.logKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rc audit.Receipt
+	if err := rc.UnmarshalText([]byte(text)); err != nil {
+		t.Fatalf("release %d: receipt %q: %v", seq, text, err)
+	}
+	if _, err := audit.VerifyReceipt(rc, v); err != nil {
+		t.Errorf("release %d: receipt does not verify: %v", seq, err)
+	}
+	want := e.LogEntry()
+	want.Index = seq - 1
+	if rc.Entry.ID != want.ID || rc.Index != seq-1 || !slices.Equal(audit.LeafHash(rc.Entry), audit.LeafHash(want)) {
+		t.Errorf("release %d: receipt of entry %d %+v, want %+v", seq, rc.Index, rc.Entry, want)
+	}
+	rc.Entry.Purpose = "marketing"
+	if _, err := audit.VerifyReceipt(rc, v); err == nil {
+		t.Errorf("release %d: a receipt whose entry was changed verifies", seq)
+	}
+}
+
+// TestPortalHistoryPendingReceipt: a release not yet integrated is in the
+// download as pending, saying to download again; once integrated it has
+// its receipt.
+func TestPortalHistoryPendingReceipt(t *testing.T) {
+	f := newPortal(t, nil)
+	b := f.browser("ua")
+	b.signIn(1)
+	e, err := f.db.AppendAudit(context.Background(), storage.AuditEntry{At: meNow.Add(-time.Minute), Type: storage.AuditUserinfo,
+		Actor: "client:client-2", CitizenID: "citizen-1", AgencyID: "agency-2", PermitID: "permit-2", ClientID: "client-2",
+		Purpose: "welfare", Claims: []string{"given_name"}, IAL: "2.3", Outcome: "success"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []releaseRecord
+	if err := json.Unmarshal(b.get(mePath+"/history.json").Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(wantReleases)+1 || got[0].Seq != 0 || got[0].ReceiptStatus != "pending" || got[0].Receipt != "" ||
+		!strings.Contains(got[0].ReceiptNote, "download the file again") {
+		t.Fatalf("newest release = %+v, want pending with a note", got[0])
+	}
+	csvBody := b.get(mePath + "/history.csv").Body.String()
+	if !strings.Contains(csvBody, ",pending,") || !strings.Contains(csvBody, "download the file again") {
+		t.Errorf("CSV does not say the newest release is pending:\n%s", csvBody)
+	}
+	if _, err := f.integrator.Integrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	if err := json.Unmarshal(b.get(mePath+"/history.json").Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got[0].ReceiptStatus != "included" || got[0].ReceiptNote != "" {
+		t.Fatalf("newest release once integrated = %+v, want its receipt", got[0])
+	}
+	e.Seq = got[0].Seq
+	f.checkReceiptOf(t, e, got[0].Receipt)
 }
 
 func wantHeaders(t *testing.T, w *httptest.ResponseRecorder, contentType, disposition string) {

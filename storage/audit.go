@@ -147,11 +147,27 @@ func holdsPID(s string) bool {
 }
 
 // AuditFilter selects audit entries; empty fields match anything.
+//
+// Paging is by keyset on Seq, which never changes once given: a page read
+// in log order continues with FromSeq one past its last integrated entry,
+// one read newest first with ToSeq one before its oldest. Entries not yet
+// integrated have no Seq, so no cursor ever names one: they come after
+// every integrated entry (first when newest first), and a page is continued
+// from its last integrated entry, so that an entry still waiting when one
+// page was read shows up again, with its Seq, on the next — never skipped,
+// at worst seen twice (pending, then integrated).
 type AuditFilter struct {
 	CitizenID string
 	AgencyID  string
+	PermitID  string
 	ClientID  string
 	Types     []string
+	// Outcome matches exactly, except that "success" also matches entries
+	// recorded with no outcome (a release says nothing more).
+	Outcome string
+	// Since and Until bound At: Since ≤ At < Until (zero: open).
+	Since time.Time
+	Until time.Time
 	// FromSeq and ToSeq bound Seq, inclusive (0: open). Entries not yet
 	// integrated come after every integrated one: FromSeq alone keeps
 	// them, ToSeq leaves them out.

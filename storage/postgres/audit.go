@@ -38,7 +38,7 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.
 // query names only the conditions the filter sets, so that each combination
 // gets a plan of its own: a generic plan of one query for every filter,
 // each condition guarded by "or the parameter is empty", would scan the
-// table. The orders match the indexes of migration 0011 (NULLS LAST
+// table. The orders match the indexes of migrations 0011 and 0012 (NULLS LAST
 // ascending is an index's own order; newest first scans it backwards).
 func (s *Store) AuditEntries(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEntry, error) {
 	var where []string
@@ -53,8 +53,24 @@ func (s *Store) AuditEntries(ctx context.Context, f storage.AuditFilter) ([]stor
 	if f.AgencyID != "" {
 		cond("agency_id = $?", f.AgencyID)
 	}
+	if f.PermitID != "" {
+		cond("permit_id = $?", f.PermitID)
+	}
 	if f.ClientID != "" {
 		cond("client_id = $?", f.ClientID)
+	}
+	switch f.Outcome {
+	case "":
+	case "success":
+		where = append(where, "outcome IN ('success', '')")
+	default:
+		cond("outcome = $?", f.Outcome)
+	}
+	if !f.Since.IsZero() {
+		cond("at >= $?", f.Since)
+	}
+	if !f.Until.IsZero() {
+		cond("at < $?", f.Until)
 	}
 	if len(f.Types) > 0 {
 		cond("type = ANY($?)", f.Types)

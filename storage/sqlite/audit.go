@@ -32,12 +32,28 @@ func (s *Store) AuditEntries(ctx context.Context, f storage.AuditFilter) ([]stor
 	var where []string
 	var args []any
 	for _, c := range []struct{ col, val string }{
-		{"citizen_id", f.CitizenID}, {"agency_id", f.AgencyID}, {"client_id", f.ClientID},
+		{"citizen_id", f.CitizenID}, {"agency_id", f.AgencyID}, {"permit_id", f.PermitID}, {"client_id", f.ClientID},
 	} {
 		if c.val != "" {
 			where = append(where, c.col+" = ?")
 			args = append(args, c.val)
 		}
+	}
+	switch f.Outcome {
+	case "":
+	case "success":
+		where = append(where, "outcome IN ('success', '')")
+	default:
+		where = append(where, "outcome = ?")
+		args = append(args, f.Outcome)
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "at >= ?")
+		args = append(args, f.Since.UnixMilli())
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "at < ?")
+		args = append(args, f.Until.UnixMilli())
 	}
 	if len(f.Types) > 0 {
 		where = append(where, "type IN (?"+strings.Repeat(", ?", len(f.Types)-1)+")")

@@ -401,3 +401,175 @@ func testAuditEntries(t *testing.T, su suite) {
 		})
 	}
 }
+
+// readerEntry returns the n-th entry of the readers' tests: newAuditEntry
+// with every third one refused and every fifth one recorded without an
+// outcome (as releases once were).
+func readerEntry(n int) storage.AuditEntry {
+	e := newAuditEntry(n)
+	switch {
+	case n%3 == 0:
+		e.Outcome, e.Detail = "failure", fmt.Sprintf("event %d", n)
+	case n%5 == 0:
+		e.Outcome = ""
+	}
+	return e
+}
+
+// testAuditReaderFilters: the filters the auditors' and supervisors'
+// readers add — permit, outcome, time range — alone and with the others,
+// on integrated entries and on entries not yet integrated alike.
+func testAuditReaderFilters(t *testing.T, su suite) {
+	s := su.store(t)
+	ctx := context.Background()
+	var all []storage.AuditEntry
+	for n := 1; n <= 10; n++ {
+		e, err := s.AppendAudit(ctx, readerEntry(n))
+		wantErr(t, "AppendAudit", err, nil)
+		all = append(all, e)
+	}
+	integrate(t, s, 6)
+	for i := range 6 {
+		all[i].Seq = int64(i + 1)
+	}
+	tests := []struct {
+		name string
+		f    storage.AuditFilter
+		want []int
+	}{
+		{"permit", storage.AuditFilter{PermitID: "permit-1"}, []int{2, 3, 7, 8, 10}},
+		{"permit and client", storage.AuditFilter{PermitID: "permit-1", ClientID: "c-3"}, []int{10}},
+		{"unknown permit", storage.AuditFilter{PermitID: "permit-9"}, nil},
+		{"failure", storage.AuditFilter{Outcome: "failure"}, []int{3, 6, 9}},
+		{"success includes no outcome", storage.AuditFilter{Outcome: "success"}, []int{1, 2, 4, 5, 7, 8, 10}},
+		{"unknown outcome", storage.AuditFilter{Outcome: "refused"}, nil},
+		{"agency's refusals", storage.AuditFilter{AgencyID: "agency-1", Outcome: "failure"}, []int{3}},
+		{"since", storage.AuditFilter{Since: at(8 * time.Second)}, []int{8, 9, 10}},
+		{"until is exclusive", storage.AuditFilter{Until: at(3 * time.Second)}, []int{1, 2}},
+		{"time range", storage.AuditFilter{Since: at(4 * time.Second), Until: at(7*time.Second + time.Millisecond)}, []int{4, 5, 6, 7}},
+		{"time range within a millisecond", storage.AuditFilter{Since: at(5 * time.Second), Until: at(5*time.Second + time.Millisecond)}, []int{5}},
+		{"empty time range", storage.AuditFilter{Since: at(5 * time.Second), Until: at(5 * time.Second)}, nil},
+		{"time range newest first", storage.AuditFilter{Since: at(5 * time.Second), Newest: true, Limit: 3}, []int{10, 9, 8}},
+		{"everything", storage.AuditFilter{CitizenID: "citizen-1", AgencyID: "agency-1", PermitID: "permit-1", ClientID: "c-1",
+			Types: []string{storage.AuditUserinfo, storage.AuditConsentGiven}, Outcome: "success",
+			Since: at(2 * time.Second), Until: at(9 * time.Second), FromSeq: 2}, []int{7, 8}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			es := auditEntries(t, s, tt.f)
+			if got := numbers(es); !slices.Equal(got, tt.want) {
+				t.Fatalf("AuditEntries(%+v) = entries %v, want %v", tt.f, got, tt.want)
+			}
+			for _, e := range es {
+				n := numbers([]storage.AuditEntry{e})[0]
+				check(t, fmt.Sprintf("entry %d", n), e, stored(readerEntry(n), all[n-1].ID, all[n-1].Seq), normAudit)
+			}
+		})
+	}
+}
+
+// testAuditPaging walks a filtered trail page by page with the keyset
+// cursor of AuditFilter, both ways, while the integrator integrates entries
+// between pages and new ones arrive: every matching entry is seen, none is
+// skipped, and one is seen twice only when it was still waiting on the
+// page that first showed it.
+func testAuditPaging(t *testing.T, su suite) {
+	s := su.store(t)
+	appendAudit(t, s, 20)
+	integrate(t, s, 7)
+	agency1 := func(n int) bool { return auditPattern[(n-1)%len(auditPattern)].agency == "agency-1" }
+
+	t.Run("log order", func(t *testing.T) {
+		f := storage.AuditFilter{AgencyID: "agency-1", Limit: 3}
+		seen := map[int]int{}
+		wasPending := map[int]bool{}
+		var order []int
+		var cursor int64 // the last integrated Seq seen
+		for page := 0; ; page++ {
+			if page > 20 {
+				t.Fatalf("paging does not end: %v", order)
+			}
+			f.FromSeq = cursor + 1
+			es := auditEntries(t, s, f)
+			pending := false
+			for _, e := range es {
+				n := numbers([]storage.AuditEntry{e})[0]
+				if seen[n] > 0 && !wasPending[n] {
+					t.Errorf("entry %d seen again after it was seen integrated; pages: %v", n, order)
+				}
+				if e.Seq == 0 {
+					pending, wasPending[n] = true, true
+				} else {
+					cursor = e.Seq
+				}
+				seen[n]++
+				order = append(order, n)
+			}
+			if len(es) < f.Limit && !pending {
+				break
+			}
+			switch page {
+			case 1:
+				integrate(t, s, 5) // entries move from waiting to integrated between pages
+			case 3:
+				integrate(t, s, 100)
+			}
+		}
+		for n := 1; n <= 20; n++ {
+			if agency1(n) != (seen[n] > 0) || seen[n] > 2 {
+				t.Errorf("entry %d seen %d times (agency-1: %v); pages: %v", n, seen[n], agency1(n), order)
+			}
+		}
+	})
+
+	t.Run("newest first", func(t *testing.T) {
+		for n := 21; n <= 23; n++ { // they wait
+			if _, err := s.AppendAudit(context.Background(), newAuditEntry(n)); err != nil {
+				t.Fatalf("AppendAudit #%d: %v", n, err)
+			}
+		}
+		f := storage.AuditFilter{AgencyID: "agency-1", Newest: true, Limit: 4}
+		first := auditEntries(t, s, f)
+		var order []int
+		seen := map[string]bool{}
+		es := first
+		for page := 0; len(es) > 0; page++ {
+			if page > 20 {
+				t.Fatal("paging does not end")
+			}
+			var oldest int64
+			for _, e := range es {
+				if seen[e.ID] {
+					t.Fatalf("entry %q seen twice newest first", e.Detail)
+				}
+				seen[e.ID] = true
+				order = append(order, numbers([]storage.AuditEntry{e})[0])
+				if e.Seq != 0 {
+					oldest = e.Seq
+				}
+			}
+			if oldest <= 1 {
+				break
+			}
+			integrate(t, s, 100) // does not disturb pages of integrated entries
+			f.ToSeq = oldest - 1
+			es = auditEntries(t, s, f)
+		}
+		want := []int{23, 22}
+		for n := 20; n >= 1; n-- {
+			if agency1(n) {
+				want = append(want, n)
+			}
+		}
+		if !slices.Equal(order, want) {
+			t.Fatalf("pages newest first = %v, want %v", order, want)
+		}
+
+		// Back to newer entries from the last page: FromSeq in log order,
+		// then reversed, as a "previous page" link does.
+		back := auditEntries(t, s, storage.AuditFilter{AgencyID: "agency-1", FromSeq: 3, Limit: 2})
+		if got := numbers(back); !slices.Equal(got, []int{3, 5}) {
+			t.Fatalf("previous page = %v, want [3 5]", got)
+		}
+	})
+}

@@ -156,6 +156,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"AppendAuditConcurrent", testAppendAuditConcurrent},
 		{"AppendAuditTakenIDs", testAppendAuditTakenIDs},
 		{"AuditEntries", testAuditEntries},
+		{"AuditReaderFilters", testAuditReaderFilters},
+		{"AuditPaging", testAuditPaging},
 		{"LogEntries", testLogEntries},
 		{"IntegrateLog", testIntegrateLog},
 		{"IntegrateLogConcurrent", testIntegrateLogConcurrent},
