@@ -1,8 +1,10 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path"
 	"path/filepath"
@@ -558,4 +560,66 @@ func ptrString(p *int32) string {
 		return "unset"
 	}
 	return fmt.Sprint(*p)
+}
+
+// TestComposeReplicas: compose.yaml runs three replicas behind the reverse
+// proxy, which spreads requests over all of them, and each replica
+// believes the forwarded client address from that proxy alone.
+func TestComposeReplicas(t *testing.T) {
+	var compose struct {
+		Services map[string]struct {
+			Command     []string          `json:"command"`
+			Environment map[string]string `json:"environment"`
+			Networks    any               `json:"networks"`
+		} `json:"services"`
+	}
+	if err := yaml.Unmarshal([]byte(repoFile(t, "deploy/compose.yaml")), &compose); err != nil {
+		t.Fatal(err)
+	}
+	caddy := repoFile(t, "deploy/Caddyfile")
+	proxy, ok := compose.Services["proxy"]
+	if !ok {
+		t.Fatal("compose.yaml has no proxy service")
+	}
+	nets, _ := proxy.Networks.(map[string]any)
+	var proxyIP string
+	for _, n := range nets {
+		if m, ok := n.(map[string]any); ok {
+			proxyIP, _ = m["ipv4_address"].(string)
+		}
+	}
+	if proxyIP == "" {
+		t.Fatal("the proxy has no fixed address for the replicas to trust")
+	}
+	var replicas []string
+	for name, s := range compose.Services {
+		if !slices.Equal(s.Command, []string{"serve", "--no-migrate"}) {
+			continue
+		}
+		replicas = append(replicas, name)
+		var c Config
+		env := func(k string) string { return s.Environment[k] }
+		c.bindFlags(flag.NewFlagSet(name, flag.ContinueOnError), env, true)
+		c.MasterKey = "0000000000000000000000000000000000000000000000000000000000000000"
+		if err := c.Validate(true, true); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		trusted := false
+		for _, p := range c.TrustedProxies {
+			trusted = trusted || p.Contains(netip.MustParseAddr(proxyIP))
+		}
+		if !trusted || len(c.TrustedProxies) != 1 || c.TrustedProxies[0].Bits() != 32 {
+			t.Errorf("%s trusts %v, want the proxy %s alone", name, c.TrustedProxies, proxyIP)
+		}
+		if c.ProxyHeader == "" {
+			t.Errorf("%s: set DOPAID_PROXY_HEADER to the one header the proxy writes", name)
+		}
+		if !strings.Contains(caddy, name+":8080") {
+			t.Errorf("the Caddyfile does not send requests to %s", name)
+		}
+	}
+	if len(replicas) < 3 {
+		t.Errorf("compose.yaml runs %d server replicas (%v), want 3", len(replicas), replicas)
+	}
 }
