@@ -62,6 +62,7 @@ type Main struct {
 	// the metrics; metrics counts what the server does (admin listener).
 	ops     opsStore
 	metrics *metrics
+	tracing *tracing
 	// AdminURL is the admin listener's http://host:port once Run has
 	// returned, if --admin-listen is set.
 	AdminURL string
@@ -118,6 +119,9 @@ func (m *Main) openStore(ctx context.Context, migrate bool) error {
 	if m.metrics != nil {
 		m.Store = withMetrics(m.Store, m.metrics, m.now)
 		m.metrics.pool(s.Stats)
+	}
+	if m.tracing != nil {
+		m.Store = withTracing(m.Store, m.tracing)
 	}
 	if migrate {
 		if err := s.Migrate(ctx); err != nil {
@@ -213,6 +217,13 @@ func (m *Main) Run(ctx context.Context) error {
 		return errors.New(why)
 	}
 	m.metrics = newMetrics()
+	if m.Config.OTLPEndpoint != "" {
+		tr, err := newTracing(ctx, m.Config.OTLPEndpoint)
+		if err != nil {
+			return err
+		}
+		m.tracing = tr
+	}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
@@ -287,8 +298,12 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		mux.Handle(demoPath+"/", demo)
 	}
+	var handler http.Handler = logRequests(m.Logger, hsts(secure, mux))
+	if m.tracing != nil {
+		handler = m.tracing.handler(handler)
+	}
 	m.srv = &http.Server{
-		Handler:           m.metrics.instrument(logRequests(m.Logger, hsts(secure, mux))),
+		Handler:           m.metrics.instrument(handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -486,6 +501,11 @@ func (m *Main) Close() error {
 	if m.Store != nil {
 		if err := m.Store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
+	}
+	if m.tracing != nil {
+		if err := m.tracing.shutdown(m.Config.ShutdownTimeout); err != nil {
+			errs = append(errs, fmt.Errorf("export traces: %w", err))
 		}
 	}
 	return errors.Join(errs...)

@@ -135,13 +135,7 @@ func (mt *metrics) instrument(h http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(sw, r)
-		route := r.Pattern
-		switch {
-		case route == "":
-			route = "unmatched"
-		case route == "/" && opPaths[r.URL.Path]:
-			route = r.URL.Path
-		}
+		route := routeOf(r)
 		method := r.Method
 		if !knownMethods[method] {
 			method = "OTHER"
@@ -149,6 +143,18 @@ func (mt *metrics) instrument(h http.Handler) http.Handler {
 		mt.requests.WithLabelValues(route, method, strconv.Itoa(sw.status/100)+"xx").Inc()
 		mt.duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 	})
+}
+
+// routeOf is the route r was served under, once the mux has served it.
+func routeOf(r *http.Request) string {
+	switch route := r.Pattern; {
+	case route == "":
+		return "unmatched"
+	case route == "/" && opPaths[r.URL.Path]:
+		return r.URL.Path
+	default:
+		return route
+	}
 }
 
 // code is a label value for a reason code the server wrote: lower-case
