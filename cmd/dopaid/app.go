@@ -65,6 +65,16 @@ type Main struct {
 	// notifier is the PostgreSQL store's LISTEN/NOTIFY (nil on SQLite).
 	notifier notifier
 
+	// ops is the opened backend's schema state and pool, for /readyz and
+	// the metrics; metrics counts what the server does (admin listener).
+	ops     opsStore
+	metrics *metrics
+	tracing *tracing
+	// AdminURL is the admin listener's http://host:port once Run has
+	// returned, if --admin-listen is set.
+	AdminURL string
+	adminSrv *http.Server
+
 	ln     net.Listener
 	srv    *http.Server
 	cancel context.CancelFunc
@@ -88,7 +98,7 @@ func NewMain(cfg Config, stdout, stderr io.Writer) *Main {
 func (m *Main) openStore(ctx context.Context, migrate bool) error {
 	type migrator interface {
 		storage.Store
-		Migrate(context.Context) error
+		opsStore
 	}
 	var (
 		s   migrator
@@ -109,12 +119,19 @@ func (m *Main) openStore(ctx context.Context, migrate bool) error {
 			return fmt.Errorf("open embedded database: %w", err)
 		}
 	}
-	m.Store = s
+	m.Store, m.ops = s, s
 	if n, ok := s.(notifier); ok {
 		m.notifier = n
 	}
 	if m.wrapStore != nil {
 		m.Store = m.wrapStore(s)
+	}
+	if m.metrics != nil {
+		m.Store = withMetrics(m.Store, m.metrics, m.now)
+		m.metrics.pool(s.Stats)
+	}
+	if m.tracing != nil {
+		m.Store = withTracing(m.Store, m.tracing)
 	}
 	m.Store = revokingStore{Store: m.Store, changed: m.revocationsChanged, consentChanged: m.consentChanged}
 	if migrate {
@@ -210,6 +227,14 @@ func (m *Main) Run(ctx context.Context) error {
 	if why := m.Config.devRefusal(true, m.devOnPostgres); why != "" {
 		return errors.New(why)
 	}
+	m.metrics = newMetrics()
+	if m.Config.OTLPEndpoint != "" {
+		tr, err := newTracing(ctx, m.Config.OTLPEndpoint)
+		if err != nil {
+			return err
+		}
+		m.tracing = tr
+	}
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
@@ -285,14 +310,24 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		mux.Handle(demoPath+"/", demo)
 	}
+	var handler http.Handler = logRequests(m.Logger, hsts(secure, mux))
+	if m.tracing != nil {
+		handler = m.tracing.handler(handler)
+	}
 	m.srv = &http.Server{
-		Handler:           logRequests(m.Logger, hsts(secure, mux)),
+		Handler:           m.metrics.instrument(handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	if m.Config.AdminListen != "" {
+		if err := m.listenAdmin(); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
@@ -377,15 +412,69 @@ func (m *Main) storeName() string {
 	return "sqlite:" + m.Config.sqlitePath()
 }
 
+// opsStore is what the backends offer an operator besides storage.Store
+// (both implement it; storagetest.Ops pins it down).
+type opsStore interface {
+	Migrate(context.Context) error
+	PendingMigrations(context.Context) ([]string, error)
+	Stats() storage.PoolStats
+}
+
+// ready answers the readiness probe: the database answers, its schema has
+// every migration this binary knows, and a signing key is loaded. The body
+// says no more than ok or not ready; the log says why.
 func (m *Main) ready(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := m.Store.Ping(ctx); err != nil {
-		m.Logger.Error("readiness: store", "err", err)
+	notReady := func(what string, err error) {
+		m.Logger.ErrorContext(ctx, "not ready: "+what, "err", err)
+		w.Header().Set("Cache-Control", "no-store")
 		http.Error(w, "not ready", http.StatusServiceUnavailable)
+	}
+	if err := m.Store.Ping(ctx); err != nil {
+		notReady("store", err)
 		return
 	}
+	pending, err := m.ops.PendingMigrations(ctx)
+	if err != nil {
+		notReady("schema", err)
+		return
+	}
+	if len(pending) > 0 {
+		notReady("schema", fmt.Errorf("migrations not applied: %s (run 'dopaid migrate')", strings.Join(pending, ", ")))
+		return
+	}
+	if _, err := m.Keys.Signer(ctx, keys.ES256); err != nil {
+		notReady("signing keys", err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
 	io.WriteString(w, "ok\n")
+}
+
+// listenAdmin starts the admin listener: metrics and pprof, for operators
+// only (never on the main listener).
+func (m *Main) listenAdmin() error {
+	ln, err := net.Listen("tcp", m.Config.AdminListen)
+	if err != nil {
+		return fmt.Errorf("listen on --admin-listen %s: %w", m.Config.AdminListen, err)
+	}
+	m.AdminURL = "http://" + ln.Addr().String()
+	m.adminSrv = &http.Server{
+		Handler:           m.metrics.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := m.adminSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("admin listener stopped", "err", err)
+		}
+	}()
+	m.Logger.Info("admin listener serving /metrics and /debug/pprof/", "addr", ln.Addr().String())
+	return nil
 }
 
 // cleanup deletes expired records, and redacts audit entries past their
@@ -438,6 +527,11 @@ func (m *Main) Close() error {
 		}
 		cancel()
 	}
+	if m.adminSrv != nil {
+		if err := m.adminSrv.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close admin listener: %w", err))
+		}
+	}
 	if m.cancel != nil {
 		m.cancel()
 	}
@@ -449,6 +543,11 @@ func (m *Main) Close() error {
 	if m.Store != nil {
 		if err := m.Store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
+	}
+	if m.tracing != nil {
+		if err := m.tracing.shutdown(m.Config.ShutdownTimeout); err != nil {
+			errs = append(errs, fmt.Errorf("export traces: %w", err))
 		}
 	}
 	return errors.Join(errs...)

@@ -141,12 +141,13 @@ func (m *Main) openAuditLog(ctx context.Context) error {
 	l := &serverAuditLog{store: ls, key: key, publisher: pub,
 		integrator: audit.NewIntegrator(ls, key, audit.IntegratorConfig{Now: m.Now, Log: m.Logger})}
 	l.waker = &auditWaker{in: l.integrator, tag: rand.Text()}
-	if _, ok := m.Store.(notifier); ok {
+	if m.notifier != nil {
 		l.waker.pending = make(chan struct{}, 1)
 	}
-	// Both backends tell after a commit that wrote entries; a store wrapped
-	// by a test may not, and then the tick integrates.
-	if h, ok := m.Store.(interface{ OnLogAppend(func()) }); ok {
+	// Both backends tell after a commit that wrote entries (the backend
+	// itself, under any wrapper); a store a test opens otherwise may not,
+	// and then the tick integrates.
+	if h, ok := m.ops.(interface{ OnLogAppend(func()) }); ok {
 		h.OnLogAppend(l.waker.wake)
 	}
 	if m.Config.AuditWitnesses != "" {
@@ -193,7 +194,7 @@ const publishInterval = time.Second
 func (m *Main) runAuditLog(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	if n, ok := m.Store.(notifier); ok {
+	if n := m.notifier; n != nil {
 		wg.Go(func() { m.audit.waker.notifyLoop(ctx, n, m.Logger) })
 		wg.Go(func() { _ = n.Listen(ctx, auditChannel, m.audit.waker.heard) })
 	}

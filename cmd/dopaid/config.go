@@ -61,6 +61,12 @@ type Config struct {
 	// redacted: their contents go, their leaf hashes and the tree stay, so
 	// the log still verifies.
 	AuditRetention time.Duration
+	// AdminListen is the address of the operators' listener for /metrics
+	// and /debug/pprof/ (DOPAID_ADMIN_LISTEN); empty: none.
+	AdminListen string
+	// OTLPEndpoint is the OTLP/HTTP collector URL that traces are sent to
+	// (DOPAID_OTLP_ENDPOINT); empty: no tracing.
+	OTLPEndpoint string
 }
 
 // bindFlags registers the flags of cmd on fs, with defaults taken from the
@@ -96,6 +102,8 @@ func (c *Config) bindFlags(fs *flag.FlagSet, env func(string) string, serve bool
 	str(&c.AuditPublishDir, "audit-publish-dir", "DOPAID_AUDIT_PUBLISH_DIR", "", "directory outside the database for the audit log's published checkpoints and pinned key (default DATA_DIR/audit-checkpoints)")
 	if serve {
 		str(&c.Addr, "addr", "DOPAID_ADDR", "127.0.0.1:8080", "address to listen on")
+		str(&c.AdminListen, "admin-listen", "DOPAID_ADMIN_LISTEN", "", "address of the operators' listener serving /metrics and /debug/pprof/ (empty: off; never expose it publicly)")
+		str(&c.OTLPEndpoint, "otlp-endpoint", "DOPAID_OTLP_ENDPOINT", "", "OpenTelemetry collector URL for traces over OTLP/HTTP, e.g. http://otel-collector:4318 (empty: off)")
 		str(&c.Issuer, "issuer", "DOPAID_ISSUER", "", "issuer URL (default http://ADDR for a loopback address)")
 		str(&c.FaceURL, "face-url", "DOPAID_FACE_URL", "", "face-verification service URL")
 		str(&c.FaceVendor, "face-vendor", "DOPAID_FACE_VENDOR", "", "face-verification vendor name kept with the evidence")
@@ -185,6 +193,16 @@ func (c *Config) Validate(serve, needKey bool) error {
 		case "", "forwarded", "x-forwarded-for": // storage.HeaderForwarded, storage.HeaderXForwardedFor
 		default:
 			add("--proxy-header must be forwarded or x-forwarded-for")
+		}
+		if c.OTLPEndpoint != "" && !validOTLPEndpoint(c.OTLPEndpoint) {
+			add("--otlp-endpoint must be an http or https URL")
+		}
+		if c.AdminListen != "" {
+			if _, _, err := net.SplitHostPort(c.AdminListen); err != nil {
+				add("--admin-listen %q is not host:port", c.AdminListen)
+			} else if c.AdminListen == c.Addr {
+				add("--admin-listen must differ from --addr: metrics and pprof never share the public listener")
+			}
 		}
 		if c.KeyRotation < time.Hour {
 			add("--key-rotation must be a duration of at least 1h")
