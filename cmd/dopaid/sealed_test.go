@@ -107,7 +107,7 @@ func TestSealedAccessTokens(t *testing.T) {
 		// again.
 		fresh := c.signIn(t, ts, newBrowser(t), "citizen-sealed-2")
 		wantUserinfo(t, ts, fresh.AccessToken, true)
-		raw2 := ts.Store.(revokingStore).Store.(tokenReads).Store
+		raw2 := ts.ops.(storage.Store) // the backend, under every wrapper
 		gid := mustGrantOf(t, raw2, fresh.AccessToken)
 		revokedAt := time.Now()
 		if err := raw2.RevokeGrant(context.Background(), gid, revokedAt); err != nil {
@@ -213,7 +213,7 @@ func TestConsentChangeReachesUserinfo(t *testing.T) {
 
 		// Narrowed by another process straight in the database.
 		since = time.Now()
-		giveConsent(t, a.Store.(revokingStore).Store, citizen.ID, pm, "names", "family_name")
+		giveConsent(t, a.ops.(storage.Store), citizen.ID, pm, "names", "family_name")
 		t.Logf("a consent changed by another process counted after %v", waitClaims(t, b, tok, since, "family_name"))
 	}
 	t.Run("one server", func(t *testing.T) {
