@@ -270,6 +270,15 @@ func (s *Service) precommit(ctx context.Context, actor storage.Admin, ev *event)
 	return nil
 }
 
+// recordOf is ev's entry, as a success, for the store method that does
+// the action: the action and its entry commit in one transaction, so the
+// action does not happen unless the trail records it. Once that store
+// call succeeded, the caller sets ev.recorded, and its deferred record
+// writes nothing more on success.
+func (s *Service) recordOf(actor storage.Admin, ev event) storage.Record {
+	return storage.Record{s.entry(actor, ev, nil)}
+}
+
 // reason is the audit trail's code for why an action failed.
 func reason(err error) string {
 	var ve *ValidationError

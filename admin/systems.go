@@ -67,7 +67,9 @@ func (s *Service) recordSystemDecision(ctx context.Context, by storage.Admin, ac
 		ID: id, PermitID: c.PermitID, Action: action, By: by.ID,
 		RecordedAt: now, EffectiveAt: now, AppliedAt: now, Payload: payload,
 	}
-	if err := s.ps.CreateDecision(ctx, d); err != nil {
+	// The action's own entry (register or change the system) was written
+	// before the client write (precommit); the decision adds none.
+	if err := s.ps.CreateDecision(ctx, d, nil); err != nil {
 		return storage.Decision{}, fmt.Errorf("store decision: %w", err)
 	}
 	return d, nil

@@ -167,7 +167,7 @@ func newPortal(t *testing.T, wrap func(*sqlite.Store) portalStore) *portalFixtur
 		{ID: "con-2", CitizenID: "citizen-1", AgencyID: "agency-2", PermitID: "permit-2", PermitVersion: 1, Purpose: "welfare", Claims: []string{"address", "birthdate", "given_name"}, GivenAt: meNow.Add(-3 * day)},
 		{ID: "con-3", CitizenID: "citizen-2", AgencyID: "agency-1", PermitID: "permit-1", PermitVersion: 1, Purpose: "loan", Claims: []string{"family_name", "given_name", "pid"}, GivenAt: meNow.Add(-day)},
 	} {
-		must("consent", db.GiveConsent(ctx, c))
+		must("consent", db.GiveConsent(ctx, c, nil))
 	}
 
 	for _, g := range []struct {
@@ -183,7 +183,7 @@ func newPortal(t *testing.T, wrap func(*sqlite.Store) portalStore) *portalFixtur
 		}
 		must("tokens", db.IssueTokens(ctx, storage.Grant{ID: g.id, ClientID: g.client, Subject: g.subject, Scopes: []string{"openid", "pid", "profile"},
 			IAL: "2.3", Purpose: g.purpose, CreatedAt: meNow.Add(-time.Hour), ExpiresAt: meNow.Add(30 * day)},
-			storage.AccessToken{ID: g.access, GrantID: g.id, ExpiresAt: meNow.Add(time.Hour), CreatedAt: meNow.Add(-time.Hour)}, rt))
+			storage.AccessToken{ID: g.access, GrantID: g.id, ExpiresAt: meNow.Add(time.Hour), CreatedAt: meNow.Add(-time.Hour)}, rt, nil))
 	}
 
 	for _, e := range []storage.AuditEntry{

@@ -395,7 +395,8 @@ func (h *Handler) faceDone(w http.ResponseWriter, r *http.Request, f storage.Flo
 		if !ok {
 			return
 		}
-		s, err := h.startSession(w, r, c.ID, []string{"face", "otp"}, ial)
+		// The proofing's entry above records this sign-in too.
+		s, err := h.startSession(w, r, c.ID, []string{"face", "otp"}, ial, nil)
 		if err != nil {
 			h.internal(w, r, "start session", err)
 			return
@@ -681,7 +682,8 @@ func (h *Handler) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 	if f.Face != nil {
 		amr = []string{"face", "otp"}
 	}
-	if _, err := h.startSession(w, r, c.ID, amr, f.IAL); err != nil {
+	// The enrolment's entry above records this sign-in too.
+	if _, err := h.startSession(w, r, c.ID, amr, f.IAL, nil); err != nil {
 		h.undo(ctx, e, "session_not_started")
 		h.internal(w, r, "start session", err)
 		return

@@ -200,7 +200,8 @@ type PermitStore interface {
 	// UpdatePermit applies fn atomically; the store increments Version.
 	UpdatePermit(ctx context.Context, id string, fn func(Permit) (Permit, error)) (Permit, error)
 
-	CreateDecision(ctx context.Context, d Decision) error
+	// CreateDecision stores a decision with rec in one transaction.
+	CreateDecision(ctx context.Context, d Decision, rec Record) error
 	// Decisions lists a permit's decisions in the order recorded.
 	Decisions(ctx context.Context, permitID string) ([]Decision, error)
 	// DueDecisions lists decisions not yet applied whose EffectiveAt is not
@@ -210,7 +211,9 @@ type PermitStore interface {
 	// transaction: fn gets the permit and the decision and returns the new
 	// permit (stored with Version+1) and the decision is marked applied at
 	// now. ErrConflict if it was applied already (another replica won).
-	ApplyDecision(ctx context.Context, decisionID string, now time.Time, fn func(Permit, Decision) (Permit, error)) (Permit, error)
+	// fn returns, with the permit, the Record of what it did, written in
+	// the same transaction.
+	ApplyDecision(ctx context.Context, decisionID string, now time.Time, fn func(Permit, Decision) (Permit, Record, error)) (Permit, error)
 
 	// ClientsByPermit lists the systems registered under a permit.
 	ClientsByPermit(ctx context.Context, permitID string) ([]Client, error)
@@ -349,15 +352,19 @@ type Consent struct {
 // ConsentStore holds consents.
 type ConsentStore interface {
 	// GiveConsent records a consent, replacing (withdrawing) any consent in
-	// force for the same citizen, permit and purpose.
-	GiveConsent(ctx context.Context, c Consent) error
+	// force for the same citizen, permit and purpose, with rec in one
+	// transaction.
+	GiveConsent(ctx context.Context, c Consent, rec Record) error
 	// Consent returns the consent in force for citizen, permit and purpose.
 	Consent(ctx context.Context, citizenID, permitID, purpose string) (Consent, error)
 	// ConsentsByCitizen lists a citizen's consents in force, newest first.
 	ConsentsByCitizen(ctx context.Context, citizenID string) ([]Consent, error)
 	// WithdrawConsent ends a consent of the citizen; ErrNotFound if it is
-	// not theirs or not in force.
-	WithdrawConsent(ctx context.Context, citizenID, consentID string, now time.Time) (Consent, error)
+	// not theirs or not in force. In the same transaction it revokes the
+	// citizen's grants of every client registered under the consent's
+	// permit (no token issued under the consent outlives it), and writes
+	// rec.
+	WithdrawConsent(ctx context.Context, citizenID, consentID string, now time.Time, rec Record) (Consent, error)
 }
 
 // PlatformStores is the DOPA side of the contract: agencies and permits,

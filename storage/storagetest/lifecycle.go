@@ -23,11 +23,11 @@ func testDeleteExpired(t *testing.T, su suite) {
 
 	gDead := newGrant("g-dead")
 	gDead.ExpiresAt = at(2 * time.Hour)
-	wantErr(t, "IssueTokens", s.IssueTokens(ctx, gDead, newAccess("at-g-dead", "g-dead"), newRefresh("rt-g-dead", "g-dead")), nil)
+	wantErr(t, "IssueTokens", s.IssueTokens(ctx, gDead, newAccess("at-g-dead", "g-dead"), newRefresh("rt-g-dead", "g-dead"), nil), nil)
 	gLive := newGrant("g-live")
 	rtLive := newRefresh("rt-g-live", "g-live")
 	rtLive.ExpiresAt = at(4 * time.Hour)
-	wantErr(t, "IssueTokens", s.IssueTokens(ctx, gLive, newAccess("at-g-live", "g-live"), rtLive), nil)
+	wantErr(t, "IssueTokens", s.IssueTokens(ctx, gLive, newAccess("at-g-live", "g-live"), rtLive, nil), nil)
 
 	sLive := newSession("s-live", "alice", base)
 	sLive.IdleExpiresAt = at(4 * time.Hour)
@@ -35,7 +35,7 @@ func testDeleteExpired(t *testing.T, su suite) {
 	sAbs.IdleExpiresAt = at(10 * time.Hour)
 	sAbs.ExpiresAt = at(2 * time.Hour)
 	for _, ss := range []storage.Session{newSession("s-idle", "alice", base), sAbs, sLive} {
-		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		wantErr(t, "CreateSession", s.CreateSession(ctx, ss, nil), nil)
 	}
 
 	wantErr(t, "UseOnce", s.UseOnce(ctx, "jti", "dead", at(time.Hour), base), nil)
