@@ -870,7 +870,9 @@ func testApplyDecision(t *testing.T, su suite) {
 		s := su.store(t)
 		seedPermits(t, s, "permit-1")
 		wantErr(t, "CreateDecision", s.CreateDecision(ctx, newDecision("d"), nil), nil)
-		_, err := s.ApplyDecision(ctx, "d", now, func(p storage.Permit, _ storage.Decision) (storage.Permit, storage.Record, error) { return p, nil, errTest })
+		_, err := s.ApplyDecision(ctx, "d", now, func(p storage.Permit, _ storage.Decision) (storage.Permit, storage.Record, error) {
+			return p, nil, errTest
+		})
 		wantErr(t, "ApplyDecision failing", err, errTest)
 		due, err := s.DueDecisions(ctx, now)
 		wantErr(t, "DueDecisions", err, nil)
