@@ -64,6 +64,26 @@ func (f failingAudit) AppendAudit(ctx context.Context, e storage.AuditEntry) (st
 	return f.Store.AppendAudit(ctx, e)
 }
 
+// broken makes rec fail inside the action's transaction while fail is
+// set: its first entry twice under one ID, which the log's unique key
+// refuses, so that the store rolls the action back.
+func (f failingAudit) broken(rec storage.Record) storage.Record {
+	if !f.fail.Load() || len(rec) == 0 {
+		return rec
+	}
+	rec = slices.Clone(rec)
+	rec[0].ID = "failing-audit"
+	return append(rec, rec[0])
+}
+
+func (f failingAudit) WithdrawConsent(ctx context.Context, citizenID, consentID string, now time.Time, rec storage.Record) (storage.Consent, error) {
+	return f.Store.WithdrawConsent(ctx, citizenID, consentID, now, f.broken(rec))
+}
+
+func (f failingAudit) DeleteSession(ctx context.Context, id string, rec storage.Record) error {
+	return f.Store.DeleteSession(ctx, id, f.broken(rec))
+}
+
 type portalFixture struct {
 	t     *testing.T
 	db    *sqlite.Store

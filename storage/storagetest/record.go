@@ -1,0 +1,316 @@
+package storagetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/dopaid/dopaid/storage"
+)
+
+// recorded describes a store method that performs an action the audit
+// trail records (it takes a storage.Record): how to prepare a store for it,
+// do it, tell whether it happened, and make it fail.
+type recorded struct {
+	name  string
+	setup func(t *testing.T, s storage.Store)
+	// do performs the action with rec.
+	do func(s storage.Store, rec storage.Record) error
+	// done reports whether the action's change is in the store.
+	done func(t *testing.T, s storage.Store) bool
+	// fail performs an action that fails with failErr, with rec.
+	fail    func(s storage.Store, rec storage.Record) error
+	failErr error
+}
+
+func recordedActions() []recorded {
+	ctx := context.Background()
+	seedClientOfPermit := func(t *testing.T, s storage.Store) {
+		t.Helper()
+		seedPermits(t, s, "permit-1")
+		seedClient(t, s, "client-1")
+	}
+	tokenLive := func(id string) func(t *testing.T, s storage.Store) bool {
+		return func(t *testing.T, s storage.Store) bool {
+			t.Helper()
+			_, err := s.AccessToken(ctx, id, base)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("AccessToken: %v", err)
+			}
+			return err == nil
+		}
+	}
+	sessionLive := func(id string, live bool) func(t *testing.T, s storage.Store) bool {
+		return func(t *testing.T, s storage.Store) bool {
+			t.Helper()
+			_, err := s.Session(ctx, id, base)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("Session: %v", err)
+			}
+			return (err == nil) == live
+		}
+	}
+	consentInForce := func(live bool) func(t *testing.T, s storage.Store) bool {
+		return func(t *testing.T, s storage.Store) bool {
+			t.Helper()
+			_, err := s.Consent(ctx, "citizen-1", "permit-1", "loan")
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("Consent: %v", err)
+			}
+			return (err == nil) == live
+		}
+	}
+	permitState := func(state string) func(t *testing.T, s storage.Store) bool {
+		return func(t *testing.T, s storage.Store) bool {
+			t.Helper()
+			p, err := s.Permit(ctx, "permit-1")
+			if err != nil {
+				t.Fatalf("Permit: %v", err)
+			}
+			return p.State == state
+		}
+	}
+	return []recorded{
+		{
+			name:  "IssueTokens",
+			setup: func(t *testing.T, s storage.Store) {},
+			do: func(s storage.Store, rec storage.Record) error {
+				return s.IssueTokens(ctx, newGrant("g"), newAccess("at-g", "g"), newRefresh("rt-g", "g"), rec)
+			},
+			done: tokenLive("at-g"),
+			fail: func(s storage.Store, rec storage.Record) error {
+				// A revoked grant takes no new tokens.
+				if err := s.IssueTokens(ctx, newGrant("r"), newAccess("at-r", "r"), nil, nil); err != nil {
+					return err
+				}
+				if err := s.RevokeGrant(ctx, "r", base); err != nil {
+					return err
+				}
+				return s.IssueTokens(ctx, newGrant("r"), newAccess("at-r2", "r"), nil, rec)
+			},
+			failErr: storage.ErrConflict,
+		},
+		{
+			name: "RotateRefreshToken",
+			setup: func(t *testing.T, s storage.Store) {
+				issue(t, s, newGrant("g"))
+			},
+			do: func(s storage.Store, rec storage.Record) error {
+				_, err := s.RotateRefreshToken(ctx, "rt-g", newAccess("at-2", ""), *newRefresh("rt-2", ""), base, rec)
+				return err
+			},
+			done: tokenLive("at-2"),
+			fail: func(s storage.Store, rec storage.Record) error {
+				_, err := s.RotateRefreshToken(ctx, "rt-unknown", newAccess("at-3", ""), *newRefresh("rt-3", ""), base, rec)
+				return err
+			},
+			failErr: storage.ErrNotFound,
+		},
+		{
+			name: "GiveConsent",
+			setup: func(t *testing.T, s storage.Store) {
+				seedCitizens(t, s, 1)
+				seedPermits(t, s, "permit-1")
+				giveConsents(t, s, newConsent("taken"))
+				if _, err := s.WithdrawConsent(ctx, "citizen-1", "taken", base, nil); err != nil {
+					t.Fatalf("WithdrawConsent: %v", err)
+				}
+			},
+			do: func(s storage.Store, rec storage.Record) error {
+				return s.GiveConsent(ctx, newConsent("c"), rec)
+			},
+			done: consentInForce(true),
+			fail: func(s storage.Store, rec storage.Record) error {
+				return s.GiveConsent(ctx, newConsent("taken"), rec)
+			},
+			failErr: storage.ErrAlreadyExists,
+		},
+		{
+			name: "WithdrawConsent",
+			setup: func(t *testing.T, s storage.Store) {
+				seedCitizens(t, s, 1)
+				seedClientOfPermit(t, s)
+				giveConsents(t, s, newConsent("c"))
+				g := newGrant("g")
+				g.Subject = "citizen-1"
+				issue(t, s, g)
+			},
+			do: func(s storage.Store, rec storage.Record) error {
+				_, err := s.WithdrawConsent(ctx, "citizen-1", "c", base, rec)
+				return err
+			},
+			// Withdrawn, and the grant issued under it revoked with it.
+			done: func(t *testing.T, s storage.Store) bool {
+				t.Helper()
+				withdrawn, revoked := consentInForce(false)(t, s), !tokenLive("at-g")(t, s)
+				if withdrawn != revoked {
+					t.Errorf("consent withdrawn %v but grant revoked %v: not one transaction", withdrawn, revoked)
+				}
+				return withdrawn
+			},
+			fail: func(s storage.Store, rec storage.Record) error {
+				_, err := s.WithdrawConsent(ctx, "citizen-2", "c", base, rec) // not theirs
+				return err
+			},
+			failErr: storage.ErrNotFound,
+		},
+		{
+			name:  "CreateSession",
+			setup: func(t *testing.T, s storage.Store) {},
+			do: func(s storage.Store, rec storage.Record) error {
+				return s.CreateSession(ctx, newSession("s", "citizen-1", base), rec)
+			},
+			done: sessionLive("s", true),
+			fail: func(s storage.Store, rec storage.Record) error {
+				if err := s.CreateSession(ctx, newSession("taken", "citizen-1", base), nil); err != nil {
+					return err
+				}
+				return s.CreateSession(ctx, newSession("taken", "citizen-2", base), rec)
+			},
+			failErr: storage.ErrAlreadyExists,
+		},
+		{
+			name: "DeleteSession",
+			setup: func(t *testing.T, s storage.Store) {
+				wantErr(t, "CreateSession", s.CreateSession(ctx, newSession("s", "citizen-1", base), nil), nil)
+			},
+			do: func(s storage.Store, rec storage.Record) error {
+				return s.DeleteSession(ctx, "s", rec)
+			},
+			done: sessionLive("s", false),
+		},
+		{
+			name: "CreateDecision",
+			setup: func(t *testing.T, s storage.Store) {
+				seedPermits(t, s, "permit-1")
+				wantErr(t, "CreateDecision", s.CreateDecision(ctx, newDecision("taken"), nil), nil)
+			},
+			do: func(s storage.Store, rec storage.Record) error {
+				return s.CreateDecision(ctx, newDecision("d"), rec)
+			},
+			done: func(t *testing.T, s storage.Store) bool {
+				t.Helper()
+				ds, err := s.Decisions(ctx, "permit-1")
+				if err != nil {
+					t.Fatalf("Decisions: %v", err)
+				}
+				return len(ds) == 2
+			},
+			fail: func(s storage.Store, rec storage.Record) error {
+				return s.CreateDecision(ctx, newDecision("taken"), rec)
+			},
+			failErr: storage.ErrAlreadyExists,
+		},
+		{
+			name: "ApplyDecision",
+			setup: func(t *testing.T, s storage.Store) {
+				seedPermits(t, s, "permit-1")
+				wantErr(t, "CreateDecision", s.CreateDecision(ctx, newDecision("d"), nil), nil)
+			},
+			do: func(s storage.Store, rec storage.Record) error {
+				_, err := s.ApplyDecision(ctx, "d", base, func(p storage.Permit, _ storage.Decision) (storage.Permit, storage.Record, error) {
+					p.State = storage.PermitSuspended
+					return p, rec, nil
+				})
+				return err
+			},
+			done: permitState(storage.PermitSuspended),
+			fail: func(s storage.Store, rec storage.Record) error {
+				_, err := s.ApplyDecision(ctx, "unknown", base, func(p storage.Permit, _ storage.Decision) (storage.Permit, storage.Record, error) {
+					return p, rec, nil
+				})
+				return err
+			},
+			failErr: storage.ErrNotFound,
+		},
+	}
+}
+
+// recordOf is a record of one entry with the given ID.
+func recordOf(id, detail string) storage.Record {
+	return storage.Record{{ID: id, At: at(time.Second), Type: storage.AuditAdmin, Actor: "admin:a1", CitizenID: "citizen-1",
+		PermitID: "permit-1", Outcome: "success", Detail: detail}}
+}
+
+// entryExists reports whether the log holds an entry with that ID.
+func entryExists(t *testing.T, s storage.Store, id string) bool {
+	t.Helper()
+	_, err := s.LogEntry(context.Background(), id)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("LogEntry(%q): %v", id, err)
+	}
+	return err == nil
+}
+
+// testRecorded pins down storage.Record: every method that takes one
+// writes its entries exactly when its action commits.
+func testRecorded(t *testing.T, su suite) {
+	for _, a := range recordedActions() {
+		t.Run(a.name, func(t *testing.T) {
+			t.Run("committed with its entries", func(t *testing.T) {
+				s := su.store(t)
+				a.setup(t, s)
+				rec := append(recordOf("e1", "first"), recordOf("e2", "second")...)
+				wantErr(t, a.name, a.do(s, rec), nil)
+				if !a.done(t, s) {
+					t.Errorf("%s succeeded but its action is not in the store", a.name)
+				}
+				for _, id := range []string{"e1", "e2"} {
+					e, err := s.LogEntry(context.Background(), id)
+					wantErr(t, "LogEntry("+id+")", err, nil)
+					if e.Index != storage.NotIntegrated || !e.At.Equal(at(time.Second)) || e.PermitID != "permit-1" {
+						t.Errorf("LogEntry(%q) = %+v, want it as recorded, not yet integrated", id, e)
+					}
+				}
+			})
+			t.Run("a refused entry leaves the action undone", func(t *testing.T) {
+				s := su.store(t)
+				a.setup(t, s)
+				rec := append(recordOf("ok", "fine"), recordOf("pid", "citizen 1101700230708")...)
+				if err := a.do(s, rec); !errors.Is(err, storage.ErrPersonalData) {
+					t.Fatalf("%s with a national ID number in an entry: %v, want ErrPersonalData", a.name, err)
+				}
+				if a.done(t, s) {
+					t.Errorf("%s refused, but its action was done", a.name)
+				}
+				if entryExists(t, s, "ok") || entryExists(t, s, "pid") {
+					t.Errorf("%s refused, but an entry was written", a.name)
+				}
+			})
+			t.Run("an entry that cannot be written rolls the action back", func(t *testing.T) {
+				s := su.store(t)
+				a.setup(t, s)
+				if err := s.AppendLogEntries(context.Background(), []storage.LogEntry{newLogEntry("taken", 1)}); err != nil {
+					t.Fatalf("AppendLogEntries: %v", err)
+				}
+				taken, err := s.LogEntry(context.Background(), newLogEntry("taken", 1).ID)
+				wantErr(t, "LogEntry", err, nil)
+				rec := append(recordOf("fresh", "fine"), recordOf(taken.ID, "clash")...)
+				if err := a.do(s, rec); !errors.Is(err, storage.ErrAlreadyExists) {
+					t.Fatalf("%s with an entry ID that is taken: %v, want ErrAlreadyExists", a.name, err)
+				}
+				if a.done(t, s) {
+					t.Errorf("%s failed to write its entries, but its action was done", a.name)
+				}
+				if entryExists(t, s, "fresh") {
+					t.Errorf("%s failed, but its other entry was written", a.name)
+				}
+			})
+			if a.fail == nil {
+				return
+			}
+			t.Run("a failed action leaves no entry", func(t *testing.T) {
+				s := su.store(t)
+				a.setup(t, s)
+				err := a.fail(s, recordOf("failed", "fine"))
+				if !errors.Is(err, a.failErr) {
+					t.Fatalf("failing %s: %v, want %v", a.name, err, a.failErr)
+				}
+				if entryExists(t, s, "failed") {
+					t.Errorf("%s failed (%v), but its entry was written", a.name, err)
+				}
+			})
+		})
+	}
+}
