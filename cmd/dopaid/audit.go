@@ -146,7 +146,12 @@ func (m *Main) runAuditLog(ctx context.Context) {
 			}
 		}
 	}()
-	_ = m.audit.integrator.Run(ctx, integrateInterval, m.audit.afterIntegration()...)
+	if m.Config.AuditNoIntegrate {
+		// Another replica integrates; this one publishes what it makes.
+		<-ctx.Done()
+	} else {
+		_ = m.audit.integrator.Run(ctx, integrateInterval, m.audit.afterIntegration()...)
+	}
 	<-done
 }
 
@@ -166,8 +171,10 @@ func (m *Main) flushAuditLog() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
-	if _, err := m.audit.integrator.Integrate(ctx); err != nil && !errors.Is(err, storage.ErrConflict) {
-		m.Logger.ErrorContext(ctx, "audit log integration at shutdown", "err", err)
+	if !m.Config.AuditNoIntegrate { // else not this replica's to integrate
+		if _, err := m.audit.integrator.Integrate(ctx); err != nil && !errors.Is(err, storage.ErrConflict) {
+			m.Logger.ErrorContext(ctx, "audit log integration at shutdown", "err", err)
+		}
 	}
 	for _, f := range m.audit.afterIntegration() {
 		if err := f(ctx); err != nil {
