@@ -1,6 +1,10 @@
 package storage
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 // Record is the audit trail's account of an action: the entries that a
 // store method writes in the same database transaction as the action it
@@ -16,6 +20,13 @@ import "time"
 // entry.
 type Record []AuditEntry
 
+// ErrUnrecorded: the entries of an action's Record could not be written,
+// so the action was not done. It is never one of the action's own
+// sentinels (ErrAlreadyExists for a taken entry ID is not a taken
+// session ID); an entry PrepareLogEntry refuses is ErrUnrecorded and its
+// own error (ErrPersonalData) both.
+var ErrUnrecorded = errors.New("the action's audit entries could not be written")
+
 // Prepare returns r's entries ready to be written, all or none (see
 // PrepareLogEntry), At defaulting to now.
 func (r Record) Prepare(now time.Time) ([]LogEntry, error) {
@@ -26,7 +37,7 @@ func (r Record) Prepare(now time.Time) ([]LogEntry, error) {
 	for i, e := range r {
 		le, err := PrepareLogEntry(e.LogEntry(), now)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", ErrUnrecorded, err)
 		}
 		out[i] = le
 	}

@@ -51,7 +51,7 @@ func (s *Store) GiveConsent(ctx context.Context, c storage.Consent, rec storage.
 		return fmt.Errorf("postgres: give consent %q: %w", c.ID, err)
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return wrap(fmt.Sprintf("give consent %q", c.ID), err)
+		return wrapRecorded(fmt.Sprintf("give consent %q", c.ID), err)
 	}
 	return nil
 }
@@ -95,7 +95,7 @@ func (s *Store) WithdrawConsent(ctx context.Context, citizenID, consentID string
 SELECT ` + consentCols + ` FROM c`
 	c, err := scanConsent(s.pool.QueryRow(ctx, q, append([]any{consentID, citizenID, now}, eargs...)...))
 	if err != nil {
-		return storage.Consent{}, wrap(fmt.Sprintf("withdraw consent %q", consentID), err)
+		return storage.Consent{}, wrapRecorded(fmt.Sprintf("withdraw consent %q", consentID), err)
 	}
 	return c, nil
 }

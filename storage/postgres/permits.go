@@ -271,7 +271,7 @@ func (s *Store) CreateDecision(ctx context.Context, d storage.Decision, rec stor
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return wrap(op, err)
+		return wrapRecorded(op, err)
 	}
 	return nil
 }
@@ -365,7 +365,7 @@ func (s *Store) ApplyDecision(ctx context.Context, decisionID string, now time.T
 		return storage.Permit{}, fnErr
 	}
 	if err != nil {
-		return storage.Permit{}, wrap(op, err)
+		return storage.Permit{}, wrapRecorded(op, err)
 	}
 	return out, nil
 }

@@ -1,11 +1,13 @@
 package postgres
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/dopaid/dopaid/storage"
 )
@@ -14,6 +16,18 @@ import (
 // transaction: prepare refuses bad entries before anything is sent, and the
 // action's batch (an implicit transaction), readModifyWrite's write batch
 // or its single statement (recordCTE) inserts them beside its own rows.
+
+// wrapRecorded is wrap for a statement or batch that also inserts a
+// Record's entries: an entry that cannot be written is ErrUnrecorded,
+// never one of the action's own sentinels (a taken entry ID is no taken
+// session ID).
+func wrapRecorded(op string, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.TableName == "audit_log_entries" {
+		return fmt.Errorf("postgres: %s: %w: %v", op, storage.ErrUnrecorded, err)
+	}
+	return wrap(op, err)
+}
 
 // prepare makes rec's entries ready to be written; it fails before the
 // action's transaction begins, so that a refused entry changes nothing.

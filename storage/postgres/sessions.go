@@ -39,7 +39,7 @@ func (s *Store) CreateSession(ctx context.Context, ss storage.Session, rec stora
 		return fmt.Errorf("postgres: create session: %w", err)
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return wrap("create session", err)
+		return wrapRecorded("create session", err)
 	}
 	return nil
 }
@@ -98,7 +98,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string, rec storage.Record
 		return fmt.Errorf("postgres: delete session: %w", err)
 	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return wrap("delete session", err)
+		return wrapRecorded("delete session", err)
 	}
 	return nil
 }

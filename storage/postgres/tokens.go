@@ -76,7 +76,7 @@ SELECT count(*) FROM g`
 	args = append(args, eargs...)
 	var n int
 	if err := s.pool.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-		return wrap(op, err)
+		return wrapRecorded(op, err)
 	}
 	if n == 0 {
 		return fmt.Errorf("postgres: %s: grant revoked: %w", op, storage.ErrConflict)
@@ -135,7 +135,7 @@ SELECT ` + grantCols + ` FROM grants g JOIN old ON old.grant_id = g.id`
 		return g, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return storage.Grant{}, wrap(op, err)
+		return storage.Grant{}, wrapRecorded(op, err)
 	}
 
 	// Nothing rotated: unknown, expired, revoked, or reused.

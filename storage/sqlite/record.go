@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	"github.com/dopaid/dopaid/storage"
@@ -18,10 +19,15 @@ func prepare(rec storage.Record) ([]storage.LogEntry, error) {
 	return rec.Prepare(time.Now())
 }
 
-// record inserts the prepared entries es in tx.
+// record inserts the prepared entries es in tx. Its failure is
+// ErrUnrecorded, never one of the action's own sentinels (a taken entry
+// ID is no taken session ID).
 func record(ctx context.Context, tx *sql.Tx, es []storage.LogEntry) error {
 	if len(es) == 0 {
 		return nil
 	}
-	return insertLogEntries(ctx, tx, es)
+	if err := insertLogEntries(ctx, tx, es); err != nil {
+		return fmt.Errorf("sqlite: %w: %v", storage.ErrUnrecorded, err)
+	}
+	return nil
 }

@@ -268,8 +268,8 @@ func testRecorded(t *testing.T, su suite) {
 				s := su.store(t)
 				a.setup(t, s)
 				rec := append(recordOf("ok", "fine"), recordOf("pid", "citizen 1101700230708")...)
-				if err := a.do(s, rec); !errors.Is(err, storage.ErrPersonalData) {
-					t.Fatalf("%s with a national ID number in an entry: %v, want ErrPersonalData", a.name, err)
+				if err := a.do(s, rec); !errors.Is(err, storage.ErrPersonalData) || !errors.Is(err, storage.ErrUnrecorded) {
+					t.Fatalf("%s with a national ID number in an entry: %v, want ErrUnrecorded and ErrPersonalData", a.name, err)
 				}
 				if a.done(t, s) {
 					t.Errorf("%s refused, but its action was done", a.name)
@@ -287,8 +287,11 @@ func testRecorded(t *testing.T, su suite) {
 				taken, err := s.LogEntry(context.Background(), newLogEntry("taken", 1).ID)
 				wantErr(t, "LogEntry", err, nil)
 				rec := append(recordOf("fresh", "fine"), recordOf(taken.ID, "clash")...)
-				if err := a.do(s, rec); !errors.Is(err, storage.ErrAlreadyExists) {
-					t.Fatalf("%s with an entry ID that is taken: %v, want ErrAlreadyExists", a.name, err)
+				// ErrUnrecorded, not the action's ErrAlreadyExists: nothing of
+				// the action's own was taken.
+				err = a.do(s, rec)
+				if !errors.Is(err, storage.ErrUnrecorded) || errors.Is(err, storage.ErrAlreadyExists) {
+					t.Fatalf("%s with an entry ID that is taken: %v, want ErrUnrecorded and not ErrAlreadyExists", a.name, err)
 				}
 				if a.done(t, s) {
 					t.Errorf("%s failed to write its entries, but its action was done", a.name)

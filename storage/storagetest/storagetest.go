@@ -88,9 +88,9 @@
 //     FromSeq keeps the entries not yet integrated, ToSeq leaves them out.
 //   - A method that takes a storage.Record writes its entries, not yet
 //     integrated and as given, exactly when its action commits: an entry
-//     PrepareLogEntry refuses (ErrPersonalData) or one that cannot be
-//     inserted (a taken ID: ErrAlreadyExists) leaves the action undone and
-//     no entry written; an action that fails (ErrConflict, ErrNotFound,
+//     PrepareLogEntry refuses (ErrUnrecorded and ErrPersonalData) or one
+//     that cannot be inserted (a taken ID: ErrUnrecorded, and not
+//     ErrAlreadyExists) leaves the action undone and no entry written; an action that fails (ErrConflict, ErrNotFound,
 //     ErrAlreadyExists) writes no entry. WithdrawConsent revokes the
 //     citizen's grants of the permit's clients in the same transaction.
 package storagetest
