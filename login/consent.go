@@ -184,11 +184,9 @@ func (h *Handler) consentSubmit(w http.ResponseWriter, r *http.Request) {
 // fails closed on false: what the entry records does not happen, or a
 // refusal becomes the generic error page.
 //
-// Actions that write (a session, a consent, a withdrawal, a sign-out)
-// pass their entry to the store method instead, which commits both in one
-// transaction. Those whose store method does not take one yet (proofing,
-// enrolment) write their entry first, and undo corrects it should the
-// action's write then fail.
+// Actions that write (a session, a consent, a withdrawal, a sign-out, a
+// proofing, an enrolment) pass their entry to the store method instead,
+// which commits both in one transaction.
 func (h *Handler) audit(ctx context.Context, e storage.AuditEntry) bool {
 	e.At = h.now()
 	if _, err := h.cfg.Store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {

@@ -157,7 +157,7 @@ func newPortal(t *testing.T, wrap func(*sqlite.Store) portalStore) *portalFixtur
 		authID := "auth-" + c.ID
 		sealed, err := env.Seal([]byte(meSecret), []byte("totp:"+authID)) // as enrolSubmit seals it
 		must("seal", err)
-		must("authenticator", db.CreateAuthenticator(ctx, storage.Authenticator{ID: authID, CitizenID: c.ID, Type: "totp", Secret: sealed, CreatedAt: meNow.Add(-20 * day)}))
+		must("authenticator", db.CreateAuthenticator(ctx, storage.Authenticator{ID: authID, CitizenID: c.ID, Type: "totp", Secret: sealed, CreatedAt: meNow.Add(-20 * day)}, nil))
 	}
 
 	agencies := []storage.Agency{

@@ -81,6 +81,14 @@ func (s failingAuditStore) WithdrawConsent(ctx context.Context, citizenID, conse
 	return s.Store.WithdrawConsent(ctx, citizenID, consentID, now, s.broken(rec))
 }
 
+func (s failingAuditStore) CreateProofing(ctx context.Context, p storage.Proofing, rec storage.Record) error {
+	return s.Store.CreateProofing(ctx, p, s.broken(rec))
+}
+
+func (s failingAuditStore) CreateAuthenticator(ctx context.Context, a storage.Authenticator, rec storage.Record) error {
+	return s.Store.CreateAuthenticator(ctx, a, s.broken(rec))
+}
+
 func (s failingAuditStore) CreateDecision(ctx context.Context, d storage.Decision, rec storage.Record) error {
 	return s.Store.CreateDecision(ctx, d, s.broken(rec))
 }

@@ -50,9 +50,9 @@ func testDeleteExpired(t *testing.T, su suite) {
 	// The registry and what hangs off it never expire.
 	seedCitizens(t, s, 1)
 	auth := newAuthenticator("a-1", "citizen-1")
-	wantErr(t, "CreateAuthenticator", s.CreateAuthenticator(ctx, auth), nil)
+	wantErr(t, "CreateAuthenticator", s.CreateAuthenticator(ctx, auth, nil), nil)
 	proofing := newProofing("p-1", "citizen-1", at(-48*time.Hour))
-	wantErr(t, "CreateProofing", s.CreateProofing(ctx, proofing), nil)
+	wantErr(t, "CreateProofing", s.CreateProofing(ctx, proofing, nil), nil)
 
 	flowDead := newFlow("f-dead")
 	flowDead.ExpiresAt = at(time.Hour)

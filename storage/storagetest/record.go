@@ -156,6 +156,51 @@ func recordedActions() []recorded {
 			failErr: storage.ErrNotFound,
 		},
 		{
+			name: "CreateProofing",
+			setup: func(t *testing.T, s storage.Store) {
+				seedCitizens(t, s, 1)
+				wantErr(t, "CreateProofing", s.CreateProofing(ctx, newProofing("taken", "citizen-1", base), nil), nil)
+			},
+			do: func(s storage.Store, rec storage.Record) error {
+				return s.CreateProofing(ctx, newProofing("p", "citizen-1", at(time.Minute)), rec)
+			},
+			done: func(t *testing.T, s storage.Store) bool {
+				t.Helper()
+				p, err := s.LatestProofing(ctx, "citizen-1")
+				if err != nil {
+					t.Fatalf("LatestProofing: %v", err)
+				}
+				return p.ID == "p"
+			},
+			fail: func(s storage.Store, rec storage.Record) error {
+				return s.CreateProofing(ctx, newProofing("taken", "citizen-1", at(time.Hour)), rec)
+			},
+			failErr: storage.ErrAlreadyExists,
+		},
+		{
+			name: "CreateAuthenticator",
+			setup: func(t *testing.T, s storage.Store) {
+				seedCitizens(t, s, 1, 2)
+				wantErr(t, "CreateAuthenticator", s.CreateAuthenticator(ctx, newAuthenticator("taken", "citizen-2"), nil), nil)
+			},
+			do: func(s storage.Store, rec storage.Record) error {
+				return s.CreateAuthenticator(ctx, newAuthenticator("a", "citizen-1"), rec)
+			},
+			done: func(t *testing.T, s storage.Store) bool {
+				t.Helper()
+				_, err := s.Authenticator(ctx, "citizen-1", "totp")
+				if err != nil && !errors.Is(err, storage.ErrNotFound) {
+					t.Fatalf("Authenticator: %v", err)
+				}
+				return err == nil
+			},
+			fail: func(s storage.Store, rec storage.Record) error {
+				// Another citizen's authenticator holds the ID.
+				return s.CreateAuthenticator(ctx, newAuthenticator("taken", "citizen-1"), rec)
+			},
+			failErr: storage.ErrAlreadyExists,
+		},
+		{
 			name:  "CreateSession",
 			setup: func(t *testing.T, s storage.Store) {},
 			do: func(s storage.Store, rec storage.Record) error {
