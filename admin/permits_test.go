@@ -61,7 +61,7 @@ func TestCreateAgency(t *testing.T) {
 		}
 		// A disabled account loses its authority at once.
 		off := e.account(storage.RoleOfficer, "")
-		if _, err := e.ps.UpdateAdmin(ctx, off.ID, func(a storage.Admin) (storage.Admin, error) { a.Disabled = true; return a, nil }); err != nil {
+		if _, err := e.ps.UpdateAdmin(ctx, off.ID, func(a storage.Admin) (storage.Admin, error) { a.Disabled = true; return a, nil }, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.svc.CreateAgency(ctx, off, private); !errors.Is(err, admin.ErrForbidden) {

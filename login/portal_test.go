@@ -179,7 +179,7 @@ func newPortal(t *testing.T, wrap func(*sqlite.Store) portalStore) *portalFixtur
 			Version: 1, CreatedAt: meNow.Add(-40 * day), UpdatedAt: meNow.Add(-40 * day)}))
 		must("client", db.CreateClient(ctx, storage.Client{ID: "client-" + n, Name: []string{"Job matching", "Savings app"}[i], AuthMethod: storage.AuthMethodPrivateKeyJWT,
 			RedirectURIs: []string{"https://app" + n + ".example.go.th/cb"}, Scopes: []string{"openid", "pid", "profile", "address"}, SigningAlg: "ES256",
-			PermitID: "permit-" + n, CreatedAt: meNow.Add(-40 * day), UpdatedAt: meNow.Add(-40 * day)}))
+			PermitID: "permit-" + n, CreatedAt: meNow.Add(-40 * day), UpdatedAt: meNow.Add(-40 * day)}, nil))
 	}
 
 	for _, c := range []storage.Consent{

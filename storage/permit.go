@@ -310,20 +310,21 @@ func (t AdminToken) Live(now time.Time) bool { return t.RevokedAt.IsZero() && no
 // whose Subject is "admin:"+ID, under a cookie of their own.
 type AdminStore interface {
 	// CreateAdmin stores an account; ErrAlreadyExists if the ID or username is taken.
-	CreateAdmin(ctx context.Context, a Admin) error
+	// CreateAdmin stores a new account with rec in one transaction.
+	CreateAdmin(ctx context.Context, a Admin, rec Record) error
 	Admin(ctx context.Context, id string) (Admin, error)
 	AdminByUsername(ctx context.Context, username string) (Admin, error)
 	// AdminByInvite returns the account whose InviteHash is inviteHash;
 	// ErrNotFound for an empty hash.
 	AdminByInvite(ctx context.Context, inviteHash string) (Admin, error)
 	Admins(ctx context.Context) ([]Admin, error)
-	UpdateAdmin(ctx context.Context, id string, fn func(Admin) (Admin, error)) (Admin, error)
+	UpdateAdmin(ctx context.Context, id string, fn func(Admin) (Admin, error), rec Record) (Admin, error)
 	// CountAdmins returns how many accounts exist (the first is made by CLI).
 	CountAdmins(ctx context.Context) (int, error)
 
 	// CreateAdminToken stores a token; ErrAlreadyExists if its ID or hash
 	// is taken, ErrNotFound if its account does not exist.
-	CreateAdminToken(ctx context.Context, t AdminToken) error
+	CreateAdminToken(ctx context.Context, t AdminToken, rec Record) error
 	// AdminTokenByHash returns the token with that hash, revoked and
 	// expired ones too; ErrNotFound for an empty hash.
 	AdminTokenByHash(ctx context.Context, hash string) (AdminToken, error)

@@ -109,17 +109,19 @@ func (c Client) Public() bool { return c.AuthMethod == AuthMethodNone }
 
 // ClientStore holds registered systems.
 type ClientStore interface {
-	// CreateClient stores a new client; ErrAlreadyExists if the ID is taken.
-	CreateClient(ctx context.Context, c Client) error
+	// CreateClient stores a new client with rec in one transaction;
+	// ErrAlreadyExists if the ID is taken.
+	CreateClient(ctx context.Context, c Client, rec Record) error
 	// Client returns the client with that ID, or ErrNotFound.
 	Client(ctx context.Context, id string) (Client, error)
 	// Clients lists every client ordered by ID.
 	Clients(ctx context.Context) ([]Client, error)
 	// UpdateClient applies fn to the stored client inside one transaction and
-	// stores its result; fn's error aborts the update and is returned as is.
-	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) (Client, error)
-	// DeleteClient removes the client; ErrNotFound if there is none.
-	DeleteClient(ctx context.Context, id string) error
+	// stores its result with rec; fn's error aborts the update and is
+	// returned as is.
+	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error), rec Record) (Client, error)
+	// DeleteClient removes the client with rec; ErrNotFound if there is none.
+	DeleteClient(ctx context.Context, id string, rec Record) error
 }
 
 // AuthRequest is an authorization request from its arrival at the authorize

@@ -89,6 +89,30 @@ func (s failingAuditStore) CreateAuthenticator(ctx context.Context, a storage.Au
 	return s.Store.CreateAuthenticator(ctx, a, s.broken(rec))
 }
 
+func (s failingAuditStore) CreateClient(ctx context.Context, c storage.Client, rec storage.Record) error {
+	return s.Store.CreateClient(ctx, c, s.broken(rec))
+}
+
+func (s failingAuditStore) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error), rec storage.Record) (storage.Client, error) {
+	return s.Store.UpdateClient(ctx, id, fn, s.broken(rec))
+}
+
+func (s failingAuditStore) DeleteClient(ctx context.Context, id string, rec storage.Record) error {
+	return s.Store.DeleteClient(ctx, id, s.broken(rec))
+}
+
+func (s failingAuditStore) CreateAdmin(ctx context.Context, a storage.Admin, rec storage.Record) error {
+	return s.Store.CreateAdmin(ctx, a, s.broken(rec))
+}
+
+func (s failingAuditStore) UpdateAdmin(ctx context.Context, id string, fn func(storage.Admin) (storage.Admin, error), rec storage.Record) (storage.Admin, error) {
+	return s.Store.UpdateAdmin(ctx, id, fn, s.broken(rec))
+}
+
+func (s failingAuditStore) CreateAdminToken(ctx context.Context, t storage.AdminToken, rec storage.Record) error {
+	return s.Store.CreateAdminToken(ctx, t, s.broken(rec))
+}
+
 func (s failingAuditStore) CreateDecision(ctx context.Context, d storage.Decision, rec storage.Record) error {
 	return s.Store.CreateDecision(ctx, d, s.broken(rec))
 }

@@ -92,7 +92,7 @@ func (s *Store) Agencies(ctx context.Context) ([]storage.Agency, error) {
 // UpdateAgency locks the agency's row, applies fn and writes its result
 // (with the ID kept whatever fn returns) in one transaction.
 func (s *Store) UpdateAgency(ctx context.Context, id string, fn func(storage.Agency) (storage.Agency, error)) (storage.Agency, error) {
-	return updateRow(ctx, s, fmt.Sprintf("update agency %q", id),
+	return updateRow(ctx, s, fmt.Sprintf("update agency %q", id), nil,
 		`SELECT `+agencyCols+` FROM agencies WHERE id = $1 FOR UPDATE`, []any{id},
 		scanAgency, fn,
 		func(a storage.Agency) (string, []any, error) {
@@ -233,7 +233,7 @@ func permitUpdate(id string, cur int, p storage.Permit) (string, []any, error) {
 // in one transaction of two round trips.
 func (s *Store) UpdatePermit(ctx context.Context, id string, fn func(storage.Permit) (storage.Permit, error)) (storage.Permit, error) {
 	var version int
-	return updateRow(ctx, s, fmt.Sprintf("update permit %q", id),
+	return updateRow(ctx, s, fmt.Sprintf("update permit %q", id), nil,
 		`SELECT `+permitCols+` FROM permits WHERE id = $1 FOR UPDATE`, []any{id},
 		scanPermit,
 		func(p storage.Permit) (storage.Permit, error) {

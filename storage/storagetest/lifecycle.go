@@ -162,7 +162,7 @@ func testTimes(t *testing.T, su suite) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := su.store(t)
 			c := storage.Client{ID: "a", CreatedAt: tt.t, UpdatedAt: tt.t}
-			wantErr(t, "CreateClient", s.CreateClient(ctx, c), nil)
+			wantErr(t, "CreateClient", s.CreateClient(ctx, c, nil), nil)
 			got, err := s.Client(ctx, "a")
 			wantErr(t, "Client", err, nil)
 			for _, gt := range []time.Time{got.CreatedAt, got.UpdatedAt} {

@@ -925,7 +925,7 @@ func testClientsByPermit(t *testing.T, su suite) {
 	} {
 		cl := newClient(c.id)
 		cl.PermitID = c.permit
-		wantErr(t, "CreateClient", s.CreateClient(ctx, cl), nil)
+		wantErr(t, "CreateClient", s.CreateClient(ctx, cl, nil), nil)
 		clients[c.id] = cl
 	}
 	tests := []struct {

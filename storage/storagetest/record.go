@@ -61,6 +61,16 @@ func recordedActions() []recorded {
 			return (err == nil) == live
 		}
 	}
+	clientExists := func(id string, exists bool) func(t *testing.T, s storage.Store) bool {
+		return func(t *testing.T, s storage.Store) bool {
+			t.Helper()
+			_, err := s.Client(ctx, id)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("Client: %v", err)
+			}
+			return (err == nil) == exists
+		}
+	}
 	permitState := func(state string) func(t *testing.T, s storage.Store) bool {
 		return func(t *testing.T, s storage.Store) bool {
 			t.Helper()
@@ -199,6 +209,126 @@ func recordedActions() []recorded {
 				return s.CreateAuthenticator(ctx, newAuthenticator("taken", "citizen-1"), rec)
 			},
 			failErr: storage.ErrAlreadyExists,
+		},
+		{
+			name:  "CreateClient",
+			setup: seedClientOfPermit, // client-1 is taken
+			do: func(s storage.Store, rec storage.Record) error {
+				return s.CreateClient(ctx, newClient("client-2"), rec)
+			},
+			done: clientExists("client-2", true),
+			fail: func(s storage.Store, rec storage.Record) error {
+				return s.CreateClient(ctx, newClient("client-1"), rec)
+			},
+			failErr: storage.ErrAlreadyExists,
+		},
+		{
+			name:  "UpdateClient",
+			setup: seedClientOfPermit,
+			do: func(s storage.Store, rec storage.Record) error {
+				_, err := s.UpdateClient(ctx, "client-1", func(c storage.Client) (storage.Client, error) {
+					c.SecretHash = "rotated"
+					return c, nil
+				}, rec)
+				return err
+			},
+			done: func(t *testing.T, s storage.Store) bool {
+				t.Helper()
+				c, err := s.Client(ctx, "client-1")
+				if err != nil {
+					t.Fatalf("Client: %v", err)
+				}
+				return c.SecretHash == "rotated"
+			},
+			fail: func(s storage.Store, rec storage.Record) error {
+				_, err := s.UpdateClient(ctx, "client-1", func(c storage.Client) (storage.Client, error) {
+					return c, storage.ErrConflict // fn refuses
+				}, rec)
+				return err
+			},
+			failErr: storage.ErrConflict,
+		},
+		{
+			name:  "DeleteClient",
+			setup: seedClientOfPermit,
+			do: func(s storage.Store, rec storage.Record) error {
+				return s.DeleteClient(ctx, "client-1", rec)
+			},
+			done: clientExists("client-1", false),
+			fail: func(s storage.Store, rec storage.Record) error {
+				return s.DeleteClient(ctx, "absent", rec)
+			},
+			failErr: storage.ErrNotFound,
+		},
+		{
+			name: "CreateAdmin",
+			setup: func(t *testing.T, s storage.Store) {
+				wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("taken"), nil), nil)
+			},
+			do: func(s storage.Store, rec storage.Record) error {
+				return s.CreateAdmin(ctx, newAdmin("a"), rec)
+			},
+			done: func(t *testing.T, s storage.Store) bool {
+				t.Helper()
+				_, err := s.Admin(ctx, "a")
+				if err != nil && !errors.Is(err, storage.ErrNotFound) {
+					t.Fatalf("Admin: %v", err)
+				}
+				return err == nil
+			},
+			fail: func(s storage.Store, rec storage.Record) error {
+				return s.CreateAdmin(ctx, newAdmin("taken"), rec)
+			},
+			failErr: storage.ErrAlreadyExists,
+		},
+		{
+			name: "UpdateAdmin",
+			setup: func(t *testing.T, s storage.Store) {
+				wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a"), nil), nil)
+			},
+			do: func(s storage.Store, rec storage.Record) error {
+				_, err := s.UpdateAdmin(ctx, "a", func(a storage.Admin) (storage.Admin, error) {
+					a.ConfirmedBy, a.ConfirmedAt = "approver", base
+					return a, nil
+				}, rec)
+				return err
+			},
+			done: func(t *testing.T, s storage.Store) bool {
+				t.Helper()
+				a, err := s.Admin(ctx, "a")
+				if err != nil {
+					t.Fatalf("Admin: %v", err)
+				}
+				return a.ConfirmedBy == "approver"
+			},
+			fail: func(s storage.Store, rec storage.Record) error {
+				_, err := s.UpdateAdmin(ctx, "absent", func(a storage.Admin) (storage.Admin, error) { return a, nil }, rec)
+				return err
+			},
+			failErr: storage.ErrNotFound,
+		},
+		{
+			name: "CreateAdminToken",
+			setup: func(t *testing.T, s storage.Store) {
+				wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a"), nil), nil)
+			},
+			do: func(s storage.Store, rec storage.Record) error {
+				return s.CreateAdminToken(ctx, storage.AdminToken{ID: "tk", AdminID: "a", Name: "script", Hash: "hash-tk",
+					CreatedAt: base, ExpiresAt: at(time.Hour)}, rec)
+			},
+			done: func(t *testing.T, s storage.Store) bool {
+				t.Helper()
+				_, err := s.AdminTokenByHash(ctx, "hash-tk")
+				if err != nil && !errors.Is(err, storage.ErrNotFound) {
+					t.Fatalf("AdminTokenByHash: %v", err)
+				}
+				return err == nil
+			},
+			fail: func(s storage.Store, rec storage.Record) error {
+				return s.CreateAdminToken(ctx, storage.AdminToken{ID: "tk2", AdminID: "absent", Name: "script", Hash: "hash-tk2",
+					CreatedAt: base, ExpiresAt: at(time.Hour)}, rec)
+			},
+			failErr: storage.ErrNotFound,
 		},
 		{
 			name:  "CreateSession",
