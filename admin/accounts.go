@@ -112,13 +112,17 @@ func (s *Service) Bootstrap(ctx context.Context, user, name, role, password stri
 	if otpURL, err = s.setCredentials(&a, password); err != nil {
 		return storage.Admin{}, "", err
 	}
-	if err = s.ps.CreateAdmin(ctx, a); err != nil {
+	// The account and its entry commit together.
+	created := ev
+	created.actor = "admin:" + a.ID
+	if err = s.ps.CreateAdmin(ctx, a, s.recordOf(storage.Admin{}, created)); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
 			return storage.Admin{}, "", &ValidationError{Fields: map[string]string{"username": "is taken"}}
 		}
 		return storage.Admin{}, "", fmt.Errorf("store administrator: %w", err)
 	}
-	ev.actor = "admin:" + a.ID
+	ev = created
+	ev.recorded = true
 	return public(a), otpURL, nil
 }
 
@@ -188,16 +192,15 @@ func (s *Service) CreateAdmin(ctx context.Context, actor storage.Admin, user, na
 	}
 	inv.ExpiresAt = now.Add(InvitationTTL)
 	a.InviteHash, a.InviteExpiresAt = inviteHash(inv.Token), inv.ExpiresAt
-	// The entry first: no account is invited that the trail has not recorded.
-	if err = s.precommit(ctx, by, &ev); err != nil {
-		return storage.Admin{}, Invitation{}, err
-	}
-	if err = s.ps.CreateAdmin(ctx, a); err != nil {
+	// The account and its entry commit together: no account is invited
+	// that the trail has not recorded.
+	if err = s.ps.CreateAdmin(ctx, a, s.recordOf(by, ev)); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
 			return storage.Admin{}, Invitation{}, &ValidationError{Fields: map[string]string{"username": "is taken"}}
 		}
 		return storage.Admin{}, Invitation{}, fmt.Errorf("store administrator: %w", err)
 	}
+	ev.recorded = true
 	return public(a), inv, nil
 }
 
@@ -265,13 +268,14 @@ func (s *Service) ConfirmAdmin(ctx context.Context, actor storage.Admin, id stri
 		}
 		cur.ConfirmedBy, cur.ConfirmedAt, cur.UpdatedAt = by.ID, now, now
 		return cur, nil
-	})
+	}, s.recordOf(actor, ev))
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			err = notFound(err, "administrator", id)
 		}
 		return storage.Admin{}, err
 	}
+	ev.recorded = true
 	return public(a), nil
 }
 
@@ -446,10 +450,11 @@ func (s *Service) Enrol(ctx context.Context, token, password string) (otpURL str
 		}
 		cur.UpdatedAt = now
 		return cur, nil
-	})
+	}, s.recordOf(storage.Admin{}, ev))
 	if err != nil {
 		return "", err
 	}
+	ev.recorded = true
 	return otpURL, nil
 }
 
@@ -496,10 +501,11 @@ func (s *Service) ConfirmEnrolment(ctx context.Context, token, code string) (out
 		}
 		cur.InviteHash, cur.InviteExpiresAt, cur.UpdatedAt = "", time.Time{}, now
 		return cur, nil
-	})
+	}, s.recordOf(storage.Admin{}, ev))
 	if err != nil {
 		return storage.Admin{}, err
 	}
+	ev.recorded = true
 	if err := s.store.ClearThrottle(ctx, key); err != nil {
 		s.log.ErrorContext(ctx, "admin: clear enrolment throttle", "err", err)
 	}

@@ -391,7 +391,7 @@ func TestAdminTokens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.ps.UpdateAdmin(ctx, e.approver2.ID, func(a storage.Admin) (storage.Admin, error) { a.Disabled = true; return a, nil }); err != nil {
+		if _, err := e.ps.UpdateAdmin(ctx, e.approver2.ID, func(a storage.Admin) (storage.Admin, error) { a.Disabled = true; return a, nil }, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.svc.AuthenticateToken(ctx, live); err != admin.ErrAuthFailed {
@@ -637,7 +637,7 @@ func TestAuthenticate(t *testing.T) {
 		})
 		t.Run("disabled", func(t *testing.T) {
 			e.clock.Add(30 * time.Second)
-			if _, err := e.ps.UpdateAdmin(ctx, a.ID, func(a storage.Admin) (storage.Admin, error) { a.Disabled = true; return a, nil }); err != nil {
+			if _, err := e.ps.UpdateAdmin(ctx, a.ID, func(a storage.Admin) (storage.Admin, error) { a.Disabled = true; return a, nil }, nil); err != nil {
 				t.Fatal(err)
 			}
 			wantFailed(t, "somsri", password, code(t, otpURL, e.clock.Now()), "disabled")

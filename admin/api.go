@@ -831,7 +831,7 @@ func (h *Handler) apiWhoAmI(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) apiSignOut(w http.ResponseWriter, r *http.Request) {
 	s, _ := currentSession(r.Context())
-	if err := h.store.DeleteSession(r.Context(), s.ID); err != nil {
+	if err := h.store.DeleteSession(r.Context(), s.ID, nil); err != nil {
 		h.apiFail(w, r, err)
 		return
 	}

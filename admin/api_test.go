@@ -97,7 +97,7 @@ func TestAPISession(t *testing.T) {
 		if _, err := s.ps.UpdateAdmin(context.Background(), other.ID, func(a storage.Admin) (storage.Admin, error) {
 			a.Disabled = true
 			return a, nil
-		}); err != nil {
+		}, nil); err != nil {
 			t.Fatal(err)
 		}
 		s.call(otherToken, http.MethodGet, "/agencies", nil).want(http.StatusUnauthorized)

@@ -480,7 +480,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if old := h.cookie(r, sessionCookie); old != "" {
-		if err := h.store.DeleteSession(ctx, hashToken(old)); err != nil {
+		if err := h.store.DeleteSession(ctx, hashToken(old), nil); err != nil {
 			h.internal(w, r, err)
 			return
 		}
@@ -500,7 +500,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 	if s, ok := currentSession(r.Context()); ok {
-		if err := h.store.DeleteSession(r.Context(), s.ID); err != nil {
+		if err := h.store.DeleteSession(r.Context(), s.ID, nil); err != nil {
 			h.internal(w, r, err)
 			return
 		}

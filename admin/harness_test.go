@@ -228,7 +228,7 @@ func (s *server) setRole(a account, role string) {
 	if _, err := s.ps.UpdateAdmin(context.Background(), a.ID, func(ad storage.Admin) (storage.Admin, error) {
 		ad.Role = role
 		return ad, nil
-	}); err != nil {
+	}, nil); err != nil {
 		s.t.Fatal(err)
 	}
 }

@@ -180,7 +180,8 @@ func (h *Handler) startSession(ctx context.Context, a storage.Admin, channel, us
 		IdleExpiresAt: now.Add(SessionIdle), ExpiresAt: now.Add(SessionMax),
 		CreatedAt: now, LastSeenAt: now, UserAgent: storage.TruncateText(userAgent, 200),
 	}
-	if err := h.store.CreateSession(ctx, s); err != nil {
+	// The sign-in's entry is the service's (SignIn); the session adds none.
+	if err := h.store.CreateSession(ctx, s, nil); err != nil {
 		return "", storage.Session{}, fmt.Errorf("create session: %w", err)
 	}
 	return v, s, nil
@@ -210,7 +211,7 @@ func (h *Handler) resume(ctx context.Context, v, channel string) (storage.Admin,
 	}
 	a, err := h.svc.AdminByID(ctx, id)
 	if errors.Is(err, ErrNotFound) || errors.Is(err, storage.ErrNotFound) || (err == nil && a.Disabled) {
-		if err := h.store.DeleteSession(ctx, s.ID); err != nil {
+		if err := h.store.DeleteSession(ctx, s.ID, nil); err != nil {
 			h.log.ErrorContext(ctx, "admin: end session of a disabled administrator", "err", err)
 		}
 		return storage.Admin{}, storage.Session{}, errNoSession

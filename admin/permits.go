@@ -315,13 +315,12 @@ func (s *Service) Decide(ctx context.Context, actor storage.Admin, permitID stri
 	if eff.After(now) {
 		ev.detail += " scheduled"
 	}
-	// The entry first: a decision the trail cannot record is not made.
-	if err = s.precommit(ctx, a, &ev); err != nil {
-		return storage.Decision{}, pm, err
-	}
-	if err = s.ps.CreateDecision(ctx, d); err != nil {
+	// The decision and its entry commit together: a decision the trail
+	// cannot record is not made.
+	if err = s.ps.CreateDecision(ctx, d, s.recordOf(a, ev)); err != nil {
 		return storage.Decision{}, pm, fmt.Errorf("store decision: %w", err)
 	}
+	ev.recorded = true
 	if eff.After(now) {
 		// Every replica's provider learns of it now, and enforces it at
 		// its time (storage.Permit.At), before ApplyDue applies it.
@@ -377,46 +376,50 @@ func (s *Service) ApplyDue(ctx context.Context) (int, error) {
 // apply applies a recorded decision in one store transaction and then
 // does what the new state requires: a suspended or revoked permit's
 // tokens are revoked, and every replica is told. scheduled records the
-// application in the audit trail (an immediate decision's entry is its
-// caller's).
+// application in the audit trail, in the application's transaction (an
+// immediate decision's entry is its caller's, written with the decision).
 func (s *Service) apply(ctx context.Context, d storage.Decision, now time.Time, scheduled bool) (storage.Permit, bool, error) {
 	lapsed := false
-	pm, err := s.ps.ApplyDecision(ctx, d.ID, now, func(p storage.Permit, d storage.Decision) (storage.Permit, error) {
-		lapsed = false
-		t, ok := transitions[d.Action]
-		if !ok {
-			// register_system and change_system are recorded applied;
-			// nothing to do should one reach here.
-			return p, nil
+	// rec records a scheduled application, or its lapse.
+	rec := func(p storage.Permit) storage.Record {
+		if !scheduled {
+			return nil
 		}
-		if !slices.Contains(t.from, p.State) {
-			lapsed = true
-			return p, nil
-		}
-		if d.Action == storage.DecisionApprove {
-			g, err := decodeGrant(d.Payload)
-			if err != nil {
-				lapsed = true
-				return p, nil
-			}
-			p.Purposes, p.ValidFrom, p.ValidUntil = g.Purposes, g.ValidFrom, g.ValidUntil
-			p.Conditions, p.Supervisors = g.Conditions, g.Supervisors
-		}
-		p.State = t.to
-		p.UpdatedAt = now
-		return p, nil
-	})
-	if err != nil {
-		return pm, false, err
-	}
-	if scheduled {
 		detail := d.Action + " applied"
 		outcome := error(nil)
 		if lapsed {
 			detail = d.Action + " lapsed"
 			outcome = ErrState
 		}
-		s.record(ctx, storage.Admin{}, event{typ: storage.AuditPermitDecision, actor: "system", detail: detail, agencyID: pm.AgencyID, permitID: pm.ID}, outcome)
+		return storage.Record{s.entry(storage.Admin{}, event{typ: storage.AuditPermitDecision, actor: "system", detail: detail, agencyID: p.AgencyID, permitID: p.ID}, outcome)}
+	}
+	pm, err := s.ps.ApplyDecision(ctx, d.ID, now, func(p storage.Permit, d storage.Decision) (storage.Permit, storage.Record, error) {
+		lapsed = false
+		t, ok := transitions[d.Action]
+		if !ok {
+			// register_system and change_system are recorded applied;
+			// nothing to do should one reach here.
+			return p, rec(p), nil
+		}
+		if !slices.Contains(t.from, p.State) {
+			lapsed = true
+			return p, rec(p), nil
+		}
+		if d.Action == storage.DecisionApprove {
+			g, err := decodeGrant(d.Payload)
+			if err != nil {
+				lapsed = true
+				return p, rec(p), nil
+			}
+			p.Purposes, p.ValidFrom, p.ValidUntil = g.Purposes, g.ValidFrom, g.ValidUntil
+			p.Conditions, p.Supervisors = g.Conditions, g.Supervisors
+		}
+		p.State = t.to
+		p.UpdatedAt = now
+		return p, rec(p), nil
+	})
+	if err != nil {
+		return pm, false, err
 	}
 	if lapsed {
 		return pm, true, nil

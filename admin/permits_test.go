@@ -61,7 +61,7 @@ func TestCreateAgency(t *testing.T) {
 		}
 		// A disabled account loses its authority at once.
 		off := e.account(storage.RoleOfficer, "")
-		if _, err := e.ps.UpdateAdmin(ctx, off.ID, func(a storage.Admin) (storage.Admin, error) { a.Disabled = true; return a, nil }); err != nil {
+		if _, err := e.ps.UpdateAdmin(ctx, off.ID, func(a storage.Admin) (storage.Admin, error) { a.Disabled = true; return a, nil }, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.svc.CreateAgency(ctx, off, private); !errors.Is(err, admin.ErrForbidden) {
@@ -362,7 +362,7 @@ func (e *env) issueTokens(t *testing.T, clientID, name string) {
 	g := storage.Grant{ID: "grant-" + name, ClientID: clientID, Subject: "citizen-" + name, Scopes: []string{"openid"}, CreatedAt: now, ExpiresAt: now.Add(8 * time.Hour)}
 	if err := e.store.IssueTokens(context.Background(), g,
 		storage.AccessToken{ID: "at-" + name, GrantID: g.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
-		&storage.RefreshToken{ID: "rt-" + name, GrantID: g.ID, CreatedAt: now, ExpiresAt: now.Add(8 * time.Hour)}); err != nil {
+		&storage.RefreshToken{ID: "rt-" + name, GrantID: g.ID, CreatedAt: now, ExpiresAt: now.Add(8 * time.Hour)}, nil); err != nil {
 		t.Fatalf("IssueTokens: %v", err)
 	}
 	if _, err := e.store.AccessToken(context.Background(), "at-"+name, now); err != nil {

@@ -203,7 +203,8 @@ type event struct {
 	agencyID string
 	permitID string
 	clientID string
-	// recorded: precommit wrote the entry before the action's write.
+	// recorded: the entry was committed with the action's write
+	// (recordOf).
 	recorded bool
 }
 
@@ -240,19 +241,19 @@ func (s *Service) entry(actor storage.Admin, ev event, err error) storage.AuditE
 // Used alone (deferred), that guarantees only "never reported as done
 // without its entry": the change itself is already written. Actions whose
 // change must not exist without its entry (decisions, systems, secrets,
-// accounts, tokens) call precommit before their write, and record then only
-// corrects the entry should the write fail. A refusal whose entry cannot be
-// written stays the refusal it was. The full guarantee — action and entry
-// in one transaction — is the store's, later.
+// accounts, tokens) give the store their entry with the write (recordOf),
+// which commits both or neither; record then writes nothing more on
+// success, and should a later step of the action fail, an entry saying
+// that it failed after the recorded write ("… after_recorded"). A refusal
+// whose entry cannot be written stays the refusal it was.
 func (s *Service) record(ctx context.Context, actor storage.Admin, ev event, err error) error {
 	if ev.recorded && err == nil {
 		return nil
 	}
 	e := s.entry(actor, ev, err)
 	if ev.recorded {
-		// The entry written before the write said the action was being
-		// done; this one says it was not, with why.
-		e.Detail += " not_applied"
+		// The recorded write stands; what came after it did not.
+		e.Detail += " after_recorded"
 	}
 	if _, aerr := s.ps.AppendAudit(context.WithoutCancel(ctx), e); aerr != nil {
 		s.log.ErrorContext(ctx, "admin: append audit entry", "action", ev.detail, "err", aerr)
@@ -263,18 +264,13 @@ func (s *Service) record(ctx context.Context, actor storage.Admin, ev event, err
 	return err
 }
 
-// precommit writes ev's entry, as a success, before the action's change is
-// written: if the trail cannot be written, the action does not happen
-// (errUnrecorded) and nothing has changed. The caller's deferred record
-// then writes nothing more on success, and a failure entry ("… not_applied")
-// should the change itself fail after this.
-func (s *Service) precommit(ctx context.Context, actor storage.Admin, ev *event) error {
-	if _, err := s.ps.AppendAudit(context.WithoutCancel(ctx), s.entry(actor, *ev, nil)); err != nil {
-		s.log.ErrorContext(ctx, "admin: append audit entry", "action", ev.detail, "err", err)
-		return errUnrecorded
-	}
-	ev.recorded = true
-	return nil
+// recordOf is ev's entry, as a success, for the store method that does
+// the action: the action and its entry commit in one transaction, so the
+// action does not happen unless the trail records it. Once that store
+// call succeeded, the caller sets ev.recorded, and its deferred record
+// writes nothing more on success.
+func (s *Service) recordOf(actor storage.Admin, ev event) storage.Record {
+	return storage.Record{s.entry(actor, ev, nil)}
 }
 
 // reason is the audit trail's code for why an action failed.

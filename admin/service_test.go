@@ -169,7 +169,7 @@ func (e *env) account(role, agencyID string) storage.Admin {
 		e.t.Fatal(err)
 	}
 	a := storage.Admin{ID: id, Username: strings.ToLower(role + "-" + id[:8]), Name: "Test " + role, Role: role, AgencyID: agencyID, CreatedAt: base, UpdatedAt: base}
-	if err := e.ps.CreateAdmin(context.Background(), a); err != nil {
+	if err := e.ps.CreateAdmin(context.Background(), a, nil); err != nil {
 		e.t.Fatal(err)
 	}
 	return a

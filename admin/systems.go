@@ -67,7 +67,9 @@ func (s *Service) recordSystemDecision(ctx context.Context, by storage.Admin, ac
 		ID: id, PermitID: c.PermitID, Action: action, By: by.ID,
 		RecordedAt: now, EffectiveAt: now, AppliedAt: now, Payload: payload,
 	}
-	if err := s.ps.CreateDecision(ctx, d); err != nil {
+	// The action's own entry (register or change the system) was written
+	// with the client write; the decision adds none.
+	if err := s.ps.CreateDecision(ctx, d, nil); err != nil {
 		return storage.Decision{}, fmt.Errorf("store decision: %w", err)
 	}
 	return d, nil
@@ -121,13 +123,12 @@ func (s *Service) RegisterSystem(ctx context.Context, actor storage.Admin, permi
 		c.SecretHash = s.cfg.Secrets.Hash(secret)
 	}
 	ev.clientID = c.ID
-	// The entry first: a system the trail cannot record is not registered.
-	if err = s.precommit(ctx, a, &ev); err != nil {
-		return storage.Client{}, "", err
-	}
-	if err = s.store.CreateClient(ctx, c); err != nil {
+	// The system and its entry commit together: a system the trail cannot
+	// record is not registered.
+	if err = s.store.CreateClient(ctx, c, s.recordOf(a, ev)); err != nil {
 		return storage.Client{}, "", fmt.Errorf("store client: %w", err)
 	}
+	ev.recorded = true
 	if _, err = s.recordSystemDecision(ctx, a, storage.DecisionRegisterSystem, c, sys.AnyNetwork, now); err != nil {
 		return storage.Client{}, "", err
 	}
@@ -169,10 +170,8 @@ func (s *Service) ChangeSystem(ctx context.Context, actor storage.Admin, clientI
 	if err = s.checkApplied(ctx, pm, sys); err != nil {
 		return storage.Client{}, err
 	}
-	// The entry first: a change the trail cannot record is not made.
-	if err = s.precommit(ctx, a, &ev); err != nil {
-		return storage.Client{}, err
-	}
+	// The change and its entry commit together: a change the trail cannot
+	// record is not made.
 	c, err := s.store.UpdateClient(ctx, old.ID, func(c storage.Client) (storage.Client, error) {
 		if !usesSecret(sys.AuthMethod) || !usesSecret(c.AuthMethod) {
 			c.SecretHash = ""
@@ -183,10 +182,11 @@ func (s *Service) ChangeSystem(ctx context.Context, actor storage.Admin, clientI
 		c.Scopes = release.ClientScopes(pm)
 		c.UpdatedAt = now
 		return c, nil
-	})
+	}, s.recordOf(a, ev))
 	if err != nil {
 		return storage.Client{}, notFound(err, "system", clientID)
 	}
+	ev.recorded = true
 	if _, err = s.recordSystemDecision(ctx, a, storage.DecisionChangeSystem, c, sys.AnyNetwork, now); err != nil {
 		return storage.Client{}, err
 	}
@@ -220,24 +220,22 @@ func (s *Service) RotateClientSecret(ctx context.Context, actor storage.Admin, c
 	}
 	hash := s.cfg.Secrets.Hash(secret)
 	now := s.now()
-	// The entry first: the old secret keeps working unless the trail
-	// records the rotation.
-	if err = s.precommit(ctx, a, &ev); err != nil {
-		return "", err
-	}
+	// The rotation and its entry commit together: the old secret keeps
+	// working unless the trail records the rotation.
 	_, err = s.store.UpdateClient(ctx, c.ID, func(c storage.Client) (storage.Client, error) {
 		if !usesSecret(c.AuthMethod) {
 			return c, fmt.Errorf("the system authenticates with %s, not a secret: %w", c.AuthMethod, ErrState)
 		}
 		c.SecretHash, c.UpdatedAt = hash, now
 		return c, nil
-	})
+	}, s.recordOf(a, ev))
 	if err != nil {
 		if !errors.Is(err, ErrState) {
 			err = notFound(err, "system", clientID)
 		}
 		return "", err
 	}
+	ev.recorded = true
 	s.notify(ctx, pm.ID)
 	return secret, nil
 }

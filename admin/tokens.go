@@ -72,13 +72,12 @@ func (s *Service) IssueToken(ctx context.Context, actor storage.Admin, name stri
 		return storage.AdminToken{}, "", err
 	}
 	ev.detail += " " + t.ID
-	// The entry first: no token exists that the trail has not recorded.
-	if err = s.precommit(ctx, a, &ev); err != nil {
-		return storage.AdminToken{}, "", err
-	}
-	if err = s.ps.CreateAdminToken(ctx, t); err != nil {
+	// The token and its entry commit together: no token exists that the
+	// trail has not recorded.
+	if err = s.ps.CreateAdminToken(ctx, t, s.recordOf(a, ev)); err != nil {
 		return storage.AdminToken{}, "", fmt.Errorf("store token: %w", err)
 	}
+	ev.recorded = true
 	t.Hash = ""
 	return t, token, nil
 }

@@ -30,23 +30,36 @@ type IntegratorConfig struct {
 	Now func() time.Time
 	// Log receives what Run recovers from; nothing if nil.
 	Log *slog.Logger
+	// MinGap is the least time between the starts of two rounds that Wake
+	// asked for, DefaultMinGap if zero: under load, writers wake the
+	// integrator after almost every commit, and rounds that far apart
+	// gather the entries written meanwhile into one transaction instead of
+	// one round per entry. It delays an entry by at most MinGap.
+	MinGap time.Duration
 }
+
+// DefaultMinGap is IntegratorConfig.MinGap's default.
+const DefaultMinGap = 25 * time.Millisecond
 
 // Integrator sequences written entries into the log. Any number of them,
 // on any number of replicas, may run at once: the store lets one integrate
 // at a time, and the others' rounds end with ErrConflict and change nothing.
 type Integrator struct {
-	store Integrating
-	key   *Key
-	batch int
-	now   func() time.Time
-	log   *slog.Logger
-	wake  chan struct{}
+	store  Integrating
+	key    *Key
+	batch  int
+	now    func() time.Time
+	log    *slog.Logger
+	wake   chan struct{}
+	minGap time.Duration
 }
 
 // NewIntegrator returns an Integrator that signs the heads it makes with key.
 func NewIntegrator(store Integrating, key *Key, cfg IntegratorConfig) *Integrator {
-	in := &Integrator{store: store, key: key, batch: cfg.Batch, now: cfg.Now, log: cfg.Log, wake: make(chan struct{}, 1)}
+	in := &Integrator{store: store, key: key, batch: cfg.Batch, now: cfg.Now, log: cfg.Log, wake: make(chan struct{}, 1), minGap: cfg.MinGap}
+	if in.minGap <= 0 {
+		in.minGap = DefaultMinGap
+	}
 	if in.batch <= 0 {
 		in.batch = DefaultBatch
 	}
@@ -102,6 +115,7 @@ func (in *Integrator) Run(ctx context.Context, interval time.Duration, after ...
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		started := time.Now()
 		n, err := in.Integrate(ctx)
 		switch {
 		case ctx.Err() != nil:
@@ -122,6 +136,15 @@ func (in *Integrator) Run(ctx context.Context, interval time.Duration, after ...
 			return ctx.Err()
 		case <-t.C:
 		case <-in.wake:
+			// Let the entries of the writers that follow this one join
+			// the round (see IntegratorConfig.MinGap).
+			if d := in.minGap - time.Since(started); d > 0 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(d):
+				}
+			}
 		}
 	}
 }

@@ -167,19 +167,13 @@ func (h *Handler) consentSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	claims := slices.Clone(need.Claims)
 	slices.Sort(claims)
-	// The entry first: a consent the trail cannot record is not stored,
-	// and nothing is released under it. Should storing it then fail, a
-	// second entry says so.
-	e := storage.AuditEntry{Type: storage.AuditConsentGiven, Actor: "citizen:" + s.Subject, CitizenID: s.Subject,
+	// The consent and its entry commit together: a consent the trail
+	// cannot record is not stored, and nothing is released under it.
+	e := storage.AuditEntry{At: h.now(), Type: storage.AuditConsentGiven, Actor: "citizen:" + s.Subject, CitizenID: s.Subject,
 		AgencyID: need.Agency.ID, PermitID: need.Permit.ID, ClientID: ar.ClientID, Purpose: need.Purpose.Code, Claims: claims, Outcome: "success"}
-	if !h.audit(ctx, e) {
-		h.fail(w, r, http.StatusInternalServerError, "error_title")
-		return
-	}
 	err = h.cfg.Store.GiveConsent(ctx, storage.Consent{ID: id, CitizenID: s.Subject, AgencyID: need.Agency.ID, PermitID: need.Permit.ID,
-		PermitVersion: need.Permit.Version, Purpose: need.Purpose.Code, Claims: claims, GivenAt: h.now()})
+		PermitVersion: need.Permit.Version, Purpose: need.Purpose.Code, Claims: claims, GivenAt: h.now()}, storage.Record{e})
 	if err != nil {
-		h.undo(ctx, e, "not_stored")
 		h.internal(w, r, "give consent", err)
 		return
 	}
@@ -190,10 +184,9 @@ func (h *Handler) consentSubmit(w http.ResponseWriter, r *http.Request) {
 // fails closed on false: what the entry records does not happen, or a
 // refusal becomes the generic error page.
 //
-// The guarantee until the store writes an action and its entry in one
-// transaction: an action is written only after its entry (undo corrects
-// the entry should the action's write then fail), so no session, consent,
-// proofing or authenticator exists without an entry.
+// Actions that write (a session, a consent, a withdrawal, a sign-out, a
+// proofing, an enrolment) pass their entry to the store method instead,
+// which commits both in one transaction.
 func (h *Handler) audit(ctx context.Context, e storage.AuditEntry) bool {
 	e.At = h.now()
 	if _, err := h.cfg.Store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
@@ -251,10 +244,10 @@ func (h *Handler) lockedOut(ctx context.Context, g gate, pid, citizenID string, 
 	return nil
 }
 
-// signedOut records the end of a citizen's sign-on session(s) before it
-// is ended: unrecorded, the session stays.
-func (h *Handler) signedOut(ctx context.Context, citizenID, detail string) bool {
-	return h.audit(ctx, storage.AuditEntry{Type: storage.AuditSignOut, Actor: actor(citizenID), CitizenID: citizenID, Outcome: "success", Detail: detail})
+// signedOut is the record of the end of a citizen's sign-on session(s),
+// written with the deletion: unrecorded, the session stays.
+func (h *Handler) signedOut(citizenID, detail string) storage.Record {
+	return storage.Record{{At: h.now(), Type: storage.AuditSignOut, Actor: actor(citizenID), CitizenID: citizenID, Outcome: "success", Detail: detail}}
 }
 
 // consentClaim is one line of the consent page: the claim in plain

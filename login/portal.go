@@ -519,9 +519,9 @@ func (h *Handler) withdrawConsent(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ps := h.cfg.Store
 	now := h.now()
-	// The entry first: a withdrawal the trail cannot record is not made
-	// (the citizen sees the error page and may try again); should the
-	// withdrawal itself then fail, a second entry says so.
+	// The withdrawal, the revocation of the grants issued under it and
+	// its entry commit together: a withdrawal the trail cannot record is
+	// not made (the citizen sees the error page and may try again).
 	cs, err := ps.ConsentsByCitizen(ctx, s.Subject)
 	if err != nil {
 		h.internal(w, r, "list consents", err)
@@ -532,40 +532,15 @@ func (h *Handler) withdrawConsent(w http.ResponseWriter, r *http.Request) {
 		h.renderPortal(w, r, s, http.StatusNotFound, "me_not_found")
 		return
 	}
-	e := storage.AuditEntry{Type: storage.AuditConsentWithdrawn, Actor: "citizen:" + s.Subject, CitizenID: s.Subject,
+	e := storage.AuditEntry{At: now, Type: storage.AuditConsentWithdrawn, Actor: "citizen:" + s.Subject, CitizenID: s.Subject,
 		AgencyID: cs[i].AgencyID, PermitID: cs[i].PermitID, Purpose: cs[i].Purpose, Claims: cs[i].Claims, Outcome: "success"}
-	if !h.audit(ctx, e) {
-		h.fail(w, r, http.StatusInternalServerError, "error_title")
-		return
-	}
-	c, err := ps.WithdrawConsent(ctx, s.Subject, cs[i].ID, now)
+	_, err = ps.WithdrawConsent(ctx, s.Subject, cs[i].ID, now, storage.Record{e})
 	if errors.Is(err, storage.ErrNotFound) {
-		h.undo(ctx, e, "not_found")
 		h.renderPortal(w, r, s, http.StatusNotFound, "me_not_found")
 		return
 	}
 	if err != nil {
-		h.undo(ctx, e, "not_stored")
 		h.internal(w, r, "withdraw consent", err)
-		return
-	}
-	revoked := true
-	clients, err := ps.ClientsByPermit(ctx, c.PermitID)
-	if err != nil {
-		h.log.ErrorContext(ctx, "login: list systems of a withdrawn consent", "permit_id", c.PermitID, "err", err)
-		revoked = false
-	}
-	for _, cl := range clients {
-		if _, err := h.cfg.Store.RevokeGrants(ctx, storage.GrantFilter{ClientID: cl.ID, Subject: s.Subject}, now); err != nil {
-			h.log.ErrorContext(ctx, "login: revoke grants of a withdrawn consent", "client_id", cl.ID, "err", err)
-			revoked = false
-		}
-	}
-	if !revoked {
-		// Withdrawn, but tokens may live on: the trail says so.
-		e.Outcome, e.Detail = "failure", "revocation_failed"
-		h.audit(ctx, e)
-		backWith(w, r, "withdrawn_not_revoked")
 		return
 	}
 	backWith(w, r, "withdrawn")
@@ -596,12 +571,8 @@ func (h *Handler) signOutSession(w http.ResponseWriter, r *http.Request) {
 		if h.sessionHandle(x.ID) != n {
 			continue
 		}
-		// Recorded first: unrecorded, the session stays.
-		if !h.signedOut(ctx, s.Subject, "session") {
-			h.fail(w, r, http.StatusInternalServerError, "error_title")
-			return
-		}
-		if err := h.cfg.Store.DeleteSession(ctx, x.ID); err != nil {
+		// Ended with its entry: unrecorded, the session stays.
+		if err := h.cfg.Store.DeleteSession(ctx, x.ID, h.signedOut(s.Subject, "session")); err != nil {
 			h.internal(w, r, "sign out session", err)
 			return
 		}
@@ -626,16 +597,14 @@ func (h *Handler) signOutEverywhere(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, "list sessions", err)
 		return
 	}
-	// Recorded first: unrecorded, the sessions stay.
-	if !h.signedOut(ctx, s.Subject, "everywhere") {
-		h.fail(w, r, http.StatusInternalServerError, "error_title")
-		return
-	}
+	// The first session ends with the entry: unrecorded, the sessions stay.
+	rec := h.signedOut(s.Subject, "everywhere")
 	for _, x := range append(ss, s) {
-		if err := h.cfg.Store.DeleteSession(ctx, x.ID); err != nil {
+		if err := h.cfg.Store.DeleteSession(ctx, x.ID, rec); err != nil {
 			h.internal(w, r, "sign out everywhere", err)
 			return
 		}
+		rec = nil
 	}
 	h.setCookie(w, "dopaid-session", "", -1, http.SameSiteLaxMode)
 	backWith(w, r, "signed_out_all")

@@ -65,6 +65,26 @@ func (f failingAudit) AppendAudit(ctx context.Context, e storage.AuditEntry) (st
 	return f.Store.AppendAudit(ctx, e)
 }
 
+// broken makes rec fail inside the action's transaction while fail is
+// set: its first entry twice under one ID, which the log's unique key
+// refuses, so that the store rolls the action back.
+func (f failingAudit) broken(rec storage.Record) storage.Record {
+	if !f.fail.Load() || len(rec) == 0 {
+		return rec
+	}
+	rec = slices.Clone(rec)
+	rec[0].ID = "failing-audit"
+	return append(rec, rec[0])
+}
+
+func (f failingAudit) WithdrawConsent(ctx context.Context, citizenID, consentID string, now time.Time, rec storage.Record) (storage.Consent, error) {
+	return f.Store.WithdrawConsent(ctx, citizenID, consentID, now, f.broken(rec))
+}
+
+func (f failingAudit) DeleteSession(ctx context.Context, id string, rec storage.Record) error {
+	return f.Store.DeleteSession(ctx, id, f.broken(rec))
+}
+
 type portalFixture struct {
 	t     *testing.T
 	db    *sqlite.Store
@@ -142,7 +162,7 @@ func newPortal(t *testing.T, wrap func(*sqlite.Store) portalStore) *portalFixtur
 		authID := "auth-" + c.ID
 		sealed, err := env.Seal([]byte(meSecret), []byte("totp:"+authID)) // as enrolSubmit seals it
 		must("seal", err)
-		must("authenticator", db.CreateAuthenticator(ctx, storage.Authenticator{ID: authID, CitizenID: c.ID, Type: "totp", Secret: sealed, CreatedAt: meNow.Add(-20 * day)}))
+		must("authenticator", db.CreateAuthenticator(ctx, storage.Authenticator{ID: authID, CitizenID: c.ID, Type: "totp", Secret: sealed, CreatedAt: meNow.Add(-20 * day)}, nil))
 	}
 
 	agencies := []storage.Agency{
@@ -164,7 +184,7 @@ func newPortal(t *testing.T, wrap func(*sqlite.Store) portalStore) *portalFixtur
 			Version: 1, CreatedAt: meNow.Add(-40 * day), UpdatedAt: meNow.Add(-40 * day)}))
 		must("client", db.CreateClient(ctx, storage.Client{ID: "client-" + n, Name: []string{"Job matching", "Savings app"}[i], AuthMethod: storage.AuthMethodPrivateKeyJWT,
 			RedirectURIs: []string{"https://app" + n + ".example.go.th/cb"}, Scopes: []string{"openid", "pid", "profile", "address"}, SigningAlg: "ES256",
-			PermitID: "permit-" + n, CreatedAt: meNow.Add(-40 * day), UpdatedAt: meNow.Add(-40 * day)}))
+			PermitID: "permit-" + n, CreatedAt: meNow.Add(-40 * day), UpdatedAt: meNow.Add(-40 * day)}, nil))
 	}
 
 	for _, c := range []storage.Consent{
@@ -172,7 +192,7 @@ func newPortal(t *testing.T, wrap func(*sqlite.Store) portalStore) *portalFixtur
 		{ID: "con-2", CitizenID: "citizen-1", AgencyID: "agency-2", PermitID: "permit-2", PermitVersion: 1, Purpose: "welfare", Claims: []string{"address", "birthdate", "given_name"}, GivenAt: meNow.Add(-3 * day)},
 		{ID: "con-3", CitizenID: "citizen-2", AgencyID: "agency-1", PermitID: "permit-1", PermitVersion: 1, Purpose: "loan", Claims: []string{"family_name", "given_name", "pid"}, GivenAt: meNow.Add(-day)},
 	} {
-		must("consent", db.GiveConsent(ctx, c))
+		must("consent", db.GiveConsent(ctx, c, nil))
 	}
 
 	for _, g := range []struct {
@@ -188,7 +208,7 @@ func newPortal(t *testing.T, wrap func(*sqlite.Store) portalStore) *portalFixtur
 		}
 		must("tokens", db.IssueTokens(ctx, storage.Grant{ID: g.id, ClientID: g.client, Subject: g.subject, Scopes: []string{"openid", "pid", "profile"},
 			IAL: "2.3", Purpose: g.purpose, CreatedAt: meNow.Add(-time.Hour), ExpiresAt: meNow.Add(30 * day)},
-			storage.AccessToken{ID: g.access, GrantID: g.id, ExpiresAt: meNow.Add(time.Hour), CreatedAt: meNow.Add(-time.Hour)}, rt))
+			storage.AccessToken{ID: g.access, GrantID: g.id, ExpiresAt: meNow.Add(time.Hour), CreatedAt: meNow.Add(-time.Hour)}, rt, nil))
 	}
 
 	for _, e := range []storage.AuditEntry{

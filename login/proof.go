@@ -369,15 +369,10 @@ func (h *Handler) faceDone(w http.ResponseWriter, r *http.Request, f storage.Flo
 		h.internal(w, r, "random", err)
 		return
 	}
-	// The entry first: no proofing (and no level it raises) exists that
-	// the trail has not recorded.
-	e := storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Claims: f.Matched, IAL: ial, Outcome: "success", Detail: "face_match"}
-	if !h.audit(ctx, e) {
-		h.internal(w, r, "audit", errUnrecorded)
-		return
-	}
-	if err := h.cfg.Store.CreateProofing(ctx, storage.Proofing{ID: id, CitizenID: c.ID, IAL: ial, Matched: f.Matched, Face: &res, CreatedAt: h.now()}); err != nil {
-		h.undo(ctx, e, "not_stored")
+	// The proofing and its entry commit together: no proofing (and no
+	// level it raises) exists that the trail has not recorded.
+	e := storage.AuditEntry{At: h.now(), Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Claims: f.Matched, IAL: ial, Outcome: "success", Detail: "face_match"}
+	if err := h.cfg.Store.CreateProofing(ctx, storage.Proofing{ID: id, CitizenID: c.ID, IAL: ial, Matched: f.Matched, Face: &res, CreatedAt: h.now()}, storage.Record{e}); err != nil {
 		h.internal(w, r, "store proofing", err)
 		return
 	}
@@ -395,7 +390,8 @@ func (h *Handler) faceDone(w http.ResponseWriter, r *http.Request, f storage.Flo
 		if !ok {
 			return
 		}
-		s, err := h.startSession(w, r, c.ID, []string{"face", "otp"}, ial)
+		// The proofing's entry above records this sign-in too.
+		s, err := h.startSession(w, r, c.ID, []string{"face", "otp"}, ial, nil)
 		if err != nil {
 			h.internal(w, r, "start session", err)
 			return
@@ -657,15 +653,10 @@ func (h *Handler) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 		hashes[i] = mac(h.cfg.RecoveryKey, normalizeRecoveryCode(rc))
 	}
 	now := h.now()
-	// The entry first: an authenticator (and the session it starts) the
-	// trail cannot record is not created.
-	e := storage.AuditEntry{Type: storage.AuditSignIn, Actor: "citizen:" + c.ID, CitizenID: c.ID, IAL: f.IAL, Outcome: "success", Detail: "enrolled"}
-	if !h.audit(ctx, e) {
-		h.internal(w, r, "audit", errUnrecorded)
-		return
-	}
-	if err := h.cfg.Store.CreateAuthenticator(ctx, storage.Authenticator{ID: authID, CitizenID: c.ID, Type: "totp", Secret: sealed, RecoveryCodes: hashes, CreatedAt: now}); err != nil {
-		h.undo(ctx, e, "not_stored")
+	// The authenticator and its entry commit together: an authenticator
+	// (and the session it starts) the trail cannot record is not created.
+	e := storage.AuditEntry{At: now, Type: storage.AuditSignIn, Actor: "citizen:" + c.ID, CitizenID: c.ID, IAL: f.IAL, Outcome: "success", Detail: "enrolled"}
+	if err := h.cfg.Store.CreateAuthenticator(ctx, storage.Authenticator{ID: authID, CitizenID: c.ID, Type: "totp", Secret: sealed, RecoveryCodes: hashes, CreatedAt: now}, storage.Record{e}); err != nil {
 		h.internal(w, r, "store authenticator", err)
 		return
 	}
@@ -681,7 +672,9 @@ func (h *Handler) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 	if f.Face != nil {
 		amr = []string{"face", "otp"}
 	}
-	if _, err := h.startSession(w, r, c.ID, amr, f.IAL); err != nil {
+	// The enrolment's entry above records this sign-in too; should the
+	// session not start, a second entry says so.
+	if _, err := h.startSession(w, r, c.ID, amr, f.IAL, nil); err != nil {
 		h.undo(ctx, e, "session_not_started")
 		h.internal(w, r, "start session", err)
 		return

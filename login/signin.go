@@ -215,12 +215,13 @@ func (h *Handler) session(r *http.Request) (storage.Session, bool) {
 }
 
 // startSession signs the browser in: a new server-side session whose
-// random ID only the cookie holds (the store keeps its hash). Any earlier
-// session of this browser ends.
-func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, citizenID string, amr []string, ial string) (storage.Session, error) {
+// random ID only the cookie holds (the store keeps its hash), stored with
+// rec, the entries that record the sign-in. Any earlier session of this
+// browser ends (replaced by this one: that is no sign-out).
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, citizenID string, amr []string, ial string, rec storage.Record) (storage.Session, error) {
 	ctx := r.Context()
 	if old := h.cookie(r, "dopaid-session"); old != "" {
-		if err := h.cfg.Store.DeleteSession(ctx, hashID(old)); err != nil {
+		if err := h.cfg.Store.DeleteSession(ctx, hashID(old), nil); err != nil {
 			return storage.Session{}, err
 		}
 	}
@@ -234,7 +235,7 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, citizenID
 		IdleExpiresAt: now.Add(h.cfg.SessionIdle), ExpiresAt: now.Add(h.cfg.SessionMax),
 		CreatedAt: now, LastSeenAt: now, UserAgent: storage.TruncateText(r.UserAgent(), 200),
 	}
-	if err := h.cfg.Store.CreateSession(ctx, s); err != nil {
+	if err := h.cfg.Store.CreateSession(ctx, s, rec); err != nil {
 		return storage.Session{}, err
 	}
 	// Lax, not Strict: the cookie must come along when an agency's app
@@ -338,16 +339,11 @@ func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request) (storage
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return storage.Session{}, refusal{}, fmt.Errorf("load proofing: %w", err)
 	}
-	// The entry first: a sign-in the trail cannot record starts no
-	// session and sets no cookie. Should the session then fail to start,
-	// a second entry says so.
-	e := storage.AuditEntry{Type: storage.AuditSignIn, Actor: actor(citizen.ID), CitizenID: citizen.ID, IAL: ial, Outcome: "success"}
-	if !h.audit(ctx, e) {
-		return storage.Session{}, refusal{}, errUnrecorded
-	}
-	s, err := h.startSession(w, r, citizen.ID, amr, ial)
+	// The session and its entry commit together: a sign-in the trail
+	// cannot record starts no session and sets no cookie.
+	e := storage.AuditEntry{At: h.now(), Type: storage.AuditSignIn, Actor: actor(citizen.ID), CitizenID: citizen.ID, IAL: ial, Outcome: "success"}
+	s, err := h.startSession(w, r, citizen.ID, amr, ial, storage.Record{e})
 	if err != nil {
-		h.undo(ctx, e, "session_not_started")
 		return storage.Session{}, refusal{}, fmt.Errorf("start session: %w", err)
 	}
 	return s, refusal{}, nil
@@ -451,11 +447,13 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v := h.cookie(r, "dopaid-session"); v != "" {
-		if s, ok := h.session(r); ok && !h.signedOut(r.Context(), s.Subject, "this_browser") {
-			h.fail(w, r, http.StatusInternalServerError, "error_title")
-			return
+		// A live session ends with its entry, or stays; a dead one's row
+		// goes unrecorded (nobody was signed in).
+		var rec storage.Record
+		if s, ok := h.session(r); ok {
+			rec = h.signedOut(s.Subject, "this_browser")
 		}
-		if err := h.cfg.Store.DeleteSession(r.Context(), hashID(v)); err != nil {
+		if err := h.cfg.Store.DeleteSession(r.Context(), hashID(v), rec); err != nil {
 			h.internal(w, r, "sign out", err)
 			return
 		}

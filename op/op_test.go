@@ -75,7 +75,7 @@ func newProvider(t testing.TB) (*op.Provider, storage.Store) {
 		s.CreateClient(ctx, storage.Client{
 			ID: "app", AuthMethod: storage.AuthMethodNone, RedirectURIs: []string{testRedirect},
 			Scopes: []string{"openid", "offline_access"}, SigningAlg: "ES256", PermitID: "permit", CreatedAt: now,
-		}))
+		}, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

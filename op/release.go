@@ -33,15 +33,22 @@ func (p *Provider) releasable(ctx context.Context, pm storage.Permit, g storage.
 	return release.Claims(pm, g.Purpose, g.Scopes, &con), nil
 }
 
-// record appends a release to the audit trail. It fails closed: a release
-// that cannot be recorded is not made.
+// record appends a release that writes nothing else (userinfo,
+// introspection) to the audit trail. It fails closed: a release that
+// cannot be recorded is not made. Releases that store tokens write their
+// entry in the tokens' transaction instead (releaseEntry).
 func (p *Provider) record(ctx context.Context, typ string, c storage.Client, pm storage.Permit, g storage.Grant, claims []string) error {
-	_, err := p.cfg.Audit.AppendAudit(ctx, storage.AuditEntry{
+	_, err := p.cfg.Audit.AppendAudit(ctx, p.releaseEntry(typ, c, pm, g, claims))
+	return err
+}
+
+// releaseEntry is the audit entry of a release of claims to c.
+func (p *Provider) releaseEntry(typ string, c storage.Client, pm storage.Permit, g storage.Grant, claims []string) storage.AuditEntry {
+	return storage.AuditEntry{
 		At: p.now(), Type: typ, Actor: "client:" + c.ID, CitizenID: g.Subject,
 		AgencyID: pm.AgencyID, PermitID: pm.ID, ClientID: c.ID, Purpose: g.Purpose,
 		Claims: claims, IAL: g.IAL, Outcome: "success",
-	})
-	return err
+	}
 }
 
 // refused records a refusal of a request that concerns a registered

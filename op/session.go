@@ -169,7 +169,10 @@ func (p *Provider) endBrowserSession(w http.ResponseWriter, r *http.Request, c s
 	if subtle.ConstantTimeCompare([]byte(p.Subject(sectorOf(c, pm), sess.Subject)), []byte(sub)) != 1 {
 		return
 	}
-	if err := p.store.DeleteSession(ctx, sess.ID); err != nil {
+	// The session ends with its entry, or not at all.
+	rec := storage.Record{{At: p.now(), Type: storage.AuditSignOut, Actor: "client:" + c.ID, CitizenID: sess.Subject,
+		AgencyID: pm.AgencyID, PermitID: pm.ID, ClientID: c.ID, Outcome: "success", Detail: "rp_logout"}}
+	if err := p.store.DeleteSession(ctx, sess.ID, rec); err != nil {
 		p.log.ErrorContext(ctx, "end session: delete session", "err", err)
 		return
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -305,10 +304,15 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 	if err != nil {
 		return nil, p.internal(ctx, "mint tokens", err)
 	}
-	if err := p.store.IssueTokens(ctx, g, *t.access, t.refresh); err != nil {
+	resp, rec, err := p.tokenResponse(ctx, c, g, t, ar.Nonce, now)
+	if err != nil {
+		return nil, err
+	}
+	// The tokens and the entry that records their release commit together.
+	if err := p.store.IssueTokens(ctx, g, *t.access, t.refresh, rec); err != nil {
 		return nil, p.internal(ctx, "store tokens", err)
 	}
-	return p.tokenResponse(ctx, c, g, t, ar.Nonce, now)
+	return resp, nil
 }
 
 func pkceMatches(verifier, challenge string) bool {
@@ -324,29 +328,35 @@ func (s *server) RefreshToken(ctx context.Context, r *oidcop.ClientRequest[oidc.
 	c := r.Client.(client).Client
 	now := p.now()
 	hash := HashToken(r.Data.RefreshToken)
-	// The grant is read first: a sealed access token carries it. A token
-	// that is not live (unknown, expired, or used before) rotates all the
-	// same below, so that reuse is detected; its successors are never
-	// handed out.
-	var pre storage.Grant
-	if ti, err := p.store.RefreshToken(ctx, hash, now); err == nil {
-		pre = ti.Grant
-		if pre.ClientID == c.ID && len(r.Data.Scopes) > 0 {
-			// A scope beyond the grant is refused before the token rotates:
-			// refused after, it would cost the client its new tokens, and its
-			// retry with the old one would look like reuse and end the grant.
-			if err := scopesWithin(r.Data.Scopes, pre); err != nil {
-				return nil, err
-			}
-		}
-	} else if !isNotFound(err) {
+	// The grant is read before the token rotates: the release's entry,
+	// written in the rotation's transaction, names its citizen and purpose,
+	// and a sealed access token carries the grant. A token that is not
+	// live here is rotated with no entry: the store refuses it (unknown,
+	// expired, or reused: the grant is revoked), and a rotation that
+	// succeeded all the same is undone below.
+	ti, err := p.store.RefreshToken(ctx, hash, now)
+	live := err == nil && ti.Grant.ClientID == c.ID
+	if err != nil && !isNotFound(err) {
 		return nil, p.internal(ctx, "load refresh token", err)
 	}
-	t, err := p.mintTokens(pre, now.Add(p.accessTTL(c)), true, now.Add(p.refreshTTL(c)), now)
+	t, err := p.mintTokens(ti.Grant, now.Add(p.accessTTL(c)), true, now.Add(p.refreshTTL(c)), now)
 	if err != nil {
 		return nil, p.internal(ctx, "mint tokens", err)
 	}
-	g, err := p.store.RotateRefreshToken(ctx, hash, *t.access, *t.refresh, now)
+	var resp *oidcop.Response
+	var rec storage.Record
+	if live {
+		// A scope beyond the grant is refused before the token rotates:
+		// refused after, it would cost the client its new tokens, and its
+		// retry with the old one would look like reuse and end the grant.
+		if err := scopesWithin(r.Data.Scopes, ti.Grant); err != nil {
+			return nil, err
+		}
+		if resp, rec, err = p.tokenResponse(ctx, c, ti.Grant, t, "", now); err != nil {
+			return nil, err
+		}
+	}
+	g, err := p.store.RotateRefreshToken(ctx, hash, *t.access, *t.refresh, now, rec)
 	bad := invalidGrant("the refresh token is invalid, expired or revoked")
 	switch {
 	case errors.Is(err, storage.ErrConflict):
@@ -364,18 +374,15 @@ func (s *server) RefreshToken(ctx context.Context, r *oidcop.ClientRequest[oidc.
 		}
 		return nil, p.refused(ctx, storage.AuditTokenIssued, c, storage.Permit{}, &g, "refresh_token_of_another_client", bad)
 	}
-	if g.ID != pre.ID {
-		// The token was live when read and rotated now: it is the same
-		// token, so the same grant.
-		return nil, p.internal(ctx, "rotate refresh token", fmt.Errorf("grant %q read, %q rotated", pre.ID, g.ID))
+	if !live || g.ID != ti.Grant.ID {
+		// Rotated without its entry (the token was not live when read):
+		// nothing may be released under it.
+		if err := p.store.RevokeGrant(ctx, g.ID, now); err != nil {
+			return nil, p.internal(ctx, "revoke grant", err)
+		}
+		return nil, p.internal(ctx, "rotate refresh token", errors.New("a token rotated that was not live when read"))
 	}
-	if err := scopesWithin(r.Data.Scopes, g); err != nil {
-		return nil, err // only if the grant changed since the check above
-	}
-	if t.access.ExpiresAt.After(g.ExpiresAt) {
-		t.access.ExpiresAt = g.ExpiresAt
-	}
-	return p.tokenResponse(ctx, c, g, t, "", now)
+	return resp, nil
 }
 
 // scopesWithin checks a refresh request's scopes against its grant.
@@ -447,27 +454,25 @@ func (p *Provider) mintTokens(g storage.Grant, exp time.Time, withRefresh bool, 
 	return m, nil
 }
 
-func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storage.Grant, t minted, nonce string, now time.Time) (*oidcop.Response, error) {
+func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storage.Grant, t minted, nonce string, now time.Time) (*oidcop.Response, storage.Record, error) {
 	pm, err := p.permitOf(ctx, c)
 	if err != nil {
-		return nil, p.internal(ctx, "load permit", err)
+		return nil, nil, p.internal(ctx, "load permit", err)
 	}
 	names, err := p.releasable(ctx, pm, g)
 	if err != nil {
-		return nil, p.internal(ctx, "releasable claims", err)
+		return nil, nil, p.internal(ctx, "releasable claims", err)
 	}
 	withIAL := slices.Contains(names, "ial") && g.IAL != ""
 	idToken, err := p.idToken(ctx, c, sectorOf(c, pm), g, nonce, t.accessToken, withIAL, now)
 	if err != nil {
-		return nil, p.internal(ctx, "sign id token", err)
+		return nil, nil, p.internal(ctx, "sign id token", err)
 	}
 	released := []string{"sub"}
 	if withIAL {
 		released = append(released, "ial")
 	}
-	if err := p.record(ctx, storage.AuditTokenIssued, c, pm, g, released); err != nil {
-		return nil, p.internal(ctx, "audit token issuance", err)
-	}
+	rec := storage.Record{p.releaseEntry(storage.AuditTokenIssued, c, pm, g, released)}
 	resp := oidcop.NewResponse(&oidc.AccessTokenResponse{
 		AccessToken:  t.accessToken,
 		TokenType:    oidc.BearerToken,
@@ -478,7 +483,7 @@ func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storag
 	})
 	resp.Header.Set("Cache-Control", "no-store")
 	resp.Header.Set("Pragma", "no-cache")
-	return resp, nil
+	return resp, rec, nil
 }
 
 // idToken signs an ID token with the algorithm the client registered.

@@ -117,8 +117,9 @@ type Authenticator struct {
 // AuthenticatorStore holds authenticators.
 type AuthenticatorStore interface {
 	// CreateAuthenticator stores a new authenticator, replacing any earlier
-	// one of the same type for the citizen (re-enrolment after proofing).
-	CreateAuthenticator(ctx context.Context, a Authenticator) error
+	// one of the same type for the citizen (re-enrolment after proofing),
+	// with rec in one transaction.
+	CreateAuthenticator(ctx context.Context, a Authenticator, rec Record) error
 	// Authenticator returns the citizen's authenticator of that type.
 	Authenticator(ctx context.Context, citizenID, typ string) (Authenticator, error)
 	// UseRecoveryCode removes one recovery code hash from the citizen's
@@ -157,7 +158,9 @@ type Proofing struct {
 
 // ProofingStore holds proofing evidence.
 type ProofingStore interface {
-	CreateProofing(ctx context.Context, p Proofing) error
+	// CreateProofing stores proofing evidence with rec (the proofing's
+	// outcome) in one transaction; ErrAlreadyExists if the ID is taken.
+	CreateProofing(ctx context.Context, p Proofing, rec Record) error
 	// LatestProofing returns the citizen's most recent proofing.
 	LatestProofing(ctx context.Context, citizenID string) (Proofing, error)
 }

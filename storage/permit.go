@@ -200,7 +200,8 @@ type PermitStore interface {
 	// UpdatePermit applies fn atomically; the store increments Version.
 	UpdatePermit(ctx context.Context, id string, fn func(Permit) (Permit, error)) (Permit, error)
 
-	CreateDecision(ctx context.Context, d Decision) error
+	// CreateDecision stores a decision with rec in one transaction.
+	CreateDecision(ctx context.Context, d Decision, rec Record) error
 	// Decisions lists a permit's decisions in the order recorded.
 	Decisions(ctx context.Context, permitID string) ([]Decision, error)
 	// DueDecisions lists decisions not yet applied whose EffectiveAt is not
@@ -210,7 +211,9 @@ type PermitStore interface {
 	// transaction: fn gets the permit and the decision and returns the new
 	// permit (stored with Version+1) and the decision is marked applied at
 	// now. ErrConflict if it was applied already (another replica won).
-	ApplyDecision(ctx context.Context, decisionID string, now time.Time, fn func(Permit, Decision) (Permit, error)) (Permit, error)
+	// fn returns, with the permit, the Record of what it did, written in
+	// the same transaction.
+	ApplyDecision(ctx context.Context, decisionID string, now time.Time, fn func(Permit, Decision) (Permit, Record, error)) (Permit, error)
 
 	// ClientsByPermit lists the systems registered under a permit.
 	ClientsByPermit(ctx context.Context, permitID string) ([]Client, error)
@@ -307,20 +310,21 @@ func (t AdminToken) Live(now time.Time) bool { return t.RevokedAt.IsZero() && no
 // whose Subject is "admin:"+ID, under a cookie of their own.
 type AdminStore interface {
 	// CreateAdmin stores an account; ErrAlreadyExists if the ID or username is taken.
-	CreateAdmin(ctx context.Context, a Admin) error
+	// CreateAdmin stores a new account with rec in one transaction.
+	CreateAdmin(ctx context.Context, a Admin, rec Record) error
 	Admin(ctx context.Context, id string) (Admin, error)
 	AdminByUsername(ctx context.Context, username string) (Admin, error)
 	// AdminByInvite returns the account whose InviteHash is inviteHash;
 	// ErrNotFound for an empty hash.
 	AdminByInvite(ctx context.Context, inviteHash string) (Admin, error)
 	Admins(ctx context.Context) ([]Admin, error)
-	UpdateAdmin(ctx context.Context, id string, fn func(Admin) (Admin, error)) (Admin, error)
+	UpdateAdmin(ctx context.Context, id string, fn func(Admin) (Admin, error), rec Record) (Admin, error)
 	// CountAdmins returns how many accounts exist (the first is made by CLI).
 	CountAdmins(ctx context.Context) (int, error)
 
 	// CreateAdminToken stores a token; ErrAlreadyExists if its ID or hash
 	// is taken, ErrNotFound if its account does not exist.
-	CreateAdminToken(ctx context.Context, t AdminToken) error
+	CreateAdminToken(ctx context.Context, t AdminToken, rec Record) error
 	// AdminTokenByHash returns the token with that hash, revoked and
 	// expired ones too; ErrNotFound for an empty hash.
 	AdminTokenByHash(ctx context.Context, hash string) (AdminToken, error)
@@ -349,15 +353,19 @@ type Consent struct {
 // ConsentStore holds consents.
 type ConsentStore interface {
 	// GiveConsent records a consent, replacing (withdrawing) any consent in
-	// force for the same citizen, permit and purpose.
-	GiveConsent(ctx context.Context, c Consent) error
+	// force for the same citizen, permit and purpose, with rec in one
+	// transaction.
+	GiveConsent(ctx context.Context, c Consent, rec Record) error
 	// Consent returns the consent in force for citizen, permit and purpose.
 	Consent(ctx context.Context, citizenID, permitID, purpose string) (Consent, error)
 	// ConsentsByCitizen lists a citizen's consents in force, newest first.
 	ConsentsByCitizen(ctx context.Context, citizenID string) ([]Consent, error)
 	// WithdrawConsent ends a consent of the citizen; ErrNotFound if it is
-	// not theirs or not in force.
-	WithdrawConsent(ctx context.Context, citizenID, consentID string, now time.Time) (Consent, error)
+	// not theirs or not in force. In the same transaction it revokes the
+	// citizen's grants of every client registered under the consent's
+	// permit (no token issued under the consent outlives it), and writes
+	// rec.
+	WithdrawConsent(ctx context.Context, citizenID, consentID string, now time.Time, rec Record) (Consent, error)
 }
 
 // PlatformStores is the DOPA side of the contract: agencies and permits,

@@ -109,17 +109,19 @@ func (c Client) Public() bool { return c.AuthMethod == AuthMethodNone }
 
 // ClientStore holds registered systems.
 type ClientStore interface {
-	// CreateClient stores a new client; ErrAlreadyExists if the ID is taken.
-	CreateClient(ctx context.Context, c Client) error
+	// CreateClient stores a new client with rec in one transaction;
+	// ErrAlreadyExists if the ID is taken.
+	CreateClient(ctx context.Context, c Client, rec Record) error
 	// Client returns the client with that ID, or ErrNotFound.
 	Client(ctx context.Context, id string) (Client, error)
 	// Clients lists every client ordered by ID.
 	Clients(ctx context.Context) ([]Client, error)
 	// UpdateClient applies fn to the stored client inside one transaction and
-	// stores its result; fn's error aborts the update and is returned as is.
-	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error)) (Client, error)
-	// DeleteClient removes the client; ErrNotFound if there is none.
-	DeleteClient(ctx context.Context, id string) error
+	// stores its result with rec; fn's error aborts the update and is
+	// returned as is.
+	UpdateClient(ctx context.Context, id string, fn func(Client) (Client, error), rec Record) (Client, error)
+	// DeleteClient removes the client with rec; ErrNotFound if there is none.
+	DeleteClient(ctx context.Context, id string, rec Record) error
 }
 
 // AuthRequest is an authorization request from its arrival at the authorize
@@ -258,16 +260,17 @@ type TokenInfo struct {
 type TokenStore interface {
 	// IssueTokens stores the grant (created if new, ErrConflict if it exists
 	// and is revoked) with an access token and, if refresh is non-nil, a
-	// refresh token, in one transaction.
-	IssueTokens(ctx context.Context, g Grant, access AccessToken, refresh *RefreshToken) error
+	// refresh token, and rec, in one transaction.
+	IssueTokens(ctx context.Context, g Grant, access AccessToken, refresh *RefreshToken, rec Record) error
 	// RotateRefreshToken uses the refresh token oldID and stores its
 	// successors, atomically. If oldID was used before, the whole grant is
 	// revoked and ErrConflict returned (reuse detection). Unknown, expired or
 	// revoked tokens give ErrNotFound. It returns the grant the token belongs to.
 	// The caller cannot know the grant before the call: the backend sets the
 	// successors' GrantID to the old token's grant, and caps refresh.ExpiresAt
-	// (and access.ExpiresAt) at the grant's ExpiresAt.
-	RotateRefreshToken(ctx context.Context, oldID string, access AccessToken, refresh RefreshToken, now time.Time) (Grant, error)
+	// (and access.ExpiresAt) at the grant's ExpiresAt. rec is written only
+	// with a rotation: never with the revocation that reuse causes.
+	RotateRefreshToken(ctx context.Context, oldID string, access AccessToken, refresh RefreshToken, now time.Time, rec Record) (Grant, error)
 	// AccessToken returns a live access token (not expired, not revoked, grant
 	// not revoked) with its grant, or ErrNotFound.
 	AccessToken(ctx context.Context, id string, now time.Time) (TokenInfo, error)
@@ -327,15 +330,19 @@ type Session struct {
 
 // SessionStore holds browser sessions.
 type SessionStore interface {
-	CreateSession(ctx context.Context, s Session) error
+	// CreateSession stores a new session with rec (a sign-in) in one
+	// transaction; ErrAlreadyExists if the ID is taken.
+	CreateSession(ctx context.Context, s Session, rec Record) error
 	// Session returns a live session (neither idle- nor absolutely expired).
 	Session(ctx context.Context, id string, now time.Time) (Session, error)
 	// TouchSession moves the idle expiry (never past ExpiresAt) and LastSeenAt.
 	TouchSession(ctx context.Context, id string, idleExpiresAt, now time.Time) error
 	// SessionsBySubject lists a subject's live sessions, newest first.
 	SessionsBySubject(ctx context.Context, subject string, now time.Time) ([]Session, error)
-	// DeleteSession ends a session; a missing one is not an error.
-	DeleteSession(ctx context.Context, id string) error
+	// DeleteSession ends a session, with rec (a sign-out) in one
+	// transaction; a missing one is not an error, and rec is then written
+	// all the same (the citizen asked to sign out).
+	DeleteSession(ctx context.Context, id string, rec Record) error
 }
 
 // SigningKey is one of the provider's token signing keys. The private key is

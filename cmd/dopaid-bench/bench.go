@@ -64,8 +64,8 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 // client, and the agency and permit it works under. Citizens never go
 // through it: they use the login pages.
 type Store interface {
-	CreateClient(ctx context.Context, c storage.Client) error
-	UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) (storage.Client, error)
+	CreateClient(ctx context.Context, c storage.Client, rec storage.Record) error
+	UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error), rec storage.Record) (storage.Client, error)
 	// Every client works under an agency's permit: the bench registers
 	// its own.
 	CreateAgency(ctx context.Context, a storage.Agency) error
@@ -385,12 +385,13 @@ func (b *bench) register(ctx context.Context, h *keys.SecretHasher) error {
 		CreatedAt:     now,
 		UpdatedAt:     now,
 	}
-	err = b.store.CreateClient(ctx, want)
+	// The bench's own client, seeded: nothing to record.
+	err = b.store.CreateClient(ctx, want, nil)
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		_, err = b.store.UpdateClient(ctx, benchClientID, func(c storage.Client) (storage.Client, error) {
 			want.CreatedAt = c.CreatedAt
 			return want, nil
-		})
+		}, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("register client %s in the server's store (has the server created its schema?): %w", benchClientID, err)

@@ -417,7 +417,7 @@ func TestServeAppliesDecisions(t *testing.T) {
 	}
 	ps := ts.Store.(storage.PlatformStores)
 	for _, a := range []storage.Admin{{ID: "officer-1", Username: "officer1", Role: storage.RoleOfficer}, {ID: "approver-1", Username: "approver1", Role: storage.RoleApprover}} {
-		if err := ps.CreateAdmin(ctx, a); err != nil {
+		if err := ps.CreateAdmin(ctx, a, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

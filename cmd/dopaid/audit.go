@@ -216,11 +216,16 @@ func (m *Main) runAuditLog(ctx context.Context) {
 			}
 		}
 	}()
-	tick := integrateInterval
-	if m.auditTick > 0 {
-		tick = m.auditTick
+	if m.Config.AuditNoIntegrate {
+		// Another replica integrates; this one publishes what it makes.
+		<-ctx.Done()
+	} else {
+		tick := integrateInterval
+		if m.auditTick > 0 {
+			tick = m.auditTick
+		}
+		_ = m.audit.integrator.Run(ctx, tick, m.audit.afterIntegration()...)
 	}
-	_ = m.audit.integrator.Run(ctx, tick, m.audit.afterIntegration()...)
 	<-done
 }
 
@@ -240,8 +245,10 @@ func (m *Main) flushAuditLog() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
-	if _, err := m.audit.integrator.Integrate(ctx); err != nil && !errors.Is(err, storage.ErrConflict) {
-		m.Logger.ErrorContext(ctx, "audit log integration at shutdown", "err", err)
+	if !m.Config.AuditNoIntegrate { // else not this replica's to integrate
+		if _, err := m.audit.integrator.Integrate(ctx); err != nil && !errors.Is(err, storage.ErrConflict) {
+			m.Logger.ErrorContext(ctx, "audit log integration at shutdown", "err", err)
+		}
 	}
 	for _, f := range m.audit.afterIntegration() {
 		if err := f(ctx); err != nil {

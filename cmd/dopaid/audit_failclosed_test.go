@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -38,6 +40,88 @@ func (s failingAuditStore) AppendAudit(ctx context.Context, e storage.AuditEntry
 		return storage.AuditEntry{}, errAuditDown
 	}
 	return s.Store.AppendAudit(ctx, e)
+}
+
+// broken makes rec fail to be written inside the action's transaction
+// while fail is set: its first entry is written twice under one ID, so
+// that the store's insert of the entries, beside the action's own rows,
+// violates the log's unique key and the whole transaction rolls back.
+func (s failingAuditStore) broken(rec storage.Record) storage.Record {
+	if !s.fail.Load() || len(rec) == 0 {
+		return rec
+	}
+	rec = slices.Clone(rec)
+	if rec[0].ID == "" {
+		rec[0].ID = "failing-audit-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	return append(rec, rec[0])
+}
+
+func (s failingAuditStore) IssueTokens(ctx context.Context, g storage.Grant, a storage.AccessToken, r *storage.RefreshToken, rec storage.Record) error {
+	return s.Store.IssueTokens(ctx, g, a, r, s.broken(rec))
+}
+
+func (s failingAuditStore) RotateRefreshToken(ctx context.Context, old string, a storage.AccessToken, r storage.RefreshToken, now time.Time, rec storage.Record) (storage.Grant, error) {
+	return s.Store.RotateRefreshToken(ctx, old, a, r, now, s.broken(rec))
+}
+
+func (s failingAuditStore) CreateSession(ctx context.Context, ss storage.Session, rec storage.Record) error {
+	return s.Store.CreateSession(ctx, ss, s.broken(rec))
+}
+
+func (s failingAuditStore) DeleteSession(ctx context.Context, id string, rec storage.Record) error {
+	return s.Store.DeleteSession(ctx, id, s.broken(rec))
+}
+
+func (s failingAuditStore) GiveConsent(ctx context.Context, c storage.Consent, rec storage.Record) error {
+	return s.Store.GiveConsent(ctx, c, s.broken(rec))
+}
+
+func (s failingAuditStore) WithdrawConsent(ctx context.Context, citizenID, consentID string, now time.Time, rec storage.Record) (storage.Consent, error) {
+	return s.Store.WithdrawConsent(ctx, citizenID, consentID, now, s.broken(rec))
+}
+
+func (s failingAuditStore) CreateProofing(ctx context.Context, p storage.Proofing, rec storage.Record) error {
+	return s.Store.CreateProofing(ctx, p, s.broken(rec))
+}
+
+func (s failingAuditStore) CreateAuthenticator(ctx context.Context, a storage.Authenticator, rec storage.Record) error {
+	return s.Store.CreateAuthenticator(ctx, a, s.broken(rec))
+}
+
+func (s failingAuditStore) CreateClient(ctx context.Context, c storage.Client, rec storage.Record) error {
+	return s.Store.CreateClient(ctx, c, s.broken(rec))
+}
+
+func (s failingAuditStore) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error), rec storage.Record) (storage.Client, error) {
+	return s.Store.UpdateClient(ctx, id, fn, s.broken(rec))
+}
+
+func (s failingAuditStore) DeleteClient(ctx context.Context, id string, rec storage.Record) error {
+	return s.Store.DeleteClient(ctx, id, s.broken(rec))
+}
+
+func (s failingAuditStore) CreateAdmin(ctx context.Context, a storage.Admin, rec storage.Record) error {
+	return s.Store.CreateAdmin(ctx, a, s.broken(rec))
+}
+
+func (s failingAuditStore) UpdateAdmin(ctx context.Context, id string, fn func(storage.Admin) (storage.Admin, error), rec storage.Record) (storage.Admin, error) {
+	return s.Store.UpdateAdmin(ctx, id, fn, s.broken(rec))
+}
+
+func (s failingAuditStore) CreateAdminToken(ctx context.Context, t storage.AdminToken, rec storage.Record) error {
+	return s.Store.CreateAdminToken(ctx, t, s.broken(rec))
+}
+
+func (s failingAuditStore) CreateDecision(ctx context.Context, d storage.Decision, rec storage.Record) error {
+	return s.Store.CreateDecision(ctx, d, s.broken(rec))
+}
+
+func (s failingAuditStore) ApplyDecision(ctx context.Context, id string, now time.Time, fn func(storage.Permit, storage.Decision) (storage.Permit, storage.Record, error)) (storage.Permit, error) {
+	return s.Store.ApplyDecision(ctx, id, now, func(p storage.Permit, d storage.Decision) (storage.Permit, storage.Record, error) {
+		p, rec, err := fn(p, d)
+		return p, s.broken(rec), err
+	})
 }
 
 // withFailingAudit is a boot option: the server's store fails its audit

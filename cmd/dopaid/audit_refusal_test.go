@@ -154,7 +154,7 @@ func TestProviderRefusalsRecorded(t *testing.T) {
 			now := time.Now()
 			g := storage.Grant{ID: randomString(t), ClientID: c.ID, Subject: citizen.ID, Scopes: []string{"openid"}, Purpose: "default",
 				AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-			if err := ts.Store.IssueTokens(ctx, g, storage.AccessToken{ID: op.HashToken(access), GrantID: g.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, nil); err != nil {
+			if err := ts.Store.IssueTokens(ctx, g, storage.AccessToken{ID: op.HashToken(access), GrantID: g.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 			userinfo(t, ts, access).wantOAuthError(t, http.StatusUnauthorized, "invalid_token")

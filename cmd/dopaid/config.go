@@ -56,6 +56,11 @@ type Config struct {
 	// AuditWitnesses is a JSON file listing the witnesses that cosign the
 	// audit log's checkpoints, [{"url": …, "key": …}] (DOPAID_AUDIT_WITNESSES).
 	AuditWitnesses string
+	// AuditNoIntegrate makes the server a replica that writes audit
+	// entries but leaves their integration into the log to other replicas
+	// (--audit-integrate=false, DOPAID_AUDIT_INTEGRATE=false): for replicas
+	// that should only serve. The zero value integrates.
+	AuditNoIntegrate bool
 	// AuditRetention is how long audit entries keep their contents
 	// (DOPAID_AUDIT_RETENTION); 0 keeps them for ever. Older entries are
 	// redacted: their contents go, their leaf hashes and the tree stay, so
@@ -122,10 +127,36 @@ func (c *Config) bindFlags(fs *flag.FlagSet, env func(string) string, serve bool
 		}
 		fs.DurationVar(&c.KeyRotation, "key-rotation", rot, "signing key rotation period (DOPAID_KEY_ROTATION)")
 		str(&c.AuditWitnesses, "audit-witnesses", "DOPAID_AUDIT_WITNESSES", "", `JSON file of witnesses that cosign the audit log's checkpoints: [{"url": "https://…", "key": "<cosignature/v1 verifier key>"}]`)
+		if b, err := strconv.ParseBool(env("DOPAID_AUDIT_INTEGRATE")); err == nil {
+			c.AuditNoIntegrate = !b
+		}
+		fs.Var(notFlag{&c.AuditNoIntegrate}, "audit-integrate", "integrate audit entries into the log (false: a replica that writes entries and leaves their integration to the others) (DOPAID_AUDIT_INTEGRATE)")
 		duration(&c.AuditRetention, "audit-retention", "DOPAID_AUDIT_RETENTION", 0, "how long audit entries keep their contents (e.g. 87660h, ten years); older ones are redacted, their leaf hashes kept so the log still verifies; 0 keeps them for ever")
 	}
 	c.ShutdownTimeout = 15 * time.Second
 }
+
+// notFlag is a boolean flag that stores its negation, so that a setting
+// whose default is true can be a field whose zero value means that.
+type notFlag struct{ p *bool }
+
+func (f notFlag) String() string {
+	if f.p == nil {
+		return "true"
+	}
+	return strconv.FormatBool(!*f.p)
+}
+
+func (f notFlag) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*f.p = !b
+	return nil
+}
+
+func (f notFlag) IsBoolFlag() bool { return true }
 
 // Validate reports every problem at once.
 // serve adds the server's settings; needKey requires a master key.

@@ -172,3 +172,37 @@ func TestMainRefusesDevOffLoopback(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditIntegrateFlag: a server integrates the audit log unless told
+// not to, by flag or environment; the flag wins over the environment.
+func TestAuditIntegrateFlag(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		env       string
+		args      []string
+		integrate bool
+	}{
+		{"default", "", nil, true},
+		{"flag false", "", []string{"--audit-integrate=false"}, false},
+		{"environment false", "false", nil, false},
+		{"flag over environment", "false", []string{"--audit-integrate"}, true},
+		{"flag true", "", []string{"--audit-integrate=true"}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var c Config
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			c.bindFlags(fs, func(k string) string {
+				if k == "DOPAID_AUDIT_INTEGRATE" {
+					return tt.env
+				}
+				return ""
+			}, true)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if got := !c.AuditNoIntegrate; got != tt.integrate {
+				t.Errorf("integrate = %v, want %v", got, tt.integrate)
+			}
+		})
+	}
+}

@@ -45,12 +45,13 @@ func (m *Main) seedDev(ctx context.Context) error {
 		CreatedAt:     now,
 		UpdatedAt:     now,
 	}
-	err = m.Store.CreateClient(ctx, want)
+	// Development seeding, no one's decision: nothing to record.
+	err = m.Store.CreateClient(ctx, want, nil)
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		_, err = m.Store.UpdateClient(ctx, demoClientID, func(c storage.Client) (storage.Client, error) {
 			want.CreatedAt = c.CreatedAt
 			return want, nil
-		})
+		}, nil)
 	}
 	if err != nil {
 		return err

@@ -154,7 +154,7 @@ func (ts *testServer) register(t *testing.T, c storage.Client) string {
 		c.PermitID = pm.ID
 	}
 	c.CreatedAt, c.UpdatedAt = time.Now(), time.Now()
-	if err := ts.Store.CreateClient(context.Background(), c); err != nil {
+	if err := ts.Store.CreateClient(context.Background(), c, nil); err != nil {
 		t.Fatalf("register client: %v", err)
 	}
 	return secret

@@ -216,37 +216,30 @@ func (mt *metrics) observe(e storage.AuditEntry) {
 }
 
 // metricsStore is the server's store as op, login, admin and the audit log
-// use it: every audit entry it writes is counted once written, and every
-// integration round of the log is timed per entry.
+// use it: every audit entry is counted when this replica integrates it
+// into the log (entries are written with their actions, inside the
+// store's transactions, so the log is where they are all seen, each
+// once: summed over replicas, the counts are the log's), and every
+// integration round is timed per entry.
 type metricsStore struct {
 	storage.Store
 	mt  *metrics
 	now func() time.Time
 }
 
-func (s metricsStore) AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.AuditEntry, error) {
-	got, err := s.Store.AppendAudit(ctx, e)
-	if err == nil {
-		s.mt.observe(got)
-	}
-	return got, err
-}
-
 func (s metricsStore) IntegrateLog(ctx context.Context, max int, fn func(storage.LogHead, []storage.LogEntry) (storage.LogIntegration, error)) (int, error) {
-	var written []time.Time
+	var written []storage.LogEntry
 	n, err := s.Store.IntegrateLog(ctx, max, func(h storage.LogHead, es []storage.LogEntry) (storage.LogIntegration, error) {
-		written = written[:0]
-		for _, e := range es {
-			written = append(written, e.At)
-		}
+		written = append(written[:0], es...)
 		return fn(h, es)
 	})
 	if err != nil {
 		return n, err
 	}
 	now := s.now()
-	for _, at := range written {
-		s.mt.integrationDelay.Observe(max0(now.Sub(at)).Seconds())
+	for _, e := range written {
+		s.mt.integrationDelay.Observe(max0(now.Sub(e.At)).Seconds())
+		s.mt.observe(storage.AuditEntryOf(e))
 	}
 	s.mt.integrated.Add(float64(len(written)))
 	s.mt.lastIntegration.Set(float64(now.UnixMilli()) / 1000)

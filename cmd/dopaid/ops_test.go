@@ -180,12 +180,15 @@ func TestMetricsOnAdminListener(t *testing.T) {
 		tok := c.exchange(t, ts, authCode, verifier).tokens(t)
 		ts.secret(tok.AccessToken, tok.IDToken)
 
-		// The entries reach the log within about a second: wait for the
-		// integrator, not for a time.
+		// The entries reach the log within about a second, and are counted
+		// as they are integrated: wait for the integrator to have taken the
+		// last one (the token's), not for a time.
 		var after string
+		issued := []string{`type="token_issued"`, `outcome="success"`}
 		for deadline := time.Now().Add(30 * time.Second); ; {
 			after = scrape(t, ts)
-			if sample(after, "dopaid_audit_entries_integrated_total") > 0 && sample(after, "dopaid_audit_integration_delay_seconds_count") > 0 {
+			if sample(after, "dopaid_audit_entries_integrated_total") > 0 && sample(after, "dopaid_audit_integration_delay_seconds_count") > 0 &&
+				sample(after, "dopaid_audit_entries_total", issued...) > sample(before, "dopaid_audit_entries_total", issued...) {
 				break
 			}
 			if time.Now().After(deadline) {

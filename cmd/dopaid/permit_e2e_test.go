@@ -36,7 +36,7 @@ func permitCitizen(t *testing.T, ts *testServer) storage.Citizen {
 func consent(t *testing.T, ts *testServer, citizenID string, pm storage.Permit, purpose string, claims ...string) {
 	t.Helper()
 	err := ts.Store.(storage.PlatformStores).GiveConsent(context.Background(), storage.Consent{ID: randomString(t), CitizenID: citizenID, AgencyID: pm.AgencyID,
-		PermitID: pm.ID, PermitVersion: pm.Version, Purpose: purpose, Claims: claims, GivenAt: time.Now()})
+		PermitID: pm.ID, PermitVersion: pm.Version, Purpose: purpose, Claims: claims, GivenAt: time.Now()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func signedInBrowser(t *testing.T, ts *testServer, citizenID string) *browser {
 	now := time.Now()
 	err = ts.Store.CreateSession(context.Background(), storage.Session{ID: op.HashToken(v), Subject: citizenID,
 		AuthTime: now, AMR: []string{"otp"}, IAL: "2.3", IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(time.Hour),
-		CreatedAt: now, LastSeenAt: now})
+		CreatedAt: now, LastSeenAt: now}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

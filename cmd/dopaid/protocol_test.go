@@ -294,7 +294,7 @@ func seedEnrolledCitizen(t *testing.T, ts *testServer, c testCitizen) enrolledCi
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = store.CreateAuthenticator(context.Background(), storage.Authenticator{ID: authID, CitizenID: cit.ID, Type: "totp", Secret: sealed, CreatedAt: time.Now()})
+	err = store.CreateAuthenticator(context.Background(), storage.Authenticator{ID: authID, CitizenID: cit.ID, Type: "totp", Secret: sealed, CreatedAt: time.Now()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

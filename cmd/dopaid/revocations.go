@@ -34,15 +34,18 @@ type revokingStore struct {
 	consentChanged func(citizenID string)
 }
 
-func (s revokingStore) GiveConsent(ctx context.Context, c storage.Consent) error {
-	err := s.Store.GiveConsent(ctx, c)
+func (s revokingStore) GiveConsent(ctx context.Context, c storage.Consent, rec storage.Record) error {
+	err := s.Store.GiveConsent(ctx, c, rec)
 	s.consentChanged(c.CitizenID)
 	return err
 }
 
-func (s revokingStore) WithdrawConsent(ctx context.Context, citizenID, consentID string, now time.Time) (storage.Consent, error) {
-	c, err := s.Store.WithdrawConsent(ctx, citizenID, consentID, now)
+func (s revokingStore) WithdrawConsent(ctx context.Context, citizenID, consentID string, now time.Time, rec storage.Record) (storage.Consent, error) {
+	c, err := s.Store.WithdrawConsent(ctx, citizenID, consentID, now, rec)
 	s.consentChanged(citizenID)
+	if err == nil {
+		s.changed() // the withdrawal revoked the grants it covered
+	}
 	return c, err
 }
 
@@ -66,8 +69,8 @@ func (s revokingStore) RevokeGrants(ctx context.Context, f storage.GrantFilter, 
 	return n, err
 }
 
-func (s revokingStore) RotateRefreshToken(ctx context.Context, oldID string, access storage.AccessToken, refresh storage.RefreshToken, now time.Time) (storage.Grant, error) {
-	g, err := s.Store.RotateRefreshToken(ctx, oldID, access, refresh, now)
+func (s revokingStore) RotateRefreshToken(ctx context.Context, oldID string, access storage.AccessToken, refresh storage.RefreshToken, now time.Time, rec storage.Record) (storage.Grant, error) {
+	g, err := s.Store.RotateRefreshToken(ctx, oldID, access, refresh, now, rec)
 	if errors.Is(err, storage.ErrConflict) {
 		s.changed() // reuse: the grant was revoked
 	}

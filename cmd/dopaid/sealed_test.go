@@ -160,7 +160,7 @@ func TestRevocationReachesOtherReplicas(t *testing.T) {
 func giveConsent(t *testing.T, s storage.Store, citizenID string, pm storage.Permit, purpose string, claims ...string) {
 	t.Helper()
 	err := s.GiveConsent(context.Background(), storage.Consent{ID: randomString(t), CitizenID: citizenID, AgencyID: pm.AgencyID,
-		PermitID: pm.ID, PermitVersion: pm.Version, Purpose: purpose, Claims: claims, GivenAt: time.Now()})
+		PermitID: pm.ID, PermitVersion: pm.Version, Purpose: purpose, Claims: claims, GivenAt: time.Now()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func TestLogoutEndsOnlyTheHintsCitizensSession(t *testing.T) {
 		value := randomString(t)
 		now := time.Now()
 		err := ts.Store.CreateSession(context.Background(), storage.Session{ID: op.HashToken(value), Subject: "citizen-alice",
-			AuthTime: now, IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(time.Hour), CreatedAt: now, LastSeenAt: now})
+			AuthTime: now, IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(time.Hour), CreatedAt: now, LastSeenAt: now}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestLogoutWithExpiredHintEndsBrowserSession(t *testing.T) {
 		sid := op.HashToken(value)
 		now := clock.Now()
 		err := ts.Store.CreateSession(context.Background(), storage.Session{ID: sid, Subject: "citizen-alice",
-			AuthTime: now, IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(8 * time.Hour), CreatedAt: now, LastSeenAt: now})
+			AuthTime: now, IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(8 * time.Hour), CreatedAt: now, LastSeenAt: now}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -248,7 +248,7 @@ func TestRefreshRefusals(t *testing.T) {
 			_, err := ts.Store.UpdateClient(t.Context(), gone.ID, func(c storage.Client) (storage.Client, error) {
 				c.Disabled = true
 				return c, nil
-			})
+			}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-// Code generated from storage.Store's method set by a one-off go/types
+// Code generated from storage.Store's method set by a one-off reflect
 // program; regenerate (or add by hand) when Store gains a method: until
 // then the new method works, untraced, through the embedded Store.
 
@@ -110,7 +110,7 @@ func (s tracedStore) ApplicationsByAgency(ctx context.Context, a1 string) ([]sto
 	return r0, err
 }
 
-func (s tracedStore) ApplyDecision(ctx context.Context, a1 string, a2 time.Time, a3 func(storage.Permit, storage.Decision) (storage.Permit, error)) (storage.Permit, error) {
+func (s tracedStore) ApplyDecision(ctx context.Context, a1 string, a2 time.Time, a3 func(storage.Permit, storage.Decision) (storage.Permit, storage.Record, error)) (storage.Permit, error) {
 	ctx, sp := s.t.Start(ctx, "store.ApplyDecision")
 	r0, err := s.Store.ApplyDecision(ctx, a1, a2, a3)
 	end(sp, err)
@@ -222,16 +222,16 @@ func (s tracedStore) CountCitizens(ctx context.Context) (int, error) {
 	return r0, err
 }
 
-func (s tracedStore) CreateAdmin(ctx context.Context, a1 storage.Admin) error {
+func (s tracedStore) CreateAdmin(ctx context.Context, a1 storage.Admin, a2 storage.Record) error {
 	ctx, sp := s.t.Start(ctx, "store.CreateAdmin")
-	err := s.Store.CreateAdmin(ctx, a1)
+	err := s.Store.CreateAdmin(ctx, a1, a2)
 	end(sp, err)
 	return err
 }
 
-func (s tracedStore) CreateAdminToken(ctx context.Context, a1 storage.AdminToken) error {
+func (s tracedStore) CreateAdminToken(ctx context.Context, a1 storage.AdminToken, a2 storage.Record) error {
 	ctx, sp := s.t.Start(ctx, "store.CreateAdminToken")
-	err := s.Store.CreateAdminToken(ctx, a1)
+	err := s.Store.CreateAdminToken(ctx, a1, a2)
 	end(sp, err)
 	return err
 }
@@ -257,23 +257,23 @@ func (s tracedStore) CreateAuthRequest(ctx context.Context, a1 storage.AuthReque
 	return err
 }
 
-func (s tracedStore) CreateAuthenticator(ctx context.Context, a1 storage.Authenticator) error {
+func (s tracedStore) CreateAuthenticator(ctx context.Context, a1 storage.Authenticator, a2 storage.Record) error {
 	ctx, sp := s.t.Start(ctx, "store.CreateAuthenticator")
-	err := s.Store.CreateAuthenticator(ctx, a1)
+	err := s.Store.CreateAuthenticator(ctx, a1, a2)
 	end(sp, err)
 	return err
 }
 
-func (s tracedStore) CreateClient(ctx context.Context, a1 storage.Client) error {
+func (s tracedStore) CreateClient(ctx context.Context, a1 storage.Client, a2 storage.Record) error {
 	ctx, sp := s.t.Start(ctx, "store.CreateClient")
-	err := s.Store.CreateClient(ctx, a1)
+	err := s.Store.CreateClient(ctx, a1, a2)
 	end(sp, err)
 	return err
 }
 
-func (s tracedStore) CreateDecision(ctx context.Context, a1 storage.Decision) error {
+func (s tracedStore) CreateDecision(ctx context.Context, a1 storage.Decision, a2 storage.Record) error {
 	ctx, sp := s.t.Start(ctx, "store.CreateDecision")
-	err := s.Store.CreateDecision(ctx, a1)
+	err := s.Store.CreateDecision(ctx, a1, a2)
 	end(sp, err)
 	return err
 }
@@ -299,16 +299,16 @@ func (s tracedStore) CreatePermit(ctx context.Context, a1 storage.Permit) error 
 	return err
 }
 
-func (s tracedStore) CreateProofing(ctx context.Context, a1 storage.Proofing) error {
+func (s tracedStore) CreateProofing(ctx context.Context, a1 storage.Proofing, a2 storage.Record) error {
 	ctx, sp := s.t.Start(ctx, "store.CreateProofing")
-	err := s.Store.CreateProofing(ctx, a1)
+	err := s.Store.CreateProofing(ctx, a1, a2)
 	end(sp, err)
 	return err
 }
 
-func (s tracedStore) CreateSession(ctx context.Context, a1 storage.Session) error {
+func (s tracedStore) CreateSession(ctx context.Context, a1 storage.Session, a2 storage.Record) error {
 	ctx, sp := s.t.Start(ctx, "store.CreateSession")
-	err := s.Store.CreateSession(ctx, a1)
+	err := s.Store.CreateSession(ctx, a1, a2)
 	end(sp, err)
 	return err
 }
@@ -334,9 +334,9 @@ func (s tracedStore) DeleteAuthRequest(ctx context.Context, a1 string) error {
 	return err
 }
 
-func (s tracedStore) DeleteClient(ctx context.Context, a1 string) error {
+func (s tracedStore) DeleteClient(ctx context.Context, a1 string, a2 storage.Record) error {
 	ctx, sp := s.t.Start(ctx, "store.DeleteClient")
-	err := s.Store.DeleteClient(ctx, a1)
+	err := s.Store.DeleteClient(ctx, a1, a2)
 	end(sp, err)
 	return err
 }
@@ -355,9 +355,9 @@ func (s tracedStore) DeleteFlow(ctx context.Context, a1 string) error {
 	return err
 }
 
-func (s tracedStore) DeleteSession(ctx context.Context, a1 string) error {
+func (s tracedStore) DeleteSession(ctx context.Context, a1 string, a2 storage.Record) error {
 	ctx, sp := s.t.Start(ctx, "store.DeleteSession")
-	err := s.Store.DeleteSession(ctx, a1)
+	err := s.Store.DeleteSession(ctx, a1, a2)
 	end(sp, err)
 	return err
 }
@@ -390,9 +390,9 @@ func (s tracedStore) FlowByNonce(ctx context.Context, a1 string, a2 time.Time) (
 	return r0, err
 }
 
-func (s tracedStore) GiveConsent(ctx context.Context, a1 storage.Consent) error {
+func (s tracedStore) GiveConsent(ctx context.Context, a1 storage.Consent, a2 storage.Record) error {
 	ctx, sp := s.t.Start(ctx, "store.GiveConsent")
-	err := s.Store.GiveConsent(ctx, a1)
+	err := s.Store.GiveConsent(ctx, a1, a2)
 	end(sp, err)
 	return err
 }
@@ -404,9 +404,9 @@ func (s tracedStore) IntegrateLog(ctx context.Context, a1 int, a2 func(storage.L
 	return r0, err
 }
 
-func (s tracedStore) IssueTokens(ctx context.Context, a1 storage.Grant, a2 storage.AccessToken, a3 *storage.RefreshToken) error {
+func (s tracedStore) IssueTokens(ctx context.Context, a1 storage.Grant, a2 storage.AccessToken, a3 *storage.RefreshToken, a4 storage.Record) error {
 	ctx, sp := s.t.Start(ctx, "store.IssueTokens")
-	err := s.Store.IssueTokens(ctx, a1, a2, a3)
+	err := s.Store.IssueTokens(ctx, a1, a2, a3, a4)
 	end(sp, err)
 	return err
 }
@@ -488,6 +488,13 @@ func (s tracedStore) RecordFailure(ctx context.Context, a1 string, a2 time.Time,
 	return r0, err
 }
 
+func (s tracedStore) RedactLogEntries(ctx context.Context, a1 time.Time, a2 int) (int, error) {
+	ctx, sp := s.t.Start(ctx, "store.RedactLogEntries")
+	r0, err := s.Store.RedactLogEntries(ctx, a1, a2)
+	end(sp, err)
+	return r0, err
+}
+
 func (s tracedStore) RefreshToken(ctx context.Context, a1 string, a2 time.Time) (storage.TokenInfo, error) {
 	ctx, sp := s.t.Start(ctx, "store.RefreshToken")
 	r0, err := s.Store.RefreshToken(ctx, a1, a2)
@@ -500,6 +507,13 @@ func (s tracedStore) RetireSigningKey(ctx context.Context, a1 string, a2 time.Ti
 	err := s.Store.RetireSigningKey(ctx, a1, a2, a3)
 	end(sp, err)
 	return err
+}
+
+func (s tracedStore) Revocations(ctx context.Context, a1 int64) ([]storage.Revocation, int64, error) {
+	ctx, sp := s.t.Start(ctx, "store.Revocations")
+	r0, r1, err := s.Store.Revocations(ctx, a1)
+	end(sp, err)
+	return r0, r1, err
 }
 
 func (s tracedStore) RevokeAccessToken(ctx context.Context, a1 string, a2 time.Time) error {
@@ -530,9 +544,9 @@ func (s tracedStore) RevokeGrants(ctx context.Context, a1 storage.GrantFilter, a
 	return r0, err
 }
 
-func (s tracedStore) RotateRefreshToken(ctx context.Context, a1 string, a2 storage.AccessToken, a3 storage.RefreshToken, a4 time.Time) (storage.Grant, error) {
+func (s tracedStore) RotateRefreshToken(ctx context.Context, a1 string, a2 storage.AccessToken, a3 storage.RefreshToken, a4 time.Time, a5 storage.Record) (storage.Grant, error) {
 	ctx, sp := s.t.Start(ctx, "store.RotateRefreshToken")
-	r0, err := s.Store.RotateRefreshToken(ctx, a1, a2, a3, a4)
+	r0, err := s.Store.RotateRefreshToken(ctx, a1, a2, a3, a4, a5)
 	end(sp, err)
 	return r0, err
 }
@@ -586,9 +600,9 @@ func (s tracedStore) TouchSession(ctx context.Context, a1 string, a2 time.Time, 
 	return err
 }
 
-func (s tracedStore) UpdateAdmin(ctx context.Context, a1 string, a2 func(storage.Admin) (storage.Admin, error)) (storage.Admin, error) {
+func (s tracedStore) UpdateAdmin(ctx context.Context, a1 string, a2 func(storage.Admin) (storage.Admin, error), a3 storage.Record) (storage.Admin, error) {
 	ctx, sp := s.t.Start(ctx, "store.UpdateAdmin")
-	r0, err := s.Store.UpdateAdmin(ctx, a1, a2)
+	r0, err := s.Store.UpdateAdmin(ctx, a1, a2, a3)
 	end(sp, err)
 	return r0, err
 }
@@ -600,9 +614,9 @@ func (s tracedStore) UpdateAgency(ctx context.Context, a1 string, a2 func(storag
 	return r0, err
 }
 
-func (s tracedStore) UpdateClient(ctx context.Context, a1 string, a2 func(storage.Client) (storage.Client, error)) (storage.Client, error) {
+func (s tracedStore) UpdateClient(ctx context.Context, a1 string, a2 func(storage.Client) (storage.Client, error), a3 storage.Record) (storage.Client, error) {
 	ctx, sp := s.t.Start(ctx, "store.UpdateClient")
-	r0, err := s.Store.UpdateClient(ctx, a1, a2)
+	r0, err := s.Store.UpdateClient(ctx, a1, a2, a3)
 	end(sp, err)
 	return r0, err
 }
@@ -642,9 +656,9 @@ func (s tracedStore) UseRecoveryCode(ctx context.Context, a1 string, a2 string, 
 	return err
 }
 
-func (s tracedStore) WithdrawConsent(ctx context.Context, a1 string, a2 string, a3 time.Time) (storage.Consent, error) {
+func (s tracedStore) WithdrawConsent(ctx context.Context, a1 string, a2 string, a3 time.Time, a4 storage.Record) (storage.Consent, error) {
 	ctx, sp := s.t.Start(ctx, "store.WithdrawConsent")
-	r0, err := s.Store.WithdrawConsent(ctx, a1, a2, a3)
+	r0, err := s.Store.WithdrawConsent(ctx, a1, a2, a3, a4)
 	end(sp, err)
 	return r0, err
 }

@@ -34,10 +34,19 @@ func scanAdmin(row pgx.Row) (storage.Admin, error) {
 
 // CreateAdmin stores an account; ErrAlreadyExists if the ID or username is
 // taken.
-func (s *Store) CreateAdmin(ctx context.Context, a storage.Admin) error {
-	q := `INSERT INTO admins (` + adminCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
-	if _, err := s.pool.Exec(ctx, q, adminArgs(a)...); err != nil {
-		return wrap(fmt.Sprintf("create admin %q", a.ID), err)
+func (s *Store) CreateAdmin(ctx context.Context, a storage.Admin, rec storage.Record) error {
+	op := fmt.Sprintf("create admin %q", a.ID)
+	es, err := prepare(rec)
+	if err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO admins (`+adminCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, adminArgs(a)...)
+	if err := record(b, es); err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return wrapRecorded(op, err)
 	}
 	return nil
 }
@@ -80,8 +89,12 @@ func (s *Store) Admins(ctx context.Context) ([]storage.Admin, error) {
 // UpdateAdmin locks the account's row, applies fn and writes its result
 // (with the ID kept whatever fn returns) in one transaction; a username
 // another account holds gives ErrAlreadyExists.
-func (s *Store) UpdateAdmin(ctx context.Context, id string, fn func(storage.Admin) (storage.Admin, error)) (storage.Admin, error) {
-	return updateRow(ctx, s, fmt.Sprintf("update admin %q", id),
+func (s *Store) UpdateAdmin(ctx context.Context, id string, fn func(storage.Admin) (storage.Admin, error), rec storage.Record) (storage.Admin, error) {
+	es, err := prepare(rec)
+	if err != nil {
+		return storage.Admin{}, err
+	}
+	return updateRow(ctx, s, fmt.Sprintf("update admin %q", id), es,
 		`SELECT `+adminCols+` FROM admins WHERE id = $1 FOR UPDATE`, []any{id},
 		scanAdmin, fn,
 		func(a storage.Admin) (string, []any, error) {
@@ -110,14 +123,23 @@ func scanAdminToken(row pgx.Row) (storage.AdminToken, error) {
 }
 
 // CreateAdminToken stores a token of an existing account.
-func (s *Store) CreateAdminToken(ctx context.Context, t storage.AdminToken) error {
-	tag, err := s.pool.Exec(ctx, `INSERT INTO admin_tokens (`+adminTokenCols+`)
-		SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM admins WHERE id = $2)`,
-		t.ID, t.AdminID, t.Name, t.Hash, t.CreatedAt, t.ExpiresAt, optTime(t.RevokedAt), t.RevokedBy)
+//
+// rec's entries are inserted by the same statement, only with the token.
+func (s *Store) CreateAdminToken(ctx context.Context, t storage.AdminToken, rec storage.Record) error {
+	es, err := prepare(rec)
 	if err != nil {
-		return wrap(fmt.Sprintf("create admin token %q", t.ID), err)
+		return err
 	}
-	if tag.RowsAffected() == 0 {
+	eq, eargs := recordCTE(es, 9, "EXISTS (SELECT 1 FROM t)")
+	var n int
+	err = s.pool.QueryRow(ctx, `WITH t AS (INSERT INTO admin_tokens (`+adminTokenCols+`)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM admins WHERE id = $2) RETURNING id)`+eq+`
+		SELECT count(*) FROM t`,
+		append([]any{t.ID, t.AdminID, t.Name, t.Hash, t.CreatedAt, t.ExpiresAt, optTime(t.RevokedAt), t.RevokedBy}, eargs...)...).Scan(&n)
+	if err != nil {
+		return wrapRecorded(fmt.Sprintf("create admin token %q", t.ID), err)
+	}
+	if n == 0 {
 		return fmt.Errorf("postgres: create admin token %q: admin %q: %w", t.ID, t.AdminID, storage.ErrNotFound)
 	}
 	return nil

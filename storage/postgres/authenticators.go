@@ -25,16 +25,25 @@ func scanAuthenticator(row pgx.Row) (storage.Authenticator, error) {
 
 // CreateAuthenticator stores a, replacing in place (ID included) the
 // citizen's authenticator of the same type if there is one, in one
-// statement; ErrAlreadyExists if another authenticator holds a's ID.
-func (s *Store) CreateAuthenticator(ctx context.Context, a storage.Authenticator) error {
+// statement, batched with rec's entries (one implicit transaction);
+// ErrAlreadyExists if another authenticator holds a's ID.
+func (s *Store) CreateAuthenticator(ctx context.Context, a storage.Authenticator, rec storage.Record) error {
+	op := fmt.Sprintf("create authenticator %q", a.ID)
+	es, err := prepare(rec)
+	if err != nil {
+		return err
+	}
 	q := `INSERT INTO authenticators (` + authenticatorCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (citizen_id, type) DO UPDATE SET id = excluded.id, secret = excluded.secret,
 			recovery_codes = excluded.recovery_codes, created_at = excluded.created_at,
 			last_used_at = excluded.last_used_at`
-	_, err := s.pool.Exec(ctx, q, a.ID, a.CitizenID, a.Type, blob(a.Secret), list(a.RecoveryCodes),
-		a.CreatedAt, optTime(a.LastUsedAt))
-	if err != nil {
-		return wrap(fmt.Sprintf("create authenticator %q", a.ID), err)
+	b := &pgx.Batch{}
+	b.Queue(q, a.ID, a.CitizenID, a.Type, blob(a.Secret), list(a.RecoveryCodes), a.CreatedAt, optTime(a.LastUsedAt))
+	if err := record(b, es); err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return wrapRecorded(op, err)
 	}
 	return nil
 }

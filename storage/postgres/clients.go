@@ -44,11 +44,20 @@ func scanClient(row pgx.Row) (storage.Client, error) {
 }
 
 // CreateClient stores a new client; ErrAlreadyExists if the ID is taken.
-func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
-	q := `INSERT INTO clients (` + clientCols + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
-	if _, err := s.pool.Exec(ctx, q, clientArgs(c)...); err != nil {
-		return wrap(fmt.Sprintf("create client %q", c.ID), err)
+func (s *Store) CreateClient(ctx context.Context, c storage.Client, rec storage.Record) error {
+	op := fmt.Sprintf("create client %q", c.ID)
+	es, err := prepare(rec)
+	if err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO clients (`+clientCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`, clientArgs(c)...)
+	if err := record(b, es); err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return wrapRecorded(op, err)
 	}
 	return nil
 }
@@ -78,11 +87,15 @@ func (s *Store) Clients(ctx context.Context) ([]storage.Client, error) {
 // UpdateClient locks the client's row, applies fn and writes its result, all
 // in one transaction, so concurrent updates from any replica serialise
 // instead of overwriting each other. fn must not change the ID.
-func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) (storage.Client, error) {
+func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error), rec storage.Record) (storage.Client, error) {
 	op := fmt.Sprintf("update client %q", id)
 	var out storage.Client
 	var fnErr error
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	es, err := prepare(rec)
+	if err != nil {
+		return storage.Client{}, err
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		c, err := scanClient(tx.QueryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1 FOR UPDATE`, id))
 		if err != nil {
 			return err
@@ -97,26 +110,41 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 		q := `UPDATE clients SET (` + clientCols + `) =
 			($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 			WHERE id = $1 RETURNING ` + clientCols
-		out, err = scanClient(tx.QueryRow(ctx, q, clientArgs(c)...))
-		return err
+		if out, err = scanClient(tx.QueryRow(ctx, q, clientArgs(c)...)); err != nil || len(es) == 0 {
+			return err
+		}
+		b := &pgx.Batch{}
+		if err := record(b, es); err != nil {
+			return err
+		}
+		return tx.SendBatch(ctx, b).Close()
 	})
 	if fnErr != nil {
 		return storage.Client{}, fnErr
 	}
 	if err != nil {
-		return storage.Client{}, wrap(op, err)
+		return storage.Client{}, wrapRecorded(op, err)
 	}
 	return out, nil
 }
 
 // DeleteClient removes the client; ErrNotFound if there is none.
-func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM clients WHERE id = $1`, id)
+//
+// rec's entries are inserted by the same statement, only if it deleted.
+func (s *Store) DeleteClient(ctx context.Context, id string, rec storage.Record) error {
+	op := fmt.Sprintf("delete client %q", id)
+	es, err := prepare(rec)
 	if err != nil {
-		return wrap(fmt.Sprintf("delete client %q", id), err)
+		return err
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("postgres: delete client %q: %w", id, storage.ErrNotFound)
+	eq, eargs := recordCTE(es, 2, "EXISTS (SELECT 1 FROM d)")
+	var n int
+	if err := s.pool.QueryRow(ctx, `WITH d AS (DELETE FROM clients WHERE id = $1 RETURNING id)`+eq+`
+		SELECT count(*) FROM d`, append([]any{id}, eargs...)...).Scan(&n); err != nil {
+		return wrapRecorded(op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("postgres: %s: %w", op, storage.ErrNotFound)
 	}
 	return nil
 }

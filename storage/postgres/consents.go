@@ -31,7 +31,13 @@ func scanConsent(row pgx.Row) (storage.Consent, error) {
 // concurrent consents take turns, each replacing the one before, where they
 // would otherwise collide on consents_in_force; the partial unique index
 // keeps at most one in force whatever happens.
-func (s *Store) GiveConsent(ctx context.Context, c storage.Consent) error {
+//
+// rec's entries travel in the same batch.
+func (s *Store) GiveConsent(ctx context.Context, c storage.Consent, rec storage.Record) error {
+	es, err := prepare(rec)
+	if err != nil {
+		return err
+	}
 	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended(
 		'dopaid consent ' || $1::text || chr(31) || $2::text || chr(31) || $3::text, 0))`,
@@ -41,8 +47,11 @@ func (s *Store) GiveConsent(ctx context.Context, c storage.Consent) error {
 		c.CitizenID, c.PermitID, c.Purpose, c.GivenAt)
 	b.Queue(`INSERT INTO consents (`+consentCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		c.ID, c.CitizenID, c.AgencyID, c.PermitID, c.PermitVersion, c.Purpose, list(c.Claims), c.GivenAt, optTime(c.WithdrawnAt))
+	if err := record(b, es); err != nil {
+		return fmt.Errorf("postgres: give consent %q: %w", c.ID, err)
+	}
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return wrap(fmt.Sprintf("give consent %q", c.ID), err)
+		return wrapRecorded(fmt.Sprintf("give consent %q", c.ID), err)
 	}
 	return nil
 }
@@ -65,14 +74,28 @@ func (s *Store) ConsentsByCitizen(ctx context.Context, citizenID string) ([]stor
 	return collect(ctx, s, "consents by citizen", scanConsent, q, citizenID)
 }
 
-// WithdrawConsent ends a consent of the citizen at now, in one statement;
-// ErrNotFound if it is not theirs or not in force.
-func (s *Store) WithdrawConsent(ctx context.Context, citizenID, consentID string, now time.Time) (storage.Consent, error) {
-	q := `UPDATE consents SET withdrawn_at = $3 WHERE id = $1 AND citizen_id = $2 AND withdrawn_at IS NULL
-		RETURNING ` + consentCols
-	c, err := scanConsent(s.pool.QueryRow(ctx, q, consentID, citizenID, now))
+// WithdrawConsent ends a consent of the citizen at now, revokes the
+// citizen's grants of the systems under its permit and writes rec's
+// entries, in one statement that does all or (for a consent that is not
+// theirs or not in force: ErrNotFound) none of it.
+func (s *Store) WithdrawConsent(ctx context.Context, citizenID, consentID string, now time.Time, rec storage.Record) (storage.Consent, error) {
+	es, err := prepare(rec)
 	if err != nil {
-		return storage.Consent{}, wrap(fmt.Sprintf("withdraw consent %q", consentID), err)
+		return storage.Consent{}, err
+	}
+	q := `WITH c AS (
+	UPDATE consents SET withdrawn_at = $3 WHERE id = $1 AND citizen_id = $2 AND withdrawn_at IS NULL
+	RETURNING ` + consentCols + `
+), g AS (
+	UPDATE grants SET revoked_at = $3
+	WHERE subject = $2 AND revoked_at IS NULL AND client_id IN (SELECT id FROM clients WHERE permit_id IN (SELECT permit_id FROM c))
+)`
+	eq, eargs := recordCTE(es, 4, "EXISTS (SELECT 1 FROM c)")
+	q += eq + `
+SELECT ` + consentCols + ` FROM c`
+	c, err := scanConsent(s.pool.QueryRow(ctx, q, append([]any{consentID, citizenID, now}, eargs...)...))
+	if err != nil {
+		return storage.Consent{}, wrapRecorded(fmt.Sprintf("withdraw consent %q", consentID), err)
 	}
 	return c, nil
 }

@@ -92,7 +92,7 @@ func (s *Store) Agencies(ctx context.Context) ([]storage.Agency, error) {
 // UpdateAgency locks the agency's row, applies fn and writes its result
 // (with the ID kept whatever fn returns) in one transaction.
 func (s *Store) UpdateAgency(ctx context.Context, id string, fn func(storage.Agency) (storage.Agency, error)) (storage.Agency, error) {
-	return updateRow(ctx, s, fmt.Sprintf("update agency %q", id),
+	return updateRow(ctx, s, fmt.Sprintf("update agency %q", id), nil,
 		`SELECT `+agencyCols+` FROM agencies WHERE id = $1 FOR UPDATE`, []any{id},
 		scanAgency, fn,
 		func(a storage.Agency) (string, []any, error) {
@@ -233,7 +233,7 @@ func permitUpdate(id string, cur int, p storage.Permit) (string, []any, error) {
 // in one transaction of two round trips.
 func (s *Store) UpdatePermit(ctx context.Context, id string, fn func(storage.Permit) (storage.Permit, error)) (storage.Permit, error) {
 	var version int
-	return updateRow(ctx, s, fmt.Sprintf("update permit %q", id),
+	return updateRow(ctx, s, fmt.Sprintf("update permit %q", id), nil,
 		`SELECT `+permitCols+` FROM permits WHERE id = $1 FOR UPDATE`, []any{id},
 		scanPermit,
 		func(p storage.Permit) (storage.Permit, error) {
@@ -257,12 +257,21 @@ func scanDecision(row pgx.Row) (storage.Decision, error) {
 }
 
 // CreateDecision stores a decision; ErrAlreadyExists if the ID is taken.
-func (s *Store) CreateDecision(ctx context.Context, d storage.Decision) error {
-	q := `INSERT INTO decisions (` + decisionCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
-	_, err := s.pool.Exec(ctx, q, d.ID, d.PermitID, d.Action, d.By, d.Notice,
-		d.RecordedAt, d.EffectiveAt, optTime(d.AppliedAt), d.Payload)
+// rec's entries travel in the same batch (one implicit transaction).
+func (s *Store) CreateDecision(ctx context.Context, d storage.Decision, rec storage.Record) error {
+	op := fmt.Sprintf("create decision %q", d.ID)
+	es, err := prepare(rec)
 	if err != nil {
-		return wrap(fmt.Sprintf("create decision %q", d.ID), err)
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO decisions (`+decisionCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		d.ID, d.PermitID, d.Action, d.By, d.Notice, d.RecordedAt, d.EffectiveAt, optTime(d.AppliedAt), d.Payload)
+	if err := record(b, es); err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return wrapRecorded(op, err)
 	}
 	return nil
 }
@@ -289,7 +298,7 @@ func (s *Store) DueDecisions(ctx context.Context, now time.Time) ([]storage.Deci
 // decision's lock and then finds it applied: ErrConflict (as for a decision
 // whose EffectiveAt is after now). Locks are always taken decision first,
 // permit second, so nothing here deadlocks with UpdatePermit.
-func (s *Store) ApplyDecision(ctx context.Context, decisionID string, now time.Time, fn func(storage.Permit, storage.Decision) (storage.Permit, error)) (storage.Permit, error) {
+func (s *Store) ApplyDecision(ctx context.Context, decisionID string, now time.Time, fn func(storage.Permit, storage.Decision) (storage.Permit, storage.Record, error)) (storage.Permit, error) {
 	op := fmt.Sprintf("apply decision %q", decisionID)
 	var d storage.Decision
 	var p, out storage.Permit
@@ -328,9 +337,17 @@ func (s *Store) ApplyDecision(ctx context.Context, decisionID string, now time.T
 			case !foundP:
 				return fmt.Errorf("permit %q: %w", d.PermitID, storage.ErrNotFound)
 			}
-			np, err := fn(p, d)
+			np, rec, err := fn(p, d)
 			if err != nil {
 				fnErr = err
+				return err
+			}
+			es, err := prepare(rec)
+			if err != nil {
+				fnErr = err
+				return err
+			}
+			if err := record(b, es); err != nil {
 				return err
 			}
 			q, args, err := permitUpdate(p.ID, p.Version, np)
@@ -348,7 +365,7 @@ func (s *Store) ApplyDecision(ctx context.Context, decisionID string, now time.T
 		return storage.Permit{}, fnErr
 	}
 	if err != nil {
-		return storage.Permit{}, wrap(op, err)
+		return storage.Permit{}, wrapRecorded(op, err)
 	}
 	return out, nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/dopaid/dopaid/storage"
 )
 
@@ -55,13 +57,24 @@ func deref[T any](p *T) T {
 
 const proofingCols = `id, citizen_id, ial, matched, ` + faceCols + `, created_at`
 
-// CreateProofing stores proofing evidence; ErrAlreadyExists if the ID is taken.
-func (s *Store) CreateProofing(ctx context.Context, p storage.Proofing) error {
+// CreateProofing stores proofing evidence with rec's entries, in one batch
+// (an implicit transaction); ErrAlreadyExists if the ID is taken.
+func (s *Store) CreateProofing(ctx context.Context, p storage.Proofing, rec storage.Record) error {
+	op := fmt.Sprintf("create proofing %q", p.ID)
+	es, err := prepare(rec)
+	if err != nil {
+		return err
+	}
 	q := `INSERT INTO proofings (` + proofingCols + `)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 	args := append([]any{p.ID, p.CitizenID, p.IAL, list(p.Matched)}, faceArgs(p.Face)...)
-	if _, err := s.pool.Exec(ctx, q, append(args, p.CreatedAt)...); err != nil {
-		return wrap(fmt.Sprintf("create proofing %q", p.ID), err)
+	b := &pgx.Batch{}
+	b.Queue(q, append(args, p.CreatedAt)...)
+	if err := record(b, es); err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return wrapRecorded(op, err)
 	}
 	return nil
 }

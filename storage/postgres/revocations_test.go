@@ -23,7 +23,7 @@ func TestRevocationCommittedLate(t *testing.T) {
 		g := storage.Grant{ID: id, ClientID: "c", Subject: "s-" + id, Scopes: []string{"openid"}, AuthTime: now,
 			Purpose: "p", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 		a := storage.AccessToken{ID: "at-" + id, GrantID: id, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
-		if err := s.IssueTokens(ctx, g, a, nil); err != nil {
+		if err := s.IssueTokens(ctx, g, a, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

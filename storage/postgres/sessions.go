@@ -25,12 +25,21 @@ func scanSession(row pgx.Row) (storage.Session, error) {
 }
 
 // CreateSession stores a new session; ErrAlreadyExists if the ID is taken.
-func (s *Store) CreateSession(ctx context.Context, ss storage.Session) error {
-	q := `INSERT INTO sessions (` + sessionCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
-	_, err := s.pool.Exec(ctx, q, ss.ID, ss.Subject, ss.AuthTime, list(ss.AMR), ss.ACR, ss.IAL, ss.IdleExpiresAt, ss.ExpiresAt,
-		ss.CreatedAt, ss.LastSeenAt, ss.UserAgent)
+// rec's entries travel in the same batch (one implicit transaction).
+func (s *Store) CreateSession(ctx context.Context, ss storage.Session, rec storage.Record) error {
+	es, err := prepare(rec)
 	if err != nil {
-		return wrap("create session", err)
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO sessions (`+sessionCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		ss.ID, ss.Subject, ss.AuthTime, list(ss.AMR), ss.ACR, ss.IAL, ss.IdleExpiresAt, ss.ExpiresAt,
+		ss.CreatedAt, ss.LastSeenAt, ss.UserAgent)
+	if err := record(b, es); err != nil {
+		return fmt.Errorf("postgres: create session: %w", err)
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return wrapRecorded("create session", err)
 	}
 	return nil
 }
@@ -77,9 +86,19 @@ func (s *Store) SessionsBySubject(ctx context.Context, subject string, now time.
 }
 
 // DeleteSession ends a session; a missing one is not an error.
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, id); err != nil {
-		return wrap("delete session", err)
+// rec's entries travel in the same batch (one implicit transaction).
+func (s *Store) DeleteSession(ctx context.Context, id string, rec storage.Record) error {
+	es, err := prepare(rec)
+	if err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue(`DELETE FROM sessions WHERE id = $1`, id)
+	if err := record(b, es); err != nil {
+		return fmt.Errorf("postgres: delete session: %w", err)
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return wrapRecorded("delete session", err)
 	}
 	return nil
 }

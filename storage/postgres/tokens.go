@@ -33,9 +33,14 @@ func normGrant(g *storage.Grant) {
 // IssueTokens stores the grant and its tokens in one statement (so one round
 // trip and one implicit transaction). An existing grant is locked by the
 // no-op ON CONFLICT update only while it is not revoked; a revoked one
-// yields no row, inserts no token and is reported as ErrConflict.
-func (s *Store) IssueTokens(ctx context.Context, g storage.Grant, access storage.AccessToken, refresh *storage.RefreshToken) error {
+// yields no row, inserts no token and no entry of rec, and is reported as
+// ErrConflict.
+func (s *Store) IssueTokens(ctx context.Context, g storage.Grant, access storage.AccessToken, refresh *storage.RefreshToken, rec storage.Record) error {
 	op := fmt.Sprintf("issue tokens for grant %q", g.ID)
+	es, err := prepare(rec)
+	if err != nil {
+		return err
+	}
 	if err := sameGrant(g.ID, access.GrantID); err != nil {
 		return fmt.Errorf("postgres: %s: access token: %w", op, err)
 	}
@@ -65,11 +70,13 @@ WITH g AS (
 )`
 		args = append(args, refresh.ID, refresh.ExpiresAt, refresh.CreatedAt, optTime(refresh.UsedAt))
 	}
-	q += `
+	eq, eargs := recordCTE(es, len(args)+1, "EXISTS (SELECT 1 FROM g)")
+	q += eq + `
 SELECT count(*) FROM g`
+	args = append(args, eargs...)
 	var n int
 	if err := s.pool.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-		return wrap(op, err)
+		return wrapRecorded(op, err)
 	}
 	if n == 0 {
 		return fmt.Errorf("postgres: %s: grant revoked: %w", op, storage.ErrConflict)
@@ -93,9 +100,15 @@ func sameGrant(grantID, tokenGrantID string) error {
 // When it matched nothing, a second statement finds out why and, if oldID had
 // been used, revokes the grant; that statement commits on its own, so the
 // revocation persists although ErrConflict is returned (with the grant).
-func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, access storage.AccessToken, refresh storage.RefreshToken, now time.Time) (storage.Grant, error) {
+//
+// rec's entries are inserted by the first statement, only if it rotated.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, access storage.AccessToken, refresh storage.RefreshToken, now time.Time, rec storage.Record) (storage.Grant, error) {
 	const op = "rotate refresh token"
-	const q = `
+	es, err := prepare(rec)
+	if err != nil {
+		return storage.Grant{}, err
+	}
+	q := `
 WITH old AS (
 	UPDATE refresh_tokens t SET used_at = $2
 	FROM grants g
@@ -108,19 +121,21 @@ WITH old AS (
 ), r AS (
 	INSERT INTO refresh_tokens (id, grant_id, expires_at, created_at)
 	SELECT $6::text, grant_id, LEAST($7::timestamptz, grant_expires_at), $8::timestamptz FROM old
-)
+)`
+	args := []any{oldID, now,
+		access.ID, access.ExpiresAt, access.CreatedAt,
+		refresh.ID, refresh.ExpiresAt, refresh.CreatedAt}
+	eq, eargs := recordCTE(es, len(args)+1, "EXISTS (SELECT 1 FROM old)")
+	q += eq + `
 SELECT ` + grantCols + ` FROM grants g JOIN old ON old.grant_id = g.id`
 	var g storage.Grant
-	err := s.pool.QueryRow(ctx, q, oldID, now,
-		access.ID, access.ExpiresAt, access.CreatedAt,
-		refresh.ID, refresh.ExpiresAt, refresh.CreatedAt,
-	).Scan(grantDest(&g)...)
+	err = s.pool.QueryRow(ctx, q, append(args, eargs...)...).Scan(grantDest(&g)...)
 	if err == nil {
 		normGrant(&g)
 		return g, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return storage.Grant{}, wrap(op, err)
+		return storage.Grant{}, wrapRecorded(op, err)
 	}
 
 	// Nothing rotated: unknown, expired, revoked, or reused.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/dopaid/dopaid/storage"
 )
 
 // readModifyWrite runs a transaction in which Go decides, between reading
@@ -69,8 +71,10 @@ func (s *Store) readModifyWrite(ctx context.Context, read func(*pgx.Batch), writ
 // one record, on any replica, apply one after the other. fn is called once,
 // and not at all for a missing row (ErrNotFound); its error aborts the
 // update and is returned as is, any other error wrapped with op. write's
-// statement must return the row written, which scan reads back.
-func updateRow[T any](ctx context.Context, s *Store, op, lock string, args []any,
+// statement must return the row written, which scan reads back. The
+// prepared entries es (a storage.Record) are written in the same
+// transaction.
+func updateRow[T any](ctx context.Context, s *Store, op string, es []storage.LogEntry, lock string, args []any,
 	scan func(pgx.Row) (T, error), fn func(T) (T, error), write func(T) (string, []any, error),
 ) (T, error) {
 	var cur, out T
@@ -104,14 +108,14 @@ func updateRow[T any](ctx context.Context, s *Store, op, lock string, args []any
 				out, err = scan(row)
 				return err
 			})
-			return nil
+			return record(b, es)
 		})
 	var zero T
 	if fnErr != nil {
 		return zero, fnErr
 	}
 	if err != nil {
-		return zero, wrap(op, err)
+		return zero, wrapRecorded(op, err)
 	}
 	return out, nil
 }

@@ -28,12 +28,18 @@ func scanAdmin(row scanner) (storage.Admin, error) {
 
 // CreateAdmin stores a new account; storage.ErrAlreadyExists if its ID or
 // username is taken.
-func (s *Store) CreateAdmin(ctx context.Context, a storage.Admin) error {
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO admins (`+adminColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, adminArgs(a)...); err != nil {
-		return wrap(err, "create admin %q", a.ID)
+func (s *Store) CreateAdmin(ctx context.Context, a storage.Admin, rec storage.Record) error {
+	es, err := prepare(rec)
+	if err != nil {
+		return err
 	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO admins (`+adminColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, adminArgs(a)...); err != nil {
+			return wrap(err, "create admin %q", a.ID)
+		}
+		return record(ctx, tx, es)
+	})
 }
 
 // Admin returns the account with that ID.
@@ -82,9 +88,13 @@ func (s *Store) Admins(ctx context.Context) ([]storage.Admin, error) {
 
 // UpdateAdmin applies fn to the stored account and stores the result, in
 // one write transaction. The account keeps its ID whatever fn returns.
-func (s *Store) UpdateAdmin(ctx context.Context, id string, fn func(storage.Admin) (storage.Admin, error)) (storage.Admin, error) {
+func (s *Store) UpdateAdmin(ctx context.Context, id string, fn func(storage.Admin) (storage.Admin, error), rec storage.Record) (storage.Admin, error) {
 	var updated storage.Admin
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	es, err := prepare(rec)
+	if err != nil {
+		return storage.Admin{}, err
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		a, err := admin(ctx, tx, "id", id)
 		if err != nil {
 			return err
@@ -100,7 +110,7 @@ func (s *Store) UpdateAdmin(ctx context.Context, id string, fn func(storage.Admi
 			return wrap(err, "update admin %q", id)
 		}
 		updated = a
-		return nil
+		return record(ctx, tx, es)
 	})
 	if err != nil {
 		return storage.Admin{}, err
@@ -126,19 +136,25 @@ func scanAdminToken(row scanner) (storage.AdminToken, error) {
 }
 
 // CreateAdminToken stores a token of an existing account.
-func (s *Store) CreateAdminToken(ctx context.Context, t storage.AdminToken) error {
-	res, err := s.w.ExecContext(ctx, `INSERT INTO admin_tokens (`+adminTokenColumns+`)
-		SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM admins WHERE id = ?)`,
-		t.ID, t.AdminID, t.Name, t.Hash, msArg(t.CreatedAt), msArg(t.ExpiresAt), msArg(t.RevokedAt), t.RevokedBy, t.AdminID)
+func (s *Store) CreateAdminToken(ctx context.Context, t storage.AdminToken, rec storage.Record) error {
+	es, err := prepare(rec)
 	if err != nil {
-		return wrap(err, "create admin token %q", t.ID)
+		return err
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return wrap(err, "create admin token %q", t.ID)
-	} else if n == 0 {
-		return fmt.Errorf("sqlite: create admin token %q: admin %q: %w", t.ID, t.AdminID, storage.ErrNotFound)
-	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO admin_tokens (`+adminTokenColumns+`)
+			SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM admins WHERE id = ?)`,
+			t.ID, t.AdminID, t.Name, t.Hash, msArg(t.CreatedAt), msArg(t.ExpiresAt), msArg(t.RevokedAt), t.RevokedBy, t.AdminID)
+		if err != nil {
+			return wrap(err, "create admin token %q", t.ID)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return wrap(err, "create admin token %q", t.ID)
+		} else if n == 0 {
+			return fmt.Errorf("sqlite: create admin token %q: admin %q: %w", t.ID, t.AdminID, storage.ErrNotFound)
+		}
+		return record(ctx, tx, es)
+	})
 }
 
 // AdminTokenByHash returns the token with that hash.

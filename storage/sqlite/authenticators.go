@@ -21,8 +21,12 @@ func scanAuthenticator(row scanner) (storage.Authenticator, error) {
 }
 
 // CreateAuthenticator stores a, replacing the citizen's authenticator of
-// the same type in the same transaction.
-func (s *Store) CreateAuthenticator(ctx context.Context, a storage.Authenticator) error {
+// the same type, and writes rec, in the same transaction.
+func (s *Store) CreateAuthenticator(ctx context.Context, a storage.Authenticator, rec storage.Record) error {
+	es, err := prepare(rec)
+	if err != nil {
+		return err
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM authenticators WHERE citizen_id = ? AND type = ?`,
 			a.CitizenID, a.Type); err != nil {
@@ -33,7 +37,7 @@ func (s *Store) CreateAuthenticator(ctx context.Context, a storage.Authenticator
 			msArg(a.CreatedAt), msArg(a.LastUsedAt)); err != nil {
 			return wrap(err, "create authenticator %q", a.ID)
 		}
-		return nil
+		return record(ctx, tx, es)
 	})
 }
 

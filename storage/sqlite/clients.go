@@ -34,13 +34,19 @@ func scanClient(row scanner) (storage.Client, error) {
 }
 
 // CreateClient stores a new client.
-func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
+func (s *Store) CreateClient(ctx context.Context, c storage.Client, rec storage.Record) error {
+	es, err := prepare(rec)
 	if err != nil {
-		return wrap(err, "create client %q", c.ID)
+		return err
 	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
+		if err != nil {
+			return wrap(err, "create client %q", c.ID)
+		}
+		return record(ctx, tx, es)
+	})
 }
 
 // Client returns the client with that ID.
@@ -82,9 +88,13 @@ func (s *Store) Clients(ctx context.Context) ([]storage.Client, error) {
 
 // UpdateClient applies fn to the stored client and stores the result, in
 // one write transaction. The client keeps its ID whatever fn returns.
-func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error)) (storage.Client, error) {
+func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error), rec storage.Record) (storage.Client, error) {
 	var updated storage.Client
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	es, err := prepare(rec)
+	if err != nil {
+		return storage.Client{}, err
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		c, err := client(ctx, tx, id)
 		if err != nil {
 			return err
@@ -101,7 +111,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 			return wrap(err, "update client %q", id)
 		}
 		updated = c
-		return nil
+		return record(ctx, tx, es)
 	})
 	if err != nil {
 		return storage.Client{}, err
@@ -110,17 +120,23 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 }
 
 // DeleteClient removes the client.
-func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
+func (s *Store) DeleteClient(ctx context.Context, id string, rec storage.Record) error {
+	es, err := prepare(rec)
 	if err != nil {
-		return wrap(err, "delete client %q", id)
+		return err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return wrap(err, "delete client %q", id)
-	}
-	if n == 0 {
-		return fmt.Errorf("sqlite: delete client %q: %w", id, storage.ErrNotFound)
-	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
+		if err != nil {
+			return wrap(err, "delete client %q", id)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return wrap(err, "delete client %q", id)
+		}
+		if n == 0 {
+			return fmt.Errorf("sqlite: delete client %q: %w", id, storage.ErrNotFound)
+		}
+		return record(ctx, tx, es)
+	})
 }

@@ -21,8 +21,12 @@ func scanConsent(row scanner) (storage.Consent, error) {
 
 // GiveConsent withdraws the consent in force for the same citizen, permit
 // and purpose as of c.GivenAt and stores c, in one write transaction: if c
-// cannot be stored, nothing is withdrawn.
-func (s *Store) GiveConsent(ctx context.Context, c storage.Consent) error {
+// cannot be stored, nothing is withdrawn. rec commits with it.
+func (s *Store) GiveConsent(ctx context.Context, c storage.Consent, rec storage.Record) error {
+	es, err := prepare(rec)
+	if err != nil {
+		return err
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		// Not msArg: a zero GivenAt must still end the old consent, whose
 		// NULL withdrawn_at means in force.
@@ -36,7 +40,7 @@ func (s *Store) GiveConsent(ctx context.Context, c storage.Consent) error {
 			c.Purpose, listArg(c.Claims), msArg(c.GivenAt), msArg(c.WithdrawnAt)); err != nil {
 			return wrap(err, "give consent %q", c.ID)
 		}
-		return nil
+		return record(ctx, tx, es)
 	})
 }
 
@@ -64,17 +68,35 @@ func (s *Store) ConsentsByCitizen(ctx context.Context, citizenID string) ([]stor
 	return cs, nil
 }
 
-// WithdrawConsent ends a consent of the citizen that is in force, in one
-// statement: of concurrent calls exactly one finds it in force.
-func (s *Store) WithdrawConsent(ctx context.Context, citizenID, consentID string, now time.Time) (storage.Consent, error) {
-	c, err := scanConsent(s.w.QueryRowContext(ctx, `UPDATE consents SET withdrawn_at = ?
-		WHERE id = ? AND citizen_id = ? AND withdrawn_at IS NULL RETURNING `+consentColumns,
-		now.UnixMilli(), consentID, citizenID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return storage.Consent{}, fmt.Errorf("sqlite: withdraw consent %q of citizen %q: %w", consentID, citizenID, storage.ErrNotFound)
-	}
+// WithdrawConsent ends a consent of the citizen that is in force, revokes
+// the citizen's grants of the systems under its permit and writes rec, in
+// one write transaction: of concurrent calls exactly one finds it in force.
+func (s *Store) WithdrawConsent(ctx context.Context, citizenID, consentID string, now time.Time, rec storage.Record) (storage.Consent, error) {
+	es, err := prepare(rec)
 	if err != nil {
-		return storage.Consent{}, wrap(err, "withdraw consent %q of citizen %q", consentID, citizenID)
+		return storage.Consent{}, err
+	}
+	var c storage.Consent
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		c, err = scanConsent(tx.QueryRowContext(ctx, `UPDATE consents SET withdrawn_at = ?
+			WHERE id = ? AND citizen_id = ? AND withdrawn_at IS NULL RETURNING `+consentColumns,
+			now.UnixMilli(), consentID, citizenID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: withdraw consent %q of citizen %q: %w", consentID, citizenID, storage.ErrNotFound)
+		}
+		if err != nil {
+			return wrap(err, "withdraw consent %q of citizen %q", consentID, citizenID)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = ?
+			WHERE subject = ? AND revoked_at IS NULL AND client_id IN (SELECT id FROM clients WHERE permit_id = ?)`,
+			now.UnixMilli(), citizenID, c.PermitID); err != nil {
+			return wrap(err, "withdraw consent %q: revoke grants", consentID)
+		}
+		return record(ctx, tx, es)
+	})
+	if err != nil {
+		return storage.Consent{}, err
 	}
 	return c, nil
 }

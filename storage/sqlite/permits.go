@@ -228,14 +228,20 @@ func scanDecision(row scanner) (storage.Decision, error) {
 	return d, err
 }
 
-// CreateDecision stores a new decision, AppliedAt as given.
-func (s *Store) CreateDecision(ctx context.Context, d storage.Decision) error {
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO decisions (`+decisionColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, d.ID, d.PermitID, d.Action, d.By, d.Notice,
-		msArg(d.RecordedAt), msArg(d.EffectiveAt), msArg(d.AppliedAt), d.Payload); err != nil {
-		return wrap(err, "create decision %q", d.ID)
+// CreateDecision stores a new decision, AppliedAt as given, with rec.
+func (s *Store) CreateDecision(ctx context.Context, d storage.Decision, rec storage.Record) error {
+	es, err := prepare(rec)
+	if err != nil {
+		return err
 	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO decisions (`+decisionColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, d.ID, d.PermitID, d.Action, d.By, d.Notice,
+			msArg(d.RecordedAt), msArg(d.EffectiveAt), msArg(d.AppliedAt), d.Payload); err != nil {
+			return wrap(err, "create decision %q", d.ID)
+		}
+		return record(ctx, tx, es)
+	})
 }
 
 // Decisions lists a permit's decisions by RecordedAt, and those recorded
@@ -265,7 +271,7 @@ func (s *Store) DueDecisions(ctx context.Context, now time.Time) ([]storage.Deci
 // ApplyDecision applies a due decision in one write transaction, which
 // alone holds the database: of concurrent callers the first finds the
 // decision unapplied and the others find it applied.
-func (s *Store) ApplyDecision(ctx context.Context, decisionID string, now time.Time, fn func(storage.Permit, storage.Decision) (storage.Permit, error)) (storage.Permit, error) {
+func (s *Store) ApplyDecision(ctx context.Context, decisionID string, now time.Time, fn func(storage.Permit, storage.Decision) (storage.Permit, storage.Record, error)) (storage.Permit, error) {
 	var updated storage.Permit
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		d, err := scanDecision(tx.QueryRowContext(ctx, `SELECT `+decisionColumns+` FROM decisions WHERE id = ?`, decisionID))
@@ -285,7 +291,11 @@ func (s *Store) ApplyDecision(ctx context.Context, decisionID string, now time.T
 		if err != nil {
 			return err
 		}
-		next, err := fn(p, d)
+		next, rec, err := fn(p, d)
+		if err != nil {
+			return err
+		}
+		es, err := prepare(rec)
 		if err != nil {
 			return err
 		}
@@ -296,7 +306,7 @@ func (s *Store) ApplyDecision(ctx context.Context, decisionID string, now time.T
 			now.UnixMilli(), decisionID); err != nil {
 			return wrap(err, "apply decision %q", decisionID)
 		}
-		return nil
+		return record(ctx, tx, es)
 	})
 	if err != nil {
 		return storage.Permit{}, err

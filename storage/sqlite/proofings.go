@@ -11,17 +11,23 @@ import (
 
 const proofingColumns = `id, citizen_id, ial, matched, face, created_at`
 
-// CreateProofing stores proofing evidence.
-func (s *Store) CreateProofing(ctx context.Context, p storage.Proofing) error {
+// CreateProofing stores proofing evidence with rec.
+func (s *Store) CreateProofing(ctx context.Context, p storage.Proofing, rec storage.Record) error {
 	face, err := faceArg(p.Face)
 	if err != nil {
 		return fmt.Errorf("sqlite: create proofing %q: %w", p.ID, err)
 	}
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO proofings (`+proofingColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
-		p.ID, p.CitizenID, p.IAL, listArg(p.Matched), face, msArg(p.CreatedAt)); err != nil {
-		return wrap(err, "create proofing %q", p.ID)
+	es, err := prepare(rec)
+	if err != nil {
+		return err
 	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO proofings (`+proofingColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+			p.ID, p.CitizenID, p.IAL, listArg(p.Matched), face, msArg(p.CreatedAt)); err != nil {
+			return wrap(err, "create proofing %q", p.ID)
+		}
+		return record(ctx, tx, es)
+	})
 }
 
 // LatestProofing returns the citizen's proofing with the latest CreatedAt.

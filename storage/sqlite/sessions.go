@@ -24,15 +24,21 @@ func scanSession(row scanner) (storage.Session, error) {
 	return s, err
 }
 
-// CreateSession stores a new session.
-func (s *Store) CreateSession(ctx context.Context, ss storage.Session) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ss.ID, ss.Subject, msArg(ss.AuthTime), listArg(ss.AMR), ss.ACR, ss.IAL, msArg(ss.IdleExpiresAt), msArg(ss.ExpiresAt),
-		msArg(ss.CreatedAt), msArg(ss.LastSeenAt), ss.UserAgent)
+// CreateSession stores a new session with rec.
+func (s *Store) CreateSession(ctx context.Context, ss storage.Session, rec storage.Record) error {
+	es, err := prepare(rec)
 	if err != nil {
-		return wrap(err, "create session")
+		return err
 	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			ss.ID, ss.Subject, msArg(ss.AuthTime), listArg(ss.AMR), ss.ACR, ss.IAL, msArg(ss.IdleExpiresAt), msArg(ss.ExpiresAt),
+			msArg(ss.CreatedAt), msArg(ss.LastSeenAt), ss.UserAgent)
+		if err != nil {
+			return wrap(err, "create session")
+		}
+		return record(ctx, tx, es)
+	})
 }
 
 // Session returns a live session.
@@ -88,10 +94,16 @@ func (s *Store) SessionsBySubject(ctx context.Context, subject string, now time.
 	return ss, nil
 }
 
-// DeleteSession ends a session.
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id); err != nil {
-		return wrap(err, "delete session")
+// DeleteSession ends a session, with rec.
+func (s *Store) DeleteSession(ctx context.Context, id string, rec storage.Record) error {
+	es, err := prepare(rec)
+	if err != nil {
+		return err
 	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id); err != nil {
+			return wrap(err, "delete session")
+		}
+		return record(ctx, tx, es)
+	})
 }

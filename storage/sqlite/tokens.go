@@ -22,8 +22,12 @@ func grantDest(g *storage.Grant) []any {
 // liveGrant is the SQL condition for a grant neither revoked nor expired at ?1.
 const liveGrant = `g.revoked_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > ?1)`
 
-// IssueTokens stores the grant, if new, with its first tokens.
-func (s *Store) IssueTokens(ctx context.Context, g storage.Grant, access storage.AccessToken, refresh *storage.RefreshToken) error {
+// IssueTokens stores the grant, if new, with its first tokens and rec.
+func (s *Store) IssueTokens(ctx context.Context, g storage.Grant, access storage.AccessToken, refresh *storage.RefreshToken, rec storage.Record) error {
+	es, err := prepare(rec)
+	if err != nil {
+		return err
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var revoked sql.NullInt64
 		err := tx.QueryRowContext(ctx, `SELECT revoked_at FROM grants WHERE id = ?`, g.ID).Scan(&revoked)
@@ -48,9 +52,11 @@ func (s *Store) IssueTokens(ctx context.Context, g storage.Grant, access storage
 		if refresh != nil {
 			r := *refresh
 			r.GrantID = g.ID
-			return insertRefresh(ctx, tx, r)
+			if err := insertRefresh(ctx, tx, r); err != nil {
+				return err
+			}
 		}
-		return nil
+		return record(ctx, tx, es)
 	})
 }
 
@@ -72,11 +78,16 @@ func insertRefresh(ctx context.Context, tx *sql.Tx, r storage.RefreshToken) erro
 
 // RotateRefreshToken uses the refresh token oldID and stores its
 // successors. A used token revokes its grant; the revocation is committed
-// even though the call fails with storage.ErrConflict.
-func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, access storage.AccessToken, refresh storage.RefreshToken, now time.Time) (storage.Grant, error) {
+// even though the call fails with storage.ErrConflict, and rec is not
+// written.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, access storage.AccessToken, refresh storage.RefreshToken, now time.Time, rec storage.Record) (storage.Grant, error) {
 	var g storage.Grant
 	reused := false
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	es, err := prepare(rec)
+	if err != nil {
+		return storage.Grant{}, err
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var expiresAt, usedAt time.Time
 		dest := append(grantDest(&g), timeCol{&expiresAt}, timeCol{&usedAt})
 		err := tx.QueryRowContext(ctx, `SELECT `+grantColumns+`, t.expires_at, t.used_at
@@ -110,7 +121,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldID string, access sto
 		if err := insertAccess(ctx, tx, access); err != nil {
 			return err
 		}
-		return insertRefresh(ctx, tx, refresh)
+		if err := insertRefresh(ctx, tx, refresh); err != nil {
+			return err
+		}
+		return record(ctx, tx, es)
 	})
 	switch {
 	case err != nil:

@@ -75,7 +75,7 @@ func testAdmins(t *testing.T, su suite) {
 			t.Run(tt.name, func(t *testing.T) {
 				s := su.store(t)
 				seedAgencies(t, s)
-				wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, tt.a), nil)
+				wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, tt.a, nil), nil)
 				wantAdmin(t, s, tt.a)
 				if tt.a.InviteHash != "" {
 					got, err := s.AdminByInvite(ctx, tt.a.InviteHash)
@@ -103,9 +103,9 @@ func testAdmins(t *testing.T, su suite) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				s := su.store(t)
-				wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a")), nil)
+				wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a"), nil), nil)
 				tt.a.Name = "must not be stored"
-				wantErr(t, "CreateAdmin again", s.CreateAdmin(ctx, tt.a), storage.ErrAlreadyExists)
+				wantErr(t, "CreateAdmin again", s.CreateAdmin(ctx, tt.a, nil), storage.ErrAlreadyExists)
 				wantAdmin(t, s, newAdmin("a"))
 				wantAdminCount(t, s, 1)
 			})
@@ -117,7 +117,7 @@ func testAdmins(t *testing.T, su suite) {
 		invited, enrolled := newAdmin("invited"), newAdmin("enrolled")
 		invited.InviteHash, invited.InviteExpiresAt = "hash-1", at(time.Hour)
 		for _, a := range []storage.Admin{invited, enrolled} {
-			wantErr(t, "CreateAdmin("+a.ID+")", s.CreateAdmin(ctx, a), nil)
+			wantErr(t, "CreateAdmin("+a.ID+")", s.CreateAdmin(ctx, a, nil), nil)
 		}
 		// An enrolled account has no invitation: the empty hash finds nothing.
 		for _, h := range []string{"", "hash-2", "HASH-1"} {
@@ -126,12 +126,12 @@ func testAdmins(t *testing.T, su suite) {
 		}
 		other := newAdmin("other")
 		other.InviteHash = "hash-1"
-		wantErr(t, "CreateAdmin with an invitation hash taken", s.CreateAdmin(ctx, other), storage.ErrAlreadyExists)
+		wantErr(t, "CreateAdmin with an invitation hash taken", s.CreateAdmin(ctx, other, nil), storage.ErrAlreadyExists)
 		// Enrolment spends the invitation.
 		spent, err := s.UpdateAdmin(ctx, "invited", func(a storage.Admin) (storage.Admin, error) {
 			a.InviteHash, a.InviteExpiresAt = "", time.Time{}
 			return a, nil
-		})
+		}, nil)
 		wantErr(t, "UpdateAdmin", err, nil)
 		want := invited
 		want.InviteHash, want.InviteExpiresAt = "", time.Time{}
@@ -147,7 +147,7 @@ func testAdmins(t *testing.T, su suite) {
 		lower, upper := newAdmin("lower"), newAdmin("upper")
 		lower.Username, upper.Username = "alice", "Alice"
 		for _, a := range []storage.Admin{lower, upper} {
-			wantErr(t, "CreateAdmin("+a.Username+")", s.CreateAdmin(ctx, a), nil)
+			wantErr(t, "CreateAdmin("+a.Username+")", s.CreateAdmin(ctx, a, nil), nil)
 		}
 		wantAdmin(t, s, lower)
 		wantAdmin(t, s, upper)
@@ -158,7 +158,7 @@ func testAdmins(t *testing.T, su suite) {
 	t.Run("missing", func(t *testing.T) {
 		s := su.store(t)
 		wantAdminCount(t, s, 0)
-		wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a")), nil)
+		wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a"), nil), nil)
 		_, err := s.Admin(ctx, "absent")
 		wantErr(t, "Admin", err, storage.ErrNotFound)
 		_, err = s.Admin(ctx, "user-a")
@@ -171,7 +171,7 @@ func testAdmins(t *testing.T, su suite) {
 		_, err = s.UpdateAdmin(ctx, "absent", func(a storage.Admin) (storage.Admin, error) {
 			called = true
 			return a, nil
-		})
+		}, nil)
 		wantErr(t, "UpdateAdmin", err, storage.ErrNotFound)
 		if called {
 			t.Errorf("UpdateAdmin called fn for a missing account")
@@ -188,7 +188,7 @@ func testAdmins(t *testing.T, su suite) {
 		for id, username := range map[string]string{"1": "mallee", "2": "boonmee", "3": "wichai", "4": "anong", "5": "boonchu"} {
 			a := newAdmin(id)
 			a.Username = username
-			wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, a), nil)
+			wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, a, nil), nil)
 		}
 		list, err = s.Admins(ctx)
 		wantErr(t, "Admins", err, nil)
@@ -257,13 +257,13 @@ func testUpdateAdmin(t *testing.T, su suite) {
 			s := su.store(t)
 			orig := newAdmin("a")
 			for _, a := range []storage.Admin{orig, newAdmin("b")} {
-				wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, a), nil)
+				wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, a, nil), nil)
 			}
 			var seen storage.Admin
 			got, err := s.UpdateAdmin(ctx, "a", func(a storage.Admin) (storage.Admin, error) {
 				seen = a
 				return tt.fn(a)
-			})
+			}, nil)
 			wantErr(t, "UpdateAdmin", err, tt.err)
 			check(t, "account passed to fn", seen, orig, normAdmin)
 			want := orig
@@ -285,13 +285,13 @@ func testUpdateAdmin(t *testing.T, su suite) {
 
 	t.Run("concurrent updates lose nothing", func(t *testing.T) {
 		s := su.store(t)
-		wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a")), nil)
+		wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a"), nil), nil)
 		const n = 16
 		errs := race(n, func(i int) error {
 			_, err := s.UpdateAdmin(ctx, "a", func(a storage.Admin) (storage.Admin, error) {
 				a.Name += fmt.Sprintf("[%02d]", i)
 				return a, nil
-			})
+			}, nil)
 			return err
 		})
 		for i, err := range errs {
@@ -317,7 +317,7 @@ func testAdminConfirmation(t *testing.T, su suite) {
 	s := su.store(t)
 	pending := newAdmin("pending")
 	pending.CreatedBy = "maker"
-	wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, pending), nil)
+	wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, pending, nil), nil)
 	wantAdmin(t, s, pending)
 	got, err := s.Admin(ctx, "pending")
 	wantErr(t, "Admin", err, nil)
@@ -327,7 +327,7 @@ func testAdminConfirmation(t *testing.T, su suite) {
 	confirmed, err := s.UpdateAdmin(ctx, "pending", func(a storage.Admin) (storage.Admin, error) {
 		a.ConfirmedBy, a.ConfirmedAt = "checker", at(time.Minute)
 		return a, nil
-	})
+	}, nil)
 	wantErr(t, "UpdateAdmin", err, nil)
 	want := pending
 	want.ConfirmedBy, want.ConfirmedAt = "checker", at(time.Minute)
@@ -358,11 +358,11 @@ func testAdminTokens(t *testing.T, su suite) {
 	t.Run("round trip, newest first", func(t *testing.T) {
 		s := su.store(t)
 		for _, a := range []storage.Admin{newAdmin("a"), newAdmin("b")} {
-			wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, a), nil)
+			wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, a, nil), nil)
 		}
 		t1, t2, other := newToken("t1", "a", 0), newToken("t2", "a", time.Hour), newToken("t3", "b", 0)
 		for _, tk := range []storage.AdminToken{t1, t2, other} {
-			wantErr(t, "CreateAdminToken("+tk.ID+")", s.CreateAdminToken(ctx, tk), nil)
+			wantErr(t, "CreateAdminToken("+tk.ID+")", s.CreateAdminToken(ctx, tk, nil), nil)
 		}
 		got, err := s.AdminTokenByHash(ctx, "hash-t1")
 		wantErr(t, "AdminTokenByHash", err, nil)
@@ -379,13 +379,13 @@ func testAdminTokens(t *testing.T, su suite) {
 
 	t.Run("refused", func(t *testing.T) {
 		s := su.store(t)
-		wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a")), nil)
-		wantErr(t, "CreateAdminToken", s.CreateAdminToken(ctx, newToken("t1", "a", 0)), nil)
+		wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a"), nil), nil)
+		wantErr(t, "CreateAdminToken", s.CreateAdminToken(ctx, newToken("t1", "a", 0), nil), nil)
 		sameHash := newToken("t2", "a", 0)
 		sameHash.Hash = "hash-t1"
-		wantErr(t, "CreateAdminToken with a hash taken", s.CreateAdminToken(ctx, sameHash), storage.ErrAlreadyExists)
-		wantErr(t, "CreateAdminToken with an ID taken", s.CreateAdminToken(ctx, newToken("t1", "a", time.Hour)), storage.ErrAlreadyExists)
-		wantErr(t, "CreateAdminToken of an unknown account", s.CreateAdminToken(ctx, newToken("t3", "nobody", 0)), storage.ErrNotFound)
+		wantErr(t, "CreateAdminToken with a hash taken", s.CreateAdminToken(ctx, sameHash, nil), storage.ErrAlreadyExists)
+		wantErr(t, "CreateAdminToken with an ID taken", s.CreateAdminToken(ctx, newToken("t1", "a", time.Hour), nil), storage.ErrAlreadyExists)
+		wantErr(t, "CreateAdminToken of an unknown account", s.CreateAdminToken(ctx, newToken("t3", "nobody", 0), nil), storage.ErrNotFound)
 		for _, h := range []string{"", "hash-t2", "HASH-T1"} {
 			_, err := s.AdminTokenByHash(ctx, h)
 			wantErr(t, "AdminTokenByHash("+h+")", err, storage.ErrNotFound)
@@ -398,10 +398,10 @@ func testAdminTokens(t *testing.T, su suite) {
 	t.Run("revoke once", func(t *testing.T) {
 		s := su.store(t)
 		for _, a := range []storage.Admin{newAdmin("a"), newAdmin("b")} {
-			wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, a), nil)
+			wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, a, nil), nil)
 		}
 		tk := newToken("t1", "a", 0)
-		wantErr(t, "CreateAdminToken", s.CreateAdminToken(ctx, tk), nil)
+		wantErr(t, "CreateAdminToken", s.CreateAdminToken(ctx, tk, nil), nil)
 		_, err := s.RevokeAdminToken(ctx, "b", "t1", "b", at(time.Minute))
 		wantErr(t, "RevokeAdminToken by another account's ID", err, storage.ErrNotFound)
 		_, err = s.RevokeAdminToken(ctx, "a", "absent", "a", at(time.Minute))
@@ -425,8 +425,8 @@ func testAdminTokens(t *testing.T, su suite) {
 
 	t.Run("concurrent revocations: one wins", func(t *testing.T) {
 		s := su.store(t)
-		wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a")), nil)
-		wantErr(t, "CreateAdminToken", s.CreateAdminToken(ctx, newToken("t1", "a", 0)), nil)
+		wantErr(t, "CreateAdmin", s.CreateAdmin(ctx, newAdmin("a"), nil), nil)
+		wantErr(t, "CreateAdminToken", s.CreateAdminToken(ctx, newToken("t1", "a", 0), nil), nil)
 		errs := race(8, func(i int) error {
 			_, err := s.RevokeAdminToken(ctx, "a", "t1", fmt.Sprintf("r%d", i), at(time.Minute))
 			return err

@@ -34,7 +34,7 @@ func storeWithAuthenticator(t *testing.T, su suite) (storage.Store, storage.Auth
 	s := su.store(t)
 	seedCitizens(t, s, 1, 2)
 	a := newAuthenticator("a-1", "citizen-1")
-	wantErr(t, "CreateAuthenticator", s.CreateAuthenticator(context.Background(), a), nil)
+	wantErr(t, "CreateAuthenticator", s.CreateAuthenticator(context.Background(), a, nil), nil)
 	return s, a
 }
 
@@ -74,7 +74,7 @@ func testAuthenticators(t *testing.T, su suite) {
 			t.Run(tt.name, func(t *testing.T) {
 				s := su.store(t)
 				seedCitizens(t, s, 1)
-				wantErr(t, "CreateAuthenticator", s.CreateAuthenticator(ctx, tt.a), nil)
+				wantErr(t, "CreateAuthenticator", s.CreateAuthenticator(ctx, tt.a, nil), nil)
 				got, err := s.Authenticator(ctx, tt.a.CitizenID, tt.a.Type)
 				wantErr(t, "Authenticator", err, nil)
 				check(t, "Authenticator", got, tt.a, normAuthenticator)
@@ -98,7 +98,7 @@ func testAuthenticators(t *testing.T, su suite) {
 			t.Run(tt.name, func(t *testing.T) {
 				s, _ := storeWithAuthenticator(t, su)
 				seedCitizens(t, s, 3)
-				wantErr(t, "CreateAuthenticator", s.CreateAuthenticator(ctx, newAuthenticator("a-2", "citizen-2")), nil)
+				wantErr(t, "CreateAuthenticator", s.CreateAuthenticator(ctx, newAuthenticator("a-2", "citizen-2"), nil), nil)
 				got, err := s.Authenticator(ctx, tt.citizen, tt.typ)
 				if tt.want == "" {
 					wantErr(t, "Authenticator", err, storage.ErrNotFound)
@@ -115,12 +115,12 @@ func testAuthenticators(t *testing.T, su suite) {
 	t.Run("re-enrolment replaces", func(t *testing.T) {
 		s, old := storeWithAuthenticator(t, su)
 		other := newAuthenticator("a-other", "citizen-2")
-		wantErr(t, "CreateAuthenticator", s.CreateAuthenticator(ctx, other), nil)
+		wantErr(t, "CreateAuthenticator", s.CreateAuthenticator(ctx, other, nil), nil)
 		renewed := newAuthenticator("a-new", "citizen-1")
 		renewed.Secret = []byte("sealed-totp-renewed")
 		renewed.RecoveryCodes = []string{"new-1", "new-2"}
 		renewed.CreatedAt = at(time.Hour)
-		wantErr(t, "CreateAuthenticator again", s.CreateAuthenticator(ctx, renewed), nil)
+		wantErr(t, "CreateAuthenticator again", s.CreateAuthenticator(ctx, renewed, nil), nil)
 		wantAuthenticator(t, s, renewed)
 		wantAuthenticator(t, s, other)
 		// The old one is gone, with its recovery codes.
@@ -129,13 +129,13 @@ func testAuthenticators(t *testing.T, su suite) {
 		// The old ID may be used again.
 		again := newAuthenticator(old.ID, "citizen-1")
 		again.CreatedAt = at(2 * time.Hour)
-		wantErr(t, "CreateAuthenticator with the replaced ID", s.CreateAuthenticator(ctx, again), nil)
+		wantErr(t, "CreateAuthenticator with the replaced ID", s.CreateAuthenticator(ctx, again, nil), nil)
 		wantAuthenticator(t, s, again)
 	})
 
 	t.Run("ID of another citizen's authenticator", func(t *testing.T) {
 		s, a := storeWithAuthenticator(t, su)
-		err := s.CreateAuthenticator(ctx, newAuthenticator(a.ID, "citizen-2"))
+		err := s.CreateAuthenticator(ctx, newAuthenticator(a.ID, "citizen-2"), nil)
 		wantErr(t, "CreateAuthenticator", err, storage.ErrAlreadyExists)
 		wantAuthenticator(t, s, a)
 		_, err = s.Authenticator(ctx, "citizen-2", "totp")

@@ -34,7 +34,7 @@ func newClient(id string) storage.Client {
 // backends that check references.
 func seedClient(t *testing.T, s storage.Store, id string) {
 	t.Helper()
-	if err := s.CreateClient(context.Background(), newClient(id)); err != nil {
+	if err := s.CreateClient(context.Background(), newClient(id), nil); err != nil {
 		t.Fatalf("CreateClient(%q): %v", id, err)
 	}
 }
@@ -77,7 +77,7 @@ func testClients(t *testing.T, su suite) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				s := su.store(t)
-				wantErr(t, "CreateClient", s.CreateClient(ctx, tt.c), nil)
+				wantErr(t, "CreateClient", s.CreateClient(ctx, tt.c, nil), nil)
 				got, err := s.Client(ctx, tt.c.ID)
 				wantErr(t, "Client", err, nil)
 				check(t, "Client", got, tt.c, normClient)
@@ -91,10 +91,10 @@ func testClients(t *testing.T, su suite) {
 	t.Run("duplicate ID", func(t *testing.T) {
 		s := su.store(t)
 		first := newClient("a")
-		wantErr(t, "CreateClient", s.CreateClient(ctx, first), nil)
+		wantErr(t, "CreateClient", s.CreateClient(ctx, first, nil), nil)
 		second := newClient("a")
 		second.Name = "another"
-		wantErr(t, "CreateClient again", s.CreateClient(ctx, second), storage.ErrAlreadyExists)
+		wantErr(t, "CreateClient again", s.CreateClient(ctx, second, nil), storage.ErrAlreadyExists)
 		got, err := s.Client(ctx, "a")
 		wantErr(t, "Client", err, nil)
 		check(t, "Client", got, first, normClient)
@@ -105,12 +105,12 @@ func testClients(t *testing.T, su suite) {
 		seedClient(t, s, "present")
 		_, err := s.Client(ctx, "absent")
 		wantErr(t, "Client", err, storage.ErrNotFound)
-		wantErr(t, "DeleteClient", s.DeleteClient(ctx, "absent"), storage.ErrNotFound)
+		wantErr(t, "DeleteClient", s.DeleteClient(ctx, "absent", nil), storage.ErrNotFound)
 		called := false
 		_, err = s.UpdateClient(ctx, "absent", func(c storage.Client) (storage.Client, error) {
 			called = true
 			return c, nil
-		})
+		}, nil)
 		wantErr(t, "UpdateClient", err, storage.ErrNotFound)
 		if called {
 			t.Errorf("UpdateClient called fn for a missing client")
@@ -144,15 +144,15 @@ func testClients(t *testing.T, su suite) {
 		s := su.store(t)
 		seedClient(t, s, "a")
 		seedClient(t, s, "b")
-		wantErr(t, "DeleteClient", s.DeleteClient(ctx, "a"), nil)
+		wantErr(t, "DeleteClient", s.DeleteClient(ctx, "a", nil), nil)
 		_, err := s.Client(ctx, "a")
 		wantErr(t, "Client after delete", err, storage.ErrNotFound)
-		wantErr(t, "DeleteClient again", s.DeleteClient(ctx, "a"), storage.ErrNotFound)
+		wantErr(t, "DeleteClient again", s.DeleteClient(ctx, "a", nil), storage.ErrNotFound)
 		list, err := s.Clients(ctx)
 		wantErr(t, "Clients", err, nil)
 		check(t, "Clients", list, []storage.Client{newClient("b")}, normClients)
 		// The ID is free again.
-		wantErr(t, "CreateClient after delete", s.CreateClient(ctx, newClient("a")), nil)
+		wantErr(t, "CreateClient after delete", s.CreateClient(ctx, newClient("a"), nil), nil)
 	})
 }
 
@@ -204,12 +204,12 @@ func testUpdateClient(t *testing.T, su suite) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := su.store(t)
 			orig := newClient("a")
-			wantErr(t, "CreateClient", s.CreateClient(ctx, orig), nil)
+			wantErr(t, "CreateClient", s.CreateClient(ctx, orig, nil), nil)
 			var seen storage.Client
 			got, err := s.UpdateClient(ctx, "a", func(c storage.Client) (storage.Client, error) {
 				seen = c
 				return tt.fn(c)
-			})
+			}, nil)
 			wantErr(t, "UpdateClient", err, tt.err)
 			check(t, "client passed to fn", seen, orig, normClient)
 			want := orig
@@ -225,13 +225,13 @@ func testUpdateClient(t *testing.T, su suite) {
 
 	t.Run("concurrent updates lose nothing", func(t *testing.T) {
 		s := su.store(t)
-		wantErr(t, "CreateClient", s.CreateClient(ctx, newClient("a")), nil)
+		wantErr(t, "CreateClient", s.CreateClient(ctx, newClient("a"), nil), nil)
 		const n = 20
 		errs := race(n, func(i int) error {
 			_, err := s.UpdateClient(ctx, "a", func(c storage.Client) (storage.Client, error) {
 				c.Scopes = append(c.Scopes, fmt.Sprintf("scope-%02d", i))
 				return c, nil
-			})
+			}, nil)
 			return err
 		})
 		for i, err := range errs {

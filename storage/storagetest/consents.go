@@ -37,7 +37,7 @@ func storeWithPermits(t *testing.T, su suite) storage.Store {
 func giveConsents(t *testing.T, s storage.Store, cs ...storage.Consent) {
 	t.Helper()
 	for _, c := range cs {
-		if err := s.GiveConsent(context.Background(), c); err != nil {
+		if err := s.GiveConsent(context.Background(), c, nil); err != nil {
 			t.Fatalf("GiveConsent(%q): %v", c.ID, err)
 		}
 	}
@@ -112,12 +112,12 @@ func testConsents(t *testing.T, su suite) {
 		giveConsents(t, s, first)
 		again := newConsent("c")
 		again.GivenAt = at(time.Hour)
-		wantErr(t, "GiveConsent again", s.GiveConsent(ctx, again), storage.ErrAlreadyExists)
+		wantErr(t, "GiveConsent again", s.GiveConsent(ctx, again, nil), storage.ErrAlreadyExists)
 		// The failed call withdrew nothing.
 		wantInForce(t, s, first)
 		other := newConsent("c")
 		other.Purpose = "welfare"
-		wantErr(t, "GiveConsent with the ID for another purpose", s.GiveConsent(ctx, other), storage.ErrAlreadyExists)
+		wantErr(t, "GiveConsent with the ID for another purpose", s.GiveConsent(ctx, other, nil), storage.ErrAlreadyExists)
 		wantConsents(t, s, "citizen-1", first)
 	})
 
@@ -144,7 +144,7 @@ func testConsents(t *testing.T, su suite) {
 		wantConsents(t, s, "citizen-1", renewed, otherPurpose, otherPermit)
 		wantConsents(t, s, "citizen-2", otherCitizen)
 		// The replaced consent is withdrawn: it can no longer be withdrawn.
-		_, err := s.WithdrawConsent(ctx, "citizen-1", "old", at(time.Hour))
+		_, err := s.WithdrawConsent(ctx, "citizen-1", "old", at(time.Hour), nil)
 		wantErr(t, "WithdrawConsent of the replaced consent", err, storage.ErrNotFound)
 		wantInForce(t, s, renewed)
 	})
@@ -166,7 +166,7 @@ func testConsents(t *testing.T, su suite) {
 		s := storeWithPermits(t, su)
 		const n = 8
 		errs := race(n, func(i int) error {
-			return s.GiveConsent(ctx, newConsent(fmt.Sprintf("c-%d", i)))
+			return s.GiveConsent(ctx, newConsent(fmt.Sprintf("c-%d", i)), nil)
 		})
 		for i, err := range errs {
 			if err != nil {
@@ -204,7 +204,7 @@ func testWithdrawConsent(t *testing.T, su suite) {
 			other.Purpose = "welfare"
 			other.GivenAt = at(-time.Hour)
 			giveConsents(t, s, c, other)
-			got, err := s.WithdrawConsent(ctx, tt.citizenID, tt.consentID, now)
+			got, err := s.WithdrawConsent(ctx, tt.citizenID, tt.consentID, now, nil)
 			wantErr(t, "WithdrawConsent", err, tt.err)
 			if tt.err != nil {
 				wantInForce(t, s, c)
@@ -216,7 +216,7 @@ func testWithdrawConsent(t *testing.T, su suite) {
 			check(t, "WithdrawConsent result", got, want, normConsent)
 			wantNoneInForce(t, s, c.CitizenID, c.PermitID, c.Purpose)
 			wantConsents(t, s, "citizen-1", other)
-			_, err = s.WithdrawConsent(ctx, tt.citizenID, tt.consentID, at(2*time.Hour))
+			_, err = s.WithdrawConsent(ctx, tt.citizenID, tt.consentID, at(2*time.Hour), nil)
 			wantErr(t, "WithdrawConsent again", err, storage.ErrNotFound)
 		})
 	}
@@ -224,7 +224,7 @@ func testWithdrawConsent(t *testing.T, su suite) {
 	t.Run("consent again after withdrawing", func(t *testing.T) {
 		s := storeWithPermits(t, su)
 		giveConsents(t, s, newConsent("c"))
-		_, err := s.WithdrawConsent(ctx, "citizen-1", "c", now)
+		_, err := s.WithdrawConsent(ctx, "citizen-1", "c", now, nil)
 		wantErr(t, "WithdrawConsent", err, nil)
 		again := newConsent("again")
 		again.GivenAt = at(2 * time.Hour)
@@ -238,7 +238,7 @@ func testWithdrawConsent(t *testing.T, su suite) {
 		giveConsents(t, s, newConsent("c"))
 		const n = 8
 		errs := race(n, func(i int) error {
-			_, err := s.WithdrawConsent(ctx, "citizen-1", "c", now.Add(time.Duration(i)*time.Second))
+			_, err := s.WithdrawConsent(ctx, "citizen-1", "c", now.Add(time.Duration(i)*time.Second), nil)
 			return err
 		})
 		if got := winners(t, "WithdrawConsent", errs, storage.ErrNotFound); got != 1 {

@@ -23,11 +23,11 @@ func testDeleteExpired(t *testing.T, su suite) {
 
 	gDead := newGrant("g-dead")
 	gDead.ExpiresAt = at(2 * time.Hour)
-	wantErr(t, "IssueTokens", s.IssueTokens(ctx, gDead, newAccess("at-g-dead", "g-dead"), newRefresh("rt-g-dead", "g-dead")), nil)
+	wantErr(t, "IssueTokens", s.IssueTokens(ctx, gDead, newAccess("at-g-dead", "g-dead"), newRefresh("rt-g-dead", "g-dead"), nil), nil)
 	gLive := newGrant("g-live")
 	rtLive := newRefresh("rt-g-live", "g-live")
 	rtLive.ExpiresAt = at(4 * time.Hour)
-	wantErr(t, "IssueTokens", s.IssueTokens(ctx, gLive, newAccess("at-g-live", "g-live"), rtLive), nil)
+	wantErr(t, "IssueTokens", s.IssueTokens(ctx, gLive, newAccess("at-g-live", "g-live"), rtLive, nil), nil)
 
 	sLive := newSession("s-live", "alice", base)
 	sLive.IdleExpiresAt = at(4 * time.Hour)
@@ -35,7 +35,7 @@ func testDeleteExpired(t *testing.T, su suite) {
 	sAbs.IdleExpiresAt = at(10 * time.Hour)
 	sAbs.ExpiresAt = at(2 * time.Hour)
 	for _, ss := range []storage.Session{newSession("s-idle", "alice", base), sAbs, sLive} {
-		wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		wantErr(t, "CreateSession", s.CreateSession(ctx, ss, nil), nil)
 	}
 
 	wantErr(t, "UseOnce", s.UseOnce(ctx, "jti", "dead", at(time.Hour), base), nil)
@@ -50,9 +50,9 @@ func testDeleteExpired(t *testing.T, su suite) {
 	// The registry and what hangs off it never expire.
 	seedCitizens(t, s, 1)
 	auth := newAuthenticator("a-1", "citizen-1")
-	wantErr(t, "CreateAuthenticator", s.CreateAuthenticator(ctx, auth), nil)
+	wantErr(t, "CreateAuthenticator", s.CreateAuthenticator(ctx, auth, nil), nil)
 	proofing := newProofing("p-1", "citizen-1", at(-48*time.Hour))
-	wantErr(t, "CreateProofing", s.CreateProofing(ctx, proofing), nil)
+	wantErr(t, "CreateProofing", s.CreateProofing(ctx, proofing, nil), nil)
 
 	flowDead := newFlow("f-dead")
 	flowDead.ExpiresAt = at(time.Hour)
@@ -162,7 +162,7 @@ func testTimes(t *testing.T, su suite) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := su.store(t)
 			c := storage.Client{ID: "a", CreatedAt: tt.t, UpdatedAt: tt.t}
-			wantErr(t, "CreateClient", s.CreateClient(ctx, c), nil)
+			wantErr(t, "CreateClient", s.CreateClient(ctx, c, nil), nil)
 			got, err := s.Client(ctx, "a")
 			wantErr(t, "Client", err, nil)
 			for _, gt := range []time.Time{got.CreatedAt, got.UpdatedAt} {

@@ -646,7 +646,7 @@ func seedDecisions(t *testing.T, s storage.Store) map[string]storage.Decision {
 		if dt.applied {
 			d.AppliedAt = at(dt.appliedAt)
 		}
-		if err := s.CreateDecision(context.Background(), d); err != nil {
+		if err := s.CreateDecision(context.Background(), d, nil); err != nil {
 			t.Fatalf("CreateDecision(%q): %v", dt.id, err)
 		}
 		out[dt.id] = d
@@ -681,7 +681,7 @@ func testDecisions(t *testing.T, su suite) {
 			t.Run(tt.name, func(t *testing.T) {
 				s := su.store(t)
 				seedPermits(t, s, "permit-1")
-				wantErr(t, "CreateDecision", s.CreateDecision(ctx, tt.d), nil)
+				wantErr(t, "CreateDecision", s.CreateDecision(ctx, tt.d, nil), nil)
 				got, err := s.Decisions(ctx, "permit-1")
 				wantErr(t, "Decisions", err, nil)
 				check(t, "Decisions", got, []storage.Decision{tt.d}, func(ds []storage.Decision) []storage.Decision { return normList(ds, normDecision) })
@@ -692,10 +692,10 @@ func testDecisions(t *testing.T, su suite) {
 	t.Run("duplicate ID", func(t *testing.T) {
 		s := su.store(t)
 		seedPermits(t, s, "permit-1")
-		wantErr(t, "CreateDecision", s.CreateDecision(ctx, newDecision("d")), nil)
+		wantErr(t, "CreateDecision", s.CreateDecision(ctx, newDecision("d"), nil), nil)
 		again := newDecision("d")
 		again.Notice = "must not be stored"
-		wantErr(t, "CreateDecision again", s.CreateDecision(ctx, again), storage.ErrAlreadyExists)
+		wantErr(t, "CreateDecision again", s.CreateDecision(ctx, again, nil), storage.ErrAlreadyExists)
 		got, err := s.Decisions(ctx, "permit-1")
 		wantErr(t, "Decisions", err, nil)
 		check(t, "Decisions", got, []storage.Decision{newDecision("d")}, func(ds []storage.Decision) []storage.Decision { return normList(ds, normDecision) })
@@ -753,7 +753,7 @@ func testDueDecisions(t *testing.T, su suite) {
 		})
 	}
 	t.Run("applied ones go", func(t *testing.T) {
-		_, err := s.ApplyDecision(ctx, "d1", base, func(p storage.Permit, _ storage.Decision) (storage.Permit, error) { return p, nil })
+		_, err := s.ApplyDecision(ctx, "d1", base, func(p storage.Permit, _ storage.Decision) (storage.Permit, storage.Record, error) { return p, nil, nil })
 		wantErr(t, "ApplyDecision", err, nil)
 		got, err := s.DueDecisions(ctx, base)
 		wantErr(t, "DueDecisions", err, nil)
@@ -766,11 +766,11 @@ func testDueDecisions(t *testing.T, su suite) {
 func testApplyDecision(t *testing.T, su suite) {
 	ctx := context.Background()
 	now := at(time.Minute)
-	suspend := func(p storage.Permit, d storage.Decision) (storage.Permit, error) {
+	suspend := func(p storage.Permit, d storage.Decision) (storage.Permit, storage.Record, error) {
 		p.State = storage.PermitSuspended
 		p.Conditions += "; suspended by " + d.ID
 		p.UpdatedAt = now
-		return p, nil
+		return p, nil, nil
 	}
 	suspended := func(p storage.Permit) storage.Permit {
 		p.State = storage.PermitSuspended
@@ -784,7 +784,7 @@ func testApplyDecision(t *testing.T, su suite) {
 		name     string
 		decision func(storage.Decision) storage.Decision // changes newDecision("d") before it is stored
 		id       string                                  // "" for "d"
-		fn       func(storage.Permit, storage.Decision) (storage.Permit, error)
+		fn       func(storage.Permit, storage.Decision) (storage.Permit, storage.Record, error)
 		want     func(storage.Permit) storage.Permit // nil: nothing changes
 		err      error
 		noCall   bool // fn must not be called
@@ -792,11 +792,11 @@ func testApplyDecision(t *testing.T, su suite) {
 		{name: "applies", fn: suspend, want: suspended},
 		{
 			name: "store sets ID and Version",
-			fn: func(p storage.Permit, d storage.Decision) (storage.Permit, error) {
-				p, _ = suspend(p, d)
+			fn: func(p storage.Permit, d storage.Decision) (storage.Permit, storage.Record, error) {
+				p, _, _ = suspend(p, d)
 				p.ID = "permit-2"
 				p.Version = 42
-				return p, nil
+				return p, nil, nil
 			},
 			want: suspended,
 		},
@@ -823,9 +823,9 @@ func testApplyDecision(t *testing.T, su suite) {
 		{name: "unknown decision", id: "absent", fn: suspend, err: storage.ErrNotFound, noCall: true},
 		{
 			name: "fn error aborts",
-			fn: func(p storage.Permit, d storage.Decision) (storage.Permit, error) {
-				p, _ = suspend(p, d)
-				return p, errTest
+			fn: func(p storage.Permit, d storage.Decision) (storage.Permit, storage.Record, error) {
+				p, _, _ = suspend(p, d)
+				return p, nil, errTest
 			},
 			err: errTest,
 		},
@@ -838,11 +838,11 @@ func testApplyDecision(t *testing.T, su suite) {
 			if tt.decision != nil {
 				d = tt.decision(d)
 			}
-			wantErr(t, "CreateDecision", s.CreateDecision(ctx, d), nil)
+			wantErr(t, "CreateDecision", s.CreateDecision(ctx, d, nil), nil)
 			id := cmpOr(tt.id, "d")
 			orig := newPermit("permit-1")
 			called := 0
-			got, err := s.ApplyDecision(ctx, id, now, func(p storage.Permit, seen storage.Decision) (storage.Permit, error) {
+			got, err := s.ApplyDecision(ctx, id, now, func(p storage.Permit, seen storage.Decision) (storage.Permit, storage.Record, error) {
 				called++
 				check(t, "permit passed to fn", p, orig, normPermit)
 				check(t, "decision passed to fn", seen, d, normDecision)
@@ -869,8 +869,10 @@ func testApplyDecision(t *testing.T, su suite) {
 	t.Run("fn error leaves it due", func(t *testing.T) {
 		s := su.store(t)
 		seedPermits(t, s, "permit-1")
-		wantErr(t, "CreateDecision", s.CreateDecision(ctx, newDecision("d")), nil)
-		_, err := s.ApplyDecision(ctx, "d", now, func(p storage.Permit, _ storage.Decision) (storage.Permit, error) { return p, errTest })
+		wantErr(t, "CreateDecision", s.CreateDecision(ctx, newDecision("d"), nil), nil)
+		_, err := s.ApplyDecision(ctx, "d", now, func(p storage.Permit, _ storage.Decision) (storage.Permit, storage.Record, error) {
+			return p, nil, errTest
+		})
 		wantErr(t, "ApplyDecision failing", err, errTest)
 		due, err := s.DueDecisions(ctx, now)
 		wantErr(t, "DueDecisions", err, nil)
@@ -887,7 +889,7 @@ func testApplyDecision(t *testing.T, su suite) {
 	t.Run("exactly once under a race", func(t *testing.T) {
 		s := su.store(t)
 		seedPermits(t, s, "permit-1")
-		wantErr(t, "CreateDecision", s.CreateDecision(ctx, newDecision("d")), nil)
+		wantErr(t, "CreateDecision", s.CreateDecision(ctx, newDecision("d"), nil), nil)
 		const n = 8
 		errs := race(n, func(i int) error {
 			_, err := s.ApplyDecision(ctx, "d", now, suspend)
@@ -923,7 +925,7 @@ func testClientsByPermit(t *testing.T, su suite) {
 	} {
 		cl := newClient(c.id)
 		cl.PermitID = c.permit
-		wantErr(t, "CreateClient", s.CreateClient(ctx, cl), nil)
+		wantErr(t, "CreateClient", s.CreateClient(ctx, cl, nil), nil)
 		clients[c.id] = cl
 	}
 	tests := []struct {

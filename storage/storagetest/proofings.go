@@ -65,7 +65,7 @@ func testProofings(t *testing.T, su suite) {
 			t.Run(tt.name, func(t *testing.T) {
 				s := su.store(t)
 				seedCitizens(t, s, 1)
-				wantErr(t, "CreateProofing", s.CreateProofing(ctx, tt.p), nil)
+				wantErr(t, "CreateProofing", s.CreateProofing(ctx, tt.p, nil), nil)
 				got, err := s.LatestProofing(ctx, "citizen-1")
 				wantErr(t, "LatestProofing", err, nil)
 				check(t, "LatestProofing", got, tt.p, normProofing)
@@ -97,7 +97,7 @@ func testProofings(t *testing.T, su suite) {
 				s := su.store(t)
 				seedCitizens(t, s, 1, 2, 3)
 				for _, p := range ps {
-					wantErr(t, "CreateProofing("+p.ID+")", s.CreateProofing(ctx, p), nil)
+					wantErr(t, "CreateProofing("+p.ID+")", s.CreateProofing(ctx, p, nil), nil)
 				}
 				got, err := s.LatestProofing(ctx, tt.citizen)
 				if tt.want == "" {
@@ -118,10 +118,10 @@ func testProofings(t *testing.T, su suite) {
 		s := su.store(t)
 		seedCitizens(t, s, 1)
 		first := newProofing("p", "citizen-1", base)
-		wantErr(t, "CreateProofing", s.CreateProofing(ctx, first), nil)
+		wantErr(t, "CreateProofing", s.CreateProofing(ctx, first, nil), nil)
 		again := newProofing("p", "citizen-1", at(time.Hour))
 		again.IAL = "1.3"
-		wantErr(t, "CreateProofing again", s.CreateProofing(ctx, again), storage.ErrAlreadyExists)
+		wantErr(t, "CreateProofing again", s.CreateProofing(ctx, again, nil), storage.ErrAlreadyExists)
 		got, err := s.LatestProofing(ctx, "citizen-1")
 		wantErr(t, "LatestProofing", err, nil)
 		check(t, "LatestProofing", got, first, normProofing)

@@ -41,7 +41,7 @@ func testSessions(t *testing.T, su suite) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				s := su.store(t)
-				wantErr(t, "CreateSession", s.CreateSession(ctx, tt.s), nil)
+				wantErr(t, "CreateSession", s.CreateSession(ctx, tt.s, nil), nil)
 				got, err := s.Session(ctx, tt.s.ID, base)
 				wantErr(t, "Session", err, nil)
 				check(t, "Session", got, tt.s, normSession)
@@ -52,8 +52,8 @@ func testSessions(t *testing.T, su suite) {
 	t.Run("duplicate ID", func(t *testing.T) {
 		s := su.store(t)
 		first := newSession("a", "alice", base)
-		wantErr(t, "CreateSession", s.CreateSession(ctx, first), nil)
-		wantErr(t, "CreateSession again", s.CreateSession(ctx, newSession("a", "bob", base)), storage.ErrAlreadyExists)
+		wantErr(t, "CreateSession", s.CreateSession(ctx, first, nil), nil)
+		wantErr(t, "CreateSession again", s.CreateSession(ctx, newSession("a", "bob", base), nil), storage.ErrAlreadyExists)
 		got, err := s.Session(ctx, "a", base)
 		wantErr(t, "Session", err, nil)
 		check(t, "Session", got, first, normSession)
@@ -81,8 +81,8 @@ func testSessions(t *testing.T, su suite) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				s := su.store(t)
-				wantErr(t, "CreateSession", s.CreateSession(ctx, newSession("normal", "alice", base)), nil)
-				wantErr(t, "CreateSession", s.CreateSession(ctx, short), nil)
+				wantErr(t, "CreateSession", s.CreateSession(ctx, newSession("normal", "alice", base), nil), nil)
+				wantErr(t, "CreateSession", s.CreateSession(ctx, short, nil), nil)
 				_, err := s.Session(ctx, tt.id, tt.now)
 				wantErr(t, "Session", err, tt.err)
 			})
@@ -91,15 +91,15 @@ func testSessions(t *testing.T, su suite) {
 
 	t.Run("delete", func(t *testing.T) {
 		s := su.store(t)
-		wantErr(t, "CreateSession", s.CreateSession(ctx, newSession("a", "alice", base)), nil)
-		wantErr(t, "CreateSession", s.CreateSession(ctx, newSession("b", "alice", base)), nil)
-		wantErr(t, "DeleteSession", s.DeleteSession(ctx, "a"), nil)
+		wantErr(t, "CreateSession", s.CreateSession(ctx, newSession("a", "alice", base), nil), nil)
+		wantErr(t, "CreateSession", s.CreateSession(ctx, newSession("b", "alice", base), nil), nil)
+		wantErr(t, "DeleteSession", s.DeleteSession(ctx, "a", nil), nil)
 		_, err := s.Session(ctx, "a", base)
 		wantErr(t, "Session after delete", err, storage.ErrNotFound)
 		_, err = s.Session(ctx, "b", base)
 		wantErr(t, "other Session", err, nil)
-		wantErr(t, "DeleteSession again", s.DeleteSession(ctx, "a"), nil)
-		wantErr(t, "DeleteSession of a missing session", s.DeleteSession(ctx, "absent"), nil)
+		wantErr(t, "DeleteSession again", s.DeleteSession(ctx, "a", nil), nil)
+		wantErr(t, "DeleteSession of a missing session", s.DeleteSession(ctx, "absent", nil), nil)
 	})
 }
 
@@ -120,7 +120,7 @@ func testTouchSession(t *testing.T, su suite) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := su.store(t)
 			orig := newSession("a", "alice", base)
-			wantErr(t, "CreateSession", s.CreateSession(ctx, orig), nil)
+			wantErr(t, "CreateSession", s.CreateSession(ctx, orig, nil), nil)
 			err := s.TouchSession(ctx, "a", tt.idle, tt.now)
 			wantErr(t, "TouchSession", err, tt.err)
 			if tt.wantIdle.IsZero() {
@@ -142,7 +142,7 @@ func testTouchSession(t *testing.T, su suite) {
 	// Touching every 20 minutes keeps the session alive, never past ExpiresAt.
 	t.Run("repeated touches", func(t *testing.T) {
 		s := su.store(t)
-		wantErr(t, "CreateSession", s.CreateSession(ctx, newSession("a", "alice", base)), nil)
+		wantErr(t, "CreateSession", s.CreateSession(ctx, newSession("a", "alice", base), nil), nil)
 		for now := at(20 * time.Minute); now.Before(at(8 * time.Hour)); now = now.Add(20 * time.Minute) {
 			wantErr(t, "TouchSession at "+now.Format(time.TimeOnly), s.TouchSession(ctx, "a", now.Add(30*time.Minute), now), nil)
 		}
@@ -181,7 +181,7 @@ func testSessionsBySubject(t *testing.T, su suite) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := su.store(t)
 			for _, ss := range sessions {
-				wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+				wantErr(t, "CreateSession", s.CreateSession(ctx, ss, nil), nil)
 			}
 			got, err := s.SessionsBySubject(ctx, tt.subject, base)
 			wantErr(t, "SessionsBySubject", err, nil)

@@ -86,6 +86,13 @@
 //     others as written; Newest the reverse. It applies Limit after
 //     ordering; Types matches any of them, an empty Types matches all.
 //     FromSeq keeps the entries not yet integrated, ToSeq leaves them out.
+//   - A method that takes a storage.Record writes its entries, not yet
+//     integrated and as given, exactly when its action commits: an entry
+//     PrepareLogEntry refuses (ErrUnrecorded and ErrPersonalData) or one
+//     that cannot be inserted (a taken ID: ErrUnrecorded, and not
+//     ErrAlreadyExists) leaves the action undone and no entry written; an action that fails (ErrConflict, ErrNotFound,
+//     ErrAlreadyExists) writes no entry. WithdrawConsent revokes the
+//     citizen's grants of the permit's clients in the same transaction.
 package storagetest
 
 import (
@@ -115,6 +122,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"CompleteAuthRequest", testCompleteAuthRequest},
 		{"SaveAuthCode", testSaveAuthCode},
 		{"ConsumeAuthCode", testConsumeAuthCode},
+		{"Recorded", testRecorded},
 		{"IssueTokens", testIssueTokens},
 		{"TokenExpiry", testTokenExpiry},
 		{"RevokeAccessToken", testRevokeAccessToken},

@@ -40,7 +40,7 @@ func newRefresh(id, grantID string) *storage.RefreshToken {
 // "rt-"+id.
 func issue(t *testing.T, s storage.Store, g storage.Grant) {
 	t.Helper()
-	err := s.IssueTokens(context.Background(), g, newAccess("at-"+g.ID, g.ID), newRefresh("rt-"+g.ID, g.ID))
+	err := s.IssueTokens(context.Background(), g, newAccess("at-"+g.ID, g.ID), newRefresh("rt-"+g.ID, g.ID), nil)
 	wantErr(t, "IssueTokens("+g.ID+")", err, nil)
 }
 
@@ -90,7 +90,7 @@ func testIssueTokens(t *testing.T, su suite) {
 				if tt.refresh {
 					refresh = newRefresh("rt-1", tt.g.ID)
 				}
-				wantErr(t, "IssueTokens", s.IssueTokens(ctx, tt.g, access, refresh), nil)
+				wantErr(t, "IssueTokens", s.IssueTokens(ctx, tt.g, access, refresh, nil), nil)
 
 				got, err := s.AccessToken(ctx, access.ID, base)
 				wantErr(t, "AccessToken", err, nil)
@@ -114,7 +114,7 @@ func testIssueTokens(t *testing.T, su suite) {
 		seedClient(t, s, "client-1")
 		g := newGrant("g")
 		issue(t, s, g)
-		wantErr(t, "IssueTokens again", s.IssueTokens(ctx, g, newAccess("at-2", "g"), nil), nil)
+		wantErr(t, "IssueTokens again", s.IssueTokens(ctx, g, newAccess("at-2", "g"), nil, nil), nil)
 		accessLive(t, s, "at-g", base, true)
 		accessLive(t, s, "at-2", base, true)
 		refreshLive(t, s, "rt-g", base, true)
@@ -141,7 +141,7 @@ func testIssueTokens(t *testing.T, su suite) {
 				wantErr(t, "RevokeGrant", s.RevokeGrant(ctx, "revoked", base), nil)
 
 				tt.g.Subject = "subject-" + tt.g.ID
-				err := s.IssueTokens(ctx, tt.g, tt.access, tt.refresh)
+				err := s.IssueTokens(ctx, tt.g, tt.access, tt.refresh, nil)
 				wantErr(t, "IssueTokens", err, tt.err)
 
 				// One transaction: nothing of the refused call is left.
@@ -204,7 +204,7 @@ func testRevokeAccessToken(t *testing.T, su suite) {
 	s := su.store(t)
 	seedClient(t, s, "client-1")
 	issue(t, s, newGrant("g"))
-	wantErr(t, "IssueTokens", s.IssueTokens(ctx, newGrant("g"), newAccess("at-2", "g"), nil), nil)
+	wantErr(t, "IssueTokens", s.IssueTokens(ctx, newGrant("g"), newAccess("at-2", "g"), nil, nil), nil)
 
 	wantErr(t, "RevokeAccessToken", s.RevokeAccessToken(ctx, "at-g", base), nil)
 	accessLive(t, s, "at-g", base, false)
@@ -225,7 +225,7 @@ func testRevokeGrant(t *testing.T, su suite) {
 	wantErr(t, "RevokeGrant", s.RevokeGrant(ctx, "g", base), nil)
 	accessLive(t, s, "at-g", base, false)
 	refreshLive(t, s, "rt-g", base, false)
-	_, err := s.RotateRefreshToken(ctx, "rt-g", newAccess("at-next", ""), *newRefresh("rt-next", ""), base)
+	_, err := s.RotateRefreshToken(ctx, "rt-g", newAccess("at-next", ""), *newRefresh("rt-next", ""), base, nil)
 	wantErr(t, "RotateRefreshToken of a revoked grant", err, storage.ErrNotFound)
 	accessLive(t, s, "at-next", base, false)
 
@@ -324,7 +324,7 @@ func testRotateRefreshToken(t *testing.T, su suite) {
 		g := newGrant("g")
 		issue(t, s, g)
 		a, r := next(1)
-		got, err := s.RotateRefreshToken(ctx, "rt-g", a, r, at(time.Minute))
+		got, err := s.RotateRefreshToken(ctx, "rt-g", a, r, at(time.Minute), nil)
 		wantErr(t, "RotateRefreshToken", err, nil)
 		check(t, "RotateRefreshToken grant", got, g, normGrant)
 
@@ -341,7 +341,7 @@ func testRotateRefreshToken(t *testing.T, su suite) {
 
 		// The chain goes on.
 		a2, r2 := next(2)
-		_, err = s.RotateRefreshToken(ctx, r.ID, a2, r2, at(2*time.Minute))
+		_, err = s.RotateRefreshToken(ctx, r.ID, a2, r2, at(2*time.Minute), nil)
 		wantErr(t, "RotateRefreshToken of the successor", err, nil)
 		refreshLive(t, s, r2.ID, at(2*time.Minute), true)
 	})
@@ -353,11 +353,11 @@ func testRotateRefreshToken(t *testing.T, su suite) {
 		g.ExpiresAt = at(30 * time.Minute)
 		wantErr(t, "IssueTokens", s.IssueTokens(ctx, g, newAccess("at-g", "g"), &storage.RefreshToken{
 			ID: "rt-g", GrantID: "g", CreatedAt: base, ExpiresAt: g.ExpiresAt,
-		}), nil)
+		}, nil), nil)
 		a, r := next(1)
 		a.ExpiresAt = at(time.Hour)
 		r.ExpiresAt = at(2 * time.Hour)
-		_, err := s.RotateRefreshToken(ctx, "rt-g", a, r, at(time.Minute))
+		_, err := s.RotateRefreshToken(ctx, "rt-g", a, r, at(time.Minute), nil)
 		wantErr(t, "RotateRefreshToken", err, nil)
 		ai, err := s.AccessToken(ctx, a.ID, at(time.Minute))
 		wantErr(t, "AccessToken", err, nil)
@@ -391,7 +391,7 @@ func testRotateRefreshToken(t *testing.T, su suite) {
 				issue(t, s, newGrant("revoked"))
 				wantErr(t, "RevokeGrant", s.RevokeGrant(ctx, "revoked", base), nil)
 				a, r := next(1)
-				_, err := s.RotateRefreshToken(ctx, tt.old, a, r, tt.now)
+				_, err := s.RotateRefreshToken(ctx, tt.old, a, r, tt.now, nil)
 				wantErr(t, "RotateRefreshToken", err, storage.ErrNotFound)
 				accessLive(t, s, a.ID, at(time.Minute), false)
 				refreshLive(t, s, r.ID, at(time.Minute), false)
@@ -405,11 +405,11 @@ func testRotateRefreshToken(t *testing.T, su suite) {
 		issue(t, s, newGrant("g"))
 		issue(t, s, newGrant("other"))
 		a1, r1 := next(1)
-		_, err := s.RotateRefreshToken(ctx, "rt-g", a1, r1, at(time.Minute))
+		_, err := s.RotateRefreshToken(ctx, "rt-g", a1, r1, at(time.Minute), nil)
 		wantErr(t, "RotateRefreshToken", err, nil)
 
 		a2, r2 := next(2)
-		_, err = s.RotateRefreshToken(ctx, "rt-g", a2, r2, at(2*time.Minute))
+		_, err = s.RotateRefreshToken(ctx, "rt-g", a2, r2, at(2*time.Minute), nil)
 		wantErr(t, "RotateRefreshToken of a used token", err, storage.ErrConflict)
 
 		now := at(2 * time.Minute)
@@ -420,11 +420,11 @@ func testRotateRefreshToken(t *testing.T, su suite) {
 			refreshLive(t, s, id, now, false)
 		}
 		a3, r3 := next(3)
-		_, err = s.RotateRefreshToken(ctx, r1.ID, a3, r3, now)
+		_, err = s.RotateRefreshToken(ctx, r1.ID, a3, r3, now, nil)
 		wantErr(t, "RotateRefreshToken of the successor after reuse", err, storage.ErrNotFound)
-		wantErr(t, "IssueTokens into the revoked grant", s.IssueTokens(ctx, newGrant("g"), a3, nil), storage.ErrConflict)
+		wantErr(t, "IssueTokens into the revoked grant", s.IssueTokens(ctx, newGrant("g"), a3, nil, nil), storage.ErrConflict)
 
-		_, err = s.RotateRefreshToken(ctx, "rt-g", a3, r3, now)
+		_, err = s.RotateRefreshToken(ctx, "rt-g", a3, r3, now, nil)
 		wantErr(t, "RotateRefreshToken of a used token of a revoked grant", err, storage.ErrConflict)
 
 		accessLive(t, s, "at-other", now, true)
@@ -438,7 +438,7 @@ func testRotateRefreshToken(t *testing.T, su suite) {
 		const n = 16
 		errs := race(n, func(i int) error {
 			a, r := next(i)
-			_, err := s.RotateRefreshToken(ctx, "rt-g", a, r, at(time.Minute))
+			_, err := s.RotateRefreshToken(ctx, "rt-g", a, r, at(time.Minute), nil)
 			return err
 		})
 		if w := winners(t, "RotateRefreshToken", errs, storage.ErrConflict); w != 1 {
@@ -502,11 +502,11 @@ func testRevocations(t *testing.T, su suite) {
 	}
 	a1 := storage.AccessToken{ID: "at-d1", CreatedAt: at(time.Minute), ExpiresAt: at(6 * time.Minute)}
 	r1 := storage.RefreshToken{ID: "rt-d1", CreatedAt: at(time.Minute), ExpiresAt: at(time.Hour)}
-	_, err = s.RotateRefreshToken(ctx, "rt-d", a1, r1, at(time.Minute))
+	_, err = s.RotateRefreshToken(ctx, "rt-d", a1, r1, at(time.Minute), nil)
 	wantErr(t, "RotateRefreshToken", err, nil)
 	a2, r2 := a1, r1
 	a2.ID, r2.ID = "at-d2", "rt-d2"
-	_, err = s.RotateRefreshToken(ctx, "rt-d", a2, r2, at(time.Minute))
+	_, err = s.RotateRefreshToken(ctx, "rt-d", a2, r2, at(time.Minute), nil)
 	wantErr(t, "RotateRefreshToken of a used token", err, storage.ErrConflict)
 
 	want := map[string]time.Time{
