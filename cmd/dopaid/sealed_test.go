@@ -8,10 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/op"
 	"github.com/dopaid/dopaid/storage"
-	"github.com/dopaid/dopaid/storage/postgres/pgtest"
 )
 
 // tokenReads counts the access tokens the provider reads from the store.
@@ -133,14 +131,7 @@ func mustGrantOf(t *testing.T, s storage.Store, token string) string {
 // database; a token revoked on one is refused by the other (NOTIFY, and
 // the revocation set's lifetime).
 func TestRevocationReachesOtherReplicas(t *testing.T) {
-	db := pgtest.Schema(t, 8)
-	mk, err := keys.GenerateMasterKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sameKey := func(m *Main) { m.Config.MasterKey = mk }
-	a := boot(t, db, sameKey)
-	b := boot(t, db, sameKey)
+	a, b := twoReplicas(t)
 	pm := permitFor(t, a, "replicated-agency", namesOnly)
 	c := newTestClient(t, a, storage.Client{ID: "svc", AuthMethod: storage.AuthMethodSecretBasic, PermitID: pm.ID})
 	tok := c.signIn(t, a, newBrowser(t), "citizen-rr")
@@ -223,12 +214,7 @@ func TestConsentChangeReachesUserinfo(t *testing.T) {
 		})
 	})
 	t.Run("two replicas", func(t *testing.T) {
-		db := pgtest.Schema(t, 8)
-		mk, err := keys.GenerateMasterKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sameKey := func(m *Main) { m.Config.MasterKey = mk }
-		check(t, boot(t, db, sameKey), boot(t, db, sameKey))
+		a, b := twoReplicas(t)
+		check(t, a, b)
 	})
 }

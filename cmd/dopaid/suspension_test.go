@@ -64,20 +64,26 @@ func TestPermitSuspendedMidSession(t *testing.T) {
 	})
 }
 
+// twoReplicas boots two servers on one PostgreSQL schema with one master
+// key, as two replicas of a deployment (opts apply to both).
+func twoReplicas(t *testing.T, opts ...func(*Main)) (a, b *testServer) {
+	t.Helper()
+	db := pgtest.Schema(t, 8)
+	mk, err := keys.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append([]func(*Main){func(m *Main) { m.Config.MasterKey = mk }}, opts...)
+	return boot(t, db, opts...), boot(t, db, opts...)
+}
+
 // TestSuspensionReachesOtherReplicas: two server processes' worth of
 // wiring on one PostgreSQL database; a suspension decided on one is
 // refused by the other (NOTIFY, and caches that expire). The test waits for
 // the refusal and fails only if it never comes; how long it took is logged
 // here and measured by cmd/dopaid-bench, not asserted.
 func TestSuspensionReachesOtherReplicas(t *testing.T) {
-	db := pgtest.Schema(t, 8)
-	mk, err := keys.GenerateMasterKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sameKey := func(m *Main) { m.Config.MasterKey = mk }
-	a := boot(t, db, sameKey)
-	b := boot(t, db, sameKey)
+	a, b := twoReplicas(t)
 	pm := permitFor(t, a, "replicated-agency", namesOnly)
 	c := newTestClient(t, a, storage.Client{ID: "svc", AuthMethod: storage.AuthMethodSecretBasic, PermitID: pm.ID})
 
@@ -149,15 +155,8 @@ func TestScheduledSuspensionInForceAtItsTime(t *testing.T) {
 // database, their caches warm; a revocation scheduled on one is refused by
 // the other at its time.
 func TestScheduledRevocationOnEveryReplica(t *testing.T) {
-	db := pgtest.Schema(t, 8)
-	mk, err := keys.GenerateMasterKey()
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := newFakeClock()
-	same := func(m *Main) { m.Config.MasterKey = mk; m.Now = clock.Now }
-	a := boot(t, db, same)
-	b := boot(t, db, same)
+	a, b := twoReplicas(t, func(m *Main) { m.Now = clock.Now })
 	pm := permitFor(t, a, "replicated-agency", namesOnly)
 	c := newTestClient(t, a, storage.Client{ID: "svc", AuthMethod: storage.AuthMethodSecretBasic, PermitID: pm.ID})
 	tok := c.signIn(t, b, newBrowser(t), "citizen-r")
