@@ -56,81 +56,98 @@ func TestAuditAcrossReplicas(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := newTestStore(t)
-			dbURL := a.pool.Config().ConnString()
-			start, wait := tt.second(t, dbURL)
-
-			start()
-			got, errs := appendAuditEntries(a, "replica-a")
-			wait()
-			for _, err := range errs {
-				t.Errorf("replica a: %v", err)
-			}
-
-			ctx := context.Background()
-			for {
-				n, err := a.IntegrateLog(ctx, 100, sizeOnly)
-				if err != nil {
-					t.Fatalf("IntegrateLog: %v", err)
-				}
-				if n == 0 {
-					break
-				}
-			}
-			chain, err := a.AuditEntries(ctx, storage.AuditFilter{})
-			if err != nil {
-				t.Fatalf("AuditEntries: %v", err)
-			}
-			const want = 2 * auditWorkers * auditPerWorker
-			if len(chain) != want {
-				t.Fatalf("chain has %d entries, want %d", len(chain), want)
-			}
-			for i, e := range chain {
-				if e.Seq != int64(i+1) {
-					t.Fatalf("entry %d has Seq %d, want %d", i, e.Seq, i+1)
-				}
-			}
-			// Every append returned the entry it stored, and each
-			// goroutine's entries follow in the order it appended them.
-			byID := map[string]storage.AuditEntry{}
-			for _, e := range chain {
-				byID[e.ID] = e
-			}
-			for _, e := range got {
-				if stored, ok := byID[e.ID]; !ok || stored.Detail != e.Detail || stored.Actor != e.Actor {
-					t.Errorf("AppendAudit returned %s %q, the log holds %+v under its ID", e.ID, e.Detail, stored)
-				}
-			}
-			last := map[string]int{} // "actor worker" → last index seen
-			perActor := map[string]int{}
-			switches := 0
-			for i, e := range chain {
-				perActor[e.Actor]++
-				if i > 0 && chain[i-1].Actor != e.Actor {
-					switches++
-				}
-				var w, n int
-				if _, err := fmt.Sscanf(e.Detail, "worker %d entry %d", &w, &n); err != nil {
-					t.Fatalf("entry %d: detail %q: %v", e.Seq, e.Detail, err)
-				}
-				key := e.Actor + " " + strconv.Itoa(w)
-				if prev, ok := last[key]; ok && n != prev+1 {
-					t.Errorf("entry %d: %s appended entry %d after entry %d", e.Seq, key, n, prev)
-				}
-				last[key] = n
-			}
-			for _, actor := range []string{"replica-a", "replica-b"} {
-				if perActor[actor] != auditWorkers*auditPerWorker {
-					t.Errorf("%s has %d entries, want %d", actor, perActor[actor], auditWorkers*auditPerWorker)
-				}
-			}
 			// A race in which one replica finished before the other began
-			// would have tested nothing.
-			if switches < 2 {
-				t.Errorf("the chain changes replica %d times: the replicas did not append at the same time", switches)
+			// would have tested nothing; on a loaded machine (the appends
+			// are grouped, a few round trips each) it can happen, so the
+			// race is run again, up to three times, before that counts.
+			for attempt := 1; ; attempt++ {
+				switches := raceReplicas(t, tt.second)
+				if switches >= 2 {
+					return
+				}
+				if attempt == 3 {
+					t.Fatalf("the chain changes replica %d times in each of %d races: the replicas never appended at the same time", switches, attempt)
+				}
+				t.Logf("race %d: the chain changes replica %d times; racing again", attempt, switches)
 			}
 		})
 	}
+}
+
+// raceReplicas appends from two replicas at once (this Store, and the one
+// second starts), integrates, checks the log and returns how many times
+// the chain changes from one replica to the other.
+func raceReplicas(t *testing.T, second func(t *testing.T, dbURL string) (start func(), wait func())) int {
+	t.Helper()
+	a := newTestStore(t)
+	dbURL := a.pool.Config().ConnString()
+	start, wait := second(t, dbURL)
+
+	start()
+	got, errs := appendAuditEntries(a, "replica-a")
+	wait()
+	for _, err := range errs {
+		t.Errorf("replica a: %v", err)
+	}
+
+	ctx := context.Background()
+	for {
+		n, err := a.IntegrateLog(ctx, 100, sizeOnly)
+		if err != nil {
+			t.Fatalf("IntegrateLog: %v", err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	chain, err := a.AuditEntries(ctx, storage.AuditFilter{})
+	if err != nil {
+		t.Fatalf("AuditEntries: %v", err)
+	}
+	const want = 2 * auditWorkers * auditPerWorker
+	if len(chain) != want {
+		t.Fatalf("chain has %d entries, want %d", len(chain), want)
+	}
+	for i, e := range chain {
+		if e.Seq != int64(i+1) {
+			t.Fatalf("entry %d has Seq %d, want %d", i, e.Seq, i+1)
+		}
+	}
+	// Every append returned the entry it stored, and each
+	// goroutine's entries follow in the order it appended them.
+	byID := map[string]storage.AuditEntry{}
+	for _, e := range chain {
+		byID[e.ID] = e
+	}
+	for _, e := range got {
+		if stored, ok := byID[e.ID]; !ok || stored.Detail != e.Detail || stored.Actor != e.Actor {
+			t.Errorf("AppendAudit returned %s %q, the log holds %+v under its ID", e.ID, e.Detail, stored)
+		}
+	}
+	last := map[string]int{} // "actor worker" → last index seen
+	perActor := map[string]int{}
+	switches := 0
+	for i, e := range chain {
+		perActor[e.Actor]++
+		if i > 0 && chain[i-1].Actor != e.Actor {
+			switches++
+		}
+		var w, n int
+		if _, err := fmt.Sscanf(e.Detail, "worker %d entry %d", &w, &n); err != nil {
+			t.Fatalf("entry %d: detail %q: %v", e.Seq, e.Detail, err)
+		}
+		key := e.Actor + " " + strconv.Itoa(w)
+		if prev, ok := last[key]; ok && n != prev+1 {
+			t.Errorf("entry %d: %s appended entry %d after entry %d", e.Seq, key, n, prev)
+		}
+		last[key] = n
+	}
+	for _, actor := range []string{"replica-a", "replica-b"} {
+		if perActor[actor] != auditWorkers*auditPerWorker {
+			t.Errorf("%s has %d entries, want %d", actor, perActor[actor], auditWorkers*auditPerWorker)
+		}
+	}
+	return switches
 }
 
 // sizeOnly integrates without a tree: the test looks at the places only.
