@@ -326,8 +326,8 @@ type page struct {
 	ReturnTo string
 	// Next is where the language switch returns to: the same step, read
 	// again by GET (stepURL) unless a handler names it.
-	Next      string
-	Error     string
+	Next  string
+	Error string
 	// Fields are messages at the fields they concern (by the input's id):
 	// format errors that need no registry and reveal nothing.
 	Fields map[string]string
