@@ -10,6 +10,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/dopaid/dopaid/storage"
 )
 
 // The citizen's pages in a real browser, as a citizen on a phone meets
@@ -297,6 +299,36 @@ func TestBrowserPhoneWidth(t *testing.T) {
 			b.open(t, ts.URL+"/login?authRequestID=gone")
 			b.need(t, "error")
 			b.fits(t, lang, "error")
+		}
+	})
+}
+
+// TestBrowserPermitSuspendedNoDeadEnd: a citizen sent to sign in to a
+// system whose agency's permit is suspended gets the styled page in Thai
+// and English (fitting a phone) that says what happened and what to do,
+// and a way back that gives the application the OAuth error
+// (unauthorized_client, with its state) — not a dead end.
+func TestBrowserPermitSuspendedNoDeadEnd(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, database string) {
+		c := newChrome(t)
+		ts := boot(t, database, devMode)
+		pm, app := newLicenceApp(t, ts)
+		decide(t, ts, approver(t, ts), pm.ID, storage.DecisionSuspend)
+		b := c.newTab(t)
+		b.open(t, app.URL+"/login")
+		if got, want := b.alert(t), "หนังสืออนุญาตให้หน่วยงานนี้ใช้ DOPA-Digital ID ถูกระงับหรือสิ้นสุดแล้ว ข้อมูลของท่านไม่ได้ถูกส่งให้หน่วยงาน"; got != want {
+			t.Errorf("Thai message = %q, want %q", got, want)
+		}
+		if got, want := b.text(t, "error-en"), "The agency's permit to use DOPA-Digital ID is not in force."; got != want {
+			t.Errorf("English message = %q, want %q", got, want)
+		}
+		if got := b.text(t, "error-code"); got != "unauthorized_client" {
+			t.Errorf("error code = %q", got)
+		}
+		b.fits(t, "th+en", "permit-suspended")
+		b.click(t, "return")
+		if got := app.refused(t, b); got != "unauthorized_client" {
+			t.Errorf("the application got %q, want unauthorized_client", got)
 		}
 	})
 }
