@@ -57,7 +57,7 @@ var pages = parsePages()
 type pageSet map[string]*template.Template
 
 func parsePages() pageSet {
-	funcs := template.FuncMap{"t": func(m map[string]string, k string) string { return m[k] }}
+	funcs := template.FuncMap{"t": func(m map[string]string, k string) string { return m[k] }, "field": fieldAttrs}
 	names, err := fs.Glob(assets, "pages/*.html")
 	if err != nil {
 		panic(err)
@@ -71,6 +71,26 @@ func parsePages() pageSet {
 		set[base] = template.Must(template.New(base).Funcs(funcs).ParseFS(assets, "pages/layout.html", n))
 	}
 	return set
+}
+
+// fieldAttrs are an input's accessibility attributes: its hint (the id
+// of the element that describes it, or ""), and when fields names an error
+// for it, aria-invalid and the error message (id+"-error") first.
+func fieldAttrs(fields map[string]string, id, hint string) template.HTMLAttr {
+	var ids []string
+	invalid := ""
+	if fields[id] != "" {
+		invalid = ` aria-invalid="true"`
+		ids = append(ids, id+"-error")
+	}
+	if hint != "" {
+		ids = append(ids, hint)
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	// ids are the templates' own constants, never input.
+	return template.HTMLAttr(invalid + ` aria-describedby="` + template.HTMLEscapeString(strings.Join(ids, " ")) + `"`)
 }
 
 // ExecuteTemplate renders the named page.
@@ -212,6 +232,7 @@ func New(cfg Config) (*Handler, error) {
 	m.HandleFunc("POST "+Path+"/face/check", h.faceCheck)
 	m.HandleFunc("GET "+Path+"/enrol", h.enrolForm)
 	m.HandleFunc("POST "+Path+"/enrol", h.enrolSubmit)
+	m.HandleFunc("GET "+Path+"/recovery", h.recoveryCodes)
 	m.HandleFunc("GET "+Path+"/lang", h.setLang)
 	m.HandleFunc("POST "+Path+"/signout", h.signOut)
 	m.HandleFunc("POST "+Path+"/consent", h.consentSubmit)
@@ -303,10 +324,15 @@ type page struct {
 	// ReturnTo is formOrigin of the request's redirect URI, on pages whose
 	// forms may complete the request.
 	ReturnTo string
-	// Next is where the language switch returns to; "" is the sign-in
-	// page of RequestID.
-	Next      string
-	Error     string
+	// Next is where the language switch returns to: the same step, read
+	// again by GET (stepURL) unless a handler names it.
+	Next  string
+	Error string
+	// Fields are messages at the fields they concern (by the input's id):
+	// format errors that need no registry and reveal nothing.
+	Fields map[string]string
+	// Form is what the citizen typed, shown again with an error.
+	Form      map[string]string
 	Simulator bool
 	Data      any
 }
@@ -318,6 +344,9 @@ func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, requestID stri
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if p.Next == "" {
+		p.Next = stepURL(r, p.RequestID)
+	}
 	if p.ReturnTo != "" {
 		w.Header().Set("Content-Security-Policy", csp(p.ReturnTo))
 	}
@@ -325,6 +354,37 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	if err := pages.ExecuteTemplate(w, name, p); err != nil {
 		h.log.ErrorContext(r.Context(), "login: render", "page", name, "err", err)
 	}
+}
+
+// stepURL is the address that shows the step r is at again, in whatever
+// language the citizen has chosen: the page itself for a GET, and for a
+// form's answer (an error, a refusal) the page that form is on. The
+// language switch returns there, so that it never loses the citizen's
+// place in the flow.
+func stepURL(r *http.Request, requestID string) string {
+	withRequest := func(p string) string {
+		if requestID == "" {
+			return p
+		}
+		return p + "?authRequestID=" + url.QueryEscape(requestID)
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return localNext(r.URL.RequestURI())
+	}
+	switch r.URL.Path {
+	case Path + "/proof":
+		return withRequest(Path + "/proof")
+	case Path + "/face", Path + "/face/check":
+		return Path + "/face"
+	case Path + "/enrol":
+		return Path + "/enrol"
+	case mePath + "/signin":
+		return mePath
+	}
+	if strings.HasPrefix(r.URL.Path, mePath+"/") {
+		return mePath
+	}
+	return withRequest(Path)
 }
 
 // fail renders the generic error page (never internal text).
@@ -362,6 +422,15 @@ func (h *Handler) setCookie(w http.ResponseWriter, base, value string, maxAge ti
 func (h *Handler) cookie(r *http.Request, base string) string {
 	c, err := r.Cookie(h.cookieName(base))
 	if err != nil || len(c.Value) > 128 {
+		return ""
+	}
+	return c.Value
+}
+
+// cookieValue is cookie for the one longer value, the sealed recovery codes.
+func (h *Handler) cookieValue(r *http.Request, base string) string {
+	c, err := r.Cookie(h.cookieName(base))
+	if err != nil || len(c.Value) > 1024 {
 		return ""
 	}
 	return c.Value

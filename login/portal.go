@@ -151,6 +151,8 @@ func (h *Handler) renderPortalSignIn(w http.ResponseWriter, r *http.Request, sta
 	p.Next = mePath
 	if no.msg != "" {
 		p.Error = no.text(w, p)
+		p.Fields = translated(p.T, no.fields)
+		p.Form = map[string]string{"pid": storage.TruncateText(r.PostFormValue("pid"), 40)}
 	}
 	d := portalData{}
 	d.Notice, d.Warn = notice(p, r)

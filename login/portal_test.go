@@ -382,8 +382,9 @@ func TestPortalSignIn(t *testing.T) {
 	}{
 		{"wrong code", func(*portalFixture) string { return mePID(1) }, func(f *portalFixture) string { return wrongCode(f.code()) }, http.StatusUnauthorized, "signin_failed"},
 		{"unknown citizen", func(*portalFixture) string { return mePID(9) }, (*portalFixture).code, http.StatusUnauthorized, "signin_failed"},
-		{"not an ID number", func(*portalFixture) string { return "1100100000010" }, (*portalFixture).code, http.StatusBadRequest, "signin_failed"},
-		{"no code", func(*portalFixture) string { return mePID(1) }, func(*portalFixture) string { return "" }, http.StatusBadRequest, "signin_failed"},
+		// Format errors are said at their field (they need no registry).
+		{"not an ID number", func(*portalFixture) string { return "1100100000010" }, (*portalFixture).code, http.StatusBadRequest, "err_pid_check"},
+		{"no code", func(*portalFixture) string { return mePID(1) }, func(*portalFixture) string { return "" }, http.StatusBadRequest, "err_code"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -99,23 +99,18 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 		Day: r.PostFormValue("birth_day"), Month: r.PostFormValue("birth_month"), Year: r.PostFormValue("birth_year"),
 		Laser: r.PostFormValue("laser"),
 	}
-	again := func(status int, msg string, wt wait) {
+	// What the citizen typed is shown again with any answer (the laser
+	// code too: the page is not stored, and retyping it helps no one).
+	again := func(status int, msg string, wt wait, fields map[string]string) {
 		p := h.newPage(w, r, ar.ID)
 		p.Error = refusal{msg: msg, wait: wt}.text(w, p)
-		in.Laser = "" // never echo the laser code back
+		p.Fields = translated(p.T, fields)
 		p.Data = in
 		h.render(w, r, status, "proof.html", p)
 	}
-	pid, err := storage.ParsePID(in.PID)
-	typed, derr := typedBirthdate(in.Day, in.Month, in.Year)
-	first, last := storage.FoldName(in.FirstName), storage.FoldName(in.LastName)
-	var laser string
-	var lerr error
-	if strings.TrimSpace(in.Laser) != "" {
-		laser, lerr = storage.NormalizeLaserCode(in.Laser)
-	}
-	if err != nil || derr != nil || lerr != nil || first == "" || last == "" || len(first) > 200 || len(last) > 200 {
-		again(http.StatusBadRequest, "proof_failed", wait{})
+	pid, first, last, typed, laser, fields := proofFields(in)
+	if len(fields) > 0 {
+		again(http.StatusBadRequest, "form_invalid", wait{}, fields)
 		return
 	}
 	// Counted before the comparison (see admit); a match gives it back, so
@@ -129,7 +124,7 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 			h.internal(w, r, "lock-out", err)
 			return
 		}
-		again(http.StatusTooManyRequests, "locked", wt)
+		again(http.StatusTooManyRequests, "locked", wt, nil)
 		return
 	}
 	c, err := h.cfg.Store.CitizenByPID(ctx, pid)
@@ -150,7 +145,7 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 			h.internal(w, r, "throttle", err)
 			return
 		}
-		again(http.StatusUnauthorized, "proof_failed", wait{})
+		again(http.StatusUnauthorized, "proof_failed", wait{}, nil)
 		return
 	}
 	if err := h.matched(ctx, g); err != nil {
@@ -168,6 +163,82 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, Path+"/face", http.StatusSeeOther)
+}
+
+// proofFields reads the proofing form. Each format error — one that needs
+// no registry and says nothing about anyone's record — is named at its
+// field (by the input's id, a key of messages as the value): a check digit
+// that does not match, a Common-Era year, a laser code of the wrong shape.
+func proofFields(in proofData) (pid, first, last string, typed storage.BEDate, laser string, fields map[string]string) {
+	fields = map[string]string{}
+	var err error
+	if pid, err = storage.ParsePID(in.PID); err != nil {
+		fields["pid"] = pidError(err)
+	}
+	first, last = storage.FoldName(in.FirstName), storage.FoldName(in.LastName)
+	if first == "" || len(first) > 200 {
+		fields["first_name"] = "err_first_name"
+	}
+	if last == "" || len(last) > 200 {
+		fields["last_name"] = "err_last_name"
+	}
+	var field, key string
+	typed, field, key = birthdateFields(in.Day, in.Month, in.Year)
+	if field != "" {
+		fields[field] = key
+	}
+	if strings.TrimSpace(in.Laser) != "" {
+		if laser, err = storage.NormalizeLaserCode(in.Laser); err != nil {
+			fields["laser"] = "err_laser"
+		}
+	}
+	return pid, first, last, typed, laser, fields
+}
+
+// pidError is the message key for an ID number storage.ParsePID refused.
+func pidError(err error) string {
+	switch {
+	case errors.Is(err, storage.ErrPIDCheckDigit):
+		return "err_pid_check"
+	case errors.Is(err, storage.ErrPIDCategory):
+		return "err_pid_category"
+	}
+	return "err_pid_format"
+}
+
+// birthdateFields reads the birthdate fields (typedBirthdate) and names the
+// field that is wrong and why: a year that reads as Common Era (a citizen
+// born in 1987 who typed 1987, not 2530) gets its own answer.
+func birthdateFields(day, month, year string) (storage.BEDate, string, string) {
+	y, err := strconv.Atoi(storage.NormalizeInput(year))
+	switch {
+	case err != nil:
+		return storage.BEDate{}, "birth_year", "err_year"
+	case y >= 1800 && y < 2400:
+		return storage.BEDate{}, "birth_year", "err_year_ce"
+	case y < 2400 || y > 2700:
+		return storage.BEDate{}, "birth_year", "err_year"
+	}
+	b, err := typedBirthdate(day, month, year)
+	if err == nil {
+		return b, "", ""
+	}
+	if m, merr := strconv.Atoi(storage.NormalizeInput(month)); (merr != nil && strings.TrimSpace(month) != "") || m < 0 || m > 12 {
+		return storage.BEDate{}, "birth_month", "err_month"
+	}
+	return storage.BEDate{}, "birth_day", "err_day"
+}
+
+// translated turns message keys by field into the page's language.
+func translated(t map[string]string, keys map[string]string) map[string]string {
+	if len(keys) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(keys))
+	for f, k := range keys {
+		out[f] = t[k]
+	}
+	return out
 }
 
 // matchRegistry compares what the citizen typed with the record. Every
@@ -674,20 +745,72 @@ func (h *Handler) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	// The enrolment's entry above records this sign-in too; should the
 	// session not start, a second entry says so.
-	if _, err := h.startSession(w, r, c.ID, amr, f.IAL, nil); err != nil {
+	s, err := h.startSession(w, r, c.ID, amr, f.IAL, nil)
+	if err != nil {
 		h.undo(ctx, e, "session_not_started")
 		h.internal(w, r, "start session", err)
 		return
 	}
 	_ = h.cfg.Store.DeleteFlow(ctx, f.ID)
 	h.setCookie(w, "dopaid-flow", "", -1, http.SameSiteLaxMode)
-	// The request is completed by /continue, after the citizen has kept the
-	// codes (and consented, if the request releases claims).
-	p := h.newPage(w, r, f.AuthRequestID)
+	// The codes are shown by a GET (recoveryCodes), so that a reload or the
+	// language switch shows them again instead of losing them: until the
+	// citizen continues they wait in the browser, sealed to this session,
+	// and nowhere on the server.
+	sealedCodes, err := h.cfg.Envelope.Seal([]byte(strings.Join(codes, " ")), []byte(recoveryAD+s.ID))
+	if err != nil {
+		h.internal(w, r, "seal recovery codes", err)
+		return
+	}
+	h.setCookie(w, recoveryCookie, base64.RawURLEncoding.EncodeToString(sealedCodes), h.cfg.FlowTTL, http.SameSiteStrictMode)
+	http.Redirect(w, r, recoveryURL(f.AuthRequestID), http.StatusSeeOther)
+}
+
+const (
+	recoveryCookie = "dopaid-recovery"
+	recoveryAD     = "recovery-codes:"
+)
+
+func recoveryURL(authRequestID string) string {
+	if authRequestID == "" {
+		return Path + "/recovery"
+	}
+	return Path + "/recovery?authRequestID=" + url.QueryEscape(authRequestID)
+}
+
+// recoveryCodes shows the recovery codes of the enrolment just finished,
+// to the session it started only. The request is completed by /continue,
+// after the citizen has kept the codes (and consented, if the request
+// releases claims); /continue forgets them.
+func (h *Handler) recoveryCodes(w http.ResponseWriter, r *http.Request) {
+	s, ok := h.session(r)
+	v := h.cookieValue(r, recoveryCookie)
+	if !ok || v == "" {
+		h.fail(w, r, http.StatusBadRequest, "expired")
+		return
+	}
+	sealed, err := base64.RawURLEncoding.DecodeString(v)
+	var b []byte
+	if err == nil {
+		b, err = h.cfg.Envelope.Open(sealed, []byte(recoveryAD+s.ID))
+	}
+	if err != nil {
+		h.fail(w, r, http.StatusBadRequest, "expired")
+		return
+	}
+	id := r.URL.Query().Get("authRequestID")
+	if !storage.ValidText(id) || len(id) > 200 {
+		id = ""
+	}
+	p := h.newPage(w, r, id)
+	cont := mePath
+	if id != "" {
+		cont = Path + "/continue?authRequestID=" + url.QueryEscape(id)
+	}
 	p.Data = struct {
 		Codes    []string
 		Continue string
-	}{codes, Path + "/continue?authRequestID=" + url.QueryEscape(f.AuthRequestID)}
+	}{strings.Fields(string(b)), cont}
 	h.render(w, r, http.StatusOK, "recovery.html", p)
 }
 

@@ -177,6 +177,7 @@ func (h *Handler) continueAfterEnrolment(w http.ResponseWriter, r *http.Request)
 		h.fail(w, r, http.StatusBadRequest, "expired")
 		return
 	}
+	h.setCookie(w, recoveryCookie, "", -1, http.SameSiteStrictMode) // kept: shown no more
 	h.complete(w, r, ar, s)
 }
 
@@ -265,6 +266,9 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		p.ClientName = c.Name
 		p.ReturnTo = formOrigin(ar.RedirectURI)
 		p.Error = no.text(w, p)
+		p.Fields = translated(p.T, no.fields)
+		// The ID number stays; the code, spent or wrong, is typed afresh.
+		p.Form = map[string]string{"pid": storage.TruncateText(r.PostFormValue("pid"), 40)}
 		h.render(w, r, no.status, "signin.html", p)
 		return
 	}
@@ -281,6 +285,8 @@ type refusal struct {
 	status int
 	msg    string
 	wait   wait
+	// fields are format errors by field (message keys), see proofFields.
+	fields map[string]string
 }
 
 // text is the refusal's message in the page's language (a throttled attempt
@@ -301,7 +307,19 @@ func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request) (storage
 	ctx := r.Context()
 	pid, err := storage.ParsePID(r.PostFormValue("pid"))
 	code := storage.NormalizeInput(r.PostFormValue("code"))
-	if err != nil || code == "" || len(code) > 32 {
+	// A mistyped ID number or a missing code is said at its field: that
+	// needs no registry and tells nothing about anyone.
+	fields := map[string]string{}
+	if err != nil {
+		fields["pid"] = pidError(err)
+	}
+	if code == "" {
+		fields["code"] = "err_code"
+	}
+	if len(fields) > 0 {
+		return storage.Session{}, refusal{status: http.StatusBadRequest, msg: "form_invalid", fields: fields}, nil
+	}
+	if len(code) > 32 {
 		return storage.Session{}, refusal{status: http.StatusBadRequest, msg: "signin_failed"}, nil
 	}
 	g := h.gate(w, r, "signin", pid)

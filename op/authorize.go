@@ -123,11 +123,19 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// The agency's permit must be in force (clauses 5 and 11): otherwise an
-	// error page, no redirect — the system is not allowed to receive anything.
+	// error page, no automatic redirect — the system is not allowed to
+	// receive anything. The page explains, in both languages, and offers
+	// the way back: the registered redirect URI with the error alone
+	// (unauthorized_client, state, iss), so that the application can react.
 	pm, err := p.activePermit(ctx, c)
 	if err != nil {
 		if errors.Is(err, errNoPermit) {
-			p.refusedPage(w, r, c, pm, p.permitRefusal(pm), http.StatusForbidden, "unauthorized_client", "The agency's permit to use DOPA-Digital ID is not in force.")
+			back := url.Values{"error": {"unauthorized_client"}, "error_description": {"the agency's permit is not in force"}, "iss": {p.cfg.Issuer}}
+			if state != "" {
+				back.Set("state", state)
+			}
+			p.refusedPageReturn(w, r, c, pm, p.permitRefusal(pm), http.StatusForbidden, errorView{Code: "unauthorized_client",
+				Message: "The agency's permit to use DOPA-Digital ID is not in force.", Return: appendQuery(redirectURI, back)})
 			return
 		}
 		p.log.ErrorContext(ctx, "authorize: load permit", "err", err)

@@ -294,22 +294,67 @@ func writeJSONError(w http.ResponseWriter, status int, e *oidc.Error) {
 // redirect URI (unknown client, unregistered redirect URI, a request from
 // another browser). It never shows internal error text.
 func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	p.renderError(w, r, status, errorView{Code: code, Message: message})
+}
+
+// errorView is the error page: the refusal in Thai and English, what the
+// citizen can do, and — where the request named a registered client and
+// redirect URI — Return, the client's redirect URI with the OAuth error,
+// so that the application learns of the refusal and the citizen is not
+// left at a dead end.
+type errorView struct {
+	Code, Message string
+	MessageTH     string
+	Return        string
+}
+
+func (p *Provider) renderError(w http.ResponseWriter, r *http.Request, status int, v errorView) {
+	if v.MessageTH == "" {
+		v.MessageTH = messagesTH[v.Message]
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	if err := pages.ExecuteTemplate(w, "error.html", struct{ Code, Message string }{code, message}); err != nil {
+	if err := pages.ExecuteTemplate(w, "error.html", v); err != nil {
 		p.log.ErrorContext(r.Context(), "render error page", "err", err)
 	}
+}
+
+// messagesTH are the error page's messages in Thai, by their English text.
+var messagesTH = map[string]string{
+	"The request does not name an application (client_id).":                     "คำขอนี้ไม่ได้ระบุแอปพลิเคชัน (client_id)",
+	"The request's application (client_id) is not valid text.":                  "รหัสแอปพลิเคชัน (client_id) ในคำขอไม่ถูกต้อง",
+	"The application is not allowed to use this service.":                       "แอปพลิเคชันนี้ไม่ได้รับอนุญาตให้ใช้บริการนี้",
+	"The return address (redirect_uri) is not registered for this application.": "ที่อยู่สำหรับส่งกลับ (redirect_uri) ไม่ได้ลงทะเบียนไว้สำหรับแอปพลิเคชันนี้",
+	"The request's state is not valid text.":                                    "ค่า state ในคำขอไม่ถูกต้อง",
+	"The agency's permit to use DOPA-Digital ID is not in force.":               "หนังสืออนุญาตให้หน่วยงานนี้ใช้ DOPA-Digital ID ถูกระงับหรือสิ้นสุดแล้ว ข้อมูลของท่านไม่ได้ถูกส่งให้หน่วยงาน",
+	"The service is temporarily unavailable.":                                   "บริการขัดข้องชั่วคราว กรุณาลองใหม่ภายหลัง",
+	"The request could not be read.":                                            "ไม่สามารถอ่านคำขอนี้ได้",
+	"The request has a parameter whose name is not valid text.":                 "คำขอมีชื่อพารามิเตอร์ที่ไม่ถูกต้อง",
+	"The application is not registered.":                                        "แอปพลิเคชันนี้ไม่ได้ลงทะเบียนไว้",
+	"This sign-in request has expired or does not exist.":                       "คำขอเข้าสู่ระบบนี้หมดอายุหรือไม่มีอยู่",
+	"This sign-in request was started in another browser.":                      "คำขอเข้าสู่ระบบนี้เริ่มจากเบราว์เซอร์อื่น",
+	"Sign-in has not been completed for this request.":                          "การเข้าสู่ระบบสำหรับคำขอนี้ยังไม่เสร็จสิ้น",
+	"This sign-in request has already been answered.":                           "คำขอเข้าสู่ระบบนี้ได้รับคำตอบไปแล้ว",
+	"The sign-out request is not valid text.":                                   "คำขอออกจากระบบไม่ถูกต้อง",
+	"The sign-out request is not valid (id_token_hint).":                        "คำขอออกจากระบบไม่ถูกต้อง (id_token_hint)",
+	"The return address after sign-out is not registered for this application.": "ที่อยู่สำหรับกลับหลังออกจากระบบไม่ได้ลงทะเบียนไว้สำหรับแอปพลิเคชันนี้",
 }
 
 // refusedPage records the refusal of a registered client's authorization
 // request (see refused) and renders it as errorPage; an entry that cannot
 // be written turns it into the generic server_error page.
 func (p *Provider) refusedPage(w http.ResponseWriter, r *http.Request, c storage.Client, pm storage.Permit, detail string, status int, code, message string) {
+	p.refusedPageReturn(w, r, c, pm, detail, status, errorView{Code: code, Message: message})
+}
+
+// refusedPageReturn is refusedPage for a view that may carry a way back
+// to the client (errorView.Return).
+func (p *Provider) refusedPageReturn(w http.ResponseWriter, r *http.Request, c storage.Client, pm storage.Permit, detail string, status int, v errorView) {
 	if err := p.refused(r.Context(), storage.AuditAuthorization, c, pm, nil, detail, nil); err != nil {
 		p.errorPage(w, r, http.StatusInternalServerError, "server_error", "The service is temporarily unavailable.")
 		return
 	}
-	p.errorPage(w, r, status, code, message)
+	p.renderError(w, r, status, v)
 }
 
 // internal logs an unexpected error and returns the generic server_error

@@ -126,8 +126,14 @@ func (b *browser) prove(ts *testServer, c testClient, clk *testClock, d proofDet
 	ts.secret(secret)
 	code, _ := totp.GenerateCode(secret, clk.now())
 	p = b.postForm(ts.URL+login.Path+"/enrol", url.Values{"csrf": {csrf}, "code": {code}})
-	if p.status != http.StatusOK || !strings.Contains(p.body, "recovery") {
-		b.t.Fatalf("enrolment: status %d, want the recovery codes", p.status)
+	// The codes are shown by a GET, so that a reload or the language
+	// switch does not lose them.
+	if p.status != http.StatusSeeOther || !strings.HasPrefix(p.loc, login.Path+"/recovery") {
+		b.t.Fatalf("enrolment: status %d, Location %q, want 303 to the recovery codes", p.status, p.loc)
+	}
+	p = b.page(http.MethodGet, ts.URL+p.loc, nil, "")
+	if p.status != http.StatusOK || !strings.Contains(p.body, `id="recovery-codes"`) {
+		b.t.Fatalf("recovery codes: status %d, want the codes", p.status)
 	}
 	return secret
 }
