@@ -99,8 +99,12 @@ type Client struct {
 	// non-zero.
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
-	Disabled        bool
-	CreatedAt       time.Time
+	// RequirePAR makes the system push every authorization request first
+	// (RFC 9126 §5): the authorization endpoint then accepts only a
+	// request_uri from the pushed authorization request endpoint.
+	RequirePAR bool
+	Disabled   bool
+	CreatedAt  time.Time
 	UpdatedAt       time.Time
 }
 
