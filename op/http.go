@@ -66,6 +66,7 @@ func (p *Provider) routes() http.Handler {
 	handle(PathToken, backChannel(offeredGrants(clientAuth(lib, false))), http.MethodPost)
 	handle(PathIntrospect, backChannel(clientAuth(lib, true)), http.MethodPost)
 	handle(PathRevoke, backChannel(clientAuth(lib, false)), http.MethodPost)
+	handle(PathPAR, withAuthChallenge(backChannel(clientAuth(http.HandlerFunc(p.pushAuthorization), false))), http.MethodPost)
 	handle(PathUserinfo, noStore(limitBody(userinfoForm(lib))), http.MethodGet, http.MethodPost)
 	handle(PathEndSession, browser(http.HandlerFunc(p.endSession)), http.MethodGet, http.MethodPost)
 	return withClientAddr(storage.Proxies{Trusted: p.cfg.TrustedProxies, Header: p.cfg.ProxyHeader}, m)

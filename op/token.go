@@ -162,25 +162,12 @@ func (p *Provider) authenticateAssertion(ctx context.Context, cc *oidcop.ClientC
 	if c.AuthMethod != storage.AuthMethodPrivateKeyJWT {
 		return c, "client_auth_method", invalidClient()
 	}
-	kid := jws.Signatures[0].Header.KeyID
-	keys, err := p.clientKeys(ctx, c, kid)
+	keys, err := p.clientKeys(ctx, c, jws.Signatures[0].Header.KeyID)
 	if err != nil {
 		return c, "client_keys_unavailable", err
 	}
-	var payload []byte
-	for _, k := range keys {
-		if (kid != "" && k.KeyID != kid) || (k.Use != "" && k.Use != "sig") {
-			continue
-		}
-		if k.Algorithm != "" && k.Algorithm != jws.Signatures[0].Header.Algorithm {
-			continue
-		}
-		if b, err := jws.Verify(k.Key); err == nil {
-			payload = b
-			break
-		}
-	}
-	if payload == nil {
+	payload, err := verifyWith(keys, jws)
+	if err != nil {
 		return c, "client_assertion_signature", invalidClient()
 	}
 	var cl assertionClaims
