@@ -105,7 +105,7 @@ type Client struct {
 	RequirePAR bool
 	Disabled   bool
 	CreatedAt  time.Time
-	UpdatedAt       time.Time
+	UpdatedAt  time.Time
 }
 
 // Public reports whether the client has no credential of its own.

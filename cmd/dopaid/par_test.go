@@ -191,7 +191,7 @@ func TestPushedSignedRequests(t *testing.T) {
 			u, _ := c.authorizeURL(t, ts, nil)
 			newBrowser(t).reply(u).wantErrorPage(t, http.StatusBadRequest, "invalid_request")
 			obj, _ := c.requestObject(t, ts, c.Key, nil)
-			newBrowser(t).reply(ts.URL + op.PathAuthorize + "?" + url.Values{"client_id": {c.ID}, "request": {obj}}.Encode()).
+			newBrowser(t).reply(ts.URL+op.PathAuthorize+"?"+url.Values{"client_id": {c.ID}, "request": {obj}}.Encode()).
 				wantErrorPage(t, http.StatusBadRequest, "invalid_request")
 		})
 	})
