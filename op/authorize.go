@@ -189,6 +189,13 @@ func (p *Provider) validateRequest(ctx context.Context, c storage.Client, pm sto
 	if aerr != nil {
 		return storage.AuthRequest{}, aerr
 	}
+	// dpop_jkt (RFC 9449 §10): the code is redeemed only with that key.
+	if jkt := q.Get("dpop_jkt"); jkt != "" {
+		if !codeChallengeRE.MatchString(jkt) { // a SHA-256, base64url: 43 characters
+			return storage.AuthRequest{}, &authError{"invalid_request", "dpop_jkt is malformed"}
+		}
+		ar.DPoPJKT = jkt
+	}
 	return ar, nil
 }
 

@@ -38,6 +38,7 @@ type discoveryDocument struct {
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
+	DPoPSigningAlgValuesSupported              []string `json:"dpop_signing_alg_values_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported"`
 	UILocalesSupported                         []string `json:"ui_locales_supported"`
@@ -91,6 +92,7 @@ func (p *Provider) newDiscovery() discoveryDocument {
 		// provider never fetches a request object from elsewhere.
 		RequestURIParameterSupported:               false,
 		RequestObjectSigningAlgValuesSupported:     algs(requestObjectAlgs...),
+		DPoPSigningAlgValuesSupported:              algs(dpopAlgs...),
 		AuthorizationResponseIssParameterSupported: true,
 		PromptValuesSupported:                      promptValues,
 		UILocalesSupported:                         []string{"th", "en"},

@@ -130,6 +130,15 @@ func (p *Provider) pushAuthorization(w http.ResponseWriter, r *http.Request) {
 		refuse("request_invalid", aerr.code, aerr.description)
 		return
 	}
+	// The proof of the push binds the code to its key (RFC 9449 §10.1);
+	// dpop_jkt, if also sent, must name the same key.
+	if jkt := dpopJKT(ctx); jkt != "" {
+		if ar.DPoPJKT != "" && ar.DPoPJKT != jkt {
+			refuse("dpop_jkt_mismatch", "invalid_dpop_proof", "dpop_jkt does not match the DPoP proof")
+			return
+		}
+		ar.DPoPJKT = jkt
+	}
 	ref, err := keys.RandomToken(32)
 	if err != nil {
 		oidcop.WriteError(w, r, p.internal(ctx, "par: random", err), p.log)
