@@ -59,6 +59,7 @@ type sealedToken struct {
 	SessionID string   `json:"sid,omitempty"`
 	Claims    []byte   `json:"cl,omitempty"`
 	Purpose   string   `json:"p,omitempty"`
+	JKT       string   `json:"j,omitempty"` // DPoP binding (cnf.jkt)
 	GrantAt   int64    `json:"gc"`
 	GrantExp  int64    `json:"ge,omitempty"`
 	CreatedAt int64    `json:"ia"`
@@ -106,7 +107,7 @@ func (ts *tokenSealer) seal(g storage.Grant, createdAt, exp time.Time) (string, 
 	body, err := json.Marshal(sealedToken{
 		Nonce: base64.RawURLEncoding.EncodeToString(n), GrantID: g.ID, ClientID: g.ClientID, Subject: g.Subject,
 		Scopes: g.Scopes, AuthTime: ms(g.AuthTime), AMR: g.AMR, ACR: g.ACR, IAL: g.IAL, SessionID: g.SessionID,
-		Claims: g.Claims, Purpose: g.Purpose, GrantAt: ms(g.CreatedAt), GrantExp: ms(g.ExpiresAt),
+		Claims: g.Claims, Purpose: g.Purpose, JKT: g.DPoPJKT, GrantAt: ms(g.CreatedAt), GrantExp: ms(g.ExpiresAt),
 		CreatedAt: ms(createdAt), ExpiresAt: ms(exp),
 	})
 	if err != nil {
@@ -144,7 +145,7 @@ func (ts *tokenSealer) open(token string) (storage.TokenInfo, bool) {
 	}
 	g := storage.Grant{
 		ID: st.GrantID, ClientID: st.ClientID, Subject: st.Subject, Scopes: st.Scopes, AuthTime: fromMS(st.AuthTime),
-		AMR: st.AMR, ACR: st.ACR, IAL: st.IAL, SessionID: st.SessionID, Claims: st.Claims, Purpose: st.Purpose,
+		AMR: st.AMR, ACR: st.ACR, IAL: st.IAL, SessionID: st.SessionID, Claims: st.Claims, Purpose: st.Purpose, DPoPJKT: st.JKT,
 		CreatedAt: fromMS(st.GrantAt), ExpiresAt: fromMS(st.GrantExp),
 	}
 	return storage.TokenInfo{Grant: g, Access: storage.AccessToken{

@@ -97,10 +97,28 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.refusedPage(w, r, c, storage.Permit{}, "client_disabled", http.StatusBadRequest, "unauthorized_client", "The application is not allowed to use this service.")
 		return
 	}
+	if ru := q.Get("request_uri"); ru != "" {
+		// A pushed request (RFC 9126 §4): its parameters were checked at
+		// push time and are used alone.
+		p.authorizePushed(w, r, c, ru)
+		return
+	}
+	if c.RequirePAR {
+		p.refusedPage(w, r, c, storage.Permit{}, "par_required", http.StatusBadRequest, "invalid_request", "This application must push its authorization request first (PAR).")
+		return
+	}
+	if obj := q.Get("request"); obj != "" {
+		// A signed request object (RFC 9101 §6.3): its parameters are used
+		// alone, never merged with those of the query.
+		v, err := p.requestObject(ctx, c, obj)
+		if err != nil {
+			p.refusedPage(w, r, c, storage.Permit{}, "request_object_invalid", http.StatusBadRequest, "invalid_request_object", "The application's signed request could not be accepted.")
+			return
+		}
+		q = v
+	}
 	redirectURI := q.Get("redirect_uri")
-	// Exact, byte-for-byte match against the registered list: no prefix,
-	// wildcard, port or normalisation leniency (RFC 9700 §4.1.3).
-	if redirectURI == "" || !slices.Contains(c.RedirectURIs, redirectURI) {
+	if !validRedirect(c, redirectURI) {
 		p.errorPage(w, r, http.StatusBadRequest, "invalid_redirect_uri", "The return address (redirect_uri) is not registered for this application.")
 		return
 	}
@@ -110,24 +128,34 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "The request's state is not valid text.")
 		return
 	}
-	fail := func(e authError) {
-		p.redirectError(w, r, redirectURI, state, e)
-	}
-	// Every parameter is text: invalid UTF-8 or NUL is the client's error,
-	// said here rather than by the database that would refuse to store it.
-	for k, vs := range q {
-		if !storage.ValidText(vs[0]) {
-			fail(authError{"invalid_request", "the parameter " + strconv.Quote(k) + " is not valid UTF-8 text"})
-			return
-		}
-	}
-
 	// The agency's permit must be in force (clauses 5 and 11): otherwise an
-	// error page, no automatic redirect — the system is not allowed to
-	// receive anything. The page explains, in both languages, and offers
-	// the way back: the registered redirect URI with the error alone
-	// (unauthorized_client, state, iss), so that the application can react.
-	pm, err := p.activePermit(ctx, c)
+	// error page, no redirect — the system is not allowed to receive anything.
+	pm, ok := p.pagePermit(w, r, c, redirectURI, state)
+	if !ok {
+		return
+	}
+	ar, aerr := p.validateRequest(ctx, c, pm, q)
+	if aerr != nil {
+		p.redirectError(w, r, redirectURI, state, *aerr)
+		return
+	}
+	p.startSignIn(w, r, ar)
+}
+
+// validRedirect reports whether uri is one of the client's: an exact,
+// byte-for-byte match against the registered list: no prefix, wildcard,
+// port or normalisation leniency (RFC 9700 §4.1.3).
+func validRedirect(c storage.Client, uri string) bool {
+	return uri != "" && slices.Contains(c.RedirectURIs, uri)
+}
+
+// pagePermit returns the permit of the client's agency if it is in force,
+// or answers with an error page: no automatic redirect — the system is not
+// allowed to receive anything. The page explains, in both languages, and
+// offers the way back: the registered redirectURI with the error alone
+// (unauthorized_client, state, iss), so that the application can react.
+func (p *Provider) pagePermit(w http.ResponseWriter, r *http.Request, c storage.Client, redirectURI, state string) (storage.Permit, bool) {
+	pm, err := p.activePermit(r.Context(), c)
 	if err != nil {
 		if errors.Is(err, errNoPermit) {
 			back := url.Values{"error": {"unauthorized_client"}, "error_description": {"the agency's permit is not in force"}, "iss": {p.cfg.Issuer}}
@@ -136,11 +164,26 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			}
 			p.refusedPageReturn(w, r, c, pm, p.permitRefusal(pm), http.StatusForbidden, errorView{Code: "unauthorized_client",
 				Message: "The agency's permit to use DOPA-Digital ID is not in force.", Return: appendQuery(redirectURI, back)})
-			return
+			return pm, false
 		}
-		p.log.ErrorContext(ctx, "authorize: load permit", "err", err)
+		p.log.ErrorContext(r.Context(), "authorize: load permit", "err", err)
 		p.errorPage(w, r, http.StatusInternalServerError, "server_error", "The service is temporarily unavailable.")
-		return
+		return pm, false
+	}
+	return pm, true
+}
+
+// validateRequest checks an authorization request whose redirect URI is
+// known to be the client's: every parameter, the scopes against the client
+// and the permit, the purpose. The authorization endpoint and the pushed
+// authorization request endpoint share it.
+func (p *Provider) validateRequest(ctx context.Context, c storage.Client, pm storage.Permit, q url.Values) (storage.AuthRequest, *authError) {
+	// Every parameter is text: invalid UTF-8 or NUL is the client's error,
+	// said here rather than by the database that would refuse to store it.
+	for k, vs := range q {
+		if !storage.ValidText(vs[0]) {
+			return storage.AuthRequest{}, &authError{"invalid_request", "the parameter " + strconv.Quote(k) + " is not valid UTF-8 text"}
+		}
 	}
 	ar, aerr := p.parseAuthRequest(ctx, c, q)
 	if aerr == nil {
@@ -152,8 +195,24 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	ar.Scopes = withoutPurposeScopes(ar.Scopes)
 	if aerr != nil {
-		fail(*aerr)
-		return
+		return storage.AuthRequest{}, aerr
+	}
+	// dpop_jkt (RFC 9449 §10): the code is redeemed only with that key.
+	if jkt := q.Get("dpop_jkt"); jkt != "" {
+		if !codeChallengeRE.MatchString(jkt) { // a SHA-256, base64url: 43 characters
+			return storage.AuthRequest{}, &authError{"invalid_request", "dpop_jkt is malformed"}
+		}
+		ar.DPoPJKT = jkt
+	}
+	return ar, nil
+}
+
+// startSignIn stores a validated request, bound to this browser, and sends
+// the browser to the login pages.
+func (p *Provider) startSignIn(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest) {
+	ctx := r.Context()
+	fail := func(e authError) {
+		p.redirectError(w, r, ar.RedirectURI, ar.State, e)
 	}
 	bid, err := p.browserID(w, r)
 	if err != nil {
@@ -225,11 +284,9 @@ func (p *Provider) parseAuthRequest(ctx context.Context, c storage.Client, q url
 	bad := func(code, desc string) (storage.AuthRequest, *authError) {
 		return storage.AuthRequest{}, &authError{code, desc}
 	}
-	if q.Get("request") != "" {
-		return bad("request_not_supported", "request objects are not supported")
-	}
-	if q.Get("request_uri") != "" {
-		return bad("request_uri_not_supported", "request_uri is not supported")
+	if q.Get("request") != "" || q.Get("request_uri") != "" {
+		// Resolved before: a request object cannot nest another.
+		return bad("invalid_request_object", "a request object cannot carry request or request_uri")
 	}
 	// Code flow only: implicit and hybrid flows are never offered.
 	if rt := q.Get("response_type"); rt != "code" {

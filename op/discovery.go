@@ -19,6 +19,7 @@ type discoveryDocument struct {
 	JWKSURI                                    string   `json:"jwks_uri"`
 	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
 	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
@@ -36,6 +37,8 @@ type discoveryDocument struct {
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
+	DPoPSigningAlgValuesSupported              []string `json:"dpop_signing_alg_values_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	PromptValuesSupported                      []string `json:"prompt_values_supported"`
 	UILocalesSupported                         []string `json:"ui_locales_supported"`
@@ -68,6 +71,7 @@ func (p *Provider) newDiscovery() discoveryDocument {
 		JWKSURI:                                    p.endpoint(PathJWKS),
 		IntrospectionEndpoint:                      p.endpoint(PathIntrospect),
 		RevocationEndpoint:                         p.endpoint(PathRevoke),
+		PushedAuthorizationRequestEndpoint:         p.endpoint(PathPAR),
 		EndSessionEndpoint:                         p.endpoint(PathEndSession),
 		ScopesSupported:                            supportedScopes,
 		ResponseTypesSupported:                     []string{"code"},
@@ -83,8 +87,12 @@ func (p *Provider) newDiscovery() discoveryDocument {
 		ClaimsSupported:                            append([]string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid"}, citizenClaims...),
 		ACRValuesSupported:                         p.cfg.ACRValues,
 		ClaimsParameterSupported:                   false,
-		RequestParameterSupported:                  false,
+		RequestParameterSupported:                  true,
+		// Only the request_uri of a pushed request (RFC 9126): the
+		// provider never fetches a request object from elsewhere.
 		RequestURIParameterSupported:               false,
+		RequestObjectSigningAlgValuesSupported:     algs(requestObjectAlgs...),
+		DPoPSigningAlgValuesSupported:              algs(dpopAlgs...),
 		AuthorizationResponseIssParameterSupported: true,
 		PromptValuesSupported:                      promptValues,
 		UILocalesSupported:                         []string{"th", "en"},

@@ -63,10 +63,11 @@ func (p *Provider) routes() http.Handler {
 	handle(PathJWKS, publicJSON(lib), get...)
 	handle(PathAuthorize, browser(http.HandlerFunc(p.authorize)), http.MethodGet, http.MethodPost)
 	handle(PathCallback, browser(http.HandlerFunc(p.callback)), http.MethodGet)
-	handle(PathToken, backChannel(offeredGrants(clientAuth(lib, false))), http.MethodPost)
+	handle(PathToken, backChannel(offeredGrants(clientAuth(p.withDPoP(PathToken, lib), false))), http.MethodPost)
 	handle(PathIntrospect, backChannel(clientAuth(lib, true)), http.MethodPost)
 	handle(PathRevoke, backChannel(clientAuth(lib, false)), http.MethodPost)
-	handle(PathUserinfo, noStore(limitBody(userinfoForm(lib))), http.MethodGet, http.MethodPost)
+	handle(PathPAR, withAuthChallenge(backChannel(clientAuth(p.withDPoP(PathPAR, http.HandlerFunc(p.pushAuthorization)), false))), http.MethodPost)
+	handle(PathUserinfo, noStore(limitBody(p.withDPoPToken(PathUserinfo, userinfoForm(lib)))), http.MethodGet, http.MethodPost)
 	handle(PathEndSession, browser(http.HandlerFunc(p.endSession)), http.MethodGet, http.MethodPost)
 	return withClientAddr(storage.Proxies{Trusted: p.cfg.TrustedProxies, Header: p.cfg.ProxyHeader}, m)
 }

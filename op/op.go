@@ -55,6 +55,7 @@ const (
 	PathIntrospect = "/oauth/introspect"
 	PathRevoke     = "/oauth/revoke"
 	PathEndSession = "/end_session"
+	PathPAR        = "/oauth/par"
 )
 
 // Keys is what the provider needs of the signing keys (keys.Manager).
@@ -129,6 +130,7 @@ type Config struct {
 
 	// Lifetimes; zero values take the defaults below.
 	AuthRequestTTL  time.Duration // 30 min: time to sign in
+	PARTTL          time.Duration // 60 s: how long a pushed request_uri lives
 	CodeTTL         time.Duration // 60 s (FAPI 2.0 upper bound)
 	AccessTokenTTL  time.Duration // 10 min
 	IDTokenTTL      time.Duration // 10 min
@@ -181,6 +183,7 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.AuthRequestTTL, DefaultAuthRequestTTL)
 	def(&c.CodeTTL, DefaultCodeTTL)
+	def(&c.PARTTL, DefaultPARTTL)
 	def(&c.AccessTokenTTL, DefaultAccessTokenTTL)
 	def(&c.IDTokenTTL, DefaultIDTokenTTL)
 	def(&c.RefreshTokenTTL, DefaultRefreshTokenTTL)
@@ -226,6 +229,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LoginURL == nil {
 		errs = append(errs, errors.New("login URL function is required"))
+	}
+	if c.PARTTL >= 10*time.Minute {
+		errs = append(errs, errors.New("request_uri lifetime must be under 10 minutes"))
 	}
 	if c.CodeTTL > 10*time.Minute {
 		errs = append(errs, errors.New("code lifetime must not exceed 10 minutes"))

@@ -198,6 +198,9 @@ func FuzzAuthorize(f *testing.F) {
 	f.Add("client_id=app&client_id=app")
 	f.Add("client_id=app&redirect_uri=" + url.QueryEscape(testRedirect) + "&response_type=token&claims=%7B")
 	f.Add("client_id=%00&redirect_uri=%ZZ")
+	f.Add("client_id=app&request=eyJhbGciOiJFUzI1NiIsInR5cCI6Im9hdXRoLWF1dGh6LXJlcStqd3QifQ.e30.c2ln")
+	f.Add("client_id=app&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Ax")
+	f.Add(base.Encode() + "&dpop_jkt=%00")
 	p, _ := newProvider(f)
 	f.Fuzz(func(t *testing.T, query string) {
 		req := httptest.NewRequest(http.MethodGet, "/authorize", nil)
@@ -225,6 +228,34 @@ func FuzzAuthorize(f *testing.F) {
 		for _, bad := range []string{"sqlite", "SQL", "goroutine", "runtime error"} {
 			if bytes.Contains(body, []byte(bad)) {
 				t.Fatalf("response leaks %q: %s", bad, body)
+			}
+		}
+	})
+}
+
+// FuzzDPoPProof feeds arbitrary DPoP proofs to userinfo (where they are
+// read before any token) and to the token endpoint: never a 5xx or a
+// panic, and never anything but a refusal.
+func FuzzDPoPProof(f *testing.F) {
+	f.Add("eyJhbGciOiJFUzI1NiIsInR5cCI6ImRwb3Arand0In0.e30.c2ln")
+	f.Add("eyJhbGciOiJub25lIiwidHlwIjoiZHBvcCtqd3QifQ.e30.")
+	f.Add("..")
+	p, _ := newProvider(f)
+	f.Fuzz(func(t *testing.T, proof string) {
+		for _, req := range []*http.Request{
+			httptest.NewRequest(http.MethodGet, "/userinfo", nil),
+			httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader("grant_type=refresh_token&refresh_token=x&client_id=app")),
+		} {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Authorization", "DPoP token")
+			if req.Method == http.MethodPost {
+				req.Header.Del("Authorization")
+			}
+			req.Header["Dpop"] = []string{proof}
+			rec := httptest.NewRecorder()
+			p.ServeHTTP(rec, req)
+			if rec.Code >= 500 || rec.Code < 400 {
+				t.Fatalf("%s %s: status %d for proof %q", req.Method, req.URL.Path, rec.Code, proof)
 			}
 		}
 	})

@@ -50,6 +50,11 @@ func (s *server) UserInfo(ctx context.Context, r *oidcop.Request[oidc.UserInfoRe
 	if c.Disabled {
 		return nil, p.refused(ctx, storage.AuditUserinfo, c, storage.Permit{}, &ti.Grant, "client_disabled", invalidToken())
 	}
+	// A DPoP-bound token only with a proof by its key (RFC 9449 §7).
+	if !boundTo(ti.Grant, dpopJKT(ctx)) {
+		p.log.WarnContext(ctx, "DPoP-bound token without a proof by its key", "client_id", c.ID)
+		return nil, p.refused(ctx, storage.AuditUserinfo, c, storage.Permit{}, &ti.Grant, "dpop_key_mismatch", invalidToken())
+	}
 	// The calling system must be registered (its network) and its agency's
 	// permit in force; otherwise the token is as good as revoked.
 	if !fromRegisteredNetwork(ctx, c) {
@@ -160,6 +165,14 @@ func (s *server) Introspect(ctx context.Context, r *oidcop.Request[oidcop.Intros
 		AuthenticationMethodsReferences: ti.Grant.AMR,
 		Issuer:                          p.cfg.Issuer,
 	})
+	if jkt := ti.Grant.DPoPJKT; jkt != "" {
+		// RFC 9449 §6.2: the binding, for resource servers that introspect.
+		ir := resp.Data.(*oidc.IntrospectionResponse)
+		ir.Claims = map[string]any{"cnf": map[string]string{"jkt": jkt}}
+		if tokenType == "access_token" {
+			ir.TokenType = "DPoP"
+		}
+	}
 	resp.Header.Set("Cache-Control", "no-store")
 	if err := p.record(ctx, storage.AuditIntrospection, c, pm, ti.Grant, []string{"sub"}); err != nil {
 		return nil, p.internal(ctx, "audit introspection", err)

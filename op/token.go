@@ -162,25 +162,12 @@ func (p *Provider) authenticateAssertion(ctx context.Context, cc *oidcop.ClientC
 	if c.AuthMethod != storage.AuthMethodPrivateKeyJWT {
 		return c, "client_auth_method", invalidClient()
 	}
-	kid := jws.Signatures[0].Header.KeyID
-	keys, err := p.clientKeys(ctx, c, kid)
+	keys, err := p.clientKeys(ctx, c, jws.Signatures[0].Header.KeyID)
 	if err != nil {
 		return c, "client_keys_unavailable", err
 	}
-	var payload []byte
-	for _, k := range keys {
-		if (kid != "" && k.KeyID != kid) || (k.Use != "" && k.Use != "sig") {
-			continue
-		}
-		if k.Algorithm != "" && k.Algorithm != jws.Signatures[0].Header.Algorithm {
-			continue
-		}
-		if b, err := jws.Verify(k.Key); err == nil {
-			payload = b
-			break
-		}
-	}
-	if payload == nil {
+	payload, err := verifyWith(keys, jws)
+	if err != nil {
 		return c, "client_assertion_signature", invalidClient()
 	}
 	var cl assertionClaims
@@ -280,6 +267,10 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 	if !codeVerifierRE.MatchString(r.Data.CodeVerifier) || !pkceMatches(r.Data.CodeVerifier, ar.CodeChallenge) {
 		return nil, refuse(&ar, "pkce_mismatch", invalidGrant("code_verifier is missing or does not match"))
 	}
+	jkt := dpopJKT(ctx)
+	if ar.DPoPJKT != "" && subtle.ConstantTimeCompare([]byte(ar.DPoPJKT), []byte(jkt)) != 1 {
+		return nil, refuse(&ar, "dpop_key_mismatch", invalidGrant("the code is bound to another DPoP key"))
+	}
 	g := storage.Grant{
 		ID:        ar.GrantID,
 		ClientID:  c.ID,
@@ -292,6 +283,7 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 		SessionID: ar.SessionID,
 		Claims:    ar.Claims,
 		Purpose:   ar.Purpose,
+		DPoPJKT:   jkt,
 		CreatedAt: now,
 	}
 	offline := slices.Contains(ar.Scopes, "offline_access")
@@ -351,6 +343,12 @@ func (s *server) RefreshToken(ctx context.Context, r *oidcop.ClientRequest[oidc.
 		// retry with the old one would look like reuse and end the grant.
 		if err := scopesWithin(r.Data.Scopes, ti.Grant); err != nil {
 			return nil, err
+		}
+		// A bound grant is refreshed only with a proof by its key; the
+		// token does not rotate otherwise.
+		if !boundTo(ti.Grant, dpopJKT(ctx)) {
+			return nil, p.refused(ctx, storage.AuditTokenIssued, c, storage.Permit{}, &ti.Grant, "dpop_key_mismatch",
+				invalidGrant("the refresh token is bound to another DPoP key"))
 		}
 		if resp, rec, err = p.tokenResponse(ctx, c, ti.Grant, t, "", now); err != nil {
 			return nil, err
@@ -473,9 +471,13 @@ func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storag
 		released = append(released, "ial")
 	}
 	rec := storage.Record{p.releaseEntry(storage.AuditTokenIssued, c, pm, g, released)}
+	tokenType := oidc.BearerToken
+	if g.DPoPJKT != "" {
+		tokenType = "DPoP"
+	}
 	resp := oidcop.NewResponse(&oidc.AccessTokenResponse{
 		AccessToken:  t.accessToken,
-		TokenType:    oidc.BearerToken,
+		TokenType:    tokenType,
 		RefreshToken: t.refreshToken,
 		ExpiresIn:    uint64(t.access.ExpiresAt.Sub(now).Round(time.Second) / time.Second),
 		IDToken:      idToken,

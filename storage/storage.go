@@ -99,9 +99,13 @@ type Client struct {
 	// non-zero.
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
-	Disabled        bool
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// RequirePAR makes the system push every authorization request first
+	// (RFC 9126 §5): the authorization endpoint then accepts only a
+	// request_uri from the pushed authorization request endpoint.
+	RequirePAR bool
+	Disabled   bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Public reports whether the client has no credential of its own.
@@ -153,6 +157,10 @@ type AuthRequest struct {
 	// GrantID is assigned at creation and names the token family the request's
 	// code will start.
 	GrantID string
+	// DPoPJKT, if set, is the JWK SHA-256 thumbprint (RFC 7638) of the key
+	// the code must be redeemed with (RFC 9449 §10: dpop_jkt, or the
+	// proof of a pushed request).
+	DPoPJKT string
 
 	// Set by CompleteAuthRequest when the user has authenticated.
 	Subject   string
@@ -222,8 +230,12 @@ type Grant struct {
 	IAL       string
 	SessionID string
 	// Claims is the raw JSON of the claims request parameter, carried to userinfo.
-	Claims    []byte
-	Purpose   string
+	Claims  []byte
+	Purpose string
+	// DPoPJKT, if set, binds every token of the grant to the key with that
+	// JWK SHA-256 thumbprint (RFC 9449 cnf.jkt): each use needs a DPoP
+	// proof signed by it.
+	DPoPJKT   string
 	CreatedAt time.Time
 	// ExpiresAt bounds the whole family (the longest refresh token lifetime).
 	ExpiresAt time.Time

@@ -113,8 +113,6 @@ func TestAuthorizeErrorsGoBackToClient(t *testing.T) {
 			{"unknown scope", set("scope", "openid email"), "invalid_scope"},
 			{"no openid scope", set("scope", "offline_access"), "invalid_scope"},
 			{"form_post response mode", set("response_mode", "form_post"), "invalid_request"},
-			{"request object", set("request", "eyJhbGciOiJub25lIn0.e30."), "request_not_supported"},
-			{"request_uri", set("request_uri", "https://evil.example.com/req"), "request_uri_not_supported"},
 			{"forged id_token_hint", set("id_token_hint", "eyJhbGciOiJub25lIn0.e30."), "invalid_request"},
 			{"unknown prompt", set("prompt", "create"), "invalid_request"},
 			{"prompt=none with login", set("prompt", "none login"), "invalid_request"},
@@ -127,6 +125,16 @@ func TestAuthorizeErrorsGoBackToClient(t *testing.T) {
 				get(t, u, nil).wantRedirectError(t, ts, c.Redirect, "st-1", tt.code)
 			})
 		}
+		// An unverified request object or an unknown request_uri names no
+		// redirect URI that can be trusted: an error page, no redirect.
+		t.Run("unsigned request object", func(t *testing.T) {
+			u, _ := c.authorizeURL(t, ts, set("request", "eyJhbGciOiJub25lIn0.e30."))
+			get(t, u, nil).wantErrorPage(t, http.StatusBadRequest, "invalid_request_object")
+		})
+		t.Run("request_uri not pushed", func(t *testing.T) {
+			u, _ := c.authorizeURL(t, ts, set("request_uri", "https://evil.example.com/req"))
+			get(t, u, nil).wantErrorPage(t, http.StatusBadRequest, "invalid_request_uri")
+		})
 		t.Run("prompt=none without a session", func(t *testing.T) {
 			// The login step decides (it knows the sessions): no page, back
 			// to the client through the provider with login_required.

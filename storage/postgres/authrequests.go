@@ -15,7 +15,7 @@ const authRequestCols = `id, client_id, redirect_uri, scopes, state, nonce, resp
 	response_mode, code_challenge, code_challenge_method, prompt, max_age, login_hint,
 	ui_locales, acr_values, claims, purpose, browser_binding, grant_id,
 	subject, auth_time, amr, acr, ial, session_id, done, error,
-	code_hash, code_expires_at, code_used_at, created_at, expires_at`
+	code_hash, code_expires_at, code_used_at, created_at, expires_at, dpop_jkt`
 
 func scanAuthRequest(row pgx.Row) (storage.AuthRequest, error) {
 	var r storage.AuthRequest
@@ -26,7 +26,7 @@ func scanAuthRequest(row pgx.Row) (storage.AuthRequest, error) {
 		&r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &maxAge, &r.LoginHint,
 		&r.UILocales, &r.ACRValues, &r.Claims, &r.Purpose, &r.BrowserBinding, &r.GrantID,
 		&r.Subject, ts(&r.AuthTime), &r.AMR, &r.ACR, &r.IAL, &r.SessionID, &r.Done, &r.Error,
-		&codeHash, ts(&r.CodeExpiresAt), ts(&r.CodeUsedAt), ts(&r.CreatedAt), ts(&r.ExpiresAt),
+		&codeHash, ts(&r.CodeExpiresAt), ts(&r.CodeUsedAt), ts(&r.CreatedAt), ts(&r.ExpiresAt), &r.DPoPJKT,
 	)
 	if err != nil {
 		return storage.AuthRequest{}, err
@@ -60,13 +60,13 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) er
 	q := `INSERT INTO auth_requests (` + authRequestCols + `) VALUES (
 		$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
 		$16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30,
-		$31, $32)`
+		$31, $32, $33)`
 	_, err := s.pool.Exec(ctx, q,
 		r.ID, r.ClientID, r.RedirectURI, list(r.Scopes), r.State, r.Nonce, r.ResponseType,
 		r.ResponseMode, r.CodeChallenge, r.CodeChallengeMethod, list(r.Prompt), maxAge, r.LoginHint,
 		list(r.UILocales), list(r.ACRValues), r.Claims, r.Purpose, r.BrowserBinding, r.GrantID,
 		r.Subject, optTime(r.AuthTime), list(r.AMR), r.ACR, r.IAL, r.SessionID, r.Done, r.Error,
-		codeHash, optTime(r.CodeExpiresAt), optTime(r.CodeUsedAt), r.CreatedAt, r.ExpiresAt,
+		codeHash, optTime(r.CodeExpiresAt), optTime(r.CodeUsedAt), r.CreatedAt, r.ExpiresAt, r.DPoPJKT,
 	)
 	if err != nil {
 		return wrap(fmt.Sprintf("create auth request %q", r.ID), err)

@@ -15,12 +15,12 @@ import (
 
 // grantCols is qualified with g. so that it can be joined with token tables.
 const grantCols = `g.id, g.client_id, g.subject, g.scopes, g.auth_time, g.amr, g.acr, g.ial,
-	g.session_id, g.claims, g.purpose, g.created_at, g.expires_at, g.revoked_at`
+	g.session_id, g.claims, g.purpose, g.created_at, g.expires_at, g.revoked_at, g.dpop_jkt`
 
 func grantDest(g *storage.Grant) []any {
 	return []any{
 		&g.ID, &g.ClientID, &g.Subject, &g.Scopes, ts(&g.AuthTime), &g.AMR, &g.ACR, &g.IAL,
-		&g.SessionID, &g.Claims, &g.Purpose, ts(&g.CreatedAt), ts(&g.ExpiresAt), ts(&g.RevokedAt),
+		&g.SessionID, &g.Claims, &g.Purpose, ts(&g.CreatedAt), ts(&g.ExpiresAt), ts(&g.RevokedAt), &g.DPoPJKT,
 	}
 }
 
@@ -47,8 +47,8 @@ func (s *Store) IssueTokens(ctx context.Context, g storage.Grant, access storage
 	q := `
 WITH g AS (
 	INSERT INTO grants (id, client_id, subject, scopes, auth_time, amr, acr, ial,
-		session_id, claims, purpose, created_at, expires_at, revoked_at)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		session_id, claims, purpose, created_at, expires_at, revoked_at, dpop_jkt)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $JKT)
 	ON CONFLICT (id) DO UPDATE SET revoked_at = grants.revoked_at WHERE grants.revoked_at IS NULL
 	RETURNING id
 ), a AS (
@@ -74,6 +74,8 @@ WITH g AS (
 	q += eq + `
 SELECT count(*) FROM g`
 	args = append(args, eargs...)
+	args = append(args, g.DPoPJKT)
+	q = strings.Replace(q, "$JKT", "$"+strconv.Itoa(len(args)), 1)
 	var n int
 	if err := s.pool.QueryRow(ctx, q, args...).Scan(&n); err != nil {
 		return wrapRecorded(op, err)

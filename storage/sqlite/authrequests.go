@@ -14,7 +14,7 @@ const authRequestColumns = `id, client_id, redirect_uri, scopes, state, nonce, r
 	response_mode, code_challenge, code_challenge_method, prompt, max_age, login_hint,
 	ui_locales, acr_values, claims, purpose, browser_binding, grant_id, subject, auth_time,
 	amr, acr, session_id, done, code_hash, code_expires_at, code_used_at, created_at, expires_at,
-	ial, error_code`
+	ial, error_code, dpop_jkt`
 
 func scanAuthRequest(row scanner) (storage.AuthRequest, error) {
 	var r storage.AuthRequest
@@ -22,19 +22,19 @@ func scanAuthRequest(row scanner) (storage.AuthRequest, error) {
 		&r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, listCol{&r.Prompt}, durationCol{&r.MaxAge}, &r.LoginHint,
 		listCol{&r.UILocales}, listCol{&r.ACRValues}, &r.Claims, &r.Purpose, &r.BrowserBinding, &r.GrantID, &r.Subject, timeCol{&r.AuthTime},
 		listCol{&r.AMR}, &r.ACR, &r.SessionID, &r.Done, textCol{&r.CodeHash}, timeCol{&r.CodeExpiresAt}, timeCol{&r.CodeUsedAt},
-		timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt}, &r.IAL, &r.Error)
+		timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt}, &r.IAL, &r.Error, &r.DPoPJKT)
 	return r, err
 }
 
 // CreateAuthRequest stores a new request.
 func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.ClientID, r.RedirectURI, listArg(r.Scopes), r.State, r.Nonce, r.ResponseType,
 		r.ResponseMode, r.CodeChallenge, r.CodeChallengeMethod, listArg(r.Prompt), durationArg(r.MaxAge), r.LoginHint,
 		listArg(r.UILocales), listArg(r.ACRValues), r.Claims, r.Purpose, r.BrowserBinding, r.GrantID, r.Subject, msArg(r.AuthTime),
 		listArg(r.AMR), r.ACR, r.SessionID, r.Done, textArg(r.CodeHash), msArg(r.CodeExpiresAt), msArg(r.CodeUsedAt),
-		msArg(r.CreatedAt), msArg(r.ExpiresAt), r.IAL, r.Error)
+		msArg(r.CreatedAt), msArg(r.ExpiresAt), r.IAL, r.Error, r.DPoPJKT)
 	if err != nil {
 		return wrap(err, "create auth request %q", r.ID)
 	}

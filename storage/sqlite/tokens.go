@@ -12,11 +12,11 @@ import (
 )
 
 const grantColumns = `g.id, g.client_id, g.subject, g.scopes, g.auth_time, g.amr, g.acr,
-	g.ial, g.session_id, g.claims, g.purpose, g.created_at, g.expires_at, g.revoked_at`
+	g.ial, g.session_id, g.claims, g.purpose, g.created_at, g.expires_at, g.revoked_at, g.dpop_jkt`
 
 func grantDest(g *storage.Grant) []any {
 	return []any{&g.ID, &g.ClientID, &g.Subject, listCol{&g.Scopes}, timeCol{&g.AuthTime}, listCol{&g.AMR}, &g.ACR,
-		&g.IAL, &g.SessionID, &g.Claims, &g.Purpose, timeCol{&g.CreatedAt}, timeCol{&g.ExpiresAt}, timeCol{&g.RevokedAt}}
+		&g.IAL, &g.SessionID, &g.Claims, &g.Purpose, timeCol{&g.CreatedAt}, timeCol{&g.ExpiresAt}, timeCol{&g.RevokedAt}, &g.DPoPJKT}
 }
 
 // liveGrant is the SQL condition for a grant neither revoked nor expired at ?1.
@@ -34,10 +34,10 @@ func (s *Store) IssueTokens(ctx context.Context, g storage.Grant, access storage
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			if _, err := tx.ExecContext(ctx, `INSERT INTO grants (id, client_id, subject, scopes, auth_time,
-				amr, acr, ial, session_id, claims, purpose, created_at, expires_at, revoked_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				amr, acr, ial, session_id, claims, purpose, created_at, expires_at, revoked_at, dpop_jkt)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				g.ID, g.ClientID, g.Subject, listArg(g.Scopes), msArg(g.AuthTime),
-				listArg(g.AMR), g.ACR, g.IAL, g.SessionID, g.Claims, g.Purpose, msArg(g.CreatedAt), msArg(g.ExpiresAt), msArg(g.RevokedAt)); err != nil {
+				listArg(g.AMR), g.ACR, g.IAL, g.SessionID, g.Claims, g.Purpose, msArg(g.CreatedAt), msArg(g.ExpiresAt), msArg(g.RevokedAt), g.DPoPJKT); err != nil {
 				return wrap(err, "issue tokens: create grant %q", g.ID)
 			}
 		case err != nil:

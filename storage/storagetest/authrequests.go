@@ -31,6 +31,7 @@ func newAuthRequest(id string) storage.AuthRequest {
 		Purpose:             "pension",
 		BrowserBinding:      "binding-" + id,
 		GrantID:             "grant-" + id,
+		DPoPJKT:             "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 		CreatedAt:           base,
 		ExpiresAt:           at(10 * time.Minute),
 	}

@@ -53,6 +53,8 @@ func testClients(t *testing.T, su suite) {
 		jwksURI.JWKSURI = "https://rp.example.go.th/.well-known/jwks.json?v=ก"
 		disabled := newClient("disabled")
 		disabled.Disabled = true
+		par := newClient("par-required")
+		par.RequirePAR = true
 		empty := storage.Client{
 			ID:                     "empty-slices",
 			AuthMethod:             storage.AuthMethodNone,
@@ -70,6 +72,7 @@ func testClients(t *testing.T, su suite) {
 			{"private_key_jwt", jwt},
 			{"private_key_jwt at a jwks_uri", jwksURI},
 			{"disabled", disabled},
+			{"PAR required", par},
 			{"zero values", storage.Client{ID: "zero"}},
 			{"empty slices", empty},
 			{"unicode", storage.Client{ID: "ระบบ-1", Name: "กรมการปกครอง 🇹🇭", Scopes: []string{"openid", "ชื่อ"}}},
@@ -173,6 +176,7 @@ func testUpdateClient(t *testing.T, su suite) {
 				c.Disabled = true
 				c.JWKSURI = "https://rp.example.go.th/jwks"
 				c.RedirectURIs = nil
+				c.RequirePAR = true
 				c.UpdatedAt = at(time.Minute)
 				return c, nil
 			},
@@ -182,6 +186,7 @@ func testUpdateClient(t *testing.T, su suite) {
 				c.Disabled = true
 				c.JWKSURI = "https://rp.example.go.th/jwks"
 				c.RedirectURIs = nil
+				c.RequirePAR = true
 				c.UpdatedAt = at(time.Minute)
 				return c
 			},

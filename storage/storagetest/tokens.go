@@ -23,6 +23,7 @@ func newGrant(id string) storage.Grant {
 		SessionID: "session-1",
 		Claims:    []byte(`{"id_token":{"acr":null}}`),
 		Purpose:   "pension",
+		DPoPJKT:   "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
 		CreatedAt: base,
 		ExpiresAt: at(24 * time.Hour),
 	}
