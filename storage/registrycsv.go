@@ -386,6 +386,25 @@ func registryHeader(header []string) ([]int, error) {
 	return index, errors.Join(errs...)
 }
 
+// ParseRegistryRecord checks one registry record given by column name, as
+// a live registry service answers it: the fields, formats and rules of a
+// row of a registry file (ReadRegistryCSV), except that the laser code is
+// never part of it — the service compares a typed code and says whether it
+// matched. A missing field is empty; names the format does not know are
+// ignored. Errors carry line 0.
+func ParseRegistryRecord(fields map[string]string) (Citizen, []RowError) {
+	rec := make([]string, len(registryColumns))
+	index := make([]int, len(registryColumns))
+	for i, c := range registryColumns {
+		index[i] = i
+		if c.name != "laser_code" {
+			rec[i] = fields[c.name]
+		}
+	}
+	row, errs := registryRow(rec, index, 0)
+	return row.Citizen, errs
+}
+
 // registryRow checks every field of one record.
 func registryRow(rec []string, index []int, line int) (RegistryRow, []RowError) {
 	row := RegistryRow{Line: line}
