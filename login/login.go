@@ -147,6 +147,9 @@ type Config struct {
 	ThrottleKey []byte
 	// RecoveryKey keys the hash of recovery codes.
 	RecoveryKey []byte
+	// Registry matches typed details at proofing (nil: the imported table,
+	// TableRegistry over Store).
+	Registry Registry
 	// Face compares selfies with registry photos (nil: no online face check).
 	Face FaceVerifier
 	// Simulator labels the pages as using the development simulator; cmd
@@ -216,6 +219,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.FlowTTL == 0 {
 		cfg.FlowTTL = 20 * time.Minute
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = &TableRegistry{Store: cfg.Store, LaserMACKey: cfg.LaserMACKey}
 	}
 	cfg.Assurance = cfg.Assurance.withDefaults()
 	cfg.Throttle = cfg.Throttle.withDefaults()

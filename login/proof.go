@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -127,12 +128,24 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 		again(http.StatusTooManyRequests, "locked", wt, nil)
 		return
 	}
-	c, err := h.cfg.Store.CitizenByPID(ctx, pid)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		h.internal(w, r, "load citizen", err)
+	m, err := h.cfg.Registry.Match(ctx, RegistryQuery{PID: pid, First: first, Last: last, Birthdate: typed, Laser: laser})
+	if errors.Is(err, ErrRegistryUnavailable) {
+		// Fail closed, and not as a mismatch: the attempt is given back.
+		if err := h.matched(ctx, g); err != nil {
+			h.internal(w, r, "throttle", err)
+			return
+		}
+		again(http.StatusServiceUnavailable, "registry_unavailable", wait{}, nil)
+		return
+	} else if err != nil {
+		h.internal(w, r, "registry match", err)
 		return
 	}
-	matched, ok := h.matchRegistry(c, err == nil, first, last, typed, laser)
+	c, matched, ok := m.Citizen, m.Matched, m.OK
+	if ok && !c.CardValid(storage.BEDateOf(h.now())) {
+		// An expired or cancelled card's laser code earns no assurance.
+		matched = slices.DeleteFunc(matched, func(f string) bool { return f == "laser_code" })
+	}
 	if !ok {
 		// The attempt was counted by the throttle (admit), so recording it
 		// — under the citizen's internal ID when the ID number is
@@ -239,30 +252,6 @@ func translated(t map[string]string, keys map[string]string) map[string]string {
 		out[f] = t[k]
 	}
 	return out
-}
-
-// matchRegistry compares what the citizen typed with the record. Every
-// comparison runs whatever the earlier ones gave, so the time taken says
-// nothing about which field was wrong.
-func (h *Handler) matchRegistry(c storage.Citizen, found bool, first, last string, typed storage.BEDate, laser string) ([]string, bool) {
-	nameTH := storage.FoldName(c.NameTH.First) == first && storage.FoldName(c.NameTH.Last) == last
-	nameEN := storage.FoldName(c.NameEN.First) == first && storage.FoldName(c.NameEN.Last) == last
-	birth := c.Birthdate.Matches(typed)
-	laserOK := true
-	if laser != "" {
-		laserOK = subtle.ConstantTimeCompare([]byte(mac(h.cfg.LaserMACKey, laser)), []byte(c.LaserCodeMAC)) == 1 && c.LaserCodeMAC != ""
-	}
-	if !found || !c.Alive() || !(nameTH || nameEN) || !birth || !laserOK {
-		return nil, false
-	}
-	matched := []string{"pid", "name_en", "birthdate"}
-	if nameTH {
-		matched[1] = "name_th"
-	}
-	if laser != "" {
-		matched = append(matched, "laser_code")
-	}
-	return matched, true
 }
 
 // typedBirthdate reads the birthdate fields, in Thai or full-width digits

@@ -15,6 +15,14 @@ const (
 	StatusStruckOff = "struck_off" // removed from the house register
 )
 
+// Card status codes of a citizen's current ID card. A card the registry
+// has voided (lost, stolen, replaced, withdrawn) is cancelled; an empty
+// status is one the registry extract did not state, and counts as active.
+const (
+	CardActive    = "active"
+	CardCancelled = "cancelled"
+)
+
 // Sex codes as on the card.
 const (
 	SexUnknown = 0
@@ -63,6 +71,7 @@ type Citizen struct {
 	LaserCodeMAC string
 	CardIssued   BEDate
 	CardExpires  BEDate // Lifetime() for a card that never expires
+	CardStatus   string // Card* constant, or "" when not stated
 	PhotoRef     string // reference to the registry photo (never the photo)
 	Status       string // Status* constant
 	StatusDesc   string
@@ -77,6 +86,34 @@ type Citizen struct {
 
 // Alive reports whether the citizen may sign in.
 func (c Citizen) Alive() bool { return c.Status == StatusAlive }
+
+// CardValid reports whether the citizen's card was in force on the
+// Buddhist-Era day today: not cancelled, and not past its expiry date. A
+// card whose expiry the registry does not state is judged by its status
+// alone.
+func (c Citizen) CardValid(today BEDate) bool {
+	if c.CardStatus == CardCancelled {
+		return false
+	}
+	e := c.CardExpires
+	if e.IsZero() || e.IsLifetime() {
+		return true
+	}
+	if e.Year != today.Year {
+		return e.Year > today.Year
+	}
+	if e.Month != today.Month {
+		return e.Month > today.Month
+	}
+	return e.Day >= today.Day
+}
+
+// BEDateOf returns the Buddhist-Era calendar day of t in Thailand (UTC+7,
+// no daylight saving), the day a card's expiry is judged by.
+func BEDateOf(t time.Time) BEDate {
+	y, m, d := t.In(time.FixedZone("ICT", 7*60*60)).Date()
+	return BEDate{Year: y + 543, Month: int(m), Day: d}
+}
 
 // LogValue keeps personal data out of logs: only the internal ID.
 func (c Citizen) LogValue() slog.Value { return slog.GroupValue(slog.String("id", c.ID)) }

@@ -38,6 +38,7 @@ func (c Citizen) ComputeContentHash(laserMAC string) string {
 	}
 	put(c.CardIssued.String())
 	put(c.CardExpires.String())
+	put(c.CardStatus)
 	put(c.PhotoRef)
 	put(c.Status)
 	put(c.StatusDesc)

@@ -58,6 +58,9 @@ type registryColumn struct {
 	name string
 	// required: the value must not be empty.
 	required bool
+	// optional: the header may leave the column out (a column added after
+	// extracts were already being made); its values are then empty.
+	optional bool
 	// set validates v and stores it in r; the error is the reason.
 	set func(r *RegistryRow, v string) error
 	// get renders the field as set reads it.
@@ -196,6 +199,17 @@ var registryColumns = []registryColumn{
 		return fullDate(d)
 	}),
 	dateColumn("card_expires", false, func(r *RegistryRow) *BEDate { return &r.Citizen.CardExpires }, fullDate),
+	{name: "card_status", optional: true,
+		set: func(r *RegistryRow, v string) error {
+			switch v {
+			case "", CardActive, CardCancelled:
+				r.Citizen.CardStatus = v
+				return nil
+			}
+			return fmt.Errorf("must be %s, %s or empty", CardActive, CardCancelled)
+		},
+		get: func(r *RegistryRow) string { return r.Citizen.CardStatus },
+	},
 	textColumn("photo_ref", false, func(r *RegistryRow) *string { return &r.Citizen.PhotoRef }),
 	{name: "status", required: true,
 		set: func(r *RegistryRow, v string) error {
@@ -249,6 +263,8 @@ func RegistryColumns() []string {
 //	laser_code      card laser code (JT0-1234567-89), empty if unknown
 //	card_issued     card issue date, Buddhist-Era YYYYMMDD, may be empty
 //	card_expires    card expiry date, Buddhist-Era YYYYMMDD or 99999999 for a lifetime card, may be empty
+//	card_status     active or cancelled (voided: lost, stolen, replaced), may be
+//	                empty (not stated: active); the column itself may be left out
 //	photo_ref       reference to the registry photo, may be empty
 //	status          alive, deceased, moved or struck_off
 //	status_desc     the registry's description of the status, may be empty
@@ -350,7 +366,9 @@ func registryHeader(header []string) ([]int, error) {
 	var missing []string
 	for i, c := range registryColumns {
 		p, ok := pos[c.name]
-		if !ok {
+		if !ok && c.optional {
+			p = -1
+		} else if !ok {
 			missing = append(missing, c.name)
 		}
 		index[i] = p
@@ -368,13 +386,35 @@ func registryHeader(header []string) ([]int, error) {
 	return index, errors.Join(errs...)
 }
 
+// ParseRegistryRecord checks one registry record given by column name, as
+// a live registry service answers it: the fields, formats and rules of a
+// row of a registry file (ReadRegistryCSV), except that the laser code is
+// never part of it — the service compares a typed code and says whether it
+// matched. A missing field is empty; names the format does not know are
+// ignored. Errors carry line 0.
+func ParseRegistryRecord(fields map[string]string) (Citizen, []RowError) {
+	rec := make([]string, len(registryColumns))
+	index := make([]int, len(registryColumns))
+	for i, c := range registryColumns {
+		index[i] = i
+		if c.name != "laser_code" {
+			rec[i] = fields[c.name]
+		}
+	}
+	row, errs := registryRow(rec, index, 0)
+	return row.Citizen, errs
+}
+
 // registryRow checks every field of one record.
 func registryRow(rec []string, index []int, line int) (RegistryRow, []RowError) {
 	row := RegistryRow{Line: line}
 	var errs []RowError
 	bad := func(field, reason string) { errs = append(errs, RowError{Line: line, Field: field, Reason: reason}) }
 	for i, c := range registryColumns {
-		v := rec[index[i]]
+		var v string
+		if index[i] >= 0 {
+			v = rec[index[i]]
+		}
 		switch {
 		case len(v) > MaxRegistryField:
 			bad(c.name, fmt.Sprintf("longer than %d bytes", MaxRegistryField))

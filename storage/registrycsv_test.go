@@ -127,6 +127,7 @@ func TestReadRegistryCSVBadField(t *testing.T) {
 		{"partial card date", []string{"card_issued", "25640100"}, "card_issued", "a day and a month"},
 		{"lifetime issue", []string{"card_issued", "99999999"}, "card_issued", "only for card_expires"},
 		{"expiry before issue", []string{"card_expires", "25630101"}, "card_expires", "before card_issued"},
+		{"card status", []string{"card_status", "void"}, "card_status", "active, cancelled or empty"},
 		{"status", []string{"status", "dead"}, "status", "alive, deceased, moved or struck_off"},
 		{"status upper case", []string{"status", "Alive"}, "status", "must be"},
 		{"deceased without date", []string{"status", "deceased", "status_as_of", ""}, "status_as_of", "required"},
@@ -183,7 +184,7 @@ func TestReadRegistryCSVReportsEveryBadRow(t *testing.T) {
 		"line 5: pid: same ID number as line 2",
 		"line 6: first_name_th: contains a control character (a line break, a tab …)",
 		"line 8: status: must not be empty",
-		"line 9: has 3 fields, the header 27",
+		"line 9: has 3 fields, the header 28",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("row errors:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -425,4 +426,52 @@ func FuzzReadRegistryCSV(f *testing.F) {
 			t.Fatalf("round trip:\n%+v\nwant\n%+v", again, rows)
 		}
 	})
+}
+
+// TestReadRegistryCSVCardStatus: the card's status is read when the column
+// is there, and extracts made before it existed still import.
+func TestReadRegistryCSVCardStatus(t *testing.T) {
+	rows, rowErrs, err := ReadRegistryCSV(strings.NewReader(csvText(t, RegistryColumns(),
+		with(goodRow(), "card_status", "cancelled"), with(goodRow(), "pid", "3100100000090", "card_status", ""))))
+	if err != nil || rowErrs != nil {
+		t.Fatalf("read: %v %v", err, rowErrs)
+	}
+	if got := []string{rows[0].Citizen.CardStatus, rows[1].Citizen.CardStatus}; got[0] != CardCancelled || got[1] != "" {
+		t.Errorf("card statuses = %q, want cancelled and empty", got)
+	}
+	old := slices.DeleteFunc(RegistryColumns(), func(c string) bool { return c == "card_status" })
+	rows, rowErrs, err = ReadRegistryCSV(strings.NewReader(csvText(t, old, goodRow())))
+	if err != nil || rowErrs != nil || len(rows) != 1 || rows[0].Citizen.CardStatus != "" {
+		t.Fatalf("extract without card_status: %v %v %v", rows, rowErrs, err)
+	}
+}
+
+func TestCardValid(t *testing.T) {
+	today := BEDate{Year: 2569, Month: 12, Day: 7}
+	tests := []struct {
+		name    string
+		expires BEDate
+		status  string
+		want    bool
+	}{
+		{"expires later", BEDate{Year: 2570, Month: 1, Day: 1}, CardActive, true},
+		{"expires today", today, CardActive, true},
+		{"expired yesterday", BEDate{Year: 2569, Month: 12, Day: 6}, CardActive, false},
+		{"expired last year", BEDate{Year: 2568, Month: 12, Day: 31}, "", false},
+		{"lifetime", Lifetime(), "", true},
+		{"expiry not stated", BEDate{}, "", true},
+		{"cancelled", BEDate{Year: 2575, Month: 1, Day: 1}, CardCancelled, false},
+		{"cancelled lifetime", Lifetime(), CardCancelled, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := (Citizen{CardExpires: tt.expires, CardStatus: tt.status}).CardValid(today); got != tt.want {
+				t.Errorf("CardValid = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// 2026-12-06 17:30 UTC is already 7 December in Thailand.
+	if got, want := BEDateOf(time.Date(2026, 12, 6, 17, 30, 0, 0, time.UTC)), today; got != want {
+		t.Errorf("BEDateOf = %v, want %v", got, want)
+	}
 }

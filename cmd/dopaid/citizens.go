@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -52,6 +54,13 @@ func (m *Main) newLogin() (*login.Handler, error) {
 			// Never follow a redirect: a 307 would post the selfie elsewhere.
 			Client: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	}
+	if m.Config.RegistryURL != "" {
+		reg, err := m.liveRegistry()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Registry = reg
+	}
 	if m.Config.FaceVerifiers != "" {
 		b, err := readFile(m.Config.FaceVerifiers)
 		if err != nil {
@@ -64,4 +73,52 @@ func (m *Main) newLogin() (*login.Handler, error) {
 		cfg.Signed = &login.SignedResults{Verifiers: verifiers, Audience: m.URL, Replay: m.Store, Now: m.Now}
 	}
 	return login.New(cfg)
+}
+
+// liveRegistry builds the adapter of the live civil-registry service from
+// the configured credential files.
+func (m *Main) liveRegistry() (*login.HTTPRegistry, error) {
+	c := m.Config
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.RegistryCA != "" {
+		b, err := readFile(c.RegistryCA)
+		if err != nil {
+			return nil, fmt.Errorf("registry CA: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("registry CA %s: no PEM certificate", c.RegistryCA)
+		}
+	}
+	if c.RegistryClientCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.RegistryClientCert, c.RegistryClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("registry client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	var token string
+	if c.RegistryTokenFile != "" {
+		b, err := readFile(c.RegistryTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("registry token: %w", err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return nil, fmt.Errorf("registry token file %s is empty", c.RegistryTokenFile)
+		}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	return &login.HTTPRegistry{
+		URL:   c.RegistryURL,
+		Token: token,
+		// Never follow a redirect: it would post the citizen's details elsewhere.
+		Client: &http.Client{Transport: tr, Timeout: c.RegistryTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		Store:            m.Store,
+		FailureThreshold: c.RegistryBreakerFailures,
+		CoolDown:         c.RegistryBreakerCoolDown,
+		Logger:           m.Logger,
+		Now:              m.Now,
+	}, nil
 }

@@ -35,6 +35,20 @@ type Config struct {
 	// FaceToken its bearer credential (DOPAID_FACE_TOKEN, environment only);
 	// FaceVendor names it in evidence (DOPAID_FACE_VENDOR).
 	FaceURL, FaceToken, FaceVendor string
+	// RegistryURL is the live civil-registry service proofing asks
+	// (DOPAID_REGISTRY_URL); empty: the imported table. Its credential is a
+	// client certificate and key (DOPAID_REGISTRY_CLIENT_CERT,
+	// DOPAID_REGISTRY_CLIENT_KEY), a bearer token in a file
+	// (DOPAID_REGISTRY_TOKEN_FILE), or both; RegistryCA the CA bundle that
+	// signed its certificate (DOPAID_REGISTRY_CA; empty: the system's).
+	RegistryURL, RegistryClientCert, RegistryClientKey, RegistryTokenFile, RegistryCA string
+	// RegistryTimeout bounds one attempt (DOPAID_REGISTRY_TIMEOUT).
+	RegistryTimeout time.Duration
+	// RegistryBreakerFailures consecutive failures open the circuit breaker
+	// (DOPAID_REGISTRY_BREAKER_FAILURES) for RegistryBreakerCoolDown
+	// (DOPAID_REGISTRY_BREAKER_COOLDOWN).
+	RegistryBreakerFailures int
+	RegistryBreakerCoolDown time.Duration
 	// FaceVerifiers is a JSON file mapping external verifier IDs (kiosks)
 	// to their public keys (DOPAID_FACE_VERIFIERS).
 	FaceVerifiers string
@@ -112,6 +126,22 @@ func (c *Config) bindFlags(fs *flag.FlagSet, env func(string) string, serve bool
 		str(&c.Issuer, "issuer", "DOPAID_ISSUER", "", "issuer URL (default http://ADDR for a loopback address)")
 		str(&c.FaceURL, "face-url", "DOPAID_FACE_URL", "", "face-verification service URL")
 		str(&c.FaceVendor, "face-vendor", "DOPAID_FACE_VENDOR", "", "face-verification vendor name kept with the evidence")
+		str(&c.RegistryURL, "registry-url", "DOPAID_REGISTRY_URL", "", "live civil-registry service (https) that proofing asks; empty: the table filled by 'dopaid registry import'")
+		str(&c.RegistryClientCert, "registry-client-cert", "DOPAID_REGISTRY_CLIENT_CERT", "", "PEM client certificate for mutual TLS with the registry service")
+		str(&c.RegistryClientKey, "registry-client-key", "DOPAID_REGISTRY_CLIENT_KEY", "", "PEM private key of --registry-client-cert")
+		str(&c.RegistryTokenFile, "registry-token-file", "DOPAID_REGISTRY_TOKEN_FILE", "", "file holding the bearer token for the registry service")
+		str(&c.RegistryCA, "registry-ca", "DOPAID_REGISTRY_CA", "", "PEM CA bundle that signed the registry service's certificate (empty: the system's roots)")
+		duration(&c.RegistryTimeout, "registry-timeout", "DOPAID_REGISTRY_TIMEOUT", 5*time.Second, "time limit of one request to the registry service")
+		failures := 5
+		if v := env("DOPAID_REGISTRY_BREAKER_FAILURES"); v != "" {
+			if n, err := strconv.Atoi(v); err == nil {
+				failures = n
+			} else {
+				failures = -1 // reported by Validate
+			}
+		}
+		fs.IntVar(&c.RegistryBreakerFailures, "registry-breaker-failures", failures, "consecutive failures of the registry service that open the circuit breaker (DOPAID_REGISTRY_BREAKER_FAILURES)")
+		duration(&c.RegistryBreakerCoolDown, "registry-breaker-cooldown", "DOPAID_REGISTRY_BREAKER_COOLDOWN", 30*time.Second, "how long an open circuit breaker refuses calls before one trial call")
 		str(&c.FaceVerifiers, "face-verifiers", "DOPAID_FACE_VERIFIERS", "", "JSON file: external verifier ID → JWKS, for signed face results")
 		c.FaceToken = env("DOPAID_FACE_TOKEN")
 		str(&c.ProxyHeader, "proxy-header", "DOPAID_PROXY_HEADER", "", "the one header the trusted proxies write: forwarded or x-forwarded-for (empty: either, and both must agree)")
@@ -208,6 +238,7 @@ func (c *Config) Validate(serve, needKey bool) error {
 				add("--face-url must be an https URL (http only on a loopback host)")
 			}
 		}
+		c.validateRegistry(add)
 		c.TrustedProxies = nil
 		for _, s := range strings.Split(c.trustedProxies, ",") {
 			if s = strings.TrimSpace(s); s == "" {
@@ -243,6 +274,34 @@ func (c *Config) Validate(serve, needKey bool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateRegistry checks the live registry's settings.
+func (c *Config) validateRegistry(add func(string, ...any)) {
+	if c.RegistryURL == "" {
+		if c.RegistryClientCert != "" || c.RegistryClientKey != "" || c.RegistryTokenFile != "" || c.RegistryCA != "" {
+			add("--registry-client-cert, --registry-client-key, --registry-token-file and --registry-ca need --registry-url")
+		}
+		return
+	}
+	if u, err := url.Parse(c.RegistryURL); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		add("--registry-url must be an https URL without credentials")
+	}
+	if (c.RegistryClientCert == "") != (c.RegistryClientKey == "") {
+		add("--registry-client-cert and --registry-client-key go together")
+	}
+	if c.RegistryClientCert == "" && c.RegistryTokenFile == "" {
+		add("--registry-url needs a credential: --registry-client-cert and --registry-client-key (mutual TLS), --registry-token-file (bearer), or both")
+	}
+	if c.RegistryTimeout <= 0 {
+		add("--registry-timeout must be a positive duration")
+	}
+	if c.RegistryBreakerFailures < 1 {
+		add("--registry-breaker-failures must be at least 1")
+	}
+	if c.RegistryBreakerCoolDown <= 0 {
+		add("--registry-breaker-cooldown must be a positive duration")
+	}
 }
 
 // devRefusal says, in one line, why development mode must not run with this

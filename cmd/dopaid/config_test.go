@@ -49,6 +49,20 @@ func TestConfigValidate(t *testing.T) {
 			c.Dev = true
 			c.Addr, c.Issuer, c.Database = "0.0.0.0:8080", "https://id.example.go.th", "postgres://h/db"
 		}, []string{"--addr", "--issuer", "--database", "runs only on loopback with the embedded SQLite file"}},
+		{"live registry with mutual TLS", func(c *Config) { liveRegistryConfig(c) }, nil},
+		{"live registry with a token", func(c *Config) {
+			liveRegistryConfig(c)
+			c.RegistryClientCert, c.RegistryClientKey, c.RegistryTokenFile = "", "", "token"
+		}, nil},
+		{"live registry over http", func(c *Config) { liveRegistryConfig(c); c.RegistryURL = "http://registry.example.go.th/v1/match" },
+			[]string{"--registry-url must be an https URL"}},
+		{"live registry without a credential", func(c *Config) { liveRegistryConfig(c); c.RegistryClientCert, c.RegistryClientKey = "", "" },
+			[]string{"--registry-url needs a credential"}},
+		{"live registry certificate without key", func(c *Config) {
+			liveRegistryConfig(c)
+			c.RegistryClientKey, c.RegistryTimeout, c.RegistryBreakerFailures, c.RegistryBreakerCoolDown = "", 0, 0, 0
+		}, []string{"go together", "--registry-timeout", "--registry-breaker-failures", "--registry-breaker-cooldown"}},
+		{"registry credential without a registry", func(c *Config) { c.RegistryTokenFile = "token" }, []string{"need --registry-url"}},
 		{"every problem at once", func(c *Config) {
 			*c = Config{Addr: "x", DataDir: "", LogFormat: "xml", LogLevel: "loud", KeyRotation: time.Minute}
 		}, []string{"--data-dir", "master key", "--log-format", "--log-level", "--addr", "--key-rotation"}},
@@ -89,6 +103,27 @@ func TestFlagsFromEnvironment(t *testing.T) {
 	}
 	if !c.Dev || c.Database != "postgres://h/db" || c.KeyRotation != 48*time.Hour {
 		t.Errorf("environment not applied: %+v", c)
+	}
+}
+
+// TestRegistryFlagsFromEnvironment: every live-registry flag has its
+// environment variable.
+func TestRegistryFlagsFromEnvironment(t *testing.T) {
+	env := map[string]string{"DOPAID_REGISTRY_URL": "https://r.example.go.th/m", "DOPAID_REGISTRY_CLIENT_CERT": "c.pem",
+		"DOPAID_REGISTRY_CLIENT_KEY": "k.pem", "DOPAID_REGISTRY_TOKEN_FILE": "tok", "DOPAID_REGISTRY_CA": "ca.pem",
+		"DOPAID_REGISTRY_TIMEOUT": "3s", "DOPAID_REGISTRY_BREAKER_FAILURES": "7", "DOPAID_REGISTRY_BREAKER_COOLDOWN": "1m"}
+	var c Config
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	c.bindFlags(fs, func(k string) string { return env[k] }, true)
+	if err := fs.Parse([]string{"--registry-breaker-failures", "9"}); err != nil {
+		t.Fatal(err)
+	}
+	got := []any{c.RegistryURL, c.RegistryClientCert, c.RegistryClientKey, c.RegistryTokenFile, c.RegistryCA, c.RegistryTimeout, c.RegistryBreakerFailures, c.RegistryBreakerCoolDown}
+	want := []any{"https://r.example.go.th/m", "c.pem", "k.pem", "tok", "ca.pem", 3 * time.Second, 9, time.Minute}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("setting %d = %v, want %v", i, got[i], want[i])
+		}
 	}
 }
 
@@ -205,4 +240,10 @@ func TestAuditIntegrateFlag(t *testing.T) {
 			}
 		})
 	}
+}
+
+func liveRegistryConfig(c *Config) {
+	c.RegistryURL = "https://registry.example.go.th/v1/match"
+	c.RegistryClientCert, c.RegistryClientKey, c.RegistryCA = "client.pem", "client-key.pem", "ca.pem"
+	c.RegistryTimeout, c.RegistryBreakerFailures, c.RegistryBreakerCoolDown = 5*time.Second, 5, 30*time.Second
 }

@@ -23,6 +23,7 @@ var citizenColumns = []string{
 	"house_no", "moo", "trok", "soi", "road", "subdistrict", "district", "province", "postal_code",
 	"laser_code", "laser_code_mac", "card_issued", "card_expires", "photo_ref",
 	"status", "status_desc", "status_as_of", "content_hash", "created_at", "updated_at",
+	"card_status",
 }
 
 var citizenCols = strings.Join(citizenColumns, ", ")
@@ -95,6 +96,7 @@ func citizenArgs(c storage.Citizen) ([]any, error) {
 		c.Address.Subdistrict, c.Address.District, c.Address.Province, c.Address.PostalCode,
 		laser, c.LaserCodeMAC, dates[1], dates[2], c.PhotoRef,
 		c.Status, c.StatusDesc, dates[3], c.ContentHash, c.CreatedAt, c.UpdatedAt,
+		c.CardStatus,
 	}, nil
 }
 
@@ -111,6 +113,7 @@ func scanCitizen(row pgx.Row) (storage.Citizen, error) {
 		&c.Address.Subdistrict, &c.Address.District, &c.Address.Province, &c.Address.PostalCode,
 		&c.LaserCode, &c.LaserCodeMAC, &issued, &expires, &c.PhotoRef,
 		&c.Status, &c.StatusDesc, &asOf, &c.ContentHash, ts(&c.CreatedAt), ts(&c.UpdatedAt),
+		&c.CardStatus,
 	)
 	if err != nil {
 		return storage.Citizen{}, err

@@ -19,7 +19,7 @@ const citizenColumns = `id, pid, name_th_title, name_th_first, name_th_middle, n
 	address_house_no, address_moo, address_trok, address_soi, address_road,
 	address_subdistrict, address_district, address_province, address_postal_code,
 	laser_code, laser_code_mac, card_issued, card_expires, photo_ref,
-	status, status_desc, status_as_of, content_hash, created_at, updated_at`
+	status, status_desc, status_as_of, content_hash, created_at, updated_at, card_status`
 
 // citizenArgs returns c's column values in citizenColumns order.
 func citizenArgs(c storage.Citizen) []any {
@@ -30,6 +30,7 @@ func citizenArgs(c storage.Citizen) []any {
 		c.Address.Subdistrict, c.Address.District, c.Address.Province, c.Address.PostalCode,
 		c.LaserCode, c.LaserCodeMAC, dateArg(c.CardIssued), dateArg(c.CardExpires), c.PhotoRef,
 		c.Status, c.StatusDesc, dateArg(c.StatusAsOf), c.ContentHash, msArg(c.CreatedAt), msArg(c.UpdatedAt),
+		c.CardStatus,
 	}
 }
 
@@ -40,7 +41,8 @@ func scanCitizen(row scanner) (storage.Citizen, error) {
 		&c.Address.HouseNo, &c.Address.Moo, &c.Address.Trok, &c.Address.Soi, &c.Address.Road,
 		&c.Address.Subdistrict, &c.Address.District, &c.Address.Province, &c.Address.PostalCode,
 		&c.LaserCode, &c.LaserCodeMAC, dateCol{&c.CardIssued}, dateCol{&c.CardExpires}, &c.PhotoRef,
-		&c.Status, &c.StatusDesc, dateCol{&c.StatusAsOf}, &c.ContentHash, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt})
+		&c.Status, &c.StatusDesc, dateCol{&c.StatusAsOf}, &c.ContentHash, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt},
+		&c.CardStatus)
 	return c, err
 }
 
@@ -67,7 +69,7 @@ func (s *Store) UpsertCitizens(ctx context.Context, cs []storage.Citizen) (stora
 		}
 		defer find.Close()
 		insert, err := tx.PrepareContext(ctx, `INSERT INTO citizens (`+citizenColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return wrap(err, "upsert citizens")
 		}
@@ -79,7 +81,7 @@ func (s *Store) UpsertCitizens(ctx context.Context, cs []storage.Citizen) (stora
 			address_soi = ?, address_road = ?, address_subdistrict = ?, address_district = ?,
 			address_province = ?, address_postal_code = ?, laser_code = ?, laser_code_mac = ?,
 			card_issued = ?, card_expires = ?, photo_ref = ?, status = ?, status_desc = ?, status_as_of = ?,
-			content_hash = ?, updated_at = ? WHERE id = ?`)
+			content_hash = ?, updated_at = ?, card_status = ? WHERE id = ?`)
 		if err != nil {
 			return wrap(err, "upsert citizens")
 		}
@@ -101,7 +103,7 @@ func (s *Store) UpsertCitizens(ctx context.Context, cs []storage.Citizen) (stora
 			default:
 				// Every column but id, pid and created_at, then the id.
 				args := citizenArgs(c)[2:]
-				args = append(args[:len(args)-2:len(args)-2], msArg(c.UpdatedAt), id)
+				args = append(args[:len(args)-3:len(args)-3], msArg(c.UpdatedAt), c.CardStatus, id)
 				if _, err := update.ExecContext(ctx, args...); err != nil {
 					return wrap(err, "upsert citizens: update record %d (ID %q)", i, id)
 				}

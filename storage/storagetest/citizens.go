@@ -49,6 +49,7 @@ func newCitizen(n int) storage.Citizen {
 		LaserCodeMAC: fmt.Sprintf("mac-laser-%d", n),
 		CardIssued:   storage.BEDate{Year: 2565, Month: 1, Day: 10},
 		CardExpires:  storage.BEDate{Year: 2573, Month: 5, Day: 16},
+		CardStatus:   storage.CardActive,
 		PhotoRef:     fmt.Sprintf("photo/%d", n),
 		Status:       storage.StatusAlive,
 		StatusDesc:   "มีชีวิตอยู่",
@@ -70,6 +71,7 @@ func changedCitizen(n int) storage.Citizen {
 		Province: "เชียงใหม่", PostalCode: "50200",
 	}
 	c.LaserCode = []byte(fmt.Sprintf("resealed-laser-%d", n))
+	c.CardStatus = storage.CardCancelled // the old card was voided
 	c.ContentHash = fmt.Sprintf("hash-%d-v2", n)
 	c.CreatedAt = base
 	c.UpdatedAt = base
