@@ -33,14 +33,21 @@ func (h *Handler) startFlow(w http.ResponseWriter, r *http.Request, f storage.Fl
 	if err != nil {
 		return err
 	}
-	nonce, err := keys.RandomToken(16)
-	if err != nil {
-		return err
-	}
 	now := h.now()
-	f.ID, f.Nonce, f.CreatedAt, f.ExpiresAt = hashID(v), nonce, now, now.Add(h.cfg.FlowTTL)
-	if err := h.cfg.Store.CreateFlow(r.Context(), f); err != nil {
-		return err
+	f.ID, f.CreatedAt, f.ExpiresAt = hashID(v), now, now.Add(h.cfg.FlowTTL)
+	// A kiosk code is short: two live flows may, very rarely, draw the
+	// same one, which the store refuses.
+	for try := 0; ; try++ {
+		if f.Nonce, err = newKioskCode(); err != nil {
+			return err
+		}
+		err = h.cfg.Store.CreateFlow(r.Context(), f)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, storage.ErrAlreadyExists) || try == 2 {
+			return err
+		}
 	}
 	h.setCookie(w, "dopaid-flow", v, h.cfg.FlowTTL, http.SameSiteLaxMode)
 	return nil
@@ -237,7 +244,7 @@ func (h *Handler) renderFaceRefusal(w http.ResponseWriter, r *http.Request, f st
 			p.ReturnTo = formOrigin(ar.RedirectURI)
 		}
 	}
-	p.Data = faceData{Nonce: f.Nonce, StepUp: f.Step == stepStepUp}
+	p.Data = faceData{Nonce: kioskDisplay(f.Nonce), StepUp: f.Step == stepStepUp}
 	h.render(w, r, status, "face.html", p)
 }
 
@@ -461,9 +468,37 @@ func (h *Handler) signedResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.now()
-	f, err := h.cfg.Store.FlowByNonce(ctx, nonce, now)
+	// A verifier that keeps presenting codes of no live flow, or of another
+	// person's flow, is slowed down (see kioskAlphabet for the bound).
+	vkey := "kiosk:verifier:" + mac(h.cfg.ThrottleKey, sr.Issuer)
+	if wt, err := h.delayed(ctx, now, vkey); err != nil {
+		h.log.ErrorContext(ctx, "login: kiosk throttle", "err", err)
+		answer(http.StatusInternalServerError, "server_error")
+		return
+	} else if wt.refused() {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wt.d.Round(time.Second)/time.Second)+1))
+		answer(http.StatusTooManyRequests, "slow_down")
+		return
+	}
+	kioskFailed := func() bool {
+		_, err := h.cfg.Store.RecordFailure(ctx, vkey, now, func(t storage.Throttle) storage.Throttle {
+			return h.countFailure(t, now, kioskFreeTries)
+		})
+		if err != nil {
+			h.log.ErrorContext(ctx, "login: kiosk throttle", "err", err)
+			answer(http.StatusInternalServerError, "server_error")
+		}
+		return err == nil
+	}
+	code, ok := normalizeKioskCode(nonce)
+	f, err := storage.Flow{}, storage.ErrNotFound
+	if ok {
+		f, err = h.cfg.Store.FlowByNonce(ctx, code, now)
+	}
 	if errors.Is(err, storage.ErrNotFound) {
-		answer(http.StatusNotFound, "unknown_nonce")
+		if kioskFailed() {
+			answer(http.StatusNotFound, "unknown_nonce")
+		}
 		return
 	} else if err != nil {
 		h.log.ErrorContext(ctx, "login: flow by nonce", "err", err)
@@ -479,6 +514,9 @@ func (h *Handler) signedResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(c.PID), []byte(sr.PID)) != 1 {
+		if !kioskFailed() {
+			return
+		}
 		if !h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Outcome: "failure", Detail: "face_result_other_person"}) {
 			answer(http.StatusInternalServerError, "server_error")
 			return
@@ -487,7 +525,9 @@ func (h *Handler) signedResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, err = h.cfg.Store.UpdateFlow(ctx, f.ID, now, func(f storage.Flow) (storage.Flow, error) {
-		if f.Step != stepFace && f.Step != stepStepUp {
+		// One result per code: a second one waits until the first has
+		// been acted on (faceCheck clears a failed one).
+		if (f.Step != stepFace && f.Step != stepStepUp) || f.Face != nil {
 			return f, storage.ErrConflict
 		}
 		f.Face = &res
