@@ -149,6 +149,11 @@ type Config struct {
 	// SessionIdle and SessionMax bound a sign-on session (defaults 30 min, 12 h).
 	SessionIdle time.Duration
 	SessionMax  time.Duration
+	// RefreshTokenTTL is how long an agency that asked for offline_access
+	// keeps access after a sign-in (the provider's refresh token lifetime,
+	// op.Config.RefreshTokenTTL; a system's own overrides it), shown on the
+	// consent page. Default 8 h, the provider's default.
+	RefreshTokenTTL time.Duration
 	// FlowTTL bounds a proofing or enrolment flow (default 20 min).
 	FlowTTL time.Duration
 	Logger  *slog.Logger
@@ -194,6 +199,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.SessionMax == 0 {
 		cfg.SessionMax = 12 * time.Hour
 	}
+	if cfg.RefreshTokenTTL <= 0 {
+		cfg.RefreshTokenTTL = 8 * time.Hour
+	}
 	if cfg.FlowTTL == 0 {
 		cfg.FlowTTL = 20 * time.Minute
 	}
@@ -214,6 +222,7 @@ func New(cfg Config) (*Handler, error) {
 	m.HandleFunc("POST "+Path+"/enrol", h.enrolSubmit)
 	m.HandleFunc("GET "+Path+"/lang", h.setLang)
 	m.HandleFunc("POST "+Path+"/signout", h.signOut)
+	m.HandleFunc("GET "+Path+"/consent", h.continueAfterEnrolment)
 	m.HandleFunc("POST "+Path+"/consent", h.consentSubmit)
 	m.HandleFunc("GET "+Path+"/continue", h.continueAfterEnrolment)
 	m.HandleFunc("GET "+mePath, h.portal)
