@@ -80,7 +80,9 @@ type when struct {
 }
 
 func newWhen(lang string, t time.Time, withTime bool) when {
-	w := when{Text: formatDate(lang, t), ISO: t.UTC().Format(time.RFC3339)}
+	// ISO 8601 in Thailand's time too (+07:00), like the downloads: one
+	// time zone everywhere.
+	w := when{Text: formatDate(lang, t), ISO: t.In(bangkok).Format(time.RFC3339)}
 	if withTime {
 		w.Text = formatDateTime(lang, t)
 	}
@@ -109,11 +111,11 @@ type releaseRow struct {
 }
 
 type sessionRow struct {
-	Handle    string
-	Current   bool
-	UserAgent string
-	Created   when
-	LastSeen  when
+	Handle   string
+	Current  bool
+	Device   string // deviceName of its User-Agent; "" if unknown
+	Created  when
+	LastSeen when
 }
 
 type portalData struct {
@@ -220,7 +222,7 @@ func (h *Handler) renderPortal(w http.ResponseWriter, r *http.Request, s storage
 	}
 	for _, x := range ss {
 		d.Sessions = append(d.Sessions, sessionRow{
-			Handle: h.sessionHandle(x.ID), Current: x.ID == s.ID, UserAgent: x.UserAgent,
+			Handle: h.sessionHandle(x.ID), Current: x.ID == s.ID, Device: deviceName(p.Lang, x.UserAgent),
 			Created: newWhen(p.Lang, x.CreatedAt, true), LastSeen: newWhen(p.Lang, x.LastSeenAt, true),
 		})
 	}
@@ -386,7 +388,7 @@ func (h *Handler) releases(ctx context.Context, ps Store, n *names, citizenID, l
 		if claims == nil {
 			claims = []string{}
 		}
-		rel := releaseRecord{Seq: e.Seq, At: e.At.UTC(), Event: e.Type, AgencyID: e.AgencyID, Agency: agencyName(lang, ag, e.AgencyID),
+		rel := releaseRecord{Seq: e.Seq, At: e.At.In(bangkok), Event: e.Type, AgencyID: e.AgencyID, Agency: agencyName(lang, ag, e.AgencyID),
 			PermitNumber: pm.Number, ClientID: e.ClientID, System: system, Purpose: e.Purpose, Claims: claims, IAL: e.IAL}
 		if e.Purpose != "" {
 			if d := purposeText(lang, pm, e.Purpose); d != e.Purpose {

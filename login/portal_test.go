@@ -463,7 +463,7 @@ func TestPortalConsents(t *testing.T) {
 	wantContains(t, "consent-loan", element(t, table, "tr", "consent-loan"),
 		`<th scope="row">กรมการจัดหางาน <small>(ส่วนราชการ)</small></th>`, "DOPA-2569/0001", "ขอสินเชื่อ",
 		"<li>นามสกุล (ภาษาไทย)</li>", "<li>ชื่อ (ภาษาไทย)</li>", "<li>เลขประจำตัวประชาชน</li>",
-		`<time datetime="2026-02-27T09:30:00Z">27 กุมภาพันธ์ 2569</time>`,
+		`<time datetime="2026-02-27T16:30:00&#43;07:00">27 กุมภาพันธ์ 2569</time>`,
 		`action="/login/me/consents/con-1/withdraw"`, `class="withdraw"`, `name="csrf"`)
 	wantContains(t, "consent-welfare", element(t, table, "tr", "consent-welfare"),
 		"ธนาคารออมสิน", "รัฐวิสาหกิจ", "DOPA-2569/0002", "ลงทะเบียนสวัสดิการ", "<li>ที่อยู่ตามทะเบียนบ้าน</li>")
@@ -665,7 +665,7 @@ func TestPortalHistoryPage(t *testing.T) {
 	if len(rows) != len(wantReleases) {
 		t.Fatalf("history rows = %d, want %d:\n%s", len(rows), len(wantReleases), table)
 	}
-	wantContains(t, "newest release", rows[0], `<time datetime="2026-03-01T08:30:00Z">1 มีนาคม 2569 15:30 น.</time>`,
+	wantContains(t, "newest release", rows[0], `<time datetime="2026-03-01T15:30:00&#43;07:00">1 มีนาคม 2569 15:30 น.</time>`,
 		"<td>ธนาคารออมสิน</td>", "<td>Savings app</td>", "<td>ลงทะเบียนสวัสดิการ</td>", "<td>2.3</td>", escaped(messages["th"]["event_introspection"]),
 		"<td>"+messages["th"]["me_no_claims"]+"</td>")
 	wantContains(t, "oldest release", rows[2], "1 มีนาคม 2569 14:30 น.", "<td>กรมการจัดหางาน</td>", "<td>Job matching</td>",
@@ -699,6 +699,11 @@ func TestPortalHistoryDownloads(t *testing.T) {
 			}
 			f.checkReceipt(t, got[i].Seq, got[i].Receipt)
 			got[i].ReceiptStatus, got[i].Receipt = "", ""
+			// Thailand's time, with its offset, as on the pages.
+			if at := got[i].At.Format(time.RFC3339); !strings.HasSuffix(at, "+07:00") {
+				t.Errorf("release %d at %s, want +07:00", got[i].Seq, at)
+			}
+			got[i].At = got[i].At.UTC()
 		}
 		if g, w := fmt.Sprintf("%+v", got), fmt.Sprintf("%+v", wantReleases); g != w {
 			t.Errorf("releases =\n%s\nwant\n%s", g, w)
@@ -728,7 +733,7 @@ func TestPortalHistoryDownloads(t *testing.T) {
 				f.checkReceipt(t, r.Seq, recs[i+1][13])
 				r.ReceiptStatus, r.Receipt = "included", recs[i+1][13]
 			}
-			want = append(want, []string{strconv.FormatInt(r.Seq, 10), r.At.Format(time.RFC3339), r.Event, r.AgencyID, r.Agency, r.PermitNumber,
+			want = append(want, []string{strconv.FormatInt(r.Seq, 10), r.At.In(bangkok).Format(time.RFC3339), r.Event, r.AgencyID, r.Agency, r.PermitNumber,
 				r.ClientID, r.System, r.Purpose, r.PurposeDescription, strings.Join(r.Claims, " "), r.IAL, r.ReceiptStatus, r.Receipt})
 		}
 		if g, w := fmt.Sprint(recs), fmt.Sprint(want); g != w {
@@ -845,7 +850,14 @@ func wantNoPersonalData(t *testing.T, body string) {
 func TestPortalSessions(t *testing.T) {
 	ctx := context.Background()
 	f := newPortal(t, nil)
-	a, other, c := f.browser("Firefox on Linux"), f.browser("Safari on iPhone"), f.browser("Edge")
+	const (
+		firefoxLinux = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+		safariPhone  = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+		edgeWindows  = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0"
+	)
+	// Sessions show a readable device name, never the raw User-Agent.
+	devices := map[string]string{firefoxLinux: "Firefox บน Linux", safariPhone: "Safari บน iPhone"} // the page is in Thai
+	a, other, c := f.browser(firefoxLinux), f.browser(safariPhone), f.browser(edgeWindows)
 	a.signIn(1)
 	other.signIn(1)
 	c.signIn(2)
@@ -861,7 +873,10 @@ func TestPortalSessions(t *testing.T) {
 			t.Errorf("the page reveals a session ID")
 		}
 		row := element(t, table, "tr", "session-"+f.h.sessionHandle(s.ID))
-		wantContains(t, "session row", row, s.UserAgent, `action="/login/me/sessions/`+f.h.sessionHandle(s.ID)+`/signout"`, `name="csrf"`)
+		if strings.Contains(row, s.UserAgent) {
+			t.Errorf("session row shows the raw User-Agent %q", s.UserAgent)
+		}
+		wantContains(t, "session row", row, devices[s.UserAgent], `action="/login/me/sessions/`+f.h.sessionHandle(s.ID)+`/signout"`, `name="csrf"`)
 		if current := s.UserAgent == a.ua; current != strings.Contains(row, `class="current"`) {
 			t.Errorf("session of %q marked current: %v, want %v", s.UserAgent, !current, current)
 		}

@@ -557,7 +557,12 @@ func TestConsentBrowser(t *testing.T) {
 					if i > 0 && r.Seq >= rs[i-1].Seq {
 						t.Errorf("history.json entry %d has seq %d after %d, want newest first", i, r.Seq, rs[i-1].Seq)
 					}
-					if i < len(times) && r.At.UTC().Format(time.RFC3339) != times[i] {
+					// One time zone everywhere: the page's datetime and the
+					// download both in Thailand's time, with its offset.
+					if got := r.At.Format(time.RFC3339); !strings.HasSuffix(got, "+07:00") {
+						t.Errorf("history.json entry %d at %s, want Thailand's time (+07:00)", i, got)
+					}
+					if i < len(times) && r.At.Format(time.RFC3339) != times[i] {
 						t.Errorf("history.json entry %d at %s, the page says %s", i, r.At.Format(time.RFC3339), times[i])
 					}
 				}
