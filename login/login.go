@@ -227,6 +227,7 @@ func New(cfg Config) (*Handler, error) {
 	m.HandleFunc("GET "+Path+"/continue", h.continueAfterEnrolment)
 	m.HandleFunc("GET "+mePath, h.portal)
 	m.HandleFunc("POST "+mePath+"/signin", h.portalSignIn)
+	m.HandleFunc("GET "+mePath+"/consents/{id}/withdraw", h.confirmWithdrawal)
 	m.HandleFunc("POST "+mePath+"/consents/{id}/withdraw", h.withdrawConsent)
 	m.HandleFunc("GET "+mePath+"/history.json", h.history("json"))
 	m.HandleFunc("GET "+mePath+"/history.csv", h.history("csv"))

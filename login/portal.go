@@ -510,6 +510,36 @@ func backWith(w http.ResponseWriter, r *http.Request, noticeKey string) {
 	http.Redirect(w, r, mePath+"?notice="+url.QueryEscape(noticeKey), http.StatusSeeOther)
 }
 
+// confirmWithdrawal asks the citizen to confirm a withdrawal, naming what
+// it ends; the confirmation posts to withdrawConsent. Nothing changes here.
+func (h *Handler) confirmWithdrawal(w http.ResponseWriter, r *http.Request) {
+	s, ok := h.session(r)
+	if !ok {
+		http.Redirect(w, r, mePath, http.StatusSeeOther)
+		return
+	}
+	ctx := r.Context()
+	cs, err := h.cfg.Store.ConsentsByCitizen(ctx, s.Subject)
+	if err != nil {
+		h.internal(w, r, "list consents", err)
+		return
+	}
+	i := slices.IndexFunc(cs, func(c storage.Consent) bool { return c.ID == r.PathValue("id") })
+	if i < 0 {
+		h.renderPortal(w, r, s, http.StatusNotFound, "me_not_found")
+		return
+	}
+	p := h.newPage(w, r, "")
+	p.Next = mePath + "/consents/" + url.PathEscape(cs[i].ID) + "/withdraw"
+	row, err := consentView(ctx, newNames(h.cfg.Store), p.Lang, p.T, cs[i])
+	if err != nil {
+		h.internal(w, r, "show consent", err)
+		return
+	}
+	p.Data = row
+	h.render(w, r, http.StatusOK, "withdraw.html", p)
+}
+
 // withdrawConsent withdraws one of the citizen's consents and at once
 // revokes the tokens and refresh tokens the agency's systems hold for the
 // citizen: withdrawing must stop the sharing, not only future consents.

@@ -464,7 +464,7 @@ func TestPortalConsents(t *testing.T) {
 		`<th scope="row">กรมการจัดหางาน <small>(ส่วนราชการ)</small></th>`, "DOPA-2569/0001", "ขอสินเชื่อ",
 		"<li>นามสกุล (ภาษาไทย)</li>", "<li>ชื่อ (ภาษาไทย)</li>", "<li>เลขประจำตัวประชาชน</li>",
 		`<time datetime="2026-02-27T16:30:00&#43;07:00">27 กุมภาพันธ์ 2569</time>`,
-		`action="/login/me/consents/con-1/withdraw"`, `class="withdraw"`, `name="csrf"`)
+		`method="get" action="/login/me/consents/con-1/withdraw"`, `class="withdraw"`)
 	wantContains(t, "consent-welfare", element(t, table, "tr", "consent-welfare"),
 		"ธนาคารออมสิน", "รัฐวิสาหกิจ", "DOPA-2569/0002", "ลงทะเบียนสวัสดิการ", "<li>ที่อยู่ตามทะเบียนบ้าน</li>")
 	if strings.Contains(body, "con-3") {
@@ -480,6 +480,35 @@ func TestPortalConsents(t *testing.T) {
 		"Department of Employment <small>(government department)</small>", "Loan application",
 		"<li>Last name (Thai)</li>", "<li>National ID number</li>", `>27 February 2026</time>`, ">Withdraw<")
 	wantContains(t, "English page", body, `<html lang="en">`, "Agencies you have consented to")
+}
+
+// TestPortalWithdrawAsksFirst: the portal's withdraw button opens a page
+// that names what the withdrawal ends and asks for confirmation; opening it
+// changes nothing, and another citizen's consent is not found.
+func TestPortalWithdrawAsksFirst(t *testing.T) {
+	ctx := context.Background()
+	f := newPortal(t, nil)
+	b := f.browser("ua")
+	b.signIn(1)
+
+	w := b.get(mePath + "/consents/con-1/withdraw")
+	if w.Code != http.StatusOK {
+		t.Fatalf("confirmation page: %d\n%s", w.Code, w.Body)
+	}
+	body := w.Body.String()
+	form := element(t, body, "form", "withdraw-form")
+	wantContains(t, "confirmation page", body, "กรมการจัดหางาน", "ขอสินเชื่อ", "<li>เลขประจำตัวประชาชน</li>", `id="withdraw-effect"`,
+		`id="withdraw-cancel" class="button secondary" href="/login/me"`)
+	wantContains(t, "confirmation form", form, `method="post" action="/login/me/consents/con-1/withdraw"`, `name="csrf"`, `id="withdraw-confirm"`)
+	if _, err := f.db.Consent(ctx, "citizen-1", "permit-1", "loan"); err != nil {
+		t.Errorf("after opening the confirmation the consent is %v, want it in force", err)
+	}
+	if w := b.get(mePath + "/consents/con-3/withdraw"); w.Code != http.StatusNotFound {
+		t.Errorf("confirmation for another citizen's consent: %d, want 404", w.Code)
+	}
+	if w := f.browser("ua").get(mePath + "/consents/con-1/withdraw"); w.Code != http.StatusSeeOther {
+		t.Errorf("confirmation without a session: %d, want 303 to the portal", w.Code)
+	}
 }
 
 func TestPortalWithdraw(t *testing.T) {
