@@ -77,13 +77,27 @@ type proofData struct {
 	PID, FirstName, LastName, Day, Month, Year, Laser string
 }
 
+// proofRequest loads the request a proofing continues; a proofing without
+// one (authRequestID empty) is a citizen proving their identity again from
+// the portal to replace a lost authenticator, and ends at the portal.
+func (h *Handler) proofRequest(w http.ResponseWriter, r *http.Request, id string) (storage.AuthRequest, bool) {
+	if id == "" {
+		return storage.AuthRequest{}, true
+	}
+	ar, _, ok := h.loadRequest(w, r, id)
+	return ar, ok
+}
+
 func (h *Handler) proofForm(w http.ResponseWriter, r *http.Request) {
-	ar, _, ok := h.loadRequest(w, r, r.URL.Query().Get("authRequestID"))
+	ar, ok := h.proofRequest(w, r, r.URL.Query().Get("authRequestID"))
 	if !ok {
 		return
 	}
 	h.device(w, r)
 	p := h.newPage(w, r, ar.ID)
+	if ar.ID == "" {
+		p.Next = Path + "/proof"
+	}
 	p.Data = proofData{}
 	h.render(w, r, http.StatusOK, "proof.html", p)
 }
@@ -97,7 +111,7 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	ar, _, ok := h.loadRequest(w, r, r.PostFormValue("authRequestID"))
+	ar, ok := h.proofRequest(w, r, r.PostFormValue("authRequestID"))
 	if !ok {
 		return
 	}
@@ -550,6 +564,9 @@ type enrolData struct {
 	// replace it with #ZgotmplZ and the page would show no QR code.
 	QR     template.URL
 	Secret string // the key, grouped for typing
+	// Replaces: the citizen has an authenticator, which this one replaces
+	// (its codes and recovery codes stop working).
+	Replaces bool
 }
 
 // enrolForm shows a new TOTP secret as a QR code. The secret waits, sealed,
@@ -621,7 +638,13 @@ func (h *Handler) renderEnrolRefusal(w http.ResponseWriter, r *http.Request, f s
 	if no.msg != "" {
 		p.Error = no.text(w, p)
 	}
-	p.Data = enrolData{QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())), Secret: group(secret, 4)}
+	_, err = h.cfg.Store.Authenticator(r.Context(), f.CitizenID, "totp")
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.internal(w, r, "load authenticator", err)
+		return
+	}
+	p.Data = enrolData{QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())), Secret: group(secret, 4),
+		Replaces: err == nil}
 	h.render(w, r, status, "enrol.html", p)
 }
 
@@ -727,8 +750,17 @@ func (h *Handler) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 	p.Data = struct {
 		Codes    []string
 		Continue string
-	}{codes, Path + "/continue?authRequestID=" + url.QueryEscape(f.AuthRequestID)}
+	}{codes, continueAfterCodes(f.AuthRequestID)}
 	h.render(w, r, http.StatusOK, "recovery.html", p)
+}
+
+// continueAfterCodes is where the recovery codes page continues: the
+// request the enrolment was part of, or the portal.
+func continueAfterCodes(authRequestID string) string {
+	if authRequestID == "" {
+		return mePath
+	}
+	return Path + "/continue?authRequestID=" + url.QueryEscape(authRequestID)
 }
 
 func (h *Handler) issuerLabel() string { return "DOPA-Digital ID" }
