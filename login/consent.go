@@ -137,6 +137,23 @@ func (h *Handler) renderConsent(w http.ResponseWriter, r *http.Request, ar stora
 	h.render(w, r, http.StatusOK, "consent.html", p)
 }
 
+// consentPage is the consent page a sign-in redirects to (complete). A
+// session that did not sign in during this request goes through the entry
+// instead, which applies single sign-on's rules (prompt, max_age) before it
+// shows the page.
+func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
+	ar, _, ok := h.loadRequest(w, r, r.URL.Query().Get("authRequestID"))
+	if !ok {
+		return
+	}
+	s, ok := h.session(r)
+	if !ok || s.AuthTime.Before(ar.CreatedAt) {
+		http.Redirect(w, r, URL(ar.ID), http.StatusSeeOther)
+		return
+	}
+	h.complete(w, r, ar, s)
+}
+
 // consentSubmit takes the citizen's answer. The citizen is whoever the
 // browser's session says, never a form field.
 func (h *Handler) consentSubmit(w http.ResponseWriter, r *http.Request) {

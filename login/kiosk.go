@@ -23,7 +23,8 @@ import (
 // that names no live flow, or a flow of another person, counts as a failure
 // of that verifier (kioskFailed): past kioskFreeTries failures each further
 // one doubles its wait from Delay up to MaxDelay. A verifier thus makes at
-// most 20 + 5 guesses in a 20-minute lifetime (defaults); even with 10⁶
+// most 20 + 6 guesses in a 20-minute lifetime (defaults: waits of 30 s,
+// 1, 2, 4 and 8 min, then 15 min); even with 10⁶
 // flows live at once across the nation each guess hits one with probability
 // 10⁶ / 5.9×10¹⁴ ≈ 1.7×10⁻⁹, and a hit still completes nothing unless the
 // result names the ID number of that flow's citizen. Generating codes also

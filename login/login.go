@@ -222,7 +222,7 @@ func New(cfg Config) (*Handler, error) {
 	m.HandleFunc("POST "+Path+"/enrol", h.enrolSubmit)
 	m.HandleFunc("GET "+Path+"/lang", h.setLang)
 	m.HandleFunc("POST "+Path+"/signout", h.signOut)
-	m.HandleFunc("GET "+Path+"/consent", h.continueAfterEnrolment)
+	m.HandleFunc("GET "+Path+"/consent", h.consentPage)
 	m.HandleFunc("POST "+Path+"/consent", h.consentSubmit)
 	m.HandleFunc("GET "+Path+"/continue", h.continueAfterEnrolment)
 	m.HandleFunc("GET "+mePath, h.portal)

@@ -177,8 +177,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, ar storage.Auth
 }
 
 // continueAfterEnrolment completes a request for the session that signed
-// in during it (after enrolment, or at GET /login/consent after sign-in,
-// where it shows the consent page).
+// in during it (after enrolment).
 func (h *Handler) continueAfterEnrolment(w http.ResponseWriter, r *http.Request) {
 	ar, _, ok := h.loadRequest(w, r, r.URL.Query().Get("authRequestID"))
 	if !ok {

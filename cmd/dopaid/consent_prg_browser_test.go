@@ -24,6 +24,14 @@ func TestConsentPageBrowser(t *testing.T) {
 		first.click(t, "continue")
 		first.click(t, "consent-deny")
 
+		// Single sign-on in the first browser shows the page without a
+		// sign-in; its language switch (to the consent page's address)
+		// shows it again through the entry's rules.
+		first.open(t, app.URL+"/login")
+		onConsentPage(t, ts, first)
+		first.english(t)
+		onConsentPage(t, ts, first)
+
 		b := newChrome(t).newTab(t) // another browser: a sign-in with the code
 		b.open(t, app.URL+"/login")
 		signIn(t, b, somchai.PID, phone.code(t))
