@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/dopaid/dopaid/keys"
@@ -26,6 +27,11 @@ type consentNeed struct {
 	Permit  storage.Permit
 	Purpose storage.Purpose
 	Claims  []string
+	// Offline: the request asks for offline_access, so the agency keeps
+	// access (by refresh tokens) for Keep after the citizen allows it,
+	// without the citizen present.
+	Offline bool
+	Keep    time.Duration
 }
 
 // consentFor works out, by the release policy (storage/release), which
@@ -54,7 +60,10 @@ func (h *Handler) consentFor(ctx context.Context, ar storage.AuthRequest, citize
 	}
 	now := h.now()
 	pm = pm.At(now, ds)
-	need := consentNeed{Permit: pm}
+	need := consentNeed{Permit: pm, Offline: slices.Contains(ar.Scopes, "offline_access"), Keep: h.cfg.RefreshTokenTTL}
+	if c.RefreshTokenTTL > 0 {
+		need.Keep = c.RefreshTokenTTL
+	}
 	if err := release.InForce(pm, now); err != nil {
 		return need, false, err
 	}
@@ -101,15 +110,24 @@ type consentData struct {
 	Category   string
 	PermitNo   string
 	Purpose    string
-	Claims     []consentClaim
+	// Access says how long the agency keeps access (PDPA s.23 notice:
+	// retention). The legal basis is consent (s.19): nothing is released
+	// to an agency without the consent this page asks for.
+	Access string
+	Claims []consentClaim
 }
 
 func (h *Handler) renderConsent(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, need consentNeed) {
 	p := h.newPage(w, r, ar.ID)
 	p.ReturnTo = formOrigin(ar.RedirectURI) // allow and deny both end at the client
+	p.Next = consentURL(ar.ID)
 	d := consentData{AgencyName: need.Agency.NameTH, Category: p.T["category_"+need.Agency.Category], PermitNo: need.Permit.Number, Purpose: need.Purpose.DescriptionTH}
 	if p.Lang == "en" {
 		d.AgencyName, d.Purpose = need.Agency.NameEN, need.Purpose.DescriptionEN
+	}
+	d.Access = p.T["consent_access_once"]
+	if need.Offline {
+		d.Access = fmt.Sprintf(p.T["consent_access_offline"], waitText(p.Lang, need.Keep))
 	}
 	purposes := claimPurposes(ar.Claims)
 	for _, c := range need.Claims {
@@ -117,6 +135,23 @@ func (h *Handler) renderConsent(w http.ResponseWriter, r *http.Request, ar stora
 	}
 	p.Data = d
 	h.render(w, r, http.StatusOK, "consent.html", p)
+}
+
+// consentPage is the consent page a sign-in redirects to (complete). A
+// session that did not sign in during this request goes through the entry
+// instead, which applies single sign-on's rules (prompt, max_age) before it
+// shows the page.
+func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
+	ar, _, ok := h.loadRequest(w, r, r.URL.Query().Get("authRequestID"))
+	if !ok {
+		return
+	}
+	s, ok := h.session(r)
+	if !ok || s.AuthTime.Before(ar.CreatedAt) {
+		http.Redirect(w, r, URL(ar.ID), http.StatusSeeOther)
+		return
+	}
+	h.complete(w, r, ar, s)
 }
 
 // consentSubmit takes the citizen's answer. The citizen is whoever the

@@ -429,6 +429,7 @@ func (s *SignedResults) Verify(ctx context.Context, compact string) (nonce strin
 
 // SignedResult is a verified result and what it is bound to.
 type SignedResult struct {
+	Issuer string // the verifier (the JWS iss)
 	Nonce  string
 	PID    string // the 13-digit ID number the verifier checked; never log it
 	Result storage.FaceResult
@@ -439,39 +440,39 @@ func (r SignedResult) LogValue() slog.Value { return slog.StringValue("signed fa
 
 // VerifyResult is Verify returning the ID number the result is bound to.
 func (s *SignedResults) VerifyResult(ctx context.Context, compact string) (SignedResult, error) {
-	nonce, pid, res, err := s.verify(ctx, compact)
-	return SignedResult{Nonce: nonce, PID: pid, Result: res}, err
+	iss, nonce, pid, res, err := s.verify(ctx, compact)
+	return SignedResult{Issuer: iss, Nonce: nonce, PID: pid, Result: res}, err
 }
 
-func (s *SignedResults) verify(ctx context.Context, compact string) (nonce, pid string, res storage.FaceResult, err error) {
+func (s *SignedResults) verify(ctx context.Context, compact string) (iss, nonce, pid string, res storage.FaceResult, err error) {
 	if s.Audience == "" || s.Replay == nil {
-		return "", "", storage.FaceResult{}, errors.New("login: signed face results need an audience and a replay store")
+		return "", "", "", storage.FaceResult{}, errors.New("login: signed face results need an audience and a replay store")
 	}
 	if len(compact) > maxSignedResult {
-		return "", "", storage.FaceResult{}, fmt.Errorf("%w: longer than %d bytes", ErrResultInvalid, maxSignedResult)
+		return "", "", "", storage.FaceResult{}, fmt.Errorf("%w: longer than %d bytes", ErrResultInvalid, maxSignedResult)
 	}
 	// Telling a refused algorithm from a malformed token answers a verifier
 	// that signed with a shared secret precisely.
 	if alg := headerAlg(compact); alg != "" && !algAccepted(alg) {
-		return "", "", storage.FaceResult{}, fmt.Errorf("%w: algorithm not accepted", ErrResultSignature)
+		return "", "", "", storage.FaceResult{}, fmt.Errorf("%w: algorithm not accepted", ErrResultSignature)
 	}
 	jws, err := jose.ParseSignedCompact(compact, resultAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
-		return "", "", storage.FaceResult{}, fmt.Errorf("%w: not a compact JWS", ErrResultInvalid)
+		return "", "", "", storage.FaceResult{}, fmt.Errorf("%w: not a compact JWS", ErrResultInvalid)
 	}
 	var unverified struct {
 		Issuer string `json:"iss"`
 	}
 	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &unverified); err != nil {
-		return "", "", storage.FaceResult{}, fmt.Errorf("%w: payload is not a JSON object", ErrResultInvalid)
+		return "", "", "", storage.FaceResult{}, fmt.Errorf("%w: payload is not a JSON object", ErrResultInvalid)
 	}
 	set, ok := s.Verifiers[unverified.Issuer]
 	if !ok || unverified.Issuer == "" {
-		return "", "", storage.FaceResult{}, fmt.Errorf("%w: unknown verifier", ErrResultSignature)
+		return "", "", "", storage.FaceResult{}, fmt.Errorf("%w: unknown verifier", ErrResultSignature)
 	}
 	hdr := jws.Signatures[0].Header
 	if hdr.KeyID == "" {
-		return "", "", storage.FaceResult{}, fmt.Errorf("%w: no kid", ErrResultSignature)
+		return "", "", "", storage.FaceResult{}, fmt.Errorf("%w: no kid", ErrResultSignature)
 	}
 	var payload []byte
 	for _, k := range set.Key(hdr.KeyID) {
@@ -484,12 +485,12 @@ func (s *SignedResults) verify(ctx context.Context, compact string) (nonce, pid 
 		}
 	}
 	if payload == nil {
-		return "", "", storage.FaceResult{}, fmt.Errorf("%w: no key of verifier %.64q verifies it", ErrResultSignature, unverified.Issuer)
+		return "", "", "", storage.FaceResult{}, fmt.Errorf("%w: no key of verifier %.64q verifies it", ErrResultSignature, unverified.Issuer)
 	}
 
 	var cl resultClaims
 	if err := decodeOne(payload, &cl); err != nil {
-		return "", "", storage.FaceResult{}, fmt.Errorf("%w: claims: %v", ErrResultInvalid, err)
+		return "", "", "", storage.FaceResult{}, fmt.Errorf("%w: claims: %v", ErrResultInvalid, err)
 	}
 	now := time.Now()
 	if s.Now != nil {
@@ -499,8 +500,8 @@ func (s *SignedResults) verify(ctx context.Context, compact string) (nonce, pid 
 	if maxAge <= 0 {
 		maxAge = 5 * time.Minute
 	}
-	invalid := func(why string) (string, string, storage.FaceResult, error) {
-		return "", "", storage.FaceResult{}, fmt.Errorf("%w: %s", ErrResultInvalid, why)
+	invalid := func(why string) (string, string, string, storage.FaceResult, error) {
+		return "", "", "", storage.FaceResult{}, fmt.Errorf("%w: %s", ErrResultInvalid, why)
 	}
 	switch {
 	case cl.Issuer != unverified.Issuer:
@@ -518,9 +519,9 @@ func (s *SignedResults) verify(ctx context.Context, compact string) (nonce, pid 
 	case !cl.Expiry.Time().After(cl.IssuedAt.Time()):
 		return invalid("exp not after iat")
 	case now.Sub(cl.IssuedAt.Time()) > maxAge:
-		return "", "", storage.FaceResult{}, fmt.Errorf("%w: issued more than %v ago", ErrResultExpired, maxAge)
+		return "", "", "", storage.FaceResult{}, fmt.Errorf("%w: issued more than %v ago", ErrResultExpired, maxAge)
 	case !now.Before(cl.Expiry.Time().Add(resultSkew)):
-		return "", "", storage.FaceResult{}, fmt.Errorf("%w: exp passed", ErrResultExpired)
+		return "", "", "", storage.FaceResult{}, fmt.Errorf("%w: exp passed", ErrResultExpired)
 	case cl.ID == "" || len(cl.ID) > maxResultID:
 		return invalid("jti missing or too long")
 	case cl.Nonce == "" || len(cl.Nonce) > maxResultID:
@@ -540,11 +541,11 @@ func (s *SignedResults) verify(ctx context.Context, compact string) (nonce, pid 
 	}
 	if err := s.Replay.UseOnce(ctx, "face-result:"+cl.Issuer, cl.ID, until.Add(time.Second), now); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
-			return "", "", storage.FaceResult{}, fmt.Errorf("%w: jti of verifier %.64q seen before", ErrResultReplayed, cl.Issuer)
+			return "", "", "", storage.FaceResult{}, fmt.Errorf("%w: jti of verifier %.64q seen before", ErrResultReplayed, cl.Issuer)
 		}
-		return "", "", storage.FaceResult{}, fmt.Errorf("login: record face result jti: %w", err)
+		return "", "", "", storage.FaceResult{}, fmt.Errorf("login: record face result jti: %w", err)
 	}
-	return cl.Nonce, cl.PID, res, nil
+	return cl.Issuer, cl.Nonce, cl.PID, res, nil
 }
 
 // headerAlg returns the alg of a compact JWS's protected header, or "" if

@@ -172,6 +172,11 @@ type Config struct {
 	// SessionIdle and SessionMax bound a sign-on session (defaults 30 min, 12 h).
 	SessionIdle time.Duration
 	SessionMax  time.Duration
+	// RefreshTokenTTL is how long an agency that asked for offline_access
+	// keeps access after a sign-in (the provider's refresh token lifetime,
+	// op.Config.RefreshTokenTTL; a system's own overrides it), shown on the
+	// consent page. Default 8 h, the provider's default.
+	RefreshTokenTTL time.Duration
 	// FlowTTL bounds a proofing or enrolment flow (default 20 min).
 	FlowTTL time.Duration
 	Logger  *slog.Logger
@@ -217,6 +222,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.SessionMax == 0 {
 		cfg.SessionMax = 12 * time.Hour
 	}
+	if cfg.RefreshTokenTTL <= 0 {
+		cfg.RefreshTokenTTL = 8 * time.Hour
+	}
 	if cfg.FlowTTL == 0 {
 		cfg.FlowTTL = 20 * time.Minute
 	}
@@ -241,10 +249,15 @@ func New(cfg Config) (*Handler, error) {
 	m.HandleFunc("GET "+Path+"/recovery", h.recoveryCodes)
 	m.HandleFunc("GET "+Path+"/lang", h.setLang)
 	m.HandleFunc("POST "+Path+"/signout", h.signOut)
+	m.HandleFunc("GET "+Path+"/consent", h.consentPage)
 	m.HandleFunc("POST "+Path+"/consent", h.consentSubmit)
 	m.HandleFunc("GET "+Path+"/continue", h.continueAfterEnrolment)
 	m.HandleFunc("GET "+mePath, h.portal)
 	m.HandleFunc("POST "+mePath+"/signin", h.portalSignIn)
+	m.HandleFunc("GET "+mePath+"/authenticator", h.authenticatorPage)
+	m.HandleFunc("POST "+mePath+"/authenticator", h.replaceAuthenticator)
+	m.HandleFunc("POST "+mePath+"/recovery-codes", h.renewRecoveryCodes)
+	m.HandleFunc("GET "+mePath+"/consents/{id}/withdraw", h.confirmWithdrawal)
 	m.HandleFunc("POST "+mePath+"/consents/{id}/withdraw", h.withdrawConsent)
 	m.HandleFunc("GET "+mePath+"/history.json", h.history("json"))
 	m.HandleFunc("GET "+mePath+"/history.csv", h.history("csv"))

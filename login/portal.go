@@ -80,7 +80,9 @@ type when struct {
 }
 
 func newWhen(lang string, t time.Time, withTime bool) when {
-	w := when{Text: formatDate(lang, t), ISO: t.UTC().Format(time.RFC3339)}
+	// ISO 8601 in Thailand's time too (+07:00), like the downloads: one
+	// time zone everywhere.
+	w := when{Text: formatDate(lang, t), ISO: t.In(bangkok).Format(time.RFC3339)}
 	if withTime {
 		w.Text = formatDateTime(lang, t)
 	}
@@ -109,11 +111,11 @@ type releaseRow struct {
 }
 
 type sessionRow struct {
-	Handle    string
-	Current   bool
-	UserAgent string
-	Created   when
-	LastSeen  when
+	Handle   string
+	Current  bool
+	Device   string // deviceName of its User-Agent; "" if unknown
+	Created  when
+	LastSeen when
 }
 
 type portalData struct {
@@ -222,7 +224,7 @@ func (h *Handler) renderPortal(w http.ResponseWriter, r *http.Request, s storage
 	}
 	for _, x := range ss {
 		d.Sessions = append(d.Sessions, sessionRow{
-			Handle: h.sessionHandle(x.ID), Current: x.ID == s.ID, UserAgent: x.UserAgent,
+			Handle: h.sessionHandle(x.ID), Current: x.ID == s.ID, Device: deviceName(p.Lang, x.UserAgent),
 			Created: newWhen(p.Lang, x.CreatedAt, true), LastSeen: newWhen(p.Lang, x.LastSeenAt, true),
 		})
 	}
@@ -388,7 +390,7 @@ func (h *Handler) releases(ctx context.Context, ps Store, n *names, citizenID, l
 		if claims == nil {
 			claims = []string{}
 		}
-		rel := releaseRecord{Seq: e.Seq, At: e.At.UTC(), Event: e.Type, AgencyID: e.AgencyID, Agency: agencyName(lang, ag, e.AgencyID),
+		rel := releaseRecord{Seq: e.Seq, At: e.At.In(bangkok), Event: e.Type, AgencyID: e.AgencyID, Agency: agencyName(lang, ag, e.AgencyID),
 			PermitNumber: pm.Number, ClientID: e.ClientID, System: system, Purpose: e.Purpose, Claims: claims, IAL: e.IAL}
 		if e.Purpose != "" {
 			if d := purposeText(lang, pm, e.Purpose); d != e.Purpose {
@@ -508,6 +510,36 @@ func (h *Handler) portalSession(w http.ResponseWriter, r *http.Request) (storage
 
 func backWith(w http.ResponseWriter, r *http.Request, noticeKey string) {
 	http.Redirect(w, r, mePath+"?notice="+url.QueryEscape(noticeKey), http.StatusSeeOther)
+}
+
+// confirmWithdrawal asks the citizen to confirm a withdrawal, naming what
+// it ends; the confirmation posts to withdrawConsent. Nothing changes here.
+func (h *Handler) confirmWithdrawal(w http.ResponseWriter, r *http.Request) {
+	s, ok := h.session(r)
+	if !ok {
+		http.Redirect(w, r, mePath, http.StatusSeeOther)
+		return
+	}
+	ctx := r.Context()
+	cs, err := h.cfg.Store.ConsentsByCitizen(ctx, s.Subject)
+	if err != nil {
+		h.internal(w, r, "list consents", err)
+		return
+	}
+	i := slices.IndexFunc(cs, func(c storage.Consent) bool { return c.ID == r.PathValue("id") })
+	if i < 0 {
+		h.renderPortal(w, r, s, http.StatusNotFound, "me_not_found")
+		return
+	}
+	p := h.newPage(w, r, "")
+	p.Next = mePath + "/consents/" + url.PathEscape(cs[i].ID) + "/withdraw"
+	row, err := consentView(ctx, newNames(h.cfg.Store), p.Lang, p.T, cs[i])
+	if err != nil {
+		h.internal(w, r, "show consent", err)
+		return
+	}
+	p.Data = row
+	h.render(w, r, http.StatusOK, "withdraw.html", p)
 }
 
 // withdrawConsent withdraws one of the citizen's consents and at once

@@ -464,8 +464,8 @@ func TestPortalConsents(t *testing.T) {
 	wantContains(t, "consent-loan", element(t, table, "tr", "consent-loan"),
 		`<th scope="row">กรมการจัดหางาน <small>(ส่วนราชการ)</small></th>`, "DOPA-2569/0001", "ขอสินเชื่อ",
 		"<li>นามสกุล (ภาษาไทย)</li>", "<li>ชื่อ (ภาษาไทย)</li>", "<li>เลขประจำตัวประชาชน</li>",
-		`<time datetime="2026-02-27T09:30:00Z">27 กุมภาพันธ์ 2569</time>`,
-		`action="/login/me/consents/con-1/withdraw"`, `class="withdraw"`, `name="csrf"`)
+		`<time datetime="2026-02-27T16:30:00&#43;07:00">27 กุมภาพันธ์ 2569</time>`,
+		`method="get" action="/login/me/consents/con-1/withdraw"`, `class="withdraw"`)
 	wantContains(t, "consent-welfare", element(t, table, "tr", "consent-welfare"),
 		"ธนาคารออมสิน", "รัฐวิสาหกิจ", "DOPA-2569/0002", "ลงทะเบียนสวัสดิการ", "<li>ที่อยู่ตามทะเบียนบ้าน</li>")
 	if strings.Contains(body, "con-3") {
@@ -481,6 +481,35 @@ func TestPortalConsents(t *testing.T) {
 		"Department of Employment <small>(government department)</small>", "Loan application",
 		"<li>Last name (Thai)</li>", "<li>National ID number</li>", `>27 February 2026</time>`, ">Withdraw<")
 	wantContains(t, "English page", body, `<html lang="en">`, "Agencies you have consented to")
+}
+
+// TestPortalWithdrawAsksFirst: the portal's withdraw button opens a page
+// that names what the withdrawal ends and asks for confirmation; opening it
+// changes nothing, and another citizen's consent is not found.
+func TestPortalWithdrawAsksFirst(t *testing.T) {
+	ctx := context.Background()
+	f := newPortal(t, nil)
+	b := f.browser("ua")
+	b.signIn(1)
+
+	w := b.get(mePath + "/consents/con-1/withdraw")
+	if w.Code != http.StatusOK {
+		t.Fatalf("confirmation page: %d\n%s", w.Code, w.Body)
+	}
+	body := w.Body.String()
+	form := element(t, body, "form", "withdraw-form")
+	wantContains(t, "confirmation page", body, "กรมการจัดหางาน", "ขอสินเชื่อ", "<li>เลขประจำตัวประชาชน</li>", `id="withdraw-effect"`,
+		`id="withdraw-cancel" class="button secondary" href="/login/me"`)
+	wantContains(t, "confirmation form", form, `method="post" action="/login/me/consents/con-1/withdraw"`, `name="csrf"`, `id="withdraw-confirm"`)
+	if _, err := f.db.Consent(ctx, "citizen-1", "permit-1", "loan"); err != nil {
+		t.Errorf("after opening the confirmation the consent is %v, want it in force", err)
+	}
+	if w := b.get(mePath + "/consents/con-3/withdraw"); w.Code != http.StatusNotFound {
+		t.Errorf("confirmation for another citizen's consent: %d, want 404", w.Code)
+	}
+	if w := f.browser("ua").get(mePath + "/consents/con-1/withdraw"); w.Code != http.StatusSeeOther {
+		t.Errorf("confirmation without a session: %d, want 303 to the portal", w.Code)
+	}
 }
 
 func TestPortalWithdraw(t *testing.T) {
@@ -666,7 +695,7 @@ func TestPortalHistoryPage(t *testing.T) {
 	if len(rows) != len(wantReleases) {
 		t.Fatalf("history rows = %d, want %d:\n%s", len(rows), len(wantReleases), table)
 	}
-	wantContains(t, "newest release", rows[0], `<time datetime="2026-03-01T08:30:00Z">1 มีนาคม 2569 15:30 น.</time>`,
+	wantContains(t, "newest release", rows[0], `<time datetime="2026-03-01T15:30:00&#43;07:00">1 มีนาคม 2569 15:30 น.</time>`,
 		"<td>ธนาคารออมสิน</td>", "<td>Savings app</td>", "<td>ลงทะเบียนสวัสดิการ</td>", "<td>2.3</td>", escaped(messages["th"]["event_introspection"]),
 		"<td>"+messages["th"]["me_no_claims"]+"</td>")
 	wantContains(t, "oldest release", rows[2], "1 มีนาคม 2569 14:30 น.", "<td>กรมการจัดหางาน</td>", "<td>Job matching</td>",
@@ -700,6 +729,11 @@ func TestPortalHistoryDownloads(t *testing.T) {
 			}
 			f.checkReceipt(t, got[i].Seq, got[i].Receipt)
 			got[i].ReceiptStatus, got[i].Receipt = "", ""
+			// Thailand's time, with its offset, as on the pages.
+			if at := got[i].At.Format(time.RFC3339); !strings.HasSuffix(at, "+07:00") {
+				t.Errorf("release %d at %s, want +07:00", got[i].Seq, at)
+			}
+			got[i].At = got[i].At.UTC()
 		}
 		if g, w := fmt.Sprintf("%+v", got), fmt.Sprintf("%+v", wantReleases); g != w {
 			t.Errorf("releases =\n%s\nwant\n%s", g, w)
@@ -729,7 +763,7 @@ func TestPortalHistoryDownloads(t *testing.T) {
 				f.checkReceipt(t, r.Seq, recs[i+1][13])
 				r.ReceiptStatus, r.Receipt = "included", recs[i+1][13]
 			}
-			want = append(want, []string{strconv.FormatInt(r.Seq, 10), r.At.Format(time.RFC3339), r.Event, r.AgencyID, r.Agency, r.PermitNumber,
+			want = append(want, []string{strconv.FormatInt(r.Seq, 10), r.At.In(bangkok).Format(time.RFC3339), r.Event, r.AgencyID, r.Agency, r.PermitNumber,
 				r.ClientID, r.System, r.Purpose, r.PurposeDescription, strings.Join(r.Claims, " "), r.IAL, r.ReceiptStatus, r.Receipt})
 		}
 		if g, w := fmt.Sprint(recs), fmt.Sprint(want); g != w {
@@ -846,7 +880,14 @@ func wantNoPersonalData(t *testing.T, body string) {
 func TestPortalSessions(t *testing.T) {
 	ctx := context.Background()
 	f := newPortal(t, nil)
-	a, other, c := f.browser("Firefox on Linux"), f.browser("Safari on iPhone"), f.browser("Edge")
+	const (
+		firefoxLinux = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+		safariPhone  = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+		edgeWindows  = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0"
+	)
+	// Sessions show a readable device name, never the raw User-Agent.
+	devices := map[string]string{firefoxLinux: "Firefox บน Linux", safariPhone: "Safari บน iPhone"} // the page is in Thai
+	a, other, c := f.browser(firefoxLinux), f.browser(safariPhone), f.browser(edgeWindows)
 	a.signIn(1)
 	other.signIn(1)
 	c.signIn(2)
@@ -862,7 +903,10 @@ func TestPortalSessions(t *testing.T) {
 			t.Errorf("the page reveals a session ID")
 		}
 		row := element(t, table, "tr", "session-"+f.h.sessionHandle(s.ID))
-		wantContains(t, "session row", row, s.UserAgent, `action="/login/me/sessions/`+f.h.sessionHandle(s.ID)+`/signout"`, `name="csrf"`)
+		if strings.Contains(row, s.UserAgent) {
+			t.Errorf("session row shows the raw User-Agent %q", s.UserAgent)
+		}
+		wantContains(t, "session row", row, devices[s.UserAgent], `action="/login/me/sessions/`+f.h.sessionHandle(s.ID)+`/signout"`, `name="csrf"`)
 		if current := s.UserAgent == a.ua; current != strings.Contains(row, `class="current"`) {
 			t.Errorf("session of %q marked current: %v, want %v", s.UserAgent, !current, current)
 		}

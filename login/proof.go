@@ -34,14 +34,21 @@ func (h *Handler) startFlow(w http.ResponseWriter, r *http.Request, f storage.Fl
 	if err != nil {
 		return err
 	}
-	nonce, err := keys.RandomToken(16)
-	if err != nil {
-		return err
-	}
 	now := h.now()
-	f.ID, f.Nonce, f.CreatedAt, f.ExpiresAt = hashID(v), nonce, now, now.Add(h.cfg.FlowTTL)
-	if err := h.cfg.Store.CreateFlow(r.Context(), f); err != nil {
-		return err
+	f.ID, f.CreatedAt, f.ExpiresAt = hashID(v), now, now.Add(h.cfg.FlowTTL)
+	// A kiosk code is short: two live flows may, very rarely, draw the
+	// same one, which the store refuses.
+	for try := 0; ; try++ {
+		if f.Nonce, err = newKioskCode(); err != nil {
+			return err
+		}
+		err = h.cfg.Store.CreateFlow(r.Context(), f)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, storage.ErrAlreadyExists) || try == 2 {
+			return err
+		}
 	}
 	h.setCookie(w, "dopaid-flow", v, h.cfg.FlowTTL, http.SameSiteLaxMode)
 	return nil
@@ -71,13 +78,27 @@ type proofData struct {
 	PID, FirstName, LastName, Day, Month, Year, Laser string
 }
 
+// proofRequest loads the request a proofing continues; a proofing without
+// one (authRequestID empty) is a citizen proving their identity again from
+// the portal to replace a lost authenticator, and ends at the portal.
+func (h *Handler) proofRequest(w http.ResponseWriter, r *http.Request, id string) (storage.AuthRequest, bool) {
+	if id == "" {
+		return storage.AuthRequest{}, true
+	}
+	ar, _, ok := h.loadRequest(w, r, id)
+	return ar, ok
+}
+
 func (h *Handler) proofForm(w http.ResponseWriter, r *http.Request) {
-	ar, _, ok := h.loadRequest(w, r, r.URL.Query().Get("authRequestID"))
+	ar, ok := h.proofRequest(w, r, r.URL.Query().Get("authRequestID"))
 	if !ok {
 		return
 	}
 	h.device(w, r)
 	p := h.newPage(w, r, ar.ID)
+	if ar.ID == "" {
+		p.Next = Path + "/proof"
+	}
 	p.Data = proofData{}
 	h.render(w, r, http.StatusOK, "proof.html", p)
 }
@@ -91,7 +112,7 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	ar, _, ok := h.loadRequest(w, r, r.PostFormValue("authRequestID"))
+	ar, ok := h.proofRequest(w, r, r.PostFormValue("authRequestID"))
 	if !ok {
 		return
 	}
@@ -297,7 +318,7 @@ func (h *Handler) renderFaceRefusal(w http.ResponseWriter, r *http.Request, f st
 			p.ReturnTo = formOrigin(ar.RedirectURI)
 		}
 	}
-	p.Data = faceData{Nonce: f.Nonce, StepUp: f.Step == stepStepUp}
+	p.Data = faceData{Nonce: kioskDisplay(f.Nonce), StepUp: f.Step == stepStepUp}
 	h.render(w, r, status, "face.html", p)
 }
 
@@ -521,9 +542,37 @@ func (h *Handler) signedResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.now()
-	f, err := h.cfg.Store.FlowByNonce(ctx, nonce, now)
+	// A verifier that keeps presenting codes of no live flow, or of another
+	// person's flow, is slowed down (see kioskAlphabet for the bound).
+	vkey := "kiosk:verifier:" + mac(h.cfg.ThrottleKey, sr.Issuer)
+	if wt, err := h.delayed(ctx, now, vkey); err != nil {
+		h.log.ErrorContext(ctx, "login: kiosk throttle", "err", err)
+		answer(http.StatusInternalServerError, "server_error")
+		return
+	} else if wt.refused() {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wt.d.Round(time.Second)/time.Second)+1))
+		answer(http.StatusTooManyRequests, "slow_down")
+		return
+	}
+	kioskFailed := func() bool {
+		_, err := h.cfg.Store.RecordFailure(ctx, vkey, now, func(t storage.Throttle) storage.Throttle {
+			return h.countFailure(t, now, kioskFreeTries)
+		})
+		if err != nil {
+			h.log.ErrorContext(ctx, "login: kiosk throttle", "err", err)
+			answer(http.StatusInternalServerError, "server_error")
+		}
+		return err == nil
+	}
+	code, ok := normalizeKioskCode(nonce)
+	f, err := storage.Flow{}, storage.ErrNotFound
+	if ok {
+		f, err = h.cfg.Store.FlowByNonce(ctx, code, now)
+	}
 	if errors.Is(err, storage.ErrNotFound) {
-		answer(http.StatusNotFound, "unknown_nonce")
+		if kioskFailed() {
+			answer(http.StatusNotFound, "unknown_nonce")
+		}
 		return
 	} else if err != nil {
 		h.log.ErrorContext(ctx, "login: flow by nonce", "err", err)
@@ -539,6 +588,9 @@ func (h *Handler) signedResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(c.PID), []byte(sr.PID)) != 1 {
+		if !kioskFailed() {
+			return
+		}
 		if !h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Outcome: "failure", Detail: "face_result_other_person"}) {
 			answer(http.StatusInternalServerError, "server_error")
 			return
@@ -547,7 +599,9 @@ func (h *Handler) signedResult(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, err = h.cfg.Store.UpdateFlow(ctx, f.ID, now, func(f storage.Flow) (storage.Flow, error) {
-		if f.Step != stepFace && f.Step != stepStepUp {
+		// One result per code: a second one waits until the first has
+		// been acted on (faceCheck clears a failed one).
+		if (f.Step != stepFace && f.Step != stepStepUp) || f.Face != nil {
 			return f, storage.ErrConflict
 		}
 		f.Face = &res
@@ -570,6 +624,9 @@ type enrolData struct {
 	// replace it with #ZgotmplZ and the page would show no QR code.
 	QR     template.URL
 	Secret string // the key, grouped for typing
+	// Replaces: the citizen has an authenticator, which this one replaces
+	// (its codes and recovery codes stop working).
+	Replaces bool
 }
 
 // enrolForm shows a new TOTP secret as a QR code. The secret waits, sealed,
@@ -641,7 +698,13 @@ func (h *Handler) renderEnrolRefusal(w http.ResponseWriter, r *http.Request, f s
 	if no.msg != "" {
 		p.Error = no.text(w, p)
 	}
-	p.Data = enrolData{QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())), Secret: group(secret, 4)}
+	_, err = h.cfg.Store.Authenticator(r.Context(), f.CitizenID, "totp")
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.internal(w, r, "load authenticator", err)
+		return
+	}
+	p.Data = enrolData{QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())), Secret: group(secret, 4),
+		Replaces: err == nil}
 	h.render(w, r, status, "enrol.html", p)
 }
 
@@ -792,15 +855,20 @@ func (h *Handler) recoveryCodes(w http.ResponseWriter, r *http.Request) {
 		id = ""
 	}
 	p := h.newPage(w, r, id)
-	cont := mePath
-	if id != "" {
-		cont = Path + "/continue?authRequestID=" + url.QueryEscape(id)
-	}
 	p.Data = struct {
 		Codes    []string
 		Continue string
-	}{strings.Fields(string(b)), cont}
+	}{strings.Fields(string(b)), continueAfterCodes(id)}
 	h.render(w, r, http.StatusOK, "recovery.html", p)
+}
+
+// continueAfterCodes is where the recovery codes page continues: the
+// request the enrolment was part of, or the portal.
+func continueAfterCodes(authRequestID string) string {
+	if authRequestID == "" {
+		return mePath
+	}
+	return Path + "/continue?authRequestID=" + url.QueryEscape(authRequestID)
 }
 
 func (h *Handler) issuerLabel() string { return "DOPA-Digital ID" }

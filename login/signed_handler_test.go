@@ -59,7 +59,7 @@ func TestSignedResultBoundToCitizen(t *testing.T) {
 	if _, err := db.UpsertCitizens(ctx, []storage.Citizen{victim}); err != nil {
 		t.Fatal(err)
 	}
-	flow := storage.Flow{ID: "flow-1", CitizenID: victim.ID, Step: stepFace, Nonce: "nonce-1", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	flow := storage.Flow{ID: "flow-1", CitizenID: victim.ID, Step: stepFace, Nonce: "ABCDEFGHJK", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 	if err := db.CreateFlow(ctx, flow); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestSignedResultBoundToCitizen(t *testing.T) {
 	post := func(jti, pid string) *httptest.ResponseRecorder {
 		claims, _ := json.Marshal(map[string]any{
 			"iss": "kiosk-1", "aud": "https://id.example.test", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
-			"jti": jti, "nonce": "nonce-1", "pid": pid,
+			"jti": jti, "nonce": "ABCD-EFGH-JK", "pid": pid,
 			"result": map[string]any{"match": true, "score": 0.9, "threshold": 0.8, "liveness": "bona_fide", "liveness_score": 0.9, "model_version": "m"},
 		})
 		jws, err := signer.Sign(claims)

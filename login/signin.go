@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -131,10 +132,20 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar storage.Au
 			h.failRequest(w, r, ar, "consent_required")
 			return
 		}
+		if r.Method != http.MethodGet {
+			// Post-redirect-get: the consent page is a page of its own, so
+			// that reloading it does not submit the sign-in form again.
+			http.Redirect(w, r, consentURL(ar.ID), http.StatusSeeOther)
+			return
+		}
 		h.renderConsent(w, r, ar, need)
 		return
 	}
 	h.finish(w, r, ar, s)
+}
+
+func consentURL(authRequestID string) string {
+	return Path + "/consent?authRequestID=" + url.QueryEscape(authRequestID)
 }
 
 // finish completes the request with the session's sign-in.

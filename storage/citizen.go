@@ -164,6 +164,11 @@ type AuthenticatorStore interface {
 	UseRecoveryCode(ctx context.Context, citizenID, typ, codeHash string, now time.Time) error
 	// TouchAuthenticator records a successful use.
 	TouchAuthenticator(ctx context.Context, id string, now time.Time) error
+	// ReplaceRecoveryCodes replaces every recovery code hash of the
+	// citizen's authenticator id (the old codes stop working), with rec in
+	// one transaction; ErrNotFound if the citizen has no authenticator with
+	// that ID (it was replaced meanwhile).
+	ReplaceRecoveryCodes(ctx context.Context, citizenID, id string, codeHashes []string, rec Record) error
 }
 
 // FaceResult is a face-verification outcome kept as evidence (the selfie

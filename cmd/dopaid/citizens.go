@@ -12,6 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/dopaid/dopaid/login"
+	"github.com/dopaid/dopaid/op"
 )
 
 // Purposes of the keys derived from the master key. Changing one makes
@@ -30,19 +31,21 @@ const (
 // in which case proofing stops at the registry match and kiosk results).
 func (m *Main) newLogin() (*login.Handler, error) {
 	cfg := login.Config{
-		Store:          m.Store,
-		Callback:       m.Provider.CallbackURL,
-		Envelope:       m.Envelope,
-		LaserMACKey:    m.Envelope.DeriveKey(purposeLaserMAC),
-		ThrottleKey:    m.Envelope.DeriveKey(purposeThrottle),
-		RecoveryKey:    m.Envelope.DeriveKey(purposeRecovery),
-		Issuer:         m.URL,
-		TrustedProxies: m.Config.TrustedProxies,
-		ProxyHeader:    m.Config.ProxyHeader,
-		SecureCookies:  strings.HasPrefix(m.URL, "https://"),
-		Assurance:      login.AssuranceConfig{AllowSimulated: m.Config.Dev},
-		Logger:         m.Logger,
-		Now:            m.Now,
+		Store:       m.Store,
+		Callback:    m.Provider.CallbackURL,
+		Envelope:    m.Envelope,
+		LaserMACKey: m.Envelope.DeriveKey(purposeLaserMAC),
+		ThrottleKey: m.Envelope.DeriveKey(purposeThrottle),
+		RecoveryKey: m.Envelope.DeriveKey(purposeRecovery),
+		Issuer:      m.URL,
+		// The provider runs with its default refresh lifetime (app.go).
+		RefreshTokenTTL: op.DefaultRefreshTokenTTL,
+		TrustedProxies:  m.Config.TrustedProxies,
+		ProxyHeader:     m.Config.ProxyHeader,
+		SecureCookies:   strings.HasPrefix(m.URL, "https://"),
+		Assurance:       login.AssuranceConfig{AllowSimulated: m.Config.Dev},
+		Logger:          m.Logger,
+		Now:             m.Now,
 	}
 	switch {
 	case m.Config.Dev:

@@ -267,13 +267,17 @@ func portalHistory(t *testing.T, b *tab) []portalRelease {
 }
 
 // withdraw clicks the withdraw button of the portal's consent row for a
-// purpose.
+// purpose, then confirms on the page that asks.
 func withdraw(t *testing.T, b *tab, purpose string) {
 	t.Helper()
 	sel := "#consent-" + purpose + " button.withdraw"
 	if _, err := chromedp.RunResponse(b.ctx, chromedp.Click(chromedp.CSS(sel))); err != nil {
 		t.Fatalf("click %s: %v (%s)", sel, err, b.where(t))
 	}
+	if !b.has(t, "withdraw-confirm") || !b.has(t, "withdraw-cancel") {
+		t.Fatalf("the withdraw button did not ask for confirmation (%s)", b.where(t))
+	}
+	b.click(t, "withdraw-confirm")
 }
 
 // download GETs u with the cookies the browser holds for it, as the
@@ -498,6 +502,14 @@ func TestConsentBrowser(t *testing.T) {
 				}
 				signedIn(t, next)
 
+				// Asked first: cancelling changes nothing.
+				if _, err := chromedp.RunResponse(home.ctx, chromedp.Click(chromedp.CSS("#consent-licence button.withdraw"))); err != nil {
+					t.Fatalf("click withdraw: %v", err)
+				}
+				home.click(t, "withdraw-cancel")
+				if _, ok := consent(t); !ok || !home.has(t, "consent-licence") {
+					t.Fatalf("cancelling the withdrawal withdrew the consent (%s)", home.where(t))
+				}
 				withdraw(t, home, "licence")
 				if got := home.text(t, "notice"); got != noticeText["withdrawn"] {
 					t.Errorf("notice = %q, want %q", got, noticeText["withdrawn"])
@@ -557,7 +569,12 @@ func TestConsentBrowser(t *testing.T) {
 					if i > 0 && r.Seq >= rs[i-1].Seq {
 						t.Errorf("history.json entry %d has seq %d after %d, want newest first", i, r.Seq, rs[i-1].Seq)
 					}
-					if i < len(times) && r.At.UTC().Format(time.RFC3339) != times[i] {
+					// One time zone everywhere: the page's datetime and the
+					// download both in Thailand's time, with its offset.
+					if got := r.At.Format(time.RFC3339); !strings.HasSuffix(got, "+07:00") {
+						t.Errorf("history.json entry %d at %s, want Thailand's time (+07:00)", i, got)
+					}
+					if i < len(times) && r.At.Format(time.RFC3339) != times[i] {
 						t.Errorf("history.json entry %d at %s, the page says %s", i, r.At.Format(time.RFC3339), times[i])
 					}
 				}

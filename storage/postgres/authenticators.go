@@ -79,6 +79,27 @@ func (s *Store) UseRecoveryCode(ctx context.Context, citizenID, typ, codeHash st
 	return nil
 }
 
+// ReplaceRecoveryCodes replaces the recovery codes of the citizen's
+// authenticator id, with rec in one statement.
+func (s *Store) ReplaceRecoveryCodes(ctx context.Context, citizenID, id string, codeHashes []string, rec storage.Record) error {
+	es, err := prepare(rec)
+	if err != nil {
+		return err
+	}
+	q := `WITH a AS (
+	UPDATE authenticators SET recovery_codes = $3 WHERE id = $1 AND citizen_id = $2 RETURNING id
+)`
+	eq, eargs := recordCTE(es, 4, "EXISTS (SELECT 1 FROM a)")
+	q += eq + `
+SELECT id FROM a`
+	var got string
+	err = s.pool.QueryRow(ctx, q, append([]any{id, citizenID, list(codeHashes)}, eargs...)...).Scan(&got)
+	if err != nil {
+		return wrapRecorded(fmt.Sprintf("replace recovery codes of authenticator %q", id), err)
+	}
+	return nil
+}
+
 // TouchAuthenticator records a successful use; ErrNotFound if there is no
 // authenticator with that ID.
 func (s *Store) TouchAuthenticator(ctx context.Context, id string, now time.Time) error {

@@ -80,6 +80,28 @@ func (s *Store) UseRecoveryCode(ctx context.Context, citizenID, typ, codeHash st
 	})
 }
 
+// ReplaceRecoveryCodes replaces the recovery codes of the citizen's
+// authenticator id, with rec in one transaction.
+func (s *Store) ReplaceRecoveryCodes(ctx context.Context, citizenID, id string, codeHashes []string, rec storage.Record) error {
+	es, err := prepare(rec)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE authenticators SET recovery_codes = ? WHERE id = ? AND citizen_id = ?`,
+			listArg(codeHashes), id, citizenID)
+		if err != nil {
+			return wrap(err, "replace recovery codes of authenticator %q", id)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return wrap(err, "replace recovery codes of authenticator %q", id)
+		} else if n == 0 {
+			return fmt.Errorf("sqlite: replace recovery codes of authenticator %q: %w", id, storage.ErrNotFound)
+		}
+		return record(ctx, tx, es)
+	})
+}
+
 // TouchAuthenticator records a successful use.
 func (s *Store) TouchAuthenticator(ctx context.Context, id string, now time.Time) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE authenticators SET last_used_at = ? WHERE id = ?`, now.UnixMilli(), id)

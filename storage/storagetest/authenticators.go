@@ -142,6 +142,23 @@ func testAuthenticators(t *testing.T, su suite) {
 		wantErr(t, "Authenticator of the refused one", err, storage.ErrNotFound)
 	})
 
+	t.Run("replace recovery codes", func(t *testing.T) {
+		s, a := storeWithAuthenticator(t, su)
+		fresh := []string{"new-1", "new-2"}
+		wantErr(t, "ReplaceRecoveryCodes", s.ReplaceRecoveryCodes(ctx, "citizen-1", a.ID, fresh, nil), nil)
+		a.RecoveryCodes = fresh
+		wantAuthenticator(t, s, a)
+		wantErr(t, "UseRecoveryCode of an old code", s.UseRecoveryCode(ctx, "citizen-1", "totp", "rc-1", at(time.Minute)), storage.ErrNotFound)
+		wantErr(t, "UseRecoveryCode of a new code", s.UseRecoveryCode(ctx, "citizen-1", "totp", "new-2", at(time.Minute)), nil)
+		a.RecoveryCodes, a.LastUsedAt = []string{"new-1"}, at(time.Minute)
+		wantAuthenticator(t, s, a)
+		// Another citizen's, or one replaced meanwhile, is not found and
+		// keeps its codes.
+		wantErr(t, "ReplaceRecoveryCodes of another citizen's", s.ReplaceRecoveryCodes(ctx, "citizen-2", a.ID, []string{"x"}, nil), storage.ErrNotFound)
+		wantErr(t, "ReplaceRecoveryCodes of a missing one", s.ReplaceRecoveryCodes(ctx, "citizen-1", "absent", []string{"x"}, nil), storage.ErrNotFound)
+		wantAuthenticator(t, s, a)
+	})
+
 	t.Run("touch", func(t *testing.T) {
 		s, a := storeWithAuthenticator(t, su)
 		wantErr(t, "TouchAuthenticator", s.TouchAuthenticator(ctx, a.ID, at(time.Minute)), nil)

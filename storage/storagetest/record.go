@@ -346,6 +346,28 @@ func recordedActions() []recorded {
 			failErr: storage.ErrAlreadyExists,
 		},
 		{
+			name: "ReplaceRecoveryCodes",
+			setup: func(t *testing.T, s storage.Store) {
+				seedCitizens(t, s, 1)
+				wantErr(t, "CreateAuthenticator", s.CreateAuthenticator(ctx, newAuthenticator("a-1", "citizen-1"), nil), nil)
+			},
+			do: func(s storage.Store, rec storage.Record) error {
+				return s.ReplaceRecoveryCodes(ctx, "citizen-1", "a-1", []string{"new-1"}, rec)
+			},
+			done: func(t *testing.T, s storage.Store) bool {
+				t.Helper()
+				a, err := s.Authenticator(ctx, "citizen-1", "totp")
+				if err != nil {
+					t.Fatalf("Authenticator: %v", err)
+				}
+				return len(a.RecoveryCodes) == 1
+			},
+			fail: func(s storage.Store, rec storage.Record) error {
+				return s.ReplaceRecoveryCodes(ctx, "citizen-1", "absent", []string{"new-1"}, rec)
+			},
+			failErr: storage.ErrNotFound,
+		},
+		{
 			name: "DeleteSession",
 			setup: func(t *testing.T, s storage.Store) {
 				wantErr(t, "CreateSession", s.CreateSession(ctx, newSession("s", "citizen-1", base), nil), nil)
