@@ -107,8 +107,12 @@ func TestPortalAuthenticator(t *testing.T) {
 		t.Fatal(err)
 	}
 	w = b.post(Path+"/enrol", url.Values{"code": {code}})
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != recoveryURL("") {
+		t.Fatalf("confirm the new authenticator: %d to %q, want 303 to the recovery codes", w.Code, w.Header().Get("Location"))
+	}
+	w = b.get(recoveryURL(""))
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `id="continue" class="button" href="/login/me"`) {
-		t.Fatalf("confirm the new authenticator: %d, want the recovery codes continuing to the portal\n%s", w.Code, w.Body)
+		t.Fatalf("recovery codes: %d, want them continuing to the portal\n%s", w.Code, w.Body)
 	}
 	after, err := f.db.Authenticator(ctx, "citizen-1", "totp")
 	if err != nil {
