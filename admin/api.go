@@ -94,9 +94,13 @@ func (h *Handler) apiRouter() *mux.Router {
 	v1("/systems/{client_id}", h.apiSystem, http.MethodGet)
 	v1("/systems/{client_id}", h.apiChangeSystem, http.MethodPut)
 	v1("/systems/{client_id}/secret", h.apiRotateSecret, http.MethodPost)
+	v1("/systems/{client_id}/disable", h.apiSetSystemDisabled(true), http.MethodPost)
+	v1("/systems/{client_id}/enable", h.apiSetSystemDisabled(false), http.MethodPost)
 	v1("/admins", h.apiAdmins, http.MethodGet)
 	v1("/admins", h.apiCreateAdmin, http.MethodPost)
 	v1("/admins/{id}/confirmation", h.apiConfirmAdmin, http.MethodPost)
+	v1("/admins/{id}/disable", h.apiSetAdminDisabled(true), http.MethodPost)
+	v1("/admins/{id}/enable", h.apiSetAdminDisabled(false), http.MethodPost)
 	v1("/tokens", h.apiTokens, http.MethodGet)
 	v1("/tokens", h.apiIssueToken, http.MethodPost)
 	v1("/tokens/{id}", h.apiRevokeToken, http.MethodDelete)
@@ -176,7 +180,7 @@ func (h *Handler) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, ErrNotFound), errors.Is(err, storage.ErrNotFound):
 		writeError(w, http.StatusNotFound, apiError{Error: errNotFound, Description: "no such resource"})
 	case errors.Is(err, ErrState):
-		writeError(w, http.StatusConflict, apiError{Error: errConflict, Description: "the permit's state does not allow this"})
+		writeError(w, http.StatusConflict, apiError{Error: errConflict, Description: "the state of the permit, system or account does not allow this"})
 	case errors.Is(err, storage.ErrAlreadyExists), errors.Is(err, storage.ErrConflict):
 		writeError(w, http.StatusConflict, apiError{Error: errConflict, Description: "it exists already or was changed meanwhile"})
 	default:
@@ -1062,6 +1066,33 @@ func (h *Handler) apiRotateSecret(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, apiSecretResponse{ClientID: id, ClientSecret: secret})
+}
+
+// apiSetSystemDisabled disables or enables one system; its permit and
+// the permit's other systems stay as they are.
+func (h *Handler) apiSetSystemDisabled(disabled bool) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, _ := adminFrom(r.Context())
+		c, err := h.svc.SetSystemDisabled(r.Context(), a, mux.Vars(r)["client_id"], disabled)
+		if err != nil {
+			h.apiFail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, apiSystemResponse{Client: toAPIClient(c)})
+	}
+}
+
+// apiSetAdminDisabled disables or enables one administrator account.
+func (h *Handler) apiSetAdminDisabled(disabled bool) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, _ := adminFrom(r.Context())
+		got, err := h.svc.SetAdminDisabled(r.Context(), a, mux.Vars(r)["id"], disabled)
+		if err != nil {
+			h.apiFail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, apiConfirmEnrolmentResponse{Admin: toAPIAdmin(got)})
+	}
 }
 
 func (h *Handler) apiAdmins(w http.ResponseWriter, r *http.Request) {

@@ -186,9 +186,13 @@ func (h *Handler) consoleRouter() *mux.Router {
 	page(Path+"/systems/{client_id}", h.system, http.MethodGet)
 	page(Path+"/systems/{client_id}", h.changeSystem, http.MethodPost)
 	page(Path+"/systems/{client_id}/secret", h.rotateSecret, http.MethodPost)
+	page(Path+"/systems/{client_id}/disable", h.setSystemDisabled(true), http.MethodPost)
+	page(Path+"/systems/{client_id}/enable", h.setSystemDisabled(false), http.MethodPost)
 	page(Path+"/admins", h.admins, http.MethodGet)
 	page(Path+"/admins", h.createAdmin, http.MethodPost)
 	page(Path+"/admins/{id}/confirm", h.confirmAdmin, http.MethodPost)
+	page(Path+"/admins/{id}/disable", h.setAdminDisabled(true), http.MethodPost)
+	page(Path+"/admins/{id}/enable", h.setAdminDisabled(false), http.MethodPost)
 	page(Path+"/tokens", h.tokens, http.MethodGet)
 	page(Path+"/tokens", h.issueToken, http.MethodPost)
 	page(Path+"/tokens/{id}/revoke", h.revokeToken, http.MethodPost)
@@ -273,7 +277,8 @@ func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, nav string) co
 }
 
 // noticeKeys are the messages a redirect may ask the next page to show.
-var noticeKeys = []string{"agency_created", "app_recorded", "decided", "decided_later", "system_registered", "secret_rotated", "system_changed", "signed_out", "enrolled"}
+var noticeKeys = []string{"agency_created", "app_recorded", "decided", "decided_later", "system_registered", "secret_rotated", "system_changed", "signed_out", "enrolled",
+	"system_disabled", "system_enabled", "admin_disabled_notice", "admin_enabled_notice"}
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p consolePage) {
 	var buf bytes.Buffer
@@ -1274,6 +1279,23 @@ func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, Path+"/systems/"+url.PathEscape(id)+"?notice=secret_rotated", http.StatusSeeOther)
 }
 
+// setSystemDisabled disables or enables one system and returns to its page.
+func (h *Handler) setSystemDisabled(disabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, _ := adminFrom(r.Context())
+		id := mux.Vars(r)["client_id"]
+		if _, err := h.svc.SetSystemDisabled(r.Context(), a, id, disabled); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		notice := "system_enabled"
+		if disabled {
+			notice = "system_disabled"
+		}
+		http.Redirect(w, r, Path+"/systems/"+url.PathEscape(id)+"?notice="+notice, http.StatusSeeOther)
+	}
+}
+
 // Administrators.
 
 type adminForm struct {
@@ -1350,6 +1372,22 @@ func (h *Handler) confirmAdmin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, Path+"/admins", http.StatusSeeOther)
+}
+
+// setAdminDisabled disables or enables another administrator's account.
+func (h *Handler) setAdminDisabled(disabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, _ := adminFrom(r.Context())
+		if _, err := h.svc.SetAdminDisabled(r.Context(), a, mux.Vars(r)["id"], disabled); err != nil {
+			h.adminsPage(w, r, adminForm{Role: storage.RoleOfficer}, nil, 0, err)
+			return
+		}
+		notice := "admin_enabled_notice"
+		if disabled {
+			notice = "admin_disabled_notice"
+		}
+		http.Redirect(w, r, Path+"/admins?notice="+notice, http.StatusSeeOther)
+	}
 }
 
 // API tokens of the signed-in administrator: for `dopaid admin` and

@@ -72,6 +72,14 @@ one of the first two approvers of an empty store.
   change-system --client ID --file system.json
   rotate-secret --client ID
         give a system a new client secret (printed once)
+  disable-system --client ID
+  enable-system --client ID
+        disable one system (refused at every endpoint, its tokens revoked)
+        or enable it again; the permit and its other systems are untouched
+  disable-user --username U
+  enable-user --username U
+        disable another administrator account (it cannot sign in; its
+        sessions and API tokens end at once) or enable it again (approver)
   list-agencies
   list-permits [--agency ID]
 
@@ -114,6 +122,10 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		run = c.changeSystem
 	case "rotate-secret":
 		run = c.rotateSecret
+	case "disable-system", "enable-system":
+		run = c.setSystemDisabled(sub == "disable-system")
+	case "disable-user", "enable-user":
+		run = c.setUserDisabled(sub == "disable-user")
 	case "list-agencies":
 		run = c.listAgencies
 	case "list-permits":
@@ -201,8 +213,10 @@ func (c *adminCmd) bind(sub string) {
 	case "change-system":
 		fs.StringVar(&c.client, "client", "", "client ID of the system")
 		fs.StringVar(&c.file, "file", "", "system JSON file")
-	case "rotate-secret":
+	case "rotate-secret", "disable-system", "enable-system":
 		fs.StringVar(&c.client, "client", "", "client ID of the system")
+	case "disable-user", "enable-user":
+		fs.StringVar(&c.username, "username", "", "the account to disable or enable")
 	case "list-permits":
 		fs.StringVar(&c.agency, "agency", "", "only this agency's permits")
 	case "confirm-user":
@@ -250,9 +264,9 @@ func (c *adminCmd) check(sub string) error {
 	case "change-system":
 		need(c.client, "client")
 		need(c.file, "file")
-	case "rotate-secret":
+	case "rotate-secret", "disable-system", "enable-system":
 		need(c.client, "client")
-	case "confirm-user":
+	case "confirm-user", "disable-user", "enable-user":
 		need(c.username, "username")
 	case "issue-token":
 		need(c.tokenName, "name")
@@ -691,6 +705,50 @@ func (c *adminCmd) rotateSecret(ctx context.Context) error {
 	fmt.Fprintf(c.stdout, "client_id: %s\nclient_secret: %s\n", c.client, secret)
 	fmt.Fprintln(c.stderr, "Store the client secret now: it is not shown again. The old one no longer works.")
 	return nil
+}
+
+// setSystemDisabled disables or enables one system.
+func (c *adminCmd) setSystemDisabled(disabled bool) func(context.Context) error {
+	return func(ctx context.Context) error {
+		a, err := c.actor(ctx)
+		if err != nil {
+			return err
+		}
+		cl, err := c.m.Admin.SetSystemDisabled(ctx, a, c.client, disabled)
+		if err != nil {
+			return err
+		}
+		pm, err := c.m.Admin.Permit(ctx, a, cl.PermitID)
+		if err != nil {
+			return err
+		}
+		state := "active"
+		if cl.Disabled {
+			state = "disabled"
+		}
+		fmt.Fprintf(c.stdout, "client_id: %s\nsystem: %s\npermit: %s (%s)\nstate: %s\n", cl.ID, cl.Name, pm.Number, pm.ID, state)
+		return nil
+	}
+}
+
+// setUserDisabled disables or enables another administrator account.
+func (c *adminCmd) setUserDisabled(disabled bool) func(context.Context) error {
+	return func(ctx context.Context) error {
+		a, err := c.actor(ctx)
+		if err != nil {
+			return err
+		}
+		target, err := c.byUsername(ctx, a, c.username)
+		if err != nil {
+			return err
+		}
+		got, err := c.m.Admin.SetAdminDisabled(ctx, a, target.ID, disabled)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "admin_id: %s\nusername: %s\nname: %s\nstate: %s\nby: %s\n", got.ID, got.Username, got.Name, got.State(), a.Username)
+		return nil
+	}
 }
 
 // reader is the account the listing commands read as: the authenticated

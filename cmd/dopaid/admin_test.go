@@ -328,6 +328,32 @@ func TestAdminCLI(t *testing.T) {
 		t.Errorf("after change-system to a jwks_uri: %+v, %v", c, err)
 	}
 
+	// One system is disabled and enabled again, the permit untouched; the
+	// output names the system and the permit.
+	cli.fails(t, 1, clerkEnv, []string{"disable-system", "--client", sys["client_id"]}, "not allowed")
+	off := cli.ok(t, bossEnv, "", "disable-system", "--client", sys["client_id"])
+	if off["state"] != "disabled" || off["system"] != "e-Land" || off["permit"] != app["permit_number"]+" ("+permit+")" {
+		t.Errorf("disable-system printed %v", off)
+	}
+	if c, _ := m.Store.Client(t.Context(), sys["client_id"]); !c.Disabled {
+		t.Error("disable-system left the client enabled")
+	}
+	cli.fails(t, 1, bossEnv, []string{"disable-system", "--client", sys["client_id"]}, "disabled already")
+	if on := cli.ok(t, bossEnv, "", "enable-system", "--client", sys["client_id"]); on["state"] != "active" {
+		t.Errorf("enable-system printed %v", on)
+	}
+	// An account is disabled (its token stops working) and enabled again.
+	dt := cli.ok(t, map[string]string{"DOPAID_ADMIN_PASSWORD": pw, "DOPAID_ADMIN_TOTP": deputyCodes.next(t)}, "", "issue-token", "--as", "deputy", "--name", "spare")
+	deputyEnv := map[string]string{"DOPAID_ADMIN_TOKEN": dt["token"]}
+	cli.ok(t, deputyEnv, "", "list-agencies")
+	cli.fails(t, 1, bossEnv, []string{"disable-user", "--username", "boss"}, "not allowed")
+	if u := cli.ok(t, bossEnv, "", "disable-user", "--username", "deputy"); u["state"] != "disabled" || u["name"] != "Malee the Approver" || u["by"] != "boss" {
+		t.Errorf("disable-user printed %v", u)
+	}
+	cli.fails(t, 1, deputyEnv, []string{"list-agencies"}, "DOPAID_ADMIN_TOKEN: not accepted")
+	cli.ok(t, bossEnv, "", "enable-user", "--username", "deputy")
+	cli.fails(t, 1, deputyEnv, []string{"list-agencies"}, "DOPAID_ADMIN_TOKEN: not accepted")
+
 	// A suspension with advance notice: scheduled now, applied when due.
 	cli.fails(t, 1, bossEnv, []string{"decide", "--permit", permit, "--action", "suspend"}, "notice: a written notice is required to suspend a permit (clause 11)")
 	when := time.Now().Add(time.Hour).Truncate(time.Second)
@@ -392,6 +418,10 @@ func TestAdminCLI(t *testing.T) {
 		"admin:" + boss["admin_id"] + " register_system success",
 		"admin:" + boss["admin_id"] + " rotate_client_secret success",
 		"admin:" + boss["admin_id"] + " change_system any_network success",
+		"admin:" + boss["admin_id"] + " disable_system success",
+		"admin:" + boss["admin_id"] + " enable_system success",
+		"admin:" + boss["admin_id"] + " disable_admin admin:" + deputy["admin_id"] + " success",
+		"admin:" + boss["admin_id"] + " enable_admin admin:" + deputy["admin_id"] + " success",
 		"admin:" + boss["admin_id"] + " suspend scheduled success",
 		"system suspend applied success",
 		"admin:" + boss["admin_id"] + " revoke_token " + ct["token_id"] + " success",
