@@ -1015,7 +1015,7 @@ func (h *Handler) permitPage(w http.ResponseWriter, r *http.Request, v permitVie
 	data := map[string]any{
 		"Permit": v.Permit, "Status": Status(v.Permit, now), "Active": v.Permit.Active(now),
 		"Application": v.Application, "Systems": v.Systems, "Decisions": rows, "AnyNetwork": anyNetwork,
-		"Agency": ag, "AgencyName": agencyName(p.Lang, ag), "Actions": permitActions(v.Permit),
+		"Agency": ag, "AgencyName": agencyName(p.Lang, ag), "Actions": permitActions(v.Permit), "Listed": listedSystems(v),
 		"Form": f, "Claims": storage.ClaimNames,
 		"Mine":            v.Application != nil && v.Application.RecordedBy == a.ID,
 		"RecordedBy":      "",
@@ -1155,16 +1155,79 @@ type systemPageData struct {
 	Form       systemSlot
 	Secret     string
 	UsesSecret bool
+	// Listed are the systems the application lists (clause 10), to
+	// register from; Chosen is the one the form was filled from (-1: none).
+	Listed []listedSystem
+	Chosen int
 }
 
+// listedSystem is a system an application lists, and whether a system
+// registered under the permit covers it already.
+type listedSystem struct {
+	Index      int
+	System     storage.System
+	Registered bool
+}
+
+// listedSystems are the systems v's application lists, each marked
+// registered when a registered system's redirect URIs are among its own.
+func listedSystems(v permitView) []listedSystem {
+	if v.Application == nil {
+		return nil
+	}
+	var out []listedSystem
+	for i, l := range v.Application.Systems {
+		ls := listedSystem{Index: i, System: l}
+		for _, c := range v.Systems {
+			ls.Registered = ls.Registered || (len(c.RedirectURIs) > 0 && subset(c.RedirectURIs, l.RedirectURIs))
+		}
+		out = append(out, ls)
+	}
+	return out
+}
+
+// slotOfListed fills the system form from a system the application
+// lists, so that the approver registers what was applied for rather
+// than retyping it; unset method and algorithm take the form's defaults.
+func slotOfListed(l storage.System) systemSlot {
+	f := slotOf(storage.Client{Name: l.Name, RedirectURIs: l.RedirectURIs, PostLogoutRedirectURIs: l.PostLogoutRedirectURIs,
+		AuthMethod: l.AuthMethod, JWKS: l.JWKS, JWKSURI: l.JWKSURI, NetworkRanges: l.NetworkRanges, SigningAlg: l.SigningAlg})
+	if f.AuthMethod == "" {
+		f.AuthMethod = storage.AuthMethodPrivateKeyJWT
+	}
+	if f.SigningAlg == "" {
+		f.SigningAlg = AlgES256
+	}
+	return f
+}
+
+// systemForm shows the registration form, filled from the listed system
+// ?listed=N, or else from the first listed system not registered yet.
 func (h *Handler) systemForm(w http.ResponseWriter, r *http.Request) {
 	a, _ := adminFrom(r.Context())
-	pm, err := h.svc.Permit(r.Context(), a, mux.Vars(r)["id"])
+	v, err := h.permitView(r, a, mux.Vars(r)["id"])
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.systemFormPage(w, r, systemPageData{Permit: pm, Form: systemSlot{AuthMethod: storage.AuthMethodPrivateKeyJWT, SigningAlg: AlgES256}}, http.StatusOK, nil)
+	d := systemPageData{Permit: v.Permit, Form: systemSlot{AuthMethod: storage.AuthMethodPrivateKeyJWT, SigningAlg: AlgES256},
+		Listed: listedSystems(v), Chosen: -1}
+	if q := r.URL.Query().Get("listed"); q != "" {
+		if n, err := strconv.Atoi(q); err == nil && n >= 0 && n < len(d.Listed) {
+			d.Chosen = n
+		}
+	} else {
+		for _, l := range d.Listed {
+			if !l.Registered {
+				d.Chosen = l.Index
+				break
+			}
+		}
+	}
+	if d.Chosen >= 0 {
+		d.Form = slotOfListed(d.Listed[d.Chosen].System)
+	}
+	h.systemFormPage(w, r, d, http.StatusOK, nil)
 }
 
 func (h *Handler) systemFormPage(w http.ResponseWriter, r *http.Request, d systemPageData, status int, err error) {
@@ -1194,7 +1257,11 @@ func (h *Handler) registerSystem(w http.ResponseWriter, r *http.Request) {
 	f := h.systemSlotFrom(r, "")
 	c, secret, err := h.svc.RegisterSystem(r.Context(), a, pm.ID, f.system())
 	if err != nil {
-		h.systemFormPage(w, r, systemPageData{Permit: pm, Form: f}, 0, err)
+		d := systemPageData{Permit: pm, Form: f, Chosen: -1}
+		if v, verr := h.permitView(r, a, pm.ID); verr == nil {
+			d.Listed = listedSystems(v)
+		}
+		h.systemFormPage(w, r, d, 0, err)
 		return
 	}
 	h.flashSecret(w, c.ID, secret)

@@ -221,8 +221,8 @@ type PermitStore interface {
 
 // Administrator roles.
 const (
-	RoleOfficer    = "officer"    // records agencies, applications and systems
-	RoleApprover   = "approver"   // decides
+	RoleOfficer    = "officer"    // records agencies and applications
+	RoleApprover   = "approver"   // decides, registers systems, manages accounts
 	RoleAuditor    = "auditor"    // reads everything, changes nothing
 	RoleSupervisor = "supervisor" // an agency's supervisor (clause 9): reads its agency's accesses
 )
