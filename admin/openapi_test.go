@@ -53,6 +53,7 @@ var operations = map[string]struct {
 	"POST " + APIPath + "/systems/{client_id}/enable":  {nil, 200, apiSystemResponse{}},
 	"POST " + APIPath + "/admins/{id}/disable":         {nil, 200, apiConfirmEnrolmentResponse{}},
 	"POST " + APIPath + "/admins/{id}/enable":          {nil, 200, apiConfirmEnrolmentResponse{}},
+	"POST " + APIPath + "/permits/{id}/renewals":       {apiGrantRequest{}, 201, apiDecisionResponse{}},
 	"GET " + APIPath + "/admins":                       {nil, 200, apiAdminsResponse{}},
 	"POST " + APIPath + "/admins":                      {apiAdminRequest{}, 201, apiCreateAdminResponse{}},
 	"POST " + APIPath + "/admins/{id}/confirmation":    {nil, 200, apiConfirmEnrolmentResponse{}},

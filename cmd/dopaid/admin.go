@@ -911,7 +911,7 @@ type applicationFile struct {
 func (f applicationFile) application(now time.Time) (storage.Application, error) {
 	app := storage.Application{AgencyID: f.AgencyID, Mission: f.Mission, Reason: f.Reason, Necessity: f.Necessity}
 	for _, p := range f.Purposes {
-		app.Purposes = append(app.Purposes, storage.Purpose(p))
+		app.Purposes = append(app.Purposes, storage.Purpose{Code: p.Code, DescriptionTH: p.DescriptionTH, DescriptionEN: p.DescriptionEN, Claims: p.Claims})
 	}
 	for _, s := range f.Systems {
 		app.Systems = append(app.Systems, s.system())
