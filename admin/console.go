@@ -181,6 +181,7 @@ func (h *Handler) consoleRouter() *mux.Router {
 	page(Path+"/agencies/{id}/applications", h.recordApplication, http.MethodPost)
 	page(Path+"/permits/{id}", h.permit, http.MethodGet)
 	page(Path+"/permits/{id}/decisions", h.decide, http.MethodPost)
+	page(Path+"/permits/{id}/renewals", h.requestRenewal, http.MethodPost)
 	page(Path+"/permits/{id}/systems/new", h.systemForm, http.MethodGet)
 	page(Path+"/permits/{id}/systems", h.registerSystem, http.MethodPost)
 	page(Path+"/systems/{client_id}", h.system, http.MethodGet)
@@ -278,7 +279,7 @@ func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, nav string) co
 
 // noticeKeys are the messages a redirect may ask the next page to show.
 var noticeKeys = []string{"agency_created", "app_recorded", "decided", "decided_later", "system_registered", "secret_rotated", "system_changed", "signed_out", "enrolled",
-	"system_disabled", "system_enabled", "admin_disabled_notice", "admin_enabled_notice"}
+	"system_disabled", "system_enabled", "admin_disabled_notice", "admin_enabled_notice", "renewal_requested"}
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p consolePage) {
 	var buf bytes.Buffer
@@ -946,17 +947,27 @@ func defaultDecisionForm(v permitView, now time.Time) decisionForm {
 			f.Purposes = append(f.Purposes, grantSlot{Purpose: pu, Granted: true, Claims: pu.Claims})
 		}
 	}
-	if acts := permitActions(v.Permit); len(acts) > 0 {
+	if acts := permitActions(v.Permit, v.Decisions); len(acts) > 0 {
 		f.Action = acts[0]
 	}
 	return f
 }
 
-// permitActions are the decisions a permit's state allows.
-func permitActions(p storage.Permit) []string {
+// laterOf returns the later of two times.
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// permitActions are the decisions a permit's state allows; renew only
+// while a renewal request awaits a decision.
+func permitActions(p storage.Permit, ds []storage.Decision) []string {
+	_, pending := PendingRenewal(ds)
 	var out []string
 	for _, a := range Actions {
-		if allowed(a, p.State) {
+		if allowed(a, p.State) && (a != storage.DecisionRenew || pending) {
 			out = append(out, a)
 		}
 	}
@@ -1015,12 +1026,20 @@ func (h *Handler) permitPage(w http.ResponseWriter, r *http.Request, v permitVie
 	data := map[string]any{
 		"Permit": v.Permit, "Status": Status(v.Permit, now), "Active": v.Permit.Active(now),
 		"Application": v.Application, "Systems": v.Systems, "Decisions": rows, "AnyNetwork": anyNetwork,
-		"Agency": ag, "AgencyName": agencyName(p.Lang, ag), "Actions": permitActions(v.Permit), "Listed": listedSystems(v),
+		"Agency": ag, "AgencyName": agencyName(p.Lang, ag), "Actions": permitActions(v.Permit, v.Decisions), "Listed": listedSystems(v),
 		"Form": f, "Claims": storage.ClaimNames,
 		"Mine":            v.Application != nil && v.Application.RecordedBy == a.ID,
 		"RecordedBy":      "",
 		"CanRegister":     p.Can.ManageSystems && v.Permit.State == storage.PermitApproved && now.Before(v.Permit.ValidUntil),
-		"DecisionVisible": p.Can.Decide && len(permitActions(v.Permit)) > 0,
+		"DecisionVisible": p.Can.Decide && len(permitActions(v.Permit, v.Decisions)) > 0,
+		"CanRenew":        p.Can.RecordApplication && v.Permit.State == storage.PermitApproved,
+		"RenewFrom":       v.Permit.ValidFrom.In(bangkok).Format("2006-01-02"),
+		"RenewUntil":      laterOf(v.Permit.ValidUntil, now).In(bangkok).AddDate(1, 0, 0).Format("2006-01-02"),
+	}
+	if req, ok := PendingRenewal(v.Decisions); ok {
+		if g, err := decodeGrant(req.Payload); err == nil {
+			data["PendingRenewal"] = map[string]any{"Until": g.ValidUntil, "By": nameOr(names, req.By)}
+		}
 	}
 	if v.Application != nil {
 		data["RecordedBy"] = nameOr(names, v.Application.RecordedBy)
@@ -1145,6 +1164,40 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 		notice = "decided_later"
 	}
 	http.Redirect(w, r, Path+"/permits/"+url.PathEscape(v.Permit.ID)+"?notice="+notice, http.StatusSeeOther)
+}
+
+// requestRenewal records the agency's request to extend the permit: a new
+// validity period, the purposes, claims, conditions and supervisors as
+// they stand (the API takes a changed grant).
+func (h *Handler) requestRenewal(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	v, err := h.permitView(r, a, mux.Vars(r)["id"])
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	pm := v.Permit
+	g := Grant{Conditions: pm.Conditions, Supervisors: pm.Supervisors}
+	for _, pu := range pm.Purposes {
+		g.Purposes = append(g.Purposes, storage.Purpose{Code: pu.Code, Claims: pu.Claims})
+	}
+	bad := problems{}
+	var ok bool
+	if g.ValidFrom, ok = parseLocal(r.PostFormValue("renew_valid_from"), false); !ok || g.ValidFrom.IsZero() {
+		bad.add("grant.valid_from", "is not a date")
+	}
+	if g.ValidUntil, ok = parseLocal(r.PostFormValue("renew_valid_until"), true); !ok || g.ValidUntil.IsZero() {
+		bad.add("grant.valid_until", "is not a date")
+	}
+	err = bad.err()
+	if err == nil {
+		_, err = h.svc.RequestRenewal(r.Context(), a, pm.ID, g)
+	}
+	if err != nil {
+		h.permitPage(w, r, v, defaultDecisionForm(v, h.now()), 0, err, nil)
+		return
+	}
+	http.Redirect(w, r, Path+"/permits/"+url.PathEscape(pm.ID)+"?notice=renewal_requested", http.StatusSeeOther)
 }
 
 // Registered systems.

@@ -40,6 +40,13 @@ func formatTime(l string, t time.Time) string {
 	return t.Format("2 Jan 2006 15:04 (UTC+7)")
 }
 
+// FormatTime and FormatDate are the console's formats, for the CLI to
+// show dates as the console does (Asia/Bangkok; "en" or "th").
+func FormatTime(l string, t time.Time) string { return formatTime(l, t) }
+
+// FormatDate: see FormatTime.
+func FormatDate(l string, t time.Time) string { return formatDate(l, t) }
+
 // formatDate shows a date in Bangkok.
 func formatDate(l string, t time.Time) string {
 	if t.IsZero() {
@@ -181,6 +188,13 @@ var messages = map[string]map[string]string{
 		"action_reinstate":       "ยกเลิกการระงับ",
 		"action_revoke":          "เพิกถอน",
 		"action_register_system": "ลงทะเบียนระบบ",
+		"action_renew":           "ต่ออายุ",
+		"action_request_renewal": "ขอต่ออายุ",
+		"renewal_title":          "ขอต่ออายุหรือขยายระยะเวลาหนังสืออนุญาต (ข้อ 5)",
+		"renewal_hint":           "บันทึกคำขอของหน่วยงานด้วยระยะเวลาใหม่ วัตถุประสงค์ ข้อมูล และผู้กำกับดูแลคงเดิม ผู้อนุมัติอีกคนหนึ่งต้องตัดสิน ระบบที่ขึ้นทะเบียนและความยินยอมของประชาชนยังคงอยู่",
+		"renewal_submit":         "บันทึกคำขอต่ออายุ",
+		"renewal_pending":        "คำขอต่ออายุที่รอการตัดสิน: ถึง",
+		"renewal_requested":      "บันทึกคำขอต่ออายุแล้ว รอผู้อนุมัติอีกคนหนึ่งตัดสิน",
 		"action_change_system":   "แก้ไขระบบ",
 		"state_pending":          "รอพิจารณา",
 		"state_approved":         "อนุมัติ",
@@ -480,6 +494,13 @@ var messages = map[string]map[string]string{
 		"action_reinstate":       "Reinstate",
 		"action_revoke":          "Revoke",
 		"action_register_system": "Register a system",
+		"action_renew":           "Renew",
+		"action_request_renewal": "Renewal requested",
+		"renewal_title":          "Request renewal or extension of the permit (clause 5)",
+		"renewal_hint":           "Records the agency's request with a new validity period; purposes, claims and supervisors stay as they are. Another approver must decide it. Registered systems and citizens' consents carry over.",
+		"renewal_submit":         "Record the renewal request",
+		"renewal_pending":        "A renewal request awaits a decision: until",
+		"renewal_requested":      "The renewal request is recorded; another approver must decide it.",
 		"action_change_system":   "Change a system",
 		"state_pending":          "Pending",
 		"state_approved":         "Approved",
