@@ -385,7 +385,7 @@ func TestAdminCLI(t *testing.T) {
 	}
 	_, list, _ := cli.run(t, clerkEnv, "", "list-permits")
 	// Names beside IDs, dates as the console shows them (Bangkok).
-	if !regexp.MustCompile(app["permit_number"]+`\s+`+permit+`\s+Department of Lands \(`+ag["agency_id"]+`\)\s+approved\s+`+
+	if !regexp.MustCompile(app["permit_number"] + `\s+` + permit + `\s+Department of Lands \(` + ag["agency_id"] + `\)\s+approved\s+` +
 		regexp.QuoteMeta(admin.FormatDate("en", time.Now().Add(-time.Minute)))).MatchString(list) {
 		t.Errorf("list-permits:\n%s", list)
 	}
