@@ -314,7 +314,7 @@ func refusal(p *consolePage, err error, label func(string) string) (status int, 
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			p.Fields = append(p.Fields, fieldProblem{Label: label(k), Message: ve.Fields[k]})
+			p.Fields = append(p.Fields, fieldProblem{Label: label(k), Message: fieldMessage(p.Lang, ve.Fields[k])})
 		}
 		return http.StatusUnprocessableEntity, true
 	case errors.Is(err, ErrMakerChecker):
