@@ -63,7 +63,8 @@ one of the first two approvers of an empty store.
   record-application --file application.json
         record an agency's application; opens a pending permit
   decide --permit ID --action A [--notice TEXT] [--effective RFC3339] [--grant grant.json]
-        approve, reject, suspend, reinstate or revoke a permit; a decision
+        approve, reject, suspend, reinstate, revoke or renew (a recorded
+        renewal request, by another approver) a permit; a decision
         effective later is applied by a running server when it falls due
   request-renewal --permit ID --grant grant.json
         record an agency's request to renew or extend an approved permit
