@@ -90,13 +90,18 @@ func (h *Handler) apiRouter() *mux.Router {
 	v1("/permits", h.apiPermits, http.MethodGet)
 	v1("/permits/{id}", h.apiPermit, http.MethodGet)
 	v1("/permits/{id}/decisions", h.apiDecide, http.MethodPost)
+	v1("/permits/{id}/renewals", h.apiRequestRenewal, http.MethodPost)
 	v1("/permits/{id}/systems", h.apiRegisterSystem, http.MethodPost)
 	v1("/systems/{client_id}", h.apiSystem, http.MethodGet)
 	v1("/systems/{client_id}", h.apiChangeSystem, http.MethodPut)
 	v1("/systems/{client_id}/secret", h.apiRotateSecret, http.MethodPost)
+	v1("/systems/{client_id}/disable", h.apiSetSystemDisabled(true), http.MethodPost)
+	v1("/systems/{client_id}/enable", h.apiSetSystemDisabled(false), http.MethodPost)
 	v1("/admins", h.apiAdmins, http.MethodGet)
 	v1("/admins", h.apiCreateAdmin, http.MethodPost)
 	v1("/admins/{id}/confirmation", h.apiConfirmAdmin, http.MethodPost)
+	v1("/admins/{id}/disable", h.apiSetAdminDisabled(true), http.MethodPost)
+	v1("/admins/{id}/enable", h.apiSetAdminDisabled(false), http.MethodPost)
 	v1("/tokens", h.apiTokens, http.MethodGet)
 	v1("/tokens", h.apiIssueToken, http.MethodPost)
 	v1("/tokens/{id}", h.apiRevokeToken, http.MethodDelete)
@@ -176,7 +181,7 @@ func (h *Handler) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, ErrNotFound), errors.Is(err, storage.ErrNotFound):
 		writeError(w, http.StatusNotFound, apiError{Error: errNotFound, Description: "no such resource"})
 	case errors.Is(err, ErrState):
-		writeError(w, http.StatusConflict, apiError{Error: errConflict, Description: "the permit's state does not allow this"})
+		writeError(w, http.StatusConflict, apiError{Error: errConflict, Description: "the state of the permit, system or account does not allow this"})
 	case errors.Is(err, storage.ErrAlreadyExists), errors.Is(err, storage.ErrConflict):
 		writeError(w, http.StatusConflict, apiError{Error: errConflict, Description: "it exists already or was changed meanwhile"})
 	default:
@@ -990,16 +995,8 @@ func (h *Handler) apiDecide(w http.ResponseWriter, r *http.Request) {
 	fields := map[string]string{}
 	dr := DecisionRequest{Action: req.Action, Notice: req.Notice, EffectiveAt: parseAPITime(req.EffectiveAt, "effective_at", fields)}
 	if g := req.Grant; g != nil {
-		gr := &Grant{Conditions: g.Conditions,
-			ValidFrom:  parseAPITime(g.ValidFrom, "grant.valid_from", fields),
-			ValidUntil: parseAPITime(g.ValidUntil, "grant.valid_until", fields)}
-		for _, p := range g.Purposes {
-			gr.Purposes = append(gr.Purposes, storage.Purpose{Code: p.Code, Claims: p.Claims})
-		}
-		for _, s := range g.Supervisors {
-			gr.Supervisors = append(gr.Supervisors, storage.Supervisor(s))
-		}
-		dr.Grant = gr
+		gr := grantOf(*g, fields)
+		dr.Grant = &gr
 	}
 	if len(fields) > 0 {
 		writeError(w, http.StatusBadRequest, apiError{Error: errInvalidRequest, Description: "the body is not a valid request", Fields: fields})
@@ -1007,6 +1004,47 @@ func (h *Handler) apiDecide(w http.ResponseWriter, r *http.Request) {
 	}
 	a, _ := adminFrom(r.Context())
 	d, p, err := h.svc.Decide(r.Context(), a, mux.Vars(r)["id"], dr)
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, apiDecisionResponse{Decision: toAPIDecision(d), Permit: h.toAPIPermit(p)})
+}
+
+// grantOf reads a grant of the API; unreadable times go to fields.
+func grantOf(g apiGrantRequest, fields map[string]string) Grant {
+	gr := Grant{Conditions: g.Conditions,
+		ValidFrom:  parseAPITime(g.ValidFrom, "grant.valid_from", fields),
+		ValidUntil: parseAPITime(g.ValidUntil, "grant.valid_until", fields)}
+	for _, p := range g.Purposes {
+		gr.Purposes = append(gr.Purposes, storage.Purpose{Code: p.Code, Claims: p.Claims})
+	}
+	for _, s := range g.Supervisors {
+		gr.Supervisors = append(gr.Supervisors, storage.Supervisor(s))
+	}
+	return gr
+}
+
+// apiRequestRenewal records an agency's request to renew or extend a
+// permit; another approver decides it (action renew).
+func (h *Handler) apiRequestRenewal(w http.ResponseWriter, r *http.Request) {
+	var req apiGrantRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	fields := map[string]string{}
+	g := grantOf(req, fields)
+	if len(fields) > 0 {
+		writeError(w, http.StatusBadRequest, apiError{Error: errInvalidRequest, Description: "the body is not a valid request", Fields: fields})
+		return
+	}
+	a, _ := adminFrom(r.Context())
+	d, err := h.svc.RequestRenewal(r.Context(), a, mux.Vars(r)["id"], g)
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	p, err := h.svc.Permit(r.Context(), a, d.PermitID)
 	if err != nil {
 		h.apiFail(w, r, err)
 		return
@@ -1062,6 +1100,33 @@ func (h *Handler) apiRotateSecret(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, apiSecretResponse{ClientID: id, ClientSecret: secret})
+}
+
+// apiSetSystemDisabled disables or enables one system; its permit and
+// the permit's other systems stay as they are.
+func (h *Handler) apiSetSystemDisabled(disabled bool) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, _ := adminFrom(r.Context())
+		c, err := h.svc.SetSystemDisabled(r.Context(), a, mux.Vars(r)["client_id"], disabled)
+		if err != nil {
+			h.apiFail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, apiSystemResponse{Client: toAPIClient(c)})
+	}
+}
+
+// apiSetAdminDisabled disables or enables one administrator account.
+func (h *Handler) apiSetAdminDisabled(disabled bool) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, _ := adminFrom(r.Context())
+		got, err := h.svc.SetAdminDisabled(r.Context(), a, mux.Vars(r)["id"], disabled)
+		if err != nil {
+			h.apiFail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, apiConfirmEnrolmentResponse{Admin: toAPIAdmin(got)})
+	}
 }
 
 func (h *Handler) apiAdmins(w http.ResponseWriter, r *http.Request) {

@@ -181,14 +181,19 @@ func (h *Handler) consoleRouter() *mux.Router {
 	page(Path+"/agencies/{id}/applications", h.recordApplication, http.MethodPost)
 	page(Path+"/permits/{id}", h.permit, http.MethodGet)
 	page(Path+"/permits/{id}/decisions", h.decide, http.MethodPost)
+	page(Path+"/permits/{id}/renewals", h.requestRenewal, http.MethodPost)
 	page(Path+"/permits/{id}/systems/new", h.systemForm, http.MethodGet)
 	page(Path+"/permits/{id}/systems", h.registerSystem, http.MethodPost)
 	page(Path+"/systems/{client_id}", h.system, http.MethodGet)
 	page(Path+"/systems/{client_id}", h.changeSystem, http.MethodPost)
 	page(Path+"/systems/{client_id}/secret", h.rotateSecret, http.MethodPost)
+	page(Path+"/systems/{client_id}/disable", h.setSystemDisabled(true), http.MethodPost)
+	page(Path+"/systems/{client_id}/enable", h.setSystemDisabled(false), http.MethodPost)
 	page(Path+"/admins", h.admins, http.MethodGet)
 	page(Path+"/admins", h.createAdmin, http.MethodPost)
 	page(Path+"/admins/{id}/confirm", h.confirmAdmin, http.MethodPost)
+	page(Path+"/admins/{id}/disable", h.setAdminDisabled(true), http.MethodPost)
+	page(Path+"/admins/{id}/enable", h.setAdminDisabled(false), http.MethodPost)
 	page(Path+"/tokens", h.tokens, http.MethodGet)
 	page(Path+"/tokens", h.issueToken, http.MethodPost)
 	page(Path+"/tokens/{id}/revoke", h.revokeToken, http.MethodPost)
@@ -273,7 +278,8 @@ func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, nav string) co
 }
 
 // noticeKeys are the messages a redirect may ask the next page to show.
-var noticeKeys = []string{"agency_created", "app_recorded", "decided", "decided_later", "system_registered", "secret_rotated", "system_changed", "signed_out", "enrolled"}
+var noticeKeys = []string{"agency_created", "app_recorded", "decided", "decided_later", "system_registered", "secret_rotated", "system_changed", "signed_out", "enrolled",
+	"system_disabled", "system_enabled", "admin_disabled_notice", "admin_enabled_notice", "renewal_requested"}
 
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p consolePage) {
 	var buf bytes.Buffer
@@ -308,7 +314,7 @@ func refusal(p *consolePage, err error, label func(string) string) (status int, 
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			p.Fields = append(p.Fields, fieldProblem{Label: label(k), Message: ve.Fields[k]})
+			p.Fields = append(p.Fields, fieldProblem{Label: label(k), Message: fieldMessage(p.Lang, ve.Fields[k])})
 		}
 		return http.StatusUnprocessableEntity, true
 	case errors.Is(err, ErrMakerChecker):
@@ -941,17 +947,27 @@ func defaultDecisionForm(v permitView, now time.Time) decisionForm {
 			f.Purposes = append(f.Purposes, grantSlot{Purpose: pu, Granted: true, Claims: pu.Claims})
 		}
 	}
-	if acts := permitActions(v.Permit); len(acts) > 0 {
+	if acts := permitActions(v.Permit, v.Decisions); len(acts) > 0 {
 		f.Action = acts[0]
 	}
 	return f
 }
 
-// permitActions are the decisions a permit's state allows.
-func permitActions(p storage.Permit) []string {
+// laterOf returns the later of two times.
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// permitActions are the decisions a permit's state allows; renew only
+// while a renewal request awaits a decision.
+func permitActions(p storage.Permit, ds []storage.Decision) []string {
+	_, pending := PendingRenewal(ds)
 	var out []string
 	for _, a := range Actions {
-		if allowed(a, p.State) {
+		if allowed(a, p.State) && (a != storage.DecisionRenew || pending) {
 			out = append(out, a)
 		}
 	}
@@ -1010,12 +1026,20 @@ func (h *Handler) permitPage(w http.ResponseWriter, r *http.Request, v permitVie
 	data := map[string]any{
 		"Permit": v.Permit, "Status": Status(v.Permit, now), "Active": v.Permit.Active(now),
 		"Application": v.Application, "Systems": v.Systems, "Decisions": rows, "AnyNetwork": anyNetwork,
-		"Agency": ag, "AgencyName": agencyName(p.Lang, ag), "Actions": permitActions(v.Permit),
+		"Agency": ag, "AgencyName": agencyName(p.Lang, ag), "Actions": permitActions(v.Permit, v.Decisions), "Listed": listedSystems(v),
 		"Form": f, "Claims": storage.ClaimNames,
 		"Mine":            v.Application != nil && v.Application.RecordedBy == a.ID,
 		"RecordedBy":      "",
 		"CanRegister":     p.Can.ManageSystems && v.Permit.State == storage.PermitApproved && now.Before(v.Permit.ValidUntil),
-		"DecisionVisible": p.Can.Decide && len(permitActions(v.Permit)) > 0,
+		"DecisionVisible": p.Can.Decide && len(permitActions(v.Permit, v.Decisions)) > 0,
+		"CanRenew":        p.Can.RecordApplication && v.Permit.State == storage.PermitApproved,
+		"RenewFrom":       v.Permit.ValidFrom.In(bangkok).Format("2006-01-02"),
+		"RenewUntil":      laterOf(v.Permit.ValidUntil, now).In(bangkok).AddDate(1, 0, 0).Format("2006-01-02"),
+	}
+	if req, ok := PendingRenewal(v.Decisions); ok {
+		if g, err := decodeGrant(req.Payload); err == nil {
+			data["PendingRenewal"] = map[string]any{"Until": g.ValidUntil, "By": nameOr(names, req.By)}
+		}
 	}
 	if v.Application != nil {
 		data["RecordedBy"] = nameOr(names, v.Application.RecordedBy)
@@ -1142,6 +1166,40 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, Path+"/permits/"+url.PathEscape(v.Permit.ID)+"?notice="+notice, http.StatusSeeOther)
 }
 
+// requestRenewal records the agency's request to extend the permit: a new
+// validity period, the purposes, claims, conditions and supervisors as
+// they stand (the API takes a changed grant).
+func (h *Handler) requestRenewal(w http.ResponseWriter, r *http.Request) {
+	a, _ := adminFrom(r.Context())
+	v, err := h.permitView(r, a, mux.Vars(r)["id"])
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	pm := v.Permit
+	g := Grant{Conditions: pm.Conditions, Supervisors: pm.Supervisors}
+	for _, pu := range pm.Purposes {
+		g.Purposes = append(g.Purposes, storage.Purpose{Code: pu.Code, Claims: pu.Claims})
+	}
+	bad := problems{}
+	var ok bool
+	if g.ValidFrom, ok = parseLocal(r.PostFormValue("renew_valid_from"), false); !ok || g.ValidFrom.IsZero() {
+		bad.add("grant.valid_from", "is not a date")
+	}
+	if g.ValidUntil, ok = parseLocal(r.PostFormValue("renew_valid_until"), true); !ok || g.ValidUntil.IsZero() {
+		bad.add("grant.valid_until", "is not a date")
+	}
+	err = bad.err()
+	if err == nil {
+		_, err = h.svc.RequestRenewal(r.Context(), a, pm.ID, g)
+	}
+	if err != nil {
+		h.permitPage(w, r, v, defaultDecisionForm(v, h.now()), 0, err, nil)
+		return
+	}
+	http.Redirect(w, r, Path+"/permits/"+url.PathEscape(pm.ID)+"?notice=renewal_requested", http.StatusSeeOther)
+}
+
 // Registered systems.
 
 type systemPageData struct {
@@ -1150,16 +1208,79 @@ type systemPageData struct {
 	Form       systemSlot
 	Secret     string
 	UsesSecret bool
+	// Listed are the systems the application lists (clause 10), to
+	// register from; Chosen is the one the form was filled from (-1: none).
+	Listed []listedSystem
+	Chosen int
 }
 
+// listedSystem is a system an application lists, and whether a system
+// registered under the permit covers it already.
+type listedSystem struct {
+	Index      int
+	System     storage.System
+	Registered bool
+}
+
+// listedSystems are the systems v's application lists, each marked
+// registered when a registered system's redirect URIs are among its own.
+func listedSystems(v permitView) []listedSystem {
+	if v.Application == nil {
+		return nil
+	}
+	var out []listedSystem
+	for i, l := range v.Application.Systems {
+		ls := listedSystem{Index: i, System: l}
+		for _, c := range v.Systems {
+			ls.Registered = ls.Registered || (len(c.RedirectURIs) > 0 && subset(c.RedirectURIs, l.RedirectURIs))
+		}
+		out = append(out, ls)
+	}
+	return out
+}
+
+// slotOfListed fills the system form from a system the application
+// lists, so that the approver registers what was applied for rather
+// than retyping it; unset method and algorithm take the form's defaults.
+func slotOfListed(l storage.System) systemSlot {
+	f := slotOf(storage.Client{Name: l.Name, RedirectURIs: l.RedirectURIs, PostLogoutRedirectURIs: l.PostLogoutRedirectURIs,
+		AuthMethod: l.AuthMethod, JWKS: l.JWKS, JWKSURI: l.JWKSURI, NetworkRanges: l.NetworkRanges, SigningAlg: l.SigningAlg})
+	if f.AuthMethod == "" {
+		f.AuthMethod = storage.AuthMethodPrivateKeyJWT
+	}
+	if f.SigningAlg == "" {
+		f.SigningAlg = AlgES256
+	}
+	return f
+}
+
+// systemForm shows the registration form, filled from the listed system
+// ?listed=N, or else from the first listed system not registered yet.
 func (h *Handler) systemForm(w http.ResponseWriter, r *http.Request) {
 	a, _ := adminFrom(r.Context())
-	pm, err := h.svc.Permit(r.Context(), a, mux.Vars(r)["id"])
+	v, err := h.permitView(r, a, mux.Vars(r)["id"])
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.systemFormPage(w, r, systemPageData{Permit: pm, Form: systemSlot{AuthMethod: storage.AuthMethodPrivateKeyJWT, SigningAlg: AlgES256}}, http.StatusOK, nil)
+	d := systemPageData{Permit: v.Permit, Form: systemSlot{AuthMethod: storage.AuthMethodPrivateKeyJWT, SigningAlg: AlgES256},
+		Listed: listedSystems(v), Chosen: -1}
+	if q := r.URL.Query().Get("listed"); q != "" {
+		if n, err := strconv.Atoi(q); err == nil && n >= 0 && n < len(d.Listed) {
+			d.Chosen = n
+		}
+	} else {
+		for _, l := range d.Listed {
+			if !l.Registered {
+				d.Chosen = l.Index
+				break
+			}
+		}
+	}
+	if d.Chosen >= 0 {
+		d.Form = slotOfListed(d.Listed[d.Chosen].System)
+	}
+	h.systemFormPage(w, r, d, http.StatusOK, nil)
 }
 
 func (h *Handler) systemFormPage(w http.ResponseWriter, r *http.Request, d systemPageData, status int, err error) {
@@ -1189,7 +1310,11 @@ func (h *Handler) registerSystem(w http.ResponseWriter, r *http.Request) {
 	f := h.systemSlotFrom(r, "")
 	c, secret, err := h.svc.RegisterSystem(r.Context(), a, pm.ID, f.system())
 	if err != nil {
-		h.systemFormPage(w, r, systemPageData{Permit: pm, Form: f}, 0, err)
+		d := systemPageData{Permit: pm, Form: f, Chosen: -1}
+		if v, verr := h.permitView(r, a, pm.ID); verr == nil {
+			d.Listed = listedSystems(v)
+		}
+		h.systemFormPage(w, r, d, 0, err)
 		return
 	}
 	h.flashSecret(w, c.ID, secret)
@@ -1274,6 +1399,23 @@ func (h *Handler) rotateSecret(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, Path+"/systems/"+url.PathEscape(id)+"?notice=secret_rotated", http.StatusSeeOther)
 }
 
+// setSystemDisabled disables or enables one system and returns to its page.
+func (h *Handler) setSystemDisabled(disabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, _ := adminFrom(r.Context())
+		id := mux.Vars(r)["client_id"]
+		if _, err := h.svc.SetSystemDisabled(r.Context(), a, id, disabled); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		notice := "system_enabled"
+		if disabled {
+			notice = "system_disabled"
+		}
+		http.Redirect(w, r, Path+"/systems/"+url.PathEscape(id)+"?notice="+notice, http.StatusSeeOther)
+	}
+}
+
 // Administrators.
 
 type adminForm struct {
@@ -1350,6 +1492,22 @@ func (h *Handler) confirmAdmin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, Path+"/admins", http.StatusSeeOther)
+}
+
+// setAdminDisabled disables or enables another administrator's account.
+func (h *Handler) setAdminDisabled(disabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, _ := adminFrom(r.Context())
+		if _, err := h.svc.SetAdminDisabled(r.Context(), a, mux.Vars(r)["id"], disabled); err != nil {
+			h.adminsPage(w, r, adminForm{Role: storage.RoleOfficer}, nil, 0, err)
+			return
+		}
+		notice := "admin_enabled_notice"
+		if disabled {
+			notice = "admin_disabled_notice"
+		}
+		http.Redirect(w, r, Path+"/admins?notice="+notice, http.StatusSeeOther)
+	}
 }
 
 // API tokens of the signed-in administrator: for `dopaid admin` and

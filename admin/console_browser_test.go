@@ -336,6 +336,13 @@ func TestConsoleInBrowser(t *testing.T) {
 		if got := a.value("decision-action"); got != storage.DecisionApprove {
 			t.Errorf("default action %q", got)
 		}
+		// What approval needs is said before submitting.
+		if got := a.text("approve-needs"); got != en["approve_needs"] {
+			t.Errorf("approve-needs %q", got)
+		}
+		if got := a.eval(`document.getElementById("decision-submit").getAttribute("aria-describedby")`); !strings.Contains(got, "approve-needs") {
+			t.Errorf("the submit button is not described by what approval needs: %q", got)
+		}
 		// Grant tax_filing without pid; not the newsletter.
 		a.tick("grant-purpose-0-claim-pid")
 		a.tick("grant-purpose-1")
@@ -386,11 +393,16 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("stored permit: purposes %+v, %d supervisors", pm.Purposes, len(pm.Supervisors))
 		}
 
-		// Register a system: its secret shows once.
-		a.submit("register-system")
-		a.fill("system-name", "Land tax portal")
-		a.fill("system-redirect-uris", "https://tax.dol.example.go.th/callback\nhttps://tax.dol.example.go.th/callback2")
-		a.choose("system-auth-method", storage.AuthMethodSecretBasic)
+		// Register a system: the form is filled from the system the
+		// application lists; its secret shows once.
+		a.submit("register-listed-0")
+		if got := a.text("prefilled-from"); !strings.Contains(got, "Land tax portal") {
+			t.Errorf("prefilled from %q", got)
+		}
+		if a.value("system-name") != "Land tax portal" || a.value("system-redirect-uris") != "https://tax.dol.example.go.th/callback\nhttps://tax.dol.example.go.th/callback2" ||
+			a.value("system-auth-method") != storage.AuthMethodSecretBasic {
+			t.Errorf("the form is not filled from the application: %q %q %q", a.value("system-name"), a.value("system-redirect-uris"), a.value("system-auth-method"))
+		}
 		a.fill("system-network-ranges", "203.0.113.0/24")
 		a.submit("system-submit")
 		clientID := a.text("client-id")
@@ -433,8 +445,12 @@ func TestConsoleInBrowser(t *testing.T) {
 
 		// The officer's view of the permit now lists the system, with no
 		// secret and no forms.
+		a.open(permitURL)
+		if a.has("register-listed-0") || a.eval(`String(document.getElementById("application-system-0") !== null)`) != "true" {
+			t.Error("the registered listed system is still offered for registration")
+		}
 		o.open(permitURL)
-		if !o.has("system-link-"+clientID) || o.has("decision-form") || o.has("register-system") {
+		if !o.has("system-link-"+clientID) || o.has("decision-form") || o.has("register-system") || o.has("register-listed-0") {
 			t.Error("officer's permit page after approval")
 		}
 		o.open(systemURL)

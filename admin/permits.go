@@ -171,10 +171,13 @@ var transitions = map[string]struct {
 	storage.DecisionSuspend:   {[]string{storage.PermitApproved}, storage.PermitSuspended},
 	storage.DecisionReinstate: {[]string{storage.PermitSuspended}, storage.PermitApproved},
 	storage.DecisionRevoke:    {[]string{storage.PermitApproved, storage.PermitSuspended}, storage.PermitRevoked},
+	// A renewal gives an approved permit (in force or expired by date) a
+	// new validity period; see RequestRenewal.
+	storage.DecisionRenew: {[]string{storage.PermitApproved}, storage.PermitApproved},
 }
 
 // Actions lists the decisions Decide takes, in the order of a permit's life.
-var Actions = []string{storage.DecisionApprove, storage.DecisionReject, storage.DecisionSuspend, storage.DecisionReinstate, storage.DecisionRevoke}
+var Actions = []string{storage.DecisionApprove, storage.DecisionReject, storage.DecisionSuspend, storage.DecisionReinstate, storage.DecisionRevoke, storage.DecisionRenew}
 
 // noticeRequired: the actions that need a written notice (clause 11).
 var noticeRequired = []string{storage.DecisionReject, storage.DecisionSuspend, storage.DecisionRevoke}
@@ -212,7 +215,7 @@ type supervisorJSON struct {
 func encodeGrant(g Grant) ([]byte, error) {
 	gp := grantPayload{ValidFrom: g.ValidFrom.UTC(), ValidUntil: g.ValidUntil.UTC(), Conditions: g.Conditions}
 	for _, p := range g.Purposes {
-		gp.Purposes = append(gp.Purposes, purposeJSON(p))
+		gp.Purposes = append(gp.Purposes, purposeJSON{Code: p.Code, DescriptionTH: p.DescriptionTH, DescriptionEN: p.DescriptionEN, Claims: p.Claims})
 	}
 	for _, sv := range g.Supervisors {
 		gp.Supervisors = append(gp.Supervisors, supervisorJSON(sv))
@@ -227,7 +230,7 @@ func decodeGrant(b []byte) (Grant, error) {
 	}
 	g := Grant{ValidFrom: gp.ValidFrom, ValidUntil: gp.ValidUntil, Conditions: gp.Conditions}
 	for _, p := range gp.Purposes {
-		g.Purposes = append(g.Purposes, storage.Purpose(p))
+		g.Purposes = append(g.Purposes, storage.Purpose{Code: p.Code, DescriptionTH: p.DescriptionTH, DescriptionEN: p.DescriptionEN, Claims: p.Claims})
 	}
 	for _, sv := range gp.Supervisors {
 		g.Supervisors = append(g.Supervisors, storage.Supervisor(sv))
@@ -273,8 +276,13 @@ func (s *Service) Decide(ctx context.Context, actor storage.Admin, permitID stri
 	switch {
 	case req.Grant == nil && req.Action == storage.DecisionApprove:
 		p.add("grant", "an approval needs the grant: purposes, validity period and supervisors")
+	case req.Grant != nil && req.Action == storage.DecisionRenew:
+		p.add("grant", "a renewal decides the grant its request recorded; record a new request to change it")
 	case req.Grant != nil && req.Action != storage.DecisionApprove:
 		p.add("grant", "only an approval grants purposes")
+	}
+	if req.Action == storage.DecisionRenew && eff.After(now) {
+		p.add("effective_at", "a renewal takes effect when decided; its validity period says from when")
 	}
 	if err = p.err(); err != nil {
 		return storage.Decision{}, storage.Permit{}, err
@@ -307,6 +315,11 @@ func (s *Service) Decide(ctx context.Context, actor storage.Admin, permitID stri
 			if d.Payload, err = encodeGrant(g); err != nil {
 				return storage.Decision{}, pm, err
 			}
+		}
+	}
+	if req.Action == storage.DecisionRenew {
+		if d.Payload, err = s.checkRenewal(ctx, a, pm, now); err != nil {
+			return storage.Decision{}, pm, err
 		}
 	}
 	if d.ID, err = newID(); err != nil {
@@ -405,11 +418,14 @@ func (s *Service) apply(ctx context.Context, d storage.Decision, now time.Time, 
 			lapsed = true
 			return p, rec(p), nil
 		}
-		if d.Action == storage.DecisionApprove {
+		if d.Action == storage.DecisionApprove || d.Action == storage.DecisionRenew {
 			g, err := decodeGrant(d.Payload)
 			if err != nil {
 				lapsed = true
 				return p, rec(p), nil
+			}
+			if d.Action == storage.DecisionRenew {
+				g.Purposes = renewedPurposes(p, g.Purposes)
 			}
 			p.Purposes, p.ValidFrom, p.ValidUntil = g.Purposes, g.ValidFrom, g.ValidUntil
 			p.Conditions, p.Supervisors = g.Conditions, g.Supervisors
@@ -423,6 +439,14 @@ func (s *Service) apply(ctx context.Context, d storage.Decision, now time.Time, 
 	}
 	if lapsed {
 		return pm, true, nil
+	}
+	if d.Action == storage.DecisionRenew {
+		// The systems keep their client IDs; what they may ask for follows
+		// the renewed purposes.
+		if err := s.rescope(ctx, pm, now); err != nil {
+			s.log.ErrorContext(ctx, "admin: rescope the systems of a renewed permit", "permit", pm.ID, "err", err)
+			s.record(ctx, storage.Admin{}, event{actor: "system", detail: "rescope_systems", agencyID: pm.AgencyID, permitID: pm.ID}, err)
+		}
 	}
 	if d.Action == storage.DecisionSuspend || d.Action == storage.DecisionRevoke {
 		// The decision stands either way: the provider refuses every token

@@ -52,6 +52,13 @@ type Purpose struct {
 	DescriptionTH string
 	DescriptionEN string
 	Claims        []string
+	// ConsentFrom is the permit Version from which citizens' consents to
+	// this purpose count (release.Covers): a renewal that neither adds the
+	// purpose nor widens its claims keeps it, so consents carry over; one
+	// that does sets it to the renewed version, so citizens are asked
+	// again. 0 (every purpose before a renewal): only a consent to the
+	// permit's current Version counts.
+	ConsentFrom int
 }
 
 // System is a computer system to register under a permit (clause 10): the
@@ -157,6 +164,13 @@ const (
 	DecisionSuspend   = "suspend"
 	DecisionReinstate = "reinstate"
 	DecisionRevoke    = "revoke"
+	// DecisionRequestRenewal records an agency's request to renew or
+	// extend a permit (clause 5), with the grant it asks for; it changes
+	// nothing. DecisionRenew, by an approver other than the one who
+	// recorded the request, gives the permit the requested validity
+	// period, purposes and supervisors, keeping its number and systems.
+	DecisionRequestRenewal = "request_renewal"
+	DecisionRenew          = "renew"
 	// DecisionRegisterSystem adds a system (client) under the permit;
 	// DecisionChangeSystem changes one (clause 10: itself a decision).
 	DecisionRegisterSystem = "register_system"
@@ -221,8 +235,8 @@ type PermitStore interface {
 
 // Administrator roles.
 const (
-	RoleOfficer    = "officer"    // records agencies, applications and systems
-	RoleApprover   = "approver"   // decides
+	RoleOfficer    = "officer"    // records agencies and applications
+	RoleApprover   = "approver"   // decides, registers systems, manages accounts
 	RoleAuditor    = "auditor"    // reads everything, changes nothing
 	RoleSupervisor = "supervisor" // an agency's supervisor (clause 9): reads its agency's accesses
 )

@@ -63,8 +63,15 @@ one of the first two approvers of an empty store.
   record-application --file application.json
         record an agency's application; opens a pending permit
   decide --permit ID --action A [--notice TEXT] [--effective RFC3339] [--grant grant.json]
-        approve, reject, suspend, reinstate or revoke a permit; a decision
+        approve, reject, suspend, reinstate, revoke or renew (a recorded
+        renewal request, by another approver) a permit; a decision
         effective later is applied by a running server when it falls due
+  request-renewal --permit ID --grant grant.json
+        record an agency's request to renew or extend an approved permit
+        (clause 5): the grant asked for, ending after the current one.
+        Another approver decides it: decide --permit ID --action renew. The
+        permit keeps its number and systems; consents carry over for the
+        purposes that do not widen
   register-system --permit ID --file system.json
         register a system (OAuth client); prints client_id and, once, the
         secret. A system with a client secret names its network_ranges; a
@@ -72,6 +79,14 @@ one of the first two approvers of an empty store.
   change-system --client ID --file system.json
   rotate-secret --client ID
         give a system a new client secret (printed once)
+  disable-system --client ID
+  enable-system --client ID
+        disable one system (refused at every endpoint, its tokens revoked)
+        or enable it again; the permit and its other systems are untouched
+  disable-user --username U
+  enable-user --username U
+        disable another administrator account (it cannot sign in; its
+        sessions and API tokens end at once) or enable it again (approver)
   list-agencies
   list-permits [--agency ID]
 
@@ -108,12 +123,18 @@ func cmdAdmin(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		run = c.recordApplication
 	case "decide":
 		run = c.decide
+	case "request-renewal":
+		run = c.requestRenewal
 	case "register-system":
 		run = c.registerSystem
 	case "change-system":
 		run = c.changeSystem
 	case "rotate-secret":
 		run = c.rotateSecret
+	case "disable-system", "enable-system":
+		run = c.setSystemDisabled(sub == "disable-system")
+	case "disable-user", "enable-user":
+		run = c.setUserDisabled(sub == "disable-user")
 	case "list-agencies":
 		run = c.listAgencies
 	case "list-permits":
@@ -195,14 +216,19 @@ func (c *adminCmd) bind(sub string) {
 		fs.StringVar(&c.notice, "notice", "", "the written notice or reason (required to reject, suspend or revoke)")
 		fs.StringVar(&c.effective, "effective", "", "when the decision takes effect (RFC 3339); default now")
 		fs.StringVar(&c.grant, "grant", "", "grant JSON file (approve only)")
+	case "request-renewal":
+		fs.StringVar(&c.permit, "permit", "", "permit ID")
+		fs.StringVar(&c.grant, "grant", "", "grant JSON file: purposes, valid_from, valid_until, conditions, supervisors")
 	case "register-system":
 		fs.StringVar(&c.permit, "permit", "", "permit ID")
 		fs.StringVar(&c.file, "file", "", "system JSON file")
 	case "change-system":
 		fs.StringVar(&c.client, "client", "", "client ID of the system")
 		fs.StringVar(&c.file, "file", "", "system JSON file")
-	case "rotate-secret":
+	case "rotate-secret", "disable-system", "enable-system":
 		fs.StringVar(&c.client, "client", "", "client ID of the system")
+	case "disable-user", "enable-user":
+		fs.StringVar(&c.username, "username", "", "the account to disable or enable")
 	case "list-permits":
 		fs.StringVar(&c.agency, "agency", "", "only this agency's permits")
 	case "confirm-user":
@@ -244,15 +270,18 @@ func (c *adminCmd) check(sub string) error {
 	case "decide":
 		need(c.permit, "permit")
 		need(c.action, "action")
+	case "request-renewal":
+		need(c.permit, "permit")
+		need(c.grant, "grant")
 	case "register-system":
 		need(c.permit, "permit")
 		need(c.file, "file")
 	case "change-system":
 		need(c.client, "client")
 		need(c.file, "file")
-	case "rotate-secret":
+	case "rotate-secret", "disable-system", "enable-system":
 		need(c.client, "client")
-	case "confirm-user":
+	case "confirm-user", "disable-user", "enable-user":
 		need(c.username, "username")
 	case "issue-token":
 		need(c.tokenName, "name")
@@ -400,7 +429,7 @@ func (c *adminCmd) createUser(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(c.stdout, "admin_id: %s\nusername: %s\nrole: %s\ninvitation_url: %s\ninvitation_expires_at: %s\n",
-		a.ID, a.Username, a.Role, inv.Link(c.issuer), inv.ExpiresAt.Format(time.RFC3339))
+		a.ID, a.Username, a.Role, inv.Link(c.issuer), cliTime(inv.ExpiresAt))
 	fmt.Fprintln(c.stderr, "Hand the invitation link to the new administrator: they set their own password and authenticator there. "+
 		"It works once, expires, and is not shown again. Once they have enrolled, an approver other than you must confirm the account "+
 		"('dopaid admin confirm-user') before it can act.")
@@ -444,9 +473,9 @@ func (c *adminCmd) listUsers(ctx context.Context) error {
 		return id
 	}
 	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "USERNAME\tROLE\tAGENCY\tSTATE\tCREATED BY\tCONFIRMED BY")
+	fmt.Fprintln(w, "USERNAME\tNAME\tROLE\tAGENCY\tSTATE\tCREATED BY\tCONFIRMED BY")
 	for _, ad := range list {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", ad.Username, ad.Role, or(ad.AgencyID, "-"), ad.State(), or(ad.CreatedBy, "(bootstrap)"), or(ad.ConfirmedBy, "-"))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ad.Username, ad.Name, ad.Role, c.agencyName(ctx, a, ad.AgencyID), ad.State(), or(ad.CreatedBy, "(bootstrap)"), or(ad.ConfirmedBy, "-"))
 	}
 	return w.Flush()
 }
@@ -483,7 +512,7 @@ func (c *adminCmd) issueToken(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "token_id: %s\ntoken: %s\nexpires_at: %s\n", t.ID, token, t.ExpiresAt.Format(time.RFC3339))
+	fmt.Fprintf(c.stdout, "token_id: %s\ntoken: %s\nexpires_at: %s\n", t.ID, token, cliTime(t.ExpiresAt))
 	fmt.Fprintln(c.stderr, "Store the token now (as DOPAID_ADMIN_TOKEN): it is not shown again. Revoke it with 'dopaid admin revoke-token'.")
 	return nil
 }
@@ -525,7 +554,7 @@ func (c *adminCmd) listTokens(ctx context.Context) error {
 		case !t.Live(now):
 			state = "expired"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.CreatedAt.UTC().Format(time.RFC3339), t.ExpiresAt.UTC().Format(time.RFC3339), state)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, cliTime(t.CreatedAt), cliTime(t.ExpiresAt), state)
 	}
 	return w.Flush()
 }
@@ -543,7 +572,7 @@ func (c *adminCmd) revokeToken(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "token_id: %s\nrevoked_at: %s\n", t.ID, t.RevokedAt.Format(time.RFC3339))
+	fmt.Fprintf(c.stdout, "token_id: %s\nrevoked_at: %s\n", t.ID, cliTime(t.RevokedAt))
 	return nil
 }
 
@@ -602,7 +631,7 @@ func (c *adminCmd) recordApplication(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "application_id: %s\npermit_id: %s\npermit_number: %s\nstate: %s\n", app.ID, pm.ID, pm.Number, pm.State)
+	fmt.Fprintf(c.stdout, "application_id: %s\npermit_id: %s\npermit_number: %s\nagency: %s\nstate: %s\n", app.ID, pm.ID, pm.Number, c.agencyName(ctx, a, pm.AgencyID), pm.State)
 	return nil
 }
 
@@ -632,11 +661,37 @@ func (c *adminCmd) decide(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "decision_id: %s\npermit_id: %s\npermit_number: %s\nstate: %s\neffective_at: %s\n",
-		d.ID, pm.ID, pm.Number, pm.State, d.EffectiveAt.Format(time.RFC3339))
+	fmt.Fprintf(c.stdout, "decision_id: %s\npermit_id: %s\npermit_number: %s\nagency: %s\nstate: %s\neffective_at: %s\nvalid: %s – %s\n",
+		d.ID, pm.ID, pm.Number, c.agencyName(ctx, a, pm.AgencyID), pm.State, cliTime(d.EffectiveAt), cliDate(pm.ValidFrom), cliDate(pm.ValidUntil))
 	if d.AppliedAt.IsZero() {
 		fmt.Fprintln(c.stderr, "The decision is scheduled: a running server applies it when it falls due.")
 	}
+	return nil
+}
+
+func (c *adminCmd) requestRenewal(ctx context.Context) error {
+	a, err := c.actor(ctx)
+	if err != nil {
+		return err
+	}
+	var f grantFile
+	if err := readJSON(c.grant, &f); err != nil {
+		return err
+	}
+	g, err := f.grant()
+	if err != nil {
+		return err
+	}
+	d, err := c.m.Admin.RequestRenewal(ctx, a, c.permit, g)
+	if err != nil {
+		return err
+	}
+	pm, err := c.m.Admin.Permit(ctx, a, d.PermitID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "decision_id: %s\npermit: %s (%s)\nrequested_until: %s\nstate: %s\n", d.ID, pm.Number, pm.ID, cliDate(g.ValidUntil), pm.State)
+	fmt.Fprintln(c.stderr, "Another approver decides it: dopaid admin decide --permit "+pm.ID+" --action renew")
 	return nil
 }
 
@@ -653,7 +708,7 @@ func (c *adminCmd) registerSystem(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "client_id: %s\n", cl.ID)
+	fmt.Fprintf(c.stdout, "client_id: %s\nsystem: %s\npermit: %s\n", cl.ID, cl.Name, c.permitName(ctx, a, cl.PermitID))
 	if secret != "" {
 		fmt.Fprintf(c.stdout, "client_secret: %s\n", secret)
 		fmt.Fprintln(c.stderr, "Store the client secret now: it is not shown again.")
@@ -675,7 +730,7 @@ func (c *adminCmd) changeSystem(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "client_id: %s\nscopes: %s\n", cl.ID, strings.Join(cl.Scopes, " "))
+	fmt.Fprintf(c.stdout, "client_id: %s\nsystem: %s\npermit: %s\nscopes: %s\n", cl.ID, cl.Name, c.permitName(ctx, a, cl.PermitID), strings.Join(cl.Scopes, " "))
 	return nil
 }
 
@@ -691,6 +746,50 @@ func (c *adminCmd) rotateSecret(ctx context.Context) error {
 	fmt.Fprintf(c.stdout, "client_id: %s\nclient_secret: %s\n", c.client, secret)
 	fmt.Fprintln(c.stderr, "Store the client secret now: it is not shown again. The old one no longer works.")
 	return nil
+}
+
+// setSystemDisabled disables or enables one system.
+func (c *adminCmd) setSystemDisabled(disabled bool) func(context.Context) error {
+	return func(ctx context.Context) error {
+		a, err := c.actor(ctx)
+		if err != nil {
+			return err
+		}
+		cl, err := c.m.Admin.SetSystemDisabled(ctx, a, c.client, disabled)
+		if err != nil {
+			return err
+		}
+		pm, err := c.m.Admin.Permit(ctx, a, cl.PermitID)
+		if err != nil {
+			return err
+		}
+		state := "active"
+		if cl.Disabled {
+			state = "disabled"
+		}
+		fmt.Fprintf(c.stdout, "client_id: %s\nsystem: %s\npermit: %s (%s)\nstate: %s\n", cl.ID, cl.Name, pm.Number, pm.ID, state)
+		return nil
+	}
+}
+
+// setUserDisabled disables or enables another administrator account.
+func (c *adminCmd) setUserDisabled(disabled bool) func(context.Context) error {
+	return func(ctx context.Context) error {
+		a, err := c.actor(ctx)
+		if err != nil {
+			return err
+		}
+		target, err := c.byUsername(ctx, a, c.username)
+		if err != nil {
+			return err
+		}
+		got, err := c.m.Admin.SetAdminDisabled(ctx, a, target.ID, disabled)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "admin_id: %s\nusername: %s\nname: %s\nstate: %s\nby: %s\n", got.ID, got.Username, got.Name, got.State(), a.Username)
+		return nil
+	}
 }
 
 // reader is the account the listing commands read as: the authenticated
@@ -725,19 +824,40 @@ func (c *adminCmd) listPermits(ctx context.Context) error {
 		return err
 	}
 	now := c.now()
-	date := func(t time.Time) string {
-		if t.IsZero() {
-			return "-"
-		}
-		return t.UTC().Format("2006-01-02")
-	}
 	w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NUMBER\tID\tAGENCY\tSTATUS\tVALID FROM\tVALID UNTIL")
 	for _, p := range ps {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Number, p.ID, p.AgencyID, admin.Status(p, now), date(p.ValidFrom), date(p.ValidUntil))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Number, p.ID, c.agencyName(ctx, a, p.AgencyID), admin.Status(p, now), cliDate(p.ValidFrom), cliDate(p.ValidUntil))
 	}
 	return w.Flush()
 }
+
+// agencyName is an agency's English name with its ID, as the CLI shows
+// every record: by name, with the ID to use in commands.
+func (c *adminCmd) agencyName(ctx context.Context, a storage.Admin, id string) string {
+	if id == "" {
+		return "-"
+	}
+	ag, err := c.m.Admin.Agency(ctx, a, id)
+	if err != nil {
+		return id
+	}
+	return ag.NameEN + " (" + id + ")"
+}
+
+// permitName is a permit's number with its ID.
+func (c *adminCmd) permitName(ctx context.Context, a storage.Admin, id string) string {
+	pm, err := c.m.Admin.Permit(ctx, a, id)
+	if err != nil {
+		return id
+	}
+	return pm.Number + " (" + id + ")"
+}
+
+// cliTime and cliDate show times as the console does (English):
+// Asia/Bangkok, "6 Dec 2026 21:50 (UTC+7)" and "6 Dec 2026".
+func cliTime(t time.Time) string { return admin.FormatTime("en", t) }
+func cliDate(t time.Time) string { return admin.FormatDate("en", t) }
 
 func (c *adminCmd) now() time.Time {
 	if c.m != nil && c.m.Now != nil {
@@ -853,7 +973,7 @@ type applicationFile struct {
 func (f applicationFile) application(now time.Time) (storage.Application, error) {
 	app := storage.Application{AgencyID: f.AgencyID, Mission: f.Mission, Reason: f.Reason, Necessity: f.Necessity}
 	for _, p := range f.Purposes {
-		app.Purposes = append(app.Purposes, storage.Purpose(p))
+		app.Purposes = append(app.Purposes, storage.Purpose{Code: p.Code, DescriptionTH: p.DescriptionTH, DescriptionEN: p.DescriptionEN, Claims: p.Claims})
 	}
 	for _, s := range f.Systems {
 		app.Systems = append(app.Systems, s.system())

@@ -219,7 +219,7 @@ func TestAdminCLI(t *testing.T) {
 		[]string{"create-agency", "--as", "clerk", "--name-th", "ก", "--name-en", "A", "--category", "government_department"},
 		`--as "clerk": the account awaits confirmation`)
 	_, users, _ := cli.run(t, bossEnv, "", "list-users")
-	if !regexp.MustCompile(`clerk\s+officer\s+-\s+pending\s+boss\s+-`).MatchString(users) {
+	if !regexp.MustCompile(`clerk\s+Somsri the Officer\s+officer\s+-\s+pending\s+boss\s+-`).MatchString(users) {
 		t.Errorf("list-users:\n%s", users)
 	}
 	cli.fails(t, 1, bossEnv, []string{"confirm-user", "--username", "clerk"}, "another approver must confirm clerk")
@@ -267,7 +267,7 @@ func TestAdminCLI(t *testing.T) {
 	cli.fails(t, 1, bossEnv, []string{"decide", "--permit", permit, "--action", "approve"}, "grant: an approval needs the grant")
 	cli.fails(t, 2, bossEnv, []string{"decide", "--permit", permit, "--action", "approve", "--effective", "tomorrow"}, "not an RFC 3339 time")
 	d := cli.ok(t, bossEnv, "", "decide", "--permit", permit, "--action", "approve", "--grant", grantFile)
-	if d["state"] != "approved" || d["decision_id"] == "" {
+	if d["state"] != "approved" || d["decision_id"] == "" || d["agency"] != "Department of Lands ("+ag["agency_id"]+")" || !strings.HasSuffix(d["effective_at"], "(UTC+7)") {
 		t.Errorf("decide printed %v", d)
 	}
 	// Supervisors: only the one the permit appoints, of that agency.
@@ -294,7 +294,7 @@ func TestAdminCLI(t *testing.T) {
 			sys[k] = v
 		}
 	}
-	if sys["client_id"] == "" || len(sys["client_secret"]) < 43 || sys["scopes"] != "openid offline_access given_name pid profile" {
+	if sys["system"] != "e-Land" || sys["permit"] != app["permit_number"]+" ("+permit+")" || sys["client_id"] == "" || len(sys["client_secret"]) < 43 || sys["scopes"] != "openid offline_access given_name pid profile" {
 		t.Errorf("register-system printed %v", sys)
 	}
 	if !strings.Contains(stderr, "not shown again") {
@@ -328,6 +328,53 @@ func TestAdminCLI(t *testing.T) {
 		t.Errorf("after change-system to a jwks_uri: %+v, %v", c, err)
 	}
 
+	// Renewal (clause 5): the clerk records the request, an approver
+	// renews; the permit keeps its number and the system its client ID.
+	renewFile := writeFile(t, "renew.json", `{
+		"purposes": [{"code": "e-land", "claims": ["pid", "given_name"]}],
+		"valid_from": "`+time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)+`",
+		"valid_until": "`+time.Now().AddDate(3, 0, 0).UTC().Format(time.RFC3339)+`",
+		"supervisors": [{"name": "DPO", "position": "Data protection officer", "order_ref": "คำสั่ง 1/2569"}]
+	}`)
+	cli.fails(t, 1, bossEnv, []string{"decide", "--permit", permit, "--action", "renew"}, "not allowed in the current state")
+	rq := cli.ok(t, clerkEnv, "", "request-renewal", "--permit", permit, "--grant", renewFile)
+	if rq["permit"] != app["permit_number"]+" ("+permit+")" || rq["requested_until"] != admin.FormatDate("en", time.Now().AddDate(3, 0, 0)) {
+		t.Errorf("request-renewal printed %v", rq)
+	}
+	rn := cli.ok(t, bossEnv, "", "decide", "--permit", permit, "--action", "renew")
+	if rn["state"] != "approved" || rn["permit_number"] != app["permit_number"] || !strings.HasSuffix(rn["valid"], admin.FormatDate("en", time.Now().AddDate(3, 0, 0))) {
+		t.Errorf("decide renew printed %v", rn)
+	}
+	if c, err := m.Store.Client(t.Context(), sys["client_id"]); err != nil || c.PermitID != permit {
+		t.Errorf("the system after renewal: %+v, %v", c, err)
+	}
+
+	// One system is disabled and enabled again, the permit untouched; the
+	// output names the system and the permit.
+	cli.fails(t, 1, clerkEnv, []string{"disable-system", "--client", sys["client_id"]}, "not allowed")
+	off := cli.ok(t, bossEnv, "", "disable-system", "--client", sys["client_id"])
+	if off["state"] != "disabled" || off["system"] != "e-Land" || off["permit"] != app["permit_number"]+" ("+permit+")" {
+		t.Errorf("disable-system printed %v", off)
+	}
+	if c, _ := m.Store.Client(t.Context(), sys["client_id"]); !c.Disabled {
+		t.Error("disable-system left the client enabled")
+	}
+	cli.fails(t, 1, bossEnv, []string{"disable-system", "--client", sys["client_id"]}, "disabled already")
+	if on := cli.ok(t, bossEnv, "", "enable-system", "--client", sys["client_id"]); on["state"] != "active" {
+		t.Errorf("enable-system printed %v", on)
+	}
+	// An account is disabled (its token stops working) and enabled again.
+	dt := cli.ok(t, map[string]string{"DOPAID_ADMIN_PASSWORD": pw, "DOPAID_ADMIN_TOTP": deputyCodes.next(t)}, "", "issue-token", "--as", "deputy", "--name", "spare")
+	deputyEnv := map[string]string{"DOPAID_ADMIN_TOKEN": dt["token"]}
+	cli.ok(t, deputyEnv, "", "list-agencies")
+	cli.fails(t, 1, bossEnv, []string{"disable-user", "--username", "boss"}, "not allowed")
+	if u := cli.ok(t, bossEnv, "", "disable-user", "--username", "deputy"); u["state"] != "disabled" || u["name"] != "Malee the Approver" || u["by"] != "boss" {
+		t.Errorf("disable-user printed %v", u)
+	}
+	cli.fails(t, 1, deputyEnv, []string{"list-agencies"}, "DOPAID_ADMIN_TOKEN: not accepted")
+	cli.ok(t, bossEnv, "", "enable-user", "--username", "deputy")
+	cli.fails(t, 1, deputyEnv, []string{"list-agencies"}, "DOPAID_ADMIN_TOKEN: not accepted")
+
 	// A suspension with advance notice: scheduled now, applied when due.
 	cli.fails(t, 1, bossEnv, []string{"decide", "--permit", permit, "--action", "suspend"}, "notice: a written notice is required to suspend a permit (clause 11)")
 	when := time.Now().Add(time.Hour).Truncate(time.Second)
@@ -337,7 +384,9 @@ func TestAdminCLI(t *testing.T) {
 		t.Errorf("scheduled suspend: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	_, list, _ := cli.run(t, clerkEnv, "", "list-permits")
-	if !regexp.MustCompile(app["permit_number"] + `\s+` + permit + `\s+` + ag["agency_id"] + `\s+approved\s`).MatchString(list) {
+	// Names beside IDs, dates as the console shows them (Bangkok).
+	if !regexp.MustCompile(app["permit_number"] + `\s+` + permit + `\s+Department of Lands \(` + ag["agency_id"] + `\)\s+approved\s+` +
+		regexp.QuoteMeta(admin.FormatDate("en", time.Now().Add(-time.Minute)))).MatchString(list) {
 		t.Errorf("list-permits:\n%s", list)
 	}
 	later := cli.open(t, when.Add(time.Second))
@@ -356,7 +405,7 @@ func TestAdminCLI(t *testing.T) {
 	// Tokens are listed and revoked: the clerk's by an approver (as when
 	// someone leaves), the boss's by himself. Revoked, they act no more.
 	_, tokens, _ := cli.run(t, bossEnv, "", "list-tokens", "--username", "clerk")
-	if !regexp.MustCompile(ct["token_id"]+`\s+records\s+\S+\s+\S+\s+live`).MatchString(tokens) || strings.Contains(tokens, ct["token"]) {
+	if !regexp.MustCompile(ct["token_id"]+`\s+records\s+.*\(UTC\+7\).*\(UTC\+7\)\s+live`).MatchString(tokens) || strings.Contains(tokens, ct["token"]) {
 		t.Errorf("list-tokens --username clerk:\n%s", tokens)
 	}
 	cli.fails(t, 1, clerkEnv, []string{"list-tokens", "--username", "boss"}, "not allowed")
@@ -392,6 +441,12 @@ func TestAdminCLI(t *testing.T) {
 		"admin:" + boss["admin_id"] + " register_system success",
 		"admin:" + boss["admin_id"] + " rotate_client_secret success",
 		"admin:" + boss["admin_id"] + " change_system any_network success",
+		"admin:" + clerk["admin_id"] + " request_renewal success",
+		"admin:" + boss["admin_id"] + " renew success",
+		"admin:" + boss["admin_id"] + " disable_system success",
+		"admin:" + boss["admin_id"] + " enable_system success",
+		"admin:" + boss["admin_id"] + " disable_admin admin:" + deputy["admin_id"] + " success",
+		"admin:" + boss["admin_id"] + " enable_admin admin:" + deputy["admin_id"] + " success",
 		"admin:" + boss["admin_id"] + " suspend scheduled success",
 		"system suspend applied success",
 		"admin:" + boss["admin_id"] + " revoke_token " + ct["token_id"] + " success",

@@ -173,10 +173,17 @@ func Claims(pm storage.Permit, purpose string, scopes []string, consent *storage
 // Covers reports whether a consent in force (nil: none) covers the
 // claims at the permit's current version, so that the citizen need not be
 // asked again. A change of the permit (a new version) or a claim not yet
-// consented to asks again.
+// consented to asks again — except that a renewal which did not widen the
+// consent's purpose (Purpose.ConsentFrom) keeps the consents given since.
 func Covers(consent *storage.Consent, pm storage.Permit, claims []string) bool {
-	if consent == nil || !consent.WithdrawnAt.IsZero() || consent.PermitID != pm.ID || consent.PermitVersion != pm.Version {
+	if consent == nil || !consent.WithdrawnAt.IsZero() || consent.PermitID != pm.ID {
 		return false
+	}
+	if consent.PermitVersion != pm.Version {
+		pu, ok := pm.Purpose(consent.Purpose)
+		if !ok || pu.ConsentFrom == 0 || consent.PermitVersion < pu.ConsentFrom || consent.PermitVersion > pm.Version {
+			return false
+		}
 	}
 	for _, c := range claims {
 		if !slices.Contains(consent.Claims, c) {

@@ -181,6 +181,36 @@ func TestCovers(t *testing.T) {
 	if release.Covers(con, changed, []string{"given_name"}) {
 		t.Error("a consent to an earlier version of the permit covers the request")
 	}
+
+	// A renewal that kept the purpose as it was (ConsentFrom at or
+	// before the consent's version) keeps the consent; one that widened
+	// it (ConsentFrom after) asks again.
+	renewed := pm
+	renewed.Version = 5
+	renewed.Purposes = slices.Clone(pm.Purposes)
+	for i := range renewed.Purposes {
+		renewed.Purposes[i].ConsentFrom = 3
+	}
+	if !release.Covers(con, renewed, []string{"given_name"}) {
+		t.Error("a renewal that did not widen the purpose drops the consent")
+	}
+	if release.Covers(con, renewed, []string{"given_name", "birthdate"}) {
+		t.Error("after a renewal a consent covers a claim not consented to")
+	}
+	for i := range renewed.Purposes {
+		renewed.Purposes[i].ConsentFrom = 5
+	}
+	if release.Covers(con, renewed, []string{"given_name"}) {
+		t.Error("a consent given before the purpose widened covers the request")
+	}
+	future := *con
+	future.PermitVersion = 9
+	for i := range renewed.Purposes {
+		renewed.Purposes[i].ConsentFrom = 3
+	}
+	if release.Covers(&future, renewed, []string{"given_name"}) {
+		t.Error("a consent naming a later version than the permit's covers it")
+	}
 }
 
 func TestACR(t *testing.T) {

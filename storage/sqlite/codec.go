@@ -220,6 +220,7 @@ type (
 		DescriptionTH string   `json:"description_th"`
 		DescriptionEN string   `json:"description_en"`
 		Claims        []string `json:"claims"`
+		ConsentFrom   int      `json:"consent_from,omitempty"`
 	}
 	systemJSON struct {
 		Name                   string   `json:"name"`

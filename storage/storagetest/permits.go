@@ -366,11 +366,17 @@ func testPermits(t *testing.T, su suite) {
 		empty := newPermit("empty")
 		empty.Purposes = []storage.Purpose{{Code: "x", Claims: []string{}}}
 		empty.Supervisors = []storage.Supervisor{}
+		renewed := newPermit("renewed")
+		renewed.Version = 7
+		for i := range renewed.Purposes {
+			renewed.Purposes[i].ConsentFrom = 5 + i
+		}
 		tests := []struct {
 			name string
 			p    storage.Permit
 		}{
 			{"every field", newPermit("full")},
+			{"renewed purposes keep the version consents count from", renewed},
 			{"pending, no number", pending},
 			{"empty slices", empty},
 		}
@@ -819,6 +825,28 @@ func testApplyDecision(t *testing.T, su suite) {
 			fn:       suspend,
 			err:      storage.ErrConflict,
 			noCall:   true,
+		},
+		{
+			// A renewal (admin.Service) writes each purpose's ConsentFrom
+			// with the new period; both must be stored as given.
+			name: "renewal stores purposes with ConsentFrom",
+			fn: func(p storage.Permit, d storage.Decision) (storage.Permit, storage.Record, error) {
+				p.ValidUntil = p.ValidUntil.AddDate(1, 0, 0)
+				p.Purposes = newPurposes()
+				p.Purposes[0].ConsentFrom = p.Version
+				p.Purposes[len(p.Purposes)-1].ConsentFrom = p.Version + 1
+				p.UpdatedAt = now
+				return p, nil, nil
+			},
+			want: func(p storage.Permit) storage.Permit {
+				p.ValidUntil = p.ValidUntil.AddDate(1, 0, 0)
+				p.Purposes = newPurposes()
+				p.Purposes[0].ConsentFrom = p.Version
+				p.Purposes[len(p.Purposes)-1].ConsentFrom = p.Version + 1
+				p.UpdatedAt = now
+				p.Version++
+				return p
+			},
 		},
 		{name: "unknown decision", id: "absent", fn: suspend, err: storage.ErrNotFound, noCall: true},
 		{
