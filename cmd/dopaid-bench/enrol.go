@@ -146,11 +146,23 @@ func (b *bench) enrol(ctx context.Context, c *citizen) error {
 	if err != nil {
 		return err
 	}
-	if err := wantStatus(setupEnrol, resp, rbody, http.StatusOK); err != nil {
+	// The codes are shown on a page of their own, reached by redirect (a
+	// reload or a language switch must not lose them).
+	if resp.StatusCode == http.StatusOK {
+		return fail(setupEnrol, "code refused", "")
+	}
+	if err := wantStatus(setupEnrol, resp, rbody, http.StatusSeeOther); err != nil {
+		return err
+	}
+	loc, err := resp.Location()
+	if err != nil {
+		return fail(setupEnrol, "redirect without a location", "")
+	}
+	if rbody, err = b.page(ctx, browser, setupEnrol, loc.String()); err != nil {
 		return err
 	}
 	if !bytes.Contains(rbody, []byte(`id="continue"`)) {
-		return fail(setupEnrol, "code refused", "")
+		return fail(setupEnrol, "no recovery codes page", "")
 	}
 	c.lastStep = step // the enrolment code is spent
 
@@ -160,7 +172,15 @@ func (b *bench) enrol(ctx context.Context, c *citizen) error {
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode == http.StatusOK {
+	asked := resp.StatusCode == http.StatusOK
+	if loc, lerr := resp.Location(); lerr == nil && resp.StatusCode == http.StatusSeeOther && loc.Path == login.Path+"/consent" {
+		// The consent page is reached by redirect.
+		if rbody, err = b.page(ctx, browser, setupConsent, loc.String()); err != nil {
+			return err
+		}
+		asked = true
+	}
+	if asked {
 		if csrf, err = formToken(setupConsent, rbody, ""); err != nil {
 			return err
 		}
