@@ -47,10 +47,11 @@ func (s *Service) CreateAgency(ctx context.Context, actor storage.Admin, a stora
 	}
 	now := s.now()
 	a.CreatedAt, a.UpdatedAt = now, now
-	if err = s.ps.CreateAgency(ctx, a); err != nil {
+	ev.agencyID = a.ID
+	if err = s.ps.CreateAgency(ctx, a, s.recordOf(actor, ev)); err != nil {
 		return storage.Agency{}, fmt.Errorf("store agency: %w", err)
 	}
-	ev.agencyID = a.ID
+	ev.recorded = true
 	return a, nil
 }
 
@@ -83,14 +84,22 @@ func (s *Service) RecordApplication(ctx context.Context, actor storage.Admin, ap
 	}
 	app.RecordedBy = a.ID
 	app.CreatedAt = now
-	if err = s.ps.CreateApplication(ctx, app); err != nil {
-		return storage.Application{}, storage.Permit{}, fmt.Errorf("store application: %w", err)
-	}
-	pm, err := s.openPermit(ctx, app, now)
+	// The application is recorded with its entry, which names the permit
+	// it opens; if the permit then cannot be opened, the deferred record
+	// says so (… after_recorded).
+	permitID, err := newID()
 	if err != nil {
 		return storage.Application{}, storage.Permit{}, err
 	}
-	ev.permitID = pm.ID
+	ev.permitID = permitID
+	if err = s.ps.CreateApplication(ctx, app, s.recordOf(actor, ev)); err != nil {
+		return storage.Application{}, storage.Permit{}, fmt.Errorf("store application: %w", err)
+	}
+	ev.recorded = true
+	pm, err := s.openPermit(ctx, app, permitID, now)
+	if err != nil {
+		return storage.Application{}, storage.Permit{}, err
+	}
 	return app, pm, nil
 }
 
@@ -98,11 +107,7 @@ func (s *Service) RecordApplication(ctx context.Context, actor storage.Admin, ap
 // PREFIX-<Buddhist Era year>-<sequence within the year>; two replicas
 // numbering at once collide on the store's unique number and the loser
 // takes the next.
-func (s *Service) openPermit(ctx context.Context, app storage.Application, now time.Time) (storage.Permit, error) {
-	id, err := newID()
-	if err != nil {
-		return storage.Permit{}, err
-	}
+func (s *Service) openPermit(ctx context.Context, app storage.Application, id string, now time.Time) (storage.Permit, error) {
 	pm := storage.Permit{
 		ID: id, AgencyID: app.AgencyID, ApplicationID: app.ID, State: storage.PermitPending,
 		Version: 1, CreatedAt: now, UpdatedAt: now,

@@ -176,9 +176,9 @@ func newPortal(t *testing.T, wrap func(*sqlite.Store) portalStore) *portalFixtur
 	for i, a := range agencies {
 		n := strconv.Itoa(i + 1)
 		a.CreatedAt, a.UpdatedAt = meNow.Add(-60*day), meNow.Add(-60*day)
-		must("agency", db.CreateAgency(ctx, a))
+		must("agency", db.CreateAgency(ctx, a, nil))
 		must("application", db.CreateApplication(ctx, storage.Application{ID: "app-" + n, AgencyID: a.ID, Mission: "m", Reason: "r", Necessity: "n",
-			Purposes: purposes[i : i+1], RecordedBy: "admin-1", CreatedAt: meNow.Add(-50 * day)}))
+			Purposes: purposes[i : i+1], RecordedBy: "admin-1", CreatedAt: meNow.Add(-50 * day)}, nil))
 		must("permit", db.CreatePermit(ctx, storage.Permit{ID: "permit-" + n, Number: "DOPA-2569/000" + n, AgencyID: a.ID, ApplicationID: "app-" + n,
 			State: storage.PermitApproved, ValidFrom: meNow.Add(-40 * day), ValidUntil: meNow.Add(365 * day), Purposes: purposes[i : i+1],
 			Version: 1, CreatedAt: meNow.Add(-40 * day), UpdatedAt: meNow.Add(-40 * day)}))

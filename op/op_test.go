@@ -68,7 +68,8 @@ func newProvider(t testing.TB) (*op.Provider, storage.Store) {
 	now := time.Now()
 	err = errors.Join(
 		s.CreateAgency(ctx, storage.Agency{ID: "agency", NameTH: "หน่วยงาน", NameEN: "Agency",
-			Category: storage.CategoryGovernmentDepartment, CreatedAt: now, UpdatedAt: now}),
+			Category: storage.CategoryGovernmentDepartment, CreatedAt: now, UpdatedAt: now}, nil),
+
 		s.CreatePermit(ctx, storage.Permit{ID: "permit", Number: "TEST-1", AgencyID: "agency", State: storage.PermitApproved,
 			ValidFrom: now.Add(-time.Hour), ValidUntil: now.Add(time.Hour),
 			Purposes: []storage.Purpose{{Code: "test", Claims: storage.ClaimNames}}, CreatedAt: now, UpdatedAt: now}),

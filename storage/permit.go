@@ -196,12 +196,12 @@ type Decision struct {
 
 // PermitStore holds agencies, applications, permits and decisions.
 type PermitStore interface {
-	CreateAgency(ctx context.Context, a Agency) error
+	CreateAgency(ctx context.Context, a Agency, rec Record) error
 	Agency(ctx context.Context, id string) (Agency, error)
 	Agencies(ctx context.Context) ([]Agency, error)
 	UpdateAgency(ctx context.Context, id string, fn func(Agency) (Agency, error)) (Agency, error)
 
-	CreateApplication(ctx context.Context, a Application) error
+	CreateApplication(ctx context.Context, a Application, rec Record) error
 	Application(ctx context.Context, id string) (Application, error)
 	ApplicationsByAgency(ctx context.Context, agencyID string) ([]Application, error)
 

@@ -68,7 +68,7 @@ type Store interface {
 	UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error), rec storage.Record) (storage.Client, error)
 	// Every client works under an agency's permit: the bench registers
 	// its own.
-	CreateAgency(ctx context.Context, a storage.Agency) error
+	CreateAgency(ctx context.Context, a storage.Agency, rec storage.Record) error
 	CreatePermit(ctx context.Context, p storage.Permit) error
 	Close() error
 }
@@ -84,7 +84,8 @@ const (
 func (b *bench) ensurePermit(ctx context.Context) error {
 	now := time.Now().UTC()
 	err := b.store.CreateAgency(ctx, storage.Agency{ID: benchAgencyID, NameTH: "เครื่องมือวัดประสิทธิภาพ", NameEN: "dopaid-bench",
-		Category: storage.CategoryGovernmentDepartment, CreatedAt: now, UpdatedAt: now})
+		Category: storage.CategoryGovernmentDepartment, CreatedAt: now, UpdatedAt: now}, nil)
+
 	if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
 		return fmt.Errorf("register the bench agency: %w", err)
 	}

@@ -46,7 +46,8 @@ func (m *Main) ensurePermit(ctx context.Context, a devAgency) (storage.Permit, e
 	}
 	now := time.Now().UTC()
 	err := ps.CreateAgency(ctx, storage.Agency{ID: a.ID, NameTH: a.NameTH, NameEN: a.NameEN, Category: a.Category,
-		Contacts: []storage.Contact{{Name: "Demo contact", Position: "IT officer", Email: "it@example.go.th"}}, CreatedAt: now, UpdatedAt: now})
+		Contacts: []storage.Contact{{Name: "Demo contact", Position: "IT officer", Email: "it@example.go.th"}}, CreatedAt: now, UpdatedAt: now}, nil)
+
 	if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
 		return storage.Permit{}, fmt.Errorf("create agency: %w", err)
 	}
@@ -54,7 +55,8 @@ func (m *Main) ensurePermit(ctx context.Context, a devAgency) (storage.Permit, e
 	err = ps.CreateApplication(ctx, storage.Application{ID: appID, AgencyID: a.ID,
 		Mission: "Demonstration", Reason: "Trying the provider", Necessity: "Development only",
 		Purposes: a.Purposes, RecordedBy: "system", CreatedAt: now,
-		Acceptance: storage.Acceptance{Name: "Demo contact", Position: "IT officer", At: now, TermsVersion: "dev"}})
+		Acceptance: storage.Acceptance{Name: "Demo contact", Position: "IT officer", At: now, TermsVersion: "dev"}}, nil)
+
 	if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
 		return storage.Permit{}, fmt.Errorf("create application: %w", err)
 	}

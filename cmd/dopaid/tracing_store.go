@@ -236,16 +236,16 @@ func (s tracedStore) CreateAdminToken(ctx context.Context, a1 storage.AdminToken
 	return err
 }
 
-func (s tracedStore) CreateAgency(ctx context.Context, a1 storage.Agency) error {
+func (s tracedStore) CreateAgency(ctx context.Context, a1 storage.Agency, a2 storage.Record) error {
 	ctx, sp := s.t.Start(ctx, "store.CreateAgency")
-	err := s.Store.CreateAgency(ctx, a1)
+	err := s.Store.CreateAgency(ctx, a1, a2)
 	end(sp, err)
 	return err
 }
 
-func (s tracedStore) CreateApplication(ctx context.Context, a1 storage.Application) error {
+func (s tracedStore) CreateApplication(ctx context.Context, a1 storage.Application, a2 storage.Record) error {
 	ctx, sp := s.t.Start(ctx, "store.CreateApplication")
-	err := s.Store.CreateApplication(ctx, a1)
+	err := s.Store.CreateApplication(ctx, a1, a2)
 	end(sp, err)
 	return err
 }

@@ -62,15 +62,23 @@ func scanAgency(row pgx.Row) (storage.Agency, error) {
 }
 
 // CreateAgency stores an agency; ErrAlreadyExists if the ID is taken.
-func (s *Store) CreateAgency(ctx context.Context, a storage.Agency) error {
+func (s *Store) CreateAgency(ctx context.Context, a storage.Agency, rec storage.Record) error {
 	op := fmt.Sprintf("create agency %q", a.ID)
+	es, err := prepare(rec)
+	if err != nil {
+		return err
+	}
 	args, err := agencyArgs(a)
 	if err != nil {
 		return wrap(op, err)
 	}
-	q := `INSERT INTO agencies (` + agencyCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
-	if _, err := s.pool.Exec(ctx, q, args...); err != nil {
-		return wrap(op, err)
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO agencies (`+agencyCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, args...)
+	if err := record(b, es); err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return wrapRecorded(op, err)
 	}
 	return nil
 }
@@ -123,19 +131,27 @@ func scanApplication(row pgx.Row) (storage.Application, error) {
 }
 
 // CreateApplication stores an application; ErrAlreadyExists if the ID is taken.
-func (s *Store) CreateApplication(ctx context.Context, a storage.Application) error {
+func (s *Store) CreateApplication(ctx context.Context, a storage.Application, rec storage.Record) error {
 	op := fmt.Sprintf("create application %q", a.ID)
+	es, err := prepare(rec)
+	if err != nil {
+		return err
+	}
 	j, err := jsonCols(a.Purposes, a.Systems)
 	if err != nil {
 		return wrap(op, err)
 	}
-	q := `INSERT INTO applications (` + applicationCols + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
-	_, err = s.pool.Exec(ctx, q, a.ID, a.AgencyID, a.Mission, a.Reason, a.Necessity, j[0], j[1],
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO applications (`+applicationCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		a.ID, a.AgencyID, a.Mission, a.Reason, a.Necessity, j[0], j[1],
 		a.Acceptance.Name, a.Acceptance.Position, optTime(a.Acceptance.At), a.Acceptance.TermsVersion,
 		a.RecordedBy, a.CreatedAt)
-	if err != nil {
-		return wrap(op, err)
+	if err := record(b, es); err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return wrapRecorded(op, err)
 	}
 	return nil
 }

@@ -25,12 +25,18 @@ func scanAgency(row scanner) (storage.Agency, error) {
 }
 
 // CreateAgency stores a new agency.
-func (s *Store) CreateAgency(ctx context.Context, a storage.Agency) error {
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO agencies (`+agencyColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, agencyArgs(a)...); err != nil {
-		return wrap(err, "create agency %q", a.ID)
+func (s *Store) CreateAgency(ctx context.Context, a storage.Agency, rec storage.Record) error {
+	es, err := prepare(rec)
+	if err != nil {
+		return err
 	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO agencies (`+agencyColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, agencyArgs(a)...); err != nil {
+			return wrap(err, "create agency %q", a.ID)
+		}
+		return record(ctx, tx, es)
+	})
 }
 
 // Agency returns the agency with that ID.
@@ -97,15 +103,21 @@ func scanApplication(row scanner) (storage.Application, error) {
 }
 
 // CreateApplication stores a new application.
-func (s *Store) CreateApplication(ctx context.Context, a storage.Application) error {
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO applications (`+applicationColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.ID, a.AgencyID, a.Mission, a.Reason, a.Necessity, purposesArg(a.Purposes), systemsArg(a.Systems),
-		a.Acceptance.Name, a.Acceptance.Position, msArg(a.Acceptance.At), a.Acceptance.TermsVersion,
-		a.RecordedBy, msArg(a.CreatedAt)); err != nil {
-		return wrap(err, "create application %q", a.ID)
+func (s *Store) CreateApplication(ctx context.Context, a storage.Application, rec storage.Record) error {
+	es, err := prepare(rec)
+	if err != nil {
+		return err
 	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO applications (`+applicationColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			a.ID, a.AgencyID, a.Mission, a.Reason, a.Necessity, purposesArg(a.Purposes), systemsArg(a.Systems),
+			a.Acceptance.Name, a.Acceptance.Position, msArg(a.Acceptance.At), a.Acceptance.TermsVersion,
+			a.RecordedBy, msArg(a.CreatedAt)); err != nil {
+			return wrap(err, "create application %q", a.ID)
+		}
+		return record(ctx, tx, es)
+	})
 }
 
 // Application returns the application with that ID.

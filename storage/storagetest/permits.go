@@ -92,12 +92,12 @@ func seedAgencies(t *testing.T, s storage.Store) {
 	t.Helper()
 	ctx := context.Background()
 	for _, n := range []string{"1", "2"} {
-		if err := s.CreateAgency(ctx, newAgency("agency-"+n)); err != nil {
+		if err := s.CreateAgency(ctx, newAgency("agency-"+n), nil); err != nil {
 			t.Fatalf("CreateAgency(agency-%s): %v", n, err)
 		}
 		a := newApplication("app-" + n)
 		a.AgencyID = "agency-" + n
-		if err := s.CreateApplication(ctx, a); err != nil {
+		if err := s.CreateApplication(ctx, a, nil); err != nil {
 			t.Fatalf("CreateApplication(app-%s): %v", n, err)
 		}
 	}
@@ -142,7 +142,7 @@ func testAgencies(t *testing.T, su suite) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				s := su.store(t)
-				wantErr(t, "CreateAgency", s.CreateAgency(ctx, tt.a), nil)
+				wantErr(t, "CreateAgency", s.CreateAgency(ctx, tt.a, nil), nil)
 				got, err := s.Agency(ctx, tt.a.ID)
 				wantErr(t, "Agency", err, nil)
 				check(t, "Agency", got, tt.a, normAgency)
@@ -156,10 +156,10 @@ func testAgencies(t *testing.T, su suite) {
 	t.Run("duplicate ID", func(t *testing.T) {
 		s := su.store(t)
 		first := newAgency("a")
-		wantErr(t, "CreateAgency", s.CreateAgency(ctx, first), nil)
+		wantErr(t, "CreateAgency", s.CreateAgency(ctx, first, nil), nil)
 		second := newAgency("a")
 		second.NameEN = "another"
-		wantErr(t, "CreateAgency again", s.CreateAgency(ctx, second), storage.ErrAlreadyExists)
+		wantErr(t, "CreateAgency again", s.CreateAgency(ctx, second, nil), storage.ErrAlreadyExists)
 		got, err := s.Agency(ctx, "a")
 		wantErr(t, "Agency", err, nil)
 		check(t, "Agency", got, first, normAgency)
@@ -190,7 +190,7 @@ func testAgencies(t *testing.T, su suite) {
 		}
 		in := []string{"m", "b", "z", "a", "b2"}
 		for _, id := range in {
-			wantErr(t, "CreateAgency", s.CreateAgency(ctx, newAgency(id)), nil)
+			wantErr(t, "CreateAgency", s.CreateAgency(ctx, newAgency(id), nil), nil)
 		}
 		list, err = s.Agencies(ctx)
 		wantErr(t, "Agencies", err, nil)
@@ -243,7 +243,7 @@ func testAgencies(t *testing.T, su suite) {
 			t.Run(tt.name, func(t *testing.T) {
 				s := su.store(t)
 				orig := newAgency("a")
-				wantErr(t, "CreateAgency", s.CreateAgency(ctx, orig), nil)
+				wantErr(t, "CreateAgency", s.CreateAgency(ctx, orig, nil), nil)
 				var seen storage.Agency
 				got, err := s.UpdateAgency(ctx, "a", func(a storage.Agency) (storage.Agency, error) {
 					seen = a
@@ -289,7 +289,7 @@ func testApplications(t *testing.T, su suite) {
 			t.Run(tt.name, func(t *testing.T) {
 				s := su.store(t)
 				seedAgencies(t, s)
-				wantErr(t, "CreateApplication", s.CreateApplication(ctx, tt.a), nil)
+				wantErr(t, "CreateApplication", s.CreateApplication(ctx, tt.a, nil), nil)
 				got, err := s.Application(ctx, tt.a.ID)
 				wantErr(t, "Application", err, nil)
 				check(t, "Application", got, tt.a, normApplication)
@@ -302,7 +302,7 @@ func testApplications(t *testing.T, su suite) {
 		seedAgencies(t, s)
 		again := newApplication("app-1")
 		again.Mission = "another"
-		wantErr(t, "CreateApplication again", s.CreateApplication(ctx, again), storage.ErrAlreadyExists)
+		wantErr(t, "CreateApplication again", s.CreateApplication(ctx, again, nil), storage.ErrAlreadyExists)
 		got, err := s.Application(ctx, "app-1")
 		wantErr(t, "Application", err, nil)
 		check(t, "Application", got, newApplication("app-1"), normApplication)
@@ -331,7 +331,7 @@ func testApplications(t *testing.T, su suite) {
 			app := newApplication(a.id)
 			app.AgencyID = a.agency
 			app.CreatedAt = at(a.at)
-			wantErr(t, "CreateApplication", s.CreateApplication(ctx, app), nil)
+			wantErr(t, "CreateApplication", s.CreateApplication(ctx, app, nil), nil)
 		}
 		tests := []struct {
 			agency string

@@ -211,6 +211,44 @@ func recordedActions() []recorded {
 			failErr: storage.ErrAlreadyExists,
 		},
 		{
+			name:  "CreateAgency",
+			setup: func(t *testing.T, s storage.Store) { seedAgencies(t, s) }, // agency-1 is taken
+			do: func(s storage.Store, rec storage.Record) error {
+				return s.CreateAgency(ctx, newAgency("agency-3"), rec)
+			},
+			done: func(t *testing.T, s storage.Store) bool {
+				t.Helper()
+				_, err := s.Agency(ctx, "agency-3")
+				if err != nil && !errors.Is(err, storage.ErrNotFound) {
+					t.Fatalf("Agency: %v", err)
+				}
+				return err == nil
+			},
+			fail: func(s storage.Store, rec storage.Record) error {
+				return s.CreateAgency(ctx, newAgency("agency-1"), rec)
+			},
+			failErr: storage.ErrAlreadyExists,
+		},
+		{
+			name:  "CreateApplication",
+			setup: func(t *testing.T, s storage.Store) { seedAgencies(t, s) }, // app-1 is taken
+			do: func(s storage.Store, rec storage.Record) error {
+				return s.CreateApplication(ctx, newApplication("app-3"), rec)
+			},
+			done: func(t *testing.T, s storage.Store) bool {
+				t.Helper()
+				_, err := s.Application(ctx, "app-3")
+				if err != nil && !errors.Is(err, storage.ErrNotFound) {
+					t.Fatalf("Application: %v", err)
+				}
+				return err == nil
+			},
+			fail: func(s storage.Store, rec storage.Record) error {
+				return s.CreateApplication(ctx, newApplication("app-1"), rec)
+			},
+			failErr: storage.ErrAlreadyExists,
+		},
+		{
 			name:  "CreateClient",
 			setup: seedClientOfPermit, // client-1 is taken
 			do: func(s storage.Store, rec storage.Record) error {
