@@ -71,6 +71,15 @@
 // SIGINT or SIGTERM the bench stops, prints what it measured and exits
 // non-zero.
 //
+// Soak (--soak DURATION): every scenario at once at a fixed rate, 80 % of
+// the --peak the operator measured (or --rate), split equally among the
+// scenarios, for a long time with zero errors expected. Every
+// --sample-every (10 s) it prints the server's resident memory (VmRSS of
+// /proc/<pid>/status) and goroutines (go_goroutines from the server's
+// --admin-listen, given as --admin-url), and at the end the slopes after
+// warm-up and whether memory stayed flat; it exits non-zero on any error,
+// on falling behind the rate, or on memory that grew (see soak.go).
+//
 // The bench refuses a --target that is not a loopback address unless
 // --allow-remote is given, and even its dialer refuses to connect anywhere
 // but loopback without that flag: load must never leave the machine by
