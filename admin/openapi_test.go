@@ -62,6 +62,9 @@ var operations = map[string]struct {
 	"DELETE " + APIPath + "/tokens/{id}":               {nil, 204, nil},
 	"POST " + APIPath + "/enrol":                       {apiEnrolRequest{}, 200, apiEnrolResponse{}},
 	"POST " + APIPath + "/enrol/confirm":               {apiConfirmEnrolmentRequest{}, 200, apiConfirmEnrolmentResponse{}},
+	"GET " + APIPath + "/usage":                        {nil, 200, apiUsage{}},
+	"GET " + APIPath + "/usage/export.json":            {nil, 200, apiUsage{}},
+	"GET " + APIPath + "/usage/export.csv":             {nil, 200, nil},
 }
 
 type openAPIDoc struct {

@@ -300,6 +300,8 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 	if err != nil {
 		return nil, err
 	}
+	// A code exchange ends a sign-in: the usage statements count these.
+	rec[0].Detail = storage.DetailSignIn
 	// The tokens and the entry that records their release commit together.
 	if err := p.store.IssueTokens(ctx, g, *t.access, t.refresh, rec); err != nil {
 		return nil, p.internal(ctx, "store tokens", err)

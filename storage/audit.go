@@ -25,6 +25,11 @@ const (
 	AuditRevocation       = "revocation"        // a refused revocation request (Outcome failure)
 )
 
+// DetailSignIn is the Detail of the token_issued entry of a code exchange:
+// the release that ends a sign-in at an agency's system (a refresh's
+// release has none), as the usage statements count them.
+const DetailSignIn = "sign_in"
+
 // AuditEntry is one record of the audit trail as its writers and readers
 // see it: an entry of the verifiable log (LogEntry, package audit) without
 // the log's machinery. It never holds a value of personal data: claims are

@@ -44,6 +44,14 @@ var errFailed = errors.New("some responses failed verification (see errors above
 // run is main without the process: it sets up, runs every scenario,
 // prints the results to stdout and fails if any response failed.
 func run(ctx context.Context, cfg Config, stdout io.Writer) error {
+	if cfg.Soak > 0 {
+		b, closeBench, err := setup(ctx, cfg, stdout)
+		if err != nil {
+			return err
+		}
+		defer closeBench()
+		return b.soak(ctx, stdout)
+	}
 	rep, err := benchmark(ctx, cfg, stdout)
 	if err != nil {
 		return err
@@ -118,6 +126,9 @@ type bench struct {
 	exhausted atomic.Bool
 	// serverPID is the server process whose CPU time is reported (0: unknown).
 	serverPID int
+	// soakOps and soakErrs count iterations as they end, for the soak's
+	// samples.
+	soakOps, soakErrs atomic.Int64
 }
 
 // discovery is the part of the discovery document the bench uses.

@@ -487,7 +487,7 @@ func (s *syncBuffer) String() string {
 // is set) with the bench's face-service stand-in as its face service, on
 // free loopback ports. It waits until the server is ready; the server is
 // interrupted when the test ends.
-func startServer(t *testing.T, ctx context.Context, bin, database string, n int) server {
+func startServer(t *testing.T, ctx context.Context, bin, database string, n int, extra ...string) server {
 	t.Helper()
 	s := server{dataDir: t.TempDir(), database: database}
 	s.keyFile = filepath.Join(s.dataDir, "master.key")
@@ -526,6 +526,7 @@ func startServer(t *testing.T, ctx context.Context, bin, database string, n int)
 	addr := ln.Addr().String()
 	ln.Close()
 	args := append([]string{"serve", "--addr", addr, "--log-level", "warn", "--face-url", s.face}, common...)
+	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	log := &syncBuffer{}

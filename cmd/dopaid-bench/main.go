@@ -71,6 +71,15 @@
 // SIGINT or SIGTERM the bench stops, prints what it measured and exits
 // non-zero.
 //
+// Soak (--soak DURATION): every scenario at once at a fixed rate, 80 % of
+// the --peak the operator measured (or --rate), split equally among the
+// scenarios, for a long time with zero errors expected. Every
+// --sample-every (10 s) it prints the server's resident memory (VmRSS of
+// /proc/<pid>/status) and goroutines (go_goroutines from the server's
+// --admin-listen, given as --admin-url), and at the end the slopes after
+// warm-up and whether memory stayed flat; it exits non-zero on any error,
+// on falling behind the rate, or on memory that grew (see soak.go).
+//
 // The bench refuses a --target that is not a loopback address unless
 // --allow-remote is given, and even its dialer refuses to connect anywhere
 // but loopback without that flag: load must never leave the machine by
@@ -175,6 +184,15 @@ type Config struct {
 	Alg string
 	// AllowRemote permits a non-loopback target.
 	AllowRemote bool
+	// Soak, if positive, runs every scenario at once at a fixed rate for
+	// this long instead of the benchmark: Rate ops/s, or 80 % of Peak
+	// (the ops/s a --mix run measured). SampleEvery is how often the
+	// server's memory and goroutines (from AdminURL's /metrics) are read.
+	Soak        time.Duration
+	Peak        float64
+	Rate        float64
+	SampleEvery time.Duration
+	AdminURL    string
 }
 
 func parseFlags(args []string, stderr io.Writer, env func(string) string) (Config, error) {
@@ -206,6 +224,11 @@ func parseFlags(args []string, stderr io.Writer, env func(string) string) (Confi
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "server process whose CPU time is reported; default the process listening on the target's port")
 	fs.StringVar(&c.Alg, "alg", "ES256", "ID token signing algorithm of the bench client: ES256 or RS256")
 	fs.BoolVar(&c.AllowRemote, "allow-remote", false, "allow a target that is not a loopback address")
+	fs.DurationVar(&c.Soak, "soak", 0, "run a soak of this length instead of the benchmark: every scenario at once at a fixed rate, zero errors and flat memory expected")
+	fs.Float64Var(&c.Peak, "peak", 0, "the soak's reference: the peak ops/s a --mix run measured; the soak runs at 80 % of it")
+	fs.Float64Var(&c.Rate, "rate", 0, "the soak's rate in ops/s, instead of 80 % of --peak")
+	fs.DurationVar(&c.SampleEvery, "sample-every", 10*time.Second, "how often the soak samples the server's memory and goroutines")
+	str(&c.AdminURL, "admin-url", "", "", "the server's --admin-listen as http://host:port, for the soak's goroutine count (/metrics)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: dopaid-bench [flags]\n\nLoad-tests a running dopaid server; see the package documentation for examples.\n\n")
 		fs.PrintDefaults()
@@ -279,6 +302,29 @@ func (c Config) Validate() error {
 	}
 	if c.ServerPID < 0 {
 		add("--server-pid must not be negative")
+	}
+	if c.Soak < 0 {
+		add("--soak must not be negative")
+	}
+	if c.Soak > 0 {
+		switch {
+		case c.Rate < 0 || c.Peak < 0:
+			add("--rate and --peak must not be negative")
+		case c.Rate == 0 && c.Peak == 0:
+			add("--soak needs --peak (the ops/s a --mix run measured; it runs at 80 %%) or --rate")
+		case c.Rate > 0 && c.Peak > 0:
+			add("give --peak or --rate, not both")
+		}
+		if c.SampleEvery <= 0 {
+			add("--sample-every must be positive")
+		}
+	}
+	if c.AdminURL != "" {
+		if u, err := url.Parse(c.AdminURL); err != nil || u.Scheme != "http" || u.Host == "" || u.Path != "" {
+			add("--admin-url %q must be http://host:port (the server's --admin-listen)", c.AdminURL)
+		} else if !c.AllowRemote && !isLoopback(u.Hostname()) {
+			add("--admin-url %q is not a loopback address", c.AdminURL)
+		}
 	}
 	if c.Alg != "ES256" && c.Alg != "RS256" {
 		add("--alg must be ES256 or RS256, not %q", c.Alg)

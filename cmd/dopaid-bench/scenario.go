@@ -96,52 +96,64 @@ func (b *bench) phase(ctx context.Context, scenarios []string) (*phase, error) {
 // loop runs one scenario's iterations until deadline.
 func (w *worker) loop(ctx context.Context, scenario string, deadline time.Time, t *tally) {
 	for ctx.Err() == nil && time.Now().Before(deadline) {
-		var (
-			d   time.Duration
-			err error
-		)
-		switch scenario {
-		case scenarioCode:
-			start := time.Now()
-			_, err = w.codeFlow(ctx, func(i int, d time.Duration) { t.ok(stepNames[i], d) })
-			d = time.Since(start)
-		case scenarioRefresh:
-			d, err = w.refresh(ctx)
-		case scenarioUserinfo, scenarioIntrospect:
-			if time.Until(w.tok.accessExpires) < renewBefore {
-				if err = w.renew(ctx, scenario); err != nil {
-					break
-				}
-			}
-			if scenario == scenarioUserinfo {
-				d, err = w.userinfo(ctx)
-			} else {
-				d, err = w.introspect(ctx)
-			}
-		}
-		if ctx.Err() != nil {
-			return // interrupted: the last result is not a failure of the server
-		}
-		if err == nil {
-			t.ok(scenario, d)
-			continue
-		}
-		t.fail(err)
-		if w.b.exhausted.Load() {
-			return // no citizen left to sign in: the report says so
-		}
-		if scenario == scenarioRefresh {
-			// The refresh token may be spent: start a new grant.
-			if err := w.renew(ctx, scenario); err != nil && ctx.Err() == nil {
-				t.fail(err)
-			}
-		}
-		// Do not spin against a server that answers with errors only.
-		select {
-		case <-time.After(10 * time.Millisecond):
-		case <-ctx.Done():
+		if !w.once(ctx, scenario, t) {
+			return
 		}
 	}
+}
+
+// once runs one iteration of scenario and counts it in t. It returns false
+// when the worker must stop (interrupted, or no citizen left to sign in).
+func (w *worker) once(ctx context.Context, scenario string, t *tally) bool {
+	var (
+		d   time.Duration
+		err error
+	)
+	switch scenario {
+	case scenarioCode:
+		start := time.Now()
+		_, err = w.codeFlow(ctx, func(i int, d time.Duration) { t.ok(stepNames[i], d) })
+		d = time.Since(start)
+	case scenarioRefresh:
+		d, err = w.refresh(ctx)
+	case scenarioUserinfo, scenarioIntrospect:
+		if time.Until(w.tok.accessExpires) < renewBefore {
+			if err = w.renew(ctx, scenario); err != nil {
+				break
+			}
+		}
+		if scenario == scenarioUserinfo {
+			d, err = w.userinfo(ctx)
+		} else {
+			d, err = w.introspect(ctx)
+		}
+	}
+	if ctx.Err() != nil {
+		return false // interrupted: the last result is not a failure of the server
+	}
+	if err == nil {
+		t.ok(scenario, d)
+		w.b.soakOps.Add(1)
+		return true
+	}
+	t.fail(err)
+	w.b.soakOps.Add(1)
+	w.b.soakErrs.Add(1)
+	if w.b.exhausted.Load() {
+		return false // no citizen left to sign in: the report says so
+	}
+	if scenario == scenarioRefresh {
+		// The refresh token may be spent: start a new grant.
+		if err := w.renew(ctx, scenario); err != nil && ctx.Err() == nil {
+			t.fail(err)
+		}
+	}
+	// Do not spin against a server that answers with errors only.
+	select {
+	case <-time.After(10 * time.Millisecond):
+	case <-ctx.Done():
+	}
+	return true
 }
 
 // renew replaces the worker's tokens by a new sign-in (untimed).

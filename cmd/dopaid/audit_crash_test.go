@@ -72,7 +72,8 @@ func startDopaid(t *testing.T, bin string, seed *testServer, addr string, args .
 			t.Fatalf("dopaid serve exited before it was ready (%v):\n%s", cmd.ProcessState, p.out)
 		default:
 		}
-		resp, err := http.Get(seed.Config.Issuer + "/.well-known/openid-configuration")
+		// Its own address: replicas share the issuer, not the listener.
+		resp, err := http.Get("http://" + addr + "/.well-known/openid-configuration")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -111,7 +111,7 @@ func TestAuditSession(t *testing.T) {
 			{Type: storage.AuditConsentGiven, Actor: me, CitizenID: citizen.ID, AgencyID: landTransport.ID, PermitID: pm.ID,
 				ClientID: licenceSystem.ID, Purpose: "licence", Claims: consent, Outcome: "success"},
 			{Type: storage.AuditTokenIssued, Actor: system, CitizenID: citizen.ID, AgencyID: landTransport.ID, PermitID: pm.ID,
-				ClientID: licenceSystem.ID, Purpose: "licence", Claims: []string{"sub", "ial"}, IAL: "2.3", Outcome: "success"},
+				ClientID: licenceSystem.ID, Purpose: "licence", Claims: []string{"sub", "ial"}, IAL: "2.3", Outcome: "success", Detail: storage.DetailSignIn},
 			{Type: storage.AuditUserinfo, Actor: system, CitizenID: citizen.ID, AgencyID: landTransport.ID, PermitID: pm.ID,
 				ClientID: licenceSystem.ID, Purpose: "licence", Claims: released, IAL: "2.3", Outcome: "success"},
 			{Type: storage.AuditConsentWithdrawn, Actor: me, CitizenID: citizen.ID, AgencyID: landTransport.ID, PermitID: pm.ID,

@@ -1,0 +1,631 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pquerna/otp/totp"
+
+	"github.com/dopaid/dopaid/login"
+	"github.com/dopaid/dopaid/op"
+	"github.com/dopaid/dopaid/storage"
+	"github.com/dopaid/dopaid/storage/postgres/pgtest"
+)
+
+// cluster is n dopaid servers, each its own OS process built from this
+// command, on one PostgreSQL database and sharing one issuer, as replicas
+// behind a load balancer are. seed is the test's own in-process replica on
+// the same database: it registers clients and permits, reads the store, and
+// never integrates the audit log (the processes do).
+type cluster struct {
+	t     *testing.T
+	bin   string
+	seed  *testServer
+	addrs []string
+	urls  []string
+	procs []*process
+	args  []string
+}
+
+// newCluster starts n replicas on database with args.
+func newCluster(t *testing.T, database string, n int, args ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, bin: buildDopaid(t), args: args}
+	for range n {
+		a := freeAddr(t)
+		c.addrs = append(c.addrs, a)
+		c.urls = append(c.urls, "http://"+a)
+	}
+	c.seed = boot(t, database, func(m *Main) {
+		m.Config.Issuer = c.urls[0]
+		m.Config.AuditNoIntegrate = true
+		m.Config.AuditPublishDir = m.Config.DataDir + "/test-replica-checkpoints"
+	})
+	for _, a := range c.addrs {
+		c.procs = append(c.procs, startDopaid(t, c.bin, c.seed, a, args...))
+	}
+	return c
+}
+
+// at is replica i as the harness's request helpers see a server: only its
+// URL differs from the others.
+func (c *cluster) at(i int) *testServer {
+	return &testServer{Main: &Main{URL: c.urls[i]}}
+}
+
+// on rewrites u (an absolute URL the provider wrote with its issuer, or a
+// path) to reach replica i.
+func (c *cluster) on(i int, u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		c.t.Fatalf("parse %q: %v", u, err)
+	}
+	return c.urls[i] + p.RequestURI()
+}
+
+// waitFor polls cond until it holds; the generous deadline only fails.
+func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still not so two minutes later: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// TestReplicasShareSignInKeysAndSuspension: three dopaid processes on one
+// PostgreSQL database. A citizen proves who they are and signs in on the
+// real login pages while every step lands on another replica than the one
+// before (authorize on the first, the login pages on the second, the
+// callback and token exchange on the third), and the tokens work on all
+// three. A key rotated through one replica is published by all three, and a
+// permit suspended through one is refused by all three.
+func TestReplicasShareSignInKeysAndSuspension(t *testing.T) {
+	vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"match":true,"score":0.97,"threshold":0.8,"liveness":"bona_fide","liveness_score":0.99,"vendor":"test-vendor","model_version":"1"}`)
+	}))
+	t.Cleanup(vendor.Close)
+	cl := newCluster(t, pgtest.Schema(t, 8), 3, "--face-url", vendor.URL)
+	seed := cl.seed
+	ctx := t.Context()
+	seedCitizens(t, seed, somchai)
+	pm := permitFor(t, seed, "replicated-agency", namesOnly)
+	c := newTestClient(t, seed, storage.Client{ID: "app", AuthMethod: storage.AuthMethodSecretBasic, PermitID: pm.ID,
+		Scopes: []string{"openid", "given_name", "family_name", "offline_access"}})
+
+	// Proofing and enrolment (on the first replica, the issuer's address).
+	b := newBrowser(t)
+	clk := &testClock{t: time.Now()}
+	secret := b.prove(cl.at(0), c, clk, detailsOf(somchai, false))
+	seed.secret(secret)
+
+	// A sign-in that hops: authorize on 0, login pages on 1, callback and
+	// token on 2. The enrolment used the current TOTP step; the sign-in
+	// uses the next (both are accepted, and neither twice).
+	u, verifier := c.authorizeURL(t, cl.at(0), func(q url.Values) {
+		q.Set("prompt", "login")
+		q.Set("scope", "openid given_name family_name offline_access")
+	})
+	loc := b.redirect(u)
+	id := loc.Query().Get("authRequestID")
+	if id == "" || !strings.HasPrefix(loc.Path, login.Path) {
+		t.Fatalf("authorize on replica 0 answered %s, want the login page", loc)
+	}
+	p := b.page(http.MethodGet, cl.on(1, login.URL(id)), nil, "")
+	m := csrfField.FindStringSubmatch(p.body)
+	if p.status != http.StatusOK || m == nil {
+		t.Fatalf("login page on replica 1: status %d, no CSRF token", p.status)
+	}
+	csrf := html.UnescapeString(m[1])
+	code, err := totp.GenerateCode(secret, time.Now().Add(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = b.postForm(cl.on(1, login.Path+"/signin"), url.Values{"csrf": {csrf}, "authRequestID": {id}, "pid": {somchai.PID}, "code": {code}})
+	if p.status == http.StatusOK && strings.Contains(p.body, `name="decision"`) {
+		p = b.postForm(cl.on(1, login.Path+"/consent"), url.Values{"csrf": {csrf}, "authRequestID": {id}, "decision": {"allow"}})
+	}
+	signedIn(t, "sign-in on replica 1", p)
+	back := b.redirect(cl.on(2, p.loc))
+	authCode := back.Query().Get("code")
+	if authCode == "" {
+		t.Fatalf("callback on replica 2 answered %s, want a code", back)
+	}
+	seed.secret(authCode)
+	tok := c.exchange(t, cl.at(2), authCode, verifier).tokens(t)
+	seed.secret(tok.AccessToken, tok.RefreshToken, tok.IDToken)
+	for i := range cl.urls {
+		wantUserinfo(t, cl.at(i), tok.AccessToken, true)
+	}
+	tok = c.refresh(t, cl.at(1), tok.RefreshToken).tokens(t)
+	seed.secret(tok.AccessToken, tok.RefreshToken, tok.IDToken)
+	wantUserinfo(t, cl.at(0), tok.AccessToken, true)
+
+	// Key rotation through the test's replica: every process publishes the
+	// new key (keys are read from the shared store; caches expire).
+	before := fetchJWKS(t, cl.at(0))
+	if err := seed.Keys.Rotate(ctx, "ES256"); err != nil {
+		t.Fatalf("rotate: %v", err)
+	}
+	var kid string
+	took := waitFor(t, "replica 0 publishes a new key", func() bool {
+		set := fetchJWKS(t, cl.at(0))
+		for _, k := range set.Keys {
+			if len(before.Key(k.KeyID)) == 0 && k.Algorithm == "ES256" {
+				kid = k.KeyID
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("replica 0 published the new key %s after %v", kid, took)
+	for i := 1; i < len(cl.urls); i++ {
+		took := waitFor(t, fmt.Sprintf("replica %d publishes the rotated key %s", i, kid), func() bool {
+			set := fetchJWKS(t, cl.at(i))
+			return len(set.Key(kid)) == 1
+		})
+		t.Logf("replica %d published the new key after %v", i, took)
+	}
+
+	// A suspension decided through the test's replica: refused by all.
+	decide(t, seed, approver(t, seed), pm.ID, storage.DecisionSuspend)
+	for i := range cl.urls {
+		u, _ := c.authorizeURL(t, cl.at(i), nil)
+		took := waitFor(t, fmt.Sprintf("replica %d refuses authorize for the suspended permit", i), func() bool {
+			return get(t, u, nil).status == http.StatusForbidden
+		})
+		waitFor(t, fmt.Sprintf("replica %d refuses the suspended permit's token at userinfo", i), func() bool {
+			return userinfo(t, cl.at(i), tok.AccessToken).status == http.StatusUnauthorized
+		})
+		c.refresh(t, cl.at(i), tok.RefreshToken).wantOAuthError(t, http.StatusBadRequest, "unauthorized_client")
+		t.Logf("replica %d refused authorize after %v", i, took)
+	}
+}
+
+// TestReplicasSurviveKill: three replicas under load from concurrent
+// clients (code flows with each step on another replica, refreshes,
+// userinfo), each retrying on another replica when a connection fails. One
+// replica is killed with SIGKILL mid-load. Every client carries on; every
+// token a client holds at the end works on the survivors; every audit entry
+// written is integrated exactly once; `dopaid audit verify` passes.
+func TestReplicasSurviveKill(t *testing.T) {
+	database := pgtest.Schema(t, 8)
+	cl := newCluster(t, database, 3)
+	ld := startLoad(t, cl, 6, false)
+
+	ld.waitOps(t, 3)
+	cl.procs[1].signal(t, syscall.SIGKILL)
+	t.Logf("replica 1 killed after %d operations", ld.total())
+	ld.waitOps(t, 3)
+	ld.stop(t)
+
+	survivors := []int{0, 2}
+	ld.checkTokens(t, survivors)
+	checkAuditLog(t, cl, database, ld.exchanges.Load())
+}
+
+// TestReplicasSurvivePostgresRestart: three replicas under load on a
+// PostgreSQL server of the test's own, which is shut down and started
+// again mid-load (a private server, so that the restart disturbs no other
+// test on the machine's shared one). Every replica is ready again soon
+// after the database is (the test waits for it, and fails only at a
+// generous deadline), no replica is wedged (every one answers /readyz 200
+// and serves requests), the clients carry on, and nothing committed is
+// lost.
+func TestReplicasSurvivePostgresRestart(t *testing.T) {
+	pg := startPrivatePostgres(t)
+	cl := newCluster(t, pg.url, 3)
+	ld := startLoad(t, cl, 6, true)
+
+	ld.waitOps(t, 3)
+	pg.restart(t)
+	up := time.Now()
+	for i := range cl.urls {
+		took := waitFor(t, fmt.Sprintf("replica %d ready after the database restart", i), func() bool {
+			r, err := http.Get(cl.urls[i] + "/readyz")
+			if err != nil {
+				return false
+			}
+			r.Body.Close()
+			return r.StatusCode == http.StatusOK
+		})
+		t.Logf("replica %d ready %v after the database (waited %v)", i, time.Since(up), took)
+	}
+	ld.waitOps(t, 3)
+	ld.stop(t)
+
+	ld.checkTokens(t, []int{0, 1, 2})
+	checkAuditLog(t, cl, pg.url, ld.exchanges.Load())
+}
+
+// checkAuditLog waits until the replicas have integrated every entry, then
+// checks that each is in the log exactly once, that at least one release
+// was recorded per code exchange a client received, and that `dopaid audit
+// verify` passes.
+func checkAuditLog(t *testing.T, cl *cluster, database string, exchanges int64) {
+	t.Helper()
+	ctx := t.Context()
+	var all []storage.AuditEntry
+	waitFor(t, "every audit entry integrated", func() bool {
+		es, err := cl.seed.Store.AuditEntries(ctx, storage.AuditFilter{})
+		if err != nil {
+			t.Fatalf("AuditEntries: %v", err)
+		}
+		for _, e := range es {
+			if e.Seq == 0 {
+				return false
+			}
+		}
+		all = es
+		return true
+	})
+	head, err := cl.seed.Store.LogHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head.Size != int64(len(all)) {
+		t.Errorf("log of size %d, %d entries written: want every entry integrated once", head.Size, len(all))
+	}
+	log, err := cl.seed.Store.LogEntries(ctx, 0, head.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for i, e := range log {
+		if e.Index != int64(i) {
+			t.Errorf("log entry %d has index %d", i, e.Index)
+		}
+		seen[e.ID]++
+	}
+	for _, e := range all {
+		if seen[e.ID] != 1 {
+			t.Errorf("entry %s (%s) is in the log %d times, want once", e.ID, e.Type, seen[e.ID])
+		}
+	}
+	var releases int64
+	for _, e := range all {
+		if e.Type == storage.AuditTokenIssued && (e.Outcome == "" || e.Outcome == "success") {
+			releases++
+		}
+	}
+	if releases < exchanges {
+		t.Errorf("%d token releases recorded, but clients received %d code exchanges' tokens", releases, exchanges)
+	}
+	t.Logf("log: %d entries, %d releases; clients received %d code exchanges", head.Size, releases, exchanges)
+
+	env := map[string]string{"DOPAID_DATA_DIR": cl.seed.Config.DataDir, "DOPAID_DATABASE_URL": database, "DOPAID_LOG_LEVEL": "warn"}
+	var out, errOut bytes.Buffer
+	if code := run(ctx, []string{"audit", "verify"}, &out, &errOut, func(k string) string { return env[k] }); code != 0 {
+		t.Errorf("dopaid audit verify = %d:\n%s%s", code, out.String(), errOut.String())
+	}
+}
+
+// load is concurrent clients driving a cluster until stopped.
+type load struct {
+	cl      *cluster
+	workers []*loadWorker
+	quit    chan struct{}
+	wg      sync.WaitGroup
+	// exchanges counts code exchanges whose tokens a client received.
+	exchanges atomic.Int64
+	ops       atomic.Int64
+	// retries counts requests sent again to another replica.
+	retries atomic.Int64
+	mu      sync.Mutex
+	errs    []string
+}
+
+// loadWorker is one client: one registered system, its current tokens.
+type loadWorker struct {
+	ld   *load
+	n    int
+	c    testClient
+	hc   *http.Client
+	next int
+	tok  tokenResponse
+	ops  atomic.Int64
+	// outage: answers of 5xx are retried as a failed connection is (the
+	// database is down), not counted as errors.
+	outage bool
+}
+
+// errInFlight says a step was retried after its first attempt may have
+// been committed (the connection broke before the answer): a refused retry
+// is then expected (a code or refresh token used once), and the client
+// starts a new sign-in.
+var errInFlight = errors.New("the first attempt may have been committed")
+
+func startLoad(t *testing.T, cl *cluster, n int, outage bool) *load {
+	t.Helper()
+	ld := &load{cl: cl, quit: make(chan struct{})}
+	for i := range n {
+		w := &loadWorker{ld: ld, n: i, next: i, outage: outage,
+			c:  newTestClient(t, cl.seed, storage.Client{ID: fmt.Sprintf("load-%d", i), AuthMethod: storage.AuthMethodSecretBasic}),
+			hc: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+		ld.workers = append(ld.workers, w)
+		ld.wg.Add(1)
+		go w.run()
+	}
+	t.Cleanup(func() { ld.halt() })
+	return ld
+}
+
+func (ld *load) halt() {
+	select {
+	case <-ld.quit:
+	default:
+		close(ld.quit)
+	}
+	ld.wg.Wait()
+}
+
+func (ld *load) total() int64 { return ld.ops.Load() }
+
+func (ld *load) fail(format string, args ...any) {
+	ld.mu.Lock()
+	ld.errs = append(ld.errs, fmt.Sprintf(format, args...))
+	ld.mu.Unlock()
+}
+
+// waitOps waits until every worker has completed k more operations than
+// now; it fails at once if a worker has failed.
+func (ld *load) waitOps(t *testing.T, k int64) {
+	t.Helper()
+	want := make([]int64, len(ld.workers))
+	for i, w := range ld.workers {
+		want[i] = w.ops.Load() + k
+	}
+	waitFor(t, fmt.Sprintf("every client completes %d more operations", k), func() bool {
+		ld.mu.Lock()
+		errs := ld.errs
+		ld.mu.Unlock()
+		if len(errs) > 0 {
+			t.Fatalf("clients failed:\n%s", strings.Join(errs, "\n"))
+		}
+		for i, w := range ld.workers {
+			if w.ops.Load() < want[i] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func (ld *load) stop(t *testing.T) {
+	t.Helper()
+	ld.halt()
+	if len(ld.errs) > 0 {
+		t.Fatalf("clients failed:\n%s", strings.Join(ld.errs, "\n"))
+	}
+	t.Logf("load: %d operations, %d code exchanges, %d requests retried on another replica", ld.ops.Load(), ld.exchanges.Load(), ld.retries.Load())
+}
+
+// checkTokens checks that the tokens every client holds work on every
+// surviving replica: userinfo on each, then a refresh.
+func (ld *load) checkTokens(t *testing.T, survivors []int) {
+	t.Helper()
+	for _, w := range ld.workers {
+		if w.tok.AccessToken == "" {
+			continue
+		}
+		for _, i := range survivors {
+			if r := userinfo(t, ld.cl.at(i), w.tok.AccessToken); r.status != http.StatusOK {
+				t.Errorf("client %d: its access token on replica %d: status %d", w.n, i, r.status)
+			}
+		}
+		w.c.refresh(t, ld.cl.at(survivors[0]), w.tok.RefreshToken).tokens(t)
+	}
+}
+
+func (w *loadWorker) run() {
+	defer w.ld.wg.Done()
+	ctx := context.Background()
+	for k := 0; ; k++ {
+		select {
+		case <-w.ld.quit:
+			return
+		default:
+		}
+		var err error
+		switch {
+		case w.tok.AccessToken == "" || k%5 == 0:
+			err = w.signIn(ctx)
+		case k%2 == 1:
+			err = w.refresh()
+		default:
+			err = w.userinfo()
+		}
+		if errors.Is(err, errInFlight) {
+			w.tok = tokenResponse{} // start again with a new sign-in
+			continue
+		}
+		if err != nil {
+			w.ld.fail("client %d: %v", w.n, err)
+			return
+		}
+		w.ops.Add(1)
+		w.ld.ops.Add(1)
+	}
+}
+
+// send sends the request that build makes for a replica's base URL,
+// starting with the next replica in turn and moving on to another when the
+// connection fails (or, during an outage, on a 5xx answer). retried says
+// whether an earlier attempt may have reached a server.
+func (w *loadWorker) send(build func(base string) (*http.Request, error)) (r reply, retried bool, err error) {
+	urls := w.ld.cl.urls
+	deadline := time.Now().Add(time.Minute)
+	for {
+		i := w.next % len(urls)
+		w.next++
+		req, err := build(urls[i])
+		if err != nil {
+			return reply{}, retried, err
+		}
+		resp, err := w.hc.Do(req)
+		if err == nil {
+			body, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr == nil && !(w.outage && resp.StatusCode >= 500) {
+				return reply{status: resp.StatusCode, header: resp.Header, body: body}, retried, nil
+			}
+		}
+		retried = true
+		w.ld.retries.Add(1)
+		if time.Now().After(deadline) {
+			return reply{}, retried, fmt.Errorf("%s %s: no replica answered for a minute (last: %v)", req.Method, req.URL.Path, err)
+		}
+		select {
+		case <-w.ld.quit:
+			return reply{}, retried, errInFlight
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// unexpected is the error for an answer r to what, or errInFlight when the
+// step was retried (a refusal is then the expected answer to a replay).
+func unexpected(what string, r reply, retried bool) error {
+	if retried {
+		return errInFlight
+	}
+	return fmt.Errorf("%s: status %d: %.200s", what, r.status, r.body)
+}
+
+// signIn runs a code flow whose steps go to different replicas; the
+// citizen's authentication itself is completed in the store, as
+// completeSignIn does (the real login pages are the other test's).
+func (w *loadWorker) signIn(ctx context.Context) error {
+	// The browser's cookies bind the request to it; a fresh browser for
+	// each sign-in (cookies are per host, not port: they follow the hops).
+	jar, _ := cookiejar.New(nil)
+	w.hc.Jar = jar
+	b := make([]byte, 32)
+	rand.Read(b)
+	verifier := base64.RawURLEncoding.EncodeToString(b)
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{"response_type": {"code"}, "client_id": {w.c.ID}, "redirect_uri": {w.c.Redirect},
+		"scope": {"openid offline_access"}, "state": {"st"}, "nonce": {"n"},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	r, retried, err := w.send(func(base string) (*http.Request, error) {
+		return http.NewRequest(http.MethodGet, base+op.PathAuthorize+"?"+q.Encode(), nil)
+	})
+	if err != nil {
+		return err
+	}
+	loc, _ := url.Parse(r.header.Get("Location"))
+	if w.outage && r.status == http.StatusFound && loc != nil && loc.Query().Get("error") == "server_error" {
+		return errInFlight
+	}
+	if r.status != http.StatusFound || loc == nil || loc.Query().Get("authRequestID") == "" {
+		return unexpected("authorize", r, retried)
+	}
+	id := loc.Query().Get("authRequestID")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := w.ld.cl.seed.Store.CompleteAuthRequest(ctx, id, storage.AuthResult{Subject: fmt.Sprintf("citizen-load-%d", w.n),
+			AuthTime: time.Now(), AMR: []string{"otp"}, ACR: "urn:dopaid:test"}, time.Now())
+		if err == nil {
+			break
+		}
+		if !w.outage || time.Now().After(deadline) {
+			return fmt.Errorf("complete sign-in: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	callback, _ := url.Parse(w.ld.cl.seed.Provider.CallbackURL(ctx, id))
+	r, retried, err = w.send(func(base string) (*http.Request, error) {
+		return http.NewRequest(http.MethodGet, base+callback.RequestURI(), nil)
+	})
+	if err != nil {
+		return err
+	}
+	back, _ := url.Parse(r.header.Get("Location"))
+	if w.outage && r.status == http.StatusFound && back != nil && back.Query().Get("error") == "server_error" {
+		// The provider told the system it failed (the database was down):
+		// the system starts the sign-in again.
+		return errInFlight
+	}
+	if r.status != http.StatusFound || back == nil || back.Query().Get("code") == "" {
+		return unexpected("callback", r, retried)
+	}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")}, "redirect_uri": {w.c.Redirect}, "code_verifier": {verifier}}
+	tok, err := w.token("code exchange", form)
+	if err != nil {
+		return err
+	}
+	w.tok = tok
+	w.ld.exchanges.Add(1)
+	return nil
+}
+
+func (w *loadWorker) refresh() error {
+	tok, err := w.token("refresh", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {w.tok.RefreshToken}})
+	if err != nil {
+		return err
+	}
+	w.tok = tok
+	return nil
+}
+
+func (w *loadWorker) token(what string, form url.Values) (tokenResponse, error) {
+	r, retried, err := w.send(func(base string) (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPost, base+op.PathToken, strings.NewReader(form.Encode()))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(w.c.ID), url.QueryEscape(w.c.Secret))
+		return req, nil
+	})
+	if err != nil {
+		return tokenResponse{}, err
+	}
+	var tok tokenResponse
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &tok) != nil || tok.AccessToken == "" || tok.RefreshToken == "" {
+		return tokenResponse{}, unexpected(what, r, retried)
+	}
+	return tok, nil
+}
+
+func (w *loadWorker) userinfo() error {
+	r, _, err := w.send(func(base string) (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodGet, base+op.PathUserinfo, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+w.tok.AccessToken)
+		return req, nil
+	})
+	if err != nil {
+		return err
+	}
+	if r.status != http.StatusOK {
+		// Userinfo commits nothing: a refusal is wrong even after a retry.
+		return fmt.Errorf("userinfo: status %d: %.200s", r.status, r.body)
+	}
+	return nil
+}
