@@ -92,6 +92,20 @@ func (b *browser) page(method, u string, body io.Reader, contentType string) cit
 	return citizenPage{status: resp.StatusCode, header: resp.Header, body: string(raw), loc: resp.Header.Get("Location")}
 }
 
+// consentIfAsked follows a sign-in's answer p to the consent page (reached
+// by redirect) on the server at base, allows, and returns the answer to
+// that; any other answer is returned as it is.
+func (b *browser) consentIfAsked(base string, p citizenPage, id, csrf string) citizenPage {
+	b.t.Helper()
+	if p.status == http.StatusSeeOther && strings.HasPrefix(p.loc, login.Path+"/consent?") {
+		p = b.page(http.MethodGet, base+p.loc, nil, "")
+	}
+	if p.status == http.StatusOK && strings.Contains(p.body, `name="decision"`) {
+		p = b.postForm(base+login.Path+"/consent", url.Values{"csrf": {csrf}, "authRequestID": {id}, "decision": {"allow"}})
+	}
+	return p
+}
+
 func (b *browser) postForm(u string, v url.Values) citizenPage {
 	b.t.Helper()
 	return b.page(http.MethodPost, u, strings.NewReader(v.Encode()), "application/x-www-form-urlencoded")

@@ -170,12 +170,7 @@ func TestMetricsOnAdminListener(t *testing.T) {
 		csrf := html.UnescapeString(csrfField.FindStringSubmatch(p.body)[1])
 		code, _ := totp.GenerateCode(secret, clk.now())
 		p = b.postForm(ts.URL+login.Path+"/signin", url.Values{"csrf": {csrf}, "authRequestID": {id}, "pid": {somchai.PID}, "code": {code}})
-		if p.status == http.StatusSeeOther && strings.HasPrefix(p.loc, login.Path+"/consent?") {
-			p = b.page(http.MethodGet, ts.URL+p.loc, nil, "") // the consent page, after a redirect
-		}
-		if p.status == http.StatusOK && strings.Contains(p.body, `name="decision"`) {
-			p = b.postForm(ts.URL+login.Path+"/consent", url.Values{"csrf": {csrf}, "authRequestID": {id}, "decision": {"allow"}})
-		}
+		p = b.consentIfAsked(ts.URL, p, id, csrf)
 		signedIn(t, "sign-in", p)
 		back := b.redirect(p.loc)
 		authCode := back.Query().Get("code")

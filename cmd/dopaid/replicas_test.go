@@ -145,9 +145,7 @@ func TestReplicasShareSignInKeysAndSuspension(t *testing.T) {
 		t.Fatal(err)
 	}
 	p = b.postForm(cl.on(1, login.Path+"/signin"), url.Values{"csrf": {csrf}, "authRequestID": {id}, "pid": {somchai.PID}, "code": {code}})
-	if p.status == http.StatusOK && strings.Contains(p.body, `name="decision"`) {
-		p = b.postForm(cl.on(1, login.Path+"/consent"), url.Values{"csrf": {csrf}, "authRequestID": {id}, "decision": {"allow"}})
-	}
+	p = b.consentIfAsked(cl.urls[1], p, id, csrf)
 	signedIn(t, "sign-in on replica 1", p)
 	back := b.redirect(cl.on(2, p.loc))
 	authCode := back.Query().Get("code")
