@@ -25,7 +25,11 @@ type authenticatorData struct {
 
 // authenticatorPage shows the citizen's authenticator and what they can do.
 func (h *Handler) authenticatorPage(w http.ResponseWriter, r *http.Request) {
-	s, ok := h.session(r)
+	s, ok, err := h.session(r)
+	if err != nil {
+		h.internal(w, r, "load session", err)
+		return
+	}
 	if !ok {
 		http.Redirect(w, r, mePath, http.StatusSeeOther)
 		return

@@ -146,7 +146,11 @@ func (h *Handler) consentPage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s, ok := h.session(r)
+	s, ok, err := h.session(r)
+	if err != nil {
+		h.internal(w, r, "load session", err)
+		return
+	}
 	if !ok || s.AuthTime.Before(ar.CreatedAt) {
 		http.Redirect(w, r, URL(ar.ID), http.StatusSeeOther)
 		return
@@ -166,7 +170,11 @@ func (h *Handler) consentSubmit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s, ok := h.session(r)
+	s, ok, err := h.session(r)
+	if err != nil {
+		h.internal(w, r, "load session", err)
+		return
+	}
 	if !ok {
 		h.fail(w, r, http.StatusBadRequest, "expired")
 		return

@@ -130,7 +130,11 @@ type portalData struct {
 
 // portal shows the citizen's data, or the sign-in form without a session.
 func (h *Handler) portal(w http.ResponseWriter, r *http.Request) {
-	s, ok := h.session(r)
+	s, ok, err := h.session(r)
+	if err != nil {
+		h.internal(w, r, "load session", err)
+		return
+	}
 	if !ok {
 		h.renderPortalSignIn(w, r, http.StatusOK, refusal{})
 		return
@@ -420,7 +424,11 @@ func (h *Handler) releases(ctx context.Context, ps Store, n *names, citizenID, l
 // history is the download of the release history, as JSON or CSV.
 func (h *Handler) history(format string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s, ok := h.session(r)
+		s, ok, err := h.session(r)
+		if err != nil {
+			h.internal(w, r, "load session", err)
+			return
+		}
 		if !ok {
 			http.Redirect(w, r, mePath, http.StatusSeeOther)
 			return
@@ -500,7 +508,11 @@ func (h *Handler) portalSession(w http.ResponseWriter, r *http.Request) (storage
 		h.fail(w, r, http.StatusForbidden, "bad_input")
 		return storage.Session{}, false
 	}
-	s, ok := h.session(r)
+	s, ok, err := h.session(r)
+	if err != nil {
+		h.internal(w, r, "load session", err)
+		return storage.Session{}, false
+	}
 	if !ok {
 		http.Redirect(w, r, mePath, http.StatusSeeOther)
 		return storage.Session{}, false
@@ -515,7 +527,11 @@ func backWith(w http.ResponseWriter, r *http.Request, noticeKey string) {
 // confirmWithdrawal asks the citizen to confirm a withdrawal, naming what
 // it ends; the confirmation posts to withdrawConsent. Nothing changes here.
 func (h *Handler) confirmWithdrawal(w http.ResponseWriter, r *http.Request) {
-	s, ok := h.session(r)
+	s, ok, err := h.session(r)
+	if err != nil {
+		h.internal(w, r, "load session", err)
+		return
+	}
 	if !ok {
 		http.Redirect(w, r, mePath, http.StatusSeeOther)
 		return

@@ -835,7 +835,11 @@ func recoveryURL(authRequestID string) string {
 // after the citizen has kept the codes (and consented, if the request
 // releases claims); /continue forgets them.
 func (h *Handler) recoveryCodes(w http.ResponseWriter, r *http.Request) {
-	s, ok := h.session(r)
+	s, ok, err := h.session(r)
+	if err != nil {
+		h.internal(w, r, "load session", err)
+		return
+	}
 	v := h.cookieValue(r, recoveryCookie)
 	if !ok || v == "" {
 		h.fail(w, r, http.StatusBadRequest, "expired")

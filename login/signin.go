@@ -44,10 +44,11 @@ func (h *Handler) loadRequest(w http.ResponseWriter, r *http.Request, id string)
 		return storage.AuthRequest{}, storage.Client{}, false
 	}
 	ar, err := h.cfg.Store.AuthRequest(ctx, id, h.now())
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.internal(w, r, "load request", err)
+		return ar, storage.Client{}, false
+	}
 	if err != nil {
-		if !errors.Is(err, storage.ErrNotFound) {
-			h.log.ErrorContext(ctx, "login: load request", "err", err)
-		}
 		h.fail(w, r, http.StatusBadRequest, "expired")
 		return ar, storage.Client{}, false
 	}
@@ -83,7 +84,11 @@ func (h *Handler) entry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.now()
-	sess, hasSession := h.session(r)
+	sess, hasSession, err := h.session(r)
+	if err != nil {
+		h.internal(w, r, "load session", err)
+		return
+	}
 	fresh := hasSession && (ar.MaxAge == nil || now.Sub(sess.AuthTime) <= *ar.MaxAge)
 	enough := release.Satisfies(sess.IAL, ar.ACRValues) // no session: no level
 
@@ -183,7 +188,11 @@ func (h *Handler) continueAfterEnrolment(w http.ResponseWriter, r *http.Request)
 	if !ok {
 		return
 	}
-	s, ok := h.session(r)
+	s, ok, err := h.session(r)
+	if err != nil {
+		h.internal(w, r, "load session", err)
+		return
+	}
 	if !ok || s.AuthTime.Before(ar.CreatedAt) {
 		h.fail(w, r, http.StatusBadRequest, "expired")
 		return
@@ -207,23 +216,26 @@ func (h *Handler) failRequest(w http.ResponseWriter, r *http.Request, ar storage
 }
 
 // session returns the browser's live sign-on session.
-func (h *Handler) session(r *http.Request) (storage.Session, bool) {
+func (h *Handler) session(r *http.Request) (storage.Session, bool, error) {
 	v := h.cookie(r, "dopaid-session")
 	if v == "" {
-		return storage.Session{}, false
+		return storage.Session{}, false, nil
 	}
 	s, err := h.cfg.Store.Session(r.Context(), hashID(v), h.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Session{}, false, nil
+	}
 	if err != nil {
-		if !errors.Is(err, storage.ErrNotFound) {
-			h.log.ErrorContext(r.Context(), "login: load session", "err", err)
-		}
-		return storage.Session{}, false
+		// Not "signed out": a store that cannot answer is an error the
+		// handler reports, or the citizen would be asked to sign in again
+		// (or told a request expired) during a database outage.
+		return storage.Session{}, false, err
 	}
 	if strings.HasPrefix(s.Subject, "admin:") {
 		// An administrator's console session is no citizen's.
-		return storage.Session{}, false
+		return storage.Session{}, false, nil
 	}
-	return s, true
+	return s, true, nil
 }
 
 // startSession signs the browser in: a new server-side session whose
@@ -479,7 +491,12 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 		// A live session ends with its entry, or stays; a dead one's row
 		// goes unrecorded (nobody was signed in).
 		var rec storage.Record
-		if s, ok := h.session(r); ok {
+		s, ok, err := h.session(r)
+		if err != nil {
+			h.internal(w, r, "load session", err)
+			return
+		}
+		if ok {
 			rec = h.signedOut(s.Subject, "this_browser")
 		}
 		if err := h.cfg.Store.DeleteSession(r.Context(), hashID(v), rec); err != nil {

@@ -15,6 +15,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -204,11 +205,15 @@ func TestReplicasShareSignInKeysAndSuspension(t *testing.T) {
 }
 
 // TestReplicasSurviveKill: three replicas under load from concurrent
-// clients (code flows with each step on another replica, refreshes,
-// userinfo), each retrying on another replica when a connection fails. One
-// replica is killed with SIGKILL mid-load. Every client carries on; every
-// token a client holds at the end works on the survivors; every audit entry
-// written is integrated exactly once; `dopaid audit verify` passes.
+// clients (code flows with each step on another replica — authorize, the
+// login and consent pages with the citizen's sign-on session, the callback,
+// the code exchange —, refreshes, userinfo, withdrawals of consent on the
+// citizen's page), each retrying on another replica when a connection
+// fails. One replica is killed with SIGKILL mid-load. Every client carries
+// on; every token a client holds at the end works on the survivors; every
+// consent a citizen was told is given (or withdrawn) is so in the store;
+// every audit entry written is integrated exactly once; `dopaid audit
+// verify` passes.
 func TestReplicasSurviveKill(t *testing.T) {
 	database := pgtest.Schema(t, 8)
 	cl := newCluster(t, database, 3)
@@ -222,6 +227,7 @@ func TestReplicasSurviveKill(t *testing.T) {
 
 	survivors := []int{0, 2}
 	ld.checkTokens(t, survivors)
+	ld.checkConsents(t)
 	checkAuditLog(t, cl, database, ld.exchanges.Load())
 }
 
@@ -256,6 +262,7 @@ func TestReplicasSurvivePostgresRestart(t *testing.T) {
 	ld.stop(t)
 
 	ld.checkTokens(t, []int{0, 1, 2})
+	ld.checkConsents(t)
 	checkAuditLog(t, cl, pg.url, ld.exchanges.Load())
 }
 
@@ -324,27 +331,35 @@ func checkAuditLog(t *testing.T, cl *cluster, database string, exchanges int64) 
 // load is concurrent clients driving a cluster until stopped.
 type load struct {
 	cl      *cluster
+	pm      storage.Permit
 	workers []*loadWorker
 	quit    chan struct{}
 	wg      sync.WaitGroup
-	// exchanges counts code exchanges whose tokens a client received.
-	exchanges atomic.Int64
-	ops       atomic.Int64
+	// exchanges counts code exchanges whose tokens a client received;
+	// consents and withdrawals, the citizens' answers the pages confirmed.
+	exchanges   atomic.Int64
+	consents    atomic.Int64
+	withdrawals atomic.Int64
+	ops         atomic.Int64
 	// retries counts requests sent again to another replica.
 	retries atomic.Int64
 	mu      sync.Mutex
 	errs    []string
 }
 
-// loadWorker is one client: one registered system, its current tokens.
+// loadWorker is one client: one registered system under the load's
+// permit, one citizen signed on in the worker's browser (hc's cookies), its
+// current tokens, and what the pages last told the citizen of the consent.
 type loadWorker struct {
-	ld   *load
-	n    int
-	c    testClient
-	hc   *http.Client
-	next int
-	tok  tokenResponse
-	ops  atomic.Int64
+	ld      *load
+	n       int
+	c       testClient
+	citizen string
+	hc      *http.Client
+	next    int
+	tok     tokenResponse
+	consent consentState
+	ops     atomic.Int64
 	// outage: answers of 5xx are retried as a failed connection is (the
 	// database is down), not counted as errors.
 	outage bool
@@ -356,14 +371,29 @@ type loadWorker struct {
 // starts a new sign-in.
 var errInFlight = errors.New("the first attempt may have been committed")
 
+// consentState is what a worker's citizen was last told of the consent:
+// unknown after an answer lost to a failed replica.
+type consentState int
+
+const (
+	consentUnknown consentState = iota
+	consentGiven
+	consentWithdrawn
+)
+
 func startLoad(t *testing.T, cl *cluster, n int, outage bool) *load {
 	t.Helper()
-	ld := &load{cl: cl, quit: make(chan struct{})}
+	ld := &load{cl: cl, quit: make(chan struct{}), pm: permitFor(t, cl.seed, "load-agency", namesOnly)}
 	for i := range n {
 		w := &loadWorker{ld: ld, n: i, next: i, outage: outage,
-			c:  newTestClient(t, cl.seed, storage.Client{ID: fmt.Sprintf("load-%d", i), AuthMethod: storage.AuthMethodSecretBasic}),
-			hc: &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+			c: newTestClient(t, cl.seed, storage.Client{ID: fmt.Sprintf("load-%d", i), AuthMethod: storage.AuthMethodSecretBasic,
+				PermitID: ld.pm.ID, Scopes: []string{"openid", "given_name", "family_name", "offline_access"}}),
+			citizen: loadCitizen(t, cl.seed, i),
+			hc:      &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+		w.hc.Jar = signedOnJar(t, cl, w.citizen)
 		ld.workers = append(ld.workers, w)
+	}
+	for _, w := range ld.workers {
 		ld.wg.Add(1)
 		go w.run()
 	}
@@ -451,6 +481,8 @@ func (w *loadWorker) run() {
 		switch {
 		case w.tok.AccessToken == "" || k%5 == 0:
 			err = w.signIn(ctx)
+		case k%10 == 7 && w.consent == consentGiven:
+			err = w.withdraw()
 		case k%2 == 1:
 			err = w.refresh()
 		default:
@@ -458,6 +490,7 @@ func (w *loadWorker) run() {
 		}
 		if errors.Is(err, errInFlight) {
 			w.tok = tokenResponse{} // start again with a new sign-in
+			w.consent = consentUnknown
 			continue
 		}
 		if err != nil {
@@ -510,31 +543,62 @@ func unexpected(what string, r reply, retried bool) error {
 	if retried {
 		return errInFlight
 	}
-	return fmt.Errorf("%s: status %d: %.200s", what, r.status, r.body)
+	return fmt.Errorf("%s: status %d: %.300s", what, r.status, r.body)
 }
 
-// signIn runs a code flow whose steps go to different replicas; the
-// citizen's authentication itself is completed in the store, as
-// completeSignIn does (the real login pages are the other test's).
-func (w *loadWorker) signIn(ctx context.Context) error {
-	// The browser's cookies bind the request to it; a fresh browser for
-	// each sign-in (cookies are per host, not port: they follow the hops).
+// loadCitizen puts the load's citizen i in the registry and returns its ID.
+func loadCitizen(t *testing.T, ts *testServer, i int) string {
+	t.Helper()
+	d := []byte(fmt.Sprintf("330010%06d", i))
+	for k := range d {
+		d[k] -= '0'
+	}
+	pid := fmt.Sprintf("330010%06d%d", i, pidCheckDigit(d))
+	now := time.Now()
+	c := storage.Citizen{ID: fmt.Sprintf("citizen-load-%d", i), PID: pid,
+		NameTH:    storage.Name{Title: "นาง", First: "สมหญิง", Last: fmt.Sprintf("ทดสอบ%d", i)},
+		NameEN:    storage.Name{Title: "Mrs.", First: "Somying", Last: fmt.Sprintf("Test%d", i)},
+		Birthdate: storage.BEDate{Year: 2530, Month: 2, Day: 1}, Sex: storage.SexFemale,
+		Address: storage.Address{HouseNo: "1", Subdistrict: "พระบรมมหาราชวัง", District: "พระนคร", Province: "กรุงเทพมหานคร", PostalCode: "10200"},
+		Status:  storage.StatusAlive, ContentHash: "h" + pid, CreatedAt: now, UpdatedAt: now}
+	if _, err := ts.Store.UpsertCitizens(context.Background(), []storage.Citizen{c}); err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
+}
+
+// signedOnJar is a browser's cookie jar holding a sign-on session of the
+// citizen, as the login pages leave it after a sign-in (the sign-in with
+// TOTP itself is the hopping test's; its codes are single-use per step).
+// The replicas share one host, so the cookie goes to each of them.
+func signedOnJar(t *testing.T, cl *cluster, citizenID string) http.CookieJar {
+	t.Helper()
+	b := signedInBrowser(t, cl.seed, citizenID)
 	jar, _ := cookiejar.New(nil)
-	w.hc.Jar = jar
+	for _, u := range cl.urls {
+		base, _ := url.Parse(u)
+		jar.SetCookies(base, b.c.Jar.Cookies(mustParseURL(cl.seed.URL)))
+	}
+	return jar
+}
+
+// signIn runs a code flow whose steps go to different replicas: authorize;
+// the login page, which signs the citizen in with the browser's sign-on
+// session; the consent page when the citizen has not consented (or has
+// withdrawn), answered "allow"; the callback; the code exchange.
+func (w *loadWorker) signIn(ctx context.Context) error {
 	b := make([]byte, 32)
 	rand.Read(b)
 	verifier := base64.RawURLEncoding.EncodeToString(b)
 	sum := sha256.Sum256([]byte(verifier))
 	q := url.Values{"response_type": {"code"}, "client_id": {w.c.ID}, "redirect_uri": {w.c.Redirect},
-		"scope": {"openid offline_access"}, "state": {"st"}, "nonce": {"n"},
+		"scope": {"openid given_name family_name offline_access"}, "state": {"st"}, "nonce": {"n"},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
-	r, retried, err := w.send(func(base string) (*http.Request, error) {
-		return http.NewRequest(http.MethodGet, base+op.PathAuthorize+"?"+q.Encode(), nil)
-	})
+	r, retried, err := w.get(op.PathAuthorize + "?" + q.Encode())
 	if err != nil {
 		return err
 	}
-	loc, _ := url.Parse(r.header.Get("Location"))
+	loc := r.location()
 	if w.outage && r.status == http.StatusFound && loc != nil && loc.Query().Get("error") == "server_error" {
 		return errInFlight
 	}
@@ -542,26 +606,48 @@ func (w *loadWorker) signIn(ctx context.Context) error {
 		return unexpected("authorize", r, retried)
 	}
 	id := loc.Query().Get("authRequestID")
-	deadline := time.Now().Add(time.Minute)
-	for {
-		err := w.ld.cl.seed.Store.CompleteAuthRequest(ctx, id, storage.AuthResult{Subject: fmt.Sprintf("citizen-load-%d", w.n),
-			AuthTime: time.Now(), AMR: []string{"otp"}, ACR: "urn:dopaid:test"}, time.Now())
-		if err == nil {
-			break
-		}
-		if !w.outage || time.Now().After(deadline) {
-			return fmt.Errorf("complete sign-in: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	callback, _ := url.Parse(w.ld.cl.seed.Provider.CallbackURL(ctx, id))
-	r, retried, err = w.send(func(base string) (*http.Request, error) {
-		return http.NewRequest(http.MethodGet, base+callback.RequestURI(), nil)
-	})
+
+	// The login page: signed on, the citizen goes on at once — asked for
+	// consent (on this page or the one it leads to) or, consent
+	// remembered, back to the provider.
+	r, retried, err = w.get(login.URL(id))
 	if err != nil {
 		return err
 	}
-	back, _ := url.Parse(r.header.Get("Location"))
+	next := r.location()
+	if next != nil && strings.HasPrefix(next.Path, login.Path+"/consent") {
+		r, retried, err = w.get(next.RequestURI())
+		if err != nil {
+			return err
+		}
+	}
+	if r.status == http.StatusOK {
+		if !bytes.Contains(r.body, []byte(`name="decision"`)) {
+			return unexpected("consent page", r, retried)
+		}
+		form := url.Values{"csrf": {w.cookie("dopaid-csrf")}, "authRequestID": {id}, "decision": {"allow"}}
+		r, retried, err = w.post(login.Path+"/consent", form)
+		if err != nil {
+			return err
+		}
+		if next = r.location(); (r.status != http.StatusFound && r.status != http.StatusSeeOther) || next == nil {
+			return unexpected("consent", r, retried)
+		}
+		if !retried {
+			w.ld.consents.Add(1)
+		}
+	}
+	if next == nil || !strings.HasPrefix(next.Path, op.PathCallback) {
+		return unexpected("sign-in (want the provider's callback)", r, retried)
+	}
+	// Allowed now or before: the provider goes on only with a consent.
+	w.consent = consentGiven
+
+	r, retried, err = w.get(next.RequestURI())
+	if err != nil {
+		return err
+	}
+	back := r.location()
 	if w.outage && r.status == http.StatusFound && back != nil && back.Query().Get("error") == "server_error" {
 		// The provider told the system it failed (the database was down):
 		// the system starts the sign-in again.
@@ -578,6 +664,114 @@ func (w *loadWorker) signIn(ctx context.Context) error {
 	w.tok = tok
 	w.ld.exchanges.Add(1)
 	return nil
+}
+
+// withdrawPath finds the withdrawal form's address on the citizen's page.
+var withdrawPath = regexp.MustCompile(`/login/me/consents/[^/"]+/withdraw`)
+
+// withdraw withdraws the citizen's consent on the citizen's page, as the
+// confirmation page's form does. The withdrawal revokes the tokens issued
+// under it: the worker signs in again next.
+func (w *loadWorker) withdraw() error {
+	r, retried, err := w.get(login.Path + "/me")
+	if err != nil {
+		return err
+	}
+	m := withdrawPath.Find(r.body)
+	if r.status != http.StatusOK || m == nil {
+		return unexpected("the citizen's page (want a consent to withdraw)", r, retried)
+	}
+	r, retried, err = w.post(string(m), url.Values{"csrf": {w.cookie("dopaid-csrf")}})
+	if err != nil {
+		return err
+	}
+	if loc := r.location(); r.status != http.StatusSeeOther || loc == nil || loc.Query().Get("notice") != "withdrawn" {
+		return unexpected("withdraw", r, retried)
+	}
+	w.ld.withdrawals.Add(1)
+	w.consent = consentWithdrawn
+	w.tok = tokenResponse{}
+	return nil
+}
+
+func (w *loadWorker) get(path string) (reply, bool, error) {
+	return w.send(func(base string) (*http.Request, error) {
+		return http.NewRequest(http.MethodGet, base+path, nil)
+	})
+}
+
+func (w *loadWorker) post(path string, form url.Values) (reply, bool, error) {
+	return w.send(func(base string) (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPost, base+path, strings.NewReader(form.Encode()))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		return req, err
+	})
+}
+
+// cookie is the value of the worker's browser cookie name.
+func (w *loadWorker) cookie(name string) string {
+	for _, c := range w.hc.Jar.Cookies(mustParseURL(w.ld.cl.urls[0])) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+func mustParseURL(u string) *url.URL {
+	p, err := url.Parse(u)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// location is the answer's Location, nil when it has none.
+func (r reply) location() *url.URL {
+	loc, err := url.Parse(r.header.Get("Location"))
+	if err != nil || r.header.Get("Location") == "" {
+		return nil
+	}
+	return loc
+}
+
+// checkConsents checks that each citizen's consent is in the store as the
+// pages last told the citizen (given, or withdrawn), and that the trail
+// records at least every consent and withdrawal the pages confirmed.
+func (ld *load) checkConsents(t *testing.T) {
+	t.Helper()
+	ctx := t.Context()
+	for _, w := range ld.workers {
+		_, err := ld.cl.seed.Store.Consent(ctx, w.citizen, ld.pm.ID, namesOnly.Code)
+		switch {
+		case w.consent == consentGiven && err != nil:
+			t.Errorf("client %d: the citizen was told the consent is given; the store: %v", w.n, err)
+		case w.consent == consentWithdrawn && !errors.Is(err, storage.ErrNotFound):
+			t.Errorf("client %d: the citizen was told the consent is withdrawn; the store: %v", w.n, err)
+		}
+	}
+	count := func(typ string) int64 {
+		es, err := ld.cl.seed.Store.AuditEntries(ctx, storage.AuditFilter{Types: []string{typ}, PermitID: ld.pm.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, e := range es {
+			if e.Outcome == "" || e.Outcome == "success" {
+				n++
+			}
+		}
+		return n
+	}
+	if got, want := count(storage.AuditConsentGiven), ld.consents.Load(); got < want {
+		t.Errorf("%d consents recorded, the pages confirmed %d", got, want)
+	}
+	if got, want := count(storage.AuditConsentWithdrawn), ld.withdrawals.Load(); got < want {
+		t.Errorf("%d withdrawals recorded, the pages confirmed %d", got, want)
+	}
+	t.Logf("consents: %d given and %d withdrawn through the pages", ld.consents.Load(), ld.withdrawals.Load())
 }
 
 func (w *loadWorker) refresh() error {
