@@ -2,6 +2,7 @@ package login
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
@@ -186,7 +187,7 @@ func (h *Handler) proofRegistry(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, "throttle", err)
 		return
 	}
-	if !h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Claims: matched, Outcome: "success", Detail: "registry_match",
+	if !h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, ClientID: ar.ClientID, Claims: matched, Outcome: "success", Detail: "registry_match",
 		IAL: AssuranceLevel(matched, nil, h.cfg.Assurance)}) {
 		h.internal(w, r, "audit", errUnrecorded)
 		return
@@ -422,6 +423,21 @@ func (h *Handler) faceCheck(w http.ResponseWriter, r *http.Request) {
 	h.faceDone(w, r, f, c, *f.Face)
 }
 
+// requester is the system whose sign-in a flow's proofing is for, which
+// the proofing's entries name: clause 6's usage statements count proofing
+// checks against that system's agency. "" for a proofing no system asked
+// for (from the citizen's page) or whose request is gone.
+func (h *Handler) requester(ctx context.Context, f storage.Flow) string {
+	if f.AuthRequestID == "" {
+		return ""
+	}
+	ar, err := h.cfg.Store.AuthRequest(ctx, f.AuthRequestID, h.now())
+	if err != nil {
+		return ""
+	}
+	return ar.ClientID
+}
+
 // faceDone acts on a face result: a mismatch or a presentation attack is a
 // failed attempt; a match is kept as evidence and raises the level.
 func (h *Handler) faceDone(w http.ResponseWriter, r *http.Request, f storage.Flow, c storage.Citizen, res storage.FaceResult) {
@@ -432,7 +448,7 @@ func (h *Handler) faceDone(w http.ResponseWriter, r *http.Request, f storage.Flo
 		if res.Liveness == LivenessAttack {
 			detail = "presentation_attack"
 		}
-		if !h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Outcome: "failure", Detail: detail}) {
+		if !h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, ClientID: h.requester(ctx, f), Outcome: "failure", Detail: detail}) {
 			h.internal(w, r, "audit", errUnrecorded)
 			return
 		}
@@ -452,7 +468,8 @@ func (h *Handler) faceDone(w http.ResponseWriter, r *http.Request, f storage.Flo
 	}
 	// The proofing and its entry commit together: no proofing (and no
 	// level it raises) exists that the trail has not recorded.
-	e := storage.AuditEntry{At: h.now(), Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Claims: f.Matched, IAL: ial, Outcome: "success", Detail: "face_match"}
+	e := storage.AuditEntry{At: h.now(), Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, ClientID: h.requester(ctx, f),
+		Claims: f.Matched, IAL: ial, Outcome: "success", Detail: "face_match"}
 	if err := h.cfg.Store.CreateProofing(ctx, storage.Proofing{ID: id, CitizenID: c.ID, IAL: ial, Matched: f.Matched, Face: &res, CreatedAt: h.now()}, storage.Record{e}); err != nil {
 		h.internal(w, r, "store proofing", err)
 		return
@@ -591,7 +608,7 @@ func (h *Handler) signedResult(w http.ResponseWriter, r *http.Request) {
 		if !kioskFailed() {
 			return
 		}
-		if !h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, Outcome: "failure", Detail: "face_result_other_person"}) {
+		if !h.audit(ctx, storage.AuditEntry{Type: storage.AuditProofing, Actor: actor(c.ID), CitizenID: c.ID, ClientID: h.requester(ctx, f), Outcome: "failure", Detail: "face_result_other_person"}) {
 			answer(http.StatusInternalServerError, "server_error")
 			return
 		}
