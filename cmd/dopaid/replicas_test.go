@@ -63,6 +63,21 @@ func newCluster(t *testing.T, database string, n int, args ...string) *cluster {
 	for _, a := range c.addrs {
 		c.procs = append(c.procs, startDopaid(t, c.bin, c.seed, a, args...))
 	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		// What the replicas reported, for the failure's reader.
+		for i, p := range c.procs {
+			var lines []string
+			for _, l := range strings.Split(p.out.String(), "\n") {
+				if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+					lines = append(lines, l)
+				}
+			}
+			t.Logf("replica %d's warnings and errors (last 40 of %d):\n%s", i, len(lines), strings.Join(lines[max(0, len(lines)-40):], "\n"))
+		}
+	})
 	return c
 }
 
@@ -277,7 +292,10 @@ func checkAuditLog(t *testing.T, cl *cluster, database string, exchanges int64) 
 	waitFor(t, "every audit entry integrated", func() bool {
 		es, err := cl.seed.Store.AuditEntries(ctx, storage.AuditFilter{})
 		if err != nil {
-			t.Fatalf("AuditEntries: %v", err)
+			// The test's pool may hold a connection a database restart
+			// ended: the next read takes another.
+			t.Logf("AuditEntries: %v", err)
+			return false
 		}
 		for _, e := range es {
 			if e.Seq == 0 {
@@ -359,7 +377,9 @@ type loadWorker struct {
 	next    int
 	tok     tokenResponse
 	consent consentState
-	ops     atomic.Int64
+	// again says a step of the current sign-in or withdrawal was retried.
+	again bool
+	ops   atomic.Int64
 	// outage: answers of 5xx are retried as a failed connection is (the
 	// database is down), not counted as errors.
 	outage bool
@@ -587,6 +607,7 @@ func signedOnJar(t *testing.T, cl *cluster, citizenID string) http.CookieJar {
 // session; the consent page when the citizen has not consented (or has
 // withdrawn), answered "allow"; the callback; the code exchange.
 func (w *loadWorker) signIn(ctx context.Context) error {
+	w.again = false
 	b := make([]byte, 32)
 	rand.Read(b)
 	verifier := base64.RawURLEncoding.EncodeToString(b)
@@ -594,7 +615,7 @@ func (w *loadWorker) signIn(ctx context.Context) error {
 	q := url.Values{"response_type": {"code"}, "client_id": {w.c.ID}, "redirect_uri": {w.c.Redirect},
 		"scope": {"openid given_name family_name offline_access"}, "state": {"st"}, "nonce": {"n"},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
-	r, retried, err := w.get(op.PathAuthorize + "?" + q.Encode())
+	r, _, err := w.get(op.PathAuthorize + "?" + q.Encode())
 	if err != nil {
 		return err
 	}
@@ -603,47 +624,59 @@ func (w *loadWorker) signIn(ctx context.Context) error {
 		return errInFlight
 	}
 	if r.status != http.StatusFound || loc == nil || loc.Query().Get("authRequestID") == "" {
-		return unexpected("authorize", r, retried)
+		return unexpected("authorize", r, w.again)
 	}
 	id := loc.Query().Get("authRequestID")
 
 	// The login page: signed on, the citizen goes on at once — asked for
 	// consent (on this page or the one it leads to) or, consent
 	// remembered, back to the provider.
-	r, retried, err = w.get(login.URL(id))
+	r, _, err = w.get(login.URL(id))
 	if err != nil {
 		return err
 	}
 	next := r.location()
+	asked := false
 	if next != nil && strings.HasPrefix(next.Path, login.Path+"/consent") {
-		r, retried, err = w.get(next.RequestURI())
+		r, _, err = w.get(next.RequestURI())
 		if err != nil {
 			return err
 		}
 	}
 	if r.status == http.StatusOK {
+		asked = true
 		if !bytes.Contains(r.body, []byte(`name="decision"`)) {
-			return unexpected("consent page", r, retried)
+			return unexpected("consent page", r, w.again)
 		}
 		form := url.Values{"csrf": {w.cookie("dopaid-csrf")}, "authRequestID": {id}, "decision": {"allow"}}
-		r, retried, err = w.post(login.Path+"/consent", form)
+		r, _, err = w.post(login.Path+"/consent", form)
 		if err != nil {
 			return err
 		}
 		if next = r.location(); (r.status != http.StatusFound && r.status != http.StatusSeeOther) || next == nil {
-			return unexpected("consent", r, retried)
+			return unexpected("consent", r, w.again)
 		}
-		if !retried {
+		if !w.again {
 			w.ld.consents.Add(1)
 		}
 	}
 	if next == nil || !strings.HasPrefix(next.Path, op.PathCallback) {
-		return unexpected("sign-in (want the provider's callback)", r, retried)
+		// What the store holds of the request tells a lost request from
+		// a completed one.
+		var ar storage.AuthRequest
+		var err error
+		for range 100 { // the test's pool may hold connections a restart ended
+			if ar, err = w.ld.cl.seed.Store.AuthRequest(ctx, id, time.Now()); err == nil || errors.Is(err, storage.ErrNotFound) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return unexpected(fmt.Sprintf("sign-in (consent asked: %v; the request: done %v, %v) (want the provider's callback)", asked, ar.Done, err), r, w.again)
 	}
 	// Allowed now or before: the provider goes on only with a consent.
 	w.consent = consentGiven
 
-	r, retried, err = w.get(next.RequestURI())
+	r, _, err = w.get(next.RequestURI())
 	if err != nil {
 		return err
 	}
@@ -654,7 +687,7 @@ func (w *loadWorker) signIn(ctx context.Context) error {
 		return errInFlight
 	}
 	if r.status != http.StatusFound || back == nil || back.Query().Get("code") == "" {
-		return unexpected("callback", r, retried)
+		return unexpected("callback", r, w.again)
 	}
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")}, "redirect_uri": {w.c.Redirect}, "code_verifier": {verifier}}
 	tok, err := w.token("code exchange", form)
@@ -673,20 +706,21 @@ var withdrawPath = regexp.MustCompile(`/login/me/consents/[^/"]+/withdraw`)
 // confirmation page's form does. The withdrawal revokes the tokens issued
 // under it: the worker signs in again next.
 func (w *loadWorker) withdraw() error {
-	r, retried, err := w.get(login.Path + "/me")
+	w.again = false
+	r, _, err := w.get(login.Path + "/me")
 	if err != nil {
 		return err
 	}
 	m := withdrawPath.Find(r.body)
 	if r.status != http.StatusOK || m == nil {
-		return unexpected("the citizen's page (want a consent to withdraw)", r, retried)
+		return unexpected("the citizen's page (want a consent to withdraw)", r, w.again)
 	}
-	r, retried, err = w.post(string(m), url.Values{"csrf": {w.cookie("dopaid-csrf")}})
+	r, _, err = w.post(string(m), url.Values{"csrf": {w.cookie("dopaid-csrf")}})
 	if err != nil {
 		return err
 	}
 	if loc := r.location(); r.status != http.StatusSeeOther || loc == nil || loc.Query().Get("notice") != "withdrawn" {
-		return unexpected("withdraw", r, retried)
+		return unexpected("withdraw", r, w.again)
 	}
 	w.ld.withdrawals.Add(1)
 	w.consent = consentWithdrawn
@@ -694,20 +728,27 @@ func (w *loadWorker) withdraw() error {
 	return nil
 }
 
+// get and post send a step of a sign-in or withdrawal; a step retried on
+// another replica sets again, so that a refusal of a later step (of a
+// request its first attempt may have completed) is expected.
 func (w *loadWorker) get(path string) (reply, bool, error) {
-	return w.send(func(base string) (*http.Request, error) {
+	r, retried, err := w.send(func(base string) (*http.Request, error) {
 		return http.NewRequest(http.MethodGet, base+path, nil)
 	})
+	w.again = w.again || retried
+	return r, retried, err
 }
 
 func (w *loadWorker) post(path string, form url.Values) (reply, bool, error) {
-	return w.send(func(base string) (*http.Request, error) {
+	r, retried, err := w.send(func(base string) (*http.Request, error) {
 		req, err := http.NewRequest(http.MethodPost, base+path, strings.NewReader(form.Encode()))
 		if err == nil {
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		}
 		return req, err
 	})
+	w.again = w.again || retried
+	return r, retried, err
 }
 
 // cookie is the value of the worker's browser cookie name.
@@ -744,7 +785,13 @@ func (ld *load) checkConsents(t *testing.T) {
 	t.Helper()
 	ctx := t.Context()
 	for _, w := range ld.workers {
-		_, err := ld.cl.seed.Store.Consent(ctx, w.citizen, ld.pm.ID, namesOnly.Code)
+		// After a database restart the test's own pool may still hold a
+		// connection the server ended: read again until the store answers.
+		var err error
+		waitFor(t, "the test's store reads the consent", func() bool {
+			_, err = ld.cl.seed.Store.Consent(ctx, w.citizen, ld.pm.ID, namesOnly.Code)
+			return err == nil || errors.Is(err, storage.ErrNotFound)
+		})
 		switch {
 		case w.consent == consentGiven && err != nil:
 			t.Errorf("client %d: the citizen was told the consent is given; the store: %v", w.n, err)
@@ -753,10 +800,12 @@ func (ld *load) checkConsents(t *testing.T) {
 		}
 	}
 	count := func(typ string) int64 {
-		es, err := ld.cl.seed.Store.AuditEntries(ctx, storage.AuditFilter{Types: []string{typ}, PermitID: ld.pm.ID})
-		if err != nil {
-			t.Fatal(err)
-		}
+		var es []storage.AuditEntry
+		waitFor(t, "the test's store reads the trail", func() bool {
+			var err error
+			es, err = ld.cl.seed.Store.AuditEntries(ctx, storage.AuditFilter{Types: []string{typ}, PermitID: ld.pm.ID})
+			return err == nil
+		})
 		var n int64
 		for _, e := range es {
 			if e.Outcome == "" || e.Outcome == "success" {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -51,7 +52,7 @@ func TestListenNotify(t *testing.T) {
 			deliver(t, s, channel, "first", got)
 
 			// Kill the listening connection; Listen must come back.
-			killListener(t, s, channel)
+			killListener(t, s)
 			deliver(t, s, channel, "after reconnect", got)
 
 			cancel()
@@ -100,18 +101,89 @@ func deliver(t *testing.T, s *Store, channel, payload string, got <-chan string)
 	}
 }
 
-// killListener terminates the backend that listens on channel, found by the
-// application name Listen gives its connection.
-func killListener(t *testing.T, s *Store, channel string) {
+// killListener terminates the store's listening backend.
+func killListener(t *testing.T, s *Store) {
 	t.Helper()
-	ctx := context.Background()
-	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE application_name = left($1, 63)`, "dopaid listen "+channel).Scan(&n)
-	if err != nil {
-		t.Fatalf("terminate listener: %v", err)
+	pid := s.listener.pid.Load()
+	if pid == 0 {
+		t.Fatal("no listening connection")
 	}
-	if n != 1 {
-		t.Fatalf("terminated %d listeners, want 1", n)
+	var ok bool
+	if err := s.pool.QueryRow(context.Background(), `SELECT pg_terminate_backend($1)`, int32(pid)).Scan(&ok); err != nil || !ok {
+		t.Fatalf("terminate listener %d: %v %v", pid, ok, err)
+	}
+}
+
+// TestListenSharesOneConnection: three channels listened to on one store use
+// one connection, which LISTENs to each; a channel nobody listens to any
+// more is UNLISTENed while the others go on; when the last listener stops,
+// the connection closes.
+func TestListenSharesOneConnection(t *testing.T) {
+	pgtest.URL(t)
+	s := newTestStore(t)
+	b := make([]byte, 6)
+	rand.Read(b)
+	prefix := "dopaid test " + hex.EncodeToString(b)
+	type ch struct {
+		name   string
+		got    chan string
+		cancel context.CancelFunc
+		done   chan error
+	}
+	var chans []*ch
+	for i := range 3 {
+		c := &ch{name: fmt.Sprintf("%s %d", prefix, i), got: make(chan string, 10), done: make(chan error, 1)}
+		ctx, cancel := context.WithCancel(context.Background())
+		c.cancel = cancel
+		t.Cleanup(cancel)
+		go func() {
+			c.done <- s.Listen(ctx, c.name, func(p string) {
+				select {
+				case c.got <- p:
+				default:
+				}
+			})
+		}()
+		chans = append(chans, c)
+	}
+	for _, c := range chans {
+		deliver(t, s, c.name, "hello", c.got)
+	}
+	pid := s.listener.pid.Load()
+	var n int
+	err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dopaid listen' AND pid = $1`, int32(pid)).Scan(&n)
+	if err != nil || n != 1 {
+		t.Fatalf("listening backend %d: found %d (%v), want 1", pid, n, err)
+	}
+
+	// One channel stops; the others still hear, on the same connection.
+	chans[0].cancel()
+	if err := <-chans[0].done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Listen returned %v, want context.Canceled", err)
+	}
+	for _, c := range chans[1:] {
+		deliver(t, s, c.name, "still here", c.got)
+	}
+	if got := s.listener.pid.Load(); got != pid {
+		t.Errorf("listening backend changed from %d to %d when one channel stopped", pid, got)
+	}
+
+	// Every channel comes back after the connection is lost.
+	killListener(t, s)
+	for _, c := range chans[1:] {
+		deliver(t, s, c.name, "after reconnect", c.got)
+	}
+
+	// The last listeners stop: the connection closes.
+	for _, c := range chans[1:] {
+		c.cancel()
+		<-c.done
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.listener.pid.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the listening connection stayed open after every Listen returned")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -41,6 +41,8 @@ type Store struct {
 	// listenCheck is how long a listening connection may stay silent before
 	// Listen checks that it is still alive.
 	listenCheck time.Duration
+	// listener is the one connection every Listen shares (notify.go).
+	listener listener
 	// appender groups concurrent audit appends (appender.go).
 	appender appender
 	// onLogAppend is called after a commit that wrote log entries.
