@@ -199,10 +199,10 @@ func TestAuditVerifyTamper(t *testing.T) {
 				want:   "entry 12: ",
 			},
 			{
-				name:   "entry deleted in the middle",
+				name: "entry deleted in the middle",
 				tamper: sqlTamper(`DELETE FROM audit_log_entries WHERE seq = (SELECT seq FROM audit_log_leaves WHERE leaf_index = 16)`,
 					`DELETE FROM audit_log_leaves WHERE leaf_index = 16`),
-				want:   "entry 17: missing",
+				want: "entry 17: missing",
 			},
 			{
 				name: "tail cut behind the published checkpoint",
