@@ -82,21 +82,34 @@ func (s *Store) AuditEntries(ctx context.Context, f storage.AuditFilter) ([]stor
 	if f.ToSeq > 0 {
 		cond("l.leaf_index <= $?", f.ToSeq-1)
 	}
-	q := `SELECT ` + logEntryCols + ` FROM ` + logEntryTables
+	// One statement, so one snapshot: the integrated entries by their
+	// leaves' index, and the pending ones, those of transactions from the
+	// newest head's pending_txid up without a leaf (auditlog.go), each
+	// limited on its own index, then merged.
+	filter := ""
 	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
+		filter = ` AND ` + strings.Join(where, " AND ")
 	}
+	dir, parts := "ASC", "ASC"
 	if f.Newest {
-		q += ` ORDER BY l.leaf_index DESC NULLS FIRST, e.seq DESC`
-	} else {
-		q += ` ORDER BY l.leaf_index ASC NULLS LAST, e.seq ASC`
+		dir, parts = "DESC", "DESC" // the pending first, newest first
 	}
+	limit := ""
 	if f.Limit > 0 {
 		args = append(args, f.Limit)
-		q += ` LIMIT $` + strconv.Itoa(len(args))
+		limit = ` LIMIT $` + strconv.Itoa(len(args))
 	}
+	q := `(SELECT 0 AS part, l.leaf_index AS k, ` + logEntryCols + `
+			FROM audit_log_leaves l JOIN audit_log_entries e ON e.seq = l.seq
+			WHERE true` + filter + ` ORDER BY l.leaf_index ` + dir + limit + `)
+		UNION ALL
+		(SELECT 1, e.seq, ` + logEntryCols + ` FROM ` + logEntryTables + `
+			WHERE e.txid >= coalesce((SELECT pending_txid FROM audit_log_heads ORDER BY size DESC LIMIT 1), 0)
+				AND l.seq IS NULL` + filter + ` ORDER BY e.seq ` + dir + limit + `)
+		ORDER BY part ` + parts + `, k ` + dir + limit
+	var part, k int64
 	return collect(ctx, s, "audit entries", func(row pgx.Row) (storage.AuditEntry, error) {
-		e, err := scanLogEntry(row)
+		e, err := scanLogEntry(row, &part, &k)
 		return storage.AuditEntryOf(e), err
 	}, q, args...)
 }
