@@ -31,6 +31,9 @@ import (
 //     nothing changes; so does a head whose Size is not the old one plus the
 //     number of entries (an error). Nodes, heads and indices are written
 //     together or not at all.
+//   - Rounds interleaved with writes give each entry one Index, in writing
+//     order, without gaps; AuditEntries lists the entries not yet
+//     integrated after the integrated ones (before them newest first).
 //   - Concurrent integrators (goroutines, pools, processes) integrate every
 //     entry exactly once: either a round succeeds, or it returns ErrConflict
 //     and changes nothing. Each new head extends the newest: the heads form
