@@ -41,10 +41,12 @@ type backend struct {
 const (
 	dropGuardsSQLite = `DROP TRIGGER IF EXISTS audit_log_entries_no_delete; DROP TRIGGER IF EXISTS audit_log_entries_guard;
 		DROP TRIGGER IF EXISTS audit_log_nodes_no_update; DROP TRIGGER IF EXISTS audit_log_nodes_no_delete;
-		DROP TRIGGER IF EXISTS audit_log_heads_no_update; DROP TRIGGER IF EXISTS audit_log_heads_no_delete`
+		DROP TRIGGER IF EXISTS audit_log_heads_no_update; DROP TRIGGER IF EXISTS audit_log_heads_no_delete;
+		DROP TRIGGER IF EXISTS audit_log_leaves_no_update; DROP TRIGGER IF EXISTS audit_log_leaves_no_delete`
 	dropGuardsPostgres = `DROP TRIGGER IF EXISTS audit_log_entries_guard ON audit_log_entries;
 		DROP TRIGGER IF EXISTS audit_log_nodes_append_only ON audit_log_nodes;
-		DROP TRIGGER IF EXISTS audit_log_heads_append_only ON audit_log_heads`
+		DROP TRIGGER IF EXISTS audit_log_heads_append_only ON audit_log_heads;
+		DROP TRIGGER IF EXISTS audit_log_leaves_append_only ON audit_log_leaves`
 )
 
 // fresh returns an empty store of the same kind.

@@ -101,7 +101,7 @@ func TestRedact(t *testing.T) {
 		}
 
 		// A kept leaf hash changed behind the triggers' back is named.
-		l.exec(t, `UPDATE audit_log_entries SET redacted_leaf = $1 WHERE leaf_index = 6`, bytes.Repeat([]byte{7}, 32))
+		l.exec(t, `UPDATE audit_log_entries SET redacted_leaf = $1 WHERE seq = (SELECT seq FROM audit_log_leaves WHERE leaf_index = 6)`, bytes.Repeat([]byte{7}, 32))
 		_, err = l.verify(t, true)
 		wantBad(t, err, 6, "redacted")
 		// And changed in the tree too, it breaks the checkpoints.

@@ -70,7 +70,8 @@ func wantBad(t *testing.T, err error, index int64, what string) {
 // consistent, shorter log.
 func (l tamperLog) truncate(t *testing.T, size int) {
 	t.Helper()
-	l.exec(t, `DELETE FROM audit_log_entries WHERE leaf_index >= $1`, size)
+	l.exec(t, `DELETE FROM audit_log_entries WHERE seq IN (SELECT seq FROM audit_log_leaves WHERE leaf_index >= $1)`, size)
+	l.exec(t, `DELETE FROM audit_log_leaves WHERE leaf_index >= $1`, size)
 	l.exec(t, `DELETE FROM audit_log_nodes WHERE (idx + 1) << level > $1`, size)
 	l.exec(t, `DELETE FROM audit_log_heads WHERE size > $1`, size)
 }
@@ -92,7 +93,7 @@ func TestVerify(t *testing.T) {
 		})
 		t.Run("changed entry", func(t *testing.T) {
 			l := newTamperLog(t, b.fresh(t), key)
-			l.exec(t, `UPDATE audit_log_entries SET purpose = 'marketing' WHERE leaf_index = 9`)
+			l.exec(t, `UPDATE audit_log_entries SET purpose = 'marketing' WHERE seq = (SELECT seq FROM audit_log_leaves WHERE leaf_index = 9)`)
 			_, err := l.verify(t, false)
 			wantBad(t, err, 9, "changed")
 		})
@@ -100,7 +101,7 @@ func TestVerify(t *testing.T) {
 			l := newTamperLog(t, b.fresh(t), key)
 			e, _ := l.store.LogEntries(ctx, 9, 10)
 			e[0].Purpose = "marketing"
-			l.exec(t, `UPDATE audit_log_entries SET purpose = 'marketing' WHERE leaf_index = 9`)
+			l.exec(t, `UPDATE audit_log_entries SET purpose = 'marketing' WHERE seq = (SELECT seq FROM audit_log_leaves WHERE leaf_index = 9)`)
 			l.exec(t, `UPDATE audit_log_nodes SET hash = $1 WHERE level = 0 AND idx = 9`, audit.LeafHash(e[0]))
 			_, err := l.verify(t, false)
 			// The signed head of size 12 no longer matches: the fault is
@@ -109,13 +110,15 @@ func TestVerify(t *testing.T) {
 		})
 		t.Run("deleted in the middle", func(t *testing.T) {
 			l := newTamperLog(t, b.fresh(t), key)
-			l.exec(t, `DELETE FROM audit_log_entries WHERE leaf_index = 9`)
+			l.exec(t, `DELETE FROM audit_log_entries WHERE seq = (SELECT seq FROM audit_log_leaves WHERE leaf_index = 9)`)
+			l.exec(t, `DELETE FROM audit_log_leaves WHERE leaf_index = 9`)
 			_, err := l.verify(t, false)
 			wantBad(t, err, 9, "missing")
 		})
 		t.Run("deleted at the tail", func(t *testing.T) {
 			l := newTamperLog(t, b.fresh(t), key)
-			l.exec(t, `DELETE FROM audit_log_entries WHERE leaf_index >= 17`)
+			l.exec(t, `DELETE FROM audit_log_entries WHERE seq IN (SELECT seq FROM audit_log_leaves WHERE leaf_index >= 17)`)
+			l.exec(t, `DELETE FROM audit_log_leaves WHERE leaf_index >= 17`)
 			_, err := l.verify(t, false)
 			wantBad(t, err, 17, "tail was cut")
 		})
@@ -136,9 +139,9 @@ func TestVerify(t *testing.T) {
 		})
 		t.Run("reordered", func(t *testing.T) {
 			l := newTamperLog(t, b.fresh(t), key)
-			l.exec(t, `UPDATE audit_log_entries SET leaf_index = 1000 WHERE leaf_index = 5`)
-			l.exec(t, `UPDATE audit_log_entries SET leaf_index = 5 WHERE leaf_index = 6`)
-			l.exec(t, `UPDATE audit_log_entries SET leaf_index = 6 WHERE leaf_index = 1000`)
+			l.exec(t, `UPDATE audit_log_leaves SET leaf_index = 1000 WHERE leaf_index = 5`)
+			l.exec(t, `UPDATE audit_log_leaves SET leaf_index = 5 WHERE leaf_index = 6`)
+			l.exec(t, `UPDATE audit_log_leaves SET leaf_index = 6 WHERE leaf_index = 1000`)
 			_, err := l.verify(t, false)
 			wantBad(t, err, 5, "changed or moved")
 		})

@@ -116,7 +116,8 @@ func tamperAudit(t *testing.T, ts *testServer, stmts ...string) {
 		defer db.Close()
 		stmts = append([]string{`DROP TRIGGER IF EXISTS audit_log_entries_no_delete`, `DROP TRIGGER IF EXISTS audit_log_entries_guard`,
 			`DROP TRIGGER IF EXISTS audit_log_nodes_no_update`, `DROP TRIGGER IF EXISTS audit_log_nodes_no_delete`,
-			`DROP TRIGGER IF EXISTS audit_log_heads_no_update`, `DROP TRIGGER IF EXISTS audit_log_heads_no_delete`}, stmts...)
+			`DROP TRIGGER IF EXISTS audit_log_heads_no_update`, `DROP TRIGGER IF EXISTS audit_log_heads_no_delete`,
+			`DROP TRIGGER IF EXISTS audit_log_leaves_no_update`, `DROP TRIGGER IF EXISTS audit_log_leaves_no_delete`}, stmts...)
 		for _, q := range stmts {
 			if _, err := db.ExecContext(ctx, q); err != nil {
 				t.Fatalf("%s: %v", q, err)
@@ -134,7 +135,8 @@ func tamperAudit(t *testing.T, ts *testServer, stmts ...string) {
 	u.RawQuery = q.Encode()
 	stmts = append([]string{`DROP TRIGGER IF EXISTS audit_log_entries_guard ON audit_log_entries`,
 		`DROP TRIGGER IF EXISTS audit_log_nodes_append_only ON audit_log_nodes`,
-		`DROP TRIGGER IF EXISTS audit_log_heads_append_only ON audit_log_heads`}, stmts...)
+		`DROP TRIGGER IF EXISTS audit_log_heads_append_only ON audit_log_heads`,
+		`DROP TRIGGER IF EXISTS audit_log_leaves_append_only ON audit_log_leaves`}, stmts...)
 	pgtest.Exec(t, ctx, u.String(), strings.Join(stmts, "; "))
 }
 
@@ -193,28 +195,30 @@ func TestAuditVerifyTamper(t *testing.T) {
 			{name: "untouched", want: "ok: 30 entries, "},
 			{
 				name:   "field changed",
-				tamper: sqlTamper(`UPDATE audit_log_entries SET outcome = 'failure' WHERE leaf_index = 11`),
+				tamper: sqlTamper(`UPDATE audit_log_entries SET outcome = 'failure' WHERE seq = (SELECT seq FROM audit_log_leaves WHERE leaf_index = 11)`),
 				want:   "entry 12: ",
 			},
 			{
-				name:   "entry deleted in the middle",
-				tamper: sqlTamper(`DELETE FROM audit_log_entries WHERE leaf_index = 16`),
-				want:   "entry 17: missing",
+				name: "entry deleted in the middle",
+				tamper: sqlTamper(`DELETE FROM audit_log_entries WHERE seq = (SELECT seq FROM audit_log_leaves WHERE leaf_index = 16)`,
+					`DELETE FROM audit_log_leaves WHERE leaf_index = 16`),
+				want: "entry 17: missing",
 			},
 			{
 				name: "tail cut behind the published checkpoint",
 				// The tree nodes and signed heads go too: only the
 				// published checkpoint remembers.
-				tamper: sqlTamper(`DELETE FROM audit_log_entries WHERE leaf_index >= 27`,
+				tamper: sqlTamper(`DELETE FROM audit_log_entries WHERE seq IN (SELECT seq FROM audit_log_leaves WHERE leaf_index >= 27)`,
+					`DELETE FROM audit_log_leaves WHERE leaf_index >= 27`,
 					`DELETE FROM audit_log_nodes WHERE ((idx + 1) << level) > 27`,
 					`DELETE FROM audit_log_heads WHERE size > 27`),
 				want: "entry 28: missing: the published checkpoint of size 30 vouches for 30 entries, the log has 27 (its tail was cut)",
 			},
 			{
 				name: "entries reordered",
-				tamper: sqlTamper(`UPDATE audit_log_entries SET leaf_index = 1000 WHERE leaf_index = 4`,
-					`UPDATE audit_log_entries SET leaf_index = 4 WHERE leaf_index = 8`,
-					`UPDATE audit_log_entries SET leaf_index = 8 WHERE leaf_index = 1000`),
+				tamper: sqlTamper(`UPDATE audit_log_leaves SET leaf_index = 1000 WHERE leaf_index = 4`,
+					`UPDATE audit_log_leaves SET leaf_index = 4 WHERE leaf_index = 8`,
+					`UPDATE audit_log_leaves SET leaf_index = 8 WHERE leaf_index = 1000`),
 				want: "entry 5: ",
 			},
 			{
@@ -223,7 +227,8 @@ func TestAuditVerifyTamper(t *testing.T) {
 				// and signs it: the database is consistent again, the
 				// published checkpoint of 30 entries is not.
 				tamper: func(t *testing.T, ts *testServer) {
-					tamperAudit(t, ts, `DELETE FROM audit_log_entries WHERE leaf_index >= 15`,
+					tamperAudit(t, ts, `DELETE FROM audit_log_entries WHERE seq IN (SELECT seq FROM audit_log_leaves WHERE leaf_index >= 15)`,
+						`DELETE FROM audit_log_leaves WHERE leaf_index >= 15`,
 						`DELETE FROM audit_log_nodes WHERE ((idx + 1) << level) > 15`,
 						`DELETE FROM audit_log_heads WHERE size > 15`)
 					appendAuditDetail(t, ts, 15, "forked step")

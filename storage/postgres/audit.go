@@ -38,8 +38,9 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.
 // query names only the conditions the filter sets, so that each combination
 // gets a plan of its own: a generic plan of one query for every filter,
 // each condition guarded by "or the parameter is empty", would scan the
-// table. The orders match the indexes of migrations 0011 and 0012 (NULLS LAST
-// ascending is an index's own order; newest first scans it backwards).
+// table. Log order is the leaves' (migration 0023): a writer's entry may
+// commit, and be integrated, after one written after it, so writing order
+// (seq) is not log order here; entries without a leaf (pending) come last.
 func (s *Store) AuditEntries(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEntry, error) {
 	var where []string
 	var args []any
@@ -48,54 +49,67 @@ func (s *Store) AuditEntries(ctx context.Context, f storage.AuditFilter) ([]stor
 		where = append(where, strings.ReplaceAll(c, "$?", "$"+strconv.Itoa(len(args))))
 	}
 	if f.CitizenID != "" {
-		cond("citizen_id = $?", f.CitizenID)
+		cond("e.citizen_id = $?", f.CitizenID)
 	}
 	if f.AgencyID != "" {
-		cond("agency_id = $?", f.AgencyID)
+		cond("e.agency_id = $?", f.AgencyID)
 	}
 	if f.PermitID != "" {
-		cond("permit_id = $?", f.PermitID)
+		cond("e.permit_id = $?", f.PermitID)
 	}
 	if f.ClientID != "" {
-		cond("client_id = $?", f.ClientID)
+		cond("e.client_id = $?", f.ClientID)
 	}
 	switch f.Outcome {
 	case "":
 	case "success":
-		where = append(where, "outcome IN ('success', '')")
+		where = append(where, "e.outcome IN ('success', '')")
 	default:
-		cond("outcome = $?", f.Outcome)
+		cond("e.outcome = $?", f.Outcome)
 	}
 	if !f.Since.IsZero() {
-		cond("at >= $?", f.Since)
+		cond("e.at >= $?", f.Since)
 	}
 	if !f.Until.IsZero() {
-		cond("at < $?", f.Until)
+		cond("e.at < $?", f.Until)
 	}
 	if len(f.Types) > 0 {
-		cond("type = ANY($?)", f.Types)
+		cond("e.type = ANY($?)", f.Types)
 	}
 	if f.FromSeq > 0 {
-		cond("(leaf_index >= $? OR leaf_index IS NULL)", f.FromSeq-1)
+		cond("(l.leaf_index >= $? OR l.leaf_index IS NULL)", f.FromSeq-1)
 	}
 	if f.ToSeq > 0 {
-		cond("leaf_index <= $?", f.ToSeq-1)
+		cond("l.leaf_index <= $?", f.ToSeq-1)
 	}
-	q := `SELECT ` + logEntryCols + ` FROM audit_log_entries`
+	// One statement, so one snapshot: the integrated entries by their
+	// leaves' index, and the pending ones, those of transactions from the
+	// newest head's pending_txid up without a leaf (auditlog.go), each
+	// limited on its own index, then merged.
+	filter := ""
 	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
+		filter = ` AND ` + strings.Join(where, " AND ")
 	}
+	dir, parts := "ASC", "ASC"
 	if f.Newest {
-		q += ` ORDER BY leaf_index DESC NULLS FIRST, seq DESC`
-	} else {
-		q += ` ORDER BY leaf_index ASC NULLS LAST, seq ASC`
+		dir, parts = "DESC", "DESC" // the pending first, newest first
 	}
+	limit := ""
 	if f.Limit > 0 {
 		args = append(args, f.Limit)
-		q += ` LIMIT $` + strconv.Itoa(len(args))
+		limit = ` LIMIT $` + strconv.Itoa(len(args))
 	}
+	q := `(SELECT 0 AS part, l.leaf_index AS k, ` + logEntryCols + `
+			FROM audit_log_leaves l JOIN audit_log_entries e ON e.seq = l.seq
+			WHERE true` + filter + ` ORDER BY l.leaf_index ` + dir + limit + `)
+		UNION ALL
+		(SELECT 1, e.seq, ` + logEntryCols + ` FROM ` + logEntryTables + `
+			WHERE e.txid >= coalesce((SELECT pending_txid FROM audit_log_heads ORDER BY size DESC LIMIT 1), 0)
+				AND l.seq IS NULL` + filter + ` ORDER BY e.seq ` + dir + limit + `)
+		ORDER BY part ` + parts + `, k ` + dir + limit
+	var part, k int64
 	return collect(ctx, s, "audit entries", func(row pgx.Row) (storage.AuditEntry, error) {
-		e, err := scanLogEntry(row)
+		e, err := scanLogEntry(row, &part, &k)
 		return storage.AuditEntryOf(e), err
 	}, q, args...)
 }

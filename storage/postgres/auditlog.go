@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/dopaid/dopaid/storage"
 )
@@ -22,8 +21,16 @@ import (
 // and a replica that dies mid-batch loses the lock with its connection, so
 // another takes over at its next round.
 
-const logEntryCols = `id, at, type, actor, citizen_id, agency_id, permit_id, client_id, purpose,
-	claims, ial, outcome, detail, leaf_index, redacted_leaf`
+// Entries are written once and never changed (but for retention's
+// redaction); an entry's place in the log is its row in audit_log_leaves
+// (migration 0023), and an entry without one is pending.
+
+// logEntryCols are an entry's columns, read from logEntryTables.
+const logEntryCols = `e.id, e.at, e.type, e.actor, e.citizen_id, e.agency_id, e.permit_id, e.client_id, e.purpose,
+	e.claims, e.ial, e.outcome, e.detail, l.leaf_index, e.redacted_leaf`
+
+// logEntryTables are the entries with their leaves, if they have one.
+const logEntryTables = `audit_log_entries e LEFT JOIN audit_log_leaves l ON l.seq = e.seq`
 
 func scanLogEntry(row pgx.Row, extra ...any) (storage.LogEntry, error) {
 	var e storage.LogEntry
@@ -140,7 +147,8 @@ func (s *Store) IntegrateLog(ctx context.Context, max int,
 
 	var locked bool
 	var head storage.LogHead
-	var seqs []int64
+	var xmin int64
+	var seqs, txids []int64
 	var pending []storage.LogEntry
 	b := &pgx.Batch{}
 	b.Queue(integrateLock).QueryRow(func(row pgx.Row) error { return row.Scan(&locked) })
@@ -155,15 +163,28 @@ func (s *Store) IntegrateLog(ctx context.Context, max int,
 		head = h
 		return err
 	})
-	b.Queue(`SELECT seq, `+logEntryCols+` FROM audit_log_entries WHERE leaf_index IS NULL ORDER BY seq LIMIT $1`, max).
+	// Every transaction below this statement's xmin had ended before it
+	// began, so each of its entries is visible to the next statement.
+	b.Queue(`SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&xmin)
+	})
+	// The pending entries: from the head's pending_txid up (migration 0023),
+	// without a leaf, in the order of their transactions (a writer's
+	// transaction begins after an earlier one's commit returned, so it has
+	// a higher txid), then of writing.
+	b.Queue(`SELECT e.seq, e.txid, `+logEntryCols+` FROM `+logEntryTables+`
+		WHERE e.txid >= coalesce((SELECT pending_txid FROM audit_log_heads ORDER BY size DESC LIMIT 1), 0)
+			AND l.seq IS NULL
+		ORDER BY e.txid, e.seq LIMIT $1`, max).
 		Query(func(rows pgx.Rows) error {
 			for rows.Next() {
-				var seq int64
-				e, err := scanLogEntry(rows, &seq)
+				var seq, txid int64
+				e, err := scanLogEntry(rows, &seq, &txid)
 				if err != nil {
 					return err
 				}
 				seqs = append(seqs, seq)
+				txids = append(txids, txid)
 				pending = append(pending, e)
 			}
 			return rows.Err()
@@ -199,19 +220,24 @@ func (s *Store) IntegrateLog(ctx context.Context, max int,
 		levels[i], nodeIdx[i], hashes[i] = int16(n.Level), n.Index, n.Hash
 	}
 	h := out.Head
+	// The next round looks from the lowest transaction that may still
+	// have entries pending: the xmin (every older one ended, and this round
+	// took all its entries) unless the batch was full, and then the last
+	// entry's transaction at most (the entries left have its txid or a
+	// higher one, or belong to transactions at or above the xmin).
+	next := xmin
+	if len(pending) == max {
+		next = min(next, txids[len(txids)-1])
+	}
 	b = &pgx.Batch{}
-	b.Queue(`UPDATE audit_log_entries e SET leaf_index = v.idx
-		FROM unnest($1::bigint[], $2::bigint[]) AS v(seq, idx)
-		WHERE e.seq = v.seq AND e.leaf_index IS NULL`, seqs, idx).Exec(func(ct pgconn.CommandTag) error {
-		if ct.RowsAffected() != int64(len(seqs)) {
-			return fmt.Errorf("%d of %d entries were integrated meanwhile: %w", int64(len(seqs))-ct.RowsAffected(), len(seqs), storage.ErrConflict)
-		}
-		return nil
-	})
+	// A seq already in the leaves (another integrator's round) fails the
+	// primary key: ErrConflict below, and nothing is written.
+	b.Queue(`INSERT INTO audit_log_leaves (seq, leaf_index)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[])`, seqs, idx)
 	b.Queue(`INSERT INTO audit_log_nodes (level, idx, hash)
 		SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])`, levels, nodeIdx, hashes)
-	b.Queue(`INSERT INTO audit_log_heads (size, prev_size, root, compact, at, checkpoint)
-		VALUES ($1, $2, $3, $4, $5, $6)`, h.Size, head.Size, h.Root, blob(bytes.Join(h.Range, nil)), h.At, h.Checkpoint)
+	b.Queue(`INSERT INTO audit_log_heads (size, prev_size, root, compact, at, checkpoint, pending_txid)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, h.Size, head.Size, h.Root, blob(bytes.Join(h.Range, nil)), h.At, h.Checkpoint, next)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		err = wrap("integrate log: write", err)
 		if errors.Is(err, storage.ErrAlreadyExists) {
@@ -316,13 +342,13 @@ func (s *Store) LogNodes(ctx context.Context, ids []storage.LogNodeID) ([][]byte
 // LogEntries lists the integrated entries with from ≤ Index < to, by Index.
 func (s *Store) LogEntries(ctx context.Context, from, to int64) ([]storage.LogEntry, error) {
 	return collect(ctx, s, "log entries", func(row pgx.Row) (storage.LogEntry, error) { return scanLogEntry(row) },
-		`SELECT `+logEntryCols+` FROM audit_log_entries
-		WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index`, from, to)
+		`SELECT `+logEntryCols+` FROM audit_log_leaves l JOIN audit_log_entries e ON e.seq = l.seq
+		WHERE l.leaf_index >= $1 AND l.leaf_index < $2 ORDER BY l.leaf_index`, from, to)
 }
 
 // LogEntry returns the entry with that ID, integrated or not.
 func (s *Store) LogEntry(ctx context.Context, id string) (storage.LogEntry, error) {
-	e, err := scanLogEntry(s.pool.QueryRow(ctx, `SELECT `+logEntryCols+` FROM audit_log_entries WHERE id = $1`, id))
+	e, err := scanLogEntry(s.pool.QueryRow(ctx, `SELECT `+logEntryCols+` FROM `+logEntryTables+` WHERE e.id = $1`, id))
 	if err != nil {
 		return storage.LogEntry{}, wrap(fmt.Sprintf("log entry %q", id), err)
 	}
@@ -333,7 +359,7 @@ func (s *Store) LogEntry(ctx context.Context, id string) (storage.LogEntry, erro
 // written before before and not yet redacted, oldest leaf first, in one
 // statement: each keeps its ID, time, type and leaf index, and gets its leaf
 // hash (the level-0 node the tree holds for it) as its redaction marker, as
-// migration 0014's trigger demands. Nodes and heads are not touched.
+// migration 0023's trigger demands. Nodes, leaves and heads are not touched.
 func (s *Store) RedactLogEntries(ctx context.Context, before time.Time, max int) (int, error) {
 	if max <= 0 {
 		return 0, fmt.Errorf("postgres: redact log entries: batch size %d", max)
@@ -341,11 +367,11 @@ func (s *Store) RedactLogEntries(ctx context.Context, before time.Time, max int)
 	ct, err := s.pool.Exec(ctx, `UPDATE audit_log_entries e SET actor = '', citizen_id = '', agency_id = '',
 			permit_id = '', client_id = '', purpose = '', claims = '{}', ial = '', outcome = '', detail = '',
 			redacted_leaf = n.hash
-		FROM audit_log_nodes n
-		WHERE n.level = 0 AND n.idx = e.leaf_index AND e.seq IN (
-			SELECT seq FROM audit_log_entries
-			WHERE leaf_index IS NOT NULL AND redacted_leaf IS NULL AND at < $1
-			ORDER BY leaf_index LIMIT $2)`, before, max)
+		FROM audit_log_leaves l JOIN audit_log_nodes n ON n.level = 0 AND n.idx = l.leaf_index
+		WHERE l.seq = e.seq AND e.seq IN (
+			SELECT e2.seq FROM audit_log_leaves l2 JOIN audit_log_entries e2 ON e2.seq = l2.seq
+			WHERE e2.redacted_leaf IS NULL AND e2.at < $1
+			ORDER BY l2.leaf_index LIMIT $2)`, before, max)
 	if err != nil {
 		return 0, wrap("redact log entries", err)
 	}

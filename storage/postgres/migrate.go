@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,10 +61,17 @@ func migrations() ([]migration, error) {
 // version is applied exactly once; a failing migration leaves the schema as it
 // was. Versions the database has that this binary does not know (a newer
 // replica migrated first) are left alone.
-func (s *Store) Migrate(ctx context.Context) error {
+func (s *Store) Migrate(ctx context.Context) error { return s.migrate(ctx, 0) }
+
+// migrate applies the migrations up to version upTo, or all if upTo is 0
+// (tests build older schemas with it).
+func (s *Store) migrate(ctx context.Context, upTo int) error {
 	ms, err := migrations()
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	if upTo > 0 {
+		ms = slices.DeleteFunc(ms, func(m migration) bool { return m.version > upTo })
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		const lock = `SELECT pg_advisory_xact_lock(hashtextextended('dopaid migrate ' || current_schema(), 0))`

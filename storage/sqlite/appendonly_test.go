@@ -14,8 +14,9 @@ import (
 )
 
 // TestAuditLogAppendOnly: the database itself refuses to delete or change
-// the audit log's entries, nodes and heads (migration 0014's triggers), but
-// for the integrator's leaf index and retention's redaction.
+// the audit log's entries, leaves, nodes and heads (migration 0014's and
+// 0023's triggers), but for retention's redaction: integration only
+// inserts leaves, and no UPDATE of an entry is let through but that.
 func TestAuditLogAppendOnly(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "dopaid.db")
@@ -38,15 +39,22 @@ func TestAuditLogAppendOnly(t *testing.T) {
 		stmt string
 		args []any
 	}{
-		{`DELETE FROM audit_log_entries WHERE leaf_index = 0`, nil},
-		{`DELETE FROM audit_log_entries WHERE leaf_index IS NULL`, nil},
-		{`UPDATE audit_log_entries SET purpose = 'marketing' WHERE leaf_index = 0`, nil},
-		{`UPDATE audit_log_entries SET purpose = 'marketing' WHERE leaf_index IS NULL`, nil},
-		{`UPDATE audit_log_entries SET leaf_index = 7 WHERE leaf_index = 1`, nil},
-		// A redaction with the wrong leaf hash, or one that keeps contents.
+		{`DELETE FROM audit_log_entries WHERE id = 'e-0'`, nil},
+		{`DELETE FROM audit_log_entries WHERE id = 'e-2'`, nil},
+		{`UPDATE audit_log_entries SET purpose = 'marketing' WHERE id = 'e-0'`, nil},
+		{`UPDATE audit_log_entries SET purpose = 'marketing' WHERE id = 'e-2'`, nil},
+		// Not even an UPDATE that changes nothing, integrated or pending.
+		{`UPDATE audit_log_entries SET detail = detail WHERE id = 'e-0'`, nil},
+		{`UPDATE audit_log_entries SET seq = seq WHERE id = 'e-2'`, nil},
+		{`DELETE FROM audit_log_leaves WHERE leaf_index = 1`, nil},
+		{`UPDATE audit_log_leaves SET leaf_index = 7 WHERE leaf_index = 1`, nil},
+		// A redaction with the wrong leaf hash, one that keeps contents, or
+		// one of an entry not yet integrated.
 		{`UPDATE audit_log_entries SET actor = '', citizen_id = '', agency_id = '', permit_id = '', client_id = '',
-			purpose = '', claims = '[]', ial = '', outcome = '', detail = '', redacted_leaf = x'00' WHERE leaf_index = 0`, nil},
-		{`UPDATE audit_log_entries SET actor = '', redacted_leaf = ? WHERE leaf_index = 0`, []any{leaf[:]}},
+			purpose = '', claims = '[]', ial = '', outcome = '', detail = '', redacted_leaf = x'00' WHERE id = 'e-0'`, nil},
+		{`UPDATE audit_log_entries SET actor = '', redacted_leaf = ? WHERE id = 'e-0'`, []any{leaf[:]}},
+		{`UPDATE audit_log_entries SET actor = '', citizen_id = '', agency_id = '', permit_id = '', client_id = '',
+			purpose = '', claims = '[]', ial = '', outcome = '', detail = '', redacted_leaf = ? WHERE id = 'e-2'`, []any{leaf[:]}},
 		{`DELETE FROM audit_log_nodes`, nil},
 		{`UPDATE audit_log_nodes SET hash = x'00' WHERE level = 0 AND idx = 0`, nil},
 		{`DELETE FROM audit_log_heads`, nil},
@@ -64,7 +72,7 @@ func TestAuditLogAppendOnly(t *testing.T) {
 	if n, err := s.RedactLogEntries(ctx, time.Now(), 10); err != nil || n != 3 {
 		t.Errorf("RedactLogEntries = %d, %v; want 3", n, err)
 	}
-	if _, err := db.ExecContext(ctx, `UPDATE audit_log_entries SET detail = 'back' WHERE leaf_index = 0`); err == nil {
+	if _, err := db.ExecContext(ctx, `UPDATE audit_log_entries SET detail = 'back' WHERE id = 'e-0'`); err == nil {
 		t.Errorf("UPDATE of a redacted entry: no error")
 	}
 }

@@ -27,12 +27,13 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.
 }
 
 // AuditEntries lists the entries matching f in log order (integrated ones
-// by leaf index, then the others as written), or newest first.
+// by leaf index, then the pending ones, without a leaf, as written), or
+// newest first.
 func (s *Store) AuditEntries(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEntry, error) {
 	var where []string
 	var args []any
 	for _, c := range []struct{ col, val string }{
-		{"citizen_id", f.CitizenID}, {"agency_id", f.AgencyID}, {"permit_id", f.PermitID}, {"client_id", f.ClientID},
+		{"e.citizen_id", f.CitizenID}, {"e.agency_id", f.AgencyID}, {"e.permit_id", f.PermitID}, {"e.client_id", f.ClientID},
 	} {
 		if c.val != "" {
 			where = append(where, c.col+" = ?")
@@ -42,41 +43,44 @@ func (s *Store) AuditEntries(ctx context.Context, f storage.AuditFilter) ([]stor
 	switch f.Outcome {
 	case "":
 	case "success":
-		where = append(where, "outcome IN ('success', '')")
+		where = append(where, "e.outcome IN ('success', '')")
 	default:
-		where = append(where, "outcome = ?")
+		where = append(where, "e.outcome = ?")
 		args = append(args, f.Outcome)
 	}
 	if !f.Since.IsZero() {
-		where = append(where, "at >= ?")
+		where = append(where, "e.at >= ?")
 		args = append(args, f.Since.UnixMilli())
 	}
 	if !f.Until.IsZero() {
-		where = append(where, "at < ?")
+		where = append(where, "e.at < ?")
 		args = append(args, f.Until.UnixMilli())
 	}
 	if len(f.Types) > 0 {
-		where = append(where, "type IN (?"+strings.Repeat(", ?", len(f.Types)-1)+")")
+		where = append(where, "e.type IN (?"+strings.Repeat(", ?", len(f.Types)-1)+")")
 		for _, t := range f.Types {
 			args = append(args, t)
 		}
 	}
 	if f.FromSeq > 0 {
-		where = append(where, "(leaf_index >= ? OR leaf_index IS NULL)")
+		where = append(where, "(l.leaf_index >= ? OR l.leaf_index IS NULL)")
 		args = append(args, f.FromSeq-1)
 	}
 	if f.ToSeq > 0 {
-		where = append(where, "leaf_index <= ?")
+		where = append(where, "l.leaf_index <= ?")
 		args = append(args, f.ToSeq-1)
 	}
-	q := `SELECT ` + logEntryColumns + ` FROM audit_log_entries`
+	q := `SELECT ` + logEntryColumns + ` FROM ` + logEntryTables
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
+	// Log order is seq order here (see auditlog.go: leaves are given in
+	// seq order, and every pending entry comes after every integrated one),
+	// which the filters' indexes (migration 0023) hold.
 	if f.Newest {
-		q += ` ORDER BY leaf_index DESC NULLS FIRST, seq DESC`
+		q += ` ORDER BY e.seq DESC`
 	} else {
-		q += ` ORDER BY leaf_index ASC NULLS LAST, seq ASC`
+		q += ` ORDER BY e.seq ASC`
 	}
 	if f.Limit > 0 {
 		q += ` LIMIT ?`

@@ -16,9 +16,21 @@ import (
 // audit). The one write connection is the integration right: IntegrateLog
 // runs in a BEGIN IMMEDIATE transaction, which excludes every other writer,
 // in this process or another on the same file.
+//
+// Entries are written once and never changed (but for retention's
+// redaction); an entry's place in the log is its row in audit_log_leaves
+// (migration 0023), and an entry without one is pending. Writers commit one
+// after another on the one write connection and seq grows with each, and
+// the integrator takes the pending entries lowest seq first: so every
+// integrated entry has a lower seq than every pending one, and the pending
+// entries are those after the highest seq in audit_log_leaves.
 
-const logEntryColumns = `id, at, type, actor, citizen_id, agency_id, permit_id, client_id, purpose,
-	claims, ial, outcome, detail, leaf_index, redacted_leaf`
+// logEntryColumns are an entry's columns, read from logEntryTables.
+const logEntryColumns = `e.id, e.at, e.type, e.actor, e.citizen_id, e.agency_id, e.permit_id, e.client_id, e.purpose,
+	e.claims, e.ial, e.outcome, e.detail, l.leaf_index, e.redacted_leaf`
+
+// logEntryTables are the entries with their leaves, if they have one.
+const logEntryTables = `audit_log_entries e LEFT JOIN audit_log_leaves l ON l.seq = e.seq`
 
 func scanLogEntry(row scanner) (storage.LogEntry, error) {
 	var e storage.LogEntry
@@ -35,8 +47,9 @@ func scanLogEntry(row scanner) (storage.LogEntry, error) {
 // insertLogEntries inserts es, not yet integrated, in tx. An action's
 // transaction calls it so that the action and its entry commit together.
 func insertLogEntries(ctx context.Context, tx *sql.Tx, es []storage.LogEntry) error {
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_log_entries (`+logEntryColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_log_entries (id, at, type, actor, citizen_id, agency_id,
+		permit_id, client_id, purpose, claims, ial, outcome, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return wrap(err, "append log entries")
 	}
@@ -82,7 +95,8 @@ func (s *Store) logAppended() {
 
 // IntegrateLog gives up to max pending entries, in the order they were
 // written, the leaf indices after the newest head's size, and stores what fn
-// makes of them (new nodes and head), all in one write transaction.
+// makes of them (new nodes and head), all in one write transaction: one
+// INSERT … SELECT of the round's leaves, the nodes, the head.
 func (s *Store) IntegrateLog(ctx context.Context, max int,
 	fn func(storage.LogHead, []storage.LogEntry) (storage.LogIntegration, error),
 ) (int, error) {
@@ -91,7 +105,9 @@ func (s *Store) IntegrateLog(ctx context.Context, max int,
 	}
 	var n int
 	var fnErr error
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	// The round yields to requests: it rides at the end of the next group
+	// commit (groupcommit.go), one short write in their transaction.
+	err := s.txBackground(ctx, func(tx *sql.Tx) error {
 		head, err := scanLogHead(tx.QueryRowContext(ctx, `SELECT `+logHeadColumns+` FROM audit_log_heads ORDER BY size DESC LIMIT 1`))
 		if errors.Is(err, sql.ErrNoRows) {
 			head, err = storage.LogHead{}, nil
@@ -99,8 +115,8 @@ func (s *Store) IntegrateLog(ctx context.Context, max int,
 		if err != nil {
 			return wrap(err, "integrate log: head")
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT seq, `+logEntryColumns+` FROM audit_log_entries
-			WHERE leaf_index IS NULL ORDER BY seq LIMIT ?`, max)
+		rows, err := tx.QueryContext(ctx, `SELECT e.seq, `+logEntryColumns+` FROM `+logEntryTables+`
+			WHERE e.seq > coalesce((SELECT max(seq) FROM audit_log_leaves), 0) ORDER BY e.seq LIMIT ?`, max)
 		if err != nil {
 			return wrap(err, "integrate log: pending")
 		}
@@ -132,19 +148,20 @@ func (s *Store) IntegrateLog(ctx context.Context, max int,
 		if want := head.Size + int64(len(pending)); out.Head.Size != want {
 			return fmt.Errorf("sqlite: integrate log: new head has size %d, want %d", out.Head.Size, want)
 		}
-		upd, err := tx.PrepareContext(ctx, `UPDATE audit_log_entries SET leaf_index = ? WHERE seq = ? AND leaf_index IS NULL`)
+		// One statement for the round's leaves: the pending entries taken
+		// are the seqs from the first to the last, numbered in order.
+		res, err := tx.ExecContext(ctx, `INSERT INTO audit_log_leaves (seq, leaf_index)
+			SELECT seq, ? + row_number() OVER (ORDER BY seq) - 1 FROM audit_log_entries
+			WHERE seq >= ? AND seq <= ? ORDER BY seq`, head.Size, seqs[0], seqs[len(seqs)-1])
 		if err != nil {
-			return wrap(err, "integrate log")
+			err = wrap(err, "integrate log: leaves")
+			if errors.Is(err, storage.ErrAlreadyExists) {
+				err = fmt.Errorf("%w: %w", storage.ErrConflict, err)
+			}
+			return err
 		}
-		defer upd.Close()
-		for i, seq := range seqs {
-			res, err := upd.ExecContext(ctx, head.Size+int64(i), seq)
-			if err != nil {
-				return wrap(err, "integrate log: entry %q", pending[i].ID)
-			}
-			if k, err := res.RowsAffected(); err != nil || k != 1 {
-				return fmt.Errorf("sqlite: integrate log: entry %q was integrated meanwhile: %w", pending[i].ID, storage.ErrConflict)
-			}
+		if k, err := res.RowsAffected(); err != nil || k != int64(len(seqs)) {
+			return fmt.Errorf("sqlite: integrate log: %d leaves for %d entries: %w", k, len(seqs), storage.ErrConflict)
 		}
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO audit_log_nodes (level, idx, hash) VALUES (?, ?, ?)`)
 		if err != nil {
@@ -282,8 +299,9 @@ func (s *Store) LogNodes(ctx context.Context, ids []storage.LogNodeID) ([][]byte
 
 // LogEntries lists the integrated entries with from ≤ Index < to, by Index.
 func (s *Store) LogEntries(ctx context.Context, from, to int64) ([]storage.LogEntry, error) {
-	es, err := queryList(ctx, s.r, scanLogEntry, `SELECT `+logEntryColumns+` FROM audit_log_entries
-		WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index`, from, to)
+	es, err := queryList(ctx, s.r, scanLogEntry, `SELECT `+logEntryColumns+`
+		FROM audit_log_leaves l JOIN audit_log_entries e ON e.seq = l.seq
+		WHERE l.leaf_index >= ? AND l.leaf_index < ? ORDER BY l.leaf_index`, from, to)
 	if err != nil {
 		return nil, wrap(err, "log entries")
 	}
@@ -292,7 +310,7 @@ func (s *Store) LogEntries(ctx context.Context, from, to int64) ([]storage.LogEn
 
 // LogEntry returns the entry with that ID, integrated or not.
 func (s *Store) LogEntry(ctx context.Context, id string) (storage.LogEntry, error) {
-	e, err := scanLogEntry(s.r.QueryRowContext(ctx, `SELECT `+logEntryColumns+` FROM audit_log_entries WHERE id = ?`, id))
+	e, err := scanLogEntry(s.r.QueryRowContext(ctx, `SELECT `+logEntryColumns+` FROM `+logEntryTables+` WHERE e.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.LogEntry{}, fmt.Errorf("sqlite: log entry %q: %w", id, storage.ErrNotFound)
 	}
@@ -306,20 +324,22 @@ func (s *Store) LogEntry(ctx context.Context, id string) (storage.LogEntry, erro
 // written before before and not yet redacted, oldest leaf first, in one
 // statement: each keeps its ID, time, type and leaf index, and gets its leaf
 // hash (the level-0 node the tree holds for it) as its redaction marker, as
-// migration 0014's trigger demands. Nodes and heads are not touched.
+// migration 0023's trigger demands. Nodes, leaves and heads are not touched.
 func (s *Store) RedactLogEntries(ctx context.Context, before time.Time, max int) (int, error) {
 	if max <= 0 {
 		return 0, fmt.Errorf("sqlite: redact log entries: batch size %d", max)
 	}
 	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.txBackground(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE audit_log_entries SET actor = '', citizen_id = '', agency_id = '',
 				permit_id = '', client_id = '', purpose = '', claims = '[]', ial = '', outcome = '', detail = '',
-				redacted_leaf = (SELECT n.hash FROM audit_log_nodes n WHERE n.level = 0 AND n.idx = leaf_index)
+				redacted_leaf = (SELECT n.hash FROM audit_log_leaves l
+					JOIN audit_log_nodes n ON n.level = 0 AND n.idx = l.leaf_index WHERE l.seq = audit_log_entries.seq)
 			WHERE seq IN (
-				SELECT e.seq FROM audit_log_entries e JOIN audit_log_nodes n ON n.level = 0 AND n.idx = e.leaf_index
-				WHERE e.leaf_index IS NOT NULL AND e.redacted_leaf IS NULL AND e.at < ?
-				ORDER BY e.leaf_index LIMIT ?)`, before.UnixMilli(), max)
+				SELECT e.seq FROM audit_log_leaves l JOIN audit_log_entries e ON e.seq = l.seq
+				JOIN audit_log_nodes n ON n.level = 0 AND n.idx = l.leaf_index
+				WHERE e.redacted_leaf IS NULL AND e.at < ?
+				ORDER BY l.leaf_index LIMIT ?)`, before.UnixMilli(), max)
 		if err != nil {
 			return err
 		}

@@ -22,6 +22,12 @@ import (
 // (none of their writes were kept). When the writer is idle, a lone
 // function runs in a transaction of its own, with no savepoint and no wait.
 
+// Background functions (txBackground: the audit log's integration and
+// redaction) yield to requests: they never lead a group while requests
+// wait, but ride at the end of the next group, after its requests and in
+// its commit, so that they cost the requests no transaction and no fsync
+// of their own, and wait at most one group.
+
 // maxGroup bounds how many functions share one commit, so that the first
 // of a long queue does not wait for all the others.
 const maxGroup = 128
@@ -43,9 +49,10 @@ type txResult struct {
 // committer queues write functions; one caller at a time, the leader,
 // runs a group and then hands the lead to the first caller still queued.
 type committer struct {
-	mu     sync.Mutex
-	queue  []*txRequest
-	active bool // a leader is running or has been named
+	mu         sync.Mutex
+	queue      []*txRequest
+	background []*txRequest // run after the next group's queued functions
+	active     bool         // a leader is running or has been named
 }
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE on the one write
@@ -54,10 +61,24 @@ type committer struct {
 // returned as is, and its writes are undone. fn must do its work through
 // the transaction it is given and must not call tx again.
 func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.enqueue(ctx, fn, false)
+}
+
+// txBackground is tx for work that no request waits for: fn runs after
+// the requests queued with it, in their transaction (see above).
+func (s *Store) txBackground(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.enqueue(ctx, fn, true)
+}
+
+func (s *Store) enqueue(ctx context.Context, fn func(tx *sql.Tx) error, background bool) error {
 	r := &txRequest{ctx: ctx, fn: fn, done: make(chan txResult, 1)}
 	g := &s.group
 	g.mu.Lock()
-	g.queue = append(g.queue, r)
+	if background {
+		g.background = append(g.background, r)
+	} else {
+		g.queue = append(g.queue, r)
+	}
 	lead := !g.active
 	g.active = true
 	g.mu.Unlock()
@@ -83,8 +104,9 @@ func (s *Store) runGroup() {
 	g := &s.group
 	g.mu.Lock()
 	n := min(len(g.queue), maxGroup)
-	group := g.queue[:n:n]
+	group := append(g.queue[:n:n], g.background...)
 	g.queue = g.queue[n:]
+	g.background = nil
 	g.mu.Unlock()
 
 	errs := s.commitGroup(group)
@@ -93,9 +115,12 @@ func (s *Store) runGroup() {
 	}
 
 	g.mu.Lock()
-	if len(g.queue) > 0 {
+	switch {
+	case len(g.queue) > 0:
 		g.queue[0].done <- txResult{lead: true}
-	} else {
+	case len(g.background) > 0:
+		g.background[0].done <- txResult{lead: true}
+	default:
 		g.active = false
 	}
 	g.mu.Unlock()

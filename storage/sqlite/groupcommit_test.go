@@ -107,3 +107,84 @@ func TestGroupCommit(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupCommitBackground: background work (the audit log's integration
+// rounds) yields to requests: queued before a request, it still runs after
+// every request queued with it, in their transaction, adding no commit of
+// its own; and with the writer idle it runs at once.
+func TestGroupCommitBackground(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "dopaid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	holding := make(chan struct{})
+	holder := make(chan error, 1)
+	go func() {
+		holder <- s.tx(ctx, func(tx *sql.Tx) error {
+			close(holding)
+			<-release
+			return nil
+		})
+	}()
+	<-holding
+	var mu sync.Mutex
+	var order []string
+	txs := map[*sql.Tx]bool{}
+	run := func(name string) func(*sql.Tx) error {
+		return func(tx *sql.Tx) error {
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, name)
+			txs[tx] = true
+			return nil
+		}
+	}
+	queued := func(requests, background int) {
+		for {
+			s.group.mu.Lock()
+			q, b := len(s.group.queue), len(s.group.background)
+			s.group.mu.Unlock()
+			if q == requests && b == background {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.tx(ctx, run("request 1")); err != nil {
+			t.Error(err)
+		}
+	})
+	queued(1, 0)
+	wg.Go(func() {
+		if err := s.txBackground(ctx, run("background")); err != nil {
+			t.Error(err)
+		}
+	})
+	queued(1, 1)
+	wg.Go(func() {
+		if err := s.tx(ctx, run("request 2")); err != nil {
+			t.Error(err)
+		}
+	})
+	queued(2, 1)
+	close(release)
+	wg.Wait()
+	if err := <-holder; err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(order) != "[request 1 request 2 background]" || len(txs) != 1 {
+		t.Errorf("ran %v in %d transactions, want both requests, then the background work, in one", order, len(txs))
+	}
+	// Alone, background work does not wait for a request to come.
+	if err := s.txBackground(ctx, run("alone")); err != nil {
+		t.Fatal(err)
+	}
+}

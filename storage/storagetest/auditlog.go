@@ -31,6 +31,9 @@ import (
 //     nothing changes; so does a head whose Size is not the old one plus the
 //     number of entries (an error). Nodes, heads and indices are written
 //     together or not at all.
+//   - Rounds interleaved with writes give each entry one Index, in writing
+//     order, without gaps; AuditEntries lists the entries not yet
+//     integrated after the integrated ones (before them newest first).
 //   - Concurrent integrators (goroutines, pools, processes) integrate every
 //     entry exactly once: either a round succeeds, or it returns ErrConflict
 //     and changes nothing. Each new head extends the newest: the heads form
@@ -450,4 +453,76 @@ func testRedactLogEntries(t *testing.T, su suite) {
 	leavesAfter, err := s.LogNodes(ctx, ids)
 	wantErr(t, "LogNodes", err, nil)
 	check(t, "leaves after redaction", leavesAfter, leaves, func(b [][]byte) [][]byte { return b })
+}
+
+// testLogLeaves: rounds of integration interleaved with writes give every
+// entry exactly one leaf, in writing order, with no gap and none twice; a
+// round with nothing pending calls no fn; readers list the pending entries
+// (no leaf yet) after the integrated ones, and newest first before them.
+func testLogLeaves(t *testing.T, su suite) {
+	ctx := context.Background()
+	s := su.store(t)
+	ls, ok := s.(LogStore)
+	if !ok {
+		t.Fatalf("%T does not implement the audit log's storage (storagetest.LogStore)", s)
+	}
+	var ids []string
+	write := func(n int) {
+		t.Helper()
+		for range n {
+			e, err := s.AppendAudit(ctx, newAuditEntry(len(ids)+1))
+			wantErr(t, "AppendAudit", err, nil)
+			ids = append(ids, e.ID)
+		}
+	}
+	write(3)
+	if n := integrate(t, s, 2); n != 2 {
+		t.Fatalf("first round integrated %d, want 2", n)
+	}
+	write(3)
+	if n := integrate(t, s, 10); n != 4 {
+		t.Fatalf("second round integrated %d, want 4", n)
+	}
+	n, err := ls.IntegrateLog(ctx, 10, func(storage.LogHead, []storage.LogEntry) (storage.LogIntegration, error) {
+		t.Error("IntegrateLog called fn with every entry integrated")
+		return storage.LogIntegration{}, nil
+	})
+	if n != 0 || err != nil {
+		t.Errorf("third round = %d, %v; want 0, nil", n, err)
+	}
+	write(2)
+
+	es, err := ls.LogEntries(ctx, 0, 100)
+	wantErr(t, "LogEntries", err, nil)
+	var got []string
+	for i, e := range es {
+		if e.Index != int64(i) {
+			t.Errorf("LogEntries #%d has Index %d", i, e.Index)
+		}
+		got = append(got, e.ID)
+	}
+	if !slices.Equal(got, ids[:6]) {
+		t.Errorf("integrated entries = %v, want %v, each once, in writing order", got, ids[:6])
+	}
+	for i, id := range ids {
+		want := int64(i)
+		if i >= 6 {
+			want = storage.NotIntegrated
+		}
+		if e, err := ls.LogEntry(ctx, id); err != nil || e.Index != want {
+			t.Errorf("LogEntry(%s) = Index %d, %v; want %d", id, e.Index, err, want)
+		}
+	}
+	if got := seqs(auditEntries(t, s, storage.AuditFilter{})); !slices.Equal(got, []int64{1, 2, 3, 4, 5, 6, 0, 0}) {
+		t.Errorf("AuditEntries seqs = %v, want the integrated by leaf, then the pending", got)
+	}
+	if got := numbers(auditEntries(t, s, storage.AuditFilter{Newest: true, Limit: 4})); !slices.Equal(got, []int{8, 7, 6, 5}) {
+		t.Errorf("AuditEntries newest four = %v, want [8 7 6 5]", got)
+	}
+	if n := integrate(t, s, 10); n != 2 {
+		t.Errorf("last round integrated %d, want 2", n)
+	}
+	if got := seqs(auditEntries(t, s, storage.AuditFilter{})); !slices.Equal(got, []int64{1, 2, 3, 4, 5, 6, 7, 8}) {
+		t.Errorf("AuditEntries seqs after the last round = %v", got)
+	}
 }

@@ -169,6 +169,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"LogEntries", testLogEntries},
 		{"IntegrateLog", testIntegrateLog},
 		{"IntegrateLogConcurrent", testIntegrateLogConcurrent},
+		{"LogLeaves", testLogLeaves},
 		{"RedactLogEntries", testRedactLogEntries},
 		{"LogKeys", testLogKeys},
 		{"DeleteExpired", testDeleteExpired},
