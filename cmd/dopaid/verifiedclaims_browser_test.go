@@ -90,5 +90,23 @@ func TestVerifiedClaimsConsentBrowser(t *testing.T) {
 		if face, _ := checks[1].(map[string]any); face["check_method"] != "bvr" || face["liveness"] != "bona_fide" {
 			t.Errorf("face comparison = %v, want bvr, live (bona_fide)", face)
 		}
+
+		// The citizen's history names what went inside verified_claims as
+		// such (the page is in English since the switch above).
+		home.open(t, ts.URL+"/login/me")
+		const verified = ", with the evidence of its check against the civil registry"
+		want := []string{claimText["en"]["sub"], claimText["en"]["given_name"] + verified, claimText["en"]["birthdate"] + verified}
+		found := false
+		for _, r := range portalHistory(t, home) {
+			if r.Event == eventText[storage.AuditUserinfo] {
+				found = true
+				if !slices.Equal(r.Claims, want) {
+					t.Errorf("history lists the userinfo release as %q, want %q", r.Claims, want)
+				}
+			}
+		}
+		if !found {
+			t.Error("the history lists no userinfo release")
+		}
 	})
 }
