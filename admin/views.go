@@ -9,6 +9,7 @@ import (
 
 	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage"
+	"github.com/dopaid/dopaid/storage/release"
 )
 
 // The read methods serve the views. DOPA staff (officers, approvers,
@@ -328,7 +329,8 @@ func (s *Service) AgencyAccesses(ctx context.Context, actor storage.Admin, agenc
 		}
 		// The ID number only where it was actually released in this entry
 		// (granted, asked for and consented to), never merely grantable.
-		if e.CitizenID != "" && pm.AgencyID == agencyID && grantsPID(pm, e.Purpose) && slices.Contains(e.Claims, "pid") {
+		if e.CitizenID != "" && pm.AgencyID == agencyID && grantsPID(pm, e.Purpose) &&
+			(slices.Contains(e.Claims, "pid") || slices.Contains(e.Claims, release.VerifiedClaimName("pid"))) {
 			pid, ok := pids[e.CitizenID]
 			if !ok {
 				c, err := s.store.Citizen(ctx, e.CitizenID)

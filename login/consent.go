@@ -2,14 +2,12 @@ package login
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage"
@@ -67,7 +65,7 @@ func (h *Handler) consentFor(ctx context.Context, ar storage.AuthRequest, citize
 	if err := release.InForce(pm, now); err != nil {
 		return need, false, err
 	}
-	claims := release.Asked(pm, ar.Purpose, ar.Scopes)
+	claims := release.Requested(pm, ar.Purpose, ar.Scopes, ar.Claims)
 	if len(claims) == 0 {
 		return need, false, nil // nothing but the pairwise sub
 	}
@@ -302,29 +300,14 @@ type consentClaim struct {
 
 // claimPurposes reads the per-claim purposes an application may send in
 // the claims request parameter (OpenID Connect for Identity Assurance 1.0
-// §6.2: {"userinfo": {"given_name": {"purpose": "…"}}}), keeping those of
-// 3 to 300 characters as that section requires. Anything else is ignored:
-// the agency's permitted purpose is what the page states in any case.
+// §6.2: {"userinfo": {"given_name": {"purpose": "…"}}}, and inside
+// verified_claims' claims), of 3 to 300 characters as that section
+// requires (the provider refuses others at authorize). The agency's
+// permitted purpose is what the page states in any case.
 func claimPurposes(raw []byte) map[string]string {
-	out := map[string]string{}
-	if len(raw) == 0 {
-		return out
+	req, err := release.ParseClaimsRequest(raw)
+	if err != nil {
+		return map[string]string{}
 	}
-	var req map[string]map[string]*struct {
-		Purpose string `json:"purpose"`
-	}
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return out
-	}
-	for _, member := range []string{"id_token", "userinfo"} {
-		for claim, spec := range req[member] {
-			if spec == nil {
-				continue
-			}
-			if n := utf8.RuneCountInString(spec.Purpose); n >= 3 && n <= 300 {
-				out[claim] = spec.Purpose
-			}
-		}
-	}
-	return out
+	return req.Purposes()
 }

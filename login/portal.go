@@ -240,6 +240,15 @@ func (h *Handler) renderPortal(w http.ResponseWriter, r *http.Request, s storage
 func claimText(t map[string]string, claims []string) []string {
 	out := make([]string, 0, len(claims))
 	for _, c := range claims {
+		if name, ok := strings.CutPrefix(c, "verified_claims."); ok {
+			// Released inside verified_claims (release.VerifiedClaimName).
+			s := name
+			if n, ok := t["claim_"+name]; ok {
+				s = n
+			}
+			out = append(out, fmt.Sprintf(t["claim_verified"], s))
+			continue
+		}
 		if s, ok := t["claim_"+c]; ok {
 			out = append(out, s)
 		} else {

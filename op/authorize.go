@@ -3,7 +3,6 @@ package op
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage"
+	"github.com/dopaid/dopaid/storage/release"
 )
 
 // supportedScopes are openid, offline_access and the claim scopes
@@ -346,9 +346,10 @@ func (p *Provider) parseAuthRequest(ctx context.Context, c storage.Client, q url
 	}
 	var claims []byte
 	if s := q.Get("claims"); s != "" {
-		var v map[string]json.RawMessage
-		if err := json.Unmarshal([]byte(s), &v); err != nil {
-			return bad("invalid_request", "claims is not a JSON object")
+		// OIDC Core §5.5, with OpenID Connect for Identity Assurance's
+		// verified_claims (verifiedclaims.go).
+		if _, err := release.ParseClaimsRequest([]byte(s)); err != nil {
+			return bad("invalid_request", err.Error())
 		}
 		claims = []byte(s)
 	}

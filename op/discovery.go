@@ -7,6 +7,8 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	oidcop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/dopaid/dopaid/storage/release"
 )
 
 // discoveryDocument lists only what the provider really does (OIDC
@@ -35,6 +37,12 @@ type discoveryDocument struct {
 	ClaimsSupported                            []string `json:"claims_supported"`
 	ACRValuesSupported                         []string `json:"acr_values_supported,omitempty"`
 	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	// OpenID Connect for Identity Assurance 1.0 §8 (verifiedclaims.go).
+	VerifiedClaimsSupported                    bool     `json:"verified_claims_supported"`
+	TrustFrameworksSupported                   []string `json:"trust_frameworks_supported"`
+	EvidenceSupported                          []string `json:"evidence_supported"`
+	ElectronicRecordsSupported                 []string `json:"electronic_records_supported"`
+	ClaimsInVerifiedClaimsSupported            []string `json:"claims_in_verified_claims_supported"`
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	RequestObjectSigningAlgValuesSupported     []string `json:"request_object_signing_alg_values_supported"`
@@ -86,7 +94,12 @@ func (p *Provider) newDiscovery() discoveryDocument {
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		ClaimsSupported:                            append([]string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid"}, citizenClaims...),
 		ACRValuesSupported:                         p.cfg.ACRValues,
-		ClaimsParameterSupported:                   false,
+		ClaimsParameterSupported:                   true,
+		VerifiedClaimsSupported:                    true,
+		TrustFrameworksSupported:                   []string{release.TrustFramework},
+		EvidenceSupported:                          []string{"electronic_record"},
+		ElectronicRecordsSupported:                 []string{release.EvidenceRecordType},
+		ClaimsInVerifiedClaimsSupported:            release.VerifiableClaims,
 		RequestParameterSupported:                  true,
 		// Only the request_uri of a pushed request (RFC 9126): the
 		// provider never fetches a request object from elsewhere.

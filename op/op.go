@@ -85,6 +85,9 @@ type Store interface {
 	Consent(ctx context.Context, citizenID, permitID, purpose string) (storage.Consent, error)
 	// Citizen returns the registry record the claims come from.
 	Citizen(ctx context.Context, id string) (storage.Citizen, error)
+	// LatestProofing returns the citizen's proofing: the evidence that
+	// verified_claims tells of.
+	LatestProofing(ctx context.Context, citizenID string) (storage.Proofing, error)
 	Ping(ctx context.Context) error
 }
 

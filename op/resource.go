@@ -83,6 +83,14 @@ func (s *server) UserInfo(ctx context.Context, r *oidcop.Request[oidc.UserInfoRe
 			released = append(released, n)
 		}
 	}
+	verified, verifiedNames, err := p.verifiedClaims(ctx, pm, ti.Grant, "userinfo")
+	if err != nil {
+		return nil, p.internal(ctx, "userinfo: verified claims", err)
+	}
+	if verified != nil {
+		info.AppendClaims("verified_claims", verified)
+		released = append(released, verifiedNames...)
+	}
 	if err := p.record(ctx, storage.AuditUserinfo, c, pm, ti.Grant, released); err != nil {
 		return nil, p.internal(ctx, "audit userinfo", err)
 	}

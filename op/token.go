@@ -464,7 +464,11 @@ func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storag
 		return nil, nil, p.internal(ctx, "releasable claims", err)
 	}
 	withIAL := slices.Contains(names, "ial") && g.IAL != ""
-	idToken, err := p.idToken(ctx, c, sectorOf(c, pm), g, nonce, t.accessToken, withIAL, now)
+	verified, verifiedNames, err := p.verifiedClaims(ctx, pm, g, "id_token")
+	if err != nil {
+		return nil, nil, p.internal(ctx, "verified claims", err)
+	}
+	idToken, err := p.idToken(ctx, c, sectorOf(c, pm), g, nonce, t.accessToken, withIAL, verified, now)
 	if err != nil {
 		return nil, nil, p.internal(ctx, "sign id token", err)
 	}
@@ -472,6 +476,7 @@ func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storag
 	if withIAL {
 		released = append(released, "ial")
 	}
+	released = append(released, verifiedNames...)
 	rec := storage.Record{p.releaseEntry(storage.AuditTokenIssued, c, pm, g, released)}
 	tokenType := oidc.BearerToken
 	if g.DPoPJKT != "" {
@@ -491,7 +496,9 @@ func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storag
 }
 
 // idToken signs an ID token with the algorithm the client registered.
-func (p *Provider) idToken(ctx context.Context, c storage.Client, sector string, g storage.Grant, nonce, accessToken string, withIAL bool, now time.Time) (string, error) {
+// verified, if not nil, is the verified_claims the request asked for in
+// the ID token (verifiedClaims).
+func (p *Provider) idToken(ctx context.Context, c storage.Client, sector string, g storage.Grant, nonce, accessToken string, withIAL bool, verified any, now time.Time) (string, error) {
 	alg := c.SigningAlg
 	if alg == "" {
 		alg = string(jose.ES256)
@@ -516,6 +523,12 @@ func (p *Provider) idToken(ctx context.Context, c storage.Client, sector string,
 	}
 	if withIAL {
 		claims.Claims = map[string]any{"ial": g.IAL}
+	}
+	if verified != nil {
+		if claims.Claims == nil {
+			claims.Claims = map[string]any{}
+		}
+		claims.Claims["verified_claims"] = verified
 	}
 	// sid names the grant, not the browser session: it is random per
 	// authorization, so two agencies cannot correlate a citizen by it, and

@@ -259,6 +259,9 @@ type agencyApp struct {
 	party  rp.RelyingParty
 	tokens chan *oidc.Tokens[*oidc.IDTokenClaims]
 	errs   chan string
+	// Claims, if set, is the claims request parameter its sign-ins send
+	// unless /login is given a claims parameter.
+	Claims string
 }
 
 // appScopes are what the applications register and ask for.
@@ -312,6 +315,11 @@ func newAgencyAppFor(t *testing.T, ts *testServer, c storage.Client, scopes []st
 		}
 		if v := r.URL.Query().Get("scope"); v != "" {
 			opts = append(opts, rp.WithURLParam("scope", v))
+		}
+		if v := r.URL.Query().Get("claims"); v != "" {
+			opts = append(opts, rp.WithURLParam("claims", v))
+		} else if a.Claims != "" {
+			opts = append(opts, rp.WithURLParam("claims", a.Claims))
 		}
 		rp.AuthURLHandler(func() string { return "state-" + id }, a.party, opts...)(w, r)
 	})
