@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
@@ -258,6 +259,7 @@ func TestEncryptionWithoutKeyRefused(t *testing.T) {
 				if strings.Contains(string(r.body), "access_token") {
 					t.Errorf("refusal carries tokens: %s", r.body)
 				}
+				wantRefusal(t, ts, refusal{typ: storage.AuditTokenIssued, client: c.ID, detail: "no_encryption_key", permit: pm, citizen: citizen.ID})
 			})
 		}
 
@@ -275,6 +277,17 @@ func TestEncryptionWithoutKeyRefused(t *testing.T) {
 			r.wantOAuthError(t, http.StatusBadRequest, "unauthorized_client")
 			if strings.Contains(string(r.body), "สมชาย") {
 				t.Errorf("userinfo refusal carries claims: %s", r.body)
+			}
+			// Recorded as a refusal, not as a release.
+			wantRefusal(t, ts, refusal{typ: storage.AuditUserinfo, client: c.ID, detail: "no_encryption_key", permit: pm, citizen: citizen.ID})
+			es, err := ts.Store.AuditEntries(context.Background(), storage.AuditFilter{ClientID: c.ID, Types: []string{storage.AuditUserinfo}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range es {
+				if e.Outcome != "failure" {
+					t.Errorf("a refused userinfo call is recorded as %s: %+v", e.Outcome, e)
+				}
 			}
 		})
 	})
