@@ -403,6 +403,11 @@ type apiSystem struct {
 	NetworkRanges          []string        `json:"network_ranges,omitempty"`
 	AnyNetwork             bool            `json:"any_network,omitempty"`
 	SigningAlg             string          `json:"signing_alg,omitempty"`
+
+	IDTokenEncryptedResponseAlg  string `json:"id_token_encrypted_response_alg,omitempty"`
+	IDTokenEncryptedResponseEnc  string `json:"id_token_encrypted_response_enc,omitempty"`
+	UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
+	UserinfoEncryptedResponseEnc string `json:"userinfo_encrypted_response_enc,omitempty"`
 }
 
 type apiAcceptanceRequest struct {
@@ -546,6 +551,11 @@ type apiClient struct {
 	Disabled               bool            `json:"disabled"`
 	CreatedAt              time.Time       `json:"created_at"`
 	UpdatedAt              time.Time       `json:"updated_at"`
+
+	IDTokenEncryptedResponseAlg  string `json:"id_token_encrypted_response_alg,omitempty"`
+	IDTokenEncryptedResponseEnc  string `json:"id_token_encrypted_response_enc,omitempty"`
+	UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
+	UserinfoEncryptedResponseEnc string `json:"userinfo_encrypted_response_enc,omitempty"`
 }
 
 type apiAdmin struct {
@@ -716,7 +726,9 @@ func fromAPIPurposes(ps []apiPurpose) []storage.Purpose {
 
 func toAPISystem(s storage.System) apiSystem {
 	return apiSystem{Name: s.Name, RedirectURIs: orEmpty(s.RedirectURIs), PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
-		AuthMethod: s.AuthMethod, JWKS: storedJSON(s.JWKS), JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, AnyNetwork: s.AnyNetwork, SigningAlg: s.SigningAlg}
+		AuthMethod: s.AuthMethod, JWKS: storedJSON(s.JWKS), JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, AnyNetwork: s.AnyNetwork, SigningAlg: s.SigningAlg,
+		IDTokenEncryptedResponseAlg: s.IDTokenEncryptedResponseAlg, IDTokenEncryptedResponseEnc: s.IDTokenEncryptedResponseEnc,
+		UserinfoEncryptedResponseAlg: s.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: s.UserinfoEncryptedResponseEnc}
 }
 
 func fromAPISystem(s apiSystem) storage.System {
@@ -725,7 +737,9 @@ func fromAPISystem(s apiSystem) storage.System {
 		jwks = []byte(s.JWKS)
 	}
 	return storage.System{Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
-		AuthMethod: s.AuthMethod, JWKS: jwks, JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, AnyNetwork: s.AnyNetwork, SigningAlg: s.SigningAlg}
+		AuthMethod: s.AuthMethod, JWKS: jwks, JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, AnyNetwork: s.AnyNetwork, SigningAlg: s.SigningAlg,
+		IDTokenEncryptedResponseAlg: s.IDTokenEncryptedResponseAlg, IDTokenEncryptedResponseEnc: s.IDTokenEncryptedResponseEnc,
+		UserinfoEncryptedResponseAlg: s.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: s.UserinfoEncryptedResponseEnc}
 }
 
 func toAPIApplication(a storage.Application) apiApplication {
@@ -759,7 +773,9 @@ func toAPIClient(c storage.Client) apiClient {
 	return apiClient{ClientID: c.ID, Name: c.Name, PermitID: c.PermitID, AuthMethod: c.AuthMethod,
 		RedirectURIs: orEmpty(c.RedirectURIs), PostLogoutRedirectURIs: orEmpty(c.PostLogoutRedirectURIs),
 		NetworkRanges: orEmpty(c.NetworkRanges), SigningAlg: c.SigningAlg, JWKS: storedJSON(c.JWKS), JWKSURI: c.JWKSURI, Disabled: c.Disabled,
-		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		IDTokenEncryptedResponseAlg: c.IDTokenEncryptedResponseAlg, IDTokenEncryptedResponseEnc: c.IDTokenEncryptedResponseEnc,
+		UserinfoEncryptedResponseAlg: c.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: c.UserinfoEncryptedResponseEnc}
 }
 
 func toAPIAdmin(a storage.Admin) apiAdmin {

@@ -734,6 +734,9 @@ type systemSlot struct {
 	// AnyNetwork is the approver's decision that a private_key_jwt
 	// system may call from any address (the system form only).
 	AnyNetwork bool
+	// IDTokenEncryption and UserinfoEncryption are the key management
+	// algorithms ("" for none); the content encryption is A256GCM.
+	IDTokenEncryption, UserinfoEncryption string
 }
 
 // IDPrefix and NamePrefix start the fields' element IDs and form names.
@@ -758,6 +761,10 @@ func (systemSlot) AuthMethods() []string {
 
 func (systemSlot) Algs() []string { return []string{AlgES256, AlgRS256} }
 
+func (systemSlot) EncryptionAlgs() []string {
+	return []string{storage.EncryptionAlgRSAOAEP256, storage.EncryptionAlgECDHES}
+}
+
 func (s systemSlot) blank() bool {
 	return strings.TrimSpace(s.Name+s.RedirectURIs+s.PostLogoutURIs+s.JWKS+s.JWKSURI+s.NetworkRanges) == ""
 }
@@ -768,13 +775,14 @@ func (s systemSlot) system() storage.System {
 	if j := strings.TrimSpace(s.JWKS); j != "" {
 		sys.JWKS = []byte(j)
 	}
+	sys.IDTokenEncryptedResponseAlg, sys.UserinfoEncryptedResponseAlg = s.IDTokenEncryption, s.UserinfoEncryption
 	return sys
 }
 
 func slotOf(c storage.Client) systemSlot {
 	return systemSlot{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), PostLogoutURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
 		AuthMethod: c.AuthMethod, JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, NetworkRanges: strings.Join(c.NetworkRanges, "\n"),
-		SigningAlg: c.SigningAlg}
+		SigningAlg: c.SigningAlg, IDTokenEncryption: c.IDTokenEncryptedResponseAlg, UserinfoEncryption: c.UserinfoEncryptedResponseAlg}
 }
 
 // splitLines reads a textarea of one value a line.
@@ -897,7 +905,8 @@ func (h *Handler) systemSlotFrom(r *http.Request, prefix string) systemSlot {
 		PostLogoutURIs: r.PostFormValue(prefix + "post_logout_uris"), AuthMethod: r.PostFormValue(prefix + "auth_method"),
 		JWKS: r.PostFormValue(prefix + "jwks"), JWKSURI: r.PostFormValue(prefix + "jwks_uri"),
 		NetworkRanges: r.PostFormValue(prefix + "network_ranges"), SigningAlg: r.PostFormValue(prefix + "signing_alg"),
-		AnyNetwork: prefix == "" && r.PostFormValue("any_network") == "yes"}
+		AnyNetwork:        prefix == "" && r.PostFormValue("any_network") == "yes",
+		IDTokenEncryption: r.PostFormValue(prefix + "id_token_encrypted_response_alg"), UserinfoEncryption: r.PostFormValue(prefix + "userinfo_encrypted_response_alg")}
 }
 
 // Permit page and decisions.
@@ -1247,7 +1256,8 @@ func listedSystems(v permitView) []listedSystem {
 // than retyping it; unset method and algorithm take the form's defaults.
 func slotOfListed(l storage.System) systemSlot {
 	f := slotOf(storage.Client{Name: l.Name, RedirectURIs: l.RedirectURIs, PostLogoutRedirectURIs: l.PostLogoutRedirectURIs,
-		AuthMethod: l.AuthMethod, JWKS: l.JWKS, JWKSURI: l.JWKSURI, NetworkRanges: l.NetworkRanges, SigningAlg: l.SigningAlg})
+		AuthMethod: l.AuthMethod, JWKS: l.JWKS, JWKSURI: l.JWKSURI, NetworkRanges: l.NetworkRanges, SigningAlg: l.SigningAlg,
+		IDTokenEncryptedResponseAlg: l.IDTokenEncryptedResponseAlg, UserinfoEncryptedResponseAlg: l.UserinfoEncryptedResponseAlg})
 	if f.AuthMethod == "" {
 		f.AuthMethod = storage.AuthMethodPrivateKeyJWT
 	}
@@ -1661,14 +1671,18 @@ var (
 		"claims": "claims", "systems": "system", "name": "name", "acceptance": "acceptance", "position": "position",
 		"terms_version": "terms_version", "at": "at", "accept_terms": "accept_terms",
 		"redirect_uris": "redirect_uris", "post_logout_redirect_uris": "post_logout_uris", "auth_method": "auth_method",
-		"jwks": "jwks", "jwks_uri": "jwks_uri", "network_ranges": "network_ranges", "signing_alg": "signing_alg"}
+		"jwks": "jwks", "jwks_uri": "jwks_uri", "network_ranges": "network_ranges", "signing_alg": "signing_alg",
+		"id_token_encrypted_response_alg": "id_token_encryption", "id_token_encrypted_response_enc": "id_token_encryption",
+		"userinfo_encrypted_response_alg": "userinfo_encryption", "userinfo_encrypted_response_enc": "userinfo_encryption"}
 	decisionLabels = map[string]string{"action": "action", "notice": "notice", "effective_at": "effective_at", "grant": "grant",
 		"purposes": "purpose", "code": "purpose_code", "claims": "claims", "valid_from": "valid_from", "valid_until": "valid_until",
 		"conditions": "conditions", "supervisors": "supervisor", "name": "name", "position": "position", "email": "email",
 		"phone": "phone", "order_ref": "order_ref"}
 	systemLabels = map[string]string{"name": "system_name", "redirect_uris": "redirect_uris", "post_logout_redirect_uris": "post_logout_uris",
 		"auth_method": "auth_method", "jwks": "jwks", "jwks_uri": "jwks_uri", "network_ranges": "network_ranges",
-		"signing_alg": "signing_alg"}
+		"signing_alg": "signing_alg", "id_token_encrypted_response_alg": "id_token_encryption",
+		"id_token_encrypted_response_enc": "id_token_encryption",
+		"userinfo_encrypted_response_alg": "userinfo_encryption", "userinfo_encrypted_response_enc": "userinfo_encryption"}
 	adminLabels = map[string]string{"username": "username", "name": "name", "role": "role", "agency_id": "agency"}
 )
 

@@ -33,6 +33,11 @@ type systemPayload struct {
 	// from any address (private_key_jwt only; clause 10).
 	AnyNetwork bool   `json:"any_network,omitempty"`
 	SigningAlg string `json:"signing_alg"`
+
+	IDTokenEncryptedResponseAlg  string `json:"id_token_encrypted_response_alg,omitempty"`
+	IDTokenEncryptedResponseEnc  string `json:"id_token_encrypted_response_enc,omitempty"`
+	UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
+	UserinfoEncryptedResponseEnc string `json:"userinfo_encrypted_response_enc,omitempty"`
 }
 
 // SystemPayload reads a register_system or change_system decision's
@@ -55,6 +60,8 @@ func (s *Service) recordSystemDecision(ctx context.Context, by storage.Admin, ac
 		ClientID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		AuthMethod: c.AuthMethod, JWKS: json.RawMessage(c.JWKS), JWKSURI: c.JWKSURI, NetworkRanges: c.NetworkRanges,
 		AnyNetwork: anyNetwork, SigningAlg: c.SigningAlg,
+		IDTokenEncryptedResponseAlg: c.IDTokenEncryptedResponseAlg, IDTokenEncryptedResponseEnc: c.IDTokenEncryptedResponseEnc,
+		UserinfoEncryptedResponseAlg: c.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: c.UserinfoEncryptedResponseEnc,
 	})
 	if err != nil {
 		return storage.Decision{}, err
@@ -113,6 +120,7 @@ func (s *Service) RegisterSystem(ctx context.Context, actor storage.Admin, permi
 		PostLogoutRedirectURIs: sys.PostLogoutRedirectURIs, Scopes: release.ClientScopes(pm), SigningAlg: sys.SigningAlg,
 		PermitID: pm.ID, NetworkRanges: sys.NetworkRanges, CreatedAt: now, UpdatedAt: now,
 	}
+	setEncryption(&c, sys)
 	if c.ID, err = newID(); err != nil {
 		return storage.Client{}, "", err
 	}
@@ -179,6 +187,7 @@ func (s *Service) ChangeSystem(ctx context.Context, actor storage.Admin, clientI
 		c.Name, c.AuthMethod, c.JWKS, c.JWKSURI = sys.Name, sys.AuthMethod, sys.JWKS, sys.JWKSURI
 		c.RedirectURIs, c.PostLogoutRedirectURIs = sys.RedirectURIs, sys.PostLogoutRedirectURIs
 		c.NetworkRanges, c.SigningAlg = sys.NetworkRanges, sys.SigningAlg
+		setEncryption(&c, sys)
 		c.Scopes = release.ClientScopes(pm)
 		c.UpdatedAt = now
 		return c, nil
@@ -315,6 +324,13 @@ func (s *Service) systemAndPermit(ctx context.Context, clientID string, ev *even
 	}
 	ev.agencyID = pm.AgencyID
 	return c, pm, nil
+}
+
+// setEncryption gives a client the system's encryption of ID tokens and
+// userinfo responses.
+func setEncryption(c *storage.Client, sys storage.System) {
+	c.IDTokenEncryptedResponseAlg, c.IDTokenEncryptedResponseEnc = sys.IDTokenEncryptedResponseAlg, sys.IDTokenEncryptedResponseEnc
+	c.UserinfoEncryptedResponseAlg, c.UserinfoEncryptedResponseEnc = sys.UserinfoEncryptedResponseAlg, sys.UserinfoEncryptedResponseEnc
 }
 
 func cloneSystem(s storage.System) storage.System {

@@ -262,7 +262,7 @@ func TestSystemValidation(t *testing.T) {
 			}, map[string]string{"jwks": "public keys only"}},
 			{"not a JWKS", false, func(s *storage.System) { s.AuthMethod, s.JWKS = storage.AuthMethodPrivateKeyJWT, []byte(`{"keys":`) }, map[string]string{"jwks": "not a JSON Web Key Set"}},
 			{"empty JWKS", false, func(s *storage.System) { s.AuthMethod, s.JWKS = storage.AuthMethodPrivateKeyJWT, []byte(`{"keys":[]}`) }, map[string]string{"jwks": "no keys"}},
-			{"JWKS with a secret", false, func(s *storage.System) { s.JWKS = jwks(t, false) }, map[string]string{"jwks": "only for private_key_jwt"}},
+			{"JWKS with a secret", false, func(s *storage.System) { s.JWKS = jwks(t, false) }, map[string]string{"jwks": "only for private_key_jwt or encryption"}},
 			{"jwks_uri", false, func(s *storage.System) {
 				s.AuthMethod, s.JWKSURI = storage.AuthMethodPrivateKeyJWT, " https://eland.dol.go.th/.well-known/jwks.json?v=2 "
 			}, nil},
@@ -305,7 +305,7 @@ func TestSystemValidation(t *testing.T) {
 			{"jwks_uri too long", false, func(s *storage.System) {
 				s.AuthMethod, s.JWKSURI = storage.AuthMethodPrivateKeyJWT, "https://eland.dol.go.th/"+strings.Repeat("a", 2000)
 			}, map[string]string{"jwks_uri": "at most"}},
-			{"jwks_uri with a secret", false, func(s *storage.System) { s.JWKSURI = "https://eland.dol.go.th/jwks" }, map[string]string{"jwks_uri": "only for private_key_jwt"}},
+			{"jwks_uri with a secret", false, func(s *storage.System) { s.JWKSURI = "https://eland.dol.go.th/jwks" }, map[string]string{"jwks_uri": "only for private_key_jwt or encryption"}},
 			{"not CIDR", false, func(s *storage.System) { s.NetworkRanges = []string{"203.0.113.7"} }, map[string]string{"network_ranges[0]": "CIDR"}},
 			{"secret without ranges", false, func(s *storage.System) { s.NetworkRanges = nil }, map[string]string{"network_ranges": "client secret must name"}},
 			{"secret, any network", false, func(s *storage.System) { s.NetworkRanges, s.AnyNetwork = nil, true }, map[string]string{"any_network": "only a private_key_jwt"}},

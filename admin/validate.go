@@ -308,6 +308,8 @@ func (s *Service) checkSystem(p problems, prefix string, sys storage.System) sto
 		case len(sys.JWKS) > 0:
 			if msg := checkJWKS(sys.JWKS); msg != "" {
 				p.add(prefix+"jwks", "%s", msg)
+			} else if !hasKey(sys.JWKS, func(k jose.JSONWebKey) bool { return k.Use != "enc" }) {
+				p.add(prefix+"jwks", "private_key_jwt needs a signing key (use sig or unstated)")
 			}
 		default:
 			if msg := s.checkJWKSURI(sys.JWKSURI); msg != "" {
@@ -315,11 +317,15 @@ func (s *Service) checkSystem(p problems, prefix string, sys storage.System) sto
 			}
 		}
 	case storage.AuthMethodSecretBasic, storage.AuthMethodSecretPost:
+		// Keys only to encrypt to (checkEncryption).
+		if encrypted(sys) {
+			break
+		}
 		if len(sys.JWKS) > 0 {
-			p.add(prefix+"jwks", "only for private_key_jwt")
+			p.add(prefix+"jwks", "only for private_key_jwt or encryption")
 		}
 		if sys.JWKSURI != "" {
-			p.add(prefix+"jwks_uri", "only for private_key_jwt")
+			p.add(prefix+"jwks_uri", "only for private_key_jwt or encryption")
 		}
 	default:
 		p.add(prefix+"auth_method", "must be %s, %s or %s", storage.AuthMethodPrivateKeyJWT, storage.AuthMethodSecretBasic, storage.AuthMethodSecretPost)
@@ -358,7 +364,92 @@ func (s *Service) checkSystem(p problems, prefix string, sys storage.System) sto
 	default:
 		p.add(prefix+"signing_alg", "must be ES256 or RS256")
 	}
+	return s.checkEncryption(p, prefix, sys)
+}
+
+// encrypted reports whether a system asks for encrypted ID tokens or
+// userinfo responses.
+func encrypted(sys storage.System) bool {
+	return sys.IDTokenEncryptedResponseAlg != "" || sys.UserinfoEncryptedResponseAlg != "" ||
+		sys.IDTokenEncryptedResponseEnc != "" || sys.UserinfoEncryptedResponseEnc != ""
+}
+
+// checkEncryption checks what a system asks to be encrypted (OIDC Core
+// §10.2; the DCR metadata names are the field names) and that it has a
+// public key to encrypt to: one in its JWKS for each algorithm, or a
+// jwks_uri (checked when the provider fetches it). An alg without an enc
+// takes A256GCM, the only content encryption offered.
+func (s *Service) checkEncryption(p problems, prefix string, sys storage.System) storage.System {
+	check := func(what string, alg, enc *string) {
+		*alg, *enc = strings.TrimSpace(*alg), strings.TrimSpace(*enc)
+		switch *alg {
+		case "":
+			if *enc != "" {
+				p.add(prefix+what+"_encrypted_response_enc", "only with %s_encrypted_response_alg", what)
+			}
+			return
+		case storage.EncryptionAlgRSAOAEP256, storage.EncryptionAlgECDHES:
+		default:
+			p.add(prefix+what+"_encrypted_response_alg", "must be RSA-OAEP-256 or ECDH-ES")
+			return
+		}
+		switch *enc {
+		case "":
+			*enc = storage.EncryptionEncA256GCM
+		case storage.EncryptionEncA256GCM:
+		default:
+			p.add(prefix+what+"_encrypted_response_enc", "must be A256GCM")
+			return
+		}
+		switch {
+		case len(sys.JWKS) == 0 && sys.JWKSURI == "":
+			p.add(prefix+what+"_encrypted_response_alg", "needs the system's public encryption key: a JWKS or a jwks_uri")
+		case len(sys.JWKS) > 0 && !hasKey(sys.JWKS, func(k jose.JSONWebKey) bool { return encryptsWith(k, *alg) }):
+			p.add(prefix+what+"_encrypted_response_alg", "the JWKS has no public key for %s (use enc or unstated)", *alg)
+		}
+	}
+	check("id_token", &sys.IDTokenEncryptedResponseAlg, &sys.IDTokenEncryptedResponseEnc)
+	check("userinfo", &sys.UserinfoEncryptedResponseAlg, &sys.UserinfoEncryptedResponseEnc)
+	if !encrypted(sys) || sys.AuthMethod == storage.AuthMethodPrivateKeyJWT {
+		return sys // private_key_jwt's keys are checked with its method
+	}
+	switch {
+	case len(sys.JWKS) > 0 && sys.JWKSURI != "":
+		p.add(prefix+"jwks_uri", "give either a JWKS or a jwks_uri, not both")
+	case len(sys.JWKS) > 0:
+		if msg := checkJWKS(sys.JWKS); msg != "" {
+			p.add(prefix+"jwks", "%s", msg)
+		}
+	case sys.JWKSURI != "":
+		if msg := s.checkJWKSURI(sys.JWKSURI); msg != "" {
+			p.add(prefix+"jwks_uri", "%s", msg)
+		}
+	}
 	return sys
+}
+
+// encryptsWith reports whether k can be the key an ID token or userinfo
+// response is encrypted to with alg (as the provider chooses it).
+func encryptsWith(k jose.JSONWebKey, alg string) bool {
+	if (k.Use != "" && k.Use != "enc") || (k.Algorithm != "" && k.Algorithm != alg) {
+		return false
+	}
+	switch k.Key.(type) {
+	case *rsa.PublicKey:
+		return alg == storage.EncryptionAlgRSAOAEP256
+	case *ecdsa.PublicKey:
+		return alg == storage.EncryptionAlgECDHES
+	}
+	return false
+}
+
+// hasKey reports whether the key set b (checked) has a key for which ok holds.
+func hasKey(b []byte, ok func(jose.JSONWebKey) bool) bool {
+	var set jose.JSONWebKeySet
+	if json.Unmarshal(b, &set) != nil {
+		return false
+	}
+	return slices.ContainsFunc(set.Keys, ok)
 }
 
 // checkRegistered applies clause 10's network rule to a system being
@@ -510,8 +601,8 @@ func checkJWKS(b []byte) string {
 		switch {
 		case !k.Valid():
 			return fmt.Sprintf("key %d is not a valid key", i)
-		case k.Use != "" && k.Use != "sig":
-			return fmt.Sprintf("key %d has use %q, want sig", i, k.Use)
+		case k.Use != "" && k.Use != "sig" && k.Use != "enc":
+			return fmt.Sprintf("key %d has use %q, want sig or enc", i, k.Use)
 		case k.KeyID != "" && kids[k.KeyID]:
 			return fmt.Sprintf("key ID %q is used twice", k.KeyID)
 		}

@@ -29,6 +29,11 @@ type discoveryDocument struct {
 	GrantTypesSupported                        []string `json:"grant_types_supported"`
 	SubjectTypesSupported                      []string `json:"subject_types_supported"`
 	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	IDTokenEncryptionAlgValuesSupported        []string `json:"id_token_encryption_alg_values_supported"`
+	IDTokenEncryptionEncValuesSupported        []string `json:"id_token_encryption_enc_values_supported"`
+	UserinfoSigningAlgValuesSupported          []string `json:"userinfo_signing_alg_values_supported"`
+	UserinfoEncryptionAlgValuesSupported       []string `json:"userinfo_encryption_alg_values_supported"`
+	UserinfoEncryptionEncValuesSupported       []string `json:"userinfo_encryption_enc_values_supported"`
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
 	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
@@ -87,6 +92,11 @@ func (p *Provider) newDiscovery() discoveryDocument {
 		GrantTypesSupported:                        grantTypes,
 		SubjectTypesSupported:                      []string{"pairwise"},
 		IDTokenSigningAlgValuesSupported:           algs(jose.ES256, jose.RS256),
+		IDTokenEncryptionAlgValuesSupported:        encryptionAlgs,
+		IDTokenEncryptionEncValuesSupported:        encryptionEncs,
+		UserinfoSigningAlgValuesSupported:          algs(jose.ES256, jose.RS256),
+		UserinfoEncryptionAlgValuesSupported:       encryptionAlgs,
+		UserinfoEncryptionEncValuesSupported:       encryptionEncs,
 		TokenEndpointAuthMethodsSupported:          authMethods,
 		TokenEndpointAuthSigningAlgValuesSupported: algs(assertionAlgs...),
 		IntrospectionEndpointAuthMethodsSupported:  authMethods,

@@ -67,7 +67,7 @@ func (p *Provider) routes() http.Handler {
 	handle(PathIntrospect, backChannel(clientAuth(lib, true)), http.MethodPost)
 	handle(PathRevoke, backChannel(clientAuth(lib, false)), http.MethodPost)
 	handle(PathPAR, withAuthChallenge(backChannel(clientAuth(p.withDPoP(PathPAR, http.HandlerFunc(p.pushAuthorization)), false))), http.MethodPost)
-	handle(PathUserinfo, noStore(limitBody(p.withDPoPToken(PathUserinfo, userinfoForm(lib)))), http.MethodGet, http.MethodPost)
+	handle(PathUserinfo, noStore(limitBody(p.withDPoPToken(PathUserinfo, withJWTAnswer(userinfoForm(lib))))), http.MethodGet, http.MethodPost)
 	handle(PathEndSession, browser(http.HandlerFunc(p.endSession)), http.MethodGet, http.MethodPost)
 	return withClientAddr(storage.Proxies{Trusted: p.cfg.TrustedProxies, Header: p.cfg.ProxyHeader}, m)
 }

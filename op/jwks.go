@@ -36,6 +36,9 @@ const (
 type jwksCache struct {
 	client *http.Client
 	now    func() time.Time
+	// parse reads a fetched set: parseJWKS (signing keys) unless set
+	// otherwise (parseEncryptionJWKS).
+	parse func([]byte) ([]jose.JSONWebKey, error)
 
 	mu      sync.Mutex
 	entries map[string]*jwksEntry // by client ID
@@ -66,7 +69,7 @@ func newJWKSCache(hc *http.Client, now func() time.Time) *jwksCache {
 		c = &copied
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &jwksCache{client: c, now: now, entries: make(map[string]*jwksEntry)}
+	return &jwksCache{client: c, now: now, parse: parseJWKS, entries: make(map[string]*jwksEntry)}
 }
 
 // keys returns the key set that clientID publishes at uri: the cached one
@@ -135,7 +138,7 @@ func hasKeyID(keys []jose.JSONWebKey, kid string) bool {
 	return slices.ContainsFunc(keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid })
 }
 
-// fetch GETs the key set at uri and returns its public signing keys.
+// fetch GETs the key set at uri and returns the keys parse keeps.
 func (jc *jwksCache) fetch(ctx context.Context, uri string) ([]jose.JSONWebKey, error) {
 	if err := checkJWKSURI(uri); err != nil {
 		return nil, err
@@ -162,7 +165,7 @@ func (jc *jwksCache) fetch(ctx context.Context, uri string) ([]jose.JSONWebKey, 
 	if len(body) > jwksMaxSize {
 		return nil, fmt.Errorf("jwks_uri %s: larger than %d bytes", uri, jwksMaxSize)
 	}
-	keys, err := parseJWKS(body)
+	keys, err := jc.parse(body)
 	if err != nil {
 		return nil, fmt.Errorf("jwks_uri %s: %w", uri, err)
 	}

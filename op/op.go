@@ -254,7 +254,10 @@ type Provider struct {
 	// consents caches the consents in force (consentcache.go).
 	consents *consentCache
 	jwks     *jwksCache
-	handler  http.Handler
+	// encJWKS caches the encryption keys that systems publish at their
+	// jwks_uri (encrypt.go).
+	encJWKS *jwksCache
+	handler http.Handler
 	// issuerPath is the issuer URL's path, prefixed to every endpoint.
 	issuerPath string
 	discovery  discoveryDocument
@@ -282,6 +285,7 @@ func New(cfg Config) (*Provider, error) {
 		permits:    &permitCache{store: cfg.Store, ttl: cfg.PermitCacheTTL, now: cfg.Now, entries: make(map[string]permitEntry)},
 		consents:   newConsentCache(cfg.Store, cfg.ConsentCacheTTL),
 		jwks:       newJWKSCache(cfg.HTTPClient, cfg.Now),
+		encJWKS:    newJWKSCache(cfg.HTTPClient, cfg.Now),
 		issuerPath: strings.TrimSuffix(u.Path, "/"),
 	}
 	if len(cfg.AccessTokenKey) > 0 {
@@ -291,6 +295,7 @@ func New(cfg Config) (*Provider, error) {
 		}
 		p.sealer, p.revoked = sealer, newRevocationSet(cfg.Store, cfg.RevocationMaxAge)
 	}
+	p.encJWKS.parse = parseEncryptionJWKS
 	p.discovery = p.newDiscovery()
 	p.handler = p.routes()
 	return p, nil

@@ -2,6 +2,7 @@ package op
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -90,6 +91,17 @@ func (s *server) UserInfo(ctx context.Context, r *oidcop.Request[oidc.UserInfoRe
 	if verified != nil {
 		info.AppendClaims("verified_claims", verified)
 		released = append(released, verifiedNames...)
+	}
+	if c.UserinfoEncryptedResponseAlg != "" {
+		// Signed and encrypted (OIDC Core §5.3.2), or nothing: the
+		// claims are not released in the clear instead.
+		jwt, err := p.userinfoJWT(ctx, c, info)
+		if err != nil {
+			return nil, p.encryptionFailed(ctx, storage.AuditUserinfo, c, pm, &ti.Grant, "userinfo responses", err)
+		}
+		if !setJWTAnswer(ctx, jwt) {
+			return nil, p.internal(ctx, "userinfo", errors.New("no JWT answer on this route"))
+		}
 	}
 	if err := p.record(ctx, storage.AuditUserinfo, c, pm, ti.Grant, released); err != nil {
 		return nil, p.internal(ctx, "audit userinfo", err)

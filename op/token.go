@@ -472,6 +472,11 @@ func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storag
 	if err != nil {
 		return nil, nil, p.internal(ctx, "sign id token", err)
 	}
+	// Encrypted, when the system asks, or not released at all.
+	idToken, err = p.encryptJWT(ctx, c, c.IDTokenEncryptedResponseAlg, c.IDTokenEncryptedResponseEnc, idToken)
+	if err != nil {
+		return nil, nil, p.encryptionFailed(ctx, storage.AuditTokenIssued, c, pm, &g, "ID tokens", err)
+	}
 	released := []string{"sub"}
 	if withIAL {
 		released = append(released, "ial")

@@ -76,6 +76,11 @@ type System struct {
 	// system must name its network ranges (clause 10).
 	AnyNetwork bool
 	SigningAlg string
+	// Encryption of ID tokens and userinfo responses, as in Client.
+	IDTokenEncryptedResponseAlg  string
+	IDTokenEncryptedResponseEnc  string
+	UserinfoEncryptedResponseAlg string
+	UserinfoEncryptedResponseEnc string
 }
 
 // Acceptance records who accepted the announcement's terms for the agency.

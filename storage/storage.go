@@ -106,7 +106,25 @@ type Client struct {
 	Disabled   bool
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+
+	// The encryption of what the system receives (OIDC Core §10.2; the
+	// names are OIDC Dynamic Client Registration's): "" for none, or
+	// EncryptionAlg* and EncryptionEnc*. The signed ID token, and the
+	// userinfo response signed as a JWT, are encrypted to the system's
+	// public encryption key (its JWKS or jwks_uri).
+	IDTokenEncryptedResponseAlg  string
+	IDTokenEncryptedResponseEnc  string
+	UserinfoEncryptedResponseAlg string
+	UserinfoEncryptedResponseEnc string
 }
+
+// Key management (alg) and content encryption (enc) algorithms a system
+// may ask its ID tokens and userinfo responses to be encrypted with.
+const (
+	EncryptionAlgRSAOAEP256 = "RSA-OAEP-256"
+	EncryptionAlgECDHES     = "ECDH-ES"
+	EncryptionEncA256GCM    = "A256GCM"
+)
 
 // Public reports whether the client has no credential of its own.
 func (c Client) Public() bool { return c.AuthMethod == AuthMethodNone }

@@ -944,11 +944,18 @@ type systemFile struct {
 	JWKSURI                string          `json:"jwks_uri"`
 	NetworkRanges          []string        `json:"network_ranges"`
 	SigningAlg             string          `json:"signing_alg"`
+
+	IDTokenEncryptedResponseAlg  string `json:"id_token_encrypted_response_alg"`
+	IDTokenEncryptedResponseEnc  string `json:"id_token_encrypted_response_enc"`
+	UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg"`
+	UserinfoEncryptedResponseEnc string `json:"userinfo_encrypted_response_enc"`
 }
 
 func (f systemFile) system() storage.System {
 	s := storage.System{Name: f.Name, RedirectURIs: f.RedirectURIs, PostLogoutRedirectURIs: f.PostLogoutRedirectURIs,
-		AuthMethod: f.AuthMethod, JWKSURI: f.JWKSURI, NetworkRanges: f.NetworkRanges, AnyNetwork: f.AnyNetwork, SigningAlg: f.SigningAlg}
+		AuthMethod: f.AuthMethod, JWKSURI: f.JWKSURI, NetworkRanges: f.NetworkRanges, AnyNetwork: f.AnyNetwork, SigningAlg: f.SigningAlg,
+		IDTokenEncryptedResponseAlg: f.IDTokenEncryptedResponseAlg, IDTokenEncryptedResponseEnc: f.IDTokenEncryptedResponseEnc,
+		UserinfoEncryptedResponseAlg: f.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: f.UserinfoEncryptedResponseEnc}
 	if len(f.JWKS) > 0 && string(f.JWKS) != "null" {
 		s.JWKS = f.JWKS
 	}

@@ -327,6 +327,15 @@ func TestAdminCLI(t *testing.T) {
 	if c, err := m.Store.Client(t.Context(), sys["client_id"]); err != nil || c.JWKSURI != jwksURI || c.SecretHash != "" || c.AuthMethod != storage.AuthMethodPrivateKeyJWT {
 		t.Errorf("after change-system to a jwks_uri: %+v, %v", c, err)
 	}
+	// Encrypted ID tokens to the key at that jwks_uri (A256GCM unless said).
+	cli.fails(t, 1, bossEnv, []string{"change-system", "--client", sys["client_id"], "--file", writeFile(t, "rsa15.json",
+		`{"name": "e-Land", "redirect_uris": ["https://eland.dol.go.th/cb"], "auth_method": "private_key_jwt", "jwks_uri": "`+jwksURI+`", "any_network": true, "userinfo_encrypted_response_alg": "RSA1_5"}`)},
+		"userinfo_encrypted_response_alg: must be RSA-OAEP-256 or ECDH-ES")
+	cli.ok(t, bossEnv, "", "change-system", "--client", sys["client_id"], "--file", writeFile(t, "encrypted.json",
+		`{"name": "e-Land", "redirect_uris": ["https://eland.dol.go.th/cb"], "auth_method": "private_key_jwt", "jwks_uri": "`+jwksURI+`", "any_network": true, "id_token_encrypted_response_alg": "ECDH-ES"}`))
+	if c, err := m.Store.Client(t.Context(), sys["client_id"]); err != nil || c.IDTokenEncryptedResponseAlg != "ECDH-ES" || c.IDTokenEncryptedResponseEnc != "A256GCM" || c.UserinfoEncryptedResponseAlg != "" {
+		t.Errorf("after change-system to encrypted ID tokens: %+v, %v", c, err)
+	}
 
 	// Renewal (clause 5): the clerk records the request, an approver
 	// renews; the permit keeps its number and the system its client ID.

@@ -232,6 +232,11 @@ type (
 		NetworkRanges          []string `json:"network_ranges"`
 		AnyNetwork             bool     `json:"any_network,omitempty"`
 		SigningAlg             string   `json:"signing_alg"`
+
+		IDTokenEncryptedResponseAlg  string `json:"id_token_encrypted_response_alg,omitempty"`
+		IDTokenEncryptedResponseEnc  string `json:"id_token_encrypted_response_enc,omitempty"`
+		UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
+		UserinfoEncryptedResponseEnc string `json:"userinfo_encrypted_response_enc,omitempty"`
 	}
 	supervisorJSON struct {
 		Name     string `json:"name"`

@@ -55,6 +55,11 @@ func testClients(t *testing.T, su suite) {
 		disabled.Disabled = true
 		par := newClient("par-required")
 		par.RequirePAR = true
+		encrypted := newClient("encrypted")
+		encrypted.IDTokenEncryptedResponseAlg = storage.EncryptionAlgRSAOAEP256
+		encrypted.IDTokenEncryptedResponseEnc = storage.EncryptionEncA256GCM
+		encrypted.UserinfoEncryptedResponseAlg = storage.EncryptionAlgECDHES
+		encrypted.UserinfoEncryptedResponseEnc = storage.EncryptionEncA256GCM
 		empty := storage.Client{
 			ID:                     "empty-slices",
 			AuthMethod:             storage.AuthMethodNone,
@@ -73,6 +78,7 @@ func testClients(t *testing.T, su suite) {
 			{"private_key_jwt at a jwks_uri", jwksURI},
 			{"disabled", disabled},
 			{"PAR required", par},
+			{"encrypted responses", encrypted},
 			{"zero values", storage.Client{ID: "zero"}},
 			{"empty slices", empty},
 			{"unicode", storage.Client{ID: "ระบบ-1", Name: "กรมการปกครอง 🇹🇭", Scopes: []string{"openid", "ชื่อ"}}},
@@ -177,6 +183,8 @@ func testUpdateClient(t *testing.T, su suite) {
 				c.JWKSURI = "https://rp.example.go.th/jwks"
 				c.RedirectURIs = nil
 				c.RequirePAR = true
+				c.IDTokenEncryptedResponseAlg, c.IDTokenEncryptedResponseEnc = storage.EncryptionAlgECDHES, storage.EncryptionEncA256GCM
+				c.UserinfoEncryptedResponseAlg, c.UserinfoEncryptedResponseEnc = storage.EncryptionAlgRSAOAEP256, storage.EncryptionEncA256GCM
 				c.UpdatedAt = at(time.Minute)
 				return c, nil
 			},
@@ -187,6 +195,8 @@ func testUpdateClient(t *testing.T, su suite) {
 				c.JWKSURI = "https://rp.example.go.th/jwks"
 				c.RedirectURIs = nil
 				c.RequirePAR = true
+				c.IDTokenEncryptedResponseAlg, c.IDTokenEncryptedResponseEnc = storage.EncryptionAlgECDHES, storage.EncryptionEncA256GCM
+				c.UserinfoEncryptedResponseAlg, c.UserinfoEncryptedResponseEnc = storage.EncryptionAlgRSAOAEP256, storage.EncryptionEncA256GCM
 				c.UpdatedAt = at(time.Minute)
 				return c
 			},

@@ -56,6 +56,11 @@ func newApplication(id string) storage.Application {
 			AuthMethod:   storage.AuthMethodPrivateKeyJWT,
 			JWKSURI:      "https://batch.example.go.th/.well-known/jwks.json",
 			SigningAlg:   "RS256",
+
+			IDTokenEncryptedResponseAlg:  storage.EncryptionAlgRSAOAEP256,
+			IDTokenEncryptedResponseEnc:  storage.EncryptionEncA256GCM,
+			UserinfoEncryptedResponseAlg: storage.EncryptionAlgECDHES,
+			UserinfoEncryptedResponseEnc: storage.EncryptionEncA256GCM,
 		}},
 		Acceptance: storage.Acceptance{Name: "สมศรี มีสุข", Position: "ผู้อำนวยการ", At: at(-30 * time.Hour), TermsVersion: "2565-1"},
 		RecordedBy: "admin-officer",
