@@ -236,11 +236,7 @@ func (h *Handler) renderPortal(w http.ResponseWriter, r *http.Request, s storage
 func claimText(t map[string]string, claims []string) []string {
 	out := make([]string, 0, len(claims))
 	for _, c := range claims {
-		if s, ok := t["claim_"+c]; ok {
-			out = append(out, s)
-		} else {
-			out = append(out, c)
-		}
+		out = append(out, claimWords(t, c))
 	}
 	return out
 }
