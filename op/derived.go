@@ -1,6 +1,9 @@
 package op
 
 import (
+	"context"
+	"slices"
+
 	"github.com/dopaid/dopaid/storage"
 )
 
@@ -42,10 +45,37 @@ func (p *Provider) setDerived(out map[string]any, c storage.Citizen, names []str
 // supportedScope reports whether the provider knows scope s: openid,
 // offline_access, a claim scope, or a derived claim's.
 func supportedScope(s string) bool {
-	for _, v := range supportedScopes {
-		if v == s {
-			return true
+	return slices.Contains(supportedScopes, s) || storage.IsDerivedClaim(s)
+}
+
+// idTokenDerived returns the derived claims among names for the ID token,
+// as ial is there: an answer (age_over_20: true) tells an application no
+// more in the ID token than at userinfo. Raw data stays at userinfo. A map
+// always, for the caller to add to.
+func (p *Provider) idTokenDerived(ctx context.Context, subject string, names []string) (map[string]any, error) {
+	out := map[string]any{}
+	if !slices.ContainsFunc(names, storage.IsDerivedClaim) {
+		return out, nil
+	}
+	c, err := p.store.Citizen(ctx, subject)
+	if isNotFound(err) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.setDerived(out, c, names)
+	return out, nil
+}
+
+// releasedDerived are the derived claims among names that the ID token
+// carries (in extra), by name for the audit trail: never their values.
+func releasedDerived(names []string, extra map[string]any) []string {
+	var out []string
+	for _, n := range names {
+		if _, ok := extra[n]; ok && storage.IsDerivedClaim(n) {
+			out = append(out, n)
 		}
 	}
-	return storage.IsDerivedClaim(s)
+	return out
 }

@@ -464,7 +464,14 @@ func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storag
 		return nil, nil, p.internal(ctx, "releasable claims", err)
 	}
 	withIAL := slices.Contains(names, "ial") && g.IAL != ""
-	idToken, err := p.idToken(ctx, c, sectorOf(c, pm), g, nonce, t.accessToken, withIAL, now)
+	extra, err := p.idTokenDerived(ctx, g.Subject, names)
+	if err != nil {
+		return nil, nil, p.internal(ctx, "derived claims", err)
+	}
+	if withIAL {
+		extra["ial"] = g.IAL
+	}
+	idToken, err := p.idToken(ctx, c, sectorOf(c, pm), g, nonce, t.accessToken, extra, now)
 	if err != nil {
 		return nil, nil, p.internal(ctx, "sign id token", err)
 	}
@@ -472,6 +479,7 @@ func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storag
 	if withIAL {
 		released = append(released, "ial")
 	}
+	released = append(released, releasedDerived(names, extra)...)
 	rec := storage.Record{p.releaseEntry(storage.AuditTokenIssued, c, pm, g, released)}
 	tokenType := oidc.BearerToken
 	if g.DPoPJKT != "" {
@@ -491,7 +499,7 @@ func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storag
 }
 
 // idToken signs an ID token with the algorithm the client registered.
-func (p *Provider) idToken(ctx context.Context, c storage.Client, sector string, g storage.Grant, nonce, accessToken string, withIAL bool, now time.Time) (string, error) {
+func (p *Provider) idToken(ctx context.Context, c storage.Client, sector string, g storage.Grant, nonce, accessToken string, extra map[string]any, now time.Time) (string, error) {
 	alg := c.SigningAlg
 	if alg == "" {
 		alg = string(jose.ES256)
@@ -514,8 +522,9 @@ func (p *Provider) idToken(ctx context.Context, c storage.Client, sector string,
 			AuthorizedParty:                     c.ID,
 		},
 	}
-	if withIAL {
-		claims.Claims = map[string]any{"ial": g.IAL}
+	if len(extra) > 0 {
+		// ial and the derived claims (derived.go): answers, not data.
+		claims.Claims = extra
 	}
 	// sid names the grant, not the browser session: it is random per
 	// authorization, so two agencies cannot correlate a citizen by it, and
