@@ -114,6 +114,11 @@ var consolePages = template.Must(template.New("").Funcs(template.FuncMap{
 	"plus1": func(i int) int { return i + 1 },
 	// withData hands a sub-template the page with other data.
 	"withData": func(p consolePage, data any) consolePage { p.Data = data; return p },
+	// claim, raw, derived, ageOver: derived.go.
+	"claim":   claimLabel,
+	"raw":     rawClaims,
+	"derived": derivedClaims,
+	"ageOver": ageOverField,
 }).ParseFS(consoleAssets, "pages/*.html"))
 
 // labelOf returns the message for a domain value (prefix "state_" and
@@ -832,7 +837,7 @@ func (h *Handler) applicationPage(w http.ResponseWriter, r *http.Request, f appl
 		}
 	}
 	f.AgencyName = agencyName(p.Lang, ag)
-	f.Claims = storage.ClaimNames
+	f.Claims = storage.GrantableClaims
 	for i := range f.Purposes {
 		f.Purposes[i].Index = i
 	}
@@ -855,7 +860,7 @@ func (h *Handler) recordApplication(w http.ResponseWriter, r *http.Request) {
 		k := "purpose." + strconv.Itoa(i) + "."
 		f.Purposes = append(f.Purposes, purposeSlot{Code: strings.TrimSpace(r.PostFormValue(k + "code")),
 			DescriptionTH: r.PostFormValue(k + "description_th"), DescriptionEN: r.PostFormValue(k + "description_en"),
-			Claims: r.PostForm[k+"claims"]})
+			Claims: append(r.PostForm[k+"claims"], ageOverClaims(r.PostFormValue(k+"age_over"))...)})
 	}
 	for i := range slotCount(r, "system_count", 0) {
 		f.Systems = append(f.Systems, h.systemSlotFrom(r, "system."+strconv.Itoa(i)+"."))

@@ -147,8 +147,8 @@ func (p problems) claims(field string, claims []string) []string {
 	var out []string
 	for _, c := range claims {
 		switch {
-		case !slices.Contains(storage.ClaimNames, c):
-			p.add(field, "unknown claim %q", c)
+		case !storage.IsClaim(c):
+			p.add(field, "unknown claim %q (derived claims: age_over_N with N from %d to %d, %s)", c, storage.MinAgeOver, storage.MaxAgeOver, strings.Join(storage.DerivedClaimNames, ", "))
 		case slices.Contains(out, c):
 			p.add(field, "claim %q is listed twice", c)
 		default:
@@ -251,7 +251,7 @@ func checkGrant(p problems, app storage.Application, g Grant) Grant {
 		}
 		out.Purposes = append(out.Purposes, storage.Purpose{
 			Code: ap.Code, DescriptionTH: ap.DescriptionTH, DescriptionEN: ap.DescriptionEN,
-			Claims: storage.Intersect(storage.ClaimNames, claims),
+			Claims: storage.SortClaims(claims),
 		})
 	}
 	switch {

@@ -129,7 +129,7 @@ func (h *Handler) renderConsent(w http.ResponseWriter, r *http.Request, ar stora
 	}
 	purposes := claimPurposes(ar.Claims)
 	for _, c := range need.Claims {
-		d.Claims = append(d.Claims, consentClaim{Text: p.T["claim_"+c], Purpose: purposes[c]})
+		d.Claims = append(d.Claims, consentClaim{Text: claimWords(p.T, c), Purpose: purposes[c]})
 	}
 	p.Data = d
 	h.render(w, r, http.StatusOK, "consent.html", p)

@@ -242,18 +242,10 @@ func claimText(t map[string]string, claims []string) []string {
 	for _, c := range claims {
 		if name, ok := strings.CutPrefix(c, "verified_claims."); ok {
 			// Released inside verified_claims (release.VerifiedClaimName).
-			s := name
-			if n, ok := t["claim_"+name]; ok {
-				s = n
-			}
-			out = append(out, fmt.Sprintf(t["claim_verified"], s))
+			out = append(out, fmt.Sprintf(t["claim_verified"], claimWords(t, name)))
 			continue
 		}
-		if s, ok := t["claim_"+c]; ok {
-			out = append(out, s)
-		} else {
-			out = append(out, c)
-		}
+		out = append(out, claimWords(t, c))
 	}
 	return out
 }

@@ -24,6 +24,7 @@ var supportedScopes = func() []string {
 	for k := range claimScopes {
 		s = append(s, k)
 	}
+	s = append(s, derivedClaimsSupported()...)
 	slices.Sort(s[2:])
 	return s
 }()
@@ -307,7 +308,7 @@ func (p *Provider) parseAuthRequest(ctx context.Context, c storage.Client, q url
 		if strings.HasPrefix(s, "purpose:") {
 			continue // checked against the permit by resolvePurpose
 		}
-		if !slices.Contains(supportedScopes, s) || !slices.Contains(c.Scopes, s) {
+		if !supportedScope(s) || !slices.Contains(c.Scopes, s) {
 			return bad("invalid_scope", "scope "+strconv.Quote(s)+" is not allowed for this client")
 		}
 	}

@@ -67,6 +67,7 @@ func (p *Provider) claims(ctx context.Context, subject string, names []string, g
 	} else {
 		set("date_of_expiry", c.CardExpires.OIDC())
 	}
+	p.setDerived(out, c, names)
 	return out, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"github.com/go-jose/go-jose/v4"
 	oidcop "github.com/zitadel/oidc/v3/pkg/op"
@@ -102,7 +103,7 @@ func (p *Provider) newDiscovery() discoveryDocument {
 		IntrospectionEndpointAuthMethodsSupported:  authMethods,
 		RevocationEndpointAuthMethodsSupported:     authMethods,
 		CodeChallengeMethodsSupported:              []string{"S256"},
-		ClaimsSupported:                            append([]string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid"}, citizenClaims...),
+		ClaimsSupported:                            slices.Concat([]string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid"}, citizenClaims, derivedClaimsSupported()),
 		ACRValuesSupported:                         p.cfg.ACRValues,
 		ClaimsParameterSupported:                   true,
 		VerifiedClaimsSupported:                    true,

@@ -468,7 +468,17 @@ func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storag
 	if err != nil {
 		return nil, nil, p.internal(ctx, "verified claims", err)
 	}
-	idToken, err := p.idToken(ctx, c, sectorOf(c, pm), g, nonce, t.accessToken, withIAL, verified, now)
+	extra, err := p.idTokenDerived(ctx, g.Subject, names)
+	if err != nil {
+		return nil, nil, p.internal(ctx, "derived claims", err)
+	}
+	if withIAL {
+		extra["ial"] = g.IAL
+	}
+	if verified != nil {
+		extra["verified_claims"] = verified
+	}
+	idToken, err := p.idToken(ctx, c, sectorOf(c, pm), g, nonce, t.accessToken, extra, now)
 	if err != nil {
 		return nil, nil, p.internal(ctx, "sign id token", err)
 	}
@@ -481,6 +491,7 @@ func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storag
 	if withIAL {
 		released = append(released, "ial")
 	}
+	released = append(released, releasedDerived(names, extra)...)
 	released = append(released, verifiedNames...)
 	rec := storage.Record{p.releaseEntry(storage.AuditTokenIssued, c, pm, g, released)}
 	tokenType := oidc.BearerToken
@@ -501,9 +512,9 @@ func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storag
 }
 
 // idToken signs an ID token with the algorithm the client registered.
-// verified, if not nil, is the verified_claims the request asked for in
-// the ID token (verifiedClaims).
-func (p *Provider) idToken(ctx context.Context, c storage.Client, sector string, g storage.Grant, nonce, accessToken string, withIAL bool, verified any, now time.Time) (string, error) {
+// extra holds ial, the derived claims and verified_claims: what the ID
+// token carries besides the standard claims.
+func (p *Provider) idToken(ctx context.Context, c storage.Client, sector string, g storage.Grant, nonce, accessToken string, extra map[string]any, now time.Time) (string, error) {
 	alg := c.SigningAlg
 	if alg == "" {
 		alg = string(jose.ES256)
@@ -526,14 +537,10 @@ func (p *Provider) idToken(ctx context.Context, c storage.Client, sector string,
 			AuthorizedParty:                     c.ID,
 		},
 	}
-	if withIAL {
-		claims.Claims = map[string]any{"ial": g.IAL}
-	}
-	if verified != nil {
-		if claims.Claims == nil {
-			claims.Claims = map[string]any{}
-		}
-		claims.Claims["verified_claims"] = verified
+	if len(extra) > 0 {
+		// ial and the derived claims (derived.go): answers, not data;
+		// verified_claims where the request asked for it here.
+		claims.Claims = extra
 	}
 	// sid names the grant, not the browser session: it is random per
 	// authorization, so two agencies cannot correlate a citizen by it, and

@@ -30,7 +30,8 @@ var ClaimNames = []string{"pid", "title", "given_name", "middle_name", "family_n
 	"address", "ial", "date_of_issuance", "date_of_expiry"}
 
 // ScopeClaims returns the claims the scopes ask for, each once, in the
-// order of ClaimNames.
+// order of ClaimNames, then the derived claims (derived.go) asked for by
+// scopes of their own names, in SortClaims' order.
 func ScopeClaims(scopes []string) []string {
 	var out []string
 	for _, name := range ClaimNames {
@@ -41,8 +42,12 @@ func ScopeClaims(scopes []string) []string {
 			}
 		}
 	}
-	return out
+	return append(out, SortClaims(slices.DeleteFunc(slices.Clone(scopes), func(s string) bool { return !IsDerivedClaim(s) }))...)
 }
+
+// ScopeClaimNames returns the claims one scope asks for: a claim scope's
+// (ClaimScopes), or the derived claim the scope is named after.
+func ScopeClaimNames(scope string) []string { return scopeClaimsOf(scope) }
 
 // Intersect returns the elements of a that are in b, in a's order.
 func Intersect(a, b []string) []string {

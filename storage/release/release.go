@@ -114,7 +114,7 @@ func Purpose(pm storage.Permit, scopes []string, param string) (storage.Purpose,
 		return storage.Purpose{}, ErrPurposeNotGranted
 	}
 	for _, s := range scopes {
-		for _, claim := range storage.ClaimScopes[s] {
+		for _, claim := range storage.ScopeClaimNames(s) {
 			if !slices.Contains(pu.Claims, claim) {
 				return storage.Purpose{}, fmt.Errorf("scope %s: %w", s, ErrScopeNotGranted)
 			}
@@ -138,6 +138,12 @@ func ClientScopes(pm storage.Permit) []string {
 	for scope, claims := range storage.ClaimScopes {
 		if slices.ContainsFunc(claims, func(c string) bool { return granted[c] }) {
 			claimScopes = append(claimScopes, scope)
+		}
+	}
+	for c := range granted {
+		// A derived claim is asked for by the scope of its own name.
+		if storage.IsDerivedClaim(c) {
+			claimScopes = append(claimScopes, c)
 		}
 	}
 	sort.Strings(claimScopes)

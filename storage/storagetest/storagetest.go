@@ -154,6 +154,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"DueDecisions", testDueDecisions},
 		{"ApplyDecision", testApplyDecision},
 		{"ClientsByPermit", testClientsByPermit},
+		{"DerivedClaims", testDerivedClaims},
 		{"Admins", testAdmins},
 		{"UpdateAdmin", testUpdateAdmin},
 		{"AdminConfirmation", testAdminConfirmation},
