@@ -106,6 +106,11 @@ type Client struct {
 	Disabled   bool
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+
+	// FAPI puts the system under the FAPI 2.0 security profile: pushed
+	// requests only (as RequirePAR), private_key_jwt, DPoP-bound tokens,
+	// ES256 or PS256 signatures, codes that live at most 60 seconds.
+	FAPI bool
 }
 
 // Public reports whether the client has no credential of its own.

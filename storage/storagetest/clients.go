@@ -55,6 +55,10 @@ func testClients(t *testing.T, su suite) {
 		disabled.Disabled = true
 		par := newClient("par-required")
 		par.RequirePAR = true
+		fapi := newClient("fapi")
+		fapi.AuthMethod = storage.AuthMethodPrivateKeyJWT
+		fapi.SecretHash = ""
+		fapi.FAPI = true
 		empty := storage.Client{
 			ID:                     "empty-slices",
 			AuthMethod:             storage.AuthMethodNone,
@@ -73,6 +77,7 @@ func testClients(t *testing.T, su suite) {
 			{"private_key_jwt at a jwks_uri", jwksURI},
 			{"disabled", disabled},
 			{"PAR required", par},
+			{"FAPI 2.0 profile", fapi},
 			{"zero values", storage.Client{ID: "zero"}},
 			{"empty slices", empty},
 			{"unicode", storage.Client{ID: "ระบบ-1", Name: "กรมการปกครอง 🇹🇭", Scopes: []string{"openid", "ชื่อ"}}},
@@ -177,6 +182,7 @@ func testUpdateClient(t *testing.T, su suite) {
 				c.JWKSURI = "https://rp.example.go.th/jwks"
 				c.RedirectURIs = nil
 				c.RequirePAR = true
+				c.FAPI = true
 				c.UpdatedAt = at(time.Minute)
 				return c, nil
 			},
@@ -187,6 +193,7 @@ func testUpdateClient(t *testing.T, su suite) {
 				c.JWKSURI = "https://rp.example.go.th/jwks"
 				c.RedirectURIs = nil
 				c.RequirePAR = true
+				c.FAPI = true
 				c.UpdatedAt = at(time.Minute)
 				return c
 			},
