@@ -403,6 +403,8 @@ type apiSystem struct {
 	NetworkRanges          []string        `json:"network_ranges,omitempty"`
 	AnyNetwork             bool            `json:"any_network,omitempty"`
 	SigningAlg             string          `json:"signing_alg,omitempty"`
+	RequirePAR             bool            `json:"require_par,omitempty"`
+	FAPI                   bool            `json:"fapi,omitempty"`
 }
 
 type apiAcceptanceRequest struct {
@@ -543,6 +545,8 @@ type apiClient struct {
 	SigningAlg             string          `json:"signing_alg,omitempty"`
 	JWKS                   json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                string          `json:"jwks_uri,omitempty"`
+	RequirePAR             bool            `json:"require_par"`
+	FAPI                   bool            `json:"fapi"`
 	Disabled               bool            `json:"disabled"`
 	CreatedAt              time.Time       `json:"created_at"`
 	UpdatedAt              time.Time       `json:"updated_at"`
@@ -716,7 +720,8 @@ func fromAPIPurposes(ps []apiPurpose) []storage.Purpose {
 
 func toAPISystem(s storage.System) apiSystem {
 	return apiSystem{Name: s.Name, RedirectURIs: orEmpty(s.RedirectURIs), PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
-		AuthMethod: s.AuthMethod, JWKS: storedJSON(s.JWKS), JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, AnyNetwork: s.AnyNetwork, SigningAlg: s.SigningAlg}
+		AuthMethod: s.AuthMethod, JWKS: storedJSON(s.JWKS), JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, AnyNetwork: s.AnyNetwork, SigningAlg: s.SigningAlg,
+		RequirePAR: s.RequirePAR, FAPI: s.FAPI}
 }
 
 func fromAPISystem(s apiSystem) storage.System {
@@ -725,7 +730,8 @@ func fromAPISystem(s apiSystem) storage.System {
 		jwks = []byte(s.JWKS)
 	}
 	return storage.System{Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
-		AuthMethod: s.AuthMethod, JWKS: jwks, JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, AnyNetwork: s.AnyNetwork, SigningAlg: s.SigningAlg}
+		AuthMethod: s.AuthMethod, JWKS: jwks, JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, AnyNetwork: s.AnyNetwork, SigningAlg: s.SigningAlg,
+		RequirePAR: s.RequirePAR, FAPI: s.FAPI}
 }
 
 func toAPIApplication(a storage.Application) apiApplication {
@@ -759,6 +765,7 @@ func toAPIClient(c storage.Client) apiClient {
 	return apiClient{ClientID: c.ID, Name: c.Name, PermitID: c.PermitID, AuthMethod: c.AuthMethod,
 		RedirectURIs: orEmpty(c.RedirectURIs), PostLogoutRedirectURIs: orEmpty(c.PostLogoutRedirectURIs),
 		NetworkRanges: orEmpty(c.NetworkRanges), SigningAlg: c.SigningAlg, JWKS: storedJSON(c.JWKS), JWKSURI: c.JWKSURI, Disabled: c.Disabled,
+		RequirePAR: c.RequirePAR, FAPI: c.FAPI,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 

@@ -734,6 +734,9 @@ type systemSlot struct {
 	// AnyNetwork is the approver's decision that a private_key_jwt
 	// system may call from any address (the system form only).
 	AnyNetwork bool
+	// RequirePAR and FAPI (the system form only): pushed requests only;
+	// the FAPI 2.0 security profile.
+	RequirePAR, FAPI bool
 }
 
 // IDPrefix and NamePrefix start the fields' element IDs and form names.
@@ -764,7 +767,8 @@ func (s systemSlot) blank() bool {
 
 func (s systemSlot) system() storage.System {
 	sys := storage.System{Name: s.Name, RedirectURIs: splitLines(s.RedirectURIs), PostLogoutRedirectURIs: splitLines(s.PostLogoutURIs),
-		AuthMethod: s.AuthMethod, JWKSURI: strings.TrimSpace(s.JWKSURI), NetworkRanges: splitLines(s.NetworkRanges), SigningAlg: s.SigningAlg, AnyNetwork: s.AnyNetwork}
+		AuthMethod: s.AuthMethod, JWKSURI: strings.TrimSpace(s.JWKSURI), NetworkRanges: splitLines(s.NetworkRanges), SigningAlg: s.SigningAlg, AnyNetwork: s.AnyNetwork,
+		RequirePAR: s.RequirePAR, FAPI: s.FAPI}
 	if j := strings.TrimSpace(s.JWKS); j != "" {
 		sys.JWKS = []byte(j)
 	}
@@ -774,7 +778,7 @@ func (s systemSlot) system() storage.System {
 func slotOf(c storage.Client) systemSlot {
 	return systemSlot{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), PostLogoutURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
 		AuthMethod: c.AuthMethod, JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, NetworkRanges: strings.Join(c.NetworkRanges, "\n"),
-		SigningAlg: c.SigningAlg}
+		SigningAlg: c.SigningAlg, RequirePAR: c.RequirePAR, FAPI: c.FAPI}
 }
 
 // splitLines reads a textarea of one value a line.
@@ -897,7 +901,9 @@ func (h *Handler) systemSlotFrom(r *http.Request, prefix string) systemSlot {
 		PostLogoutURIs: r.PostFormValue(prefix + "post_logout_uris"), AuthMethod: r.PostFormValue(prefix + "auth_method"),
 		JWKS: r.PostFormValue(prefix + "jwks"), JWKSURI: r.PostFormValue(prefix + "jwks_uri"),
 		NetworkRanges: r.PostFormValue(prefix + "network_ranges"), SigningAlg: r.PostFormValue(prefix + "signing_alg"),
-		AnyNetwork: prefix == "" && r.PostFormValue("any_network") == "yes"}
+		AnyNetwork: prefix == "" && r.PostFormValue("any_network") == "yes",
+		RequirePAR: prefix == "" && r.PostFormValue("require_par") == "yes",
+		FAPI:       prefix == "" && r.PostFormValue("fapi") == "yes"}
 }
 
 // Permit page and decisions.

@@ -33,6 +33,9 @@ type systemPayload struct {
 	// from any address (private_key_jwt only; clause 10).
 	AnyNetwork bool   `json:"any_network,omitempty"`
 	SigningAlg string `json:"signing_alg"`
+
+	RequirePAR bool `json:"require_par,omitempty"`
+	FAPI       bool `json:"fapi,omitempty"`
 }
 
 // SystemPayload reads a register_system or change_system decision's
@@ -55,6 +58,7 @@ func (s *Service) recordSystemDecision(ctx context.Context, by storage.Admin, ac
 		ClientID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		AuthMethod: c.AuthMethod, JWKS: json.RawMessage(c.JWKS), JWKSURI: c.JWKSURI, NetworkRanges: c.NetworkRanges,
 		AnyNetwork: anyNetwork, SigningAlg: c.SigningAlg,
+		RequirePAR: c.RequirePAR, FAPI: c.FAPI,
 	})
 	if err != nil {
 		return storage.Decision{}, err
@@ -112,6 +116,7 @@ func (s *Service) RegisterSystem(ctx context.Context, actor storage.Admin, permi
 		Name: sys.Name, AuthMethod: sys.AuthMethod, JWKS: sys.JWKS, JWKSURI: sys.JWKSURI, RedirectURIs: sys.RedirectURIs,
 		PostLogoutRedirectURIs: sys.PostLogoutRedirectURIs, Scopes: release.ClientScopes(pm), SigningAlg: sys.SigningAlg,
 		PermitID: pm.ID, NetworkRanges: sys.NetworkRanges, CreatedAt: now, UpdatedAt: now,
+		RequirePAR: sys.RequirePAR, FAPI: sys.FAPI,
 	}
 	if c.ID, err = newID(); err != nil {
 		return storage.Client{}, "", err
@@ -179,6 +184,7 @@ func (s *Service) ChangeSystem(ctx context.Context, actor storage.Admin, clientI
 		c.Name, c.AuthMethod, c.JWKS, c.JWKSURI = sys.Name, sys.AuthMethod, sys.JWKS, sys.JWKSURI
 		c.RedirectURIs, c.PostLogoutRedirectURIs = sys.RedirectURIs, sys.PostLogoutRedirectURIs
 		c.NetworkRanges, c.SigningAlg = sys.NetworkRanges, sys.SigningAlg
+		c.RequirePAR, c.FAPI = sys.RequirePAR, sys.FAPI
 		c.Scopes = release.ClientScopes(pm)
 		c.UpdatedAt = now
 		return c, nil

@@ -76,6 +76,11 @@ type System struct {
 	// system must name its network ranges (clause 10).
 	AnyNetwork bool
 	SigningAlg string
+
+	// RequirePAR and FAPI are set by the approver at registration (see
+	// Client); an application does not carry them.
+	RequirePAR bool
+	FAPI       bool
 }
 
 // Acceptance records who accepted the announcement's terms for the agency.

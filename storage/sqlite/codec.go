@@ -232,6 +232,9 @@ type (
 		NetworkRanges          []string `json:"network_ranges"`
 		AnyNetwork             bool     `json:"any_network,omitempty"`
 		SigningAlg             string   `json:"signing_alg"`
+
+		RequirePAR bool `json:"require_par,omitempty"`
+		FAPI       bool `json:"fapi,omitempty"`
 	}
 	supervisorJSON struct {
 		Name     string `json:"name"`
