@@ -944,11 +944,14 @@ type systemFile struct {
 	JWKSURI                string          `json:"jwks_uri"`
 	NetworkRanges          []string        `json:"network_ranges"`
 	SigningAlg             string          `json:"signing_alg"`
+	RequirePAR             bool            `json:"require_par"`
+	FAPI                   bool            `json:"fapi"`
 }
 
 func (f systemFile) system() storage.System {
 	s := storage.System{Name: f.Name, RedirectURIs: f.RedirectURIs, PostLogoutRedirectURIs: f.PostLogoutRedirectURIs,
-		AuthMethod: f.AuthMethod, JWKSURI: f.JWKSURI, NetworkRanges: f.NetworkRanges, AnyNetwork: f.AnyNetwork, SigningAlg: f.SigningAlg}
+		AuthMethod: f.AuthMethod, JWKSURI: f.JWKSURI, NetworkRanges: f.NetworkRanges, AnyNetwork: f.AnyNetwork, SigningAlg: f.SigningAlg,
+		RequirePAR: f.RequirePAR, FAPI: f.FAPI}
 	if len(f.JWKS) > 0 && string(f.JWKS) != "null" {
 		s.JWKS = f.JWKS
 	}
