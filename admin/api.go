@@ -408,6 +408,8 @@ type apiSystem struct {
 	IDTokenEncryptedResponseEnc  string `json:"id_token_encrypted_response_enc,omitempty"`
 	UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
 	UserinfoEncryptedResponseEnc string `json:"userinfo_encrypted_response_enc,omitempty"`
+	RequirePAR                   bool   `json:"require_par,omitempty"`
+	FAPI                         bool   `json:"fapi,omitempty"`
 }
 
 type apiAcceptanceRequest struct {
@@ -548,6 +550,8 @@ type apiClient struct {
 	SigningAlg             string          `json:"signing_alg,omitempty"`
 	JWKS                   json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI                string          `json:"jwks_uri,omitempty"`
+	RequirePAR             bool            `json:"require_par"`
+	FAPI                   bool            `json:"fapi"`
 	Disabled               bool            `json:"disabled"`
 	CreatedAt              time.Time       `json:"created_at"`
 	UpdatedAt              time.Time       `json:"updated_at"`
@@ -728,7 +732,8 @@ func toAPISystem(s storage.System) apiSystem {
 	return apiSystem{Name: s.Name, RedirectURIs: orEmpty(s.RedirectURIs), PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		AuthMethod: s.AuthMethod, JWKS: storedJSON(s.JWKS), JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, AnyNetwork: s.AnyNetwork, SigningAlg: s.SigningAlg,
 		IDTokenEncryptedResponseAlg: s.IDTokenEncryptedResponseAlg, IDTokenEncryptedResponseEnc: s.IDTokenEncryptedResponseEnc,
-		UserinfoEncryptedResponseAlg: s.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: s.UserinfoEncryptedResponseEnc}
+		UserinfoEncryptedResponseAlg: s.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: s.UserinfoEncryptedResponseEnc,
+		RequirePAR: s.RequirePAR, FAPI: s.FAPI}
 }
 
 func fromAPISystem(s apiSystem) storage.System {
@@ -739,7 +744,8 @@ func fromAPISystem(s apiSystem) storage.System {
 	return storage.System{Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		AuthMethod: s.AuthMethod, JWKS: jwks, JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, AnyNetwork: s.AnyNetwork, SigningAlg: s.SigningAlg,
 		IDTokenEncryptedResponseAlg: s.IDTokenEncryptedResponseAlg, IDTokenEncryptedResponseEnc: s.IDTokenEncryptedResponseEnc,
-		UserinfoEncryptedResponseAlg: s.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: s.UserinfoEncryptedResponseEnc}
+		UserinfoEncryptedResponseAlg: s.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: s.UserinfoEncryptedResponseEnc,
+		RequirePAR: s.RequirePAR, FAPI: s.FAPI}
 }
 
 func toAPIApplication(a storage.Application) apiApplication {
@@ -775,7 +781,8 @@ func toAPIClient(c storage.Client) apiClient {
 		NetworkRanges: orEmpty(c.NetworkRanges), SigningAlg: c.SigningAlg, JWKS: storedJSON(c.JWKS), JWKSURI: c.JWKSURI, Disabled: c.Disabled,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 		IDTokenEncryptedResponseAlg: c.IDTokenEncryptedResponseAlg, IDTokenEncryptedResponseEnc: c.IDTokenEncryptedResponseEnc,
-		UserinfoEncryptedResponseAlg: c.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: c.UserinfoEncryptedResponseEnc}
+		UserinfoEncryptedResponseAlg: c.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: c.UserinfoEncryptedResponseEnc,
+		RequirePAR: c.RequirePAR, FAPI: c.FAPI}
 }
 
 func toAPIAdmin(a storage.Admin) apiAdmin {

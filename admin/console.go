@@ -742,6 +742,9 @@ type systemSlot struct {
 	// IDTokenEncryption and UserinfoEncryption are the key management
 	// algorithms ("" for none); the content encryption is A256GCM.
 	IDTokenEncryption, UserinfoEncryption string
+	// RequirePAR and FAPI (the system form only): pushed requests only;
+	// the FAPI 2.0 security profile.
+	RequirePAR, FAPI bool
 }
 
 // IDPrefix and NamePrefix start the fields' element IDs and form names.
@@ -776,7 +779,8 @@ func (s systemSlot) blank() bool {
 
 func (s systemSlot) system() storage.System {
 	sys := storage.System{Name: s.Name, RedirectURIs: splitLines(s.RedirectURIs), PostLogoutRedirectURIs: splitLines(s.PostLogoutURIs),
-		AuthMethod: s.AuthMethod, JWKSURI: strings.TrimSpace(s.JWKSURI), NetworkRanges: splitLines(s.NetworkRanges), SigningAlg: s.SigningAlg, AnyNetwork: s.AnyNetwork}
+		AuthMethod: s.AuthMethod, JWKSURI: strings.TrimSpace(s.JWKSURI), NetworkRanges: splitLines(s.NetworkRanges), SigningAlg: s.SigningAlg, AnyNetwork: s.AnyNetwork,
+		RequirePAR: s.RequirePAR, FAPI: s.FAPI}
 	if j := strings.TrimSpace(s.JWKS); j != "" {
 		sys.JWKS = []byte(j)
 	}
@@ -787,7 +791,8 @@ func (s systemSlot) system() storage.System {
 func slotOf(c storage.Client) systemSlot {
 	return systemSlot{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), PostLogoutURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
 		AuthMethod: c.AuthMethod, JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, NetworkRanges: strings.Join(c.NetworkRanges, "\n"),
-		SigningAlg: c.SigningAlg, IDTokenEncryption: c.IDTokenEncryptedResponseAlg, UserinfoEncryption: c.UserinfoEncryptedResponseAlg}
+		SigningAlg: c.SigningAlg, IDTokenEncryption: c.IDTokenEncryptedResponseAlg, UserinfoEncryption: c.UserinfoEncryptedResponseAlg,
+		RequirePAR: c.RequirePAR, FAPI: c.FAPI}
 }
 
 // splitLines reads a textarea of one value a line.
@@ -911,7 +916,9 @@ func (h *Handler) systemSlotFrom(r *http.Request, prefix string) systemSlot {
 		JWKS: r.PostFormValue(prefix + "jwks"), JWKSURI: r.PostFormValue(prefix + "jwks_uri"),
 		NetworkRanges: r.PostFormValue(prefix + "network_ranges"), SigningAlg: r.PostFormValue(prefix + "signing_alg"),
 		AnyNetwork:        prefix == "" && r.PostFormValue("any_network") == "yes",
-		IDTokenEncryption: r.PostFormValue(prefix + "id_token_encrypted_response_alg"), UserinfoEncryption: r.PostFormValue(prefix + "userinfo_encrypted_response_alg")}
+		IDTokenEncryption: r.PostFormValue(prefix + "id_token_encrypted_response_alg"), UserinfoEncryption: r.PostFormValue(prefix + "userinfo_encrypted_response_alg"),
+		RequirePAR: prefix == "" && r.PostFormValue("require_par") == "yes",
+		FAPI:       prefix == "" && r.PostFormValue("fapi") == "yes"}
 }
 
 // Permit page and decisions.

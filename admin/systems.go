@@ -38,6 +38,8 @@ type systemPayload struct {
 	IDTokenEncryptedResponseEnc  string `json:"id_token_encrypted_response_enc,omitempty"`
 	UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
 	UserinfoEncryptedResponseEnc string `json:"userinfo_encrypted_response_enc,omitempty"`
+	RequirePAR                   bool   `json:"require_par,omitempty"`
+	FAPI                         bool   `json:"fapi,omitempty"`
 }
 
 // SystemPayload reads a register_system or change_system decision's
@@ -62,6 +64,7 @@ func (s *Service) recordSystemDecision(ctx context.Context, by storage.Admin, ac
 		AnyNetwork: anyNetwork, SigningAlg: c.SigningAlg,
 		IDTokenEncryptedResponseAlg: c.IDTokenEncryptedResponseAlg, IDTokenEncryptedResponseEnc: c.IDTokenEncryptedResponseEnc,
 		UserinfoEncryptedResponseAlg: c.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: c.UserinfoEncryptedResponseEnc,
+		RequirePAR: c.RequirePAR, FAPI: c.FAPI,
 	})
 	if err != nil {
 		return storage.Decision{}, err
@@ -119,6 +122,7 @@ func (s *Service) RegisterSystem(ctx context.Context, actor storage.Admin, permi
 		Name: sys.Name, AuthMethod: sys.AuthMethod, JWKS: sys.JWKS, JWKSURI: sys.JWKSURI, RedirectURIs: sys.RedirectURIs,
 		PostLogoutRedirectURIs: sys.PostLogoutRedirectURIs, Scopes: release.ClientScopes(pm), SigningAlg: sys.SigningAlg,
 		PermitID: pm.ID, NetworkRanges: sys.NetworkRanges, CreatedAt: now, UpdatedAt: now,
+		RequirePAR: sys.RequirePAR, FAPI: sys.FAPI,
 	}
 	setEncryption(&c, sys)
 	if c.ID, err = newID(); err != nil {
@@ -188,6 +192,7 @@ func (s *Service) ChangeSystem(ctx context.Context, actor storage.Admin, clientI
 		c.RedirectURIs, c.PostLogoutRedirectURIs = sys.RedirectURIs, sys.PostLogoutRedirectURIs
 		c.NetworkRanges, c.SigningAlg = sys.NetworkRanges, sys.SigningAlg
 		setEncryption(&c, sys)
+		c.RequirePAR, c.FAPI = sys.RequirePAR, sys.FAPI
 		c.Scopes = release.ClientScopes(pm)
 		c.UpdatedAt = now
 		return c, nil

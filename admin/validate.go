@@ -198,6 +198,12 @@ func (s *Service) checkApplication(app storage.Application) (storage.Application
 		if sys.AnyNetwork {
 			p.add(fmt.Sprintf("systems[%d].any_network", i), "is an approver's decision when the system is registered, not part of the application")
 		}
+		if sys.RequirePAR {
+			p.add(fmt.Sprintf("systems[%d].require_par", i), "is set when the system is registered, not part of the application")
+		}
+		if sys.FAPI {
+			p.add(fmt.Sprintf("systems[%d].fapi", i), "is set when the system is registered, not part of the application")
+		}
 	}
 	a := app.Acceptance
 	a.Name = p.text("acceptance.name", a.Name, true, maxName)
@@ -363,6 +369,16 @@ func (s *Service) checkSystem(p problems, prefix string, sys storage.System) sto
 	case AlgES256, AlgRS256:
 	default:
 		p.add(prefix+"signing_alg", "must be ES256 or RS256")
+	}
+	if sys.FAPI {
+		// FAPI 2.0: private_key_jwt, and ES256 or PS256 ID tokens (the
+		// provider signs with ES256 or RS256).
+		if sys.AuthMethod != storage.AuthMethodPrivateKeyJWT {
+			p.add(prefix+"auth_method", "the FAPI 2.0 profile needs private_key_jwt")
+		}
+		if sys.SigningAlg == AlgRS256 {
+			p.add(prefix+"signing_alg", "the FAPI 2.0 profile needs ES256")
+		}
 	}
 	return s.checkEncryption(p, prefix, sys)
 }

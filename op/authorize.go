@@ -104,7 +104,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.authorizePushed(w, r, c, ru)
 		return
 	}
-	if c.RequirePAR {
+	if c.RequirePAR || c.FAPI {
 		p.refusedPage(w, r, c, storage.Permit{}, "par_required", http.StatusBadRequest, "invalid_request", "This application must push its authorization request first (PAR).")
 		return
 	}
@@ -460,7 +460,7 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		p.redirectError(w, r, ar.RedirectURI, ar.State, authError{"server_error", ""})
 		return
 	}
-	if err := p.store.SaveAuthCode(ctx, ar.ID, HashToken(code), now.Add(p.cfg.CodeTTL), now); err != nil {
+	if err := p.store.SaveAuthCode(ctx, ar.ID, HashToken(code), now.Add(p.codeTTL(ctx, ar.ClientID)), now); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			p.errorPage(w, r, http.StatusBadRequest, "invalid_request", "This sign-in request has already been answered.")
 			return

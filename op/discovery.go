@@ -15,14 +15,17 @@ import (
 // discoveryDocument lists only what the provider really does (OIDC
 // Discovery 1.0 §3, RFC 8414 §2).
 type discoveryDocument struct {
-	Issuer                                     string   `json:"issuer"`
-	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
-	TokenEndpoint                              string   `json:"token_endpoint"`
-	UserinfoEndpoint                           string   `json:"userinfo_endpoint"`
-	JWKSURI                                    string   `json:"jwks_uri"`
-	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
-	RevocationEndpoint                         string   `json:"revocation_endpoint"`
-	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
+	Issuer                             string `json:"issuer"`
+	AuthorizationEndpoint              string `json:"authorization_endpoint"`
+	TokenEndpoint                      string `json:"token_endpoint"`
+	UserinfoEndpoint                   string `json:"userinfo_endpoint"`
+	JWKSURI                            string `json:"jwks_uri"`
+	IntrospectionEndpoint              string `json:"introspection_endpoint"`
+	RevocationEndpoint                 string `json:"revocation_endpoint"`
+	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint"`
+	// RequirePushedAuthorizationRequests is false: PAR is required per
+	// system (RequirePAR, FAPI), which RFC 9126 §6 lets metadata omit.
+	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
 	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
@@ -86,6 +89,7 @@ func (p *Provider) newDiscovery() discoveryDocument {
 		IntrospectionEndpoint:                      p.endpoint(PathIntrospect),
 		RevocationEndpoint:                         p.endpoint(PathRevoke),
 		PushedAuthorizationRequestEndpoint:         p.endpoint(PathPAR),
+		RequirePushedAuthorizationRequests:         false,
 		EndSessionEndpoint:                         p.endpoint(PathEndSession),
 		ScopesSupported:                            supportedScopes,
 		ResponseTypesSupported:                     []string{"code"},

@@ -30,7 +30,10 @@ import (
 // request was pushed with a proof, is redeemed only with that key.
 //
 // Each proof is good once, on every replica (ReplayStore). The token and
-// PAR endpoints want a server nonce in the proof (§8): nonces are an HMAC
+// PAR endpoints (§8) and userinfo (§9) want a server nonce in the proof,
+// answering use_dpop_nonce without one (400 at the first two; 401 with a
+// DPoP challenge at userinfo). Introspection sees no proof: the resource
+// server checks its own against cnf.jkt. Nonces are an HMAC
 // of the time window under a key every replica derives alike, so any
 // replica accepts another's; one is sent in DPoP-Nonce with every answer
 // to a DPoP request.
@@ -204,13 +207,15 @@ func (p *Provider) withDPoPToken(path string, h http.Handler) http.Handler {
 			return
 		}
 		token := strings.TrimSpace(auth[5:])
-		jkt, derr := p.checkDPoP(r, p.endpoint(path), token, false)
+		// Userinfo wants the server's nonce too (§9), from the same
+		// windows as the token endpoint, so one nonce serves both.
+		w.Header().Set("DPoP-Nonce", p.currentNonce())
+		jkt, derr := p.checkDPoP(r, p.endpoint(path), token, true)
 		if derr == nil && jkt == "" {
 			derr = &dpopError{"invalid_dpop_proof", "the DPoP scheme needs a DPoP proof"}
 		}
 		if derr != nil {
 			w.Header().Set("WWW-Authenticate", `DPoP algs="ES256 PS256", error="`+derr.code+`"`)
-			w.Header().Set("DPoP-Nonce", p.currentNonce())
 			writeDPoPError(w, http.StatusUnauthorized, derr)
 			return
 		}

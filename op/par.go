@@ -234,6 +234,9 @@ func (p *Provider) requestObject(ctx context.Context, c storage.Client, obj stri
 		return fail("not a JWS with an accepted algorithm")
 	}
 	h := jws.Signatures[0].Header
+	if c.FAPI && !slices.Contains(fapiAlgs, jose.SignatureAlgorithm(h.Algorithm)) {
+		return fail("alg " + h.Algorithm + " under the FAPI 2.0 profile")
+	}
 	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "" && !strings.EqualFold(typ, "oauth-authz-req+jwt") && !strings.EqualFold(typ, "JWT") {
 		return fail("typ " + typ)
 	}

@@ -107,6 +107,11 @@ func (p *Provider) clientCredentials(ctx context.Context, h http.Header, cc *oid
 		}
 		return c, "", nil
 	case storage.AuthMethodSecretBasic, storage.AuthMethodSecretPost:
+		if c.FAPI {
+			// A FAPI 2.0 system authenticates with private_key_jwt only,
+			// whatever method a registration may say.
+			return c, "client_auth_method", invalidClient()
+		}
 		// Each client uses the method it registered (its
 		// token_endpoint_auth_method), nothing else.
 		if basic != (c.AuthMethod == storage.AuthMethodSecretBasic) {
@@ -161,6 +166,9 @@ func (p *Provider) authenticateAssertion(ctx context.Context, cc *oidcop.ClientC
 	}
 	if c.AuthMethod != storage.AuthMethodPrivateKeyJWT {
 		return c, "client_auth_method", invalidClient()
+	}
+	if c.FAPI && !slices.Contains(fapiAlgs, jose.SignatureAlgorithm(jws.Signatures[0].Header.Algorithm)) {
+		return c, "client_assertion_alg", invalidClient()
 	}
 	keys, err := p.clientKeys(ctx, c, jws.Signatures[0].Header.KeyID)
 	if err != nil {
@@ -268,6 +276,9 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 		return nil, refuse(&ar, "pkce_mismatch", invalidGrant("code_verifier is missing or does not match"))
 	}
 	jkt := dpopJKT(ctx)
+	if c.FAPI && jkt == "" {
+		return nil, refuse(&ar, "dpop_required", errDPoPRequired())
+	}
 	if ar.DPoPJKT != "" && subtle.ConstantTimeCompare([]byte(ar.DPoPJKT), []byte(jkt)) != 1 {
 		return nil, refuse(&ar, "dpop_key_mismatch", invalidGrant("the code is bound to another DPoP key"))
 	}
@@ -328,6 +339,10 @@ func (s *server) RefreshToken(ctx context.Context, r *oidcop.ClientRequest[oidc.
 	// live here is rotated with no entry: the store refuses it (unknown,
 	// expired, or reused: the grant is revoked), and a rotation that
 	// succeeded all the same is undone below.
+	if c.FAPI && dpopJKT(ctx) == "" {
+		// Refused before the token rotates: the client can retry with a proof.
+		return nil, p.refused(ctx, storage.AuditTokenIssued, c, storage.Permit{}, nil, "dpop_required", errDPoPRequired())
+	}
 	ti, err := p.store.RefreshToken(ctx, hash, now)
 	live := err == nil && ti.Grant.ClientID == c.ID
 	if err != nil && !isNotFound(err) {
@@ -516,7 +531,9 @@ func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storag
 // token carries besides the standard claims.
 func (p *Provider) idToken(ctx context.Context, c storage.Client, sector string, g storage.Grant, nonce, accessToken string, extra map[string]any, now time.Time) (string, error) {
 	alg := c.SigningAlg
-	if alg == "" {
+	if alg == "" || c.FAPI {
+		// FAPI 2.0 wants ES256 or PS256; the provider's keys are ES256
+		// and RS256, so a FAPI system's ID tokens are ES256.
 		alg = string(jose.ES256)
 	}
 	key, err := p.cfg.Keys.Signer(ctx, alg)

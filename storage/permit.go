@@ -81,6 +81,11 @@ type System struct {
 	IDTokenEncryptedResponseEnc  string
 	UserinfoEncryptedResponseAlg string
 	UserinfoEncryptedResponseEnc string
+
+	// RequirePAR and FAPI are set by the approver at registration (see
+	// Client); an application does not carry them.
+	RequirePAR bool
+	FAPI       bool
 }
 
 // Acceptance records who accepted the announcement's terms for the agency.

@@ -116,6 +116,10 @@ type Client struct {
 	IDTokenEncryptedResponseEnc  string
 	UserinfoEncryptedResponseAlg string
 	UserinfoEncryptedResponseEnc string
+	// FAPI puts the system under the FAPI 2.0 security profile: pushed
+	// requests only (as RequirePAR), private_key_jwt, DPoP-bound tokens,
+	// ES256 or PS256 signatures, codes that live at most 60 seconds.
+	FAPI bool
 }
 
 // Key management (alg) and content encryption (enc) algorithms a system

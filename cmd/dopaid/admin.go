@@ -949,13 +949,16 @@ type systemFile struct {
 	IDTokenEncryptedResponseEnc  string `json:"id_token_encrypted_response_enc"`
 	UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg"`
 	UserinfoEncryptedResponseEnc string `json:"userinfo_encrypted_response_enc"`
+	RequirePAR                   bool   `json:"require_par"`
+	FAPI                         bool   `json:"fapi"`
 }
 
 func (f systemFile) system() storage.System {
 	s := storage.System{Name: f.Name, RedirectURIs: f.RedirectURIs, PostLogoutRedirectURIs: f.PostLogoutRedirectURIs,
 		AuthMethod: f.AuthMethod, JWKSURI: f.JWKSURI, NetworkRanges: f.NetworkRanges, AnyNetwork: f.AnyNetwork, SigningAlg: f.SigningAlg,
 		IDTokenEncryptedResponseAlg: f.IDTokenEncryptedResponseAlg, IDTokenEncryptedResponseEnc: f.IDTokenEncryptedResponseEnc,
-		UserinfoEncryptedResponseAlg: f.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: f.UserinfoEncryptedResponseEnc}
+		UserinfoEncryptedResponseAlg: f.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: f.UserinfoEncryptedResponseEnc,
+		RequirePAR: f.RequirePAR, FAPI: f.FAPI}
 	if len(f.JWKS) > 0 && string(f.JWKS) != "null" {
 		s.JWKS = f.JWKS
 	}

@@ -336,6 +336,12 @@ func TestAdminCLI(t *testing.T) {
 	if c, err := m.Store.Client(t.Context(), sys["client_id"]); err != nil || c.IDTokenEncryptedResponseAlg != "ECDH-ES" || c.IDTokenEncryptedResponseEnc != "A256GCM" || c.UserinfoEncryptedResponseAlg != "" {
 		t.Errorf("after change-system to encrypted ID tokens: %+v, %v", c, err)
 	}
+	// The FAPI 2.0 profile and PAR, switched on from the file.
+	cli.ok(t, bossEnv, "", "change-system", "--client", sys["client_id"], "--file", writeFile(t, "fapi.json",
+		`{"name": "e-Land", "redirect_uris": ["https://eland.dol.go.th/cb"], "auth_method": "private_key_jwt", "jwks_uri": "`+jwksURI+`", "any_network": true, "fapi": true, "require_par": true}`))
+	if c, err := m.Store.Client(t.Context(), sys["client_id"]); err != nil || !c.FAPI || !c.RequirePAR {
+		t.Errorf("after change-system to the FAPI profile: %+v, %v", c, err)
+	}
 
 	// Renewal (clause 5): the clerk records the request, an approver
 	// renews; the permit keeps its number and the system its client ID.

@@ -14,7 +14,8 @@ const clientCols = `id, name, secret_hash, auth_method, jwks, jwks_uri, redirect
 	post_logout_redirect_uris, scopes, signing_alg, permit_id, network_ranges,
 	access_token_ttl, refresh_token_ttl, disabled, created_at, updated_at, require_par,
 	id_token_encrypted_response_alg, id_token_encrypted_response_enc,
-	userinfo_encrypted_response_alg, userinfo_encrypted_response_enc`
+	userinfo_encrypted_response_alg, userinfo_encrypted_response_enc,
+	fapi`
 
 func clientArgs(c storage.Client) []any {
 	return []any{
@@ -22,6 +23,7 @@ func clientArgs(c storage.Client) []any {
 		list(c.PostLogoutRedirectURIs), list(c.Scopes), c.SigningAlg, c.PermitID, list(c.NetworkRanges),
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), c.Disabled, c.CreatedAt, c.UpdatedAt, c.RequirePAR,
 		c.IDTokenEncryptedResponseAlg, c.IDTokenEncryptedResponseEnc, c.UserinfoEncryptedResponseAlg, c.UserinfoEncryptedResponseEnc,
+		c.FAPI,
 	}
 }
 
@@ -33,6 +35,7 @@ func scanClient(row pgx.Row) (storage.Client, error) {
 		&c.PostLogoutRedirectURIs, &c.Scopes, &c.SigningAlg, &c.PermitID, &c.NetworkRanges,
 		&accessTTL, &refreshTTL, &c.Disabled, ts(&c.CreatedAt), ts(&c.UpdatedAt), &c.RequirePAR,
 		&c.IDTokenEncryptedResponseAlg, &c.IDTokenEncryptedResponseEnc, &c.UserinfoEncryptedResponseAlg, &c.UserinfoEncryptedResponseEnc,
+		&c.FAPI,
 	)
 	if err != nil {
 		return storage.Client{}, err
@@ -57,7 +60,7 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client, rec storage.
 	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO clients (`+clientCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-		$19, $20, $21, $22)`, clientArgs(c)...)
+		$19, $20, $21, $22, $23)`, clientArgs(c)...)
 	if err := record(b, es); err != nil {
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
@@ -114,7 +117,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 		}
 		q := `UPDATE clients SET (` + clientCols + `) =
 			($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-		$19, $20, $21, $22)
+		$19, $20, $21, $22, $23)
 			WHERE id = $1 RETURNING ` + clientCols
 		if out, err = scanClient(tx.QueryRow(ctx, q, clientArgs(c)...)); err != nil || len(es) == 0 {
 			return err

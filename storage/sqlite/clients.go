@@ -14,7 +14,8 @@ const clientColumns = `id, name, secret_hash, auth_method, jwks, jwks_uri, redir
 	post_logout_redirect_uris, scopes, signing_alg, permit_id, network_ranges,
 	access_token_ttl, refresh_token_ttl, disabled, created_at, updated_at, require_par,
 	id_token_encrypted_response_alg, id_token_encrypted_response_enc,
-	userinfo_encrypted_response_alg, userinfo_encrypted_response_enc`
+	userinfo_encrypted_response_alg, userinfo_encrypted_response_enc,
+	fapi`
 
 func clientArgs(c storage.Client) []any {
 	return []any{
@@ -22,6 +23,7 @@ func clientArgs(c storage.Client) []any {
 		listArg(c.PostLogoutRedirectURIs), listArg(c.Scopes), c.SigningAlg, c.PermitID, listArg(c.NetworkRanges),
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), c.Disabled, msArg(c.CreatedAt), msArg(c.UpdatedAt), c.RequirePAR,
 		c.IDTokenEncryptedResponseAlg, c.IDTokenEncryptedResponseEnc, c.UserinfoEncryptedResponseAlg, c.UserinfoEncryptedResponseEnc,
+		c.FAPI,
 	}
 }
 
@@ -31,7 +33,8 @@ func scanClient(row scanner) (storage.Client, error) {
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.AuthMethod, &c.JWKS, &c.JWKSURI, listCol{&c.RedirectURIs},
 		listCol{&c.PostLogoutRedirectURIs}, listCol{&c.Scopes}, &c.SigningAlg, &c.PermitID, listCol{&c.NetworkRanges},
 		&accessTTL, &refreshTTL, &c.Disabled, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.RequirePAR,
-		&c.IDTokenEncryptedResponseAlg, &c.IDTokenEncryptedResponseEnc, &c.UserinfoEncryptedResponseAlg, &c.UserinfoEncryptedResponseEnc)
+		&c.IDTokenEncryptedResponseAlg, &c.IDTokenEncryptedResponseEnc, &c.UserinfoEncryptedResponseAlg, &c.UserinfoEncryptedResponseEnc,
+		&c.FAPI)
 	c.AccessTokenTTL = time.Duration(accessTTL)
 	c.RefreshTokenTTL = time.Duration(refreshTTL)
 	return c, err
@@ -46,7 +49,7 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client, rec storage.
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-			?, ?, ?, ?)`, clientArgs(c)...)
+			?, ?, ?, ?, ?)`, clientArgs(c)...)
 		if err != nil {
 			return wrap(err, "create client %q", c.ID)
 		}
@@ -114,7 +117,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 			permit_id = ?, network_ranges = ?, access_token_ttl = ?, refresh_token_ttl = ?, disabled = ?,
 			created_at = ?, updated_at = ?, require_par = ?,
 			id_token_encrypted_response_alg = ?, id_token_encrypted_response_enc = ?,
-			userinfo_encrypted_response_alg = ?, userinfo_encrypted_response_enc = ? WHERE id = ?`, args...); err != nil {
+			userinfo_encrypted_response_alg = ?, userinfo_encrypted_response_enc = ?,
+			fapi = ? WHERE id = ?`, args...); err != nil {
 			return wrap(err, "update client %q", id)
 		}
 		updated = c

@@ -237,6 +237,8 @@ type (
 		IDTokenEncryptedResponseEnc  string `json:"id_token_encrypted_response_enc,omitempty"`
 		UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
 		UserinfoEncryptedResponseEnc string `json:"userinfo_encrypted_response_enc,omitempty"`
+		RequirePAR                   bool   `json:"require_par,omitempty"`
+		FAPI                         bool   `json:"fapi,omitempty"`
 	}
 	supervisorJSON struct {
 		Name     string `json:"name"`

@@ -60,6 +60,10 @@ func testClients(t *testing.T, su suite) {
 		encrypted.IDTokenEncryptedResponseEnc = storage.EncryptionEncA256GCM
 		encrypted.UserinfoEncryptedResponseAlg = storage.EncryptionAlgECDHES
 		encrypted.UserinfoEncryptedResponseEnc = storage.EncryptionEncA256GCM
+		fapi := newClient("fapi")
+		fapi.AuthMethod = storage.AuthMethodPrivateKeyJWT
+		fapi.SecretHash = ""
+		fapi.FAPI = true
 		empty := storage.Client{
 			ID:                     "empty-slices",
 			AuthMethod:             storage.AuthMethodNone,
@@ -79,6 +83,7 @@ func testClients(t *testing.T, su suite) {
 			{"disabled", disabled},
 			{"PAR required", par},
 			{"encrypted responses", encrypted},
+			{"FAPI 2.0 profile", fapi},
 			{"zero values", storage.Client{ID: "zero"}},
 			{"empty slices", empty},
 			{"unicode", storage.Client{ID: "ระบบ-1", Name: "กรมการปกครอง 🇹🇭", Scopes: []string{"openid", "ชื่อ"}}},
@@ -185,6 +190,7 @@ func testUpdateClient(t *testing.T, su suite) {
 				c.RequirePAR = true
 				c.IDTokenEncryptedResponseAlg, c.IDTokenEncryptedResponseEnc = storage.EncryptionAlgECDHES, storage.EncryptionEncA256GCM
 				c.UserinfoEncryptedResponseAlg, c.UserinfoEncryptedResponseEnc = storage.EncryptionAlgRSAOAEP256, storage.EncryptionEncA256GCM
+				c.FAPI = true
 				c.UpdatedAt = at(time.Minute)
 				return c, nil
 			},
@@ -197,6 +203,7 @@ func testUpdateClient(t *testing.T, su suite) {
 				c.RequirePAR = true
 				c.IDTokenEncryptedResponseAlg, c.IDTokenEncryptedResponseEnc = storage.EncryptionAlgECDHES, storage.EncryptionEncA256GCM
 				c.UserinfoEncryptedResponseAlg, c.UserinfoEncryptedResponseEnc = storage.EncryptionAlgRSAOAEP256, storage.EncryptionEncA256GCM
+				c.FAPI = true
 				c.UpdatedAt = at(time.Minute)
 				return c
 			},

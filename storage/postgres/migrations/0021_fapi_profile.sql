@@ -1,0 +1,5 @@
+-- A system may be put under the FAPI 2.0 security profile: true means
+-- pushed requests only, private_key_jwt, DPoP-bound tokens, ES256/PS256 and
+-- short codes, all enforced by the provider.
+
+ALTER TABLE clients ADD COLUMN fapi boolean NOT NULL DEFAULT false;
