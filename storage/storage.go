@@ -44,6 +44,7 @@ type Store interface {
 	CitizenStores
 	PlatformStores
 	LogStore
+	LogoutStore
 
 	// DeleteExpired removes every record whose lifetime ended before now
 	// (auth requests, grants whose tokens are all expired, sessions, replay
@@ -106,6 +107,14 @@ type Client struct {
 	Disabled   bool
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+
+	// BackchannelLogoutURI is where the system takes logout tokens
+	// (OpenID Connect Back-Channel Logout 1.0): https, or http on a
+	// loopback address in development. Empty: it takes none.
+	BackchannelLogoutURI string
+	// BackchannelLogoutSessionRequired: the system needs sid in its ID
+	// tokens and logout tokens.
+	BackchannelLogoutSessionRequired bool
 }
 
 // Public reports whether the client has no credential of its own.

@@ -12,13 +12,15 @@ import (
 
 const clientCols = `id, name, secret_hash, auth_method, jwks, jwks_uri, redirect_uris,
 	post_logout_redirect_uris, scopes, signing_alg, permit_id, network_ranges,
-	access_token_ttl, refresh_token_ttl, disabled, created_at, updated_at, require_par`
+	access_token_ttl, refresh_token_ttl, disabled, created_at, updated_at, require_par,
+	backchannel_logout_uri, backchannel_logout_session_required`
 
 func clientArgs(c storage.Client) []any {
 	return []any{
 		c.ID, c.Name, c.SecretHash, c.AuthMethod, c.JWKS, c.JWKSURI, list(c.RedirectURIs),
 		list(c.PostLogoutRedirectURIs), list(c.Scopes), c.SigningAlg, c.PermitID, list(c.NetworkRanges),
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), c.Disabled, c.CreatedAt, c.UpdatedAt, c.RequirePAR,
+		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
 	}
 }
 
@@ -29,6 +31,7 @@ func scanClient(row pgx.Row) (storage.Client, error) {
 		&c.ID, &c.Name, &c.SecretHash, &c.AuthMethod, &c.JWKS, &c.JWKSURI, &c.RedirectURIs,
 		&c.PostLogoutRedirectURIs, &c.Scopes, &c.SigningAlg, &c.PermitID, &c.NetworkRanges,
 		&accessTTL, &refreshTTL, &c.Disabled, ts(&c.CreatedAt), ts(&c.UpdatedAt), &c.RequirePAR,
+		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired,
 	)
 	if err != nil {
 		return storage.Client{}, err
@@ -52,7 +55,8 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client, rec storage.
 	}
 	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO clients (`+clientCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`, clientArgs(c)...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+			$19, $20)`, clientArgs(c)...)
 	if err := record(b, es); err != nil {
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
@@ -108,7 +112,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 			return fmt.Errorf("client ID changed to %q", c.ID)
 		}
 		q := `UPDATE clients SET (` + clientCols + `) =
-			($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+			($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+			$19, $20)
 			WHERE id = $1 RETURNING ` + clientCols
 		if out, err = scanClient(tx.QueryRow(ctx, q, clientArgs(c)...)); err != nil || len(es) == 0 {
 			return err

@@ -12,13 +12,15 @@ import (
 
 const clientColumns = `id, name, secret_hash, auth_method, jwks, jwks_uri, redirect_uris,
 	post_logout_redirect_uris, scopes, signing_alg, permit_id, network_ranges,
-	access_token_ttl, refresh_token_ttl, disabled, created_at, updated_at, require_par`
+	access_token_ttl, refresh_token_ttl, disabled, created_at, updated_at, require_par,
+	backchannel_logout_uri, backchannel_logout_session_required`
 
 func clientArgs(c storage.Client) []any {
 	return []any{
 		c.ID, c.Name, c.SecretHash, c.AuthMethod, c.JWKS, c.JWKSURI, listArg(c.RedirectURIs),
 		listArg(c.PostLogoutRedirectURIs), listArg(c.Scopes), c.SigningAlg, c.PermitID, listArg(c.NetworkRanges),
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), c.Disabled, msArg(c.CreatedAt), msArg(c.UpdatedAt), c.RequirePAR,
+		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
 	}
 }
 
@@ -27,7 +29,8 @@ func scanClient(row scanner) (storage.Client, error) {
 	var accessTTL, refreshTTL int64
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, &c.AuthMethod, &c.JWKS, &c.JWKSURI, listCol{&c.RedirectURIs},
 		listCol{&c.PostLogoutRedirectURIs}, listCol{&c.Scopes}, &c.SigningAlg, &c.PermitID, listCol{&c.NetworkRanges},
-		&accessTTL, &refreshTTL, &c.Disabled, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.RequirePAR)
+		&accessTTL, &refreshTTL, &c.Disabled, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.RequirePAR,
+		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired)
 	c.AccessTokenTTL = time.Duration(accessTTL)
 	c.RefreshTokenTTL = time.Duration(refreshTTL)
 	return c, err
@@ -41,7 +44,8 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client, rec storage.
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+			?, ?)`, clientArgs(c)...)
 		if err != nil {
 			return wrap(err, "create client %q", c.ID)
 		}
@@ -107,7 +111,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 		if _, err := tx.ExecContext(ctx, `UPDATE clients SET name = ?, secret_hash = ?, auth_method = ?,
 			jwks = ?, jwks_uri = ?, redirect_uris = ?, post_logout_redirect_uris = ?, scopes = ?, signing_alg = ?,
 			permit_id = ?, network_ranges = ?, access_token_ttl = ?, refresh_token_ttl = ?, disabled = ?,
-			created_at = ?, updated_at = ?, require_par = ? WHERE id = ?`, args...); err != nil {
+			created_at = ?, updated_at = ?, require_par = ?,
+			backchannel_logout_uri = ?, backchannel_logout_session_required = ? WHERE id = ?`, args...); err != nil {
 			return wrap(err, "update client %q", id)
 		}
 		updated = c

@@ -55,6 +55,9 @@ func testClients(t *testing.T, su suite) {
 		disabled.Disabled = true
 		par := newClient("par-required")
 		par.RequirePAR = true
+		bcl := newClient("backchannel-logout")
+		bcl.BackchannelLogoutURI = "https://rp.example.go.th/logout?x=ก"
+		bcl.BackchannelLogoutSessionRequired = true
 		empty := storage.Client{
 			ID:                     "empty-slices",
 			AuthMethod:             storage.AuthMethodNone,
@@ -73,6 +76,7 @@ func testClients(t *testing.T, su suite) {
 			{"private_key_jwt at a jwks_uri", jwksURI},
 			{"disabled", disabled},
 			{"PAR required", par},
+			{"back-channel logout", bcl},
 			{"zero values", storage.Client{ID: "zero"}},
 			{"empty slices", empty},
 			{"unicode", storage.Client{ID: "ระบบ-1", Name: "กรมการปกครอง 🇹🇭", Scopes: []string{"openid", "ชื่อ"}}},
