@@ -21,6 +21,8 @@ type discoveryDocument struct {
 	RevocationEndpoint                         string   `json:"revocation_endpoint"`
 	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint"`
 	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
+	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported          bool     `json:"backchannel_logout_session_supported"` // sid: the grant's, in ID and logout tokens
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
 	ResponseModesSupported                     []string `json:"response_modes_supported"`
@@ -73,6 +75,8 @@ func (p *Provider) newDiscovery() discoveryDocument {
 		RevocationEndpoint:                         p.endpoint(PathRevoke),
 		PushedAuthorizationRequestEndpoint:         p.endpoint(PathPAR),
 		EndSessionEndpoint:                         p.endpoint(PathEndSession),
+		BackchannelLogoutSupported:                 true,
+		BackchannelLogoutSessionSupported:          true,
 		ScopesSupported:                            supportedScopes,
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query"},
