@@ -67,6 +67,7 @@ type BackchannelLogout struct {
 	cfg    LogoutConfig
 	client *http.Client
 	lease  time.Duration
+	wake   chan struct{}
 }
 
 // NewBackchannelLogout returns the worker of provider p over store.
@@ -87,10 +88,20 @@ func NewBackchannelLogout(p *Provider, store storage.LogoutStore, cfg LogoutConf
 	}
 	c.Timeout = cfg.Timeout
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &BackchannelLogout{p: p, store: store, cfg: cfg, client: c, lease: 3 * cfg.Timeout}
+	return &BackchannelLogout{p: p, store: store, cfg: cfg, client: c, lease: 3 * cfg.Timeout, wake: make(chan struct{}, 1)}
 }
 
-// Run delivers until ctx ends: a round every Interval.
+// Wake makes Run start a round now: grants were revoked in this process,
+// and a logout may be owed.
+func (b *BackchannelLogout) Wake() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers until ctx ends: a round every Interval, and one whenever
+// Wake is called.
 func (b *BackchannelLogout) Run(ctx context.Context) {
 	t := time.NewTicker(b.cfg.Interval)
 	defer t.Stop()
@@ -102,6 +113,7 @@ func (b *BackchannelLogout) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-b.wake:
 		}
 	}
 }
