@@ -403,6 +403,9 @@ type apiSystem struct {
 	NetworkRanges          []string        `json:"network_ranges,omitempty"`
 	AnyNetwork             bool            `json:"any_network,omitempty"`
 	SigningAlg             string          `json:"signing_alg,omitempty"`
+
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 }
 
 type apiAcceptanceRequest struct {
@@ -546,6 +549,9 @@ type apiClient struct {
 	Disabled               bool            `json:"disabled"`
 	CreatedAt              time.Time       `json:"created_at"`
 	UpdatedAt              time.Time       `json:"updated_at"`
+
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 }
 
 type apiAdmin struct {
@@ -715,8 +721,10 @@ func fromAPIPurposes(ps []apiPurpose) []storage.Purpose {
 }
 
 func toAPISystem(s storage.System) apiSystem {
-	return apiSystem{Name: s.Name, RedirectURIs: orEmpty(s.RedirectURIs), PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
+	a := apiSystem{Name: s.Name, RedirectURIs: orEmpty(s.RedirectURIs), PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		AuthMethod: s.AuthMethod, JWKS: storedJSON(s.JWKS), JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, AnyNetwork: s.AnyNetwork, SigningAlg: s.SigningAlg}
+	a.BackchannelLogoutURI, a.BackchannelLogoutSessionRequired = s.BackchannelLogoutURI, s.BackchannelLogoutSessionRequired
+	return a
 }
 
 func fromAPISystem(s apiSystem) storage.System {
@@ -724,8 +732,10 @@ func fromAPISystem(s apiSystem) storage.System {
 	if len(s.JWKS) > 0 && string(s.JWKS) != "null" {
 		jwks = []byte(s.JWKS)
 	}
-	return storage.System{Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
+	sys := storage.System{Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		AuthMethod: s.AuthMethod, JWKS: jwks, JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, AnyNetwork: s.AnyNetwork, SigningAlg: s.SigningAlg}
+	sys.BackchannelLogoutURI, sys.BackchannelLogoutSessionRequired = s.BackchannelLogoutURI, s.BackchannelLogoutSessionRequired
+	return sys
 }
 
 func toAPIApplication(a storage.Application) apiApplication {
@@ -756,10 +766,12 @@ func toAPIDecision(d storage.Decision) apiDecision {
 }
 
 func toAPIClient(c storage.Client) apiClient {
-	return apiClient{ClientID: c.ID, Name: c.Name, PermitID: c.PermitID, AuthMethod: c.AuthMethod,
+	a := apiClient{ClientID: c.ID, Name: c.Name, PermitID: c.PermitID, AuthMethod: c.AuthMethod,
 		RedirectURIs: orEmpty(c.RedirectURIs), PostLogoutRedirectURIs: orEmpty(c.PostLogoutRedirectURIs),
 		NetworkRanges: orEmpty(c.NetworkRanges), SigningAlg: c.SigningAlg, JWKS: storedJSON(c.JWKS), JWKSURI: c.JWKSURI, Disabled: c.Disabled,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	a.BackchannelLogoutURI, a.BackchannelLogoutSessionRequired = c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired
+	return a
 }
 
 func toAPIAdmin(a storage.Admin) apiAdmin {

@@ -734,6 +734,9 @@ type systemSlot struct {
 	// AnyNetwork is the approver's decision that a private_key_jwt
 	// system may call from any address (the system form only).
 	AnyNetwork bool
+
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
 }
 
 // IDPrefix and NamePrefix start the fields' element IDs and form names.
@@ -759,7 +762,7 @@ func (systemSlot) AuthMethods() []string {
 func (systemSlot) Algs() []string { return []string{AlgES256, AlgRS256} }
 
 func (s systemSlot) blank() bool {
-	return strings.TrimSpace(s.Name+s.RedirectURIs+s.PostLogoutURIs+s.JWKS+s.JWKSURI+s.NetworkRanges) == ""
+	return strings.TrimSpace(s.Name+s.RedirectURIs+s.PostLogoutURIs+s.JWKS+s.JWKSURI+s.NetworkRanges+s.BackchannelLogoutURI) == ""
 }
 
 func (s systemSlot) system() storage.System {
@@ -768,13 +771,16 @@ func (s systemSlot) system() storage.System {
 	if j := strings.TrimSpace(s.JWKS); j != "" {
 		sys.JWKS = []byte(j)
 	}
+	sys.BackchannelLogoutURI, sys.BackchannelLogoutSessionRequired = strings.TrimSpace(s.BackchannelLogoutURI), s.BackchannelLogoutSessionRequired
 	return sys
 }
 
 func slotOf(c storage.Client) systemSlot {
-	return systemSlot{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), PostLogoutURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
+	s := systemSlot{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), PostLogoutURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
 		AuthMethod: c.AuthMethod, JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, NetworkRanges: strings.Join(c.NetworkRanges, "\n"),
 		SigningAlg: c.SigningAlg}
+	s.BackchannelLogoutURI, s.BackchannelLogoutSessionRequired = c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired
+	return s
 }
 
 // splitLines reads a textarea of one value a line.
@@ -897,7 +903,9 @@ func (h *Handler) systemSlotFrom(r *http.Request, prefix string) systemSlot {
 		PostLogoutURIs: r.PostFormValue(prefix + "post_logout_uris"), AuthMethod: r.PostFormValue(prefix + "auth_method"),
 		JWKS: r.PostFormValue(prefix + "jwks"), JWKSURI: r.PostFormValue(prefix + "jwks_uri"),
 		NetworkRanges: r.PostFormValue(prefix + "network_ranges"), SigningAlg: r.PostFormValue(prefix + "signing_alg"),
-		AnyNetwork: prefix == "" && r.PostFormValue("any_network") == "yes"}
+		AnyNetwork:                       prefix == "" && r.PostFormValue("any_network") == "yes",
+		BackchannelLogoutURI:             r.PostFormValue(prefix + "backchannel_logout_uri"),
+		BackchannelLogoutSessionRequired: r.PostFormValue(prefix+"backchannel_logout_session_required") == "yes"}
 }
 
 // Permit page and decisions.
@@ -1247,7 +1255,8 @@ func listedSystems(v permitView) []listedSystem {
 // than retyping it; unset method and algorithm take the form's defaults.
 func slotOfListed(l storage.System) systemSlot {
 	f := slotOf(storage.Client{Name: l.Name, RedirectURIs: l.RedirectURIs, PostLogoutRedirectURIs: l.PostLogoutRedirectURIs,
-		AuthMethod: l.AuthMethod, JWKS: l.JWKS, JWKSURI: l.JWKSURI, NetworkRanges: l.NetworkRanges, SigningAlg: l.SigningAlg})
+		AuthMethod: l.AuthMethod, JWKS: l.JWKS, JWKSURI: l.JWKSURI, NetworkRanges: l.NetworkRanges, SigningAlg: l.SigningAlg,
+		BackchannelLogoutURI: l.BackchannelLogoutURI, BackchannelLogoutSessionRequired: l.BackchannelLogoutSessionRequired})
 	if f.AuthMethod == "" {
 		f.AuthMethod = storage.AuthMethodPrivateKeyJWT
 	}
@@ -1661,14 +1670,16 @@ var (
 		"claims": "claims", "systems": "system", "name": "name", "acceptance": "acceptance", "position": "position",
 		"terms_version": "terms_version", "at": "at", "accept_terms": "accept_terms",
 		"redirect_uris": "redirect_uris", "post_logout_redirect_uris": "post_logout_uris", "auth_method": "auth_method",
-		"jwks": "jwks", "jwks_uri": "jwks_uri", "network_ranges": "network_ranges", "signing_alg": "signing_alg"}
+		"jwks": "jwks", "jwks_uri": "jwks_uri", "network_ranges": "network_ranges", "signing_alg": "signing_alg",
+		"backchannel_logout_uri": "backchannel_logout_uri", "backchannel_logout_session_required": "backchannel_sid"}
 	decisionLabels = map[string]string{"action": "action", "notice": "notice", "effective_at": "effective_at", "grant": "grant",
 		"purposes": "purpose", "code": "purpose_code", "claims": "claims", "valid_from": "valid_from", "valid_until": "valid_until",
 		"conditions": "conditions", "supervisors": "supervisor", "name": "name", "position": "position", "email": "email",
 		"phone": "phone", "order_ref": "order_ref"}
 	systemLabels = map[string]string{"name": "system_name", "redirect_uris": "redirect_uris", "post_logout_redirect_uris": "post_logout_uris",
 		"auth_method": "auth_method", "jwks": "jwks", "jwks_uri": "jwks_uri", "network_ranges": "network_ranges",
-		"signing_alg": "signing_alg"}
+		"signing_alg":            "signing_alg",
+		"backchannel_logout_uri": "backchannel_logout_uri", "backchannel_logout_session_required": "backchannel_sid"}
 	adminLabels = map[string]string{"username": "username", "name": "name", "role": "role", "agency_id": "agency"}
 )
 

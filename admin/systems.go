@@ -33,6 +33,9 @@ type systemPayload struct {
 	// from any address (private_key_jwt only; clause 10).
 	AnyNetwork bool   `json:"any_network,omitempty"`
 	SigningAlg string `json:"signing_alg"`
+
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 }
 
 // SystemPayload reads a register_system or change_system decision's
@@ -55,6 +58,7 @@ func (s *Service) recordSystemDecision(ctx context.Context, by storage.Admin, ac
 		ClientID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		AuthMethod: c.AuthMethod, JWKS: json.RawMessage(c.JWKS), JWKSURI: c.JWKSURI, NetworkRanges: c.NetworkRanges,
 		AnyNetwork: anyNetwork, SigningAlg: c.SigningAlg,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 	})
 	if err != nil {
 		return storage.Decision{}, err
@@ -112,6 +116,7 @@ func (s *Service) RegisterSystem(ctx context.Context, actor storage.Admin, permi
 		Name: sys.Name, AuthMethod: sys.AuthMethod, JWKS: sys.JWKS, JWKSURI: sys.JWKSURI, RedirectURIs: sys.RedirectURIs,
 		PostLogoutRedirectURIs: sys.PostLogoutRedirectURIs, Scopes: release.ClientScopes(pm), SigningAlg: sys.SigningAlg,
 		PermitID: pm.ID, NetworkRanges: sys.NetworkRanges, CreatedAt: now, UpdatedAt: now,
+		BackchannelLogoutURI: sys.BackchannelLogoutURI, BackchannelLogoutSessionRequired: sys.BackchannelLogoutSessionRequired,
 	}
 	if c.ID, err = newID(); err != nil {
 		return storage.Client{}, "", err
@@ -179,6 +184,7 @@ func (s *Service) ChangeSystem(ctx context.Context, actor storage.Admin, clientI
 		c.Name, c.AuthMethod, c.JWKS, c.JWKSURI = sys.Name, sys.AuthMethod, sys.JWKS, sys.JWKSURI
 		c.RedirectURIs, c.PostLogoutRedirectURIs = sys.RedirectURIs, sys.PostLogoutRedirectURIs
 		c.NetworkRanges, c.SigningAlg = sys.NetworkRanges, sys.SigningAlg
+		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired = sys.BackchannelLogoutURI, sys.BackchannelLogoutSessionRequired
 		c.Scopes = release.ClientScopes(pm)
 		c.UpdatedAt = now
 		return c, nil

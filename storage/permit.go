@@ -76,6 +76,11 @@ type System struct {
 	// system must name its network ranges (clause 10).
 	AnyNetwork bool
 	SigningAlg string
+
+	// BackchannelLogoutURI and BackchannelLogoutSessionRequired are the
+	// client's (OpenID Connect Back-Channel Logout 1.0).
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
 }
 
 // Acceptance records who accepted the announcement's terms for the agency.

@@ -232,6 +232,9 @@ type (
 		NetworkRanges          []string `json:"network_ranges"`
 		AnyNetwork             bool     `json:"any_network,omitempty"`
 		SigningAlg             string   `json:"signing_alg"`
+
+		BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+		BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 	}
 	supervisorJSON struct {
 		Name     string `json:"name"`
