@@ -45,6 +45,7 @@ type logoutToken struct {
 	SID      string         `json:"sid"`
 	Events   map[string]any `json:"events"`
 	Nonce    *string        `json:"nonce"`
+	raw      string
 }
 
 type audience []string
