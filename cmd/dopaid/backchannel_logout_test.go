@@ -334,3 +334,41 @@ func TestBackchannelLogout(t *testing.T) {
 		t.Error("no audit entry names the 503 the system answered")
 	})
 }
+
+// TestBackchannelLogoutBrowser: a citizen proves, consents, signs in to an
+// agency's application (zitadel's rp) in Chromium, then withdraws the
+// consent in the portal; the application's back-channel logout endpoint
+// receives a logout token for the sign-in, naming its sub and sid.
+func TestBackchannelLogoutBrowser(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, database string) {
+		ctx := context.Background()
+		c := newChrome(t)
+		ts := boot(t, database, devMode, fastLogouts)
+		seedCitizens(t, ts, somchai)
+		_, app := newLicenceApp(t, ts)
+		rp := newLogoutRP(t, ts, licenceSystem.ID)
+		if _, err := ts.Store.UpdateClient(ctx, licenceSystem.ID, func(c storage.Client) (storage.Client, error) {
+			c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired = rp.uri(), true
+			return c, nil
+		}, nil); err != nil {
+			t.Fatal(err)
+		}
+		ts.Provider.InvalidateClient(licenceSystem.ID)
+
+		home := c.newTab(t)
+		proveAndEnrol(t, ts, home, app, somchai, true)
+		home.click(t, "continue")
+		onConsentPage(t, ts, home)
+		home.click(t, "consent-allow")
+		tok := app.signedIn(t, ts, home)
+		home.open(t, ts.URL+"/login/me")
+		withdraw(t, home, "licence")
+
+		got := rp.wait("withdrawal in the portal")
+		if got.Subject != tok.IDTokenClaims.Subject || got.SID == "" || got.SID != tok.IDTokenClaims.SessionID {
+			t.Errorf("logout token sub %q sid %q, want the ID token's %q %q", got.Subject, got.SID,
+				tok.IDTokenClaims.Subject, tok.IDTokenClaims.SessionID)
+		}
+		wantDeliveredOnce(t, ts, got.SID)
+	})
+}
