@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -125,12 +126,24 @@ func (b *BackchannelLogout) Round(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var errs []error
+	// All at once: each attempt is bounded by Timeout, so every one ends
+	// within the lease that the claim took for the whole batch, and a
+	// system that does not answer holds up no other.
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
 	for _, d := range ds {
-		if err := b.deliver(ctx, d); err != nil {
-			errs = append(errs, fmt.Errorf("logout of grant %s: %w", d.GrantID, err))
-		}
+		wg.Go(func() {
+			if err := b.deliver(ctx, d); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("logout of grant %s: %w", d.GrantID, err))
+				mu.Unlock()
+			}
+		})
 	}
+	wg.Wait()
 	return len(ds), errors.Join(errs...)
 }
 
