@@ -32,6 +32,8 @@ type logoutRP struct {
 	down     int
 	accepted []logoutToken
 	received chan logoutToken
+	// refused is told of every 503.
+	refused chan struct{}
 }
 
 // logoutToken is what the RP reads from a valid logout token.
@@ -60,7 +62,7 @@ func (a *audience) UnmarshalJSON(b []byte) error {
 }
 
 func newLogoutRP(t *testing.T, ts *testServer, client string) *logoutRP {
-	rp := &logoutRP{t: t, issuer: ts.URL, client: client, received: make(chan logoutToken, 16)}
+	rp := &logoutRP{t: t, issuer: ts.URL, client: client, received: make(chan logoutToken, 16), refused: make(chan struct{}, 16)}
 	rp.srv = httptest.NewServer(http.HandlerFunc(rp.serve))
 	t.Cleanup(rp.srv.Close)
 	return rp
@@ -86,6 +88,10 @@ func (rp *logoutRP) serve(w http.ResponseWriter, r *http.Request) {
 		rp.down--
 		rp.mu.Unlock()
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+		select {
+		case rp.refused <- struct{}{}:
+		default:
+		}
 		return
 	}
 	rp.mu.Unlock()
@@ -370,5 +376,60 @@ func TestBackchannelLogoutBrowser(t *testing.T) {
 				tok.IDTokenClaims.Subject, tok.IDTokenClaims.SessionID)
 		}
 		wantDeliveredOnce(t, ts, got.SID)
+	})
+}
+
+// TestBackchannelLogoutAbandoned: a system that never acknowledges is
+// retried until its logout token expires; then the delivery is abandoned,
+// recorded as such, and never attempted again. The server's clock is
+// moved, not waited for.
+func TestBackchannelLogoutAbandoned(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, database string) {
+		ctx := context.Background()
+		clock := newFakeClock()
+		ts := boot(t, database, withClock(clock), fastLogouts)
+		pm := permitFor(t, ts, "abandoned-agency", namesOnly)
+		rp := newLogoutRP(t, ts, "svc")
+		rp.setDown(1 << 30)
+		c := newTestClient(t, ts, storage.Client{ID: "svc", AuthMethod: storage.AuthMethodSecretBasic, PermitID: pm.ID,
+			BackchannelLogoutURI: rp.uri()})
+		tok := c.signIn(t, ts, newBrowser(t), "citizen-gone")
+		_, sid := idTokenSubSID(t, tok.IDToken)
+		q := url.Values{"id_token_hint": {tok.IDToken}, "post_logout_redirect_uri": {c.PostLogout}}
+		newBrowser(t).redirect(ts.URL + op.PathEndSession + "?" + q.Encode())
+		select {
+		case <-rp.refused:
+		case <-time.After(time.Minute):
+			t.Fatal("no delivery attempt a minute after the sign-out")
+		}
+
+		clock.Advance(op.DefaultLogoutTokenTTL)
+		deadline := time.Now().Add(time.Minute)
+		for {
+			outcome, err := ts.Store.LogoutOutcome(ctx, sid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if outcome == storage.LogoutAbandoned {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the expired logout is %q a minute later, want abandoned", outcome)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n, err := ts.logouts.Round(ctx); err != nil || n != 0 {
+			t.Errorf("after abandoning, a round claimed %d deliveries (%v), want none", n, err)
+		}
+		es, err := ts.Store.AuditEntries(ctx, storage.AuditFilter{Types: []string{storage.AuditBackchannelLogout}, Outcome: storage.LogoutAbandoned})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) != 1 || es[0].ClientID != c.ID || !strings.Contains(es[0].Detail, "expired") {
+			t.Errorf("abandoned entries %+v, want one for the system, saying the token expired", es)
+		}
+		if rp.count() != 0 {
+			t.Errorf("the system accepted %d logout tokens while down", rp.count())
+		}
 	})
 }
