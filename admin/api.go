@@ -404,12 +404,14 @@ type apiSystem struct {
 	AnyNetwork             bool            `json:"any_network,omitempty"`
 	SigningAlg             string          `json:"signing_alg,omitempty"`
 
-	IDTokenEncryptedResponseAlg  string `json:"id_token_encrypted_response_alg,omitempty"`
-	IDTokenEncryptedResponseEnc  string `json:"id_token_encrypted_response_enc,omitempty"`
-	UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
-	UserinfoEncryptedResponseEnc string `json:"userinfo_encrypted_response_enc,omitempty"`
-	RequirePAR                   bool   `json:"require_par,omitempty"`
-	FAPI                         bool   `json:"fapi,omitempty"`
+	IDTokenEncryptedResponseAlg      string `json:"id_token_encrypted_response_alg,omitempty"`
+	IDTokenEncryptedResponseEnc      string `json:"id_token_encrypted_response_enc,omitempty"`
+	UserinfoEncryptedResponseAlg     string `json:"userinfo_encrypted_response_alg,omitempty"`
+	UserinfoEncryptedResponseEnc     string `json:"userinfo_encrypted_response_enc,omitempty"`
+	RequirePAR                       bool   `json:"require_par,omitempty"`
+	FAPI                             bool   `json:"fapi,omitempty"`
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 }
 
 type apiAcceptanceRequest struct {
@@ -556,10 +558,12 @@ type apiClient struct {
 	CreatedAt              time.Time       `json:"created_at"`
 	UpdatedAt              time.Time       `json:"updated_at"`
 
-	IDTokenEncryptedResponseAlg  string `json:"id_token_encrypted_response_alg,omitempty"`
-	IDTokenEncryptedResponseEnc  string `json:"id_token_encrypted_response_enc,omitempty"`
-	UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
-	UserinfoEncryptedResponseEnc string `json:"userinfo_encrypted_response_enc,omitempty"`
+	IDTokenEncryptedResponseAlg      string `json:"id_token_encrypted_response_alg,omitempty"`
+	IDTokenEncryptedResponseEnc      string `json:"id_token_encrypted_response_enc,omitempty"`
+	UserinfoEncryptedResponseAlg     string `json:"userinfo_encrypted_response_alg,omitempty"`
+	UserinfoEncryptedResponseEnc     string `json:"userinfo_encrypted_response_enc,omitempty"`
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 }
 
 type apiAdmin struct {
@@ -729,11 +733,13 @@ func fromAPIPurposes(ps []apiPurpose) []storage.Purpose {
 }
 
 func toAPISystem(s storage.System) apiSystem {
-	return apiSystem{Name: s.Name, RedirectURIs: orEmpty(s.RedirectURIs), PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
+	a := apiSystem{Name: s.Name, RedirectURIs: orEmpty(s.RedirectURIs), PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		AuthMethod: s.AuthMethod, JWKS: storedJSON(s.JWKS), JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, AnyNetwork: s.AnyNetwork, SigningAlg: s.SigningAlg,
 		IDTokenEncryptedResponseAlg: s.IDTokenEncryptedResponseAlg, IDTokenEncryptedResponseEnc: s.IDTokenEncryptedResponseEnc,
 		UserinfoEncryptedResponseAlg: s.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: s.UserinfoEncryptedResponseEnc,
 		RequirePAR: s.RequirePAR, FAPI: s.FAPI}
+	a.BackchannelLogoutURI, a.BackchannelLogoutSessionRequired = s.BackchannelLogoutURI, s.BackchannelLogoutSessionRequired
+	return a
 }
 
 func fromAPISystem(s apiSystem) storage.System {
@@ -741,11 +747,13 @@ func fromAPISystem(s apiSystem) storage.System {
 	if len(s.JWKS) > 0 && string(s.JWKS) != "null" {
 		jwks = []byte(s.JWKS)
 	}
-	return storage.System{Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
+	sys := storage.System{Name: s.Name, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		AuthMethod: s.AuthMethod, JWKS: jwks, JWKSURI: s.JWKSURI, NetworkRanges: s.NetworkRanges, AnyNetwork: s.AnyNetwork, SigningAlg: s.SigningAlg,
 		IDTokenEncryptedResponseAlg: s.IDTokenEncryptedResponseAlg, IDTokenEncryptedResponseEnc: s.IDTokenEncryptedResponseEnc,
 		UserinfoEncryptedResponseAlg: s.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: s.UserinfoEncryptedResponseEnc,
 		RequirePAR: s.RequirePAR, FAPI: s.FAPI}
+	sys.BackchannelLogoutURI, sys.BackchannelLogoutSessionRequired = s.BackchannelLogoutURI, s.BackchannelLogoutSessionRequired
+	return sys
 }
 
 func toAPIApplication(a storage.Application) apiApplication {
@@ -776,13 +784,15 @@ func toAPIDecision(d storage.Decision) apiDecision {
 }
 
 func toAPIClient(c storage.Client) apiClient {
-	return apiClient{ClientID: c.ID, Name: c.Name, PermitID: c.PermitID, AuthMethod: c.AuthMethod,
+	a := apiClient{ClientID: c.ID, Name: c.Name, PermitID: c.PermitID, AuthMethod: c.AuthMethod,
 		RedirectURIs: orEmpty(c.RedirectURIs), PostLogoutRedirectURIs: orEmpty(c.PostLogoutRedirectURIs),
 		NetworkRanges: orEmpty(c.NetworkRanges), SigningAlg: c.SigningAlg, JWKS: storedJSON(c.JWKS), JWKSURI: c.JWKSURI, Disabled: c.Disabled,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 		IDTokenEncryptedResponseAlg: c.IDTokenEncryptedResponseAlg, IDTokenEncryptedResponseEnc: c.IDTokenEncryptedResponseEnc,
 		UserinfoEncryptedResponseAlg: c.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: c.UserinfoEncryptedResponseEnc,
 		RequirePAR: c.RequirePAR, FAPI: c.FAPI}
+	a.BackchannelLogoutURI, a.BackchannelLogoutSessionRequired = c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired
+	return a
 }
 
 func toAPIAdmin(a storage.Admin) apiAdmin {

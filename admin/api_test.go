@@ -345,6 +345,7 @@ func TestAPISystemSecretShownOnce(t *testing.T) {
 		approver := s.token(s.account("arthur", storage.RoleApprover, ""))
 		sys := apiSystem{Name: "Tax portal", RedirectURIs: []string{"https://tax.example.go.th/callback"},
 			AuthMethod: storage.AuthMethodSecretBasic, NetworkRanges: []string{"203.0.113.0/24"}}
+		sys.BackchannelLogoutURI, sys.BackchannelLogoutSessionRequired = "https://tax.example.go.th/backchannel-logout", true
 		// The application lists the systems registered below; the keys
 		// registered differ from those applied with, as keys may.
 		_, pm := s.pendingPermit(officer, "Revenue Department", sys,
@@ -383,6 +384,10 @@ func TestAPISystemSecretShownOnce(t *testing.T) {
 		}
 		if stored.PermitID != pm.ID || stored.NetworkRanges[0] != "203.0.113.0/24" {
 			t.Errorf("stored client %+v", stored)
+		}
+		if reg.Client.BackchannelLogoutURI != sys.BackchannelLogoutURI || !reg.Client.BackchannelLogoutSessionRequired ||
+			stored.BackchannelLogoutURI != sys.BackchannelLogoutURI || !stored.BackchannelLogoutSessionRequired {
+			t.Errorf("back-channel logout registration: answered %+v, stored %q %v", reg.Client, stored.BackchannelLogoutURI, stored.BackchannelLogoutSessionRequired)
 		}
 
 		// Never again: not in the system, not in the permit.

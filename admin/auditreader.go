@@ -55,6 +55,7 @@ var auditTypes = []string{
 	storage.AuditTokenIssued, storage.AuditUserinfo, storage.AuditIntrospection, storage.AuditConsentGiven,
 	storage.AuditConsentWithdrawn, storage.AuditSignIn, storage.AuditProofing, storage.AuditAdmin,
 	storage.AuditPermitDecision, storage.AuditSignOut, storage.AuditAuthorization, storage.AuditRevocation,
+	storage.AuditBackchannelLogout,
 }
 
 // auditOutcomes are the outcomes a reader may filter by.

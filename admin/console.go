@@ -745,6 +745,9 @@ type systemSlot struct {
 	// RequirePAR and FAPI (the system form only): pushed requests only;
 	// the FAPI 2.0 security profile.
 	RequirePAR, FAPI bool
+
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
 }
 
 // IDPrefix and NamePrefix start the fields' element IDs and form names.
@@ -774,7 +777,7 @@ func (systemSlot) EncryptionAlgs() []string {
 }
 
 func (s systemSlot) blank() bool {
-	return strings.TrimSpace(s.Name+s.RedirectURIs+s.PostLogoutURIs+s.JWKS+s.JWKSURI+s.NetworkRanges) == ""
+	return strings.TrimSpace(s.Name+s.RedirectURIs+s.PostLogoutURIs+s.JWKS+s.JWKSURI+s.NetworkRanges+s.BackchannelLogoutURI) == ""
 }
 
 func (s systemSlot) system() storage.System {
@@ -785,14 +788,17 @@ func (s systemSlot) system() storage.System {
 		sys.JWKS = []byte(j)
 	}
 	sys.IDTokenEncryptedResponseAlg, sys.UserinfoEncryptedResponseAlg = s.IDTokenEncryption, s.UserinfoEncryption
+	sys.BackchannelLogoutURI, sys.BackchannelLogoutSessionRequired = strings.TrimSpace(s.BackchannelLogoutURI), s.BackchannelLogoutSessionRequired
 	return sys
 }
 
 func slotOf(c storage.Client) systemSlot {
-	return systemSlot{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), PostLogoutURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
+	s := systemSlot{Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), PostLogoutURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
 		AuthMethod: c.AuthMethod, JWKS: string(c.JWKS), JWKSURI: c.JWKSURI, NetworkRanges: strings.Join(c.NetworkRanges, "\n"),
 		SigningAlg: c.SigningAlg, IDTokenEncryption: c.IDTokenEncryptedResponseAlg, UserinfoEncryption: c.UserinfoEncryptedResponseAlg,
 		RequirePAR: c.RequirePAR, FAPI: c.FAPI}
+	s.BackchannelLogoutURI, s.BackchannelLogoutSessionRequired = c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired
+	return s
 }
 
 // splitLines reads a textarea of one value a line.
@@ -917,8 +923,10 @@ func (h *Handler) systemSlotFrom(r *http.Request, prefix string) systemSlot {
 		NetworkRanges: r.PostFormValue(prefix + "network_ranges"), SigningAlg: r.PostFormValue(prefix + "signing_alg"),
 		AnyNetwork:        prefix == "" && r.PostFormValue("any_network") == "yes",
 		IDTokenEncryption: r.PostFormValue(prefix + "id_token_encrypted_response_alg"), UserinfoEncryption: r.PostFormValue(prefix + "userinfo_encrypted_response_alg"),
-		RequirePAR: prefix == "" && r.PostFormValue("require_par") == "yes",
-		FAPI:       prefix == "" && r.PostFormValue("fapi") == "yes"}
+		RequirePAR:                       prefix == "" && r.PostFormValue("require_par") == "yes",
+		FAPI:                             prefix == "" && r.PostFormValue("fapi") == "yes",
+		BackchannelLogoutURI:             r.PostFormValue(prefix + "backchannel_logout_uri"),
+		BackchannelLogoutSessionRequired: r.PostFormValue(prefix+"backchannel_logout_session_required") == "yes"}
 }
 
 // Permit page and decisions.
@@ -1269,7 +1277,8 @@ func listedSystems(v permitView) []listedSystem {
 func slotOfListed(l storage.System) systemSlot {
 	f := slotOf(storage.Client{Name: l.Name, RedirectURIs: l.RedirectURIs, PostLogoutRedirectURIs: l.PostLogoutRedirectURIs,
 		AuthMethod: l.AuthMethod, JWKS: l.JWKS, JWKSURI: l.JWKSURI, NetworkRanges: l.NetworkRanges, SigningAlg: l.SigningAlg,
-		IDTokenEncryptedResponseAlg: l.IDTokenEncryptedResponseAlg, UserinfoEncryptedResponseAlg: l.UserinfoEncryptedResponseAlg})
+		IDTokenEncryptedResponseAlg: l.IDTokenEncryptedResponseAlg, UserinfoEncryptedResponseAlg: l.UserinfoEncryptedResponseAlg,
+		BackchannelLogoutURI: l.BackchannelLogoutURI, BackchannelLogoutSessionRequired: l.BackchannelLogoutSessionRequired})
 	if f.AuthMethod == "" {
 		f.AuthMethod = storage.AuthMethodPrivateKeyJWT
 	}
@@ -1685,7 +1694,8 @@ var (
 		"redirect_uris": "redirect_uris", "post_logout_redirect_uris": "post_logout_uris", "auth_method": "auth_method",
 		"jwks": "jwks", "jwks_uri": "jwks_uri", "network_ranges": "network_ranges", "signing_alg": "signing_alg",
 		"id_token_encrypted_response_alg": "id_token_encryption", "id_token_encrypted_response_enc": "id_token_encryption",
-		"userinfo_encrypted_response_alg": "userinfo_encryption", "userinfo_encrypted_response_enc": "userinfo_encryption"}
+		"userinfo_encrypted_response_alg": "userinfo_encryption", "userinfo_encrypted_response_enc": "userinfo_encryption",
+		"backchannel_logout_uri": "backchannel_logout_uri", "backchannel_logout_session_required": "backchannel_sid"}
 	decisionLabels = map[string]string{"action": "action", "notice": "notice", "effective_at": "effective_at", "grant": "grant",
 		"purposes": "purpose", "code": "purpose_code", "claims": "claims", "valid_from": "valid_from", "valid_until": "valid_until",
 		"conditions": "conditions", "supervisors": "supervisor", "name": "name", "position": "position", "email": "email",
@@ -1694,7 +1704,8 @@ var (
 		"auth_method": "auth_method", "jwks": "jwks", "jwks_uri": "jwks_uri", "network_ranges": "network_ranges",
 		"signing_alg": "signing_alg", "id_token_encrypted_response_alg": "id_token_encryption",
 		"id_token_encrypted_response_enc": "id_token_encryption",
-		"userinfo_encrypted_response_alg": "userinfo_encryption", "userinfo_encrypted_response_enc": "userinfo_encryption"}
+		"userinfo_encrypted_response_alg": "userinfo_encryption", "userinfo_encrypted_response_enc": "userinfo_encryption",
+		"backchannel_logout_uri": "backchannel_logout_uri", "backchannel_logout_session_required": "backchannel_sid"}
 	adminLabels = map[string]string{"username": "username", "name": "name", "role": "role", "agency_id": "agency"}
 )
 

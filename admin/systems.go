@@ -34,12 +34,14 @@ type systemPayload struct {
 	AnyNetwork bool   `json:"any_network,omitempty"`
 	SigningAlg string `json:"signing_alg"`
 
-	IDTokenEncryptedResponseAlg  string `json:"id_token_encrypted_response_alg,omitempty"`
-	IDTokenEncryptedResponseEnc  string `json:"id_token_encrypted_response_enc,omitempty"`
-	UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
-	UserinfoEncryptedResponseEnc string `json:"userinfo_encrypted_response_enc,omitempty"`
-	RequirePAR                   bool   `json:"require_par,omitempty"`
-	FAPI                         bool   `json:"fapi,omitempty"`
+	IDTokenEncryptedResponseAlg      string `json:"id_token_encrypted_response_alg,omitempty"`
+	IDTokenEncryptedResponseEnc      string `json:"id_token_encrypted_response_enc,omitempty"`
+	UserinfoEncryptedResponseAlg     string `json:"userinfo_encrypted_response_alg,omitempty"`
+	UserinfoEncryptedResponseEnc     string `json:"userinfo_encrypted_response_enc,omitempty"`
+	RequirePAR                       bool   `json:"require_par,omitempty"`
+	FAPI                             bool   `json:"fapi,omitempty"`
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 }
 
 // SystemPayload reads a register_system or change_system decision's
@@ -65,6 +67,7 @@ func (s *Service) recordSystemDecision(ctx context.Context, by storage.Admin, ac
 		IDTokenEncryptedResponseAlg: c.IDTokenEncryptedResponseAlg, IDTokenEncryptedResponseEnc: c.IDTokenEncryptedResponseEnc,
 		UserinfoEncryptedResponseAlg: c.UserinfoEncryptedResponseAlg, UserinfoEncryptedResponseEnc: c.UserinfoEncryptedResponseEnc,
 		RequirePAR: c.RequirePAR, FAPI: c.FAPI,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 	})
 	if err != nil {
 		return storage.Decision{}, err
@@ -123,6 +126,7 @@ func (s *Service) RegisterSystem(ctx context.Context, actor storage.Admin, permi
 		PostLogoutRedirectURIs: sys.PostLogoutRedirectURIs, Scopes: release.ClientScopes(pm), SigningAlg: sys.SigningAlg,
 		PermitID: pm.ID, NetworkRanges: sys.NetworkRanges, CreatedAt: now, UpdatedAt: now,
 		RequirePAR: sys.RequirePAR, FAPI: sys.FAPI,
+		BackchannelLogoutURI: sys.BackchannelLogoutURI, BackchannelLogoutSessionRequired: sys.BackchannelLogoutSessionRequired,
 	}
 	setEncryption(&c, sys)
 	if c.ID, err = newID(); err != nil {
@@ -193,6 +197,7 @@ func (s *Service) ChangeSystem(ctx context.Context, actor storage.Admin, clientI
 		c.NetworkRanges, c.SigningAlg = sys.NetworkRanges, sys.SigningAlg
 		setEncryption(&c, sys)
 		c.RequirePAR, c.FAPI = sys.RequirePAR, sys.FAPI
+		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired = sys.BackchannelLogoutURI, sys.BackchannelLogoutSessionRequired
 		c.Scopes = release.ClientScopes(pm)
 		c.UpdatedAt = now
 		return c, nil

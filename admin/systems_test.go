@@ -317,6 +317,15 @@ func TestSystemValidation(t *testing.T) {
 			{"every IPv4 address", false, func(s *storage.System) { s.NetworkRanges = []string{"0.0.0.0/0"} }, map[string]string{"network_ranges[0]": "wider than /8"}},
 			{"half the IPv6 space", false, func(s *storage.System) { s.NetworkRanges = []string{"10.0.0.0/8", "2000::/3"} }, map[string]string{"network_ranges[1]": "wider than"}},
 			{"bad algorithm", false, func(s *storage.System) { s.SigningAlg = "HS256" }, map[string]string{"signing_alg": "ES256 or RS256"}},
+			{"back-channel logout", false, func(s *storage.System) {
+				s.BackchannelLogoutURI, s.BackchannelLogoutSessionRequired = " https://eland.dol.go.th/logout?via=bcl ", true
+			}, nil},
+			{"back-channel logout on loopback in development", true, func(s *storage.System) { s.BackchannelLogoutURI = "http://127.0.0.1:8081/logout" }, nil},
+			{"back-channel logout over http", false, func(s *storage.System) { s.BackchannelLogoutURI = "http://eland.dol.go.th/logout" }, map[string]string{"backchannel_logout_uri": "https"}},
+			{"back-channel logout on loopback in production", false, func(s *storage.System) { s.BackchannelLogoutURI = "http://127.0.0.1:8081/logout" }, map[string]string{"backchannel_logout_uri": "https"}},
+			{"back-channel logout with a fragment", false, func(s *storage.System) { s.BackchannelLogoutURI = "https://eland.dol.go.th/logout#x" }, map[string]string{"backchannel_logout_uri": "fragment"}},
+			{"back-channel logout relative", false, func(s *storage.System) { s.BackchannelLogoutURI = "/logout" }, map[string]string{"backchannel_logout_uri": "absolute"}},
+			{"sid required without a logout URI", false, func(s *storage.System) { s.BackchannelLogoutSessionRequired = true }, map[string]string{"backchannel_logout_session_required": "URI"}},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				sys := system()
@@ -339,6 +348,11 @@ func TestSystemValidation(t *testing.T) {
 					}
 					if want := strings.TrimSpace(sys.JWKSURI); c.JWKSURI != want || stored.JWKSURI != want {
 						t.Errorf("jwks_uri = %q, stored %q, want %q", c.JWKSURI, stored.JWKSURI, want)
+					}
+					if want := strings.TrimSpace(sys.BackchannelLogoutURI); stored.BackchannelLogoutURI != want ||
+						stored.BackchannelLogoutSessionRequired != sys.BackchannelLogoutSessionRequired {
+						t.Errorf("back-channel logout stored %q, %v, want %q, %v", stored.BackchannelLogoutURI,
+							stored.BackchannelLogoutSessionRequired, want, sys.BackchannelLogoutSessionRequired)
 					}
 					return
 				}

@@ -336,6 +336,15 @@ func (s *Service) checkSystem(p problems, prefix string, sys storage.System) sto
 	default:
 		p.add(prefix+"auth_method", "must be %s, %s or %s", storage.AuthMethodPrivateKeyJWT, storage.AuthMethodSecretBasic, storage.AuthMethodSecretPost)
 	}
+	// The provider posts logout tokens to it from its own network: the
+	// same rules as for a jwks_uri it fetches.
+	if sys.BackchannelLogoutURI = strings.TrimSpace(sys.BackchannelLogoutURI); sys.BackchannelLogoutURI != "" {
+		if msg := s.checkJWKSURI(sys.BackchannelLogoutURI); msg != "" {
+			p.add(prefix+"backchannel_logout_uri", "%s", msg)
+		}
+	} else if sys.BackchannelLogoutSessionRequired {
+		p.add(prefix+"backchannel_logout_session_required", "needs a back-channel logout URI")
+	}
 	if len(sys.NetworkRanges) > maxItems {
 		p.add(prefix+"network_ranges", "has more than %d entries", maxItems)
 	}

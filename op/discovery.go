@@ -27,6 +27,8 @@ type discoveryDocument struct {
 	// system (RequirePAR, FAPI), which RFC 9126 §6 lets metadata omit.
 	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
 	EndSessionEndpoint                         string   `json:"end_session_endpoint"`
+	BackchannelLogoutSupported                 bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported          bool     `json:"backchannel_logout_session_supported"` // sid: the grant's, in ID and logout tokens
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
 	ResponseModesSupported                     []string `json:"response_modes_supported"`
@@ -91,6 +93,8 @@ func (p *Provider) newDiscovery() discoveryDocument {
 		PushedAuthorizationRequestEndpoint:         p.endpoint(PathPAR),
 		RequirePushedAuthorizationRequests:         false,
 		EndSessionEndpoint:                         p.endpoint(PathEndSession),
+		BackchannelLogoutSupported:                 true,
+		BackchannelLogoutSessionSupported:          true,
 		ScopesSupported:                            supportedScopes,
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query"},

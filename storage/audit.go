@@ -23,6 +23,9 @@ const (
 	AuditSignOut          = "sign_out"          // a sign-on session ended by its citizen
 	AuditAuthorization    = "authorization"     // a refused authorization request (Outcome failure)
 	AuditRevocation       = "revocation"        // a refused revocation request (Outcome failure)
+	// AuditBackchannelLogout is each delivery attempt of a logout token
+	// (Outcome success, failure or abandoned; Detail the HTTP status).
+	AuditBackchannelLogout = "backchannel_logout"
 )
 
 // DetailSignIn is the Detail of the token_issued entry of a code exchange:

@@ -86,6 +86,11 @@ type System struct {
 	// Client); an application does not carry them.
 	RequirePAR bool
 	FAPI       bool
+
+	// BackchannelLogoutURI and BackchannelLogoutSessionRequired are the
+	// client's (OpenID Connect Back-Channel Logout 1.0).
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
 }
 
 // Acceptance records who accepted the announcement's terms for the agency.

@@ -44,6 +44,7 @@ type Store interface {
 	CitizenStores
 	PlatformStores
 	LogStore
+	LogoutStore
 
 	// DeleteExpired removes every record whose lifetime ended before now
 	// (auth requests, grants whose tokens are all expired, sessions, replay
@@ -120,6 +121,13 @@ type Client struct {
 	// requests only (as RequirePAR), private_key_jwt, DPoP-bound tokens,
 	// ES256 or PS256 signatures, codes that live at most 60 seconds.
 	FAPI bool
+	// BackchannelLogoutURI is where the system takes logout tokens
+	// (OpenID Connect Back-Channel Logout 1.0): https, or http on a
+	// loopback address in development. Empty: it takes none.
+	BackchannelLogoutURI string
+	// BackchannelLogoutSessionRequired: the system needs sid in its ID
+	// tokens and logout tokens.
+	BackchannelLogoutSessionRequired bool
 }
 
 // Key management (alg) and content encryption (enc) algorithms a system

@@ -62,6 +62,11 @@ type Main struct {
 	// wrapStore, when set (tests only), wraps the opened store before
 	// anything uses it: the fail-closed tests make its audit trail fail.
 	wrapStore func(storage.Store) storage.Store
+	// logoutConfig, when set (tests only), is the back-channel logout
+	// worker's (a short back-off base); logouts is the worker once Run
+	// has returned.
+	logoutConfig op.LogoutConfig
+	logouts      *op.BackchannelLogout
 	// notifier is the PostgreSQL store's LISTEN/NOTIFY (nil on SQLite).
 	notifier notifier
 
@@ -269,6 +274,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.logouts = op.NewBackchannelLogout(m.Provider, m.Store, m.logoutConfig)
 	if err := m.openAuditLog(ctx); err != nil {
 		return fmt.Errorf("audit log: %w", err)
 	}
@@ -355,6 +361,13 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() {
 		defer m.wg.Done()
 		m.runAuditLog(bg)
+	}()
+	// Back-channel logout: delivers the logout tokens that revoking a
+	// system's grants owes it, on whichever replica claims them first.
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.logouts.Run(bg)
 	}()
 	if n := m.notifier; n != nil {
 		// A permit or client changed on another replica: drop it from the

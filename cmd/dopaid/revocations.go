@@ -83,6 +83,9 @@ func (m *Main) revocationsChanged() {
 	if m.Provider != nil {
 		m.Provider.RevocationsChanged()
 	}
+	if m.logouts != nil {
+		m.logouts.Wake() // a revoked grant may owe a logout
+	}
 	if m.notifier != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

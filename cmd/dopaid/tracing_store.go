@@ -662,3 +662,31 @@ func (s tracedStore) WithdrawConsent(ctx context.Context, a1 string, a2 string, 
 	end(sp, err)
 	return r0, err
 }
+
+func (s tracedStore) ClaimLogouts(ctx context.Context, a1 time.Time, a2 time.Duration, a3 int) ([]storage.LogoutDelivery, error) {
+	ctx, sp := s.t.Start(ctx, "store.ClaimLogouts")
+	r0, err := s.Store.ClaimLogouts(ctx, a1, a2, a3)
+	end(sp, err)
+	return r0, err
+}
+
+func (s tracedStore) RetryLogout(ctx context.Context, a1 string, a2 time.Time, a3 storage.Record) error {
+	ctx, sp := s.t.Start(ctx, "store.RetryLogout")
+	err := s.Store.RetryLogout(ctx, a1, a2, a3)
+	end(sp, err)
+	return err
+}
+
+func (s tracedStore) FinishLogout(ctx context.Context, a1 string, a2 string, a3 time.Time, a4 storage.Record) error {
+	ctx, sp := s.t.Start(ctx, "store.FinishLogout")
+	err := s.Store.FinishLogout(ctx, a1, a2, a3, a4)
+	end(sp, err)
+	return err
+}
+
+func (s tracedStore) LogoutOutcome(ctx context.Context, a1 string) (string, error) {
+	ctx, sp := s.t.Start(ctx, "store.LogoutOutcome")
+	r0, err := s.Store.LogoutOutcome(ctx, a1)
+	end(sp, err)
+	return r0, err
+}

@@ -15,7 +15,8 @@ const clientCols = `id, name, secret_hash, auth_method, jwks, jwks_uri, redirect
 	access_token_ttl, refresh_token_ttl, disabled, created_at, updated_at, require_par,
 	id_token_encrypted_response_alg, id_token_encrypted_response_enc,
 	userinfo_encrypted_response_alg, userinfo_encrypted_response_enc,
-	fapi`
+	fapi,
+	backchannel_logout_uri, backchannel_logout_session_required`
 
 func clientArgs(c storage.Client) []any {
 	return []any{
@@ -24,6 +25,7 @@ func clientArgs(c storage.Client) []any {
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), c.Disabled, c.CreatedAt, c.UpdatedAt, c.RequirePAR,
 		c.IDTokenEncryptedResponseAlg, c.IDTokenEncryptedResponseEnc, c.UserinfoEncryptedResponseAlg, c.UserinfoEncryptedResponseEnc,
 		c.FAPI,
+		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
 	}
 }
 
@@ -36,6 +38,7 @@ func scanClient(row pgx.Row) (storage.Client, error) {
 		&accessTTL, &refreshTTL, &c.Disabled, ts(&c.CreatedAt), ts(&c.UpdatedAt), &c.RequirePAR,
 		&c.IDTokenEncryptedResponseAlg, &c.IDTokenEncryptedResponseEnc, &c.UserinfoEncryptedResponseAlg, &c.UserinfoEncryptedResponseEnc,
 		&c.FAPI,
+		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired,
 	)
 	if err != nil {
 		return storage.Client{}, err
@@ -60,7 +63,7 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client, rec storage.
 	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO clients (`+clientCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-		$19, $20, $21, $22, $23)`, clientArgs(c)...)
+		$19, $20, $21, $22, $23, $24, $25)`, clientArgs(c)...)
 	if err := record(b, es); err != nil {
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
@@ -117,7 +120,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 		}
 		q := `UPDATE clients SET (` + clientCols + `) =
 			($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-		$19, $20, $21, $22, $23)
+		$19, $20, $21, $22, $23, $24, $25)
 			WHERE id = $1 RETURNING ` + clientCols
 		if out, err = scanClient(tx.QueryRow(ctx, q, clientArgs(c)...)); err != nil || len(es) == 0 {
 			return err

@@ -139,10 +139,13 @@ WITH a AS (
 	DELETE FROM throttles WHERE expires_at < $1 RETURNING 1
 ), rv AS (
 	DELETE FROM token_revocations WHERE expires_at < $1 RETURNING 1
+), lo AS (
+	-- A finished logout delivery is in the audit trail; its row is done.
+	DELETE FROM logout_outbox WHERE done_at < $1 RETURNING 1
 )
 SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM g) + (SELECT count(*) FROM s)
      + (SELECT count(*) FROM r) + (SELECT count(*) FROM k) + (SELECT count(*) FROM f)
-     + (SELECT count(*) FROM t)`
+     + (SELECT count(*) FROM t) + (SELECT count(*) FROM lo)`
 	// Revocations that ran out (rv) are not counted: they are the feed's
 	// bookkeeping, not records. (A statement in WITH runs whether or not
 	// the query reads it.)

@@ -15,7 +15,8 @@ const clientColumns = `id, name, secret_hash, auth_method, jwks, jwks_uri, redir
 	access_token_ttl, refresh_token_ttl, disabled, created_at, updated_at, require_par,
 	id_token_encrypted_response_alg, id_token_encrypted_response_enc,
 	userinfo_encrypted_response_alg, userinfo_encrypted_response_enc,
-	fapi`
+	fapi,
+	backchannel_logout_uri, backchannel_logout_session_required`
 
 func clientArgs(c storage.Client) []any {
 	return []any{
@@ -24,6 +25,7 @@ func clientArgs(c storage.Client) []any {
 		int64(c.AccessTokenTTL), int64(c.RefreshTokenTTL), c.Disabled, msArg(c.CreatedAt), msArg(c.UpdatedAt), c.RequirePAR,
 		c.IDTokenEncryptedResponseAlg, c.IDTokenEncryptedResponseEnc, c.UserinfoEncryptedResponseAlg, c.UserinfoEncryptedResponseEnc,
 		c.FAPI,
+		c.BackchannelLogoutURI, c.BackchannelLogoutSessionRequired,
 	}
 }
 
@@ -34,7 +36,8 @@ func scanClient(row scanner) (storage.Client, error) {
 		listCol{&c.PostLogoutRedirectURIs}, listCol{&c.Scopes}, &c.SigningAlg, &c.PermitID, listCol{&c.NetworkRanges},
 		&accessTTL, &refreshTTL, &c.Disabled, timeCol{&c.CreatedAt}, timeCol{&c.UpdatedAt}, &c.RequirePAR,
 		&c.IDTokenEncryptedResponseAlg, &c.IDTokenEncryptedResponseEnc, &c.UserinfoEncryptedResponseAlg, &c.UserinfoEncryptedResponseEnc,
-		&c.FAPI)
+		&c.FAPI,
+		&c.BackchannelLogoutURI, &c.BackchannelLogoutSessionRequired)
 	c.AccessTokenTTL = time.Duration(accessTTL)
 	c.RefreshTokenTTL = time.Duration(refreshTTL)
 	return c, err
@@ -49,7 +52,7 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client, rec storage.
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-			?, ?, ?, ?, ?)`, clientArgs(c)...)
+			?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
 		if err != nil {
 			return wrap(err, "create client %q", c.ID)
 		}
@@ -118,7 +121,8 @@ func (s *Store) UpdateClient(ctx context.Context, id string, fn func(storage.Cli
 			created_at = ?, updated_at = ?, require_par = ?,
 			id_token_encrypted_response_alg = ?, id_token_encrypted_response_enc = ?,
 			userinfo_encrypted_response_alg = ?, userinfo_encrypted_response_enc = ?,
-			fapi = ? WHERE id = ?`, args...); err != nil {
+			fapi = ?,
+			backchannel_logout_uri = ?, backchannel_logout_session_required = ? WHERE id = ?`, args...); err != nil {
 			return wrap(err, "update client %q", id)
 		}
 		updated = c

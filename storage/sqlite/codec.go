@@ -233,12 +233,14 @@ type (
 		AnyNetwork             bool     `json:"any_network,omitempty"`
 		SigningAlg             string   `json:"signing_alg"`
 
-		IDTokenEncryptedResponseAlg  string `json:"id_token_encrypted_response_alg,omitempty"`
-		IDTokenEncryptedResponseEnc  string `json:"id_token_encrypted_response_enc,omitempty"`
-		UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
-		UserinfoEncryptedResponseEnc string `json:"userinfo_encrypted_response_enc,omitempty"`
-		RequirePAR                   bool   `json:"require_par,omitempty"`
-		FAPI                         bool   `json:"fapi,omitempty"`
+		IDTokenEncryptedResponseAlg      string `json:"id_token_encrypted_response_alg,omitempty"`
+		IDTokenEncryptedResponseEnc      string `json:"id_token_encrypted_response_enc,omitempty"`
+		UserinfoEncryptedResponseAlg     string `json:"userinfo_encrypted_response_alg,omitempty"`
+		UserinfoEncryptedResponseEnc     string `json:"userinfo_encrypted_response_enc,omitempty"`
+		RequirePAR                       bool   `json:"require_par,omitempty"`
+		FAPI                             bool   `json:"fapi,omitempty"`
+		BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+		BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 	}
 	supervisorJSON struct {
 		Name     string `json:"name"`

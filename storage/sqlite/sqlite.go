@@ -260,6 +260,8 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 		`DELETE FROM replay WHERE expires_at IS NULL OR expires_at <= ?1`,
 		`DELETE FROM signing_keys WHERE expires_at <= ?1`,
 		`DELETE FROM flows WHERE expires_at IS NULL OR expires_at <= ?1`,
+		// A finished logout delivery is in the audit trail; its row is done.
+		`DELETE FROM logout_outbox WHERE done_at <= ?1`,
 		// A counter goes once its window and its lock are both over.
 		fmt.Sprintf(`DELETE FROM throttles WHERE (window_start IS NULL OR window_start <= ?1 - %d)
 			AND (locked_until IS NULL OR locked_until <= ?1)`, storage.ThrottleWindow.Milliseconds()),

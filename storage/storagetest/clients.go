@@ -64,6 +64,9 @@ func testClients(t *testing.T, su suite) {
 		fapi.AuthMethod = storage.AuthMethodPrivateKeyJWT
 		fapi.SecretHash = ""
 		fapi.FAPI = true
+		bcl := newClient("backchannel-logout")
+		bcl.BackchannelLogoutURI = "https://rp.example.go.th/logout?x=ก"
+		bcl.BackchannelLogoutSessionRequired = true
 		empty := storage.Client{
 			ID:                     "empty-slices",
 			AuthMethod:             storage.AuthMethodNone,
@@ -84,6 +87,7 @@ func testClients(t *testing.T, su suite) {
 			{"PAR required", par},
 			{"encrypted responses", encrypted},
 			{"FAPI 2.0 profile", fapi},
+			{"back-channel logout", bcl},
 			{"zero values", storage.Client{ID: "zero"}},
 			{"empty slices", empty},
 			{"unicode", storage.Client{ID: "ระบบ-1", Name: "กรมการปกครอง 🇹🇭", Scopes: []string{"openid", "ชื่อ"}}},

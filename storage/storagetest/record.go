@@ -137,6 +137,47 @@ func recordedActions() []recorded {
 			failErr: storage.ErrAlreadyExists,
 		},
 		{
+			name: "FinishLogout",
+			setup: func(t *testing.T, s storage.Store) {
+				seedLogoutClient(t, s, "client-1")
+				owedLogout(t, s, "g", "client-1", "citizen-1")
+			},
+			do: func(s storage.Store, rec storage.Record) error {
+				return s.FinishLogout(ctx, "g", storage.LogoutDelivered, base, rec)
+			},
+			done: func(t *testing.T, s storage.Store) bool {
+				t.Helper()
+				outcome, err := s.LogoutOutcome(ctx, "g")
+				wantErr(t, "LogoutOutcome", err, nil)
+				return outcome == storage.LogoutDelivered
+			},
+			fail: func(s storage.Store, rec storage.Record) error {
+				return s.FinishLogout(ctx, "none", storage.LogoutDelivered, base, rec)
+			},
+			failErr: storage.ErrNotFound,
+		},
+		{
+			name: "RetryLogout",
+			setup: func(t *testing.T, s storage.Store) {
+				seedLogoutClient(t, s, "client-1")
+				owedLogout(t, s, "g", "client-1", "citizen-1")
+			},
+			do: func(s storage.Store, rec storage.Record) error {
+				return s.RetryLogout(ctx, "g", at(time.Hour), rec)
+			},
+			// Retried: no longer due at once.
+			done: func(t *testing.T, s storage.Store) bool {
+				t.Helper()
+				ds, err := s.ClaimLogouts(ctx, base, time.Minute, 10)
+				wantErr(t, "ClaimLogouts", err, nil)
+				return len(ds) == 0
+			},
+			fail: func(s storage.Store, rec storage.Record) error {
+				return s.RetryLogout(ctx, "none", at(time.Hour), rec)
+			},
+			failErr: storage.ErrNotFound,
+		},
+		{
 			name: "WithdrawConsent",
 			setup: func(t *testing.T, s storage.Store) {
 				seedCitizens(t, s, 1)

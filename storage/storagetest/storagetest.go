@@ -130,6 +130,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RevokeGrants", testRevokeGrants},
 		{"RotateRefreshToken", testRotateRefreshToken},
 		{"Revocations", testRevocations},
+		{"Logouts", testLogouts},
 		{"Sessions", testSessions},
 		{"TouchSession", testTouchSession},
 		{"SessionsBySubject", testSessionsBySubject},
