@@ -355,6 +355,59 @@ type SessionStore interface {
 	// transaction; a missing one is not an error, and rec is then written
 	// all the same (the citizen asked to sign out).
 	DeleteSession(ctx context.Context, id string, rec Record) error
+	// SignIn makes every write of one sign-in request in one transaction
+	// with rec, all or none, in the order of SignIn's fields. Its errors are
+	// those of the methods it stands for: ErrAlreadyExists for a one-time
+	// value used before (or a taken session ID), and CompleteAuthRequest's
+	// ErrNotFound and ErrConflict.
+	SignIn(ctx context.Context, in SignIn, now time.Time, rec Record) error
+}
+
+// SignIn is what a request of the sign-in pages writes once the citizen is
+// known (SessionStore.SignIn): what would otherwise be a UseOnce,
+// TouchAuthenticator, RecordFailure / ClearThrottle per counter,
+// DeleteSession, CreateSession, GiveConsent, CompleteAuthRequest and
+// TouchSession, each a commit of its own. Every part is optional.
+type SignIn struct {
+	// Once are one-time values spent first (UseOnce), e.g. a TOTP code's
+	// time step.
+	Once []OnceValue
+	// Authenticator, if set, is the ID of an authenticator used now (as
+	// TouchAuthenticator; a missing one is not an error).
+	Authenticator string
+	// Throttles are failure counters updated (Update non-nil, as with
+	// RecordFailure) or removed (Update nil, as with ClearThrottle).
+	Throttles []ThrottleUpdate
+	// EndSession, if set, is a session removed: the browser's earlier one,
+	// which the new one replaces (no sign-out: rec does not say so). A
+	// missing one is not an error.
+	EndSession string
+	// Session, if its ID is set, is created.
+	Session Session
+	// Consent, if its ID is set, is given (as GiveConsent).
+	Consent Consent
+	// AuthRequestID, if set, is the request completed with Result.
+	AuthRequestID string
+	Result        AuthResult
+	// TouchSession, if set, is a session whose idle expiry moves to
+	// IdleExpiresAt (as TouchSession; a session no longer live is not an
+	// error).
+	TouchSession  string
+	IdleExpiresAt time.Time
+}
+
+// OnceValue is a one-time value for ReplayStore.UseOnce or SignIn.Once.
+type OnceValue struct {
+	Scope, Value string
+	ExpiresAt    time.Time
+}
+
+// ThrottleUpdate is a change of a failure counter in SignIn.Throttles.
+type ThrottleUpdate struct {
+	Key string
+	// Update is applied as with ThrottleStore.RecordFailure; nil removes
+	// the counter.
+	Update func(Throttle) Throttle
 }
 
 // SigningKey is one of the provider's token signing keys. The private key is

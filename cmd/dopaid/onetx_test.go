@@ -145,6 +145,10 @@ func (s *writeCounter) ClearThrottle(ctx context.Context, key string) error {
 	s.count("ClearThrottle")
 	return s.Store.ClearThrottle(ctx, key)
 }
+func (s *writeCounter) SignIn(ctx context.Context, in storage.SignIn, now time.Time, rec storage.Record) error {
+	s.count("SignIn")
+	return s.Store.SignIn(ctx, in, now, rec)
+}
 func (s *writeCounter) GiveConsent(ctx context.Context, c storage.Consent, rec storage.Record) error {
 	s.count("GiveConsent")
 	return s.Store.GiveConsent(ctx, c, rec)

@@ -60,21 +60,23 @@ func liveAuthRequest(ctx context.Context, q querier, id string, now time.Time) (
 
 // CompleteAuthRequest records the sign-in result.
 func (s *Store) CompleteAuthRequest(ctx context.Context, id string, res storage.AuthResult, now time.Time) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		r, err := liveAuthRequest(ctx, tx, id, now)
-		if err != nil {
-			return err
-		}
-		if r.Done {
-			return fmt.Errorf("sqlite: complete auth request %q: %w", id, storage.ErrConflict)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE auth_requests SET subject = ?, auth_time = ?, amr = ?,
-			acr = ?, ial = ?, session_id = ?, done = 1 WHERE id = ?`,
-			res.Subject, msArg(res.AuthTime), listArg(res.AMR), res.ACR, res.IAL, res.SessionID, id); err != nil {
-			return wrap(err, "complete auth request %q", id)
-		}
-		return nil
-	})
+	return s.tx(ctx, func(tx *sql.Tx) error { return completeAuthRequest(ctx, tx, id, res, now) })
+}
+
+func completeAuthRequest(ctx context.Context, tx *sql.Tx, id string, res storage.AuthResult, now time.Time) error {
+	r, err := liveAuthRequest(ctx, tx, id, now)
+	if err != nil {
+		return err
+	}
+	if r.Done {
+		return fmt.Errorf("sqlite: complete auth request %q: %w", id, storage.ErrConflict)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE auth_requests SET subject = ?, auth_time = ?, amr = ?,
+		acr = ?, ial = ?, session_id = ?, done = 1 WHERE id = ?`,
+		res.Subject, msArg(res.AuthTime), listArg(res.AMR), res.ACR, res.IAL, res.SessionID, id); err != nil {
+		return wrap(err, "complete auth request %q", id)
+	}
+	return nil
 }
 
 // FailAuthRequest ends a pending request with an OAuth error code.
