@@ -283,6 +283,14 @@ type TokenStore interface {
 	// (and access.ExpiresAt) at the grant's ExpiresAt. rec is written only
 	// with a rotation: never with the revocation that reuse causes.
 	RotateRefreshToken(ctx context.Context, oldID string, access AccessToken, refresh RefreshToken, now time.Time, rec Record) (Grant, error)
+	// RedeemAuthCode is ConsumeAuthCode and then IssueTokens in one
+	// transaction: issue is called with the request once its code is
+	// marked used, and the tokens it returns are stored with its Record.
+	// An error from issue keeps the code used (a failed attempt of the
+	// rightful client burns it), stores nothing else, and is returned as
+	// is. Otherwise the errors are ConsumeAuthCode's (issue is not called;
+	// ErrConflict comes with the request) and then IssueTokens'.
+	RedeemAuthCode(ctx context.Context, codeHash, clientID string, now time.Time, issue func(AuthRequest) (Issuance, error)) (AuthRequest, error)
 	// AccessToken returns a live access token (not expired, not revoked, grant
 	// not revoked) with its grant, or ErrNotFound.
 	AccessToken(ctx context.Context, id string, now time.Time) (TokenInfo, error)
@@ -304,6 +312,14 @@ type TokenStore interface {
 	// however late it commits. Entries leave the feed with DeleteExpired
 	// once their ExpiresAt has passed.
 	Revocations(ctx context.Context, cursor int64) ([]Revocation, int64, error)
+}
+
+// Issuance is what RedeemAuthCode stores: IssueTokens' arguments.
+type Issuance struct {
+	Grant   Grant
+	Access  AccessToken
+	Refresh *RefreshToken
+	Record  Record
 }
 
 // Revocation is an entry of the revocation feed (TokenStore.Revocations).

@@ -73,6 +73,10 @@ func (s *writeCounter) IssueTokens(ctx context.Context, g storage.Grant, a stora
 	s.count("IssueTokens")
 	return s.Store.IssueTokens(ctx, g, a, r, rec)
 }
+func (s *writeCounter) RedeemAuthCode(ctx context.Context, code, client string, now time.Time, issue func(storage.AuthRequest) (storage.Issuance, error)) (storage.AuthRequest, error) {
+	s.count("RedeemAuthCode")
+	return s.Store.RedeemAuthCode(ctx, code, client, now, issue)
+}
 func (s *writeCounter) RotateRefreshToken(ctx context.Context, old string, a storage.AccessToken, r storage.RefreshToken, now time.Time, rec storage.Record) (storage.Grant, error) {
 	s.count("RotateRefreshToken")
 	return s.Store.RotateRefreshToken(ctx, old, a, r, now, rec)
@@ -169,7 +173,8 @@ func (s *writeCounter) AppendLogEntries(ctx context.Context, es []storage.LogEnt
 // TestOneWriteTransactionPerRequest drives a returning citizen's code flows
 // through the real pages (ID number + TOTP, consent given on the first and
 // remembered on the second), the code exchange and a refresh, counting the
-// store's write transactions of each request: at most one each.
+// store's write transactions of each request: at most one each, but for the
+// sign-in post's admission (see below).
 func TestOneWriteTransactionPerRequest(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, database string) {
 		vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -246,9 +251,13 @@ func TestOneWriteTransactionPerRequest(t *testing.T) {
 		for _, r := range reqs {
 			t.Logf("%-22s %d write transactions %v", r, len(counts[r]), counts[r])
 		}
+		// The sign-in post has a second: the counters that admit an attempt
+		// change before its code is checked (login's admit), so that
+		// parallel guesses cannot all be checked before any has failed.
+		limits := map[string]int{"POST sign-in": 2, "POST consent": 1, "GET callback": 1, "POST token (code)": 1, "POST token (refresh)": 1}
 		for _, r := range []string{"POST sign-in", "POST consent", "GET callback", "POST token (code)", "POST token (refresh)"} {
-			if n := len(counts[r]); n > 1 {
-				t.Errorf("%s: %d write transactions %v, want at most 1", r, n, counts[r])
+			if n := len(counts[r]); n > limits[r] {
+				t.Errorf("%s: %d write transactions %v, want at most %d", r, n, counts[r], limits[r])
 			}
 		}
 	})

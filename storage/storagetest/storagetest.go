@@ -132,6 +132,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RevokeGrant", testRevokeGrant},
 		{"RevokeGrants", testRevokeGrants},
 		{"RotateRefreshToken", testRotateRefreshToken},
+		{"RedeemAuthCode", testRedeemAuthCode},
 		{"Revocations", testRevocations},
 		{"Sessions", testSessions},
 		{"SignIn", testSignIn},
