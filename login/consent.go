@@ -187,7 +187,7 @@ func (h *Handler) consentSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ask {
-		h.finish(w, r, ar, s)
+		h.finish(w, r, ar, s, storage.SignIn{}, nil)
 		return
 	}
 	if r.PostFormValue("decision") != "allow" {
@@ -212,13 +212,9 @@ func (h *Handler) consentSubmit(w http.ResponseWriter, r *http.Request) {
 	// cannot record is not stored, and nothing is released under it.
 	e := storage.AuditEntry{At: h.now(), Type: storage.AuditConsentGiven, Actor: "citizen:" + s.Subject, CitizenID: s.Subject,
 		AgencyID: need.Agency.ID, PermitID: need.Permit.ID, ClientID: ar.ClientID, Purpose: need.Purpose.Code, Claims: claims, Outcome: "success"}
-	err = h.cfg.Store.GiveConsent(ctx, storage.Consent{ID: id, CitizenID: s.Subject, AgencyID: need.Agency.ID, PermitID: need.Permit.ID,
-		PermitVersion: need.Permit.Version, Purpose: need.Purpose.Code, Claims: claims, GivenAt: h.now()}, storage.Record{e})
-	if err != nil {
-		h.internal(w, r, "give consent", err)
-		return
-	}
-	h.finish(w, r, ar, s)
+	// One transaction gives the consent and completes the request.
+	h.finish(w, r, ar, s, storage.SignIn{Consent: storage.Consent{ID: id, CitizenID: s.Subject, AgencyID: need.Agency.ID, PermitID: need.Permit.ID,
+		PermitVersion: need.Permit.Version, Purpose: need.Purpose.Code, Claims: claims, GivenAt: h.now()}}, storage.Record{e})
 }
 
 // audit appends an entry; it reports whether that worked. Every caller

@@ -491,7 +491,7 @@ func (h *Handler) portalSignIn(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusForbidden, "bad_input")
 		return
 	}
-	_, no, err := h.signInCitizen(w, r)
+	_, no, err := h.signInCitizen(w, r, nil)
 	if err != nil {
 		h.internal(w, r, "portal sign in", err)
 		return

@@ -489,7 +489,7 @@ func (h *Handler) faceDone(w http.ResponseWriter, r *http.Request, f storage.Flo
 			return
 		}
 		// The proofing's entry above records this sign-in too.
-		s, err := h.startSession(w, r, c.ID, []string{"face", "otp"}, ial, nil)
+		s, err := h.startSession(w, r, c.ID, []string{"face", "otp"}, ial, storage.SignIn{}, nil, nil)
 		if err != nil {
 			h.internal(w, r, "start session", err)
 			return
@@ -814,7 +814,7 @@ func (h *Handler) enrolSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	// The enrolment's entry above records this sign-in too; should the
 	// session not start, a second entry says so.
-	s, err := h.startSession(w, r, c.ID, amr, f.IAL, nil)
+	s, err := h.startSession(w, r, c.ID, amr, f.IAL, storage.SignIn{}, nil, nil)
 	if err != nil {
 		h.undo(ctx, e, "session_not_started")
 		h.internal(w, r, "start session", err)

@@ -146,24 +146,26 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ar storage.Au
 		h.renderConsent(w, r, ar, need)
 		return
 	}
-	h.finish(w, r, ar, s)
+	h.finish(w, r, ar, s, storage.SignIn{}, nil)
 }
 
 func consentURL(authRequestID string) string {
 	return Path + "/consent?authRequestID=" + url.QueryEscape(authRequestID)
 }
 
-// finish completes the request with the session's sign-in.
-func (h *Handler) finish(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, s storage.Session) {
+// finish completes the request with the session's sign-in, and moves the
+// session's idle expiry, in one transaction with in's other writes (a
+// consent) and rec.
+func (h *Handler) finish(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, s storage.Session, in storage.SignIn, rec storage.Record) {
 	ctx := r.Context()
 	now := h.now()
-	err := h.cfg.Store.CompleteAuthRequest(ctx, ar.ID, storage.AuthResult{
-		// acr by the release policy's one rule: what the client asked
-		// about (or the default), never more; the level itself is the ial
-		// claim, released only where the permit grants it.
-		Subject: s.Subject, AuthTime: s.AuthTime, AMR: s.AMR, ACR: release.ACR(ar.ACRValues, s.IAL), IAL: s.IAL, SessionID: s.ID,
-	}, now)
-	if err != nil {
+	h.completion(&in, ar, s)
+	idle := now.Add(h.cfg.SessionIdle)
+	if idle.After(s.ExpiresAt) {
+		idle = s.ExpiresAt
+	}
+	in.TouchSession, in.IdleExpiresAt = s.ID, idle
+	if err := h.cfg.Store.SignIn(ctx, in, now, rec); err != nil {
 		if errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict) {
 			h.fail(w, r, http.StatusBadRequest, "expired")
 			return
@@ -171,14 +173,18 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, ar storage.Auth
 		h.internal(w, r, "complete request", err)
 		return
 	}
-	idle := now.Add(h.cfg.SessionIdle)
-	if idle.After(s.ExpiresAt) {
-		idle = s.ExpiresAt
-	}
-	if err := h.cfg.Store.TouchSession(ctx, s.ID, idle, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		h.log.ErrorContext(ctx, "login: touch session", "err", err)
-	}
 	http.Redirect(w, r, h.cfg.Callback(ctx, ar.ID), http.StatusSeeOther)
+}
+
+// completion adds to in the completion of ar with the session's sign-in.
+func (h *Handler) completion(in *storage.SignIn, ar storage.AuthRequest, s storage.Session) {
+	in.AuthRequestID = ar.ID
+	in.Result = storage.AuthResult{
+		// acr by the release policy's one rule: what the client asked
+		// about (or the default), never more; the level itself is the ial
+		// claim, released only where the permit grants it.
+		Subject: s.Subject, AuthTime: s.AuthTime, AMR: s.AMR, ACR: release.ACR(ar.ACRValues, s.IAL), IAL: s.IAL, SessionID: s.ID,
+	}
 }
 
 // continueAfterEnrolment completes a request for the session that signed
@@ -240,14 +246,15 @@ func (h *Handler) session(r *http.Request) (storage.Session, bool, error) {
 
 // startSession signs the browser in: a new server-side session whose
 // random ID only the cookie holds (the store keeps its hash), stored with
-// rec, the entries that record the sign-in. Any earlier session of this
-// browser ends (replaced by this one: that is no sign-out).
-func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, citizenID string, amr []string, ial string, rec storage.Record) (storage.Session, error) {
+// in's other writes and rec, the entries that record the sign-in, in one
+// transaction. Any earlier session of this browser ends (replaced by this
+// one: that is no sign-out). then, if not nil, may add to in what the
+// request writes with the new session (the authorization request's
+// completion).
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, citizenID string, amr []string, ial string, in storage.SignIn, rec storage.Record, then func(storage.Session, *storage.SignIn)) (storage.Session, error) {
 	ctx := r.Context()
 	if old := h.cookie(r, "dopaid-session"); old != "" {
-		if err := h.cfg.Store.DeleteSession(ctx, hashID(old), nil); err != nil {
-			return storage.Session{}, err
-		}
+		in.EndSession = hashID(old)
 	}
 	v, err := keys.RandomToken(32)
 	if err != nil {
@@ -259,7 +266,11 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, citizenID
 		IdleExpiresAt: now.Add(h.cfg.SessionIdle), ExpiresAt: now.Add(h.cfg.SessionMax),
 		CreatedAt: now, LastSeenAt: now, UserAgent: storage.TruncateText(r.UserAgent(), 200),
 	}
-	if err := h.cfg.Store.CreateSession(ctx, s, rec); err != nil {
+	in.Session = s
+	if then != nil {
+		then(s, &in)
+	}
+	if err := h.cfg.Store.SignIn(ctx, in, now, rec); err != nil {
 		return storage.Session{}, err
 	}
 	// Lax, not Strict: the cookie must come along when an agency's app
@@ -279,7 +290,23 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s, no, err := h.signInCitizen(w, r)
+	// A sign-in whose request needs neither a step up nor a consent
+	// completes the request in the transaction that starts the session.
+	completed := false
+	s, no, err := h.signInCitizen(w, r, func(s storage.Session, in *storage.SignIn) {
+		if !release.Satisfies(s.IAL, ar.ACRValues) {
+			return
+		}
+		if _, ask, err := h.consentFor(r.Context(), ar, s.Subject); err != nil || ask {
+			return // asked, refused or failed: complete says so after the sign-in
+		}
+		h.completion(in, ar, s)
+		completed = true
+	})
+	if completed && (errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict)) {
+		h.fail(w, r, http.StatusBadRequest, "expired")
+		return
+	}
 	if err != nil {
 		h.internal(w, r, "sign in", err)
 		return
@@ -293,6 +320,10 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		// The ID number stays; the code, spent or wrong, is typed afresh.
 		p.Form = map[string]string{"pid": storage.TruncateText(r.PostFormValue("pid"), 40)}
 		h.render(w, r, no.status, "signin.html", p)
+		return
+	}
+	if completed {
+		http.Redirect(w, r, h.cfg.Callback(r.Context(), ar.ID), http.StatusSeeOther)
 		return
 	}
 	if !release.Satisfies(s.IAL, ar.ACRValues) {
@@ -325,8 +356,10 @@ func (no refusal) text(w http.ResponseWriter, p page) string {
 // throttle (ThrottlePolicy) and, when they match, signs the browser in. The
 // sign-in page and the portal share it, and so share the failure counters. A
 // zero refusal means success; err is a failure of the provider, not of the
-// citizen.
-func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request) (storage.Session, refusal, error) {
+// citizen. Once the code matched, everything the sign-in writes (the code
+// spent, the counters, the session and its entry, and what then adds)
+// commits in one transaction.
+func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request, then func(storage.Session, *storage.SignIn)) (storage.Session, refusal, error) {
 	ctx := r.Context()
 	pid, err := storage.ParsePID(r.PostFormValue("pid"))
 	code := storage.NormalizeInput(r.PostFormValue("code"))
@@ -354,7 +387,15 @@ func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request) (storage
 		}
 		return storage.Session{}, refusal{status: http.StatusTooManyRequests, msg: "locked", wait: wt}, nil
 	}
-	citizen, amr, err := h.checkTOTP(ctx, pid, code)
+	citizen, amr, in, err := h.matchCode(ctx, pid, code)
+	var s storage.Session
+	if err == nil {
+		in.Throttles = h.succeededUpdates(g)
+		s, err = h.startCitizenSession(w, r, citizen, amr, in, then)
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			err = errNoMatch // the code's time step was spent meanwhile
+		}
+	}
 	if err != nil {
 		if !errors.Is(err, errNoMatch) {
 			return storage.Session{}, refusal{}, err
@@ -371,23 +412,30 @@ func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request) (storage
 		}
 		return storage.Session{}, refusal{status: http.StatusUnauthorized, msg: "signin_failed"}, nil
 	}
-	if err := h.succeeded(ctx, g); err != nil {
-		h.log.ErrorContext(ctx, "login: clear throttle", "err", err)
-	}
+	return s, refusal{}, nil
+}
+
+// startCitizenSession starts the session of a citizen whose code matched,
+// with in's writes (see signInCitizen). An ErrAlreadyExists is a code spent
+// meanwhile; a store error is wrapped.
+func (h *Handler) startCitizenSession(w http.ResponseWriter, r *http.Request, citizen storage.Citizen, amr []string, in storage.SignIn, then func(storage.Session, *storage.SignIn)) (storage.Session, error) {
 	ial := ""
-	if pr, err := h.cfg.Store.LatestProofing(ctx, citizen.ID); err == nil {
+	if pr, err := h.cfg.Store.LatestProofing(r.Context(), citizen.ID); err == nil {
 		ial = pr.IAL
 	} else if !errors.Is(err, storage.ErrNotFound) {
-		return storage.Session{}, refusal{}, fmt.Errorf("load proofing: %w", err)
+		return storage.Session{}, fmt.Errorf("load proofing: %w", err)
 	}
 	// The session and its entry commit together: a sign-in the trail
 	// cannot record starts no session and sets no cookie.
 	e := storage.AuditEntry{At: h.now(), Type: storage.AuditSignIn, Actor: actor(citizen.ID), CitizenID: citizen.ID, IAL: ial, Outcome: "success"}
-	s, err := h.startSession(w, r, citizen.ID, amr, ial, storage.Record{e})
-	if err != nil {
-		return storage.Session{}, refusal{}, fmt.Errorf("start session: %w", err)
+	s, err := h.startSession(w, r, citizen.ID, amr, ial, in, storage.Record{e}, then)
+	if errors.Is(err, storage.ErrAlreadyExists) && len(in.Once) > 0 {
+		return storage.Session{}, err
 	}
-	return s, refusal{}, nil
+	if err != nil {
+		return storage.Session{}, fmt.Errorf("start session: %w", err)
+	}
+	return s, nil
 }
 
 // actor names a citizen in the audit trail ("anonymous" when unknown).
@@ -404,61 +452,75 @@ var errNoMatch = errors.New("no match")
 // current, previous or next 30-second step, usable once, or an unused
 // recovery code. Any mismatch is errNoMatch.
 func (h *Handler) checkTOTP(ctx context.Context, pid, code string) (storage.Citizen, []string, error) {
+	c, amr, in, err := h.matchCode(ctx, pid, code)
+	if err != nil {
+		return c, nil, err
+	}
+	err = h.cfg.Store.SignIn(ctx, in, h.now(), nil)
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return c, nil, errNoMatch
+	}
+	return c, amr, err
+}
+
+// matchCode is checkTOTP that leaves a TOTP code's writes (its time step
+// spent, the authenticator's use) to the caller, in the SignIn it returns;
+// a recovery code is spent at once. A SignIn of in failing with
+// ErrAlreadyExists means the code was used meanwhile.
+func (h *Handler) matchCode(ctx context.Context, pid, code string) (storage.Citizen, []string, storage.SignIn, error) {
+	var in storage.SignIn
 	c, err := h.cfg.Store.CitizenByPID(ctx, pid)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return c, nil, errNoMatch
+			return c, nil, in, errNoMatch
 		}
-		return c, nil, err
+		return c, nil, in, err
 	}
 	if !c.Alive() {
-		return c, nil, errNoMatch
+		return c, nil, in, errNoMatch
 	}
 	a, err := h.cfg.Store.Authenticator(ctx, c.ID, "totp")
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return c, nil, errNoMatch
+			return c, nil, in, errNoMatch
 		}
-		return c, nil, err
+		return c, nil, in, err
 	}
 	if isTOTPCode(code) {
 		secret, err := h.cfg.Envelope.Open(a.Secret, []byte("totp:"+a.ID))
 		if err != nil {
-			return c, nil, err
+			return c, nil, in, err
 		}
-		if err := h.useTOTP(ctx, a.ID, string(secret), code); err != nil {
-			return c, nil, err
+		o, err := h.useTOTP(a.ID, string(secret), code)
+		if err != nil {
+			return c, nil, in, err
 		}
-		_ = h.cfg.Store.TouchAuthenticator(ctx, a.ID, h.now())
-		return c, []string{"otp"}, nil
+		in.Once, in.Authenticator = []storage.OnceValue{o}, a.ID
+		return c, []string{"otp"}, in, nil
 	}
 	rc := normalizeRecoveryCode(code)
 	if rc == "" {
-		return c, nil, errNoMatch
+		return c, nil, in, errNoMatch
 	}
 	err = h.cfg.Store.UseRecoveryCode(ctx, c.ID, "totp", mac(h.cfg.RecoveryKey, rc), h.now())
 	if errors.Is(err, storage.ErrNotFound) {
-		return c, nil, errNoMatch
+		return c, nil, in, errNoMatch
 	}
 	if err != nil {
-		return c, nil, err
+		return c, nil, in, err
 	}
-	return c, []string{"otp"}, nil
+	return c, []string{"otp"}, in, nil
 }
 
-// useTOTP checks code against the secret and spends its time step, so a
-// code seen once (shoulder-surfed, phished) cannot be used again.
-func (h *Handler) useTOTP(ctx context.Context, authID, secret, code string) error {
+// useTOTP checks code against the secret and returns its time step to
+// spend (storage.SignIn.Once), so a code seen once (shoulder-surfed,
+// phished) cannot be used again.
+func (h *Handler) useTOTP(authID, secret, code string) (storage.OnceValue, error) {
 	step, ok := matchTOTP(secret, code, h.now())
 	if !ok {
-		return errNoMatch
+		return storage.OnceValue{}, errNoMatch
 	}
-	exp := time.Unix((step+2)*totpPeriod, 0)
-	err := h.cfg.Store.UseOnce(ctx, "totp:"+authID, itoa(step), exp, h.now())
-	if errors.Is(err, storage.ErrAlreadyExists) {
-		return errNoMatch
-	}
-	return err
+	return storage.OnceValue{Scope: "totp:" + authID, Value: itoa(step), ExpiresAt: time.Unix((step+2)*totpPeriod, 0)}, nil
 }
 
 // startStepUp sends a signed-in citizen through a fresh face verification

@@ -203,9 +203,13 @@ func (h *Handler) admit(ctx context.Context, g *gate) (wait, error) {
 	if w, err := h.delayed(ctx, now, h.slowing(*g, exempt)...); err != nil || w.refused() {
 		return w, err
 	}
+	// The three counters change in one transaction, in order; once one
+	// refuses, the later ones stay as they are (the earlier counts stay
+	// taken, on the safe side).
 	p := h.cfg.Throttle
 	var w wait
-	_, err = h.cfg.Store.RecordFailure(ctx, g.id, now, func(t storage.Throttle) storage.Throttle {
+	g.counted = false
+	us := []storage.ThrottleUpdate{{Key: g.id, Update: func(t storage.Throttle) storage.Throttle {
 		w, g.counted = wait{}, false
 		if exempt {
 			return t
@@ -227,13 +231,12 @@ func (h *Handler) admit(ctx context.Context, g *gate) (wait, error) {
 			}
 		}
 		return t
-	})
-	if err != nil || w.refused() {
-		return w, err
-	}
-	if g.kind == "signin" && g.counted {
-		_, err = h.cfg.Store.RecordFailure(ctx, g.total, now, func(t storage.Throttle) storage.Throttle {
-			w = wait{}
+	}}}
+	if g.kind == "signin" {
+		us = append(us, storage.ThrottleUpdate{Key: g.total, Update: func(t storage.Throttle) storage.Throttle {
+			if w.refused() || !g.counted {
+				return t
+			}
 			if t.Failures >= p.PerIDTotal {
 				// The ID number's count stays taken, on the safe side.
 				w = wait{id: true, proof: true}
@@ -242,13 +245,12 @@ func (h *Handler) admit(ctx context.Context, g *gate) (wait, error) {
 			t.Failures++
 			t.WindowStart, t.LockedUntil = now, now.Add(totalKept)
 			return t
-		})
-		if err != nil || w.refused() {
-			return w, err
-		}
+		}})
 	}
-	_, err = h.cfg.Store.RecordFailure(ctx, g.browser, now, func(t storage.Throttle) storage.Throttle {
-		w = wait{}
+	us = append(us, storage.ThrottleUpdate{Key: g.browser, Update: func(t storage.Throttle) storage.Throttle {
+		if w.refused() {
+			return t
+		}
 		if now.Before(t.LockedUntil) {
 			// Another request of this browser got in first; the ID
 			// number's count stays taken, on the safe side.
@@ -256,7 +258,8 @@ func (h *Handler) admit(ctx context.Context, g *gate) (wait, error) {
 			return t
 		}
 		return h.countFailure(t, now, p.FreeTries)
-	})
+	}})
+	err = h.cfg.Store.SignIn(ctx, storage.SignIn{Throttles: us}, now, nil)
 	return w, err
 }
 
@@ -399,27 +402,28 @@ func (h *Handler) recordFailure(ctx context.Context, g gate) error {
 // other failures stay: a citizen's success must not give an attacker a
 // fresh allowance.
 func (h *Handler) succeeded(ctx context.Context, g gate) error {
+	return h.cfg.Store.SignIn(ctx, storage.SignIn{Throttles: h.succeededUpdates(g)}, h.now(), nil)
+}
+
+// succeededUpdates are the counter changes of succeeded, for a caller that
+// writes them with the rest of its request (storage.SignIn).
+func (h *Handler) succeededUpdates(g gate) []storage.ThrottleUpdate {
+	var us []storage.ThrottleUpdate
 	if g.counted {
-		if err := h.giveBack(ctx, g.id, h.cfg.Throttle.PerID); err != nil {
-			return err
-		}
+		us = append(us, storage.ThrottleUpdate{Key: g.id, Update: takeOneBack(h.cfg.Throttle.PerID)})
 	}
 	if g.kind == "signin" && g.total != "" {
 		// The citizen signed in: the failures before were not consecutive
 		// with any that follow.
-		if err := h.cfg.Store.ClearThrottle(ctx, g.total); err != nil {
-			return err
-		}
+		us = append(us, storage.ThrottleUpdate{Key: g.total})
 	}
 	if g.kind == "signin" && g.known != "" {
 		now := h.now()
-		if _, err := h.cfg.Store.RecordFailure(ctx, g.known, now, func(storage.Throttle) storage.Throttle {
+		us = append(us, storage.ThrottleUpdate{Key: g.known, Update: func(storage.Throttle) storage.Throttle {
 			return storage.Throttle{WindowStart: now, LockedUntil: now.Add(h.cfg.Throttle.KnownFor)}
-		}); err != nil {
-			return err
-		}
+		}})
 	}
-	return h.cfg.Store.ClearThrottle(ctx, g.browser)
+	return append(us, storage.ThrottleUpdate{Key: g.browser})
 }
 
 // matched gives back the counts admit took for a registry match, so that
@@ -436,7 +440,13 @@ func (h *Handler) matched(ctx context.Context, g gate) error {
 // giveBack takes one failure off key's counter; a lock or delay that came
 // from that failure alone (the count falls below lockAt) goes with it.
 func (h *Handler) giveBack(ctx context.Context, key string, lockAt int) error {
-	_, err := h.cfg.Store.RecordFailure(ctx, key, h.now(), func(t storage.Throttle) storage.Throttle {
+	_, err := h.cfg.Store.RecordFailure(ctx, key, h.now(), takeOneBack(lockAt))
+	return err
+}
+
+// takeOneBack is the counter update of giveBack.
+func takeOneBack(lockAt int) func(storage.Throttle) storage.Throttle {
+	return func(t storage.Throttle) storage.Throttle {
 		if t.Failures > 0 {
 			t.Failures--
 		}
@@ -444,8 +454,7 @@ func (h *Handler) giveBack(ctx context.Context, key string, lockAt int) error {
 			t.LockedUntil = time.Time{}
 		}
 		return t
-	})
-	return err
+	}
 }
 
 // proven records that the citizen proved their identity again (registry and

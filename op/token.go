@@ -251,8 +251,23 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 		}
 		return p.refused(ctx, storage.AuditTokenIssued, c, storage.Permit{}, g, why, answer)
 	}
-	ar, err := p.store.ConsumeAuthCode(ctx, HashToken(r.Data.Code), c.ID, now)
+	// The code is consumed and the tokens stored with the entry that
+	// records their release in one transaction; a check that fails keeps
+	// the code used and is refused after it.
+	var refusal *codeRefusal
+	var resp *oidcop.Response
+	ar, err := p.store.RedeemAuthCode(ctx, HashToken(r.Data.Code), c.ID, now, func(ar storage.AuthRequest) (storage.Issuance, error) {
+		refusal, resp = nil, nil
+		is, out, no, err := s.issueForCode(ctx, c, ar, r.Data, now)
+		refusal, resp = no, out
+		if no != nil {
+			return is, no
+		}
+		return is, err
+	})
 	switch {
+	case refusal != nil && errors.Is(err, refusal):
+		return nil, refuse(refusal.ar, refusal.why, refusal.answer)
 	case errors.Is(err, storage.ErrConflict):
 		if err := p.store.RevokeGrant(ctx, ar.GrantID, now); err != nil {
 			return nil, p.internal(ctx, "revoke grant of replayed code", err)
@@ -263,24 +278,49 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 		// Unknown, expired, or another client's: the store does not say.
 		return nil, refuse(nil, "invalid_code", invalidGrant("the code is invalid, expired or used"))
 	case err != nil:
-		return nil, p.internal(ctx, "consume code", err)
+		var oe *oidc.Error
+		if errors.As(err, &oe) {
+			return nil, err // tokenResponse's answer, as it gave it
+		}
+		return nil, p.internal(ctx, "redeem code", err)
+	}
+	return resp, nil
+}
+
+// codeRefusal is a code exchange refused after its code was consumed: what
+// CodeExchange's refuse records and answers.
+type codeRefusal struct {
+	ar     *storage.AuthRequest
+	why    string
+	answer error
+}
+
+func (r *codeRefusal) Error() string { return "code exchange refused: " + r.why }
+
+// issueForCode checks a consumed code's request against the token request
+// and mints the tokens, the response and the entry that records the
+// release; a failed check is a *codeRefusal.
+func (s *server) issueForCode(ctx context.Context, c storage.Client, ar storage.AuthRequest, data *oidc.AccessTokenRequest, now time.Time) (storage.Issuance, *oidcop.Response, *codeRefusal, error) {
+	p := s.p
+	no := func(ar *storage.AuthRequest, why string, answer error) (storage.Issuance, *oidcop.Response, *codeRefusal, error) {
+		return storage.Issuance{}, nil, &codeRefusal{ar: ar, why: why, answer: answer}, nil
 	}
 	if ar.ClientID != c.ID {
 		// The store matched the client; a guard should that ever change.
-		return nil, refuse(nil, "code_of_another_client", invalidGrant("the code is invalid, expired or used"))
+		return no(nil, "code_of_another_client", invalidGrant("the code is invalid, expired or used"))
 	}
-	if r.Data.RedirectURI != ar.RedirectURI {
-		return nil, refuse(&ar, "redirect_uri_mismatch", invalidGrant("redirect_uri does not match the authorization request"))
+	if data.RedirectURI != ar.RedirectURI {
+		return no(&ar, "redirect_uri_mismatch", invalidGrant("redirect_uri does not match the authorization request"))
 	}
-	if !codeVerifierRE.MatchString(r.Data.CodeVerifier) || !pkceMatches(r.Data.CodeVerifier, ar.CodeChallenge) {
-		return nil, refuse(&ar, "pkce_mismatch", invalidGrant("code_verifier is missing or does not match"))
+	if !codeVerifierRE.MatchString(data.CodeVerifier) || !pkceMatches(data.CodeVerifier, ar.CodeChallenge) {
+		return no(&ar, "pkce_mismatch", invalidGrant("code_verifier is missing or does not match"))
 	}
 	jkt := dpopJKT(ctx)
 	if c.FAPI && jkt == "" {
 		return nil, refuse(&ar, "dpop_required", errDPoPRequired())
 	}
 	if ar.DPoPJKT != "" && subtle.ConstantTimeCompare([]byte(ar.DPoPJKT), []byte(jkt)) != 1 {
-		return nil, refuse(&ar, "dpop_key_mismatch", invalidGrant("the code is bound to another DPoP key"))
+		return no(&ar, "dpop_key_mismatch", invalidGrant("the code is bound to another DPoP key"))
 	}
 	g := storage.Grant{
 		ID:        ar.GrantID,
@@ -305,19 +345,15 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 	}
 	t, err := p.mintTokens(g, now.Add(p.cfg.AccessTokenTTL), offline, g.ExpiresAt, now)
 	if err != nil {
-		return nil, p.internal(ctx, "mint tokens", err)
+		return storage.Issuance{}, nil, nil, p.internal(ctx, "mint tokens", err)
 	}
 	resp, rec, err := p.tokenResponse(ctx, c, g, t, ar.Nonce, now)
 	if err != nil {
-		return nil, err
+		return storage.Issuance{}, nil, nil, err
 	}
 	// A code exchange ends a sign-in: the usage statements count these.
 	rec[0].Detail = storage.DetailSignIn
-	// The tokens and the entry that records their release commit together.
-	if err := p.store.IssueTokens(ctx, g, *t.access, t.refresh, rec); err != nil {
-		return nil, p.internal(ctx, "store tokens", err)
-	}
-	return resp, nil
+	return storage.Issuance{Grant: g, Access: *t.access, Refresh: t.refresh, Record: rec}, resp, nil, nil
 }
 
 func pkceMatches(verifier, challenge string) bool {

@@ -313,6 +313,14 @@ type TokenStore interface {
 	// (and access.ExpiresAt) at the grant's ExpiresAt. rec is written only
 	// with a rotation: never with the revocation that reuse causes.
 	RotateRefreshToken(ctx context.Context, oldID string, access AccessToken, refresh RefreshToken, now time.Time, rec Record) (Grant, error)
+	// RedeemAuthCode is ConsumeAuthCode and then IssueTokens in one
+	// transaction: issue is called with the request once its code is
+	// marked used, and the tokens it returns are stored with its Record.
+	// An error from issue keeps the code used (a failed attempt of the
+	// rightful client burns it), stores nothing else, and is returned as
+	// is. Otherwise the errors are ConsumeAuthCode's (issue is not called;
+	// ErrConflict comes with the request) and then IssueTokens'.
+	RedeemAuthCode(ctx context.Context, codeHash, clientID string, now time.Time, issue func(AuthRequest) (Issuance, error)) (AuthRequest, error)
 	// AccessToken returns a live access token (not expired, not revoked, grant
 	// not revoked) with its grant, or ErrNotFound.
 	AccessToken(ctx context.Context, id string, now time.Time) (TokenInfo, error)
@@ -334,6 +342,14 @@ type TokenStore interface {
 	// however late it commits. Entries leave the feed with DeleteExpired
 	// once their ExpiresAt has passed.
 	Revocations(ctx context.Context, cursor int64) ([]Revocation, int64, error)
+}
+
+// Issuance is what RedeemAuthCode stores: IssueTokens' arguments.
+type Issuance struct {
+	Grant   Grant
+	Access  AccessToken
+	Refresh *RefreshToken
+	Record  Record
 }
 
 // Revocation is an entry of the revocation feed (TokenStore.Revocations).
@@ -385,6 +401,59 @@ type SessionStore interface {
 	// transaction; a missing one is not an error, and rec is then written
 	// all the same (the citizen asked to sign out).
 	DeleteSession(ctx context.Context, id string, rec Record) error
+	// SignIn makes every write of one sign-in request in one transaction
+	// with rec, all or none, in the order of SignIn's fields. Its errors are
+	// those of the methods it stands for: ErrAlreadyExists for a one-time
+	// value used before (or a taken session ID), and CompleteAuthRequest's
+	// ErrNotFound and ErrConflict.
+	SignIn(ctx context.Context, in SignIn, now time.Time, rec Record) error
+}
+
+// SignIn is what a request of the sign-in pages writes once the citizen is
+// known (SessionStore.SignIn): what would otherwise be a UseOnce,
+// TouchAuthenticator, RecordFailure / ClearThrottle per counter,
+// DeleteSession, CreateSession, GiveConsent, CompleteAuthRequest and
+// TouchSession, each a commit of its own. Every part is optional.
+type SignIn struct {
+	// Once are one-time values spent first (UseOnce), e.g. a TOTP code's
+	// time step.
+	Once []OnceValue
+	// Authenticator, if set, is the ID of an authenticator used now (as
+	// TouchAuthenticator; a missing one is not an error).
+	Authenticator string
+	// Throttles are failure counters updated (Update non-nil, as with
+	// RecordFailure) or removed (Update nil, as with ClearThrottle).
+	Throttles []ThrottleUpdate
+	// EndSession, if set, is a session removed: the browser's earlier one,
+	// which the new one replaces (no sign-out: rec does not say so). A
+	// missing one is not an error.
+	EndSession string
+	// Session, if its ID is set, is created.
+	Session Session
+	// Consent, if its ID is set, is given (as GiveConsent).
+	Consent Consent
+	// AuthRequestID, if set, is the request completed with Result.
+	AuthRequestID string
+	Result        AuthResult
+	// TouchSession, if set, is a session whose idle expiry moves to
+	// IdleExpiresAt (as TouchSession; a session no longer live is not an
+	// error).
+	TouchSession  string
+	IdleExpiresAt time.Time
+}
+
+// OnceValue is a one-time value for ReplayStore.UseOnce or SignIn.Once.
+type OnceValue struct {
+	Scope, Value string
+	ExpiresAt    time.Time
+}
+
+// ThrottleUpdate is a change of a failure counter in SignIn.Throttles.
+type ThrottleUpdate struct {
+	Key string
+	// Update is applied as with ThrottleStore.RecordFailure; nil removes
+	// the counter.
+	Update func(Throttle) Throttle
 }
 
 // SigningKey is one of the provider's token signing keys. The private key is

@@ -231,8 +231,8 @@ func (b *bench) measure(ctx context.Context, stdout io.Writer) (*report, error) 
 	if b.serverPID != 0 {
 		server = fmt.Sprintf("server pid %d", b.serverPID)
 	}
-	fmt.Fprintf(stdout, "dopaid-bench: target %s, store %s, %s, concurrency %d, %v %s, %d citizens, %s ID tokens\n",
-		b.issuer, cfg.storeName(), server, cfg.Concurrency, cfg.Duration, per, len(b.pool.citizens), cfg.Alg)
+	fmt.Fprintf(stdout, "dopaid-bench: target %s, store %s, %s, concurrency %d, %v warm-up then %v measured %s, %d citizens, %s ID tokens\n",
+		b.issuer, cfg.storeName(), server, cfg.Concurrency, cfg.Warmup, cfg.Duration, per, len(b.pool.citizens), cfg.Alg)
 	rep := &report{cfg: cfg, citizens: len(b.pool.citizens)}
 	var groups [][]string
 	if cfg.Mix {

@@ -67,6 +67,7 @@ func TestConfigValidate(t *testing.T) {
 			c.Scenarios = []string{"code", "login", "code"}
 		}, []string{"--concurrency", "--duration", "--citizens", "--registry", "--alg", `unknown scenario "login"`, `"code" twice`}},
 		{"no scenario", func(c *Config) { c.Scenarios = nil }, []string{"names no scenario"}},
+		{"negative warm-up", func(c *Config) { c.Warmup = -time.Second }, []string{"--warmup"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -162,8 +162,11 @@ type Config struct {
 	MasterKey     string
 	MasterKeyFile string
 	Concurrency   int
-	// Duration is how long each scenario runs (all of them, with Mix).
-	Duration  time.Duration
+	// Duration is how long each scenario runs (all of them, with Mix),
+	// measured after Warmup.
+	Duration time.Duration
+	// Warmup is how long each scenario runs before it is measured.
+	Warmup    time.Duration
 	Scenarios []string
 	// Mix runs the scenarios at the same time instead of one after another.
 	Mix bool
@@ -214,7 +217,8 @@ func parseFlags(args []string, stderr io.Writer, env func(string) string) (Confi
 	str(&c.MasterKeyFile, "master-key-file", "DOPAID_MASTER_KEY_FILE", "", "file holding the server's master key; default <data-dir>/master.key (dev mode)")
 	c.MasterKey = env("DOPAID_MASTER_KEY")
 	fs.IntVar(&c.Concurrency, "concurrency", 8, "concurrent workers per scenario")
-	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long each scenario runs")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long each scenario is measured, after its warm-up")
+	fs.DurationVar(&c.Warmup, "warmup", 5*time.Second, "how long each scenario runs, unmeasured (its errors count), before it is measured")
 	scenarios := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios: "+strings.Join(allScenarios, ", "))
 	fs.BoolVar(&c.Mix, "mix", false, "run the scenarios at the same time rather than one after another")
 	fs.StringVar(&c.Registry, "registry", "", "registry extract (CSV) the server imported; the citizens come from it")
@@ -280,6 +284,9 @@ func (c Config) Validate() error {
 	}
 	if c.Concurrency < 1 || c.Concurrency > 1024 {
 		add("--concurrency must be between 1 and 1024, not %d", c.Concurrency)
+	}
+	if c.Warmup < 0 {
+		add("--warmup must not be negative, not %v", c.Warmup)
 	}
 	if c.Duration <= 0 {
 		add("--duration must be positive, not %v", c.Duration)

@@ -67,19 +67,54 @@ func (b *bench) phase(ctx context.Context, scenarios []string) (*phase, error) {
 		return nil, fmt.Errorf("%d of the sign-ins that give workers their first tokens failed, e.g.: %w", len(errs), errs[0])
 	}
 
-	cpu0, server0 := cpuTime(), processCPU(b.serverPID)
-	start := time.Now()
-	deadline := start.Add(b.cfg.Duration)
-	for _, j := range jobs {
-		wg.Go(func() { j.w.loop(ctx, j.scenario, deadline, j.t) })
+	// The workers run for the warm-up first (caches filled, connections
+	// open, the server's runtime grown to its load); what they do then
+	// is not measured, except that its errors count all the same.
+	warmEnd := time.Now().Add(b.cfg.Warmup)
+	deadline := warmEnd.Add(b.cfg.Duration)
+	var (
+		startMu          sync.Mutex
+		start            time.Time
+		cpu0, server0    time.Duration
+		warmed           = make(chan struct{})
+		warmTallies      = make([]*tally, len(jobs))
+		markStartOnce    sync.Once
+		markMeasuredFrom = func() {
+			markStartOnce.Do(func() {
+				startMu.Lock()
+				start, cpu0, server0 = time.Now(), cpuTime(), processCPU(b.serverPID)
+				startMu.Unlock()
+				close(warmed)
+			})
+		}
+	)
+	timer := time.AfterFunc(time.Until(warmEnd), markMeasuredFrom)
+	defer timer.Stop()
+	for i, j := range jobs {
+		warmTallies[i] = newTally(j.scenario)
+		wg.Go(func() {
+			j.w.loop(ctx, j.scenario, warmEnd, warmTallies[i])
+			select { // a worker's last warm-up request may end early
+			case <-warmed:
+			case <-ctx.Done():
+				return
+			}
+			j.w.loop(ctx, j.scenario, deadline, j.t)
+		})
 	}
 	wg.Wait()
+	markMeasuredFrom() // interrupted during the warm-up
+	startMu.Lock()
 	ph := &phase{scenarios: scenarios, elapsed: time.Since(start)}
+	startMu.Unlock()
 	if c := cpuTime(); c > 0 {
 		ph.cpu = c - cpu0
 	}
 	if c := processCPU(b.serverPID); c > 0 && server0 > 0 {
 		ph.serverCPU = c - server0
+	}
+	for i, j := range jobs {
+		j.t.mergeErrors(warmTallies[i])
 	}
 	for _, s := range scenarios {
 		sum := newTally(s)
@@ -246,6 +281,19 @@ func (t *tally) fail(err error) {
 	if msg != "" && len(e.samples) < maxSamples {
 		e.samples = append(e.samples, msg)
 	}
+}
+
+// mergeErrors adds o's failures, not its successes, to t: a warm-up's.
+func (t *tally) mergeErrors(o *tally) {
+	for i, s := range o.series {
+		t.series[i].requests += s.failed
+		t.series[i].failed += s.failed
+	}
+	empty := make([]*series, len(o.series))
+	for i := range empty {
+		empty[i] = &series{}
+	}
+	t.merge(&tally{series: empty, errs: o.errs})
 }
 
 func (t *tally) merge(o *tally) {

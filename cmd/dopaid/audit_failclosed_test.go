@@ -61,6 +61,18 @@ func (s failingAuditStore) IssueTokens(ctx context.Context, g storage.Grant, a s
 	return s.Store.IssueTokens(ctx, g, a, r, s.broken(rec))
 }
 
+func (s failingAuditStore) RedeemAuthCode(ctx context.Context, code, client string, now time.Time, issue func(storage.AuthRequest) (storage.Issuance, error)) (storage.AuthRequest, error) {
+	return s.Store.RedeemAuthCode(ctx, code, client, now, func(ar storage.AuthRequest) (storage.Issuance, error) {
+		is, err := issue(ar)
+		is.Record = s.broken(is.Record)
+		return is, err
+	})
+}
+
+func (s failingAuditStore) SignIn(ctx context.Context, in storage.SignIn, now time.Time, rec storage.Record) error {
+	return s.Store.SignIn(ctx, in, now, s.broken(rec))
+}
+
 func (s failingAuditStore) RotateRefreshToken(ctx context.Context, old string, a storage.AccessToken, r storage.RefreshToken, now time.Time, rec storage.Record) (storage.Grant, error) {
 	return s.Store.RotateRefreshToken(ctx, old, a, r, now, s.broken(rec))
 }

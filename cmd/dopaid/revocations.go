@@ -40,6 +40,14 @@ func (s revokingStore) GiveConsent(ctx context.Context, c storage.Consent, rec s
 	return err
 }
 
+func (s revokingStore) SignIn(ctx context.Context, in storage.SignIn, now time.Time, rec storage.Record) error {
+	err := s.Store.SignIn(ctx, in, now, rec)
+	if in.Consent.ID != "" {
+		s.consentChanged(in.Consent.CitizenID)
+	}
+	return err
+}
+
 func (s revokingStore) WithdrawConsent(ctx context.Context, citizenID, consentID string, now time.Time, rec storage.Record) (storage.Consent, error) {
 	c, err := s.Store.WithdrawConsent(ctx, citizenID, consentID, now, rec)
 	s.consentChanged(citizenID)

@@ -390,6 +390,20 @@ func (s tracedStore) FlowByNonce(ctx context.Context, a1 string, a2 time.Time) (
 	return r0, err
 }
 
+func (s tracedStore) RedeemAuthCode(ctx context.Context, a1, a2 string, a3 time.Time, a4 func(storage.AuthRequest) (storage.Issuance, error)) (storage.AuthRequest, error) {
+	ctx, sp := s.t.Start(ctx, "store.RedeemAuthCode")
+	r0, err := s.Store.RedeemAuthCode(ctx, a1, a2, a3, a4)
+	end(sp, err)
+	return r0, err
+}
+
+func (s tracedStore) SignIn(ctx context.Context, a1 storage.SignIn, a2 time.Time, a3 storage.Record) error {
+	ctx, sp := s.t.Start(ctx, "store.SignIn")
+	err := s.Store.SignIn(ctx, a1, a2, a3)
+	end(sp, err)
+	return err
+}
+
 func (s tracedStore) GiveConsent(ctx context.Context, a1 storage.Consent, a2 storage.Record) error {
 	ctx, sp := s.t.Start(ctx, "store.GiveConsent")
 	err := s.Store.GiveConsent(ctx, a1, a2)

@@ -39,6 +39,18 @@ func (s *Store) GiveConsent(ctx context.Context, c storage.Consent, rec storage.
 		return err
 	}
 	b := &pgx.Batch{}
+	queueGiveConsent(b, c)
+	if err := record(b, es); err != nil {
+		return fmt.Errorf("postgres: give consent %q: %w", c.ID, err)
+	}
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return wrapRecorded(fmt.Sprintf("give consent %q", c.ID), err)
+	}
+	return nil
+}
+
+// queueGiveConsent queues GiveConsent's statements (without rec) in b.
+func queueGiveConsent(b *pgx.Batch, c storage.Consent) {
 	b.Queue(`SELECT pg_advisory_xact_lock(hashtextextended(
 		'dopaid consent ' || $1::text || chr(31) || $2::text || chr(31) || $3::text, 0))`,
 		c.CitizenID, c.PermitID, c.Purpose)
@@ -47,13 +59,6 @@ func (s *Store) GiveConsent(ctx context.Context, c storage.Consent, rec storage.
 		c.CitizenID, c.PermitID, c.Purpose, c.GivenAt)
 	b.Queue(`INSERT INTO consents (`+consentCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		c.ID, c.CitizenID, c.AgencyID, c.PermitID, c.PermitVersion, c.Purpose, list(c.Claims), c.GivenAt, optTime(c.WithdrawnAt))
-	if err := record(b, es); err != nil {
-		return fmt.Errorf("postgres: give consent %q: %w", c.ID, err)
-	}
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return wrapRecorded(fmt.Sprintf("give consent %q", c.ID), err)
-	}
-	return nil
 }
 
 // Consent returns the consent in force for citizen, permit and purpose.

@@ -41,8 +41,25 @@ func (s *Store) IssueTokens(ctx context.Context, g storage.Grant, access storage
 	if err != nil {
 		return err
 	}
+	q, args, err := issueTokens(g, access, refresh, es)
+	if err != nil {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	var n int
+	if err := s.pool.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+		return wrapRecorded(op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("postgres: %s: grant revoked: %w", op, storage.ErrConflict)
+	}
+	return nil
+}
+
+// issueTokens is IssueTokens' one statement, with rec's prepared entries
+// es; it returns how many grants took the tokens (0: revoked).
+func issueTokens(g storage.Grant, access storage.AccessToken, refresh *storage.RefreshToken, es []storage.LogEntry) (string, []any, error) {
 	if err := sameGrant(g.ID, access.GrantID); err != nil {
-		return fmt.Errorf("postgres: %s: access token: %w", op, err)
+		return "", nil, fmt.Errorf("access token: %w", err)
 	}
 	q := `
 WITH g AS (
@@ -62,7 +79,7 @@ WITH g AS (
 	}
 	if refresh != nil {
 		if err := sameGrant(g.ID, refresh.GrantID); err != nil {
-			return fmt.Errorf("postgres: %s: refresh token: %w", op, err)
+			return "", nil, fmt.Errorf("refresh token: %w", err)
 		}
 		q += `, r AS (
 	INSERT INTO refresh_tokens (id, grant_id, expires_at, created_at, used_at)
@@ -76,14 +93,93 @@ SELECT count(*) FROM g`
 	args = append(args, eargs...)
 	args = append(args, g.DPoPJKT)
 	q = strings.Replace(q, "$JKT", "$"+strconv.Itoa(len(args)), 1)
-	var n int
-	if err := s.pool.QueryRow(ctx, q, args...).Scan(&n); err != nil {
-		return wrapRecorded(op, err)
+	return q, args, nil
+}
+
+// RedeemAuthCode consumes the code and issues issue's tokens in one
+// transaction of two round trips (see readModifyWrite): the first marks
+// the code used (the row's lock decides races as ConsumeAuthCode does),
+// the second stores the tokens and commits.
+func (s *Store) RedeemAuthCode(ctx context.Context, codeHash, clientID string, now time.Time, issue func(storage.AuthRequest) (storage.Issuance, error)) (storage.AuthRequest, error) {
+	const op = "redeem auth code"
+	var consumed, used storage.AuthRequest
+	var gotConsumed, gotUsed bool
+	var issueErr, writeErr error
+	revoked := false
+	err := s.readModifyWrite(ctx,
+		func(b *pgx.Batch) {
+			b.Queue(`UPDATE auth_requests SET code_used_at = $2
+				WHERE code_hash = $1 AND client_id = $3 AND code_used_at IS NULL AND code_expires_at > $2
+				RETURNING `+authRequestCols, codeHash, now, clientID).Query(func(rows pgx.Rows) error {
+				return scanAtMostOne(rows, &consumed, &gotConsumed)
+			})
+			b.Queue(`SELECT `+authRequestCols+` FROM auth_requests WHERE code_hash = $1 AND client_id = $2 AND code_used_at IS NOT NULL`,
+				codeHash, clientID).Query(func(rows pgx.Rows) error {
+				return scanAtMostOne(rows, &used, &gotUsed)
+			})
+		},
+		func(b *pgx.Batch) error {
+			switch {
+			case gotConsumed:
+			case gotUsed:
+				writeErr = fmt.Errorf("postgres: %s: used before: %w", op, storage.ErrConflict)
+				return writeErr
+			default:
+				// Unknown, another client's, or expired unused.
+				writeErr = fmt.Errorf("postgres: %s: %w", op, storage.ErrNotFound)
+				return writeErr
+			}
+			is, err := issue(consumed)
+			if err != nil {
+				issueErr = err
+				return nil // the code stays used
+			}
+			es, err := prepare(is.Record)
+			if err != nil {
+				writeErr = err
+				return err
+			}
+			q, args, err := issueTokens(is.Grant, is.Access, is.Refresh, es)
+			if err != nil {
+				writeErr = fmt.Errorf("postgres: %s: %w", op, err)
+				return writeErr
+			}
+			b.Queue(q, args...).QueryRow(func(row pgx.Row) error {
+				var n int
+				if err := row.Scan(&n); err != nil {
+					return err
+				}
+				revoked = n == 0
+				return nil
+			})
+			return nil
+		})
+	switch {
+	case writeErr != nil && errors.Is(writeErr, storage.ErrConflict):
+		return used, writeErr
+	case writeErr != nil:
+		return storage.AuthRequest{}, writeErr
+	case err != nil:
+		return storage.AuthRequest{}, wrapRecorded(op, err)
+	case issueErr != nil:
+		return consumed, issueErr
+	case revoked:
+		return consumed, fmt.Errorf("postgres: %s: grant revoked: %w", op, storage.ErrConflict)
 	}
-	if n == 0 {
-		return fmt.Errorf("postgres: %s: grant revoked: %w", op, storage.ErrConflict)
+	return consumed, nil
+}
+
+// scanAtMostOne scans the one row of rows, if any, into r, setting got.
+func scanAtMostOne(rows pgx.Rows, r *storage.AuthRequest, got *bool) error {
+	defer rows.Close()
+	if rows.Next() {
+		v, err := scanAuthRequest(rows)
+		if err != nil {
+			return err
+		}
+		*r, *got = v, true
 	}
-	return nil
+	return rows.Err()
 }
 
 // sameGrant accepts a token whose GrantID is the grant's or left empty.

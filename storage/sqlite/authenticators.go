@@ -104,7 +104,11 @@ func (s *Store) ReplaceRecoveryCodes(ctx context.Context, citizenID, id string, 
 
 // TouchAuthenticator records a successful use.
 func (s *Store) TouchAuthenticator(ctx context.Context, id string, now time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE authenticators SET last_used_at = ? WHERE id = ?`, now.UnixMilli(), id)
+	return s.tx(ctx, func(tx *sql.Tx) error { return touchAuthenticator(ctx, tx, id, now) })
+}
+
+func touchAuthenticator(ctx context.Context, tx *sql.Tx, id string, now time.Time) error {
+	res, err := tx.ExecContext(ctx, `UPDATE authenticators SET last_used_at = ? WHERE id = ?`, now.UnixMilli(), id)
 	if err != nil {
 		return wrap(err, "touch authenticator %q", id)
 	}

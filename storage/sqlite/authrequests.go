@@ -60,21 +60,23 @@ func liveAuthRequest(ctx context.Context, q querier, id string, now time.Time) (
 
 // CompleteAuthRequest records the sign-in result.
 func (s *Store) CompleteAuthRequest(ctx context.Context, id string, res storage.AuthResult, now time.Time) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		r, err := liveAuthRequest(ctx, tx, id, now)
-		if err != nil {
-			return err
-		}
-		if r.Done {
-			return fmt.Errorf("sqlite: complete auth request %q: %w", id, storage.ErrConflict)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE auth_requests SET subject = ?, auth_time = ?, amr = ?,
-			acr = ?, ial = ?, session_id = ?, done = 1 WHERE id = ?`,
-			res.Subject, msArg(res.AuthTime), listArg(res.AMR), res.ACR, res.IAL, res.SessionID, id); err != nil {
-			return wrap(err, "complete auth request %q", id)
-		}
-		return nil
-	})
+	return s.tx(ctx, func(tx *sql.Tx) error { return completeAuthRequest(ctx, tx, id, res, now) })
+}
+
+func completeAuthRequest(ctx context.Context, tx *sql.Tx, id string, res storage.AuthResult, now time.Time) error {
+	r, err := liveAuthRequest(ctx, tx, id, now)
+	if err != nil {
+		return err
+	}
+	if r.Done {
+		return fmt.Errorf("sqlite: complete auth request %q: %w", id, storage.ErrConflict)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE auth_requests SET subject = ?, auth_time = ?, amr = ?,
+		acr = ?, ial = ?, session_id = ?, done = 1 WHERE id = ?`,
+		res.Subject, msArg(res.AuthTime), listArg(res.AMR), res.ACR, res.IAL, res.SessionID, id); err != nil {
+		return wrap(err, "complete auth request %q", id)
+	}
+	return nil
 }
 
 // FailAuthRequest ends a pending request with an OAuth error code.
@@ -126,32 +128,38 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash, clientID string, 
 	var r storage.AuthRequest
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		r, err = scanAuthRequest(tx.QueryRowContext(ctx, `SELECT `+authRequestColumns+` FROM auth_requests
-			WHERE code_hash = ? AND client_id = ?`, codeHash, clientID))
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sqlite: consume auth code: %w", storage.ErrNotFound)
-		}
-		if err != nil {
-			return wrap(err, "consume auth code")
-		}
-		if !r.CodeUsedAt.IsZero() {
-			return fmt.Errorf("sqlite: consume auth code of request %q: %w", r.ID, storage.ErrConflict)
-		}
-		if !now.Before(r.CodeExpiresAt) {
-			r = storage.AuthRequest{}
-			return fmt.Errorf("sqlite: consume auth code: %w", storage.ErrNotFound)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE auth_requests SET code_used_at = ? WHERE id = ?`,
-			now.UnixMilli(), r.ID); err != nil {
-			return wrap(err, "consume auth code of request %q", r.ID)
-		}
-		r.CodeUsedAt = time.UnixMilli(now.UnixMilli()).UTC()
-		return nil
+		r, err = consumeAuthCode(ctx, tx, codeHash, clientID, now)
+		return err
 	})
 	if err != nil && !errors.Is(err, storage.ErrConflict) {
 		return storage.AuthRequest{}, err
 	}
 	return r, err
+}
+
+// consumeAuthCode is ConsumeAuthCode in tx; the request comes with
+// ErrConflict only.
+func consumeAuthCode(ctx context.Context, tx *sql.Tx, codeHash, clientID string, now time.Time) (storage.AuthRequest, error) {
+	r, err := scanAuthRequest(tx.QueryRowContext(ctx, `SELECT `+authRequestColumns+` FROM auth_requests
+		WHERE code_hash = ? AND client_id = ?`, codeHash, clientID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.AuthRequest{}, fmt.Errorf("sqlite: consume auth code: %w", storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.AuthRequest{}, wrap(err, "consume auth code")
+	}
+	if !r.CodeUsedAt.IsZero() {
+		return r, fmt.Errorf("sqlite: consume auth code of request %q: %w", r.ID, storage.ErrConflict)
+	}
+	if !now.Before(r.CodeExpiresAt) {
+		return storage.AuthRequest{}, fmt.Errorf("sqlite: consume auth code: %w", storage.ErrNotFound)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE auth_requests SET code_used_at = ? WHERE id = ?`,
+		now.UnixMilli(), r.ID); err != nil {
+		return storage.AuthRequest{}, wrap(err, "consume auth code of request %q", r.ID)
+	}
+	r.CodeUsedAt = time.UnixMilli(now.UnixMilli()).UTC()
+	return r, nil
 }
 
 // DeleteAuthRequest removes a request.

@@ -28,20 +28,27 @@ func (s *Store) GiveConsent(ctx context.Context, c storage.Consent, rec storage.
 		return err
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		// Not msArg: a zero GivenAt must still end the old consent, whose
-		// NULL withdrawn_at means in force.
-		if _, err := tx.ExecContext(ctx, `UPDATE consents SET withdrawn_at = ?
-			WHERE citizen_id = ? AND permit_id = ? AND purpose = ? AND withdrawn_at IS NULL`,
-			c.GivenAt.UnixMilli(), c.CitizenID, c.PermitID, c.Purpose); err != nil {
-			return wrap(err, "give consent %q", c.ID)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO consents (`+consentColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.ID, c.CitizenID, c.AgencyID, c.PermitID, c.PermitVersion,
-			c.Purpose, listArg(c.Claims), msArg(c.GivenAt), msArg(c.WithdrawnAt)); err != nil {
-			return wrap(err, "give consent %q", c.ID)
+		if err := giveConsent(ctx, tx, c); err != nil {
+			return err
 		}
 		return record(ctx, tx, es)
 	})
+}
+
+func giveConsent(ctx context.Context, tx *sql.Tx, c storage.Consent) error {
+	// Not msArg: a zero GivenAt must still end the old consent, whose
+	// NULL withdrawn_at means in force.
+	if _, err := tx.ExecContext(ctx, `UPDATE consents SET withdrawn_at = ?
+		WHERE citizen_id = ? AND permit_id = ? AND purpose = ? AND withdrawn_at IS NULL`,
+		c.GivenAt.UnixMilli(), c.CitizenID, c.PermitID, c.Purpose); err != nil {
+		return wrap(err, "give consent %q", c.ID)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO consents (`+consentColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.ID, c.CitizenID, c.AgencyID, c.PermitID, c.PermitVersion,
+		c.Purpose, listArg(c.Claims), msArg(c.GivenAt), msArg(c.WithdrawnAt)); err != nil {
+		return wrap(err, "give consent %q", c.ID)
+	}
+	return nil
 }
 
 // Consent returns the consent in force for citizen, permit and purpose.

@@ -31,14 +31,21 @@ func (s *Store) CreateSession(ctx context.Context, ss storage.Session, rec stora
 		return err
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			ss.ID, ss.Subject, msArg(ss.AuthTime), listArg(ss.AMR), ss.ACR, ss.IAL, msArg(ss.IdleExpiresAt), msArg(ss.ExpiresAt),
-			msArg(ss.CreatedAt), msArg(ss.LastSeenAt), ss.UserAgent)
-		if err != nil {
-			return wrap(err, "create session")
+		if err := createSession(ctx, tx, ss); err != nil {
+			return err
 		}
 		return record(ctx, tx, es)
 	})
+}
+
+func createSession(ctx context.Context, tx *sql.Tx, ss storage.Session) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ss.ID, ss.Subject, msArg(ss.AuthTime), listArg(ss.AMR), ss.ACR, ss.IAL, msArg(ss.IdleExpiresAt), msArg(ss.ExpiresAt),
+		msArg(ss.CreatedAt), msArg(ss.LastSeenAt), ss.UserAgent)
+	if err != nil {
+		return wrap(err, "create session")
+	}
+	return nil
 }
 
 // Session returns a live session.
@@ -57,7 +64,11 @@ func (s *Store) Session(ctx context.Context, id string, now time.Time) (storage.
 // TouchSession moves the idle expiry of a live session, never past its
 // ExpiresAt, and its LastSeenAt; storage.ErrNotFound if it is not live.
 func (s *Store) TouchSession(ctx context.Context, id string, idleExpiresAt, now time.Time) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE sessions SET idle_expires_at = MIN(?3, expires_at), last_seen_at = ?1
+	return s.tx(ctx, func(tx *sql.Tx) error { return touchSession(ctx, tx, id, idleExpiresAt, now) })
+}
+
+func touchSession(ctx context.Context, tx *sql.Tx, id string, idleExpiresAt, now time.Time) error {
+	res, err := tx.ExecContext(ctx, `UPDATE sessions SET idle_expires_at = MIN(?3, expires_at), last_seen_at = ?1
 		WHERE id = ?2 AND `+liveSession, now.UnixMilli(), id, msArg(idleExpiresAt))
 	if err != nil {
 		return wrap(err, "touch session")

@@ -294,7 +294,11 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 // UseOnce records (scope, value) until expiresAt, replacing an entry that
 // has expired.
 func (s *Store) UseOnce(ctx context.Context, scope, value string, expiresAt, now time.Time) error {
-	res, err := s.w.ExecContext(ctx, `INSERT INTO replay (scope, value, expires_at) VALUES (?, ?, ?)
+	return s.tx(ctx, func(tx *sql.Tx) error { return useOnce(ctx, tx, scope, value, expiresAt, now) })
+}
+
+func useOnce(ctx context.Context, tx *sql.Tx, scope, value string, expiresAt, now time.Time) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO replay (scope, value, expires_at) VALUES (?, ?, ?)
 		ON CONFLICT (scope, value) DO UPDATE SET expires_at = excluded.expires_at
 		WHERE replay.expires_at IS NULL OR replay.expires_at <= ?`,
 		scope, value, msArg(expiresAt), now.UnixMilli())

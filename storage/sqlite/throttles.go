@@ -41,19 +41,9 @@ func (s *Store) Throttle(ctx context.Context, key string, now time.Time) (storag
 func (s *Store) RecordFailure(ctx context.Context, key string, now time.Time, fn func(storage.Throttle) storage.Throttle) (storage.Throttle, error) {
 	var th storage.Throttle
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		old, err := throttle(ctx, tx, key, now)
-		if err != nil {
-			return err
-		}
-		th = fn(old)
-		th.Key = key
-		if _, err := tx.ExecContext(ctx, `INSERT INTO throttles (key, failures, window_start, locked_until)
-			VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET failures = excluded.failures,
-			window_start = excluded.window_start, locked_until = excluded.locked_until`,
-			key, th.Failures, msArg(th.WindowStart), msArg(th.LockedUntil)); err != nil {
-			return wrap(err, "record failure")
-		}
-		return nil
+		var err error
+		th, err = updateThrottle(ctx, tx, key, now, fn)
+		return err
 	})
 	if err != nil {
 		return storage.Throttle{}, err
@@ -61,10 +51,33 @@ func (s *Store) RecordFailure(ctx context.Context, key string, now time.Time, fn
 	return th, nil
 }
 
+// updateThrottle applies fn to the counter in tx; nil fn removes it.
+func updateThrottle(ctx context.Context, tx *sql.Tx, key string, now time.Time, fn func(storage.Throttle) storage.Throttle) (storage.Throttle, error) {
+	if fn == nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM throttles WHERE key = ?`, key); err != nil {
+			return storage.Throttle{}, wrap(err, "clear throttle")
+		}
+		return storage.Throttle{Key: key}, nil
+	}
+	old, err := throttle(ctx, tx, key, now)
+	if err != nil {
+		return storage.Throttle{}, err
+	}
+	th := fn(old)
+	th.Key = key
+	if _, err := tx.ExecContext(ctx, `INSERT INTO throttles (key, failures, window_start, locked_until)
+		VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET failures = excluded.failures,
+		window_start = excluded.window_start, locked_until = excluded.locked_until`,
+		key, th.Failures, msArg(th.WindowStart), msArg(th.LockedUntil)); err != nil {
+		return storage.Throttle{}, wrap(err, "record failure")
+	}
+	return th, nil
+}
+
 // ClearThrottle removes the counter.
 func (s *Store) ClearThrottle(ctx context.Context, key string) error {
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM throttles WHERE key = ?`, key); err != nil {
-		return wrap(err, "clear throttle")
-	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := updateThrottle(ctx, tx, key, time.Time{}, nil)
+		return err
+	})
 }

@@ -28,36 +28,71 @@ func (s *Store) IssueTokens(ctx context.Context, g storage.Grant, access storage
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		var revoked sql.NullInt64
-		err := tx.QueryRowContext(ctx, `SELECT revoked_at FROM grants WHERE id = ?`, g.ID).Scan(&revoked)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			if _, err := tx.ExecContext(ctx, `INSERT INTO grants (id, client_id, subject, scopes, auth_time,
-				amr, acr, ial, session_id, claims, purpose, created_at, expires_at, revoked_at, dpop_jkt)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				g.ID, g.ClientID, g.Subject, listArg(g.Scopes), msArg(g.AuthTime),
-				listArg(g.AMR), g.ACR, g.IAL, g.SessionID, g.Claims, g.Purpose, msArg(g.CreatedAt), msArg(g.ExpiresAt), msArg(g.RevokedAt), g.DPoPJKT); err != nil {
-				return wrap(err, "issue tokens: create grant %q", g.ID)
-			}
-		case err != nil:
-			return wrap(err, "issue tokens: grant %q", g.ID)
-		case revoked.Valid:
-			return fmt.Errorf("sqlite: issue tokens: grant %q is revoked: %w", g.ID, storage.ErrConflict)
+	return s.tx(ctx, func(tx *sql.Tx) error { return issueTokens(ctx, tx, g, access, refresh, es) })
+}
+
+// issueTokens is IssueTokens in tx, with rec's prepared entries es.
+func issueTokens(ctx context.Context, tx *sql.Tx, g storage.Grant, access storage.AccessToken, refresh *storage.RefreshToken, es []storage.LogEntry) error {
+	var revoked sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT revoked_at FROM grants WHERE id = ?`, g.ID).Scan(&revoked)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := tx.ExecContext(ctx, `INSERT INTO grants (id, client_id, subject, scopes, auth_time,
+			amr, acr, ial, session_id, claims, purpose, created_at, expires_at, revoked_at, dpop_jkt)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			g.ID, g.ClientID, g.Subject, listArg(g.Scopes), msArg(g.AuthTime),
+			listArg(g.AMR), g.ACR, g.IAL, g.SessionID, g.Claims, g.Purpose, msArg(g.CreatedAt), msArg(g.ExpiresAt), msArg(g.RevokedAt), g.DPoPJKT); err != nil {
+			return wrap(err, "issue tokens: create grant %q", g.ID)
 		}
-		access.GrantID = g.ID
-		if err := insertAccess(ctx, tx, access); err != nil {
+	case err != nil:
+		return wrap(err, "issue tokens: grant %q", g.ID)
+	case revoked.Valid:
+		return fmt.Errorf("sqlite: issue tokens: grant %q is revoked: %w", g.ID, storage.ErrConflict)
+	}
+	access.GrantID = g.ID
+	if err := insertAccess(ctx, tx, access); err != nil {
+		return err
+	}
+	if refresh != nil {
+		r := *refresh
+		r.GrantID = g.ID
+		if err := insertRefresh(ctx, tx, r); err != nil {
 			return err
 		}
-		if refresh != nil {
-			r := *refresh
-			r.GrantID = g.ID
-			if err := insertRefresh(ctx, tx, r); err != nil {
-				return err
-			}
+	}
+	return record(ctx, tx, es)
+}
+
+// RedeemAuthCode consumes the code and issues issue's tokens in one write
+// transaction. issue runs inside it, on the one writer: it must be quick.
+func (s *Store) RedeemAuthCode(ctx context.Context, codeHash, clientID string, now time.Time, issue func(storage.AuthRequest) (storage.Issuance, error)) (storage.AuthRequest, error) {
+	var r storage.AuthRequest
+	var issueErr error
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		issueErr = nil
+		r, err = consumeAuthCode(ctx, tx, codeHash, clientID, now)
+		if err != nil {
+			return err
 		}
-		return record(ctx, tx, es)
+		is, err := issue(r)
+		if err != nil {
+			issueErr = err
+			return nil // the code stays used
+		}
+		es, err := prepare(is.Record)
+		if err != nil {
+			return err
+		}
+		return issueTokens(ctx, tx, is.Grant, is.Access, is.Refresh, es)
 	})
+	switch {
+	case issueErr != nil && err == nil:
+		return r, issueErr
+	case err != nil && !errors.Is(err, storage.ErrConflict):
+		return storage.AuthRequest{}, err
+	}
+	return r, err
 }
 
 func insertAccess(ctx context.Context, tx *sql.Tx, a storage.AccessToken) error {

@@ -15,6 +15,9 @@
 //     grant) even when the grant was revoked already, so that of N
 //     concurrent rotations one wins and N-1 see ErrConflict.
 //   - TouchSession of a missing or expired session gives ErrNotFound.
+//   - SignIn applies a counter's updates in the order given, each seeing
+//     the one before, and leaves everything as it was (the one-time values
+//     unspent too) when any part fails.
 //   - Duplicate token and session IDs give ErrAlreadyExists.
 //
 // For the citizen side of the contract it pins down:
@@ -129,9 +132,11 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RevokeGrant", testRevokeGrant},
 		{"RevokeGrants", testRevokeGrants},
 		{"RotateRefreshToken", testRotateRefreshToken},
+		{"RedeemAuthCode", testRedeemAuthCode},
 		{"Revocations", testRevocations},
 		{"Logouts", testLogouts},
 		{"Sessions", testSessions},
+		{"SignIn", testSignIn},
 		{"TouchSession", testTouchSession},
 		{"SessionsBySubject", testSessionsBySubject},
 		{"SigningKeys", testSigningKeys},
