@@ -57,7 +57,7 @@ func (p *Provider) encryptJWT(ctx context.Context, c storage.Client, alg, enc, j
 		p.log.ErrorContext(ctx, "system asks for an unsupported encryption", "client_id", c.ID, "alg", alg, "enc", enc)
 		return "", errNoEncryptionKey
 	}
-	key, err := p.encryptionKey(ctx, c, alg)
+	key, err := p.prefetchedKey(ctx, c, alg)
 	if err != nil {
 		return "", err
 	}
@@ -72,6 +72,46 @@ func (p *Provider) encryptJWT(ctx context.Context, c storage.Client, alg, enc, j
 		return "", fmt.Errorf("encrypt: %w", err)
 	}
 	return obj.CompactSerialize()
+}
+
+// releaseRefusal is a release refused where nothing may be written (inside
+// a store transaction): the caller records it (refused) and answers.
+type releaseRefusal struct {
+	pm     storage.Permit
+	why    string
+	answer error
+}
+
+func (r *releaseRefusal) Error() string { return "release refused: " + r.why }
+
+// encKeyKey is the context key of an encryption key looked up ahead.
+type encKeyKey struct{}
+
+type lookedUpKey struct {
+	clientID, alg string
+	key           jose.JSONWebKey
+	err           error
+}
+
+// prefetchEncryptionKey looks up the key the system's ID tokens are
+// encrypted to, for encryptJWT to find in the returned context: a fetch
+// from its jwks_uri happens here, not inside a store transaction.
+func (p *Provider) prefetchEncryptionKey(ctx context.Context, c storage.Client) context.Context {
+	alg := c.IDTokenEncryptedResponseAlg
+	if alg == "" || !slices.Contains(encryptionAlgs, alg) {
+		return ctx
+	}
+	k, err := p.encryptionKey(ctx, c, alg)
+	return context.WithValue(ctx, encKeyKey{}, lookedUpKey{clientID: c.ID, alg: alg, key: k, err: err})
+}
+
+// prefetchedKey is the key prefetchEncryptionKey found for c and alg, or
+// else the one encryptionKey finds now.
+func (p *Provider) prefetchedKey(ctx context.Context, c storage.Client, alg string) (jose.JSONWebKey, error) {
+	if k, ok := ctx.Value(encKeyKey{}).(lookedUpKey); ok && k.clientID == c.ID && k.alg == alg {
+		return k.key, k.err
+	}
+	return p.encryptionKey(ctx, c, alg)
 }
 
 // encryptionKey finds the system's public key for alg: in its registered

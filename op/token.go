@@ -256,6 +256,10 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 	// the code used and is refused after it.
 	var refusal *codeRefusal
 	var resp *oidcop.Response
+	// What the release needs from outside the database is fetched first:
+	// on SQLite the code's transaction runs on the one writer, which must
+	// not wait on a system's jwks_uri.
+	ctx = p.prefetchEncryptionKey(ctx, c)
 	ar, err := p.store.RedeemAuthCode(ctx, HashToken(r.Data.Code), c.ID, now, func(ar storage.AuthRequest) (storage.Issuance, error) {
 		refusal, resp = nil, nil
 		is, out, no, err := s.issueForCode(ctx, c, ar, r.Data, now)
@@ -317,7 +321,7 @@ func (s *server) issueForCode(ctx context.Context, c storage.Client, ar storage.
 	}
 	jkt := dpopJKT(ctx)
 	if c.FAPI && jkt == "" {
-		return nil, refuse(&ar, "dpop_required", errDPoPRequired())
+		return no(&ar, "dpop_required", errDPoPRequired())
 	}
 	if ar.DPoPJKT != "" && subtle.ConstantTimeCompare([]byte(ar.DPoPJKT), []byte(jkt)) != 1 {
 		return no(&ar, "dpop_key_mismatch", invalidGrant("the code is bound to another DPoP key"))
@@ -348,6 +352,10 @@ func (s *server) issueForCode(ctx context.Context, c storage.Client, ar storage.
 		return storage.Issuance{}, nil, nil, p.internal(ctx, "mint tokens", err)
 	}
 	resp, rec, err := p.tokenResponse(ctx, c, g, t, ar.Nonce, now)
+	var rf *releaseRefusal
+	if errors.As(err, &rf) {
+		return no(&ar, rf.why, rf.answer)
+	}
 	if err != nil {
 		return storage.Issuance{}, nil, nil, err
 	}
@@ -404,6 +412,10 @@ func (s *server) RefreshToken(ctx context.Context, r *oidcop.ClientRequest[oidc.
 				invalidGrant("the refresh token is bound to another DPoP key"))
 		}
 		if resp, rec, err = p.tokenResponse(ctx, c, ti.Grant, t, "", now); err != nil {
+			var rf *releaseRefusal
+			if errors.As(err, &rf) {
+				return nil, p.refused(ctx, storage.AuditTokenIssued, c, rf.pm, &ti.Grant, rf.why, rf.answer)
+			}
 			return nil, err
 		}
 	}
@@ -535,8 +547,13 @@ func (p *Provider) tokenResponse(ctx context.Context, c storage.Client, g storag
 	}
 	// Encrypted, when the system asks, or not released at all.
 	idToken, err = p.encryptJWT(ctx, c, c.IDTokenEncryptedResponseAlg, c.IDTokenEncryptedResponseEnc, idToken)
+	if errors.Is(err, errNoEncryptionKey) {
+		// Refused, and recorded by the caller: this may run inside the
+		// code's transaction, where nothing else may be written.
+		return nil, nil, &releaseRefusal{pm: pm, why: "no_encryption_key", answer: noEncryptionKey("ID tokens")}
+	}
 	if err != nil {
-		return nil, nil, p.encryptionFailed(ctx, storage.AuditTokenIssued, c, pm, &g, "ID tokens", err)
+		return nil, nil, p.internal(ctx, "encrypt ID tokens", err)
 	}
 	released := []string{"sub"}
 	if withIAL {

@@ -39,6 +39,11 @@ func TestDerivedRelease(t *testing.T) {
 	if got, want := release.Asked(pm, "alcohol", []string{"openid", "age_over_20", "birthdate"}), []string{"age_over_20"}; !slices.Equal(got, want) {
 		t.Errorf("Asked = %v, want %v", got, want)
 	}
+	// The consent page asks for what Requested returns: derived claims
+	// too, beside any verified_claims request.
+	if got, want := release.Requested(pm, "alcohol", []string{"openid", "age_over_20"}, nil), []string{"age_over_20"}; !slices.Equal(got, want) {
+		t.Errorf("Requested = %v, want %v", got, want)
+	}
 	con := &storage.Consent{PermitID: pm.ID, Purpose: "region", Claims: []string{"province"}}
 	if got, want := release.Claims(pm, "region", []string{"openid", "province", "is_alive", "given_name"}, con), []string{"province"}; !slices.Equal(got, want) {
 		t.Errorf("Claims = %v, want %v (is_alive and given_name were not consented to)", got, want)

@@ -311,7 +311,7 @@ func VerifiedAsked(pm storage.Permit, purpose string, claimsParam []byte) []stri
 // lists and a consent must cover.
 func Requested(pm storage.Permit, purpose string, scopes []string, claimsParam []byte) []string {
 	both := append(Asked(pm, purpose, scopes), VerifiedAsked(pm, purpose, claimsParam)...)
-	return storage.Intersect(storage.ClaimNames, both)
+	return storage.SortClaims(both) // derived claims too, in their order
 }
 
 // VerifiedClaims returns the claims of one verified_claims element that
