@@ -1728,7 +1728,8 @@ func fieldLabeller(m map[string]string, labels map[string]string, idx map[string
 			coll := prefix + name
 			prefix = coll + "."
 			label := name
-			if k, ok := labels[name]; ok {
+			k, ok := labels[name]
+			if ok {
 				label = m[k]
 			}
 			if name == "grant" && i < len(segs)-1 {
@@ -1738,6 +1739,10 @@ func fieldLabeller(m map[string]string, labels map[string]string, idx map[string
 				n, _ := strconv.Atoi(sm[2])
 				if slots, ok := idx[coll]; ok && n < len(slots) {
 					n = slots[n]
+				}
+				// A label meant for numbering ("วัตถุประสงค์ที่") only with its number.
+				if v, ok := m[k+"_n"]; ok {
+					label = v
 				}
 				label += " " + strconv.Itoa(n+1)
 			}
