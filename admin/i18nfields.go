@@ -100,6 +100,8 @@ var thaiFieldFormats = [][2]string{
 	{"must not carry a user name or password", "ต้องไม่มีชื่อผู้ใช้หรือรหัสผ่านใน URL"},
 	{"must use https (http only on localhost or 127.0.0.1)", "ต้องใช้ https (ใช้ http ได้เฉพาะ localhost หรือ 127.0.0.1)"},
 	{"must use https", "ต้องใช้ https"},
+	{"must be a time like 2026-01-31T09:00:00+07:00, 2026-01-31T09:00 or 2026-01-31", "ต้องเป็นเวลา เช่น 2026-01-31T09:00:00+07:00, 2026-01-31T09:00 หรือ 2026-01-31"},
+	{"must be an integer from 1 to %d", "ต้องเป็นจำนวนเต็มตั้งแต่ 1 ถึง %s"},
 	{"must use https (http only on a loopback host)", "ต้องใช้ https (ใช้ http ได้เฉพาะโฮสต์ loopback)"},
 	{"must not contain white space", "ต้องไม่มีช่องว่าง"},
 	{"must be an absolute URL of at most %d bytes", "ต้องเป็น URL แบบเต็มยาวไม่เกิน %s ไบต์"},

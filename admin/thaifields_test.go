@@ -66,6 +66,12 @@ func TestEveryFieldErrorHasThai(t *testing.T) {
 					return true
 				})
 			case *ast.CallExpr:
+				// A parser's error that becomes a field's message.
+				if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "New" && len(n.Args) == 1 {
+					if s, ok := str(n.Args[0]); ok && strings.HasPrefix(s, "must ") {
+						formats[s] = fset.Position(n.Pos()).String()
+					}
+				}
 				if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "add" && len(n.Args) >= 2 {
 					if s, ok := str(n.Args[1]); ok {
 						formats[s] = fset.Position(n.Pos()).String()
@@ -86,7 +92,13 @@ func TestEveryFieldErrorHasThai(t *testing.T) {
 			case *ast.AssignStmt:
 				if ix, ok := n.Lhs[0].(*ast.IndexExpr); ok && len(n.Rhs) == 1 {
 					if id, ok := ix.X.(*ast.Ident); ok && (id.Name == "fields" || id.Name == "p") {
-						if s, ok := str(n.Rhs[0]); ok {
+						rhs := n.Rhs[0]
+						if c, ok := rhs.(*ast.CallExpr); ok && len(c.Args) > 0 {
+							if sel, ok := c.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Sprintf" {
+								rhs = c.Args[0]
+							}
+						}
+						if s, ok := str(rhs); ok {
 							formats[s] = fset.Position(n.Pos()).String()
 						}
 					}

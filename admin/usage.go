@@ -396,7 +396,8 @@ func (h *Handler) usagePage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if status, ok := refusal(&p, err, func(k string) string { return k }); ok {
+	// Fields by the page's labels (usageText); unknown parameters by name.
+	if status, ok := refusal(&p, err, func(k string) string { return labelOf(usageText[p.Lang], "", k) }); ok {
 		h.render(w, r, status, "usage.html", p)
 		return
 	}
