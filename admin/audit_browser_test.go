@@ -162,7 +162,7 @@ func TestAuditTrailInBrowser(t *testing.T) {
 	b.open(f.srv.URL + Path + "/audit")
 	b.fill("audit-since", "yesterday")
 	b.submit("audit-filter")
-	if !b.has("error") || !strings.Contains(b.text("field-errors"), "since") || b.has("audit-entries") {
+	if !b.has("error") || !strings.Contains(b.text("field-errors"), messages["th"]["audit_since"]) || b.has("audit-entries") {
 		t.Errorf("a bad time shows no error, or entries (%s)", b.where())
 	}
 }

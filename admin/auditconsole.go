@@ -49,13 +49,13 @@ func (h *Handler) auditTrail(w http.ResponseWriter, r *http.Request) {
 	var ve *ValidationError
 	if errors.As(err, &ve) {
 		// Bad filter input: say which field, read nothing.
-		refusal(&p, err, func(k string) string { return k })
+		refusal(&p, err, fieldLabeller(p.T, auditLabels, nil))
 		h.render(w, r, http.StatusBadRequest, "audit.html", p)
 		return
 	}
 	page, err := h.svc.ReadAudit(r.Context(), a, q)
 	if err != nil {
-		if status, ok := refusal(&p, err, func(k string) string { return k }); ok {
+		if status, ok := refusal(&p, err, fieldLabeller(p.T, auditLabels, nil)); ok {
 			h.render(w, r, status, "audit.html", p)
 			return
 		}
@@ -100,7 +100,7 @@ func (h *Handler) lookupCitizen(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		p := h.newPage(w, r, "audit")
 		p.Data = map[string]any{"Form": auditForm{Limit: strconv.Itoa(defaultAuditPage)}, "Types": auditTypes, "Rows": []auditRow{}}
-		if status, ok := refusal(&p, err, func(k string) string { return k }); ok {
+		if status, ok := refusal(&p, err, fieldLabeller(p.T, auditLabels, nil)); ok {
 			h.render(w, r, status, "audit.html", p)
 			return
 		}
@@ -109,3 +109,9 @@ func (h *Handler) lookupCitizen(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, Path+"/audit?"+url.Values{"citizen": {id}}.Encode(), http.StatusSeeOther)
 }
+
+// auditLabels name the audit filter's and the lookup's fields as the page
+// labels them.
+var auditLabels = map[string]string{"agency": "agency", "permit": "audit_permit", "client": "audit_client",
+	"citizen": "audit_citizen", "type": "type", "outcome": "outcome", "since": "audit_since", "until": "audit_until",
+	"limit": "audit_limit", "cursor": "audit_cursor", "pid": "audit_lookup_pid"}

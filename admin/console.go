@@ -82,8 +82,10 @@ import (
 	"embed"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html/template"
 	"image/png"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/url"
@@ -104,7 +106,12 @@ import (
 //go:embed pages static
 var consoleAssets embed.FS
 
-var consolePages = template.Must(template.New("").Funcs(template.FuncMap{
+// consolePages holds one template set per page: each page defines its own
+// "title" for the layout, which one shared set would overwrite with
+// whichever page was parsed last.
+var consolePages = parseConsolePages()
+
+var consoleFuncs = template.FuncMap{
 	"t":     func(m map[string]string, k string) string { return m[k] },
 	"tk":    func(m map[string]string, prefix, k string) string { return labelOf(m, prefix, k) },
 	"has":   func(list []string, v string) bool { return slices.Contains(list, v) },
@@ -119,7 +126,37 @@ var consolePages = template.Must(template.New("").Funcs(template.FuncMap{
 	"raw":     rawClaims,
 	"derived": derivedClaims,
 	"ageOver": ageOverField,
-}).ParseFS(consoleAssets, "pages/*.html"))
+}
+
+// consoleShared are the templates every page may use; they define no title.
+var consoleShared = []string{"pages/layout.html", "pages/systemfields.html"}
+
+type consolePageSet map[string]*template.Template
+
+func parseConsolePages() consolePageSet {
+	names, err := fs.Glob(consoleAssets, "pages/*.html")
+	if err != nil {
+		panic(err)
+	}
+	set := consolePageSet{}
+	for _, n := range names {
+		if slices.Contains(consoleShared, n) {
+			continue
+		}
+		base := n[len("pages/"):]
+		set[base] = template.Must(template.New(base).Funcs(consoleFuncs).ParseFS(consoleAssets, append(slices.Clone(consoleShared), n)...))
+	}
+	return set
+}
+
+// ExecuteTemplate renders the named page.
+func (ps consolePageSet) ExecuteTemplate(w io.Writer, name string, data any) error {
+	t, ok := ps[name]
+	if !ok {
+		return fmt.Errorf("no page %q", name)
+	}
+	return t.ExecuteTemplate(w, name, data)
+}
 
 // labelOf returns the message for a domain value (prefix "state_" and
 // "approved" → the state's name), or the value itself.
@@ -1728,7 +1765,8 @@ func fieldLabeller(m map[string]string, labels map[string]string, idx map[string
 			coll := prefix + name
 			prefix = coll + "."
 			label := name
-			if k, ok := labels[name]; ok {
+			k, ok := labels[name]
+			if ok {
 				label = m[k]
 			}
 			if name == "grant" && i < len(segs)-1 {
@@ -1738,6 +1776,10 @@ func fieldLabeller(m map[string]string, labels map[string]string, idx map[string
 				n, _ := strconv.Atoi(sm[2])
 				if slots, ok := idx[coll]; ok && n < len(slots) {
 					n = slots[n]
+				}
+				// A label meant for numbering ("วัตถุประสงค์ที่") only with its number.
+				if v, ok := m[k+"_n"]; ok {
+					label = v
 				}
 				label += " " + strconv.Itoa(n+1)
 			}

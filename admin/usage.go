@@ -347,7 +347,7 @@ func (h *Handler) usageExport(format string) http.HandlerFunc {
 // usageText is the page's wording (kept here, beside the page).
 var usageText = map[string]map[string]string{
 	"th": {"title": "สรุปการใช้งานรายเดือน", "intro": "นับจากบันทึกการตรวจสอบที่รวมเข้าล็อกแล้วเท่านั้น (ข้อ 6: หน่วยงานรับผิดชอบค่าใช้จ่ายที่ก่อให้เกิดแก่กรมการปกครอง)",
-		"agency": "หน่วยงาน", "month": "เดือน (ค.ศ. ปปปป-ดด)", "show": "แสดง", "permit": "ใบอนุญาต", "signins": "การเข้าสู่ระบบ",
+		"agency": "หน่วยงาน", "month": "เดือน (ค.ศ. ปปปป-ดด)", "show": "แสดง", "permit": "หนังสืออนุญาต", "signins": "การเข้าสู่ระบบ",
 		"releases": "การเปิดเผยข้อมูล", "claims": "ตามรายการข้อมูล", "proofing": "การพิสูจน์ตัวตน", "none": "ไม่มีการใช้งานในเดือนนี้",
 		"csv": "ส่งออก CSV", "json": "ส่งออก JSON", "logsize": "นับจากล็อกขนาด"},
 	"en": {"title": "Monthly usage statement", "intro": "Counted from the audit log's integrated entries only (clause 6: the agency bears the costs it causes DOPA).",
@@ -396,7 +396,8 @@ func (h *Handler) usagePage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if status, ok := refusal(&p, err, func(k string) string { return k }); ok {
+	// Fields by the page's labels (usageText); unknown parameters by name.
+	if status, ok := refusal(&p, err, func(k string) string { return labelOf(usageText[p.Lang], "", k) }); ok {
 		h.render(w, r, status, "usage.html", p)
 		return
 	}

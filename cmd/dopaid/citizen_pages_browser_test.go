@@ -28,8 +28,9 @@ import (
 var widths = []int64{390, 1280}
 
 // fits checks that the page needs no horizontal scrolling at each width
-// (the last width stays set), naming the elements that stick out, and
-// keeps a screenshot of it when DOPAID_SCREENSHOTS names a directory.
+// (the last width stays set), naming the elements that stick out, keeps a
+// screenshot of it when DOPAID_SCREENSHOTS names a directory, and checks
+// the focus ring of every focusable element on it (focusRings).
 func (b *tab) fits(t *testing.T, lang, name string) {
 	t.Helper()
 	dir := os.Getenv("DOPAID_SCREENSHOTS")
@@ -54,6 +55,7 @@ func (b *tab) fits(t *testing.T, lang, name string) {
 			}
 		}
 	}
+	b.focusRings(t, lang, name)
 }
 
 // switchLanguage follows the page's language link and returns the

@@ -19,11 +19,11 @@ import (
 // login/i18n.go: a change there must be a deliberate change here.
 var derivedText = map[string]map[string]string{
 	"th": {
-		"age_over_20": "ท่านมีอายุ 20 ปีขึ้นไปหรือไม่ — ไม่ใช่วันเกิดของท่าน",
+		"age_over_20": "ท่านมีอายุ 20 ปีขึ้นไปหรือไม่ — ไม่ใช่วันเดือนปีเกิดของท่าน",
 		"province":    "จังหวัดตามทะเบียนบ้านเท่านั้น — ไม่ใช่ที่อยู่เต็มของท่าน",
 	},
 	"en": {
-		"age_over_20": "Whether you are 20 or older — not your birthdate",
+		"age_over_20": "Whether you are 20 or older — not your date of birth",
 		"province":    "Your province only — not your full address",
 	},
 }
