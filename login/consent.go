@@ -281,6 +281,21 @@ func (h *Handler) lockedOut(ctx context.Context, g gate, pid, citizenID string, 
 	return nil
 }
 
+// endSession signs a session out with rec, its entry, and then ends the
+// grants the applications hold from its sign-ins, as the provider's
+// end_session does: their back-channel logouts are owed from that
+// revocation (an outbox row written with it).
+func (h *Handler) endSession(ctx context.Context, id string, rec storage.Record) error {
+	if err := h.cfg.Store.DeleteSession(ctx, id, rec); err != nil {
+		return err
+	}
+	if _, err := h.cfg.Store.RevokeGrants(ctx, storage.GrantFilter{SessionID: id}, h.now()); err != nil {
+		// Signed out all the same; the grants live on until they expire.
+		h.log.ErrorContext(ctx, "login: revoke the session's grants", "err", err)
+	}
+	return nil
+}
+
 // signedOut is the record of the end of a citizen's sign-on session(s),
 // written with the deletion: unrecorded, the session stays.
 func (h *Handler) signedOut(citizenID, detail string) storage.Record {

@@ -623,7 +623,7 @@ func (h *Handler) signOutSession(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		// Ended with its entry: unrecorded, the session stays.
-		if err := h.cfg.Store.DeleteSession(ctx, x.ID, h.signedOut(s.Subject, "session")); err != nil {
+		if err := h.endSession(ctx, x.ID, h.signedOut(s.Subject, "session")); err != nil {
 			h.internal(w, r, "sign out session", err)
 			return
 		}
@@ -651,7 +651,7 @@ func (h *Handler) signOutEverywhere(w http.ResponseWriter, r *http.Request) {
 	// The first session ends with the entry: unrecorded, the sessions stay.
 	rec := h.signedOut(s.Subject, "everywhere")
 	for _, x := range append(ss, s) {
-		if err := h.cfg.Store.DeleteSession(ctx, x.ID, rec); err != nil {
+		if err := h.endSession(ctx, x.ID, rec); err != nil {
 			h.internal(w, r, "sign out everywhere", err)
 			return
 		}

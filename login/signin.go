@@ -561,7 +561,7 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 		if ok {
 			rec = h.signedOut(s.Subject, "this_browser")
 		}
-		if err := h.cfg.Store.DeleteSession(r.Context(), hashID(v), rec); err != nil {
+		if err := h.endSession(r.Context(), hashID(v), rec); err != nil {
 			h.internal(w, r, "sign out", err)
 			return
 		}

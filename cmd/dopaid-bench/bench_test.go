@@ -302,6 +302,9 @@ func TestPoolNeverReusesACode(t *testing.T) {
 	}
 }
 
+// testCitizens is the registry extract and pool of the tests' runs.
+const testCitizens = 256
+
 // server is a dopaid server started for a test, and what the bench needs
 // to know of it.
 type server struct {
@@ -313,8 +316,9 @@ func (s server) benchConfig() Config {
 	cfg := validConfig()
 	cfg.Target, cfg.DataDir, cfg.Database, cfg.MasterKeyFile = s.target, s.dataDir, s.database, s.keyFile
 	// A pool for the rate two workers reach here in a short run: after
-	// enrolment each citizen has one unused step left in its first 30 s.
-	cfg.Registry, cfg.Citizens = s.registry, 64
+	// enrolment each citizen has one unused step left in its first 30 s,
+	// and two workers sign in well over a hundred times a second.
+	cfg.Registry, cfg.Citizens = s.registry, testCitizens
 	cfg.Concurrency, cfg.Duration = 2, 300*time.Millisecond
 	return cfg
 }
@@ -337,7 +341,7 @@ func TestBenchAgainstServer(t *testing.T) {
 func benchBackend(t *testing.T, bin, database string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	s := startServer(t, ctx, bin, database, 64)
+	s := startServer(t, ctx, bin, database, testCitizens)
 	cfg := s.benchConfig()
 
 	var out bytes.Buffer
@@ -388,7 +392,7 @@ func TestBenchNoticesFailures(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	s := startServer(t, ctx, buildServer(t), "", 64)
+	s := startServer(t, ctx, buildServer(t), "", testCitizens)
 	cfg := s.benchConfig()
 	cfg.Scenarios, cfg.Duration = []string{scenarioCode}, 200*time.Millisecond
 	var out bytes.Buffer

@@ -73,7 +73,7 @@ func TestSoakAgainstServer(t *testing.T) {
 	}
 	admin := ln.Addr().String()
 	ln.Close()
-	s := startServer(t, ctx, buildServer(t), "", 64, "--admin-listen", admin)
+	s := startServer(t, ctx, buildServer(t), "", testCitizens, "--admin-listen", admin)
 	cfg := s.benchConfig()
 	cfg.Soak, cfg.Rate, cfg.SampleEvery, cfg.AdminURL = 4*time.Second, 20, 500*time.Millisecond, "http://"+admin
 	var out bytes.Buffer

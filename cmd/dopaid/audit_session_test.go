@@ -105,8 +105,8 @@ func TestAuditSession(t *testing.T) {
 			released = answered(t, info)
 		)
 		want := []auditStep{
-			{Type: storage.AuditProofing, Actor: me, CitizenID: citizen.ID, Claims: matched, IAL: "1.3", Outcome: "success", Detail: "registry_match"},
-			{Type: storage.AuditProofing, Actor: me, CitizenID: citizen.ID, Claims: matched, IAL: "2.3", Outcome: "success", Detail: "face_match"},
+			{Type: storage.AuditProofing, Actor: me, CitizenID: citizen.ID, ClientID: licenceSystem.ID, Claims: matched, IAL: "1.3", Outcome: "success", Detail: "registry_match"},
+			{Type: storage.AuditProofing, Actor: me, CitizenID: citizen.ID, ClientID: licenceSystem.ID, Claims: matched, IAL: "2.3", Outcome: "success", Detail: "face_match"},
 			{Type: storage.AuditSignIn, Actor: me, CitizenID: citizen.ID, IAL: "2.3", Outcome: "success", Detail: "enrolled"},
 			{Type: storage.AuditConsentGiven, Actor: me, CitizenID: citizen.ID, AgencyID: landTransport.ID, PermitID: pm.ID,
 				ClientID: licenceSystem.ID, Purpose: "licence", Claims: consent, Outcome: "success"},

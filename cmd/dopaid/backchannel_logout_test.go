@@ -344,7 +344,8 @@ func TestBackchannelLogout(t *testing.T) {
 // TestBackchannelLogoutBrowser: a citizen proves, consents, signs in to an
 // agency's application (zitadel's rp) in Chromium, then withdraws the
 // consent in the portal; the application's back-channel logout endpoint
-// receives a logout token for the sign-in, naming its sub and sid.
+// receives a logout token for the sign-in, naming its sub and sid. Signed
+// in again, the citizen signs out everywhere on the portal: another token.
 func TestBackchannelLogoutBrowser(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, database string) {
 		ctx := context.Background()
@@ -374,6 +375,18 @@ func TestBackchannelLogoutBrowser(t *testing.T) {
 		if got.Subject != tok.IDTokenClaims.Subject || got.SID == "" || got.SID != tok.IDTokenClaims.SessionID {
 			t.Errorf("logout token sub %q sid %q, want the ID token's %q %q", got.Subject, got.SID,
 				tok.IDTokenClaims.Subject, tok.IDTokenClaims.SessionID)
+		}
+		wantDeliveredOnce(t, ts, got.SID)
+
+		// Signed in again (consenting again), the citizen signs out of
+		// every session on the portal: the sign-in's logout token follows.
+		home.open(t, app.URL+"/login")
+		tok = app.signedIn(t, ts, home)
+		home.open(t, ts.URL+"/login/me")
+		home.click(t, "signout-all")
+		got = rp.wait("sign-out on the portal")
+		if got.SID == "" || got.SID != tok.IDTokenClaims.SessionID {
+			t.Errorf("logout token after the portal's sign-out: sid %q, want the second sign-in's %q", got.SID, tok.IDTokenClaims.SessionID)
 		}
 		wantDeliveredOnce(t, ts, got.SID)
 	})
