@@ -25,13 +25,8 @@ type authenticatorData struct {
 
 // authenticatorPage shows the citizen's authenticator and what they can do.
 func (h *Handler) authenticatorPage(w http.ResponseWriter, r *http.Request) {
-	s, ok, err := h.session(r)
-	if err != nil {
-		h.internal(w, r, "load session", err)
-		return
-	}
+	s, ok := h.mine(w, r)
 	if !ok {
-		http.Redirect(w, r, mePath, http.StatusSeeOther)
 		return
 	}
 	h.renderAuthenticator(w, r, s, http.StatusOK, refusal{})

@@ -425,13 +425,8 @@ func (h *Handler) releases(ctx context.Context, ps Store, n *names, citizenID, l
 // history is the download of the release history, as JSON or CSV.
 func (h *Handler) history(format string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		s, ok, err := h.session(r)
-		if err != nil {
-			h.internal(w, r, "load session", err)
-			return
-		}
+		s, ok := h.mine(w, r)
 		if !ok {
-			http.Redirect(w, r, mePath, http.StatusSeeOther)
 			return
 		}
 		ctx := r.Context()
@@ -509,6 +504,14 @@ func (h *Handler) portalSession(w http.ResponseWriter, r *http.Request) (storage
 		h.fail(w, r, http.StatusForbidden, "bad_input")
 		return storage.Session{}, false
 	}
+	return h.mine(w, r)
+}
+
+// mine is the citizen signed on in this browser, for the citizen's pages.
+// Without a session it sends the browser to the portal's sign-in; a store
+// that cannot answer is an error page, not "signed out". ok false: the
+// browser has its answer.
+func (h *Handler) mine(w http.ResponseWriter, r *http.Request) (storage.Session, bool) {
 	s, ok, err := h.session(r)
 	if err != nil {
 		h.internal(w, r, "load session", err)
@@ -528,13 +531,8 @@ func backWith(w http.ResponseWriter, r *http.Request, noticeKey string) {
 // confirmWithdrawal asks the citizen to confirm a withdrawal, naming what
 // it ends; the confirmation posts to withdrawConsent. Nothing changes here.
 func (h *Handler) confirmWithdrawal(w http.ResponseWriter, r *http.Request) {
-	s, ok, err := h.session(r)
-	if err != nil {
-		h.internal(w, r, "load session", err)
-		return
-	}
+	s, ok := h.mine(w, r)
 	if !ok {
-		http.Redirect(w, r, mePath, http.StatusSeeOther)
 		return
 	}
 	ctx := r.Context()
