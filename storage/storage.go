@@ -49,7 +49,10 @@ type Store interface {
 	// DeleteExpired removes every record whose lifetime ended before now
 	// (auth requests, grants whose tokens are all expired, sessions, replay
 	// entries, signing keys past their ExpiresAt, flows, throttles whose
-	// window and lock are both over, using ThrottleWindow). It returns how many rows went.
+	// window and lock are both over, using ThrottleWindow). It returns how
+	// many rows went. A backend may delete in several transactions so as
+	// not to hold writers up; on an error, the rows counted went and the
+	// rest are left for the next call.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// Ping reports whether the store can be reached.
 	Ping(ctx context.Context) error

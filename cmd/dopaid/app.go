@@ -491,9 +491,13 @@ func (m *Main) listenAdmin() error {
 }
 
 // cleanup deletes expired records, and redacts audit entries past their
-// retention, every few minutes.
+// retention, every --cleanup-interval.
 func (m *Main) cleanup(ctx context.Context) {
-	t := time.NewTicker(5 * time.Minute)
+	every := m.Config.CleanupInterval
+	if every <= 0 {
+		every = 5 * time.Minute
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {

@@ -80,6 +80,10 @@ type Config struct {
 	// redacted: their contents go, their leaf hashes and the tree stay, so
 	// the log still verifies.
 	AuditRetention time.Duration
+	// CleanupInterval is how often expired records are deleted and entries
+	// past AuditRetention redacted (DOPAID_CLEANUP_INTERVAL); 0 means the
+	// default, 5 minutes.
+	CleanupInterval time.Duration
 	// AdminListen is the address of the operators' listener for /metrics
 	// and /debug/pprof/ (DOPAID_ADMIN_LISTEN); empty: none.
 	AdminListen string
@@ -162,6 +166,7 @@ func (c *Config) bindFlags(fs *flag.FlagSet, env func(string) string, serve bool
 		}
 		fs.Var(notFlag{&c.AuditNoIntegrate}, "audit-integrate", "integrate audit entries into the log (false: a replica that writes entries and leaves their integration to the others) (DOPAID_AUDIT_INTEGRATE)")
 		duration(&c.AuditRetention, "audit-retention", "DOPAID_AUDIT_RETENTION", 0, "how long audit entries keep their contents (e.g. 87660h, ten years); older ones are redacted, their leaf hashes kept so the log still verifies; 0 keeps them for ever")
+		duration(&c.CleanupInterval, "cleanup-interval", "DOPAID_CLEANUP_INTERVAL", 5*time.Minute, "how often expired auth requests, tokens, sessions and counters are deleted (in batches of a few hundred rows, between requests) and audit entries past --audit-retention redacted")
 	}
 	c.ShutdownTimeout = 15 * time.Second
 }
@@ -268,6 +273,9 @@ func (c *Config) Validate(serve, needKey bool) error {
 		}
 		if c.KeyRotation < time.Hour {
 			add("--key-rotation must be a duration of at least 1h")
+		}
+		if c.CleanupInterval != 0 && c.CleanupInterval < time.Second {
+			add("--cleanup-interval must be a duration of at least 1s")
 		}
 		if c.AuditRetention != 0 && c.AuditRetention < 24*time.Hour {
 			add("--audit-retention must be 0 (keep for ever) or at least 24h: entries younger than a day are still being published and witnessed")

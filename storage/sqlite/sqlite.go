@@ -246,50 +246,71 @@ func wrap(err error, format string, args ...any) error {
 // DeleteExpired removes every record whose lifetime ended at or before now.
 // A grant goes once its own ExpiresAt has passed and none of its tokens is
 // left; its expired tokens go first.
+//
+// It deletes in batches of expireBatch rows, each batch a write
+// transaction of its own through group commit, so that the one writer is
+// never held for long (requests queue behind it) and a transaction's dirty
+// pages stay few, however much expired since the last run.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
-	stmts := []string{
-		`DELETE FROM auth_requests WHERE (expires_at IS NULL OR expires_at <= ?1)
-			AND (code_expires_at IS NULL OR code_expires_at <= ?1)`,
-		`DELETE FROM access_tokens WHERE expires_at IS NULL OR expires_at <= ?1`,
-		`DELETE FROM refresh_tokens WHERE expires_at IS NULL OR expires_at <= ?1`,
-		`DELETE FROM grants WHERE (expires_at IS NULL OR expires_at <= ?1)
+	// Each statement deletes at most expireBatch rows (?2) chosen by the
+	// table's key; the conditions use the expiry indexes (migration 0024).
+	batch := func(table, key, cond string) string {
+		cols := strings.Trim(key, "()")
+		return fmt.Sprintf(`DELETE FROM %s WHERE %s IN (SELECT %s FROM %s WHERE %s LIMIT ?2)`, table, key, cols, table, cond)
+	}
+	type step struct {
+		q     string
+		count bool // records, as opposed to the revocation feed's bookkeeping
+	}
+	steps := []step{
+		{batch("auth_requests", "rowid", `(expires_at IS NULL OR expires_at <= ?1)
+			AND (code_expires_at IS NULL OR code_expires_at <= ?1)`), true},
+		{batch("access_tokens", "rowid", `expires_at IS NULL OR expires_at <= ?1`), true},
+		{batch("refresh_tokens", "rowid", `expires_at IS NULL OR expires_at <= ?1`), true},
+		{batch("grants", "rowid", `(expires_at IS NULL OR expires_at <= ?1)
 			AND NOT EXISTS (SELECT 1 FROM access_tokens WHERE grant_id = grants.id)
-			AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE grant_id = grants.id)`,
-		`DELETE FROM sessions WHERE idle_expires_at IS NULL OR idle_expires_at <= ?1
-			OR expires_at IS NULL OR expires_at <= ?1`,
-		`DELETE FROM replay WHERE expires_at IS NULL OR expires_at <= ?1`,
-		`DELETE FROM signing_keys WHERE expires_at <= ?1`,
-		`DELETE FROM flows WHERE expires_at IS NULL OR expires_at <= ?1`,
+			AND NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE grant_id = grants.id)`), true},
+		{batch("sessions", "rowid", `idle_expires_at IS NULL OR idle_expires_at <= ?1
+			OR expires_at IS NULL OR expires_at <= ?1`), true},
+		{batch("replay", "(scope, value)", `expires_at IS NULL OR expires_at <= ?1`), true},
+		{batch("signing_keys", "rowid", `expires_at <= ?1`), true},
+		{batch("flows", "rowid", `expires_at IS NULL OR expires_at <= ?1`), true},
 		// A finished logout delivery is in the audit trail; its row is done.
-		`DELETE FROM logout_outbox WHERE done_at <= ?1`,
+		{batch("logout_outbox", "rowid", `done_at <= ?1`), true},
 		// A counter goes once its window and its lock are both over.
-		fmt.Sprintf(`DELETE FROM throttles WHERE (window_start IS NULL OR window_start <= ?1 - %d)
-			AND (locked_until IS NULL OR locked_until <= ?1)`, storage.ThrottleWindow.Milliseconds()),
+		{batch("throttles", "key", fmt.Sprintf(`(window_start IS NULL OR window_start <= ?1 - %d)
+			AND (locked_until IS NULL OR locked_until <= ?1)`, storage.ThrottleWindow.Milliseconds())), true},
+		// The revocation feed's bookkeeping, not counted as records.
+		{batch("token_revocations", "seq", `expires_at <= ?1`), false},
 	}
 	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		for _, q := range stmts {
-			res, err := tx.ExecContext(ctx, q, now.UnixMilli())
+	for _, st := range steps {
+		for {
+			var m int64
+			err := s.tx(ctx, func(tx *sql.Tx) error {
+				res, err := tx.ExecContext(ctx, st.q, now.UnixMilli(), expireBatch)
+				if err != nil {
+					return err
+				}
+				m, err = res.RowsAffected()
+				return err
+			})
 			if err != nil {
-				return wrap(err, "delete expired")
+				return n, wrap(err, "delete expired")
 			}
-			m, err := res.RowsAffected()
-			if err != nil {
-				return wrap(err, "delete expired")
+			if st.count {
+				n += m
 			}
-			n += m
+			if m < expireBatch {
+				break
+			}
 		}
-		// The revocation feed's bookkeeping, not counted as records.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM token_revocations WHERE expires_at <= ?`, now.UnixMilli()); err != nil {
-			return wrap(err, "delete expired")
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
 	}
 	return n, nil
 }
+
+// expireBatch is how many rows one transaction of DeleteExpired deletes.
+const expireBatch = 500
 
 // UseOnce records (scope, value) until expiresAt, replacing an entry that
 // has expired.

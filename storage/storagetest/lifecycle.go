@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -181,4 +182,43 @@ func testPingClose(t *testing.T, su suite) {
 	s := su.newStore(t)
 	wantErr(t, "Ping", s.Ping(context.Background()), nil)
 	wantErr(t, "Close", s.Close(), nil)
+}
+
+// testDeleteExpiredMany is DeleteExpired with more dead records than a
+// backend may delete in one go: every one goes, and is counted once, and
+// the live ones stay.
+func testDeleteExpiredMany(t *testing.T, su suite) {
+	ctx := context.Background()
+	s := su.store(t)
+	seedClient(t, s, "client-1")
+	now := at(3 * time.Hour)
+	const dead = 1001
+	for i := range dead {
+		r := newAuthRequest(fmt.Sprintf("ar-dead-%d", i))
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
+		wantErr(t, "UseOnce", s.UseOnce(ctx, "jti", fmt.Sprintf("dead-%d", i), at(time.Hour), base), nil)
+	}
+	arLive := newAuthRequest("ar-live")
+	arLive.ExpiresAt = at(4 * time.Hour)
+	wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, arLive), nil)
+	wantErr(t, "UseOnce", s.UseOnce(ctx, "jti", "live", at(4*time.Hour), base), nil)
+
+	n, err := s.DeleteExpired(ctx, now)
+	wantErr(t, "DeleteExpired", err, nil)
+	if n != 2*dead {
+		t.Errorf("DeleteExpired = %d, want %d", n, 2*dead)
+	}
+	n, err = s.DeleteExpired(ctx, now)
+	wantErr(t, "DeleteExpired again", err, nil)
+	if n != 0 {
+		t.Errorf("DeleteExpired again = %d, want 0", n)
+	}
+	for _, i := range []int{0, dead / 2, dead - 1} {
+		_, err := s.AuthRequest(ctx, fmt.Sprintf("ar-dead-%d", i), base)
+		wantErr(t, "AuthRequest of a dead one", err, storage.ErrNotFound)
+		wantErr(t, "UseOnce of a deleted entry", s.UseOnce(ctx, "jti", fmt.Sprintf("dead-%d", i), at(10*time.Hour), base), nil)
+	}
+	_, err = s.AuthRequest(ctx, "ar-live", now)
+	wantErr(t, "AuthRequest of the live one", err, nil)
+	wantErr(t, "UseOnce of the live entry", s.UseOnce(ctx, "jti", "live", at(10*time.Hour), now), storage.ErrAlreadyExists)
 }

@@ -180,6 +180,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RedactLogEntries", testRedactLogEntries},
 		{"LogKeys", testLogKeys},
 		{"DeleteExpired", testDeleteExpired},
+		{"DeleteExpiredMany", testDeleteExpiredMany},
 		{"Times", testTimes},
 		{"PingClose", testPingClose},
 	}
