@@ -153,6 +153,10 @@ func (s *writeCounter) SignIn(ctx context.Context, in storage.SignIn, now time.T
 	s.count("SignIn")
 	return s.Store.SignIn(ctx, in, now, rec)
 }
+func (s *writeCounter) AttemptSignIn(ctx context.Context, a storage.SignInAttempt, now time.Time) error {
+	s.count("AttemptSignIn")
+	return s.Store.AttemptSignIn(ctx, a, now)
+}
 func (s *writeCounter) GiveConsent(ctx context.Context, c storage.Consent, rec storage.Record) error {
 	s.count("GiveConsent")
 	return s.Store.GiveConsent(ctx, c, rec)
