@@ -263,6 +263,14 @@ func (h *Handler) lockedOut(ctx context.Context, g gate, pid, citizenID string, 
 		}
 		citizenID = c.ID
 	}
+	if !h.audit(ctx, lockoutEntry(g, citizenID, wt)) {
+		return errUnrecorded
+	}
+	return nil
+}
+
+// lockoutEntry is the entry of lockedOut, for a known citizen.
+func lockoutEntry(g gate, citizenID string, wt wait) storage.AuditEntry {
 	lock := "delay"
 	switch {
 	case wt.proof:
@@ -274,11 +282,8 @@ func (h *Handler) lockedOut(ctx context.Context, g gate, pid, citizenID string, 
 	if g.kind == "proof" {
 		typ = storage.AuditProofing
 	}
-	if !h.audit(ctx, storage.AuditEntry{Type: typ, Actor: actor(citizenID), CitizenID: citizenID, Outcome: "failure",
-		Detail: "lockout_" + g.kind + "_" + lock}) {
-		return errUnrecorded
-	}
-	return nil
+	return storage.AuditEntry{Type: typ, Actor: actor(citizenID), CitizenID: citizenID, Outcome: "failure",
+		Detail: "lockout_" + g.kind + "_" + lock}
 }
 
 // endSession signs a session out with rec, its entry, and then ends the

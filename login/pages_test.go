@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +55,49 @@ func TestLocalNext(t *testing.T) {
 		if got := localNext(tt.next); got != tt.want {
 			t.Errorf("localNext(%q) = %q, want %q", tt.next, got, tt.want)
 		}
+	}
+}
+
+// TestParallelCodesAreCountedBeforeTheCheck: of many wrong TOTP codes
+// posted at once on one ID number, each from a browser of its own, only as
+// many as the ID number's limit are checked (401); the others are refused
+// unchecked (429), though the attempt, its check and its outcome are one
+// transaction (storage.AttemptSignIn).
+func TestParallelCodesAreCountedBeforeTheCheck(t *testing.T) {
+	f := newPortal(t, nil)
+	const n = 40
+	bs := make([]*browser, n)
+	forms := make([]url.Values, n)
+	for i := range bs {
+		bs[i] = f.browser(fmt.Sprintf("ua%d", i))
+		forms[i] = url.Values{"csrf": {bs[i].csrf()}, "pid": {mePID(1)}, "code": {wrongCode(f.code())}}
+	}
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, b := range bs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			codes[i] = b.do(http.MethodPost, mePath+"/signin", forms[i]).Code
+		}()
+	}
+	close(start)
+	wg.Wait()
+	checked, refused := 0, 0
+	for _, c := range codes {
+		switch c {
+		case http.StatusUnauthorized:
+			checked++
+		case http.StatusTooManyRequests:
+			refused++
+		default:
+			t.Errorf("a wrong code answered %d, want 401 or 429", c)
+		}
+	}
+	if want := f.h.cfg.Throttle.PerID; checked != want || refused != n-want {
+		t.Errorf("%d of %d parallel wrong codes checked and %d refused, want %d and %d", checked, n, refused, want, n-want)
 	}
 }
 

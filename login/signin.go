@@ -252,13 +252,26 @@ func (h *Handler) session(r *http.Request) (storage.Session, bool, error) {
 // request writes with the new session (the authorization request's
 // completion).
 func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, citizenID string, amr []string, ial string, in storage.SignIn, rec storage.Record, then func(storage.Session, *storage.SignIn)) (storage.Session, error) {
-	ctx := r.Context()
+	s, v, in, err := h.newSession(r, citizenID, amr, ial, in, then)
+	if err != nil {
+		return storage.Session{}, err
+	}
+	if err := h.cfg.Store.SignIn(r.Context(), in, s.CreatedAt, rec); err != nil {
+		return storage.Session{}, err
+	}
+	h.setSessionCookie(w, v)
+	return s, nil
+}
+
+// newSession is startSession without its writes: the new session, the
+// cookie value that names it, and in with the session and then's writes.
+func (h *Handler) newSession(r *http.Request, citizenID string, amr []string, ial string, in storage.SignIn, then func(storage.Session, *storage.SignIn)) (storage.Session, string, storage.SignIn, error) {
 	if old := h.cookie(r, "dopaid-session"); old != "" {
 		in.EndSession = hashID(old)
 	}
 	v, err := keys.RandomToken(32)
 	if err != nil {
-		return storage.Session{}, err
+		return storage.Session{}, "", in, err
 	}
 	now := h.now()
 	s := storage.Session{
@@ -270,13 +283,15 @@ func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, citizenID
 	if then != nil {
 		then(s, &in)
 	}
-	if err := h.cfg.Store.SignIn(ctx, in, now, rec); err != nil {
-		return storage.Session{}, err
-	}
+	return s, v, in, nil
+}
+
+// setSessionCookie hands the browser the session that v names, once it is
+// stored.
+func (h *Handler) setSessionCookie(w http.ResponseWriter, v string) {
 	// Lax, not Strict: the cookie must come along when an agency's app
 	// sends the browser here by a top-level redirect.
 	h.setCookie(w, "dopaid-session", v, h.cfg.SessionMax, http.SameSiteLaxMode)
-	return s, nil
 }
 
 // signIn is the returning citizen's sign-in: ID number and a TOTP code (or
@@ -379,6 +394,11 @@ func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request, then fun
 		return storage.Session{}, refusal{status: http.StatusBadRequest, msg: "signin_failed"}, nil
 	}
 	g := h.gate(w, r, "signin", pid)
+	if isTOTPCode(code) {
+		return h.signInTOTP(w, r, g, pid, code, then)
+	}
+	// A recovery code is checked by the store (UseRecoveryCode), so it is
+	// admitted in a transaction of its own before.
 	if wt, err := h.admit(ctx, &g); err != nil {
 		return storage.Session{}, refusal{}, fmt.Errorf("throttle: %w", err)
 	} else if wt.refused() {
@@ -412,6 +432,140 @@ func (h *Handler) signInCitizen(w http.ResponseWriter, r *http.Request, then fun
 		}
 		return storage.Session{}, refusal{status: http.StatusUnauthorized, msg: "signin_failed"}, nil
 	}
+	return s, refusal{}, nil
+}
+
+// Outcomes of a sign-in attempt (signInTOTP).
+const (
+	attemptRefused = iota + 1
+	attemptFailed
+	attemptSignedIn
+)
+
+// signInTOTP is signInCitizen for a TOTP code, in one write transaction
+// (storage.AttemptSignIn): the attempt is counted on the ID number and the
+// browser before the code is checked, as admit does, and then either the
+// failure is counted on the address too, or the code's time step is spent,
+// the counts given back and the session started, as succeeded and
+// startSession do — with the entry of whichever outcome, a lock-out, a
+// failure or the sign-in. What the check needs is read before, since
+// nothing inside the transaction may do I/O; the session is prepared before
+// too (then runs whatever the code turns out to be).
+func (h *Handler) signInTOTP(w http.ResponseWriter, r *http.Request, g gate, pid, code string, then func(storage.Session, *storage.SignIn)) (storage.Session, refusal, error) {
+	ctx := r.Context()
+	now := h.now()
+	exempt, err := h.exempt(ctx, now, g)
+	if err != nil {
+		return storage.Session{}, refusal{}, fmt.Errorf("throttle: %w", err)
+	}
+	if wt, err := h.delayed(ctx, now, h.slowing(g, exempt)...); err != nil {
+		return storage.Session{}, refusal{}, fmt.Errorf("throttle: %w", err)
+	} else if wt.refused() {
+		if err := h.lockedOut(ctx, g, pid, "", wt); err != nil {
+			return storage.Session{}, refusal{}, err
+		}
+		return storage.Session{}, refusal{status: http.StatusTooManyRequests, msg: "locked", wait: wt}, nil
+	}
+
+	citizen, err := h.cfg.Store.CitizenByPID(ctx, pid)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return storage.Session{}, refusal{}, err
+	}
+	var a storage.Authenticator
+	var secret string
+	if citizen.ID != "" && citizen.Alive() {
+		a, err = h.cfg.Store.Authenticator(ctx, citizen.ID, "totp")
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return storage.Session{}, refusal{}, err
+		}
+		if err == nil {
+			sec, err := h.cfg.Envelope.Open(a.Secret, []byte("totp:"+a.ID))
+			if err != nil {
+				return storage.Session{}, refusal{}, err
+			}
+			secret = string(sec)
+		}
+	}
+	var s storage.Session
+	var cookie string
+	var in storage.SignIn
+	var signedIn storage.AuditEntry
+	if secret != "" {
+		ial := ""
+		if pr, err := h.cfg.Store.LatestProofing(ctx, citizen.ID); err == nil {
+			ial = pr.IAL
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return storage.Session{}, refusal{}, fmt.Errorf("load proofing: %w", err)
+		}
+		if s, cookie, in, err = h.newSession(r, citizen.ID, []string{"otp"}, ial, storage.SignIn{}, then); err != nil {
+			return storage.Session{}, refusal{}, fmt.Errorf("start session: %w", err)
+		}
+		signedIn = storage.AuditEntry{At: now, Type: storage.AuditSignIn, Actor: actor(citizen.ID), CitizenID: citizen.ID, IAL: ial, Outcome: "success"}
+	}
+
+	att := storage.SignInAttempt{Counters: []string{g.id, g.total, g.browser}}
+	if g.known != "" {
+		att.Counters = append(att.Counters, g.known)
+	}
+	if a.ID != "" {
+		att.Scopes = []string{"totp:" + a.ID}
+	}
+	var outcome int
+	var wt wait
+	att.Check = func(cs []storage.Throttle, spent []storage.OnceValue) (storage.SignIn, storage.Record, error) {
+		byKey := make(map[string]storage.Throttle, len(cs))
+		for _, t := range cs {
+			byKey[t.Key] = t
+		}
+		gg := g
+		us := settle(byKey, h.admission(&gg, exempt, now, &wt))
+		if wt.refused() {
+			outcome = attemptRefused
+			var rec storage.Record
+			if citizen.ID != "" { // see lockedOut
+				e := lockoutEntry(gg, citizen.ID, wt)
+				e.At = now
+				rec = storage.Record{e}
+			}
+			return storage.SignIn{Throttles: us}, rec, nil
+		}
+		if secret != "" {
+			if o, err := h.useTOTP(a.ID, secret, code); err == nil && !slices.ContainsFunc(spent, func(v storage.OnceValue) bool {
+				return v.Scope == o.Scope && v.Value == o.Value
+			}) {
+				outcome = attemptSignedIn
+				out := in
+				out.Once, out.Authenticator = []storage.OnceValue{o}, a.ID
+				out.Throttles = append(us, settle(byKey, h.succeededUpdates(gg))...)
+				return out, storage.Record{signedIn}, nil
+			}
+		}
+		// A failed attempt on a known citizen is theirs to see; an unknown
+		// ID number is recorded without it (the attempt is counted, so
+		// this cannot flood the trail).
+		outcome = attemptFailed
+		us = append(us, storage.ThrottleUpdate{Key: g.addr, Update: func(t storage.Throttle) storage.Throttle {
+			return h.countFailure(t, now, h.cfg.Throttle.PerAddr)
+		}})
+		return storage.SignIn{Throttles: us}, storage.Record{{At: now, Type: storage.AuditSignIn, Actor: actor(citizen.ID),
+			CitizenID: citizen.ID, Outcome: "failure", Detail: "signin_failed"}}, nil
+	}
+	err = h.cfg.Store.AttemptSignIn(ctx, att, now)
+	if errors.Is(err, storage.ErrAlreadyExists) && outcome == attemptSignedIn {
+		// The code's time step was spent meanwhile, by a request that does
+		// not share the counters: again, the attempt sees it spent.
+		err = h.cfg.Store.AttemptSignIn(ctx, att, now)
+	}
+	if err != nil {
+		return storage.Session{}, refusal{}, fmt.Errorf("sign in: %w", err)
+	}
+	switch outcome {
+	case attemptRefused:
+		return storage.Session{}, refusal{status: http.StatusTooManyRequests, msg: "locked", wait: wt}, nil
+	case attemptFailed:
+		return storage.Session{}, refusal{status: http.StatusUnauthorized, msg: "signin_failed"}, nil
+	}
+	h.setSessionCookie(w, cookie)
 	return s, refusal{}, nil
 }
 

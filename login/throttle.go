@@ -203,19 +203,26 @@ func (h *Handler) admit(ctx context.Context, g *gate) (wait, error) {
 	if w, err := h.delayed(ctx, now, h.slowing(*g, exempt)...); err != nil || w.refused() {
 		return w, err
 	}
-	// The three counters change in one transaction, in order; once one
-	// refuses, the later ones stay as they are (the earlier counts stay
-	// taken, on the safe side).
-	p := h.cfg.Throttle
 	var w wait
+	us := h.admission(g, exempt, now, &w)
+	err = h.cfg.Store.SignIn(ctx, storage.SignIn{Throttles: us}, now, nil)
+	return w, err
+}
+
+// admission is admit's counter updates, in order: applied to the counters,
+// they set *w to the wait of a refused attempt and g.counted. The three
+// counters change in one transaction, in order; once one refuses, the later
+// ones stay as they are (the earlier counts stay taken, on the safe side).
+func (h *Handler) admission(g *gate, exempt bool, now time.Time, w *wait) []storage.ThrottleUpdate {
+	p := h.cfg.Throttle
 	g.counted = false
 	us := []storage.ThrottleUpdate{{Key: g.id, Update: func(t storage.Throttle) storage.Throttle {
-		w, g.counted = wait{}, false
+		*w, g.counted = wait{}, false
 		if exempt {
 			return t
 		}
 		if now.Before(t.LockedUntil) {
-			w = wait{d: t.LockedUntil.Sub(now), id: g.kind == "signin"}
+			*w = wait{d: t.LockedUntil.Sub(now), id: g.kind == "signin"}
 			return t
 		}
 		g.counted = true
@@ -239,7 +246,7 @@ func (h *Handler) admit(ctx context.Context, g *gate) (wait, error) {
 			}
 			if t.Failures >= p.PerIDTotal {
 				// The ID number's count stays taken, on the safe side.
-				w = wait{id: true, proof: true}
+				*w = wait{id: true, proof: true}
 				return t
 			}
 			t.Failures++
@@ -254,13 +261,37 @@ func (h *Handler) admit(ctx context.Context, g *gate) (wait, error) {
 		if now.Before(t.LockedUntil) {
 			// Another request of this browser got in first; the ID
 			// number's count stays taken, on the safe side.
-			w = wait{d: t.LockedUntil.Sub(now)}
+			*w = wait{d: t.LockedUntil.Sub(now)}
 			return t
 		}
 		return h.countFailure(t, now, p.FreeTries)
 	}})
-	err = h.cfg.Store.SignIn(ctx, storage.SignIn{Throttles: us}, now, nil)
-	return w, err
+	return us
+}
+
+// settle applies the updates us in order to the counters cs (by key,
+// changed in place) and returns updates that write the results (removals
+// stay removals), for a caller that is handed the counters before it
+// decides (storage.SignInAttempt.Check). A key not in cs is left to the
+// store, with its update as it is.
+func settle(cs map[string]storage.Throttle, us []storage.ThrottleUpdate) []storage.ThrottleUpdate {
+	out := make([]storage.ThrottleUpdate, 0, len(us))
+	for _, u := range us {
+		t, ok := cs[u.Key]
+		switch {
+		case !ok:
+			out = append(out, u)
+		case u.Update == nil:
+			cs[u.Key] = storage.Throttle{Key: u.Key}
+			out = append(out, u)
+		default:
+			t = u.Update(t)
+			t.Key = u.Key
+			cs[u.Key] = t
+			out = append(out, storage.ThrottleUpdate{Key: u.Key, Update: func(storage.Throttle) storage.Throttle { return t }})
+		}
+	}
+	return out
 }
 
 // countFailure counts one failure on a browser's or an address's counter:

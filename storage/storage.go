@@ -410,6 +410,35 @@ type SessionStore interface {
 	// value used before (or a taken session ID), and CompleteAuthRequest's
 	// ErrNotFound and ErrConflict.
 	SignIn(ctx context.Context, in SignIn, now time.Time, rec Record) error
+	// AttemptSignIn admits, checks and settles one sign-in attempt in one
+	// transaction: it reads the counters named by a.Counters, locked so
+	// that concurrent attempts naming one of them (on any replica) go one
+	// after the other, and the one-time values of a.Scopes not expired at
+	// now; hands them to a.Check; and writes what Check returns as SignIn
+	// does, with its Record — all or none. A counter that Check's SignIn
+	// updates without having named it is read and locked after Check.
+	// Check runs once (again only if this method is called again), inside
+	// the transaction: on SQLite on the single writer, so it must do no
+	// I/O — no store call, no network. Its error aborts the attempt and is
+	// returned as is; the other errors are SignIn's.
+	AttemptSignIn(ctx context.Context, a SignInAttempt, now time.Time) error
+}
+
+// SignInAttempt is a sign-in attempt decided under its failure counters
+// (SessionStore.AttemptSignIn): every attempt is counted before its code is
+// checked, so parallel guesses cannot all be checked before any counts.
+type SignInAttempt struct {
+	// Counters are the keys of the failure counters that decide whether the
+	// attempt may be checked; each is read once even if named twice.
+	Counters []string
+	// Scopes are the one-time value scopes (e.g. "totp:<authenticator>")
+	// whose live values Check sees: a value spent before is no match.
+	Scopes []string
+	// Check gets the counters, in the order of Counters (a zero Throttle
+	// with the key set for one that is missing or over), and the values of
+	// Scopes spent and not expired, and returns the attempt's writes — the
+	// failure counted, or the sign-in — with the entries that record them.
+	Check func(counters []Throttle, spent []OnceValue) (SignIn, Record, error)
 }
 
 // SignIn is what a request of the sign-in pages writes once the citizen is

@@ -48,6 +48,22 @@ func (s revokingStore) SignIn(ctx context.Context, in storage.SignIn, now time.T
 	return err
 }
 
+func (s revokingStore) AttemptSignIn(ctx context.Context, a storage.SignInAttempt, now time.Time) error {
+	var in storage.SignIn
+	check := a.Check
+	a.Check = func(cs []storage.Throttle, spent []storage.OnceValue) (storage.SignIn, storage.Record, error) {
+		var rec storage.Record
+		var err error
+		in, rec, err = check(cs, spent)
+		return in, rec, err
+	}
+	err := s.Store.AttemptSignIn(ctx, a, now)
+	if in.Consent.ID != "" {
+		s.consentChanged(in.Consent.CitizenID)
+	}
+	return err
+}
+
 func (s revokingStore) WithdrawConsent(ctx context.Context, citizenID, consentID string, now time.Time, rec storage.Record) (storage.Consent, error) {
 	c, err := s.Store.WithdrawConsent(ctx, citizenID, consentID, now, rec)
 	s.consentChanged(citizenID)

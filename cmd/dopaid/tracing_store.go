@@ -404,6 +404,13 @@ func (s tracedStore) SignIn(ctx context.Context, a1 storage.SignIn, a2 time.Time
 	return err
 }
 
+func (s tracedStore) AttemptSignIn(ctx context.Context, a1 storage.SignInAttempt, a2 time.Time) error {
+	ctx, sp := s.t.Start(ctx, "store.AttemptSignIn")
+	err := s.Store.AttemptSignIn(ctx, a1, a2)
+	end(sp, err)
+	return err
+}
+
 func (s tracedStore) GiveConsent(ctx context.Context, a1 storage.Consent, a2 storage.Record) error {
 	ctx, sp := s.t.Start(ctx, "store.GiveConsent")
 	err := s.Store.GiveConsent(ctx, a1, a2)

@@ -89,41 +89,8 @@ SELECT EXISTS (SELECT 1 FROM u),
 				writeErr = fmt.Errorf("postgres: %s: auth request %q: %w", op, in.AuthRequestID, storage.ErrNotFound)
 				return writeErr
 			}
-			// A key's later updates see its earlier ones.
-			seen := map[string]storage.Throttle{}
-			for i, u := range in.Throttles {
-				if u.Update == nil {
-					seen[u.Key] = storage.Throttle{Key: u.Key}
-					b.Queue(`DELETE FROM throttles WHERE key = $1`, u.Key)
-					continue
-				}
-				cur, ok := seen[u.Key]
-				if !ok {
-					cur = counters[i]
-				}
-				t := u.Update(cur)
-				t.Key = u.Key
-				seen[u.Key] = t
-				b.Queue(`INSERT INTO throttles (key, failures, window_start, locked_until, expires_at) VALUES ($1, $2, $3, $4, $5)
-					ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start,
-					locked_until = excluded.locked_until, expires_at = excluded.expires_at`,
-					u.Key, t.Failures, optTime(t.WindowStart), optTime(t.LockedUntil), throttleExpiry(t))
-			}
-			if in.EndSession != "" {
-				b.Queue(`DELETE FROM sessions WHERE id = $1`, in.EndSession)
-			}
-			if ss := in.Session; ss.ID != "" {
-				b.Queue(`INSERT INTO sessions (`+sessionCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-					ss.ID, ss.Subject, ss.AuthTime, list(ss.AMR), ss.ACR, ss.IAL, ss.IdleExpiresAt, ss.ExpiresAt,
-					ss.CreatedAt, ss.LastSeenAt, ss.UserAgent)
-			}
-			if c := in.Consent; c.ID != "" {
-				queueGiveConsent(b, c)
-			}
-			if in.TouchSession != "" {
-				b.Queue(`UPDATE sessions SET idle_expires_at = LEAST($2, expires_at), last_seen_at = $3
-					WHERE id = $1 AND idle_expires_at > $3 AND expires_at > $3`, in.TouchSession, in.IdleExpiresAt, now)
-			}
+			queueThrottles(b, in.Throttles, func(i int) storage.Throttle { return counters[i] })
+			queueSignInRest(b, in, now)
 			if err := record(b, es); err != nil {
 				writeErr = fmt.Errorf("postgres: %s: %w", op, err)
 				return writeErr
@@ -137,4 +104,49 @@ SELECT EXISTS (SELECT 1 FROM u),
 		return wrapRecorded(op, err)
 	}
 	return nil
+}
+
+// queueThrottles queues the writes of the counter updates us; read(i) is
+// the counter of us[i] as read (and locked) before. A key's later updates
+// see its earlier ones.
+func queueThrottles(b *pgx.Batch, us []storage.ThrottleUpdate, read func(i int) storage.Throttle) {
+	seen := map[string]storage.Throttle{}
+	for i, u := range us {
+		if u.Update == nil {
+			seen[u.Key] = storage.Throttle{Key: u.Key}
+			b.Queue(`DELETE FROM throttles WHERE key = $1`, u.Key)
+			continue
+		}
+		cur, ok := seen[u.Key]
+		if !ok {
+			cur = read(i)
+		}
+		t := u.Update(cur)
+		t.Key = u.Key
+		seen[u.Key] = t
+		b.Queue(`INSERT INTO throttles (key, failures, window_start, locked_until, expires_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start,
+			locked_until = excluded.locked_until, expires_at = excluded.expires_at`,
+			u.Key, t.Failures, optTime(t.WindowStart), optTime(t.LockedUntil), throttleExpiry(t))
+	}
+}
+
+// queueSignInRest queues in's writes that follow its counters: the earlier
+// session ended, the new one, the consent and the session touched.
+func queueSignInRest(b *pgx.Batch, in storage.SignIn, now time.Time) {
+	if in.EndSession != "" {
+		b.Queue(`DELETE FROM sessions WHERE id = $1`, in.EndSession)
+	}
+	if ss := in.Session; ss.ID != "" {
+		b.Queue(`INSERT INTO sessions (`+sessionCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			ss.ID, ss.Subject, ss.AuthTime, list(ss.AMR), ss.ACR, ss.IAL, ss.IdleExpiresAt, ss.ExpiresAt,
+			ss.CreatedAt, ss.LastSeenAt, ss.UserAgent)
+	}
+	if c := in.Consent; c.ID != "" {
+		queueGiveConsent(b, c)
+	}
+	if in.TouchSession != "" {
+		b.Queue(`UPDATE sessions SET idle_expires_at = LEAST($2, expires_at), last_seen_at = $3
+			WHERE id = $1 AND idle_expires_at > $3 AND expires_at > $3`, in.TouchSession, in.IdleExpiresAt, now)
+	}
 }

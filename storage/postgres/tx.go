@@ -23,6 +23,14 @@ import (
 // read should report a missing row to write rather than as an error: pgx
 // forgets the prepared statements of a batch that fails.
 func (s *Store) readModifyWrite(ctx context.Context, read func(*pgx.Batch), write func(*pgx.Batch) error) error {
+	return s.readMoreWrite(ctx, read, nil, write)
+}
+
+// readMoreWrite is readModifyWrite with a round trip in between when Go
+// needs to read or lock more once it has seen what read read: more (if not
+// nil) queues those statements, and costs a round trip only if it queues
+// any. An error from more aborts the transaction and is returned as is.
+func (s *Store) readMoreWrite(ctx context.Context, read func(*pgx.Batch), more, write func(*pgx.Batch) error) error {
 	c, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -46,6 +54,17 @@ func (s *Store) readModifyWrite(ctx context.Context, read func(*pgx.Batch), writ
 	read(b)
 	if err := c.SendBatch(ctx, b).Close(); err != nil {
 		return err
+	}
+	if more != nil {
+		b = &pgx.Batch{}
+		if err := more(b); err != nil {
+			return err
+		}
+		if b.Len() > 0 {
+			if err := c.SendBatch(ctx, b).Close(); err != nil {
+				return err
+			}
+		}
 	}
 	b = &pgx.Batch{}
 	if err := write(b); err != nil {

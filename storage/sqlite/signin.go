@@ -17,47 +17,106 @@ func (s *Store) SignIn(ctx context.Context, in storage.SignIn, now time.Time, re
 	if err != nil {
 		return err
 	}
+	return s.tx(ctx, func(tx *sql.Tx) error { return signIn(ctx, tx, in, now, es) })
+}
+
+// AttemptSignIn reads the attempt's counters and spent values, checks it
+// and writes its outcome in one write transaction: the single writer
+// serialises attempts, so none is checked before the ones ahead of it have
+// been counted.
+func (s *Store) AttemptSignIn(ctx context.Context, a storage.SignInAttempt, now time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		for _, o := range in.Once {
-			if err := useOnce(ctx, tx, o.Scope, o.Value, o.ExpiresAt, now); err != nil {
+		counters := make([]storage.Throttle, len(a.Counters))
+		for i, k := range a.Counters {
+			th, err := throttle(ctx, tx, k, now)
+			if err != nil {
 				return err
 			}
+			counters[i] = th
 		}
-		if in.Authenticator != "" {
-			if err := touchAuthenticator(ctx, tx, in.Authenticator, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		var spent []storage.OnceValue
+		for _, sc := range a.Scopes {
+			vs, err := liveOnce(ctx, tx, sc, now)
+			if err != nil {
 				return err
 			}
+			spent = append(spent, vs...)
 		}
-		for _, u := range in.Throttles {
-			if _, err := updateThrottle(ctx, tx, u.Key, now, u.Update); err != nil {
-				return err
-			}
+		in, rec, err := a.Check(counters, spent)
+		if err != nil {
+			return err
 		}
-		if in.EndSession != "" {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, in.EndSession); err != nil {
-				return wrap(err, "delete session")
-			}
+		es, err := prepare(rec)
+		if err != nil {
+			return err
 		}
-		if in.Session.ID != "" {
-			if err := createSession(ctx, tx, in.Session); err != nil {
-				return err
-			}
-		}
-		if in.Consent.ID != "" {
-			if err := giveConsent(ctx, tx, in.Consent); err != nil {
-				return err
-			}
-		}
-		if in.AuthRequestID != "" {
-			if err := completeAuthRequest(ctx, tx, in.AuthRequestID, in.Result, now); err != nil {
-				return err
-			}
-		}
-		if in.TouchSession != "" {
-			if err := touchSession(ctx, tx, in.TouchSession, in.IdleExpiresAt, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return err
-			}
-		}
-		return record(ctx, tx, es)
+		return signIn(ctx, tx, in, now, es)
 	})
+}
+
+// liveOnce lists the one-time values of scope not expired at now.
+func liveOnce(ctx context.Context, tx *sql.Tx, scope string, now time.Time) ([]storage.OnceValue, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT value, expires_at FROM replay
+		WHERE scope = ? AND (expires_at IS NULL OR expires_at > ?)`, scope, now.UnixMilli())
+	if err != nil {
+		return nil, wrap(err, "spent values")
+	}
+	defer rows.Close()
+	var vs []storage.OnceValue
+	for rows.Next() {
+		o := storage.OnceValue{Scope: scope}
+		if err := rows.Scan(&o.Value, timeCol{&o.ExpiresAt}); err != nil {
+			return nil, wrap(err, "spent values")
+		}
+		vs = append(vs, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap(err, "spent values")
+	}
+	return vs, nil
+}
+
+// signIn makes in's writes and records es in tx (see SignIn).
+func signIn(ctx context.Context, tx *sql.Tx, in storage.SignIn, now time.Time, es []storage.LogEntry) error {
+	for _, o := range in.Once {
+		if err := useOnce(ctx, tx, o.Scope, o.Value, o.ExpiresAt, now); err != nil {
+			return err
+		}
+	}
+	if in.Authenticator != "" {
+		if err := touchAuthenticator(ctx, tx, in.Authenticator, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
+	for _, u := range in.Throttles {
+		if _, err := updateThrottle(ctx, tx, u.Key, now, u.Update); err != nil {
+			return err
+		}
+	}
+	if in.EndSession != "" {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, in.EndSession); err != nil {
+			return wrap(err, "delete session")
+		}
+	}
+	if in.Session.ID != "" {
+		if err := createSession(ctx, tx, in.Session); err != nil {
+			return err
+		}
+	}
+	if in.Consent.ID != "" {
+		if err := giveConsent(ctx, tx, in.Consent); err != nil {
+			return err
+		}
+	}
+	if in.AuthRequestID != "" {
+		if err := completeAuthRequest(ctx, tx, in.AuthRequestID, in.Result, now); err != nil {
+			return err
+		}
+	}
+	if in.TouchSession != "" {
+		if err := touchSession(ctx, tx, in.TouchSession, in.IdleExpiresAt, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
+	return record(ctx, tx, es)
 }

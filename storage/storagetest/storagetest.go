@@ -137,6 +137,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Logouts", testLogouts},
 		{"Sessions", testSessions},
 		{"SignIn", testSignIn},
+		{"AttemptSignIn", testAttemptSignIn},
 		{"TouchSession", testTouchSession},
 		{"SessionsBySubject", testSessionsBySubject},
 		{"SigningKeys", testSigningKeys},
