@@ -152,16 +152,15 @@ var allScenarios = []string{scenarioCode, scenarioRefresh, scenarioUserinfo, sce
 type Config struct {
 	// Target is the issuer URL of the running server.
 	Target string
-	// DataDir is the server's data directory: the SQLite file and, in dev
-	// mode, master.key.
-	DataDir string
-	// Database is the server's PostgreSQL URL; empty means SQLite in DataDir.
-	Database string
-	// MasterKey (DOPAID_MASTER_KEY) and MasterKeyFile name the server's
-	// master key; with neither, DataDir/master.key (dev mode) is read.
-	MasterKey     string
-	MasterKeyFile string
-	Concurrency   int
+	// MakerFile and CheckerFile hold the credentials of two approvers
+	// (username, password, otpauth_url): the maker records the bench's
+	// agency and application, the checker approves the permit and
+	// registers the bench's system, through the admin JSON API.
+	MakerFile, CheckerFile string
+	// ClientRanges are the network ranges the bench's system calls the
+	// token endpoint from (clause 10).
+	ClientRanges []string
+	Concurrency  int
 	// Duration is how long each scenario runs (all of them, with Mix),
 	// measured after Warmup.
 	Duration time.Duration
@@ -212,10 +211,9 @@ func parseFlags(args []string, stderr io.Writer, env func(string) string) (Confi
 		fs.StringVar(p, name, def, usage)
 	}
 	str(&c.Target, "target", "", "http://127.0.0.1:8080", "issuer URL of the running dopaid server")
-	str(&c.DataDir, "data-dir", "DOPAID_DATA_DIR", "./dopaid-data", "the server's data directory (SQLite file; master.key in dev mode)")
-	str(&c.Database, "database", "DOPAID_DATABASE_URL", "", "the server's postgres:// URL; empty uses the SQLite file in the data directory")
-	str(&c.MasterKeyFile, "master-key-file", "DOPAID_MASTER_KEY_FILE", "", "file holding the server's master key; default <data-dir>/master.key (dev mode)")
-	c.MasterKey = env("DOPAID_MASTER_KEY")
+	str(&c.MakerFile, "maker-file", "DOPAID_BENCH_MAKER_FILE", "", "credential file of the approver who records the bench's agency and application (lines username:, password:, otpauth_url:)")
+	str(&c.CheckerFile, "checker-file", "DOPAID_BENCH_CHECKER_FILE", "", "credential file of another approver, who approves the bench's permit and registers its system")
+	ranges := fs.String("client-ranges", strings.Join(loopbackRanges, ","), "comma-separated network ranges the bench calls the token endpoint from (its system's network_ranges)")
 	fs.IntVar(&c.Concurrency, "concurrency", 8, "concurrent workers per scenario")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long each scenario is measured, after its warm-up")
 	fs.DurationVar(&c.Warmup, "warmup", 5*time.Second, "how long each scenario runs, unmeasured (its errors count), before it is measured")
@@ -242,6 +240,12 @@ func parseFlags(args []string, stderr io.Writer, env func(string) string) (Confi
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c.ClientRanges = nil
+	for _, r := range strings.Split(*ranges, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			c.ClientRanges = append(c.ClientRanges, r)
+		}
 	}
 	for _, s := range strings.Split(*scenarios, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -273,14 +277,17 @@ func (c Config) Validate() error {
 	case !c.AllowRemote && !isLoopback(u.Hostname()):
 		add("--target %q is not a loopback address; pass --allow-remote to load another machine", c.Target)
 	}
-	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
-		add("--database must be a postgres:// or postgresql:// URL (leave it empty for the SQLite file in --data-dir)")
+	switch {
+	case c.MakerFile == "" || c.CheckerFile == "":
+		add("--maker-file and --checker-file must name the credential files of two approvers (see `dopaid admin create-user`)")
+	case c.MakerFile == c.CheckerFile:
+		add("--maker-file and --checker-file must be two approvers' files: the maker cannot approve")
 	}
-	if c.MasterKey != "" && c.MasterKeyFile != "" {
-		add("set either DOPAID_MASTER_KEY or --master-key-file, not both")
+	if len(c.ClientRanges) == 0 {
+		add("--client-ranges names no range")
 	}
-	if c.DataDir == "" && (c.Database == "" || (c.MasterKey == "" && c.MasterKeyFile == "")) {
-		add("--data-dir must not be empty (it holds the SQLite file, or master.key in dev mode)")
+	if u, err := url.Parse(c.Target); err == nil && c.AllowRemote && !isLoopback(u.Hostname()) && slices.Equal(c.ClientRanges, loopbackRanges) {
+		add("--client-ranges must name the ranges the bench calls a remote --target from (the default is loopback only)")
 	}
 	if c.Concurrency < 1 || c.Concurrency > 1024 {
 		add("--concurrency must be between 1 and 1024, not %d", c.Concurrency)
@@ -350,13 +357,9 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// storeName says which store the bench writes to, for the report.
-func (c Config) storeName() string {
-	if c.Database != "" {
-		return "postgres"
-	}
-	return "sqlite:" + c.sqlitePath()
-}
+// loopbackRanges are the bench system's default network ranges: this
+// machine.
+var loopbackRanges = []string{"127.0.0.0/8", "::1/128"}
 
 // makeRegistry writes a synthetic registry extract, refusing to overwrite a
 // file.
