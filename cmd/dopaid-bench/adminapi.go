@@ -19,7 +19,6 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
-	"github.com/dopaid/dopaid/admin"
 	"github.com/dopaid/dopaid/op"
 )
 
@@ -35,6 +34,10 @@ const (
 	// benchTermsVersion is the terms the bench's "agency" accepts.
 	benchTermsVersion = "dopaid-bench"
 )
+
+// adminAPIPath is where the server serves the administrators' JSON API
+// (admin.APIPath; the bench does not link the admin package).
+const adminAPIPath = "/admin/api/v1"
 
 // adminCredential is an administrator account the bench signs in with:
 // a file of "key: value" lines holding username, password and otpauth_url
@@ -168,7 +171,7 @@ func (s *adminSession) call(ctx context.Context, method, path string, in, out an
 		}
 	}
 	step := "admin API " + method + " " + path
-	u := s.b.issuer + admin.APIPath + path
+	u := s.b.issuer + adminAPIPath + path
 	resp, data, _, err := s.b.sendBody(ctx, s.b.api, step, method, u, body, ctype, prepare)
 	if err != nil {
 		return 0, err

@@ -26,6 +26,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/dopaid/dopaid/admin"
 	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage/postgres/pgtest"
 )
@@ -37,11 +38,11 @@ func validConfig() Config {
 		CheckerFile:  "/tmp/checker",
 		ClientRanges: loopbackRanges,
 		Concurrency:  8,
-		Duration:    10 * time.Second,
-		Scenarios:   allScenarios,
-		Registry:    "/tmp/registry.csv",
-		Citizens:    1000,
-		Alg:         "ES256",
+		Duration:     10 * time.Second,
+		Scenarios:    allScenarios,
+		Registry:     "/tmp/registry.csv",
+		Citizens:     1000,
+		Alg:          "ES256",
 	}
 }
 
@@ -679,9 +680,14 @@ func TestBenchIsABlackBox(t *testing.T) {
 		t.Fatalf("go list -deps: %v", err)
 	}
 	for _, dep := range strings.Fields(string(deps)) {
-		if strings.HasPrefix(dep, "github.com/dopaid/dopaid/storage/") || strings.HasPrefix(dep, "github.com/jackc/") || strings.Contains(dep, "sqlite") {
-			t.Errorf("the bench links %s: it must reach the server over HTTP only", dep)
+		for _, no := range []string{"github.com/dopaid/dopaid/storage/sqlite", "github.com/dopaid/dopaid/storage/postgres", "github.com/dopaid/dopaid/admin", "github.com/jackc/", "modernc.org/sqlite"} {
+			if strings.HasPrefix(dep, no) {
+				t.Errorf("the bench links %s: it must reach the server over HTTP only", dep)
+			}
 		}
+	}
+	if adminAPIPath != admin.APIPath {
+		t.Errorf("adminAPIPath %q, want the server's %q", adminAPIPath, admin.APIPath)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -768,6 +774,7 @@ func TestBenchIsABlackBox(t *testing.T) {
 	}
 
 	out, err := runBench(badChecker)
+	t.Logf("with a wrong password:\n%s", out)
 	if err == nil {
 		t.Fatalf("the bench ran with a wrong password:\n%s", out)
 	}
