@@ -13,13 +13,16 @@
 // Setup, untimed:
 //
 //   - The bench's confidential client, its agency and an approved permit
-//     (one purpose releasing the ial claim) are written into the server's
-//     store: the one thing the bench does not do over HTTP, since an
-//     approved permit needs two administrators' decisions. That is why the
-//     bench needs the store (--data-dir or --database) and the master key
-//     (which hashes the client secret). It registers or overwrites the
-//     client dopaid-bench with a fresh secret on each run, so two benches
-//     must not share a server.
+//     (one purpose releasing the ial claim) are set up through the
+//     administrators' JSON API (/admin/api/v1), as an agency's would be:
+//     two approvers sign in with password and TOTP code, read from
+//     --maker-file and --checker-file (lines "username: …", "password: …",
+//     "otpauth_url: otpauth://…": what `dopaid admin create-user` prints,
+//     plus the password); the maker records the agency and its application,
+//     the checker approves the permit and registers the system, and the API
+//     returns its client secret once. A later run finds them by name and
+//     rotates the system's secret, so two benches must not share a server.
+//     The bench never opens the server's store and needs no master key.
 //   - Citizens come from a registry extract the server has imported with
 //     `dopaid registry import` (--registry; `dopaid-bench --make-registry
 //     FILE` writes a synthetic one). The first --citizens living citizens of
@@ -47,17 +50,24 @@
 //	mkdir -p /tmp/bench-data && /tmp/dopaid keys generate-master > /tmp/bench-data/master.key
 //	/tmp/dopaid-bench --make-registry /tmp/bench-registry.csv --citizens 2000
 //	/tmp/dopaid registry import --data-dir /tmp/bench-data --master-key-file /tmp/bench-data/master.key /tmp/bench-registry.csv
+//	umask 077 && mkdir -p /tmp/bench-admins
+//	for who in maker checker; do
+//	  pw=$(head -c 18 /dev/urandom | base64)
+//	  { echo "password: $pw"
+//	    echo "$pw" | /tmp/dopaid admin create-user --data-dir /tmp/bench-data --master-key-file /tmp/bench-data/master.key \
+//	        --username bench-$who --name "bench $who" --role approver; } > /tmp/bench-admins/$who
+//	done
 //	taskset -c 0 /tmp/dopaid serve --data-dir /tmp/bench-data --master-key-file /tmp/bench-data/master.key \
 //	    --face-url http://127.0.0.1:8091/verify --log-level warn &
-//	taskset -c 1 /tmp/dopaid-bench --data-dir /tmp/bench-data --master-key-file /tmp/bench-data/master.key \
+//	taskset -c 1 /tmp/dopaid-bench --maker-file /tmp/bench-admins/maker --checker-file /tmp/bench-admins/checker \
 //	    --registry /tmp/bench-registry.csv --citizens 2000 --face-service 127.0.0.1:8091 \
 //	    --concurrency 8 --duration 10s
 //
-// PostgreSQL: the same with --database "$DB" on `registry import`, `serve`
-// and the bench (a schema of its own keeps the bench's rows apart, e.g.
-// ...?sslmode=disable&search_path=bench), and PostgreSQL itself pinned to
-// core 0 too (taskset -a -c -p 0 $(pgrep -o postgres), or start it under
-// taskset -c 0).
+// PostgreSQL: the same with --database "$DB" on `registry import`, `admin
+// create-user` and `serve` (a schema of its own keeps the bench's rows
+// apart, e.g. ...?sslmode=disable&search_path=bench), and PostgreSQL itself
+// pinned to core 0 too (taskset -a -c -p 0 $(pgrep -o postgres), or start
+// it under taskset -c 0). The bench's command is the same.
 //
 // The server's CPU time comes from /proc/<pid>/stat of --server-pid, or of
 // the process found listening on the target's port (Linux only).
@@ -86,9 +96,9 @@
 // accident.
 //
 // Like every command it is the only place that reads flags, files and the
-// environment. It may import keys (the master key, the client secret hash),
-// op and login (endpoint paths, the client cache lifetime), storage and its
-// two backends (to register its client), go-jose and pquerna/otp.
+// environment. It may import keys (random values), op and login (endpoint
+// paths, the client cache lifetime), go-jose and pquerna/otp; never a store
+// backend or the admin package (TestBenchIsABlackBox).
 package main
 
 import (
