@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,18 +17,15 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/op"
-	"github.com/dopaid/dopaid/storage"
-	"github.com/dopaid/dopaid/storage/postgres"
-	"github.com/dopaid/dopaid/storage/sqlite"
 )
 
 // The client the bench registers for itself.
 const (
-	benchClientID = "dopaid-bench"
-	// benchRedirectURI is never visited: the bench reads the Location header.
-	benchRedirectURI = "http://127.0.0.1:1/cb"
+	// benchRedirectURI is never visited: the bench reads the Location
+	// header (and its dialer refuses any address but loopback). It is
+	// https, as a server without --dev requires of redirect URIs.
+	benchRedirectURI = "https://dopaid-bench.invalid/cb"
 	// benchScope asks for one claim (ial) under benchPurpose, so that
 	// the citizen is asked for consent once and it is remembered after.
 	benchScope   = "openid offline_access ial"
@@ -68,60 +62,25 @@ func run(ctx context.Context, cfg Config, stdout io.Writer) error {
 	return nil
 }
 
-// Store is what the bench needs of the server's store: to register its
-// client, and the agency and permit it works under. Citizens never go
-// through it: they use the login pages.
-type Store interface {
-	CreateClient(ctx context.Context, c storage.Client, rec storage.Record) error
-	UpdateClient(ctx context.Context, id string, fn func(storage.Client) (storage.Client, error), rec storage.Record) (storage.Client, error)
-	// Every client works under an agency's permit: the bench registers
-	// its own.
-	CreateAgency(ctx context.Context, a storage.Agency, rec storage.Record) error
-	CreatePermit(ctx context.Context, p storage.Permit) error
-	Close() error
-}
-
-const (
-	benchAgencyID = "dopaid-bench-agency"
-	benchPermitID = "permit-dopaid-bench"
-)
-
-// ensurePermit creates the bench's agency and an approved permit for it,
-// with one purpose that releases one claim (ial), which citizens consent to
-// once.
-func (b *bench) ensurePermit(ctx context.Context) error {
-	now := time.Now().UTC()
-	err := b.store.CreateAgency(ctx, storage.Agency{ID: benchAgencyID, NameTH: "เครื่องมือวัดประสิทธิภาพ", NameEN: "dopaid-bench",
-		Category: storage.CategoryGovernmentDepartment, CreatedAt: now, UpdatedAt: now}, nil)
-
-	if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
-		return fmt.Errorf("register the bench agency: %w", err)
-	}
-	err = b.store.CreatePermit(ctx, storage.Permit{ID: benchPermitID, Number: "BENCH-0001", AgencyID: benchAgencyID,
-		State: storage.PermitApproved, ValidFrom: now.Add(-time.Minute), ValidUntil: now.AddDate(10, 0, 0),
-		Purposes:    []storage.Purpose{{Code: benchPurpose, DescriptionTH: "วัดประสิทธิภาพ", DescriptionEN: "Load testing", Claims: []string{"ial"}}},
-		Supervisors: []storage.Supervisor{{Name: "bench", Position: "bench", OrderRef: "bench"}},
-		Version:     1, CreatedAt: now, UpdatedAt: now})
-	if err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
-		return fmt.Errorf("register the bench permit: %w", err)
-	}
-	return nil
-}
-
 // bench is one run's shared, read-only state (plus the JWKS cache).
 type bench struct {
-	cfg       Config
-	store     Store
-	transport *http.Transport
+	cfg Config
+	// maker and checker are the two approvers whose sign-ins set up the
+	// bench's agency, permit and system through the admin API.
+	maker, checker adminCredential
+	transport      *http.Transport
 	// rt carries every request (the transport; tests wrap it).
 	rt http.RoundTripper
 	// api is the back-channel client: no cookies, no redirects followed.
 	api       *http.Client
 	issuer    string
 	endpoints discovery
-	secret    string
-	jwks      *jwksCache
-	pool      *pool
+	// clientID and secret are the bench's system, as the admin API
+	// registered it.
+	clientID string
+	secret   string
+	jwks     *jwksCache
+	pool     *pool
 	// exhausted is set when a sign-in found no citizen with an unused code.
 	exhausted atomic.Bool
 	// serverPID is the server process whose CPU time is reported (0: unknown).
@@ -164,24 +123,17 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (*bench, func(), e
 		return nil, nil, err
 	}
 	b := &bench{cfg: cfg, issuer: cfg.Target, pool: newPool(citizens)}
-	mk, err := masterKey(cfg)
-	if err != nil {
+	if b.maker, err = readAdminCredential("--maker-file", cfg.MakerFile); err != nil {
 		return nil, nil, err
 	}
-	env, err := keys.NewEnvelope(mk)
-	if err != nil {
-		return nil, nil, fmt.Errorf("master key: %w", err)
-	}
-	store, err := openStore(ctx, cfg)
-	if err != nil {
+	if b.checker, err = readAdminCredential("--checker-file", cfg.CheckerFile); err != nil {
 		return nil, nil, err
 	}
-	b.store = store
+	if b.maker.username == b.checker.username {
+		return nil, nil, fmt.Errorf("--maker-file and --checker-file name the same administrator %q: an approval needs an approver other than the one who recorded the application", b.maker.username)
+	}
 	b.newHTTP()
-	closeBench := func() {
-		b.transport.CloseIdleConnections()
-		store.Close()
-	}
+	closeBench := func() { b.transport.CloseIdleConnections() }
 	fail := func(err error) (*bench, func(), error) {
 		closeBench()
 		return nil, nil, err
@@ -194,15 +146,8 @@ func setup(ctx context.Context, cfg Config, stdout io.Writer) (*bench, func(), e
 	if err := b.jwks.fetch(ctx); err != nil {
 		return fail(err)
 	}
-	if err := b.register(ctx, keys.NewSecretHasher(env.DeriveKey("client-secret"))); err != nil {
+	if err := b.register(ctx); err != nil {
 		return fail(err)
-	}
-	// The provider caches clients for up to op.DefaultClientCacheTTL: wait
-	// until it has forgotten any earlier registration of the bench client.
-	select {
-	case <-time.After(op.DefaultClientCacheTTL + 100*time.Millisecond):
-	case <-ctx.Done():
-		return fail(ctx.Err())
 	}
 	b.serverPID = cfg.ServerPID
 	if b.serverPID == 0 {
@@ -231,8 +176,8 @@ func (b *bench) measure(ctx context.Context, stdout io.Writer) (*report, error) 
 	if b.serverPID != 0 {
 		server = fmt.Sprintf("server pid %d", b.serverPID)
 	}
-	fmt.Fprintf(stdout, "dopaid-bench: target %s, store %s, %s, concurrency %d, %v warm-up then %v measured %s, %d citizens, %s ID tokens\n",
-		b.issuer, cfg.storeName(), server, cfg.Concurrency, cfg.Warmup, cfg.Duration, per, len(b.pool.citizens), cfg.Alg)
+	fmt.Fprintf(stdout, "dopaid-bench: target %s, client %s, %s, concurrency %d, %v warm-up then %v measured %s, %d citizens, %s ID tokens\n",
+		b.issuer, b.clientID, server, cfg.Concurrency, cfg.Warmup, cfg.Duration, per, len(b.pool.citizens), cfg.Alg)
 	rep := &report{cfg: cfg, citizens: len(b.pool.citizens)}
 	var groups [][]string
 	if cfg.Mix {
@@ -255,61 +200,6 @@ func (b *bench) measure(ctx context.Context, stdout io.Writer) (*report, error) 
 	rep.interrupted = ctx.Err() != nil
 	rep.exhausted = b.exhausted.Load()
 	return rep, nil
-}
-
-func (c Config) sqlitePath() string { return filepath.Join(c.DataDir, "dopaid.db") }
-
-// openStore opens the server's store. It never migrates: the server owns
-// the schema. A missing SQLite file is refused rather than created, since it
-// means --data-dir is not the server's.
-func openStore(ctx context.Context, cfg Config) (Store, error) {
-	if cfg.Database != "" {
-		s, err := postgres.Open(ctx, cfg.Database)
-		if err != nil {
-			// The URL may carry a password: say only what failed.
-			return nil, errors.New("cannot connect to the PostgreSQL database given by --database / DOPAID_DATABASE_URL")
-		}
-		return s, nil
-	}
-	p := cfg.sqlitePath()
-	if _, err := os.Stat(p); err != nil {
-		return nil, fmt.Errorf("no server database at %s: point --data-dir at the running server's data directory, or --database at its PostgreSQL database", p)
-	}
-	s, err := sqlite.Open(ctx, p)
-	if err != nil {
-		return nil, fmt.Errorf("open the server's SQLite file: %w", err)
-	}
-	return s, nil
-}
-
-// masterKey finds the server's master key as the server does:
-// DOPAID_MASTER_KEY, then --master-key-file, then — the development-mode
-// convention, where `dopaid serve --dev` generates the key there —
-// <data-dir>/master.key.
-func masterKey(cfg Config) ([]byte, error) {
-	if cfg.MasterKey != "" {
-		k, err := keys.ParseMasterKey(cfg.MasterKey)
-		if err != nil {
-			return nil, fmt.Errorf("DOPAID_MASTER_KEY: %w", err)
-		}
-		return k, nil
-	}
-	path, what := cfg.MasterKeyFile, "master key file"
-	if path == "" {
-		path, what = filepath.Join(cfg.DataDir, "master.key"), "development master key"
-	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) && cfg.MasterKeyFile == "" {
-		return nil, fmt.Errorf("no master key: set DOPAID_MASTER_KEY or --master-key-file to the server's, or point --data-dir at the data directory of a server started with --dev (%s does not exist)", path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", what, err)
-	}
-	k, err := keys.ParseMasterKey(strings.TrimSpace(string(b)))
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", what, path, err)
-	}
-	return k, nil
 }
 
 // newHTTP builds the clients. Unless --allow-remote is given, the dialer
@@ -372,53 +262,13 @@ func (b *bench) discover(ctx context.Context) error {
 	return nil
 }
 
-// register creates the bench client, or overwrites it, with a fresh secret.
-func (b *bench) register(ctx context.Context, h *keys.SecretHasher) error {
-	secret, err := keys.RandomToken(32)
-	if err != nil {
-		return err
-	}
-	if err := b.ensurePermit(ctx); err != nil {
-		return err
-	}
-	now := time.Now()
-	want := storage.Client{
-		PermitID:     benchPermitID,
-		ID:           benchClientID,
-		Name:         "dopaid-bench load generator",
-		SecretHash:   h.Hash(secret),
-		AuthMethod:   storage.AuthMethodSecretBasic,
-		RedirectURIs: []string{benchRedirectURI},
-		Scopes:       strings.Fields(benchScope),
-		SigningAlg:   b.cfg.Alg,
-		// Clause 10: a client secret works only from the system's network:
-		// this machine, or anywhere when the target is remote on purpose.
-		NetworkRanges: benchRanges(b.cfg.AllowRemote),
-		CreatedAt:     now,
-		UpdatedAt:     now,
-	}
-	// The bench's own client, seeded: nothing to record.
-	err = b.store.CreateClient(ctx, want, nil)
-	if errors.Is(err, storage.ErrAlreadyExists) {
-		_, err = b.store.UpdateClient(ctx, benchClientID, func(c storage.Client) (storage.Client, error) {
-			want.CreatedAt = c.CreatedAt
-			return want, nil
-		}, nil)
-	}
-	if err != nil {
-		return fmt.Errorf("register client %s in the server's store (has the server created its schema?): %w", benchClientID, err)
-	}
-	b.secret = secret
-	return nil
-}
-
 // roundTripper sends through the bench's current rt.
 type roundTripper struct{ b *bench }
 
 func (t roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return t.b.rt.RoundTrip(r) }
 
-// trial runs one untimed sign-in, so that a wrong store or master key is
-// reported once, with a hint, instead of as thousands of errors.
+// trial runs one untimed sign-in, so that a client the server does not
+// accept is reported once, with a hint, instead of as thousands of errors.
 func (b *bench) trial(ctx context.Context) error {
 	w := b.newWorker()
 	_, err := w.codeFlow(ctx, nil)
@@ -430,9 +280,9 @@ func (b *bench) trial(ctx context.Context) error {
 	if errors.As(err, &f) {
 		switch {
 		case strings.HasPrefix(f.kind, stepNames[stepAuthorize]+": status 400 invalid_client"):
-			hint = "hint: the server does not know the client the bench registered; are --data-dir / --database the running server's store?"
+			hint = "hint: the server does not accept the system the bench registered through its admin API; is --target the server whose admin API it used (one replica behind a balancer)?"
 		case strings.HasPrefix(f.kind, stepNames[stepToken]+": status 401"):
-			hint = "hint: is the master key the running server's? (DOPAID_MASTER_KEY, --master-key-file, or <data-dir>/master.key in dev mode)"
+			hint = "hint: the token endpoint refused the bench's client secret; do --client-ranges name the address the bench calls from?"
 		}
 	}
 	if hint != "" {
@@ -515,15 +365,5 @@ func (b *bench) sendBody(ctx context.Context, c *http.Client, step, method, u st
 
 func (b *bench) basicAuth(r *http.Request) {
 	// RFC 6749 §2.3.1: the credentials are form-encoded before Basic.
-	r.SetBasicAuth(url.QueryEscape(benchClientID), url.QueryEscape(b.secret))
-}
-
-// benchRanges are the network ranges of the bench client: loopback, or
-// every address for a remote target (--allow-remote), since the load comes
-// from wherever the bench runs.
-func benchRanges(remote bool) []string {
-	if remote {
-		return []string{"0.0.0.0/0", "::/0"}
-	}
-	return []string{"127.0.0.0/8", "::1/128"}
+	r.SetBasicAuth(url.QueryEscape(b.clientID), url.QueryEscape(b.secret))
 }

@@ -17,27 +17,32 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/dopaid/dopaid/admin"
 	"github.com/dopaid/dopaid/keys"
 	"github.com/dopaid/dopaid/storage/postgres/pgtest"
 )
 
 func validConfig() Config {
 	return Config{
-		Target:      "http://127.0.0.1:8080",
-		DataDir:     "/tmp/data",
-		Concurrency: 8,
-		Duration:    10 * time.Second,
-		Scenarios:   allScenarios,
-		Registry:    "/tmp/registry.csv",
-		Citizens:    1000,
-		Alg:         "ES256",
+		Target:       "http://127.0.0.1:8080",
+		MakerFile:    "/tmp/maker",
+		CheckerFile:  "/tmp/checker",
+		ClientRanges: loopbackRanges,
+		Concurrency:  8,
+		Duration:     10 * time.Second,
+		Scenarios:    allScenarios,
+		Registry:     "/tmp/registry.csv",
+		Citizens:     1000,
+		Alg:          "ES256",
 	}
 }
 
@@ -53,15 +58,15 @@ func TestConfigValidate(t *testing.T) {
 		{"issuer with path", func(c *Config) { c.Target = "http://127.0.0.1:8080/oidc" }, nil},
 		{"remote refused", func(c *Config) { c.Target = "https://id.example.go.th" }, []string{"not a loopback address"}},
 		{"name resolving elsewhere refused", func(c *Config) { c.Target = "http://127.0.0.1.nip.io:8080" }, []string{"not a loopback address"}},
-		{"remote allowed", func(c *Config) { c.Target = "https://id.example.go.th"; c.AllowRemote = true }, nil},
+		{"remote allowed", func(c *Config) {
+			c.Target, c.AllowRemote, c.ClientRanges = "https://id.example.go.th", true, []string{"198.51.100.0/24"}
+		}, nil},
+		{"remote from loopback ranges", func(c *Config) { c.Target, c.AllowRemote = "https://id.example.go.th", true }, []string{"--client-ranges"}},
 		{"trailing slash", func(c *Config) { c.Target = "http://127.0.0.1:8080/" }, []string{"trailing slash"}},
 		{"not a URL", func(c *Config) { c.Target = "127.0.0.1:8080" }, []string{"absolute http(s) URL"}},
-		{"postgres without data dir", func(c *Config) {
-			c.Database, c.DataDir, c.MasterKeyFile = "postgres://u@h/db", "", "/etc/dopaid/master.key"
-		}, nil},
-		{"dev master key needs the data dir", func(c *Config) { c.Database, c.DataDir = "postgres://u@h/db", "" }, []string{"--data-dir"}},
-		{"not postgres", func(c *Config) { c.Database = "mysql://u@h/db" }, []string{"--database"}},
-		{"two master keys", func(c *Config) { c.MasterKey, c.MasterKeyFile = "k", "f" }, []string{"not both"}},
+		{"no checker", func(c *Config) { c.CheckerFile = "" }, []string{"--checker-file"}},
+		{"maker is checker", func(c *Config) { c.CheckerFile = c.MakerFile }, []string{"the maker cannot approve"}},
+		{"no ranges", func(c *Config) { c.ClientRanges = nil }, []string{"--client-ranges"}},
 		{"everything wrong at once", func(c *Config) {
 			c.Concurrency, c.Duration, c.Citizens, c.Alg, c.Registry = 0, 0, 0, "HS256", ""
 			c.Scenarios = []string{"code", "login", "code"}
@@ -93,13 +98,20 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
-	env := map[string]string{"DOPAID_DATA_DIR": "/srv/dopaid", "DOPAID_MASTER_KEY": "k"}
+	env := map[string]string{"DOPAID_BENCH_MAKER_FILE": "/run/bench/maker", "DOPAID_BENCH_CHECKER_FILE": "/run/bench/checker"}
 	got, err := parseFlags([]string{"--scenarios", "refresh, userinfo", "--concurrency", "32", "--registry", "r.csv"}, io.Discard, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.DataDir != "/srv/dopaid" || got.MasterKey != "k" || got.Concurrency != 32 || got.Target != "http://127.0.0.1:8080" {
+	if got.MakerFile != "/run/bench/maker" || got.CheckerFile != "/run/bench/checker" || got.Concurrency != 32 || got.Target != "http://127.0.0.1:8080" ||
+		fmt.Sprint(got.ClientRanges) != "[127.0.0.0/8 ::1/128]" {
 		t.Errorf("parseFlags = %+v", got)
+	}
+	// The old store flags are gone: the bench has no way into the store.
+	for _, old := range []string{"--data-dir", "--database", "--master-key-file"} {
+		if _, err := parseFlags([]string{old, "x", "--registry", "r.csv"}, io.Discard, func(k string) string { return env[k] }); err == nil {
+			t.Errorf("parseFlags accepted %s", old)
+		}
 	}
 	if want := []string{"refresh", "userinfo"}; fmt.Sprint(got.Scenarios) != fmt.Sprint(want) {
 		t.Errorf("scenarios = %q, want %q", got.Scenarios, want)
@@ -181,7 +193,8 @@ func TestReportPrintsPercentiles(t *testing.T) {
 func TestVerifyIDToken(t *testing.T) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	b := &bench{cfg: validConfig(), issuer: "http://127.0.0.1:8080"}
+	const benchClientID = "bench-client-id"
+	b := &bench{cfg: validConfig(), issuer: "http://127.0.0.1:8080", clientID: benchClientID}
 	b.jwks = &jwksCache{b: b, fetched: time.Now().Add(time.Hour), set: &jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
 		{Key: key.Public(), KeyID: "k1", Algorithm: "ES256", Use: "sig"},
 	}}}
@@ -309,12 +322,15 @@ const testCitizens = 256
 // to know of it.
 type server struct {
 	target, dataDir, database, keyFile, registry, face string
+	// maker and checker are the credential files of the two approvers
+	// bootstrapped with `dopaid admin create-user`.
+	maker, checker string
 }
 
 // benchConfig is a short run against s with a small pool.
 func (s server) benchConfig() Config {
 	cfg := validConfig()
-	cfg.Target, cfg.DataDir, cfg.Database, cfg.MasterKeyFile = s.target, s.dataDir, s.database, s.keyFile
+	cfg.Target, cfg.MakerFile, cfg.CheckerFile = s.target, s.maker, s.checker
 	// A pool for the rate two workers reach here in a short run: after
 	// enrolment each citizen has one unused step left in its first 30 s,
 	// and two workers sign in well over a hundred times a second.
@@ -372,13 +388,19 @@ func benchBackend(t *testing.T, bin, database string) {
 		t.Error("the report does not give the server's CPU time")
 	}
 
-	// A second run enrols the same citizens again (a new authenticator,
-	// consent kept), re-registers the client (a new secret) and mixes the
+	// A second run reuses the agency, permit and system the first set up
+	// through the admin API (the system's secret rotated), enrols the same
+	// citizens again (a new authenticator, consent kept) and mixes the
 	// scenarios; run reports success.
+	client := regexp.MustCompile(`, client (\S+),`)
+	first := client.FindStringSubmatch(out.String())
 	cfg.Mix = true
 	out.Reset()
 	if err := run(ctx, cfg, &out); err != nil {
 		t.Fatalf("second run: %v\n%s", err, out.String())
+	}
+	if second := client.FindStringSubmatch(out.String()); first == nil || second == nil || first[1] != second[1] {
+		t.Errorf("the runs used clients %q and %q, want the same system reused", first, second)
 	}
 }
 
@@ -511,11 +533,37 @@ func startServer(t *testing.T, ctx context.Context, bin, database string, n int,
 	if database != "" {
 		common = append(common, "--database", database)
 	}
-	env := append(os.Environ(), "DOPAID_DATABASE_URL=", "DOPAID_MASTER_KEY=", "DOPAID_MASTER_KEY_FILE=", "DOPAID_DEV=")
+	env := append(os.Environ(), "DOPAID_DATABASE_URL=", "DOPAID_MASTER_KEY=", "DOPAID_MASTER_KEY_FILE=", "DOPAID_DEV=", "DOPAID_ADMIN_PASSWORD=", "DOPAID_ADMIN_TOKEN=")
 	imp := exec.Command(bin, append(append([]string{"registry", "import"}, common...), s.registry)...)
 	imp.Env = env
 	if out, err := imp.CombinedOutput(); err != nil {
 		t.Fatalf("dopaid registry import: %v\n%s", err, out)
+	}
+	// The two first approvers, as the README bootstraps them: each file
+	// holds the password and what create-user prints.
+	creds := t.TempDir()
+	for _, who := range []string{"maker", "checker"} {
+		pw, err := keys.RandomToken(18)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cu := exec.Command(bin, append(append([]string{"admin", "create-user"}, common...), "--username", "bench-"+who, "--name", "bench "+who, "--role", "approver")...)
+		cu.Env, cu.Stdin = env, strings.NewReader(pw+"\n")
+		var stderr bytes.Buffer
+		cu.Stderr = &stderr
+		out, err := cu.Output()
+		if err != nil {
+			t.Fatalf("dopaid admin create-user: %v\n%s", err, stderr.String())
+		}
+		path := filepath.Join(creds, who)
+		if err := os.WriteFile(path, append([]byte("password: "+pw+"\n"), out...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if who == "maker" {
+			s.maker = path
+		} else {
+			s.checker = path
+		}
 	}
 
 	faceCtx, stopFace := context.WithCancel(ctx)
@@ -574,4 +622,187 @@ func startServer(t *testing.T, ctx context.Context, bin, database string, n int,
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestAdminCredentialFile: a credential file that lacks a line or holds
+// no TOTP secret is refused naming the file and what is missing, and
+// never with the password.
+func TestAdminCredentialFile(t *testing.T) {
+	dir := t.TempDir()
+	const pw = "correct horse battery staple"
+	const otpURL = "otpauth://totp/dopaid:bench-maker?issuer=dopaid&secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+	tests := []struct {
+		name, content, want string
+	}{
+		{"as create-user prints it", "password: " + pw + "\nadmin_id: x\nusername: bench-maker\nrole: approver\notpauth_url: " + otpURL + "\n", ""},
+		{"no password", "username: bench-maker\notpauth_url: " + otpURL + "\n", "no password line"},
+		{"no otpauth URL", "password: " + pw + "\nusername: bench-maker\n", "no otpauth_url line"},
+		{"not a TOTP URL", "password: " + pw + "\nusername: bench-maker\notpauth_url: https://example.com/\n", "not an otpauth://totp/ URL"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, fmt.Sprint(i))
+			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := readAdminCredential("--maker-file", path)
+			if tt.want == "" {
+				if err != nil || c.username != "bench-maker" || c.password != pw || c.totpSecret == "" {
+					t.Fatalf("readAdminCredential = %+v, %v", c, err)
+				}
+				if strings.Contains(c.String(), pw) {
+					t.Errorf("the credential prints its password: %s", c)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), path) || strings.Contains(err.Error(), pw) {
+				t.Fatalf("readAdminCredential = %v, want an error naming %s and %q, without the password", err, path, tt.want)
+			}
+		})
+	}
+	if _, err := readAdminCredential("--checker-file", filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "--checker-file") {
+		t.Errorf("a missing file: %v", err)
+	}
+}
+
+// TestBenchIsABlackBox: the bench links no store backend, and it runs —
+// as its own process — against a server whose data directory it cannot
+// read (as another user when the test runs as root), knowing only the
+// server's URL and two approvers' credentials. A wrong password in a
+// credential file stops it before any load with an error that names the
+// administrator and the file, never the password.
+func TestBenchIsABlackBox(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts the server")
+	}
+	deps, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, dep := range strings.Fields(string(deps)) {
+		for _, no := range []string{"github.com/dopaid/dopaid/storage/sqlite", "github.com/dopaid/dopaid/storage/postgres", "github.com/dopaid/dopaid/admin", "github.com/jackc/", "modernc.org/sqlite"} {
+			if strings.HasPrefix(dep, no) {
+				t.Errorf("the bench links %s: it must reach the server over HTTP only", dep)
+			}
+		}
+	}
+	if adminAPIPath != admin.APIPath {
+		t.Errorf("adminAPIPath %q, want the server's %q", adminAPIPath, admin.APIPath)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	s := startServer(t, ctx, buildServer(t), pgtest.Schema(t, 8), testCitizens)
+	benchBin := buildBench(t)
+
+	// A directory the bench's user can read, holding the binary's inputs.
+	shared, err := os.MkdirTemp("", "bench-blackbox-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shared) })
+	var cred *syscall.Credential
+	uid := os.Getuid()
+	if uid == 0 {
+		cred = &syscall.Credential{Uid: 65534, Gid: 65534}
+		uid = 65534
+	}
+	copyFile := func(from, name string, mode os.FileMode) string {
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		to := filepath.Join(shared, name)
+		if err := os.WriteFile(to, data, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(to, uid, -1); err != nil && os.Getuid() == 0 {
+			t.Fatal(err)
+		}
+		return to
+	}
+	for _, p := range []string{shared} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := copyFile(benchBin, "dopaid-bench", 0o755)
+	registry := copyFile(s.registry, "registry.csv", 0o644)
+	maker := copyFile(s.maker, "maker", 0o600)
+	checker := copyFile(s.checker, "checker", 0o600)
+	const wrongPassword = "not-the-checkers-password"
+	good, _ := os.ReadFile(checker)
+	var bad []string
+	for _, line := range strings.Split(string(good), "\n") {
+		if strings.HasPrefix(line, "password:") {
+			line = "password: " + wrongPassword
+		}
+		bad = append(bad, line)
+	}
+	badChecker := filepath.Join(shared, "bad-checker")
+	if err := os.WriteFile(badChecker, []byte(strings.Join(bad, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chown(badChecker, uid, -1)
+
+	// The server has read its master key: nobody reads its data directory
+	// from now on.
+	if err := os.Chmod(s.dataDir, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(s.dataDir, 0o700) })
+
+	runBench := func(checkerFile string) (string, error) {
+		cmd := exec.CommandContext(ctx, bin, "--target", s.target, "--maker-file", maker, "--checker-file", checkerFile,
+			"--registry", registry, "--citizens", fmt.Sprint(testCitizens), "--scenarios", "code,userinfo",
+			"--concurrency", "2", "--warmup", "0s", "--duration", "300ms")
+		cmd.Dir = shared
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+		if cred != nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if cred != nil {
+		// The bench's user indeed cannot read the data directory.
+		probe := exec.Command("cat", filepath.Join(s.dataDir, "master.key"))
+		probe.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		if out, err := probe.CombinedOutput(); err == nil {
+			t.Fatalf("the bench's user can read the master key: %s", out)
+		}
+	}
+
+	out, err := runBench(badChecker)
+	t.Logf("with a wrong password:\n%s", out)
+	if err == nil {
+		t.Fatalf("the bench ran with a wrong password:\n%s", out)
+	}
+	for _, want := range []string{`administrator "bench-checker"`, "refused the sign-in", "authentication_failed", badChecker} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the bench's error does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, wrongPassword) || strings.Contains(out, "proofing, enrolling") {
+		t.Errorf("the bench printed the password, or went on to load the server:\n%s", out)
+	}
+
+	out, err = runBench(checker)
+	t.Logf("output:\n%s", out)
+	if err != nil {
+		t.Fatalf("the bench failed without access to the store: %v", err)
+	}
+	if !strings.Contains(out, "errors: none") {
+		t.Error("the report does not say that every response verified")
+	}
+}
+
+// buildBench builds cmd/dopaid-bench into a temporary directory.
+func buildBench(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "dopaid-bench")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/dopaid-bench: %v\n%s", err, out)
+	}
+	return bin
 }

@@ -82,7 +82,7 @@ func (b *bench) authorize(ctx context.Context, browser *http.Client, timed func(
 	}
 	sum := sha256.Sum256([]byte(verifier))
 	q := url.Values{
-		"client_id":             {benchClientID},
+		"client_id":             {b.clientID},
 		"response_type":         {"code"},
 		"scope":                 {benchScope},
 		"purpose":               {benchPurpose},
@@ -311,7 +311,7 @@ func (w *worker) introspect(ctx context.Context) (time.Duration, error) {
 	switch {
 	case !r.Active:
 		return 0, fail(name, "active=false", "")
-	case r.ClientID != benchClientID:
+	case r.ClientID != b.clientID:
 		return 0, fail(name, "client_id mismatch", "got %q", r.ClientID)
 	case r.Sub == "" || r.Sub != w.tok.sub:
 		return 0, fail(name, "sub differs from the ID token's", "")
@@ -421,9 +421,9 @@ func (b *bench) verifyIDToken(ctx context.Context, name, raw, accessToken, nonce
 	switch {
 	case c.Issuer != b.issuer:
 		return "", fail(name, "id_token iss mismatch", "got %q", c.Issuer)
-	case !slices.Contains(c.Audience, benchClientID):
+	case !slices.Contains(c.Audience, b.clientID):
 		return "", fail(name, "id_token aud lacks the client", "")
-	case len(c.Audience) > 1 && c.AZP != benchClientID:
+	case len(c.Audience) > 1 && c.AZP != b.clientID:
 		return "", fail(name, "id_token azp mismatch", "")
 	case c.Subject == "":
 		return "", fail(name, "id_token no sub", "")

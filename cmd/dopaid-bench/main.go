@@ -13,13 +13,16 @@
 // Setup, untimed:
 //
 //   - The bench's confidential client, its agency and an approved permit
-//     (one purpose releasing the ial claim) are written into the server's
-//     store: the one thing the bench does not do over HTTP, since an
-//     approved permit needs two administrators' decisions. That is why the
-//     bench needs the store (--data-dir or --database) and the master key
-//     (which hashes the client secret). It registers or overwrites the
-//     client dopaid-bench with a fresh secret on each run, so two benches
-//     must not share a server.
+//     (one purpose releasing the ial claim) are set up through the
+//     administrators' JSON API (/admin/api/v1), as an agency's would be:
+//     two approvers sign in with password and TOTP code, read from
+//     --maker-file and --checker-file (lines "username: …", "password: …",
+//     "otpauth_url: otpauth://…": what `dopaid admin create-user` prints,
+//     plus the password); the maker records the agency and its application,
+//     the checker approves the permit and registers the system, and the API
+//     returns its client secret once. A later run finds them by name and
+//     rotates the system's secret, so two benches must not share a server.
+//     The bench never opens the server's store and needs no master key.
 //   - Citizens come from a registry extract the server has imported with
 //     `dopaid registry import` (--registry; `dopaid-bench --make-registry
 //     FILE` writes a synthetic one). The first --citizens living citizens of
@@ -47,17 +50,24 @@
 //	mkdir -p /tmp/bench-data && /tmp/dopaid keys generate-master > /tmp/bench-data/master.key
 //	/tmp/dopaid-bench --make-registry /tmp/bench-registry.csv --citizens 2000
 //	/tmp/dopaid registry import --data-dir /tmp/bench-data --master-key-file /tmp/bench-data/master.key /tmp/bench-registry.csv
+//	umask 077 && mkdir -p /tmp/bench-admins
+//	for who in maker checker; do
+//	  pw=$(head -c 18 /dev/urandom | base64)
+//	  { echo "password: $pw"
+//	    echo "$pw" | /tmp/dopaid admin create-user --data-dir /tmp/bench-data --master-key-file /tmp/bench-data/master.key \
+//	        --username bench-$who --name "bench $who" --role approver; } > /tmp/bench-admins/$who
+//	done
 //	taskset -c 0 /tmp/dopaid serve --data-dir /tmp/bench-data --master-key-file /tmp/bench-data/master.key \
 //	    --face-url http://127.0.0.1:8091/verify --log-level warn &
-//	taskset -c 1 /tmp/dopaid-bench --data-dir /tmp/bench-data --master-key-file /tmp/bench-data/master.key \
+//	taskset -c 1 /tmp/dopaid-bench --maker-file /tmp/bench-admins/maker --checker-file /tmp/bench-admins/checker \
 //	    --registry /tmp/bench-registry.csv --citizens 2000 --face-service 127.0.0.1:8091 \
 //	    --concurrency 8 --duration 10s
 //
-// PostgreSQL: the same with --database "$DB" on `registry import`, `serve`
-// and the bench (a schema of its own keeps the bench's rows apart, e.g.
-// ...?sslmode=disable&search_path=bench), and PostgreSQL itself pinned to
-// core 0 too (taskset -a -c -p 0 $(pgrep -o postgres), or start it under
-// taskset -c 0).
+// PostgreSQL: the same with --database "$DB" on `registry import`, `admin
+// create-user` and `serve` (a schema of its own keeps the bench's rows
+// apart, e.g. ...?sslmode=disable&search_path=bench), and PostgreSQL itself
+// pinned to core 0 too (taskset -a -c -p 0 $(pgrep -o postgres), or start
+// it under taskset -c 0). The bench's command is the same.
 //
 // The server's CPU time comes from /proc/<pid>/stat of --server-pid, or of
 // the process found listening on the target's port (Linux only).
@@ -86,9 +96,9 @@
 // accident.
 //
 // Like every command it is the only place that reads flags, files and the
-// environment. It may import keys (the master key, the client secret hash),
-// op and login (endpoint paths, the client cache lifetime), storage and its
-// two backends (to register its client), go-jose and pquerna/otp.
+// environment. It may import keys (random values), op and login (endpoint
+// paths, the client cache lifetime), go-jose and pquerna/otp; never a store
+// backend or the admin package (TestBenchIsABlackBox).
 package main
 
 import (
@@ -152,16 +162,15 @@ var allScenarios = []string{scenarioCode, scenarioRefresh, scenarioUserinfo, sce
 type Config struct {
 	// Target is the issuer URL of the running server.
 	Target string
-	// DataDir is the server's data directory: the SQLite file and, in dev
-	// mode, master.key.
-	DataDir string
-	// Database is the server's PostgreSQL URL; empty means SQLite in DataDir.
-	Database string
-	// MasterKey (DOPAID_MASTER_KEY) and MasterKeyFile name the server's
-	// master key; with neither, DataDir/master.key (dev mode) is read.
-	MasterKey     string
-	MasterKeyFile string
-	Concurrency   int
+	// MakerFile and CheckerFile hold the credentials of two approvers
+	// (username, password, otpauth_url): the maker records the bench's
+	// agency and application, the checker approves the permit and
+	// registers the bench's system, through the admin JSON API.
+	MakerFile, CheckerFile string
+	// ClientRanges are the network ranges the bench's system calls the
+	// token endpoint from (clause 10).
+	ClientRanges []string
+	Concurrency  int
 	// Duration is how long each scenario runs (all of them, with Mix),
 	// measured after Warmup.
 	Duration time.Duration
@@ -212,10 +221,9 @@ func parseFlags(args []string, stderr io.Writer, env func(string) string) (Confi
 		fs.StringVar(p, name, def, usage)
 	}
 	str(&c.Target, "target", "", "http://127.0.0.1:8080", "issuer URL of the running dopaid server")
-	str(&c.DataDir, "data-dir", "DOPAID_DATA_DIR", "./dopaid-data", "the server's data directory (SQLite file; master.key in dev mode)")
-	str(&c.Database, "database", "DOPAID_DATABASE_URL", "", "the server's postgres:// URL; empty uses the SQLite file in the data directory")
-	str(&c.MasterKeyFile, "master-key-file", "DOPAID_MASTER_KEY_FILE", "", "file holding the server's master key; default <data-dir>/master.key (dev mode)")
-	c.MasterKey = env("DOPAID_MASTER_KEY")
+	str(&c.MakerFile, "maker-file", "DOPAID_BENCH_MAKER_FILE", "", "credential file of the approver who records the bench's agency and application (lines username:, password:, otpauth_url:)")
+	str(&c.CheckerFile, "checker-file", "DOPAID_BENCH_CHECKER_FILE", "", "credential file of another approver, who approves the bench's permit and registers its system")
+	ranges := fs.String("client-ranges", strings.Join(loopbackRanges, ","), "comma-separated network ranges the bench calls the token endpoint from (its system's network_ranges)")
 	fs.IntVar(&c.Concurrency, "concurrency", 8, "concurrent workers per scenario")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long each scenario is measured, after its warm-up")
 	fs.DurationVar(&c.Warmup, "warmup", 5*time.Second, "how long each scenario runs, unmeasured (its errors count), before it is measured")
@@ -242,6 +250,12 @@ func parseFlags(args []string, stderr io.Writer, env func(string) string) (Confi
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c.ClientRanges = nil
+	for _, r := range strings.Split(*ranges, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			c.ClientRanges = append(c.ClientRanges, r)
+		}
 	}
 	for _, s := range strings.Split(*scenarios, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -273,14 +287,17 @@ func (c Config) Validate() error {
 	case !c.AllowRemote && !isLoopback(u.Hostname()):
 		add("--target %q is not a loopback address; pass --allow-remote to load another machine", c.Target)
 	}
-	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
-		add("--database must be a postgres:// or postgresql:// URL (leave it empty for the SQLite file in --data-dir)")
+	switch {
+	case c.MakerFile == "" || c.CheckerFile == "":
+		add("--maker-file and --checker-file must name the credential files of two approvers (see `dopaid admin create-user`)")
+	case c.MakerFile == c.CheckerFile:
+		add("--maker-file and --checker-file must be two approvers' files: the maker cannot approve")
 	}
-	if c.MasterKey != "" && c.MasterKeyFile != "" {
-		add("set either DOPAID_MASTER_KEY or --master-key-file, not both")
+	if len(c.ClientRanges) == 0 {
+		add("--client-ranges names no range")
 	}
-	if c.DataDir == "" && (c.Database == "" || (c.MasterKey == "" && c.MasterKeyFile == "")) {
-		add("--data-dir must not be empty (it holds the SQLite file, or master.key in dev mode)")
+	if u, err := url.Parse(c.Target); err == nil && c.AllowRemote && !isLoopback(u.Hostname()) && slices.Equal(c.ClientRanges, loopbackRanges) {
+		add("--client-ranges must name the ranges the bench calls a remote --target from (the default is loopback only)")
 	}
 	if c.Concurrency < 1 || c.Concurrency > 1024 {
 		add("--concurrency must be between 1 and 1024, not %d", c.Concurrency)
@@ -350,13 +367,9 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// storeName says which store the bench writes to, for the report.
-func (c Config) storeName() string {
-	if c.Database != "" {
-		return "postgres"
-	}
-	return "sqlite:" + c.sqlitePath()
-}
+// loopbackRanges are the bench system's default network ranges: this
+// machine.
+var loopbackRanges = []string{"127.0.0.0/8", "::1/128"}
 
 // makeRegistry writes a synthetic registry extract, refusing to overwrite a
 // file.
