@@ -106,7 +106,8 @@ func (s *Store) IntegrateLog(ctx context.Context, max int,
 	var n int
 	var fnErr error
 	// The round yields to requests: it rides at the end of the next group
-	// commit (groupcommit.go), one short write in their transaction.
+	// commit (groupcommit.go), one short write in their transaction, and
+	// commits alone only when no request comes (backgroundWait).
 	err := s.txBackground(ctx, func(tx *sql.Tx) error {
 		head, err := scanLogHead(tx.QueryRowContext(ctx, `SELECT `+logHeadColumns+` FROM audit_log_heads ORDER BY size DESC LIMIT 1`))
 		if errors.Is(err, sql.ErrNoRows) {

@@ -183,8 +183,140 @@ func TestGroupCommitBackground(t *testing.T) {
 	if fmt.Sprint(order) != "[request 1 request 2 background]" || len(txs) != 1 {
 		t.Errorf("ran %v in %d transactions, want both requests, then the background work, in one", order, len(txs))
 	}
-	// Alone, background work does not wait for a request to come.
+	// Alone, background work still runs, once its wait for a request
+	// (backgroundWait) is over.
 	if err := s.txBackground(ctx, run("alone")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGroupCommitBackgroundWaitsForRequests: with the writer idle,
+// background work (an integration round) does not lead a transaction of
+// its own at once, which under load would make the requests coming back
+// wait for a whole commit of its own several times a second: it rides in
+// the group of the next request to come, and only once its wait is over
+// (here: when the test says so) runs alone, so that an idle server still
+// integrates. The same holds for background work left over after a group
+// with no request queued behind it.
+func TestGroupCommitBackgroundWaitsForRequests(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "dopaid.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The test ends the waits itself.
+	waits := make(chan func(), 8)
+	s.group.mu.Lock()
+	s.group.after = func(_ time.Duration, f func()) { waits <- f }
+	s.group.mu.Unlock()
+
+	var mu sync.Mutex
+	var order []string
+	txs := map[*sql.Tx]int{}
+	ran := make(chan string, 8)
+	run := func(name string) func(*sql.Tx) error {
+		return func(tx *sql.Tx) error {
+			mu.Lock()
+			order = append(order, name)
+			txs[tx]++
+			mu.Unlock()
+			ran <- name
+			return nil
+		}
+	}
+	background := func(name string) chan error {
+		done := make(chan error, 1)
+		go func() { done <- s.txBackground(ctx, run(name)) }()
+		return done
+	}
+	waitStarted := func(what string) func() {
+		t.Helper()
+		select {
+		case name := <-ran:
+			t.Fatalf("%s: %q ran at once in a transaction of its own; want it to wait for a request's group", what, name)
+		case f := <-waits:
+			return f
+		}
+		return nil
+	}
+
+	// 1. Queued with the writer idle, the round waits; the next request
+	// leads a group and the round rides in it, after the request.
+	bg := background("round 1")
+	stale := waitStarted("round 1")
+	if err := s.tx(ctx, run("request 1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-bg; err != nil {
+		t.Fatal(err)
+	}
+	<-ran
+	<-ran
+	mu.Lock()
+	if fmt.Sprint(order) != "[request 1 round 1]" || len(txs) != 1 {
+		t.Errorf("ran %v in %d transactions, want the request, then the round, in one", order, len(txs))
+	}
+	mu.Unlock()
+	// Its wait, ending after the group took the round, leads nothing.
+	stale()
+	s.group.mu.Lock()
+	if s.group.active || len(s.group.background) != 0 {
+		t.Errorf("after a moot wait: active %v, %d background functions queued; want an idle writer", s.group.active, len(s.group.background))
+	}
+	s.group.mu.Unlock()
+
+	// 2. No request comes: once its wait is over, the round runs alone.
+	bg = background("round 2")
+	end := waitStarted("round 2")
+	end()
+	if err := <-bg; err != nil {
+		t.Fatal(err)
+	}
+	if name := <-ran; name != "round 2" {
+		t.Errorf("ran %q, want round 2", name)
+	}
+
+	// 3. Queued behind a group that has no request after it: the same.
+	release := make(chan struct{})
+	holding := make(chan struct{})
+	holder := make(chan error, 1)
+	go func() {
+		holder <- s.tx(ctx, func(tx *sql.Tx) error {
+			close(holding)
+			<-release
+			return nil
+		})
+	}()
+	<-holding
+	bg = background("round 3")
+	for {
+		s.group.mu.Lock()
+		b := len(s.group.background)
+		s.group.mu.Unlock()
+		if b == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if err := <-holder; err != nil {
+		t.Fatal(err)
+	}
+	end = waitStarted("round 3")
+	end()
+	if err := <-bg; err != nil {
+		t.Fatal(err)
+	}
+	if name := <-ran; name != "round 3" {
+		t.Errorf("ran %q, want round 3", name)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(txs) != 3 {
+		t.Errorf("%d transactions, want 3 (request 1 with round 1, round 2, round 3)", len(txs))
 	}
 }
