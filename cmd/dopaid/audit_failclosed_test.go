@@ -73,6 +73,15 @@ func (s failingAuditStore) SignIn(ctx context.Context, in storage.SignIn, now ti
 	return s.Store.SignIn(ctx, in, now, s.broken(rec))
 }
 
+func (s failingAuditStore) AttemptSignIn(ctx context.Context, att storage.SignInAttempt, now time.Time) error {
+	check := att.Check
+	att.Check = func(cs []storage.Throttle, spent []storage.OnceValue) (storage.SignIn, storage.Record, error) {
+		in, rec, err := check(cs, spent)
+		return in, s.broken(rec), err
+	}
+	return s.Store.AttemptSignIn(ctx, att, now)
+}
+
 func (s failingAuditStore) RotateRefreshToken(ctx context.Context, old string, a storage.AccessToken, r storage.RefreshToken, now time.Time, rec storage.Record) (storage.Grant, error) {
 	return s.Store.RotateRefreshToken(ctx, old, a, r, now, s.broken(rec))
 }
