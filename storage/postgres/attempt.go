@@ -85,13 +85,7 @@ func (s *Store) AttemptSignIn(ctx context.Context, a storage.SignInAttempt, now 
 				res := in.Result
 				// Division by zero when no row was completed: the request
 				// is missing, expired or done, and nothing commits.
-				b.Queue(`
-WITH u AS (
-	UPDATE auth_requests
-	SET subject = $3, auth_time = $4, amr = $5, acr = $6, ial = $7, session_id = $8, done = true
-	WHERE id = $1 AND expires_at > $2 AND NOT done
-	RETURNING 1
-)
+				b.Queue(completeAuthRequest+`
 SELECT 1 / (SELECT count(*)::int FROM u)`,
 					in.AuthRequestID, now, res.Subject, optTime(res.AuthTime), list(res.AMR), res.ACR, res.IAL, res.SessionID)
 			}
@@ -137,21 +131,6 @@ func queueLockThrottles(b *pgx.Batch, keys []string, now time.Time, read map[str
 			continue
 		}
 		read[k] = storage.Throttle{Key: k}
-		// The empty counter expires at now: it is over from the start.
-		b.Queue(`INSERT INTO throttles (key, failures, expires_at) VALUES ($1, 0, $2)
-			ON CONFLICT (key) DO NOTHING`, k, now)
-		b.Queue(`SELECT failures, window_start, locked_until, expires_at > $2 FROM throttles
-			WHERE key = $1 FOR UPDATE`, k, now).QueryRow(func(row pgx.Row) error {
-			var t storage.Throttle
-			var live bool
-			if err := row.Scan(&t.Failures, ts(&t.WindowStart), ts(&t.LockedUntil), &live); err != nil {
-				return err
-			}
-			if live {
-				t.Key = k
-				read[k] = t
-			}
-			return nil
-		})
+		queueLockThrottle(b, k, now, func(t storage.Throttle) { read[k] = t })
 	}
 }

@@ -84,18 +84,22 @@ func (s *Store) AuthRequest(ctx context.Context, id string, now time.Time) (stor
 	return r, nil
 }
 
+// completeAuthRequest is the statement's part that completes request $1 as
+// of $2 with the result $3–$8 (subject, auth_time, amr, acr, ial,
+// session_id), if it is live and not done: u has a row if it did.
+const completeAuthRequest = `WITH u AS (
+	UPDATE auth_requests
+	SET subject = $3, auth_time = $4, amr = $5, acr = $6, ial = $7, session_id = $8, done = true
+	WHERE id = $1 AND expires_at > $2 AND NOT done
+	RETURNING 1
+)`
+
 // CompleteAuthRequest records the sign-in result in one statement. The
 // conditional UPDATE decides races between replicas; the EXISTS beside it,
 // evaluated on the statement's snapshot, tells a request completed already
 // (ErrConflict) from one that is missing or expired (ErrNotFound).
 func (s *Store) CompleteAuthRequest(ctx context.Context, id string, res storage.AuthResult, now time.Time) error {
-	const q = `
-WITH u AS (
-	UPDATE auth_requests
-	SET subject = $3, auth_time = $4, amr = $5, acr = $6, ial = $7, session_id = $8, done = true
-	WHERE id = $1 AND expires_at > $2 AND NOT done
-	RETURNING 1
-)
+	const q = completeAuthRequest + `
 SELECT EXISTS (SELECT 1 FROM u),
        EXISTS (SELECT 1 FROM auth_requests WHERE id = $1 AND expires_at > $2)`
 	var updated, exists bool

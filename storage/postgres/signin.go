@@ -43,30 +43,13 @@ func (s *Store) SignIn(ctx context.Context, in storage.SignIn, now time.Time, re
 				if u.Update == nil {
 					continue
 				}
-				b.Queue(`INSERT INTO throttles (key, failures, expires_at) VALUES ($1, 0, $2)
-					ON CONFLICT (key) DO NOTHING`, u.Key, now)
-				b.Queue(`SELECT failures, window_start, locked_until, expires_at > $2 FROM throttles
-					WHERE key = $1 FOR UPDATE`, u.Key, now).QueryRow(func(row pgx.Row) error {
-					var t storage.Throttle
-					var live bool
-					if err := row.Scan(&t.Failures, ts(&t.WindowStart), ts(&t.LockedUntil), &live); err != nil {
-						return err
-					}
-					if live {
-						counters[i].Failures, counters[i].WindowStart, counters[i].LockedUntil = t.Failures, t.WindowStart, t.LockedUntil
-					}
-					return nil
+				queueLockThrottle(b, u.Key, now, func(t storage.Throttle) {
+					counters[i].Failures, counters[i].WindowStart, counters[i].LockedUntil = t.Failures, t.WindowStart, t.LockedUntil
 				})
 			}
 			if in.AuthRequestID != "" {
 				res := in.Result
-				b.Queue(`
-WITH u AS (
-	UPDATE auth_requests
-	SET subject = $3, auth_time = $4, amr = $5, acr = $6, ial = $7, session_id = $8, done = true
-	WHERE id = $1 AND expires_at > $2 AND NOT done
-	RETURNING 1
-)
+				b.Queue(completeAuthRequest+`
 SELECT EXISTS (SELECT 1 FROM u),
        EXISTS (SELECT 1 FROM auth_requests WHERE id = $1 AND expires_at > $2)`,
 					in.AuthRequestID, now, res.Subject, optTime(res.AuthTime), list(res.AMR), res.ACR, res.IAL, res.SessionID,

@@ -48,20 +48,8 @@ func (s *Store) RecordFailure(ctx context.Context, key string, now time.Time, fn
 	var out storage.Throttle
 	err := s.readModifyWrite(ctx,
 		func(b *pgx.Batch) {
-			// The empty counter expires at now: it is over from the start.
-			b.Queue(`INSERT INTO throttles (key, failures, expires_at) VALUES ($1, 0, $2)
-				ON CONFLICT (key) DO NOTHING`, key, now)
-			b.Queue(`SELECT failures, window_start, locked_until, expires_at > $2 FROM throttles
-				WHERE key = $1 FOR UPDATE`, key, now).QueryRow(func(row pgx.Row) error {
-				var t storage.Throttle
-				var live bool
-				if err := row.Scan(&t.Failures, ts(&t.WindowStart), ts(&t.LockedUntil), &live); err != nil {
-					return err
-				}
-				if live {
-					cur.Failures, cur.WindowStart, cur.LockedUntil = t.Failures, t.WindowStart, t.LockedUntil
-				}
-				return nil
+			queueLockThrottle(b, key, now, func(t storage.Throttle) {
+				cur.Failures, cur.WindowStart, cur.LockedUntil = t.Failures, t.WindowStart, t.LockedUntil
 			})
 		},
 		func(b *pgx.Batch) error {
@@ -88,4 +76,26 @@ func (s *Store) ClearThrottle(ctx context.Context, key string) error {
 		return wrap("clear throttle", err)
 	}
 	return nil
+}
+
+// queueLockThrottle queues the insertion of an empty counter for key if
+// there is none, and the locking read of its row (FOR UPDATE: attempts that
+// share the counter wait for each other); live gets the counter if it is
+// not over.
+func queueLockThrottle(b *pgx.Batch, key string, now time.Time, live func(storage.Throttle)) {
+	// The empty counter expires at now: it is over from the start.
+	b.Queue(`INSERT INTO throttles (key, failures, expires_at) VALUES ($1, 0, $2)
+		ON CONFLICT (key) DO NOTHING`, key, now)
+	b.Queue(`SELECT failures, window_start, locked_until, expires_at > $2 FROM throttles
+		WHERE key = $1 FOR UPDATE`, key, now).QueryRow(func(row pgx.Row) error {
+		t := storage.Throttle{Key: key}
+		var isLive bool
+		if err := row.Scan(&t.Failures, ts(&t.WindowStart), ts(&t.LockedUntil), &isLive); err != nil {
+			return err
+		}
+		if isLive {
+			live(t)
+		}
+		return nil
+	})
 }
