@@ -25,7 +25,7 @@ func (p *Provider) claims(ctx context.Context, subject string, names []string, g
 	if slices.Contains(names, "ial") && g.IAL != "" {
 		out["ial"] = g.IAL
 	}
-	c, err := p.store.Citizen(ctx, subject)
+	c, err := p.citizens.get(ctx, subject)
 	if err != nil {
 		if isNotFound(err) {
 			return out, nil

@@ -57,7 +57,7 @@ func (p *Provider) idTokenDerived(ctx context.Context, subject string, names []s
 	if !slices.ContainsFunc(names, storage.IsDerivedClaim) {
 		return out, nil
 	}
-	c, err := p.store.Citizen(ctx, subject)
+	c, err := p.citizens.get(ctx, subject)
 	if isNotFound(err) {
 		return out, nil
 	}

@@ -144,6 +144,10 @@ type Config struct {
 	// ConsentCacheTTL is how stale a cached consent may be when a notice of
 	// its change is lost (1 s; see ConsentChanged).
 	ConsentCacheTTL time.Duration
+	// CitizenCacheTTL is how stale a cached registry record (the claims'
+	// source) may be when a notice of its change is lost or the change
+	// was made by another process (1 s; see CitizenChanged).
+	CitizenCacheTTL time.Duration
 	// RevocationMaxAge is how stale the set of revoked grants and tokens
 	// that sealed access tokens are checked against may be (250 ms).
 	RevocationMaxAge time.Duration
@@ -195,6 +199,7 @@ func (c *Config) setDefaults() {
 	def(&c.PermitCacheTTL, 500*time.Millisecond)
 	def(&c.RevocationMaxAge, 250*time.Millisecond)
 	def(&c.ConsentCacheTTL, time.Second)
+	def(&c.CitizenCacheTTL, time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -251,8 +256,10 @@ type Provider struct {
 	store   Store
 	clients *clientCache
 	permits *permitCache
-	// consents caches the consents in force (consentcache.go).
-	consents *consentCache
+	// consents caches the consents in force, citizens the registry
+	// records claims are read from (citizencache.go).
+	consents *citizenCache[consentKey, storage.Consent]
+	citizens *citizenCache[string, storage.Citizen]
 	jwks     *jwksCache
 	// encJWKS caches the encryption keys that systems publish at their
 	// jwks_uri (encrypt.go).
@@ -284,6 +291,7 @@ func New(cfg Config) (*Provider, error) {
 		clients:    newClientCache(cfg.Store, cfg.ClientCacheTTL, cfg.Now),
 		permits:    &permitCache{store: cfg.Store, ttl: cfg.PermitCacheTTL, now: cfg.Now, entries: make(map[string]permitEntry)},
 		consents:   newConsentCache(cfg.Store, cfg.ConsentCacheTTL),
+		citizens:   newRegistryCache(cfg.Store, cfg.CitizenCacheTTL),
 		jwks:       newJWKSCache(cfg.HTTPClient, cfg.Now),
 		encJWKS:    newJWKSCache(cfg.HTTPClient, cfg.Now),
 		issuerPath: strings.TrimSuffix(u.Path, "/"),

@@ -23,7 +23,7 @@ func (p *Provider) releasable(ctx context.Context, pm storage.Permit, g storage.
 	if len(release.Asked(pm, g.Purpose, g.Scopes)) == 0 {
 		return nil, nil
 	}
-	con, err := p.consents.get(ctx, g.Subject, pm.ID, g.Purpose)
+	con, err := p.consents.get(ctx, consentKey{g.Subject, pm.ID, g.Purpose})
 	if isNotFound(err) {
 		return nil, nil
 	}

@@ -37,7 +37,7 @@ func (p *Provider) verifiedClaims(ctx context.Context, pm storage.Permit, g stor
 	if len(asked) == 0 {
 		return nil, nil, nil
 	}
-	con, err := p.consents.get(ctx, g.Subject, pm.ID, g.Purpose)
+	con, err := p.consents.get(ctx, consentKey{g.Subject, pm.ID, g.Purpose})
 	if isNotFound(err) {
 		return nil, nil, nil
 	}

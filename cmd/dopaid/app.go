@@ -138,7 +138,7 @@ func (m *Main) openStore(ctx context.Context, migrate bool) error {
 	if m.tracing != nil {
 		m.Store = withTracing(m.Store, m.tracing)
 	}
-	m.Store = revokingStore{Store: m.Store, changed: m.revocationsChanged, consentChanged: m.consentChanged}
+	m.Store = revokingStore{Store: m.Store, changed: m.revocationsChanged, consentChanged: m.consentChanged, citizenChanged: m.citizenChanged}
 	if migrate {
 		if err := s.Migrate(ctx); err != nil {
 			return fmt.Errorf("apply migrations: %w", err)
@@ -389,6 +389,12 @@ func (m *Main) Run(ctx context.Context) error {
 		go func() {
 			defer m.wg.Done()
 			_ = n.Listen(bg, consentChannel, m.Provider.ConsentChanged)
+		}()
+		// Registry records changed on another replica or by an import.
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			_ = n.Listen(bg, citizenChannel, m.Provider.CitizenChanged)
 		}()
 	}
 	m.Logger.Info("dopaid serving", "issuer", m.URL, "addr", ln.Addr().String(), "store", m.storeName())

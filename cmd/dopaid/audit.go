@@ -101,8 +101,17 @@ func (w *auditWaker) notifyLoop(ctx context.Context, n notifier, log *slog.Logge
 			return
 		case <-w.pending:
 		}
+		sent := time.Now()
 		if err := n.Notify(ctx, auditChannel, w.tag); err != nil && ctx.Err() == nil {
 			log.WarnContext(ctx, "audit log: notify other replicas", "err", err)
+		}
+		// Each NOTIFY is a transaction that PostgreSQL commits with a WAL
+		// flush; the other replicas' integrators cannot use more than one
+		// per their round's gap anyway.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(sent.Add(audit.DefaultMinGap))):
 		}
 	}
 }

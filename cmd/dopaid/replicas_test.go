@@ -178,6 +178,25 @@ func TestReplicasShareSignInKeysAndSuspension(t *testing.T) {
 	seed.secret(tok.AccessToken, tok.RefreshToken, tok.IDToken)
 	wantUserinfo(t, cl.at(0), tok.AccessToken, true)
 
+	// The registry record changes (a new family name) through the test's
+	// replica: every process answers the new name at userinfo (its cache
+	// dropped by NOTIFY, or expired).
+	rec, err := seed.Store.CitizenByPID(ctx, somchai.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.NameTH.Last, rec.ContentHash = "ใจงาม", "renamed"
+	if res, err := seed.Store.UpsertCitizens(ctx, []storage.Citizen{rec}); err != nil || res.Updated != 1 {
+		t.Fatalf("rename in the registry: %+v, %v", res, err)
+	}
+	for i := range cl.urls {
+		took := waitFor(t, fmt.Sprintf("replica %d answers the new family name", i), func() bool {
+			r := userinfo(t, cl.at(i), tok.AccessToken)
+			return r.status == http.StatusOK && r.json(t)["family_name"] == "ใจงาม"
+		})
+		t.Logf("replica %d answered the new family name after %v", i, took)
+	}
+
 	// Key rotation through the test's replica: every process publishes the
 	// new key (keys are read from the shared store; caches expire).
 	before := fetchJWKS(t, cl.at(0))

@@ -25,13 +25,32 @@ const revocationChannel = "dopaid_revocations"
 // internal ID), for the provider's consent cache.
 const consentChannel = "dopaid_consents"
 
+// citizenChannel is the PostgreSQL NOTIFY channel on which replicas, and a
+// registry import in a process of its own, announce that registry records
+// changed (payload: the citizen's internal ID, or "" for any), for the
+// provider's cache of the records claims are read from.
+const citizenChannel = "dopaid_citizens"
+
 // revokingStore is a storage.Store that calls changed after every call
 // that revoked, or may have revoked, a grant or an access token, and
-// consentChanged after every call that gave or withdrew a consent.
+// consentChanged after every call that gave or withdrew a consent, and
+// citizenChanged after every call that changed registry records.
 type revokingStore struct {
 	storage.Store
 	changed        func()
 	consentChanged func(citizenID string)
+	citizenChanged func(citizenID string)
+}
+
+func (s revokingStore) UpsertCitizens(ctx context.Context, cs []storage.Citizen) (storage.UpsertResult, error) {
+	res, err := s.Store.UpsertCitizens(ctx, cs)
+	// An updated record keeps its stored ID, which cs does not carry, so
+	// every cached record goes; created records have new IDs that no
+	// cache holds. After an error, what committed is unknown.
+	if res.Updated > 0 || err != nil {
+		s.citizenChanged("")
+	}
+	return res, err
 }
 
 func (s revokingStore) GiveConsent(ctx context.Context, c storage.Consent, rec storage.Record) error {
@@ -126,12 +145,28 @@ func (m *Main) consentChanged(citizenID string) {
 	if m.Provider != nil {
 		m.Provider.ConsentChanged(citizenID)
 	}
-	if m.notifier != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := m.notifier.Notify(ctx, consentChannel, citizenID); err != nil {
-			// The others' entries expire within ConsentCacheTTL anyway.
-			m.Logger.Error("notify consent change", "err", err)
-		}
+	// The others' entries expire within ConsentCacheTTL anyway.
+	m.notifyCitizen(consentChannel, citizenID)
+}
+
+// citizenChanged tells this replica's provider, if this process serves,
+// and every replica that registry records changed.
+func (m *Main) citizenChanged(citizenID string) {
+	if m.Provider != nil {
+		m.Provider.CitizenChanged(citizenID)
+	}
+	// The others' entries expire within CitizenCacheTTL anyway.
+	m.notifyCitizen(citizenChannel, citizenID)
+}
+
+// notifyCitizen sends a citizen's change on channel, on PostgreSQL.
+func (m *Main) notifyCitizen(channel, citizenID string) {
+	if m.notifier == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := m.notifier.Notify(ctx, channel, citizenID); err != nil {
+		m.Logger.Error("notify change", "channel", channel, "err", err)
 	}
 }

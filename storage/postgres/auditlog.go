@@ -124,8 +124,9 @@ const integrateLock = `SELECT pg_try_advisory_xact_lock(hashtextextended('dopaid
 
 // IntegrateLog gives up to max pending entries, in the order they were
 // written, the leaf indices after the newest head's size, and stores what fn
-// makes of them (new nodes and head), in one transaction of four round
-// trips (begin; lock and read; write; commit) whatever the batch size. If
+// makes of them (new nodes and head), in one transaction of five round
+// trips (begin; lock and read the head; read the pending entries; write;
+// commit) whatever the batch size. If
 // another transaction holds the integration right it returns ErrConflict
 // at once, having changed nothing.
 func (s *Store) IntegrateLog(ctx context.Context, max int,
@@ -168,32 +169,42 @@ func (s *Store) IntegrateLog(ctx context.Context, max int,
 	b.Queue(`SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint`).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&xmin)
 	})
-	// The pending entries: from the head's pending_txid up (migration 0023),
-	// without a leaf, in the order of their transactions (a writer's
-	// transaction begins after an earlier one's commit returned, so it has
-	// a higher txid), then of writing.
-	b.Queue(`SELECT e.seq, e.txid, `+logEntryCols+` FROM `+logEntryTables+`
-		WHERE e.txid >= coalesce((SELECT pending_txid FROM audit_log_heads ORDER BY size DESC LIMIT 1), 0)
-			AND l.seq IS NULL
-		ORDER BY e.txid, e.seq LIMIT $1`, max).
-		Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var seq, txid int64
-				e, err := scanLogEntry(rows, &seq, &txid)
-				if err != nil {
-					return err
-				}
-				seqs = append(seqs, seq)
-				txids = append(txids, txid)
-				pending = append(pending, e)
-			}
-			return rows.Err()
-		})
+	var from int64
+	b.Queue(`SELECT coalesce((SELECT pending_txid FROM audit_log_heads ORDER BY size DESC LIMIT 1), 0)`).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&from)
+	})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return 0, wrap("integrate log: read", err)
 	}
 	if !locked {
 		return 0, fmt.Errorf("postgres: integrate log: another transaction is integrating: %w", storage.ErrConflict)
+	}
+	// The pending entries: from the head's pending_txid up (migration 0023),
+	// without a leaf, in the order of their transactions (a writer's
+	// transaction begins after an earlier one's commit returned, so it has
+	// a higher txid), then of writing. pending_txid is a parameter, not a
+	// subquery: the planner estimates a bound it cannot see as a third of
+	// the table and scans all of it (16 ms a round at 90,000 entries,
+	// against 0.05 ms by the index on (txid, seq)).
+	rows, err := tx.Query(ctx, `SELECT e.seq, e.txid, `+logEntryCols+` FROM `+logEntryTables+`
+		WHERE e.txid >= $1 AND l.seq IS NULL
+		ORDER BY e.txid, e.seq LIMIT $2`, from, max)
+	if err != nil {
+		return 0, wrap("integrate log: read pending", err)
+	}
+	for rows.Next() {
+		var seq, txid int64
+		e, err := scanLogEntry(rows, &seq, &txid)
+		if err != nil {
+			rows.Close()
+			return 0, wrap("integrate log: read pending", err)
+		}
+		seqs = append(seqs, seq)
+		txids = append(txids, txid)
+		pending = append(pending, e)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, wrap("integrate log: read pending", err)
 	}
 	if len(pending) == 0 {
 		return 0, nil
