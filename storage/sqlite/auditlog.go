@@ -46,22 +46,33 @@ func scanLogEntry(row scanner) (storage.LogEntry, error) {
 
 // insertLogEntries inserts es, not yet integrated, in tx. An action's
 // transaction calls it so that the action and its entry commit together.
+// insertLogEntrySQL inserts one entry.
+const insertLogEntrySQL = `INSERT INTO audit_log_entries (id, at, type, actor, citizen_id, agency_id,
+	permit_id, client_id, purpose, claims, ial, outcome, detail)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 func insertLogEntries(ctx context.Context, tx *sql.Tx, es []storage.LogEntry) error {
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit_log_entries (id, at, type, actor, citizen_id, agency_id,
-		permit_id, client_id, purpose, claims, ial, outcome, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	stmt, err := tx.PrepareContext(ctx, insertLogEntrySQL)
 	if err != nil {
 		return wrap(err, "append log entries")
 	}
 	defer stmt.Close()
 	for _, e := range es {
-		if e.At.IsZero() {
-			return fmt.Errorf("sqlite: append log entry %q: no time", e.ID)
+		if err := execLogEntry(ctx, stmt, e); err != nil {
+			return err
 		}
-		if _, err := stmt.ExecContext(ctx, e.ID, e.At.UnixMilli(), e.Type, e.Actor, e.CitizenID, e.AgencyID,
-			e.PermitID, e.ClientID, e.Purpose, listArg(e.Claims), e.IAL, e.Outcome, e.Detail); err != nil {
-			return wrap(err, "append log entry %q", e.ID)
-		}
+	}
+	return nil
+}
+
+// execLogEntry runs stmt, insertLogEntrySQL in a transaction, for e.
+func execLogEntry(ctx context.Context, stmt *sql.Stmt, e storage.LogEntry) error {
+	if e.At.IsZero() {
+		return fmt.Errorf("sqlite: append log entry %q: no time", e.ID)
+	}
+	if _, err := stmt.ExecContext(ctx, e.ID, e.At.UnixMilli(), e.Type, e.Actor, e.CitizenID, e.AgencyID,
+		e.PermitID, e.ClientID, e.Purpose, listArg(e.Claims), e.IAL, e.Outcome, e.Detail); err != nil {
+		return wrap(err, "append log entry %q", e.ID)
 	}
 	return nil
 }

@@ -44,6 +44,8 @@ type Store struct {
 	group committer
 	// onLogAppend is called after a commit that wrote log entries.
 	onLogAppend atomic.Pointer[func()]
+	// stmts are the writer's statements of every group (groupcommit.go).
+	stmts writerStmts
 }
 
 // Open opens the database file at path, creating the file if it is missing.
@@ -100,6 +102,15 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.stmts.mu.Lock()
+	for _, st := range []*sql.Stmt{s.stmts.savepoint, s.stmts.release, s.stmts.rollbackTo, s.stmts.insertLog} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	s.stmts.ready.Store(false)
+	s.stmts.savepoint, s.stmts.release, s.stmts.rollbackTo, s.stmts.insertLog = nil, nil, nil, nil
+	s.stmts.mu.Unlock()
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
