@@ -153,6 +153,12 @@ func (s *Store) IntegrateLog(ctx context.Context, max int,
 	var pending []storage.LogEntry
 	b := &pgx.Batch{}
 	b.Queue(integrateLock).QueryRow(func(row pgx.Row) error { return row.Scan(&locked) })
+	// Every table the round reads or writes, locked (in the mode its reads
+	// take anyway) in one order before anything else, so that DDL on them
+	// (a migration, or a test's tampering), which locks them one by one,
+	// waits for the round or the round for it, never each for the other:
+	// the pending entries are read a round trip after the head.
+	b.Queue(`LOCK TABLE audit_log_entries, audit_log_leaves, audit_log_nodes, audit_log_heads IN ACCESS SHARE MODE`)
 	// In READ COMMITTED each statement sees what was committed before it
 	// began, so these see the previous integrator's commit: PostgreSQL
 	// releases its lock only after its commit is visible.
