@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,11 @@ type Store struct {
 	onLogAppend atomic.Pointer[func()]
 	// stmts are the writer's statements of every group (groupcommit.go).
 	stmts writerStmts
+	// ckpt is the checkpointer's connection (checkpointLoop).
+	ckpt      *sql.DB
+	stopCkpt  chan struct{}
+	ckptDone  chan struct{}
+	closeOnce sync.Once
 }
 
 // Open opens the database file at path, creating the file if it is missing.
@@ -59,7 +65,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// busy_timeout covers other processes and WAL checkpoints; within this
 	// process writers queue for the one write connection.
 	const common = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
-	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	// The writer does not checkpoint the WAL itself (wal_autocheckpoint
+	// 0): the checkpointer does (checkpointLoop).
+	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
@@ -81,12 +89,50 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	s := &Store{w: w, r: r}
+	c, err := sql.Open("sqlite", path+"?"+common)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	c.SetMaxOpenConns(1)
+	s := &Store{w: w, r: r, ckpt: c, stopCkpt: make(chan struct{}), ckptDone: make(chan struct{})}
+	go s.checkpointLoop()
 	if err := r.PingContext(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
 	return s, nil
+}
+
+// checkpointInterval is how often the checkpointer copies the WAL's
+// committed pages into the database file.
+const checkpointInterval = time.Second
+
+// checkpointLoop checkpoints the WAL every checkpointInterval until Close,
+// on a connection of its own. SQLite's default is for the connection that
+// commits to checkpoint once the WAL passes 1,000 pages, inside its COMMIT:
+// on the one writer that held every write of the process — each waiting
+// request — for as long as copying the pages into the database file and
+// its fsync took, which under load and with a large file was seconds
+// (cmd/dopaid-bench on SQLite: no answer at all for up to 8.6 s). A PASSIVE
+// checkpoint from another connection copies what no reader still needs
+// while the writer goes on committing to the WAL; what it cannot copy yet
+// it copies on a later round, and the writer starts the WAL over once all
+// of it was copied. A failed round is retried on the next: the data is
+// safe in the WAL meanwhile.
+func (s *Store) checkpointLoop() {
+	defer close(s.ckptDone)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopCkpt:
+			return
+		case <-t.C:
+		}
+		_, _ = s.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+	}
 }
 
 // Ping reports whether the database file can be reached.
@@ -102,6 +148,16 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() { err = s.close() })
+	return err
+}
+
+func (s *Store) close() error {
+	if s.stopCkpt != nil {
+		close(s.stopCkpt)
+		<-s.ckptDone
+	}
 	s.stmts.mu.Lock()
 	for _, st := range []*sql.Stmt{s.stmts.savepoint, s.stmts.release, s.stmts.rollbackTo, s.stmts.insertLog} {
 		if st != nil {
@@ -111,7 +167,11 @@ func (s *Store) Close() error {
 	s.stmts.ready.Store(false)
 	s.stmts.savepoint, s.stmts.release, s.stmts.rollbackTo, s.stmts.insertLog = nil, nil, nil, nil
 	s.stmts.mu.Unlock()
-	return errors.Join(s.r.Close(), s.w.Close())
+	var cerr error
+	if s.ckpt != nil {
+		cerr = s.ckpt.Close()
+	}
+	return errors.Join(s.r.Close(), cerr, s.w.Close())
 }
 
 //go:embed migrations/*.sql
