@@ -16,7 +16,9 @@ import (
 // while the Store stays open. A megabyte of committed entries reaches the
 // database file without any connection closing and without a request
 // waiting for it (SQLite's default would leave it in the WAL until 1,000
-// pages and then copy it inside a request's commit).
+// pages and then copy it inside a request's commit). Past a size the
+// checkpointer empties the WAL: under load readers always hold old frames
+// and the writer would never start it over.
 func TestCheckpointerCopiesTheWAL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dopaid.db")
 	s, err := sqlite.Open(t.Context(), path)
@@ -53,6 +55,15 @@ func TestCheckpointerCopiesTheWAL(t *testing.T) {
 	for size(path) < before+500_000 {
 		if time.Now().After(deadline) {
 			t.Fatalf("database file %d bytes (%d before the entries) long after the commit: the WAL was not checkpointed while the store was open", size(path), before)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Past the size limit the checkpointer empties the WAL.
+	old := sqlite.SetWALRestartFrames(100)
+	t.Cleanup(func() { sqlite.SetWALRestartFrames(old) })
+	for size(path+"-wal") > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("WAL still %d bytes long after it passed the limit", size(path+"-wal"))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -5,3 +5,7 @@ import "context"
 // MigrateTo applies the migrations up to version v only, so that a test
 // can build a database as an older dopaid left it.
 func (s *Store) MigrateTo(ctx context.Context, v int) error { return s.migrate(ctx, v) }
+
+// SetWALRestartFrames sets the WAL size, in pages, beyond which the
+// checkpointer empties the WAL, and returns the previous value.
+func SetWALRestartFrames(n int64) int64 { return walRestartFrames.Swap(n) }

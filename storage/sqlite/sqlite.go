@@ -131,9 +131,26 @@ func (s *Store) checkpointLoop() {
 			return
 		case <-t.C:
 		}
-		_, _ = s.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		var busy, frames, copied int64
+		if err := s.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+			continue
+		}
+		if frames > walRestartFrames.Load() {
+			// Under load some reader always reads from the WAL, and the
+			// writer never finds it all copied and free to start over: the
+			// WAL grew by gigabytes in minutes. TRUNCATE waits for the
+			// writer and for the readers of old frames (each a moment: the
+			// PASSIVE round copied nearly everything) and empties the file.
+			_, _ = s.ckpt.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		}
 	}
 }
+
+// walRestartFrames is the size of the WAL, in pages, beyond which the
+// checkpointer empties it (64 MiB of 4 KiB pages); a variable for tests.
+var walRestartFrames atomic.Int64
+
+func init() { walRestartFrames.Store(16384) }
 
 // Ping reports whether the database file can be reached.
 func (s *Store) Ping(ctx context.Context) error {
