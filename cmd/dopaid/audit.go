@@ -77,8 +77,10 @@ const auditChannel = "dopaid_audit"
 // writer's commit rather than in its transaction (PostgreSQL serializes the
 // commits of all transactions that notify, under one lock: that would be a
 // global lock again). NOTIFYs are coalesced: at most one in flight and one
-// pending, however many entries are written meanwhile. The integrators'
-// tick stays as the fallback for a lost notification.
+// pending, however many entries are written meanwhile, and one per
+// audit.DefaultMinGap (each is a transaction PostgreSQL commits with a WAL
+// flush). The integrators' tick stays as the fallback for a lost
+// notification.
 type auditWaker struct {
 	in      *audit.Integrator
 	tag     string
@@ -105,9 +107,8 @@ func (w *auditWaker) notifyLoop(ctx context.Context, n notifier, log *slog.Logge
 		if err := n.Notify(ctx, auditChannel, w.tag); err != nil && ctx.Err() == nil {
 			log.WarnContext(ctx, "audit log: notify other replicas", "err", err)
 		}
-		// Each NOTIFY is a transaction that PostgreSQL commits with a WAL
-		// flush; the other replicas' integrators cannot use more than one
-		// per their round's gap anyway.
+		// The other replicas' integrators cannot use more than one per
+		// their round's gap anyway.
 		select {
 		case <-ctx.Done():
 			return

@@ -89,7 +89,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	c, err := sql.Open("sqlite", path+"?"+common)
+	// The checkpointer waits a tenth of a second at most: a TRUNCATE
+	// checkpoint holds new writers back while it waits (for a long read,
+	// say an audit export), and one that cannot finish soon is better
+	// tried again a second later.
+	c, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(100)")
 	if err != nil {
 		w.Close()
 		r.Close()
@@ -118,9 +122,10 @@ const checkpointInterval = time.Second
 // (cmd/dopaid-bench on SQLite: no answer at all for up to 8.6 s). A PASSIVE
 // checkpoint from another connection copies what no reader still needs
 // while the writer goes on committing to the WAL; what it cannot copy yet
-// it copies on a later round, and the writer starts the WAL over once all
-// of it was copied. A failed round is retried on the next: the data is
-// safe in the WAL meanwhile.
+// it copies on a later round. The writer would start the WAL over once all
+// of it was copied and no reader used it, which under load never happens:
+// past walRestartFrames a TRUNCATE checkpoint empties it. A failed round is
+// retried on the next: the data is safe in the WAL meanwhile.
 func (s *Store) checkpointLoop() {
 	defer close(s.ckptDone)
 	t := time.NewTicker(checkpointInterval)
