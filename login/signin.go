@@ -65,8 +65,13 @@ func (h *Handler) loadRequest(w http.ResponseWriter, r *http.Request, id string)
 		return ar, storage.Client{}, false
 	}
 	c, err := h.cfg.Store.Client(ctx, ar.ClientID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		// The database, not the request: the browser may try again.
+		h.internal(w, r, "load client", err)
+		return ar, storage.Client{}, false
+	}
 	if err != nil {
-		h.log.ErrorContext(ctx, "login: load client", "err", err)
+		h.log.WarnContext(ctx, "login: the request's client is gone", "client_id", ar.ClientID)
 		h.fail(w, r, http.StatusBadRequest, "expired")
 		return ar, storage.Client{}, false
 	}
