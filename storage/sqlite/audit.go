@@ -19,14 +19,7 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.
 	if err != nil {
 		return storage.AuditEntry{}, err
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		// The statement prepared on the writer, if it is (writerStmts).
-		st := s.stmts.entryInsert()
-		if st == nil {
-			return insertLogEntries(ctx, tx, []storage.LogEntry{le})
-		}
-		return execLogEntry(ctx, tx.StmtContext(ctx, st), le)
-	})
+	err = s.tx(ctx, func(tx *sql.Tx) error { return insertLogEntries(ctx, tx, []storage.LogEntry{le}) })
 	if err != nil {
 		return storage.AuditEntry{}, err
 	}

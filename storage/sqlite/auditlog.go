@@ -52,25 +52,20 @@ const insertLogEntrySQL = `INSERT INTO audit_log_entries (id, at, type, actor, c
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 func insertLogEntries(ctx context.Context, tx *sql.Tx, es []storage.LogEntry) error {
-	stmt, err := tx.PrepareContext(ctx, insertLogEntrySQL)
-	if err != nil {
-		return wrap(err, "append log entries")
-	}
-	defer stmt.Close()
 	for _, e := range es {
-		if err := execLogEntry(ctx, stmt, e); err != nil {
+		if err := insertLogEntry(ctx, tx, e); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// execLogEntry runs stmt, insertLogEntrySQL in a transaction, for e.
-func execLogEntry(ctx context.Context, stmt *sql.Stmt, e storage.LogEntry) error {
+// insertLogEntry inserts e, not yet integrated, in tx.
+func insertLogEntry(ctx context.Context, tx *sql.Tx, e storage.LogEntry) error {
 	if e.At.IsZero() {
 		return fmt.Errorf("sqlite: append log entry %q: no time", e.ID)
 	}
-	if _, err := stmt.ExecContext(ctx, e.ID, e.At.UnixMilli(), e.Type, e.Actor, e.CitizenID, e.AgencyID,
+	if _, err := tx.ExecContext(ctx, insertLogEntrySQL, e.ID, e.At.UnixMilli(), e.Type, e.Actor, e.CitizenID, e.AgencyID,
 		e.PermitID, e.ClientID, e.Purpose, listArg(e.Claims), e.IAL, e.Outcome, e.Detail); err != nil {
 		return wrap(err, "append log entry %q", e.ID)
 	}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -200,7 +199,6 @@ func (s *Store) commitGroup(group []*txRequest) []error {
 	// The group's transaction outlives any one caller's context: a caller
 	// that gives up must not roll back the others' work.
 	ctx := context.WithoutCancel(group[0].ctx)
-	st := s.stmts.prepare(ctx, s.w)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return failAll(fmt.Errorf("sqlite: begin: %w", err))
@@ -221,7 +219,7 @@ func (s *Store) commitGroup(group []*txRequest) []error {
 				errs[i] = err
 				continue
 			}
-			if err := st.exec(ctx, tx, st.savepoint, "SAVEPOINT grouped"); err != nil {
+			if err := exec(ctx, tx, "SAVEPOINT grouped"); err != nil {
 				_ = tx.Rollback()
 				return failAll(fmt.Errorf("sqlite: savepoint: %w", err))
 			}
@@ -229,12 +227,12 @@ func (s *Store) commitGroup(group []*txRequest) []error {
 				errs[i] = err
 				// Undo this function's writes alone. If even that fails,
 				// the transaction is lost: nobody's writes are kept.
-				if rerr := st.exec(ctx, tx, st.rollbackTo, "ROLLBACK TO grouped"); rerr != nil {
+				if rerr := exec(ctx, tx, "ROLLBACK TO grouped"); rerr != nil {
 					_ = tx.Rollback()
 					return failAll(fmt.Errorf("sqlite: rollback to savepoint: %w", rerr))
 				}
 			}
-			if err := st.exec(ctx, tx, st.release, "RELEASE grouped"); err != nil {
+			if err := exec(ctx, tx, "RELEASE grouped"); err != nil {
 				_ = tx.Rollback()
 				return failAll(fmt.Errorf("sqlite: release savepoint: %w", err))
 			}
@@ -246,63 +244,8 @@ func (s *Store) commitGroup(group []*txRequest) []error {
 	return errs
 }
 
-// writerStmts are the statements of every group (its savepoints) and of
-// the releases that write their audit entry alone (userinfo,
-// introspection), prepared once on the one writer connection rather than
-// at every use: preparing the entry's INSERT cost more than running it
-// (cmd/dopaid-bench, userinfo on SQLite: 8 % of the server's CPU went to
-// preparing statements).
-type writerStmts struct {
-	mu                                        sync.Mutex  // serializes preparing
-	ready                                     atomic.Bool // set once the statements are
-	savepoint, release, rollbackTo, insertLog *sql.Stmt
-}
-
-// prepare prepares the statements on w, once, and returns them; it is
-// called before a group's transaction begins, when the connection is free.
-// Until the schema exists (before Migrate) the entry's INSERT cannot be
-// prepared: then the returned set is empty and every statement is run as
-// text, as before.
-func (ws *writerStmts) prepare(ctx context.Context, w *sql.DB) *writerStmts {
-	if ws.ready.Load() {
-		return ws
-	}
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	if ws.ready.Load() {
-		return ws
-	}
-	var got []*sql.Stmt
-	for _, q := range []string{"SAVEPOINT grouped", "RELEASE grouped", "ROLLBACK TO grouped", insertLogEntrySQL} {
-		st, err := w.PrepareContext(ctx, q)
-		if err != nil {
-			for _, st := range got {
-				st.Close()
-			}
-			return &writerStmts{}
-		}
-		got = append(got, st)
-	}
-	ws.savepoint, ws.release, ws.rollbackTo, ws.insertLog = got[0], got[1], got[2], got[3]
-	ws.ready.Store(true)
-	return ws
-}
-
-// entryInsert is the prepared insertLogEntrySQL, or nil.
-func (ws *writerStmts) entryInsert() *sql.Stmt {
-	if ws.ready.Load() {
-		return ws.insertLog
-	}
-	return nil
-}
-
-// exec runs st, or query as text if st was not prepared, in tx.
-func (ws *writerStmts) exec(ctx context.Context, tx *sql.Tx, st *sql.Stmt, query string, args ...any) error {
-	var err error
-	if st != nil {
-		_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
-	} else {
-		_, err = tx.ExecContext(ctx, query, args...)
-	}
+// exec runs query in tx.
+func exec(ctx context.Context, tx *sql.Tx, query string) error {
+	_, err := tx.ExecContext(ctx, query)
 	return err
 }

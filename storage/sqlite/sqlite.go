@@ -45,8 +45,6 @@ type Store struct {
 	group committer
 	// onLogAppend is called after a commit that wrote log entries.
 	onLogAppend atomic.Pointer[func()]
-	// stmts are the writer's statements of every group (groupcommit.go).
-	stmts writerStmts
 	// ckpt is the checkpointer's connection (checkpointLoop).
 	ckpt      *sql.DB
 	stopCkpt  chan struct{}
@@ -67,7 +65,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	const common = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
 	// The writer does not checkpoint the WAL itself (wal_autocheckpoint
 	// 0): the checkpointer does (checkpointLoop).
-	w, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
+	w, err := openDB(path + "?" + common + "&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
@@ -81,7 +79,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", path+"?"+common+"&_query_only=1")
+	r, err := openDB(path + "?" + common + "&_query_only=1")
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
@@ -93,7 +91,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// checkpoint holds new writers back while it waits (for a long read,
 	// say an audit export), and one that cannot finish soon is better
 	// tried again a second later.
-	c, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(100)")
+	c, err := openDB(path + "?_pragma=busy_timeout(100)")
 	if err != nil {
 		w.Close()
 		r.Close()
@@ -180,15 +178,6 @@ func (s *Store) close() error {
 		close(s.stopCkpt)
 		<-s.ckptDone
 	}
-	s.stmts.mu.Lock()
-	for _, st := range []*sql.Stmt{s.stmts.savepoint, s.stmts.release, s.stmts.rollbackTo, s.stmts.insertLog} {
-		if st != nil {
-			st.Close()
-		}
-	}
-	s.stmts.ready.Store(false)
-	s.stmts.savepoint, s.stmts.release, s.stmts.rollbackTo, s.stmts.insertLog = nil, nil, nil, nil
-	s.stmts.mu.Unlock()
 	var cerr error
 	if s.ckpt != nil {
 		cerr = s.ckpt.Close()
