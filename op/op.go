@@ -322,6 +322,15 @@ func (p *Provider) CallbackURL(_ context.Context, authRequestID string) string {
 	return p.cfg.Issuer + PathCallback + "?id=" + url.QueryEscape(authRequestID)
 }
 
+// Client returns a client through the provider's cache: at most
+// ClientCacheTTL stale, dropped at once by InvalidateClient and
+// InvalidatePermit (which other replicas' NOTIFY triggers). The login pages
+// read the request's client through it (cmd wires that), as the provider's
+// endpoints do.
+func (p *Provider) Client(ctx context.Context, id string) (storage.Client, error) {
+	return p.clients.get(ctx, id)
+}
+
 // InvalidateClient drops a client from the in-process cache (after a local
 // change; other replicas see it within ClientCacheTTL).
 func (p *Provider) InvalidateClient(id string) { p.clients.invalidate(id) }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/dopaid/dopaid/login"
 	"github.com/dopaid/dopaid/op"
+	"github.com/dopaid/dopaid/storage"
 )
 
 // Purposes of the keys derived from the master key. Changing one makes
@@ -31,7 +33,7 @@ const (
 // in which case proofing stops at the registry match and kiosk results).
 func (m *Main) newLogin() (*login.Handler, error) {
 	cfg := login.Config{
-		Store:       m.Store,
+		Store:       providerClients{Store: m.Store, provider: m.Provider},
 		Callback:    m.Provider.CallbackURL,
 		Envelope:    m.Envelope,
 		LaserMACKey: m.Envelope.DeriveKey(purposeLaserMAC),
@@ -124,4 +126,17 @@ func (m *Main) liveRegistry() (*login.HTTPRegistry, error) {
 		Logger:           m.Logger,
 		Now:              m.Now,
 	}, nil
+}
+
+// providerClients is the store the login pages use: the request's client
+// (read by the sign-in page, its post and the consent page, three times a
+// code flow) comes from the provider's client cache rather than the
+// database, kept current as the provider's is.
+type providerClients struct {
+	storage.Store
+	provider *op.Provider
+}
+
+func (s providerClients) Client(ctx context.Context, id string) (storage.Client, error) {
+	return s.provider.Client(ctx, id)
 }

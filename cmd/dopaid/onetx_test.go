@@ -28,6 +28,25 @@ type writeCounter struct {
 	storage.Store
 	mu    sync.Mutex
 	calls []string
+	// clientReads counts reads of a client from the store: the pages and
+	// endpoints read clients through the provider's cache.
+	clientReads int
+}
+
+func (s *writeCounter) Client(ctx context.Context, id string) (storage.Client, error) {
+	s.mu.Lock()
+	s.clientReads++
+	s.mu.Unlock()
+	return s.Store.Client(ctx, id)
+}
+
+// takeClientReads returns the client reads counted since the last take.
+func (s *writeCounter) takeClientReads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.clientReads
+	s.clientReads = 0
+	return n
 }
 
 func (s *writeCounter) count(m string) {
@@ -210,6 +229,7 @@ func TestOneWriteTransactionPerRequest(t *testing.T) {
 			b := newBrowser(t) // a new device: no sign-on session, ID number + code
 			u, verifier := c.authorizeURL(t, ts, func(q url.Values) { q.Set("scope", "openid profile offline_access") })
 			wc.take()
+			wc.takeClientReads()
 			id := b.toLogin(ts, u)
 			note("GET authorize")
 			p := b.page(http.MethodGet, ts.URL+login.URL(id), nil, "")
@@ -253,6 +273,12 @@ func TestOneWriteTransactionPerRequest(t *testing.T) {
 				t.Fatalf("run %d: refresh status %d", run, r.status)
 			}
 			note("POST token (refresh)")
+			// The client did not change: one read fills the cache for the
+			// whole flow (the clock moved 30 s since the last), however
+			// many pages and endpoints look at it.
+			if n := wc.takeClientReads(); n > 1 {
+				t.Errorf("run %d: the flow read the client from the store %d times, want at most 1 (the cache)", run, n)
+			}
 		}
 		reqs := make([]string, 0, len(counts))
 		for r := range counts {
