@@ -7,8 +7,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/dopaid/dopaid/login"
+	"github.com/dopaid/dopaid/op"
 	"github.com/dopaid/dopaid/storage"
 )
 
@@ -35,7 +37,9 @@ func (s clientOutage) Client(ctx context.Context, id string) (storage.Client, er
 func TestLoginPageDuringAnOutage(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, database string) {
 		down := &atomic.Bool{}
+		clk := &testClock{t: time.Now()}
 		ts := boot(t, database, func(m *Main) {
+			m.Now = clk.now
 			m.wrapStore = func(s storage.Store) storage.Store { return clientOutage{Store: s, down: down} }
 		})
 		pm := permitFor(t, ts, "agency-outage", namesOnly)
@@ -44,6 +48,10 @@ func TestLoginPageDuringAnOutage(t *testing.T) {
 		b := newBrowser(t)
 		id := b.toLogin(ts, u)
 
+		// The client is read through the provider's cache, which the
+		// authorization request just filled: the outage meets the page once
+		// that entry is stale.
+		clk.add(op.DefaultClientCacheTTL + time.Second)
 		down.Store(true)
 		p := b.page(http.MethodGet, ts.URL+login.URL(id), nil, "")
 		if p.status != http.StatusInternalServerError {
