@@ -191,10 +191,17 @@ func (s *Store) IntegrateLog(ctx context.Context, max int,
 	// a higher txid), then of writing. pending_txid is a parameter, not a
 	// subquery: the planner estimates a bound it cannot see as a third of
 	// the table and scans all of it (16 ms a round at 90,000 entries,
-	// against 0.05 ms by the index on (txid, seq)).
+	// against 0.05 ms by the index on (txid, seq)). For the same reason it
+	// is planned with its values each round (QueryExecModeExec: an unnamed
+	// statement), never from a prepared statement's generic plan: pgx
+	// prepares and caches statements, and after five runs PostgreSQL may
+	// keep a plan built for any bound — one that gathered two parallel
+	// workers each round (6 ms, against 0.6) or scanned the table (41 ms a
+	// round at 200,000 entries, measured under cmd/dopaid-bench's userinfo
+	// load: 40 % of PostgreSQL's time).
 	rows, err := tx.Query(ctx, `SELECT e.seq, e.txid, `+logEntryCols+` FROM `+logEntryTables+`
 		WHERE e.txid >= $1 AND l.seq IS NULL
-		ORDER BY e.txid, e.seq LIMIT $2`, from, max)
+		ORDER BY e.txid, e.seq LIMIT $2`, pgx.QueryExecModeExec, from, max)
 	if err != nil {
 		return 0, wrap("integrate log: read pending", err)
 	}
