@@ -19,8 +19,7 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.
 	if err != nil {
 		return storage.AuditEntry{}, err
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error { return insertLogEntries(ctx, tx, []storage.LogEntry{le}) })
-	if err != nil {
+	if err := s.tx(ctx, func(tx *sql.Tx) error { return insertLogEntries(ctx, tx, []storage.LogEntry{le}) }); err != nil {
 		return storage.AuditEntry{}, err
 	}
 	s.logAppended()

@@ -46,28 +46,19 @@ func scanLogEntry(row scanner) (storage.LogEntry, error) {
 
 // insertLogEntries inserts es, not yet integrated, in tx. An action's
 // transaction calls it so that the action and its entry commit together.
-// insertLogEntrySQL inserts one entry.
-const insertLogEntrySQL = `INSERT INTO audit_log_entries (id, at, type, actor, citizen_id, agency_id,
-	permit_id, client_id, purpose, claims, ial, outcome, detail)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-
+// The statement is prepared once per connection (stmtcache.go).
 func insertLogEntries(ctx context.Context, tx *sql.Tx, es []storage.LogEntry) error {
 	for _, e := range es {
-		if err := insertLogEntry(ctx, tx, e); err != nil {
-			return err
+		if e.At.IsZero() {
+			return fmt.Errorf("sqlite: append log entry %q: no time", e.ID)
 		}
-	}
-	return nil
-}
-
-// insertLogEntry inserts e, not yet integrated, in tx.
-func insertLogEntry(ctx context.Context, tx *sql.Tx, e storage.LogEntry) error {
-	if e.At.IsZero() {
-		return fmt.Errorf("sqlite: append log entry %q: no time", e.ID)
-	}
-	if _, err := tx.ExecContext(ctx, insertLogEntrySQL, e.ID, e.At.UnixMilli(), e.Type, e.Actor, e.CitizenID, e.AgencyID,
-		e.PermitID, e.ClientID, e.Purpose, listArg(e.Claims), e.IAL, e.Outcome, e.Detail); err != nil {
-		return wrap(err, "append log entry %q", e.ID)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log_entries (id, at, type, actor, citizen_id, agency_id,
+			permit_id, client_id, purpose, claims, ial, outcome, detail)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			e.ID, e.At.UnixMilli(), e.Type, e.Actor, e.CitizenID, e.AgencyID,
+			e.PermitID, e.ClientID, e.Purpose, listArg(e.Claims), e.IAL, e.Outcome, e.Detail); err != nil {
+			return wrap(err, "append log entry %q", e.ID)
+		}
 	}
 	return nil
 }
