@@ -353,7 +353,7 @@ func (s *Store) RedactLogEntries(ctx context.Context, before time.Time, max int)
 // CreateLogKey stores the log key of an origin; ErrAlreadyExists if the
 // origin has one.
 func (s *Store) CreateLogKey(ctx context.Context, k storage.LogKey) error {
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO audit_log_keys (origin, public_key, private_key, created_at)
+	if _, err := s.execWrite(ctx, `INSERT INTO audit_log_keys (origin, public_key, private_key, created_at)
 		VALUES (?, ?, ?, ?)`, k.Origin, k.PublicKey, k.PrivateKey, k.CreatedAt.UnixMilli()); err != nil {
 		return wrap(err, "create log key %q", k.Origin)
 	}

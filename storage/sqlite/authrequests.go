@@ -28,7 +28,7 @@ func scanAuthRequest(row scanner) (storage.AuthRequest, error) {
 
 // CreateAuthRequest stores a new request.
 func (s *Store) CreateAuthRequest(ctx context.Context, r storage.AuthRequest) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
+	_, err := s.execWrite(ctx, `INSERT INTO auth_requests (`+authRequestColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.ClientID, r.RedirectURI, listArg(r.Scopes), r.State, r.Nonce, r.ResponseType,
 		r.ResponseMode, r.CodeChallenge, r.CodeChallengeMethod, listArg(r.Prompt), durationArg(r.MaxAge), r.LoginHint,
@@ -164,7 +164,7 @@ func consumeAuthCode(ctx context.Context, tx *sql.Tx, codeHash, clientID string,
 
 // DeleteAuthRequest removes a request.
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM auth_requests WHERE id = ?`, id); err != nil {
+	if _, err := s.execWrite(ctx, `DELETE FROM auth_requests WHERE id = ?`, id); err != nil {
 		return wrap(err, "delete auth request %q", id)
 	}
 	return nil

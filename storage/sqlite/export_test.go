@@ -7,5 +7,10 @@ import "context"
 func (s *Store) MigrateTo(ctx context.Context, v int) error { return s.migrate(ctx, v) }
 
 // SetWALRestartFrames sets the WAL size, in pages, beyond which the
-// checkpointer empties the WAL, and returns the previous value.
+// checkpointer has the writer start the WAL over, and returns the previous
+// value.
 func SetWALRestartFrames(n int64) int64 { return walRestartFrames.Swap(n) }
+
+// SetWALTruncateFrames sets the WAL size, in pages, beyond which the
+// checkpointer empties the WAL, and returns the previous value.
+func SetWALTruncateFrames(n int64) int64 { return walTruncateFrames.Swap(n) }

@@ -36,7 +36,7 @@ func (s *Store) CreateFlow(ctx context.Context, f storage.Flow) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: create flow: %w", err)
 	}
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO flows (`+flowColumns+`)
+	if _, err := s.execWrite(ctx, `INSERT INTO flows (`+flowColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...); err != nil {
 		return wrap(err, "create flow")
 	}
@@ -100,7 +100,7 @@ func (s *Store) UpdateFlow(ctx context.Context, id string, now time.Time, fn fun
 
 // DeleteFlow removes a flow; a missing one is not an error.
 func (s *Store) DeleteFlow(ctx context.Context, id string) error {
-	if _, err := s.w.ExecContext(ctx, `DELETE FROM flows WHERE id = ?`, id); err != nil {
+	if _, err := s.execWrite(ctx, `DELETE FROM flows WHERE id = ?`, id); err != nil {
 		return wrap(err, "delete flow")
 	}
 	return nil

@@ -268,3 +268,15 @@ func exec(ctx context.Context, tx *sql.Tx, query string) error {
 	_, err := tx.ExecContext(ctx, query)
 	return err
 }
+
+// execWrite runs one write statement as a transaction of its own through
+// tx: in the next group, and answered after the group's commit.
+func (s *Store) execWrite(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		res, err = tx.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}

@@ -13,7 +13,7 @@ import (
 // CreateSigningKey stores a key; the table's primary key and its unique
 // (algorithm, generation) pair make a second replica's rotation fail.
 func (s *Store) CreateSigningKey(ctx context.Context, k storage.SigningKey) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO signing_keys (id, algorithm, generation, private_key,
+	_, err := s.execWrite(ctx, `INSERT INTO signing_keys (id, algorithm, generation, private_key,
 		public_key, created_at, activates_at, retires_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.Algorithm, k.Generation, k.PrivateKey,
 		k.PublicKey, msArg(k.CreatedAt), msArg(k.ActivatesAt), msArg(k.RetiresAt), msArg(k.ExpiresAt))

@@ -162,7 +162,7 @@ func scanPermit(row scanner) (storage.Permit, error) {
 // its Number is taken. An empty Number is stored as NULL, which no other
 // row's number equals.
 func (s *Store) CreatePermit(ctx context.Context, p storage.Permit) error {
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO permits (`+permitColumns+`)
+	if _, err := s.execWrite(ctx, `INSERT INTO permits (`+permitColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, permitArgs(p)...); err != nil {
 		return wrap(err, "create permit %q", p.ID)
 	}

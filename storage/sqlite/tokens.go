@@ -216,7 +216,7 @@ func (s *Store) RefreshToken(ctx context.Context, id string, now time.Time) (sto
 
 // RevokeAccessToken revokes one access token.
 func (s *Store) RevokeAccessToken(ctx context.Context, id string, now time.Time) error {
-	if _, err := s.w.ExecContext(ctx, `UPDATE access_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
+	if _, err := s.execWrite(ctx, `UPDATE access_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
 		now.UnixMilli(), id); err != nil {
 		return wrap(err, "revoke access token")
 	}
@@ -225,7 +225,7 @@ func (s *Store) RevokeAccessToken(ctx context.Context, id string, now time.Time)
 
 // RevokeGrant revokes a grant and so every token in it.
 func (s *Store) RevokeGrant(ctx context.Context, grantID string, now time.Time) error {
-	if _, err := s.w.ExecContext(ctx, `UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
+	if _, err := s.execWrite(ctx, `UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
 		now.UnixMilli(), grantID); err != nil {
 		return wrap(err, "revoke grant %q", grantID)
 	}
@@ -249,7 +249,7 @@ func (s *Store) RevokeGrants(ctx context.Context, f storage.GrantFilter, now tim
 	if len(conds) == 0 {
 		return 0, errors.New("sqlite: revoke grants: empty filter")
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE grants AS g SET revoked_at = ?1 WHERE `+liveGrant+` AND `+
+	res, err := s.execWrite(ctx, `UPDATE grants AS g SET revoked_at = ?1 WHERE `+liveGrant+` AND `+
 		strings.Join(conds, " AND "), args...)
 	if err != nil {
 		return 0, wrap(err, "revoke grants")
