@@ -3,7 +3,6 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -72,12 +71,7 @@ func queueLogEntries(b *pgx.Batch, es []storage.LogEntry) error {
 	}
 	for len(es) > 0 {
 		n := min(len(es), logEntriesPerStatement)
-		args := make([]any, 0, n*logEntryColumns)
-		for _, e := range es[:n] {
-			args = append(args, e.ID, e.At.Truncate(time.Millisecond).UTC(), e.Type, e.Actor, e.CitizenID,
-				e.AgencyID, e.PermitID, e.ClientID, e.Purpose, list(e.Claims), e.IAL, e.Outcome, e.Detail)
-		}
-		b.Queue(insertLogEntries(n), args...)
+		b.Queue(insertLogEntries(n), logEntryArgs(es[:n])...)
 		es = es[n:]
 	}
 	return nil
@@ -87,20 +81,28 @@ func queueLogEntries(b *pgx.Batch, es []storage.LogEntry) error {
 // parameters each; a statement takes at most 65,535).
 const logEntriesPerStatement = 256
 
-// logEntryColumns is the number of columns insertLogEntries sets per row.
+// logEntryColumns is the number of columns an entry's row of VALUES sets.
 const logEntryColumns = 13
 
-// insertLogEntryTexts holds insertLogEntries' texts, built once each.
-var insertLogEntryTexts sync.Map // int → string
+// insertLogEntryColumns names them, in logEntryArgs' order.
+const insertLogEntryColumns = `INSERT INTO audit_log_entries (id, at, type, actor, citizen_id, agency_id,
+		permit_id, client_id, purpose, claims, ial, outcome, detail)`
 
-// insertLogEntries is the INSERT of n entries' rows of VALUES.
-func insertLogEntries(n int) string {
-	if q, ok := insertLogEntryTexts.Load(n); ok {
-		return q.(string)
+// logEntryArgs is the parameters of es' rows of VALUES.
+func logEntryArgs(es []storage.LogEntry) []any {
+	args := make([]any, 0, len(es)*logEntryColumns)
+	for _, e := range es {
+		args = append(args, e.ID, e.At.Truncate(time.Millisecond).UTC(), e.Type, e.Actor, e.CitizenID,
+			e.AgencyID, e.PermitID, e.ClientID, e.Purpose, list(e.Claims), e.IAL, e.Outcome, e.Detail)
 	}
+	return args
+}
+
+// logEntryValues is n rows of VALUES for logEntryArgs, its parameters
+// numbered from first.
+func logEntryValues(n, first int) string {
 	var sb strings.Builder
-	sb.WriteString(`INSERT INTO audit_log_entries (id, at, type, actor, citizen_id, agency_id, permit_id, client_id,
-		purpose, claims, ial, outcome, detail) VALUES `)
+	sb.WriteString("VALUES ")
 	for i := range n {
 		if i > 0 {
 			sb.WriteString(", ")
@@ -110,7 +112,7 @@ func insertLogEntries(n int) string {
 			if c > 0 {
 				sb.WriteString(", ")
 			}
-			fmt.Fprintf(&sb, "$%d", i*logEntryColumns+c+1)
+			fmt.Fprintf(&sb, "$%d", first+i*logEntryColumns+c)
 			switch c {
 			case 1:
 				sb.WriteString("::timestamptz")
@@ -120,14 +122,19 @@ func insertLogEntries(n int) string {
 		}
 		sb.WriteByte(')')
 	}
-	q, _ := insertLogEntryTexts.LoadOrStore(n, sb.String())
-	return q.(string)
+	return sb.String()
 }
 
-// listJSON is a JSON array of s for a jsonb parameter.
-func listJSON(s []string) string {
-	b, _ := json.Marshal(list(s)) // a []string always marshals
-	return string(b)
+// insertLogEntryTexts holds insertLogEntries' texts, built once each.
+var insertLogEntryTexts sync.Map // int → string
+
+// insertLogEntries is the INSERT of n entries' rows of VALUES.
+func insertLogEntries(n int) string {
+	if q, ok := insertLogEntryTexts.Load(n); ok {
+		return q.(string)
+	}
+	q, _ := insertLogEntryTexts.LoadOrStore(n, insertLogEntryColumns+" "+logEntryValues(n, 1))
+	return q.(string)
 }
 
 // AppendLogEntries stores es as entries not yet integrated, all or none,

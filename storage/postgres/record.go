@@ -3,7 +3,6 @@ package postgres
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -52,40 +51,12 @@ func recordCTE(es []storage.LogEntry, first int, cond string) (string, []any) {
 	if len(es) == 0 {
 		return "", nil
 	}
-	n := len(es)
-	cols := make([][]string, 12)
-	for i := range cols {
-		cols[i] = make([]string, n)
-	}
-	ats := make([]time.Time, n)
-	for i, e := range es {
-		ats[i] = e.At.Truncate(time.Millisecond).UTC()
-		for j, v := range []string{e.ID, e.Type, e.Actor, e.CitizenID, e.AgencyID, e.PermitID, e.ClientID,
-			e.Purpose, listJSON(e.Claims), e.IAL, e.Outcome, e.Detail} {
-			cols[j][i] = v
-		}
-	}
-	p := make([]string, 13)
-	for i := range p {
-		p[i] = fmt.Sprintf("$%d", first+i)
-	}
+	// Rows of VALUES, as queueLogEntries writes them, inserted in their order
+	// (a scan of VALUES reads them so).
 	q := `, e AS (
-	INSERT INTO audit_log_entries (id, at, type, actor, citizen_id, agency_id, permit_id, client_id,
-		purpose, claims, ial, outcome, detail)
-	SELECT id, at, type, actor, citizen_id, agency_id, permit_id, client_id, purpose,
-		ARRAY(SELECT jsonb_array_elements_text(claims)), ial, outcome, detail
-	FROM unnest(` + strings.Join([]string{
-		p[0] + "::text[]", p[1] + "::timestamptz[]", p[2] + "::text[]", p[3] + "::text[]", p[4] + "::text[]",
-		p[5] + "::text[]", p[6] + "::text[]", p[7] + "::text[]", p[8] + "::text[]", p[9] + "::jsonb[]",
-		p[10] + "::text[]", p[11] + "::text[]", p[12] + "::text[]"}, ", ") + `)
-		WITH ORDINALITY AS v(id, at, type, actor, citizen_id, agency_id, permit_id, client_id, purpose,
-			claims, ial, outcome, detail, n)
+	` + insertLogEntryColumns + `
+	SELECT * FROM (` + logEntryValues(len(es), first) + `) AS v
 	WHERE ` + cond + `
-	ORDER BY n
 )`
-	args := []any{cols[0], ats}
-	for _, c := range cols[1:] {
-		args = append(args, c)
-	}
-	return q, args
+	return q, logEntryArgs(es)
 }
