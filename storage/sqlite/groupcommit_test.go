@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +16,17 @@ import (
 // so that they run as one group, and checks that each function's writes
 // are kept exactly when it succeeded: a failing function is undone alone,
 // after writing, and the others' writes commit.
-func TestGroupCommit(t *testing.T) {
+func TestGroupCommit(t *testing.T) { testGroupCommit(t, 1, 0) }
+
+// TestGroupCommitLargeSavepoints is TestGroupCommit with functions that
+// each change far more than the 64 KiB of pages SQLite keeps of a
+// savepoint's sub-journal in memory by default (40 rows of 4 KiB, each
+// overflowing into pages of its own): the writer's temporary storage is
+// memory, the sub-journal never spills to a file, and undoing a failed
+// function from it still restores exactly its pages.
+func TestGroupCommitLargeSavepoints(t *testing.T) { testGroupCommit(t, 40, 4096) }
+
+func testGroupCommit(t *testing.T, rowsPerFunction, padding int) {
 	ctx := context.Background()
 	s, err := Open(ctx, filepath.Join(t.TempDir(), "dopaid.db"))
 	if err != nil {
@@ -25,10 +36,23 @@ func TestGroupCommit(t *testing.T) {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	var tempStore int
+	if err := s.w.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&tempStore); err != nil || tempStore != 2 {
+		t.Fatalf("writer's temp_store = %d (%v), want 2 (memory)", tempStore, err)
+	}
+	pad := strings.Repeat("x", padding)
 	insert := func(tx *sql.Tx, v string) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO replay (scope, value, expires_at) VALUES ('group', ?, ?)`,
-			v, time.Now().Add(time.Hour).UnixMilli())
-		return err
+		for j := range rowsPerFunction {
+			w := v
+			if j > 0 {
+				w = fmt.Sprintf("%s/%d/%s", v, j, pad)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO replay (scope, value, expires_at) VALUES ('group', ?, ?)`,
+				w, time.Now().Add(time.Hour).UnixMilli()); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 
 	// The first function holds the lead until every other is queued.
@@ -90,6 +114,9 @@ func TestGroupCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 		got[v] = true
+	}
+	if want := (1 + n - (n+2)/3) * rowsPerFunction; len(got) != want {
+		t.Errorf("%d rows kept, want %d", len(got), want)
 	}
 	if !got["holder"] {
 		t.Error("the holder's write is missing")
