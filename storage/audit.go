@@ -127,33 +127,49 @@ func PrepareLogEntry(e LogEntry, now time.Time) (LogEntry, error) {
 	return e, nil
 }
 
-// logEntryIDTime is the alphabet of an entry ID's time prefix: 32 letters
+// orderedIDTime is the alphabet of an OrderedID's time prefix: 32 letters
 // in ASCII order and no digit, so the prefix sorts as the time it encodes
 // and can never be part of a run of digits that holdsPID would refuse.
-const logEntryIDTime = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
+const orderedIDTime = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
 
-// newLogEntryID is a new entry's ID: the Unix time in milliseconds as ten
-// letters of logEntryIDTime (50 bits, good until the year 37,648), then 12
-// random bytes (96 bits) in base64url — 26 characters, URL-safe. IDs
-// written later sort after earlier ones, so each store's unique index on
-// them grows at its right edge, as its index on seq does: a commit of many
-// entries changes one or two leaf pages of that index, not one page at a
-// random place per entry (a frame and two writes each in SQLite's WAL, a
-// full-page image after each checkpoint in PostgreSQL's). Nothing reads
-// the time back: the entry's At is the time it records.
-func newLogEntryID(now time.Time) (string, error) {
-	var b [26]byte
+// OrderedID is a new identifier that sorts after those made earlier: the
+// Unix time in milliseconds as ten letters of orderedIDTime (50 bits, good
+// until the year 37,648), then nbytes from crypto/rand in base64url —
+// URL-safe, as unguessable as keys.RandomToken(nbytes). Rows keyed or
+// indexed by such IDs go in at the right edge of their B-tree, as rows
+// keyed by a sequence do: a commit of many changes one or two leaf pages
+// of each index, not one page at a random place per row (in SQLite's WAL a
+// frame and two writes each, and a page copied to the savepoint's
+// sub-journal; in PostgreSQL's a full-page image after each checkpoint).
+// The time in an ID is the moment it was made, which whoever holds it
+// may read; nothing reads it back.
+func OrderedID(now time.Time, nbytes int) (string, error) {
+	if nbytes < 12 {
+		return "", fmt.Errorf("ordered ID with %d random bytes, want at least 12", nbytes)
+	}
+	b := make([]byte, 10+base64.RawURLEncoding.EncodedLen(nbytes))
 	ms := uint64(now.UnixMilli())
 	for i := 9; i >= 0; i-- {
-		b[i] = logEntryIDTime[ms&31]
+		b[i] = orderedIDTime[ms&31]
 		ms >>= 5
 	}
-	var r [12]byte
-	if _, err := rand.Read(r[:]); err != nil {
+	r := make([]byte, nbytes)
+	if _, err := rand.Read(r); err != nil {
+		return "", fmt.Errorf("ordered ID: %w", err)
+	}
+	base64.RawURLEncoding.Encode(b[10:], r)
+	return string(b), nil
+}
+
+// newLogEntryID is a new entry's ID: an OrderedID with 12 random bytes
+// (96 bits), 26 characters. Each store's unique index on entry IDs then
+// grows at its right edge, as its index on seq does.
+func newLogEntryID(now time.Time) (string, error) {
+	id, err := OrderedID(now, 12)
+	if err != nil {
 		return "", fmt.Errorf("audit: entry ID: %w", err)
 	}
-	base64.RawURLEncoding.Encode(b[10:], r[:])
-	return string(b[:]), nil
+	return id, nil
 }
 
 // holdsPID reports whether s contains 13 digits, possibly separated by

@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// Entry IDs sort in the order of the times they were made — what lets a
+// Entry IDs (OrderedID) sort in the order of the times they were made — what lets a
 // store's unique index on them grow at its right edge — and stay unique,
 // URL-safe and free of anything holdsPID would take for an ID number.
-func TestLogEntryIDsSortByTime(t *testing.T) {
+func TestOrderedIDsSortByTime(t *testing.T) {
 	start := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
 	var ids []string
 	seen := map[string]bool{}
@@ -45,6 +45,13 @@ func TestLogEntryIDsSortByTime(t *testing.T) {
 	b, _ := newLogEntryID(start)
 	if a[:10] != b[:10] || a == b {
 		t.Fatalf("same millisecond: %q and %q", a, b)
+	}
+	// Other sizes: the random part is as long as asked, never under 96 bits.
+	if id, err := OrderedID(start, 32); err != nil || len(id) != 10+43 || id[:10] != a[:10] {
+		t.Fatalf("OrderedID(32) = %q, %v", id, err)
+	}
+	if id, err := OrderedID(start, 8); err == nil {
+		t.Fatalf("OrderedID(8) = %q, want an error", id)
 	}
 	// An ID given by the caller is kept.
 	e, err := PrepareLogEntry(LogEntry{ID: "given", Type: AuditUserinfo, Actor: "client:c"}, start)
