@@ -22,7 +22,7 @@ func TestUserinfoBodyIsZitadels(t *testing.T) {
 		{"ial": "2.3"},
 		{
 			"ial": "3", "given_name": "สมชาย", "family_name": "ใจดี <&>", "birthdate": "1990-01-31",
-			"address": map[string]any{"locality": "บางรัก", "postal_code": "10500", "country": "TH"},
+			"address":     map[string]any{"locality": "บางรัก", "postal_code": "10500", "country": "TH"},
 			"age_over_20": true, "n": 1234567, "f": 0.5, "list": []string{"a", "b"},
 			"verified_claims": map[string]any{
 				"verification": map[string]any{"trust_framework": "th_dopa", "evidence": []evidence{{Type: "document", Time: "2026-12-07T09:00:00Z"}}},
