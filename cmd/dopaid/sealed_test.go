@@ -54,7 +54,7 @@ func TestSealedAccessTokens(t *testing.T) {
 		c := newTestClient(t, ts, storage.Client{ID: "svc", AuthMethod: storage.AuthMethodSecretBasic, PermitID: pm.ID})
 		tok := c.signIn(t, ts, newBrowser(t), "citizen-sealed")
 
-		raw, ok := strings.CutPrefix(tok.AccessToken, "dat1.")
+		raw, ok := strings.CutPrefix(tok.AccessToken, "dat2.")
 		if !ok {
 			t.Fatalf("access token %.12q… is not sealed", tok.AccessToken)
 		}
@@ -76,7 +76,7 @@ func TestSealedAccessTokens(t *testing.T) {
 		}
 
 		// Any change to the token is refused.
-		for _, pos := range []int{len("dat1.") + 3, len(tok.AccessToken) / 2, len(tok.AccessToken) - 2} {
+		for _, pos := range []int{len("dat2.") + 3, len(tok.AccessToken) / 2, len(tok.AccessToken) - 2} {
 			bad := []byte(tok.AccessToken)
 			bad[pos] ^= 'A' ^ 'B'
 			if bad[pos] == tok.AccessToken[pos] {
