@@ -105,12 +105,14 @@ func (s *server) UserInfo(ctx context.Context, r *oidcop.Request[oidc.UserInfoRe
 			return nil, p.internal(ctx, "userinfo", errors.New("no JWT answer on this route"))
 		}
 	}
-	if err := p.record(ctx, storage.AuditUserinfo, c, pm, ti.Grant, released); err != nil {
-		return nil, p.internal(ctx, "audit userinfo", err)
-	}
+	// Encoded before the release is recorded: a release recorded is one
+	// that leaves.
 	body, err := userinfoBody(info.Subject, info.Claims)
 	if err != nil {
 		return nil, p.internal(ctx, "userinfo: encode", err)
+	}
+	if err := p.record(ctx, storage.AuditUserinfo, c, pm, ti.Grant, released); err != nil {
+		return nil, p.internal(ctx, "audit userinfo", err)
 	}
 	resp := oidcop.NewResponse(body)
 	resp.Header.Set("Cache-Control", "no-store")
