@@ -185,8 +185,12 @@ func (ts *tokenSealer) open(token string) (storage.TokenInfo, bool) {
 }
 
 // openWith decodes raw (base64url of nonce and ciphertext) and opens it.
+// The decoding is strict: the last character's unused bits must be zero,
+// as the encoder leaves them. Otherwise up to 15 other strings decode to
+// the same bytes — the same token under other hashes, which a revocation
+// of the token by its hash would not reach.
 func openWith(aead cipher.AEAD, raw string, aad []byte) ([]byte, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(raw)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(raw)
 	ns := aead.NonceSize()
 	if err != nil || len(b) < ns+aead.Overhead() {
 		return nil, false

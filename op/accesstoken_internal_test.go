@@ -1,6 +1,7 @@
 package op
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"reflect"
@@ -49,6 +50,7 @@ func TestSealedTokenRoundTrip(t *testing.T) {
 			CreatedAt: created, ExpiresAt: at("2027-01-07T09:00:00Z"),
 		},
 	}
+	respelt := 0
 	for i, g := range grants {
 		for _, tok := range []string{mustSeal(t, ts, g, created, exp), sealV1(t, ts, g, created, exp)} {
 			ti, ok := ts.open(tok)
@@ -59,7 +61,7 @@ func TestSealedTokenRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(ti, want) {
 				t.Errorf("grant %d, %.5s:\n got %+v\nwant %+v", i, tok, ti, want)
 			}
-			for _, pos := range []int{6, len(tok) / 2, len(tok) - 1} {
+			for _, pos := range []int{6, len(tok) / 2, len(tok) - 2} {
 				bad := []byte(tok)
 				bad[pos] ^= 1
 				if _, ok := ts.open(string(bad)); ok {
@@ -67,9 +69,28 @@ func TestSealedTokenRoundTrip(t *testing.T) {
 				}
 			}
 		}
+		// The same bytes spelt otherwise (unused bits of the last
+		// character set) are another token hash: refused.
+		for _, tok := range []string{mustSeal(t, ts, g, created, exp), sealV1(t, ts, g, created, exp)} {
+			prefix, raw := tok[:5], tok[5:]
+			want, _ := base64.RawURLEncoding.DecodeString(raw)
+			for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+				other := raw[:len(raw)-1] + string(c)
+				if got, err := base64.RawURLEncoding.DecodeString(other); other == raw || err != nil || !bytes.Equal(got, want) {
+					continue
+				}
+				respelt++
+				if _, ok := ts.open(prefix + other); ok {
+					t.Errorf("grant %d, %.5s: the same bytes spelt otherwise open", i, tok)
+				}
+			}
+		}
 		if a, b := mustSeal(t, ts, g, created, exp), mustSeal(t, ts, g, created, exp); a == b {
 			t.Errorf("grant %d sealed twice: the same token", i)
 		}
+	}
+	if respelt == 0 {
+		t.Error("no token had unused bits to set: the check above checked nothing")
 	}
 	other, _ := newTokenSealer([]byte(strings.Repeat("o", 32)))
 	if _, ok := other.open(mustSeal(t, ts, grants[1], created, exp)); ok {
