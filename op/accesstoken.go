@@ -145,43 +145,46 @@ func (ts *tokenSealer) seal(g storage.Grant, createdAt, exp time.Time) (string, 
 }
 
 // open returns the token info a sealed token holds, as the store would
-// return it for the token's hash, before any check of expiry or
-// revocation; ok is false for anything that is not a token this key
-// sealed.
-func (ts *tokenSealer) open(token string) (storage.TokenInfo, bool) {
-	if raw, ok := strings.CutPrefix(token, sealedPrefixV2); ok {
-		body, ok := openWith(ts.aeadV2, raw, sealedAADV2)
-		if !ok {
-			return storage.TokenInfo{}, false
+// return it for hash (the token's HashToken, which the caller has), before
+// any check of expiry or revocation; ok is false for anything that is not
+// a token this key sealed.
+func (ts *tokenSealer) open(token, hash string) (storage.TokenInfo, bool) {
+	var (
+		g              storage.Grant
+		createdAt, exp time.Time
+		ok             bool
+	)
+	if raw, v2 := strings.CutPrefix(token, sealedPrefixV2); v2 {
+		body, opened := openWith(ts.aeadV2, raw, sealedAADV2)
+		if opened {
+			g, createdAt, exp, ok = parseSealed(body)
 		}
-		g, createdAt, exp, ok := parseSealed(body)
-		if !ok {
-			return storage.TokenInfo{}, false
+	} else if raw, v1 := strings.CutPrefix(token, sealedPrefixV1); v1 {
+		body, opened := openWith(ts.aead, raw, sealedAAD)
+		if opened {
+			g, createdAt, exp, ok = parseSealedV1(body)
 		}
-		return storage.TokenInfo{Grant: g, Access: storage.AccessToken{
-			ID: HashToken(token), GrantID: g.ID, CreatedAt: createdAt, ExpiresAt: exp,
-		}}, true
 	}
-	raw, found := strings.CutPrefix(token, sealedPrefixV1)
-	if !found {
-		return storage.TokenInfo{}, false
-	}
-	body, ok := openWith(ts.aead, raw, sealedAAD)
 	if !ok {
 		return storage.TokenInfo{}, false
 	}
+	return storage.TokenInfo{Grant: g, Access: storage.AccessToken{
+		ID: hash, GrantID: g.ID, CreatedAt: createdAt, ExpiresAt: exp,
+	}}, true
+}
+
+// parseSealedV1 reads a dat1 body.
+func parseSealedV1(body []byte) (g storage.Grant, createdAt, exp time.Time, ok bool) {
 	var st sealedToken
 	if err := json.Unmarshal(body, &st); err != nil || st.GrantID == "" || st.ExpiresAt == 0 {
-		return storage.TokenInfo{}, false
+		return storage.Grant{}, time.Time{}, time.Time{}, false
 	}
-	g := storage.Grant{
+	g = storage.Grant{
 		ID: st.GrantID, ClientID: st.ClientID, Subject: st.Subject, Scopes: st.Scopes, AuthTime: fromMS(st.AuthTime),
 		AMR: st.AMR, ACR: st.ACR, IAL: st.IAL, SessionID: st.SessionID, Claims: st.Claims, Purpose: st.Purpose, DPoPJKT: st.JKT,
 		CreatedAt: fromMS(st.GrantAt), ExpiresAt: fromMS(st.GrantExp),
 	}
-	return storage.TokenInfo{Grant: g, Access: storage.AccessToken{
-		ID: HashToken(token), GrantID: g.ID, CreatedAt: fromMS(st.CreatedAt), ExpiresAt: fromMS(st.ExpiresAt),
-	}}, true
+	return g, fromMS(st.CreatedAt), fromMS(st.ExpiresAt), true
 }
 
 // openWith decodes raw (base64url of nonce and ciphertext) and opens it.
@@ -381,7 +384,7 @@ func (p *Provider) accessToken(ctx context.Context, token string, now time.Time)
 	if p.sealer == nil || !isSealed(token) {
 		return p.store.AccessToken(ctx, hash, now)
 	}
-	ti, ok := p.sealer.open(token)
+	ti, ok := p.sealer.open(token, hash)
 	if !ok || !now.Before(ti.Access.ExpiresAt) || (!ti.Grant.ExpiresAt.IsZero() && !now.Before(ti.Grant.ExpiresAt)) {
 		return storage.TokenInfo{}, fmt.Errorf("access token: %w", storage.ErrNotFound)
 	}
