@@ -121,7 +121,8 @@ type Store interface {
 	Agency(ctx context.Context, id string) (storage.Agency, error)
 	Permit(ctx context.Context, id string) (storage.Permit, error)
 	// Decisions: a scheduled suspension or revocation is in force at its
-	// time, before the background job applies it (storage.Permit.At).
+	// time, before the background job applies it (storage.Permit.At). It
+	// may return only the decisions not yet applied, all that At reads.
 	Decisions(ctx context.Context, permitID string) ([]storage.Decision, error)
 	ClientsByPermit(ctx context.Context, permitID string) ([]storage.Client, error)
 	// The audit trail: every consent, sign-in and proofing is recorded,

@@ -8,25 +8,27 @@ import (
 	"github.com/dopaid/dopaid/storage"
 )
 
-// citizenCache keeps records that belong to one citizen in memory for at
-// most ttl, so that userinfo and the token endpoint do not read the same
-// record for every call: the consents in force, and their absence
-// (Provider.consents), and the registry records the claims are read from
-// (Provider.citizens). A change drops the citizen's entries at once on the
+// recordCache keeps records that belong to one owner in memory for at
+// most ttl, so that userinfo, the token endpoint and the sign-in pages do
+// not read the same record for every call. Most belong to one citizen: the
+// consents in force, and their absence (Provider.consents), and the
+// registry records the claims are read from (Provider.citizens). A change
+// drops the citizen's entries at once on the
 // replica that made it (ConsentChanged, CitizenChanged, called by cmd's
 // store wrapper) and, by NOTIFY, on every other; the lifetime bounds how
 // stale an entry may be when a notice is lost or the change was made by
 // another process (a registry import). A withdrawal of consent also
 // revokes the grants it covered, which the revocation set enforces on its
-// own.
+// own. Provider.agencies keeps the agencies the consent page names, each
+// its own owner; they have no notice of change and are at most ttl stale.
 //
 // Registry records are personal data: an entry leaves memory at most twice
 // the lifetime after its fetch (sweep), whether or not anyone asks again.
-type citizenCache[K comparable, V any] struct {
-	fetch   func(ctx context.Context, k K) (V, error)
-	citizen func(K) string // whose entry k is
-	ttl     time.Duration
-	max     int
+type recordCache[K comparable, V any] struct {
+	fetch func(ctx context.Context, k K) (V, error)
+	owner func(K) string // whose entry k is: a citizen (an agency for Provider.agencies)
+	ttl   time.Duration
+	max   int
 
 	mu      sync.Mutex
 	entries map[K]cacheEntry[V]
@@ -46,13 +48,13 @@ type cacheEntry[V any] struct {
 // dropped (under load a second's entries are far fewer).
 const maxCitizenCacheEntries = 100000
 
-func newCitizenCache[K comparable, V any](ttl time.Duration, citizen func(K) string, fetch func(context.Context, K) (V, error)) *citizenCache[K, V] {
-	return &citizenCache[K, V]{fetch: fetch, citizen: citizen, ttl: ttl, max: maxCitizenCacheEntries, entries: map[K]cacheEntry[V]{}}
+func newRecordCache[K comparable, V any](ttl time.Duration, owner func(K) string, fetch func(context.Context, K) (V, error)) *recordCache[K, V] {
+	return &recordCache[K, V]{fetch: fetch, owner: owner, ttl: ttl, max: maxCitizenCacheEntries, entries: map[K]cacheEntry[V]{}}
 }
 
 // get returns what fetch returns for k, or what it returned less than ttl
 // ago. Not-found answers are cached too; other errors are not.
-func (cc *citizenCache[K, V]) get(ctx context.Context, k K) (V, error) {
+func (cc *recordCache[K, V]) get(ctx context.Context, k K) (V, error) {
 	now := time.Now() // the real clock: staleness is real time
 	cc.mu.Lock()
 	e, ok := cc.entries[k]
@@ -82,7 +84,7 @@ func (cc *citizenCache[K, V]) get(ctx context.Context, k K) (V, error) {
 }
 
 // sweep drops the expired entries, every lifetime while any are left.
-func (cc *citizenCache[K, V]) sweep() {
+func (cc *recordCache[K, V]) sweep() {
 	now := time.Now()
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
@@ -98,15 +100,15 @@ func (cc *citizenCache[K, V]) sweep() {
 	}
 }
 
-// invalidate drops a citizen's entries ("" drops every entry).
-func (cc *citizenCache[K, V]) invalidate(citizenID string) {
+// invalidate drops an owner's entries ("" drops every entry).
+func (cc *recordCache[K, V]) invalidate(owner string) {
 	cc.mu.Lock()
 	cc.gen++
-	if citizenID == "" {
+	if owner == "" {
 		clear(cc.entries)
 	} else {
 		for k := range cc.entries {
-			if cc.citizen(k) == citizenID {
+			if cc.owner(k) == owner {
 				delete(cc.entries, k)
 			}
 		}
@@ -120,17 +122,23 @@ type consentKey struct{ citizen, permit, purpose string }
 
 func newConsentCache(store interface {
 	Consent(ctx context.Context, citizenID, permitID, purpose string) (storage.Consent, error)
-}, ttl time.Duration) *citizenCache[consentKey, storage.Consent] {
-	return newCitizenCache(ttl, func(k consentKey) string { return k.citizen },
+}, ttl time.Duration) *recordCache[consentKey, storage.Consent] {
+	return newRecordCache(ttl, func(k consentKey) string { return k.citizen },
 		func(ctx context.Context, k consentKey) (storage.Consent, error) {
 			return store.Consent(ctx, k.citizen, k.permit, k.purpose)
 		})
 }
 
+func newAgencyCache(store interface {
+	Agency(ctx context.Context, id string) (storage.Agency, error)
+}, ttl time.Duration) *recordCache[string, storage.Agency] {
+	return newRecordCache(ttl, func(id string) string { return id }, store.Agency)
+}
+
 func newRegistryCache(store interface {
 	Citizen(ctx context.Context, id string) (storage.Citizen, error)
-}, ttl time.Duration) *citizenCache[string, storage.Citizen] {
-	return newCitizenCache(ttl, func(id string) string { return id }, store.Citizen)
+}, ttl time.Duration) *recordCache[string, storage.Citizen] {
+	return newRecordCache(ttl, func(id string) string { return id }, store.Citizen)
 }
 
 // ConsentChanged tells the provider that a citizen's consents changed
@@ -142,3 +150,10 @@ func (p *Provider) ConsentChanged(citizenID string) { p.consents.invalidate(citi
 // changed (imported or matched again, in this process or another); ""
 // means any citizen's.
 func (p *Provider) CitizenChanged(citizenID string) { p.citizens.invalidate(citizenID) }
+
+// Agency returns an agency from the provider's cache, at most
+// ClientCacheTTL stale (agencies change only by their administrators'
+// rare edits, which no page acts on: the consent page names the agency).
+func (p *Provider) Agency(ctx context.Context, id string) (storage.Agency, error) {
+	return p.agencies.get(ctx, id)
+}

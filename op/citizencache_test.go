@@ -38,11 +38,11 @@ func TestCitizenCache(t *testing.T) {
 	name := func(last string) storage.Citizen {
 		return storage.Citizen{ID: "c1", NameTH: storage.Name{First: "สมชาย", Last: last}}
 	}
-	newCache := func(ttl time.Duration) (*countingRegistry, *citizenCache[string, storage.Citizen]) {
+	newCache := func(ttl time.Duration) (*countingRegistry, *recordCache[string, storage.Citizen]) {
 		reg := &countingRegistry{records: map[string]storage.Citizen{"c1": name("ใจดี"), "c2": {ID: "c2"}}}
 		return reg, newRegistryCache(reg, ttl)
 	}
-	get := func(t *testing.T, cc *citizenCache[string, storage.Citizen], id string) storage.Citizen {
+	get := func(t *testing.T, cc *recordCache[string, storage.Citizen], id string) storage.Citizen {
 		t.Helper()
 		c, err := cc.get(ctx, id)
 		if err != nil {

@@ -83,6 +83,9 @@ type Store interface {
 	Decisions(ctx context.Context, permitID string) ([]storage.Decision, error)
 	// Consent returns the citizen's consent in force (clause 8).
 	Consent(ctx context.Context, citizenID, permitID, purpose string) (storage.Consent, error)
+	// Agency returns an agency: the sign-in pages read it through the
+	// provider's cache (Provider.Agency).
+	Agency(ctx context.Context, id string) (storage.Agency, error)
 	// Citizen returns the registry record the claims come from.
 	Citizen(ctx context.Context, id string) (storage.Citizen, error)
 	// LatestProofing returns the citizen's proofing: the evidence that
@@ -258,8 +261,9 @@ type Provider struct {
 	permits *permitCache
 	// consents caches the consents in force, citizens the registry
 	// records claims are read from (citizencache.go).
-	consents *citizenCache[consentKey, storage.Consent]
-	citizens *citizenCache[string, storage.Citizen]
+	consents *recordCache[consentKey, storage.Consent]
+	citizens *recordCache[string, storage.Citizen]
+	agencies *recordCache[string, storage.Agency]
 	jwks     *jwksCache
 	// encJWKS caches the encryption keys that systems publish at their
 	// jwks_uri (encrypt.go).
@@ -292,6 +296,7 @@ func New(cfg Config) (*Provider, error) {
 		permits:    &permitCache{store: cfg.Store, ttl: cfg.PermitCacheTTL, now: cfg.Now, entries: make(map[string]permitEntry)},
 		consents:   newConsentCache(cfg.Store, cfg.ConsentCacheTTL),
 		citizens:   newRegistryCache(cfg.Store, cfg.CitizenCacheTTL),
+		agencies:   newAgencyCache(cfg.Store, cfg.ClientCacheTTL),
 		jwks:       newJWKSCache(cfg.HTTPClient, cfg.Now),
 		encJWKS:    newJWKSCache(cfg.HTTPClient, cfg.Now),
 		issuerPath: strings.TrimSuffix(u.Path, "/"),

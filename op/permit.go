@@ -48,22 +48,29 @@ type permitEntry struct {
 }
 
 func (pc *permitCache) get(ctx context.Context, id string) (storage.Permit, error) {
+	p, pending, err := pc.stored(ctx, id)
+	return p.At(pc.now(), pending), err
+}
+
+// stored returns the permit as stored and its decisions not yet applied,
+// at most ttl old; not-found is cached too, other errors are not.
+func (pc *permitCache) stored(ctx context.Context, id string) (storage.Permit, []storage.Decision, error) {
 	now := pc.now()
 	pc.mu.Lock()
 	e, ok := pc.entries[id]
 	pc.mu.Unlock()
 	if ok && now.Sub(e.fetched) < pc.ttl && now.Sub(e.fetched) >= 0 {
-		return e.p.At(now, e.pending), e.err
+		return e.p, e.pending, e.err
 	}
 	p, err := pc.store.Permit(ctx, id)
 	if err != nil && !isNotFound(err) {
-		return storage.Permit{}, err
+		return storage.Permit{}, nil, err
 	}
 	var pending []storage.Decision
 	if err == nil {
 		ds, derr := pc.store.Decisions(ctx, id)
 		if derr != nil {
-			return storage.Permit{}, derr
+			return storage.Permit{}, nil, derr
 		}
 		for _, d := range ds {
 			if d.AppliedAt.IsZero() {
@@ -77,7 +84,7 @@ func (pc *permitCache) get(ctx context.Context, id string) (storage.Permit, erro
 	}
 	pc.entries[id] = permitEntry{p: p, pending: pending, err: err, fetched: now}
 	pc.mu.Unlock()
-	return p.At(now, pending), err
+	return p, pending, err
 }
 
 func (pc *permitCache) invalidate(id string) {
@@ -96,6 +103,14 @@ func (pc *permitCache) invalidate(id string) {
 func (p *Provider) InvalidatePermit(id string) {
 	p.permits.invalidate(id)
 	p.clients.invalidateAll()
+}
+
+// Permit returns a permit as stored and its decisions not yet applied
+// (storage.Permit.At makes of them the permit in force now), from the
+// provider's cache: at most PermitCacheTTL stale, dropped at once by
+// InvalidatePermit. The sign-in pages read it through here.
+func (p *Provider) Permit(ctx context.Context, id string) (storage.Permit, []storage.Decision, error) {
+	return p.permits.stored(ctx, id)
 }
 
 // permitOf returns the client's permit. Every system is registered under

@@ -128,10 +128,15 @@ func (m *Main) liveRegistry() (*login.HTTPRegistry, error) {
 	}, nil
 }
 
-// providerClients is the store the login pages use: the request's client
-// (read by the sign-in page, its post and the consent page, three times a
-// code flow) comes from the provider's client cache rather than the
-// database, kept current as the provider's is.
+// providerClients is the store the login pages use: what every sign-in
+// reads that the provider keeps in memory comes from the provider's caches
+// rather than the database, kept current as the provider's are — the
+// request's client (read by the sign-in page, its post and the consent
+// page, three times a code flow), its permit with the decisions not yet
+// applied, and its agency. The citizen's consent is not among them: the
+// sign-in reads it from the database, so that a consent withdrawn a moment
+// ago on another replica whose notice was lost (a database restart drops
+// the listeners) is asked for again rather than taken as given.
 type providerClients struct {
 	storage.Store
 	provider *op.Provider
@@ -139,4 +144,20 @@ type providerClients struct {
 
 func (s providerClients) Client(ctx context.Context, id string) (storage.Client, error) {
 	return s.provider.Client(ctx, id)
+}
+
+func (s providerClients) Permit(ctx context.Context, id string) (storage.Permit, error) {
+	pm, _, err := s.provider.Permit(ctx, id)
+	return pm, err
+}
+
+// Decisions returns the permit's decisions not yet applied: all that
+// storage.Permit.At reads, which is all the login pages do with them.
+func (s providerClients) Decisions(ctx context.Context, permitID string) ([]storage.Decision, error) {
+	_, pending, err := s.provider.Permit(ctx, permitID)
+	return pending, err
+}
+
+func (s providerClients) Agency(ctx context.Context, id string) (storage.Agency, error) {
+	return s.provider.Agency(ctx, id)
 }
