@@ -246,6 +246,15 @@ type AuthRequestStore interface {
 	// returns the request together with ErrConflict, so the caller can revoke
 	// the grant it started; an unknown or expired code returns ErrNotFound.
 	ConsumeAuthCode(ctx context.Context, codeHash, clientID string, now time.Time) (AuthRequest, error)
+	// AuthRequestByCode returns the request whose code has the hash
+	// codeHash, if its client is clientID and the code is neither used nor
+	// expired at now; ErrNotFound otherwise. It changes nothing: only
+	// ConsumeAuthCode and RedeemAuthCode use a code, and the code this read
+	// found may be used by the time the caller acts on it. A request whose
+	// code was issued changes no more but for the code's use
+	// (CompleteAuthRequest and SaveAuthCode refuse it), so what the read
+	// returned is what consuming the code returns, CodeUsedAt aside.
+	AuthRequestByCode(ctx context.Context, codeHash, clientID string, now time.Time) (AuthRequest, error)
 	// DeleteAuthRequest removes a request; deleting a missing one is not an error.
 	DeleteAuthRequest(ctx context.Context, id string) error
 }

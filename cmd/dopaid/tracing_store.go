@@ -201,6 +201,13 @@ func (s tracedStore) ConsentsByCitizen(ctx context.Context, a1 string) ([]storag
 	return r0, err
 }
 
+func (s tracedStore) AuthRequestByCode(ctx context.Context, a1 string, a2 string, a3 time.Time) (storage.AuthRequest, error) {
+	ctx, sp := s.t.Start(ctx, "store.AuthRequestByCode")
+	r0, err := s.Store.AuthRequestByCode(ctx, a1, a2, a3)
+	end(sp, err)
+	return r0, err
+}
+
 func (s tracedStore) ConsumeAuthCode(ctx context.Context, a1 string, a2 string, a3 time.Time) (storage.AuthRequest, error) {
 	ctx, sp := s.t.Start(ctx, "store.ConsumeAuthCode")
 	r0, err := s.Store.ConsumeAuthCode(ctx, a1, a2, a3)

@@ -203,6 +203,16 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash, clientID string, 
 	return r, fmt.Errorf("postgres: %s: used before: %w", op, storage.ErrConflict)
 }
 
+// AuthRequestByCode returns the request of a live, unused code of clientID.
+func (s *Store) AuthRequestByCode(ctx context.Context, codeHash, clientID string, now time.Time) (storage.AuthRequest, error) {
+	r, err := scanAuthRequest(s.pool.QueryRow(ctx, `SELECT `+authRequestCols+` FROM auth_requests
+		WHERE code_hash = $1 AND client_id = $2 AND code_used_at IS NULL AND code_expires_at > $3`, codeHash, clientID, now))
+	if err != nil {
+		return storage.AuthRequest{}, wrap("auth request by code", err)
+	}
+	return r, nil
+}
+
 // DeleteAuthRequest removes a request; deleting a missing one is not an error.
 func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 	if _, err := s.pool.Exec(ctx, `DELETE FROM auth_requests WHERE id = $1`, id); err != nil {

@@ -137,6 +137,20 @@ func (s *Store) ConsumeAuthCode(ctx context.Context, codeHash, clientID string, 
 	return r, err
 }
 
+// AuthRequestByCode returns the request of a live, unused code of clientID.
+func (s *Store) AuthRequestByCode(ctx context.Context, codeHash, clientID string, now time.Time) (storage.AuthRequest, error) {
+	r, err := scanAuthRequest(s.r.QueryRowContext(ctx, `SELECT `+authRequestColumns+` FROM auth_requests
+		WHERE code_hash = ? AND client_id = ? AND code_used_at IS NULL AND code_expires_at > ?`,
+		codeHash, clientID, now.UnixMilli()))
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.AuthRequest{}, fmt.Errorf("sqlite: auth request by code: %w", storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.AuthRequest{}, wrap(err, "auth request by code")
+	}
+	return r, nil
+}
+
 // consumeAuthCode is ConsumeAuthCode in tx; the request comes with
 // ErrConflict only.
 func consumeAuthCode(ctx context.Context, tx *sql.Tx, codeHash, clientID string, now time.Time) (storage.AuthRequest, error) {

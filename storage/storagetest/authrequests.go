@@ -272,6 +272,51 @@ func testSaveAuthCode(t *testing.T, su suite) {
 	})
 }
 
+func testAuthRequestByCode(t *testing.T, su suite) {
+	ctx := context.Background()
+
+	t.Run("live code", func(t *testing.T) {
+		s, r := storeWithCode(t, su, "a")
+		got, err := s.AuthRequestByCode(ctx, r.CodeHash, r.ClientID, at(time.Minute))
+		wantErr(t, "AuthRequestByCode", err, nil)
+		check(t, "AuthRequestByCode", got, r, normAuthRequest)
+		// A read: the code is still there to be used, once.
+		now := at(90 * time.Second)
+		got, err = s.ConsumeAuthCode(ctx, r.CodeHash, r.ClientID, now)
+		wantErr(t, "ConsumeAuthCode after the read", err, nil)
+		want := r
+		want.CodeUsedAt = now
+		check(t, "ConsumeAuthCode after the read", got, want, normAuthRequest)
+		_, err = s.AuthRequestByCode(ctx, r.CodeHash, r.ClientID, at(100*time.Second))
+		wantErr(t, "AuthRequestByCode of a used code", err, storage.ErrNotFound)
+	})
+
+	t.Run("not found", func(t *testing.T) {
+		tests := []struct {
+			name, hash, client string
+			now                time.Time
+		}{
+			{"unknown code", "code-unknown", "client-1", at(time.Minute)},
+			{"empty code", "", "client-1", at(time.Minute)},
+			{"another client's code", "code-a", "client-2", at(time.Minute)},
+			{"at code expiry", "code-a", "client-1", at(2 * time.Minute)},
+			{"after code expiry", "code-a", "client-1", at(5 * time.Minute)},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				s, r := storeWithCode(t, su, "a")
+				seedClient(t, s, "client-2")
+				wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, newAuthRequest("no-code")), nil)
+				_, err := s.AuthRequestByCode(ctx, tt.hash, tt.client, tt.now)
+				wantErr(t, "AuthRequestByCode", err, storage.ErrNotFound)
+				// Nothing changed: the rightful client still uses the code.
+				_, err = s.ConsumeAuthCode(ctx, r.CodeHash, r.ClientID, at(time.Minute))
+				wantErr(t, "ConsumeAuthCode after the read", err, nil)
+			})
+		}
+	})
+}
+
 func testConsumeAuthCode(t *testing.T, su suite) {
 	ctx := context.Background()
 

@@ -125,6 +125,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"CompleteAuthRequest", testCompleteAuthRequest},
 		{"SaveAuthCode", testSaveAuthCode},
 		{"ConsumeAuthCode", testConsumeAuthCode},
+		{"AuthRequestByCode", testAuthRequestByCode},
 		{"Recorded", testRecorded},
 		{"IssueTokens", testIssueTokens},
 		{"TokenExpiry", testTokenExpiry},
