@@ -270,6 +270,8 @@ func (m *Main) Run(ctx context.Context) error {
 		SessionCookie:  login.SessionCookie(secure),
 		BrowserCookie:  login.BrowserCookie(secure),
 		SecureCookies:  secure,
+		// SQLite has one writer; PostgreSQL runs transactions side by side.
+		SerialWrites: m.Config.Database == "",
 	})
 	if err != nil {
 		return err
