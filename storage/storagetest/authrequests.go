@@ -272,6 +272,18 @@ func testSaveAuthCode(t *testing.T, su suite) {
 	})
 }
 
+// consumeLive uses r's live code at now, by its client, and checks that
+// ConsumeAuthCode returns r used at now, which it returns.
+func consumeLive(t *testing.T, s storage.Store, r storage.AuthRequest, now time.Time, what string) storage.AuthRequest {
+	t.Helper()
+	got, err := s.ConsumeAuthCode(context.Background(), r.CodeHash, r.ClientID, now)
+	wantErr(t, what, err, nil)
+	want := r
+	want.CodeUsedAt = now
+	check(t, what, got, want, normAuthRequest)
+	return want
+}
+
 func testAuthRequestByCode(t *testing.T, su suite) {
 	ctx := context.Background()
 
@@ -281,12 +293,7 @@ func testAuthRequestByCode(t *testing.T, su suite) {
 		wantErr(t, "AuthRequestByCode", err, nil)
 		check(t, "AuthRequestByCode", got, r, normAuthRequest)
 		// A read: the code is still there to be used, once.
-		now := at(90 * time.Second)
-		got, err = s.ConsumeAuthCode(ctx, r.CodeHash, r.ClientID, now)
-		wantErr(t, "ConsumeAuthCode after the read", err, nil)
-		want := r
-		want.CodeUsedAt = now
-		check(t, "ConsumeAuthCode after the read", got, want, normAuthRequest)
+		consumeLive(t, s, r, at(90*time.Second), "ConsumeAuthCode after the read")
 		_, err = s.AuthRequestByCode(ctx, r.CodeHash, r.ClientID, at(100*time.Second))
 		wantErr(t, "AuthRequestByCode of a used code", err, storage.ErrNotFound)
 	})
@@ -322,14 +329,9 @@ func testConsumeAuthCode(t *testing.T, su suite) {
 
 	t.Run("once", func(t *testing.T) {
 		s, r := storeWithCode(t, su, "a")
-		now := at(90 * time.Second)
-		got, err := s.ConsumeAuthCode(ctx, r.CodeHash, r.ClientID, now)
-		wantErr(t, "ConsumeAuthCode", err, nil)
-		want := r
-		want.CodeUsedAt = now
-		check(t, "ConsumeAuthCode", got, want, normAuthRequest)
+		want := consumeLive(t, s, r, at(90*time.Second), "ConsumeAuthCode")
 
-		got, err = s.ConsumeAuthCode(ctx, r.CodeHash, r.ClientID, at(100*time.Second))
+		got, err := s.ConsumeAuthCode(ctx, r.CodeHash, r.ClientID, at(100*time.Second))
 		wantErr(t, "ConsumeAuthCode again", err, storage.ErrConflict)
 		check(t, "request returned with ErrConflict", got, want, normAuthRequest)
 	})
@@ -366,12 +368,7 @@ func testConsumeAuthCode(t *testing.T, su suite) {
 		wantErr(t, "AuthRequest", err, nil)
 		check(t, "request after another client's attempt", got, r, normAuthRequest)
 
-		now := at(90 * time.Second)
-		got, err = s.ConsumeAuthCode(ctx, r.CodeHash, r.ClientID, now)
-		wantErr(t, "ConsumeAuthCode by its client", err, nil)
-		want := r
-		want.CodeUsedAt = now
-		check(t, "ConsumeAuthCode by its client", got, want, normAuthRequest)
+		consumeLive(t, s, r, at(90*time.Second), "ConsumeAuthCode by its client")
 
 		_, err = s.ConsumeAuthCode(ctx, r.CodeHash, "client-2", at(100*time.Second))
 		wantErr(t, "ConsumeAuthCode of a used code by another client", err, storage.ErrNotFound)
