@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "modernc.org/sqlite"
 
 	"golang.org/x/mod/sumdb/note"
@@ -133,11 +134,26 @@ func tamperAudit(t *testing.T, ts *testServer, stmts ...string) {
 	q := u.Query()
 	q.Del("pool_max_conns")
 	u.RawQuery = q.Encode()
-	stmts = append([]string{`DROP TRIGGER IF EXISTS audit_log_entries_guard ON audit_log_entries`,
+	// The server's integration may hold the log's tables while this runs:
+	// take all four at once, in the order the server takes them, and
+	// start again if PostgreSQL still picks this side of a deadlock.
+	stmts = append([]string{`BEGIN`,
+		`LOCK TABLE audit_log_entries, audit_log_leaves, audit_log_nodes, audit_log_heads IN ACCESS EXCLUSIVE MODE`,
+		`DROP TRIGGER IF EXISTS audit_log_entries_guard ON audit_log_entries`,
 		`DROP TRIGGER IF EXISTS audit_log_nodes_append_only ON audit_log_nodes`,
 		`DROP TRIGGER IF EXISTS audit_log_heads_append_only ON audit_log_heads`,
-		`DROP TRIGGER IF EXISTS audit_log_leaves_append_only ON audit_log_leaves`}, stmts...)
-	pgtest.Exec(t, ctx, u.String(), strings.Join(stmts, "; "))
+		`DROP TRIGGER IF EXISTS audit_log_leaves_append_only ON audit_log_leaves`}, append(stmts, `COMMIT`)...)
+	script := strings.Join(stmts, "; ")
+	for attempt := 1; ; attempt++ {
+		err := pgtest.TryExec(ctx, u.String(), script)
+		var pgErr *pgconn.PgError
+		if err == nil {
+			return
+		}
+		if !errors.As(err, &pgErr) || pgErr.Code != "40P01" || attempt == 5 {
+			t.Fatalf("%s: %v", script, err)
+		}
+	}
 }
 
 // auditCmd runs `dopaid audit ARGS` against the server's store and data

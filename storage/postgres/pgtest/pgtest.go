@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"strconv"
@@ -62,14 +63,21 @@ func Schema(t testing.TB, maxConns int) string {
 // Exec runs one statement on a connection of its own.
 func Exec(t testing.TB, ctx context.Context, dbURL, sql string, args ...any) {
 	t.Helper()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+	if err := TryExec(ctx, dbURL, sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
+}
+
+// TryExec is Exec for a caller that decides what an error means (a
+// deadlock to retry, say).
+func TryExec(ctx context.Context, dbURL, sql string, args ...any) error {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql, args...)
+	return err
 }
 
 // WithParams adds connection parameters to a URL or keyword/value string.
