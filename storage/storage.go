@@ -224,6 +224,17 @@ type AuthResult struct {
 	ACR       string
 	IAL       string
 	SessionID string
+	// Code, if its Hash is set, is the authorization code issued with the
+	// completion, as SaveAuthCode would attach it afterwards: the
+	// provider's answer made while the request completes, so that the
+	// browser goes from the login pages straight to the client.
+	Code AuthCode
+}
+
+// AuthCode is an authorization code as stored: its hash and expiry.
+type AuthCode struct {
+	Hash      string
+	ExpiresAt time.Time
 }
 
 // AuthRequestStore holds authorization requests and their codes.
@@ -232,8 +243,9 @@ type AuthRequestStore interface {
 	CreateAuthRequest(ctx context.Context, r AuthRequest) error
 	// AuthRequest returns the request if it exists and has not expired at now.
 	AuthRequest(ctx context.Context, id string, now time.Time) (AuthRequest, error)
-	// CompleteAuthRequest records the sign-in result. ErrNotFound if missing
-	// or expired, ErrConflict if it was completed already.
+	// CompleteAuthRequest records the sign-in result, and its code if
+	// res.Code has a hash. ErrNotFound if missing or expired, ErrConflict
+	// if it was completed already.
 	CompleteAuthRequest(ctx context.Context, id string, res AuthResult, now time.Time) error
 	// SaveAuthCode attaches a code (by its hash) to a completed request.
 	// ErrConflict if the request is not completed or already has a code.

@@ -82,12 +82,10 @@ func (s *Store) AttemptSignIn(ctx context.Context, a storage.SignInAttempt, now 
 			}
 			queueThrottles(b, in.Throttles, func(i int) storage.Throttle { return read[in.Throttles[i].Key] })
 			if in.AuthRequestID != "" {
-				res := in.Result
 				// Division by zero when no row was completed: the request
 				// is missing, expired or done, and nothing commits.
 				b.Queue(completeAuthRequest+`
-SELECT 1 / (SELECT count(*)::int FROM u)`,
-					in.AuthRequestID, now, res.Subject, optTime(res.AuthTime), list(res.AMR), res.ACR, res.IAL, res.SessionID)
+SELECT 1 / (SELECT count(*)::int FROM u)`, completionArgs(in.AuthRequestID, now, in.Result)...)
 			}
 			queueSignInRest(b, in, now)
 			if err := record(b, es); err != nil {

@@ -85,11 +85,13 @@ func (s *Store) AuthRequest(ctx context.Context, id string, now time.Time) (stor
 }
 
 // completeAuthRequest is the statement's part that completes request $1 as
-// of $2 with the result $3–$8 (subject, auth_time, amr, acr, ial,
-// session_id), if it is live and not done: u has a row if it did.
+// of $2 with the result $3–$10 (subject, auth_time, amr, acr, ial,
+// session_id, code_hash, code_expires_at: completionArgs), if it is live
+// and not done: u has a row if it did.
 const completeAuthRequest = `WITH u AS (
 	UPDATE auth_requests
-	SET subject = $3, auth_time = $4, amr = $5, acr = $6, ial = $7, session_id = $8, done = true
+	SET subject = $3, auth_time = $4, amr = $5, acr = $6, ial = $7, session_id = $8,
+		code_hash = $9, code_expires_at = $10, done = true
 	WHERE id = $1 AND expires_at > $2 AND NOT done
 	RETURNING 1
 )`
@@ -103,8 +105,7 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id string, res storage.
 SELECT EXISTS (SELECT 1 FROM u),
        EXISTS (SELECT 1 FROM auth_requests WHERE id = $1 AND expires_at > $2)`
 	var updated, exists bool
-	err := s.pool.QueryRow(ctx, q, id, now, res.Subject, optTime(res.AuthTime), list(res.AMR), res.ACR, res.IAL, res.SessionID).
-		Scan(&updated, &exists)
+	err := s.pool.QueryRow(ctx, q, completionArgs(id, now, res)...).Scan(&updated, &exists)
 	op := fmt.Sprintf("complete auth request %q", id)
 	switch {
 	case err != nil:
@@ -219,4 +220,15 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 		return wrap(fmt.Sprintf("delete auth request %q", id), err)
 	}
 	return nil
+}
+
+// completionArgs are completeAuthRequest's arguments: request id completed
+// as of now with res (a NULL code_hash when it issues no code).
+func completionArgs(id string, now time.Time, res storage.AuthResult) []any {
+	var codeHash any
+	if res.Code.Hash != "" {
+		codeHash = res.Code.Hash
+	}
+	return []any{id, now, res.Subject, optTime(res.AuthTime), list(res.AMR), res.ACR, res.IAL, res.SessionID,
+		codeHash, optTime(res.Code.ExpiresAt)}
 }

@@ -48,11 +48,10 @@ func (s *Store) SignIn(ctx context.Context, in storage.SignIn, now time.Time, re
 				})
 			}
 			if in.AuthRequestID != "" {
-				res := in.Result
 				b.Queue(completeAuthRequest+`
 SELECT EXISTS (SELECT 1 FROM u),
        EXISTS (SELECT 1 FROM auth_requests WHERE id = $1 AND expires_at > $2)`,
-					in.AuthRequestID, now, res.Subject, optTime(res.AuthTime), list(res.AMR), res.ACR, res.IAL, res.SessionID,
+					completionArgs(in.AuthRequestID, now, in.Result)...,
 				).QueryRow(func(row pgx.Row) error { return row.Scan(&completed, &exists) })
 			}
 		},

@@ -72,8 +72,9 @@ func completeAuthRequest(ctx context.Context, tx *sql.Tx, id string, res storage
 		return fmt.Errorf("sqlite: complete auth request %q: %w", id, storage.ErrConflict)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE auth_requests SET subject = ?, auth_time = ?, amr = ?,
-		acr = ?, ial = ?, session_id = ?, done = 1 WHERE id = ?`,
-		res.Subject, msArg(res.AuthTime), listArg(res.AMR), res.ACR, res.IAL, res.SessionID, id); err != nil {
+		acr = ?, ial = ?, session_id = ?, code_hash = ?, code_expires_at = ?, done = 1 WHERE id = ?`,
+		res.Subject, msArg(res.AuthTime), listArg(res.AMR), res.ACR, res.IAL, res.SessionID,
+		codeHashArg(res.Code), msArg(res.Code.ExpiresAt), id); err != nil {
 		return wrap(err, "complete auth request %q", id)
 	}
 	return nil
@@ -182,4 +183,12 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 		return wrap(err, "delete auth request %q", id)
 	}
 	return nil
+}
+
+// codeHashArg is the code_hash of a completion: NULL when it issues no code.
+func codeHashArg(c storage.AuthCode) any {
+	if c.Hash == "" {
+		return nil
+	}
+	return c.Hash
 }

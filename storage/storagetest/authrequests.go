@@ -56,6 +56,7 @@ func completed(r storage.AuthRequest, res storage.AuthResult) storage.AuthReques
 	r.ACR = res.ACR
 	r.IAL = res.IAL
 	r.SessionID = res.SessionID
+	r.CodeHash, r.CodeExpiresAt = res.Code.Hash, res.Code.ExpiresAt
 	r.Done = true
 	return r
 }
@@ -194,6 +195,34 @@ func testCompleteAuthRequest(t *testing.T, su suite) {
 		got, err := s.AuthRequest(ctx, "a", at(time.Minute))
 		wantErr(t, "AuthRequest", err, nil)
 		check(t, "AuthRequest", got, completed(r, res), normAuthRequest)
+		if got.CodeHash != "" {
+			t.Errorf("a completion without a code left code hash %q", got.CodeHash)
+		}
+	})
+
+	t.Run("with its code", func(t *testing.T) {
+		s := su.store(t)
+		seedClient(t, s, "client-1")
+		r := newAuthRequest("a")
+		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
+		res := newAuthResult()
+		res.Code = storage.AuthCode{Hash: "code-a", ExpiresAt: at(2 * time.Minute)}
+		wantErr(t, "CompleteAuthRequest", s.CompleteAuthRequest(ctx, "a", res, at(time.Minute)), nil)
+		want := completed(r, res)
+		got, err := s.AuthRequest(ctx, "a", at(time.Minute))
+		wantErr(t, "AuthRequest", err, nil)
+		check(t, "AuthRequest", got, want, normAuthRequest)
+		// The code is the request's one: no second one is attached, and
+		// it is used once, like one SaveAuthCode attached.
+		wantErr(t, "SaveAuthCode after a completion with a code",
+			s.SaveAuthCode(ctx, "a", "code-other", at(2*time.Minute), at(time.Minute)), storage.ErrConflict)
+		got, err = s.AuthRequestByCode(ctx, "code-a", "client-1", at(time.Minute))
+		wantErr(t, "AuthRequestByCode", err, nil)
+		check(t, "AuthRequestByCode", got, want, normAuthRequest)
+		used := consumeLive(t, s, want, at(90*time.Second), "ConsumeAuthCode")
+		got, err = s.ConsumeAuthCode(ctx, "code-a", "client-1", at(100*time.Second))
+		wantErr(t, "ConsumeAuthCode again", err, storage.ErrConflict)
+		check(t, "ConsumeAuthCode again", got, used, normAuthRequest)
 	})
 
 	t.Run("refused", func(t *testing.T) {

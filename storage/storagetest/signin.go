@@ -39,6 +39,7 @@ func storeForSignIn(t *testing.T, su suite) storage.Store {
 func fullSignIn() storage.SignIn {
 	res := newAuthResult()
 	res.SessionID = "new"
+	res.Code = storage.AuthCode{Hash: "code-ar", ExpiresAt: at(2 * time.Minute)}
 	return storage.SignIn{
 		Once:          []storage.OnceValue{{Scope: "totp:a-1", Value: "42", ExpiresAt: at(2 * time.Minute)}},
 		Authenticator: "a-1",
@@ -91,6 +92,7 @@ func testSignIn(t *testing.T, su suite) {
 		r, err := s.AuthRequest(ctx, "ar", now)
 		wantErr(t, "AuthRequest", err, nil)
 		check(t, "AuthRequest", r, completed(newAuthRequest("ar"), in.Result), normAuthRequest)
+		consumeLive(t, s, r, now, "ConsumeAuthCode of the code issued with the completion")
 		if !entryExists(t, s, "e1") {
 			t.Error("the sign-in's entry was not written")
 		}
