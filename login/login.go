@@ -140,6 +140,12 @@ type Config struct {
 	Store Store
 	// Callback returns the provider URL that finishes a request.
 	Callback func(ctx context.Context, authRequestID string) string
+	// Answer, if set, makes the provider's answer to a request the pages
+	// are about to complete (op.Provider.Answer): the code stored with the
+	// completion and the response that takes it to the client, where the
+	// browser then goes instead of Callback; ok false (or nil Answer):
+	// Callback, which answers.
+	Answer func(ctx context.Context, ar storage.AuthRequest) (code storage.AuthCode, response string, ok bool)
 	// Envelope seals TOTP secrets at rest.
 	Envelope *keys.Envelope
 	// LaserMACKey keys the laser-code hash the registry import stores.

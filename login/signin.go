@@ -164,7 +164,7 @@ func consentURL(authRequestID string) string {
 func (h *Handler) finish(w http.ResponseWriter, r *http.Request, ar storage.AuthRequest, s storage.Session, in storage.SignIn, rec storage.Record) {
 	ctx := r.Context()
 	now := h.now()
-	h.completion(&in, ar, s)
+	next := h.completion(ctx, &in, ar, s)
 	idle := now.Add(h.cfg.SessionIdle)
 	if idle.After(s.ExpiresAt) {
 		idle = s.ExpiresAt
@@ -178,11 +178,14 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, ar storage.Auth
 		h.internal(w, r, "complete request", err)
 		return
 	}
-	http.Redirect(w, r, h.cfg.Callback(ctx, ar.ID), http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-// completion adds to in the completion of ar with the session's sign-in.
-func (h *Handler) completion(in *storage.SignIn, ar storage.AuthRequest, s storage.Session) {
+// completion adds to in the completion of ar with the session's sign-in,
+// and returns where the browser goes once in has committed: to the
+// client, with the code the completion issues (Config.Answer), or else to
+// the provider's callback.
+func (h *Handler) completion(ctx context.Context, in *storage.SignIn, ar storage.AuthRequest, s storage.Session) string {
 	in.AuthRequestID = ar.ID
 	in.Result = storage.AuthResult{
 		// acr by the release policy's one rule: what the client asked
@@ -190,6 +193,13 @@ func (h *Handler) completion(in *storage.SignIn, ar storage.AuthRequest, s stora
 		// claim, released only where the permit grants it.
 		Subject: s.Subject, AuthTime: s.AuthTime, AMR: s.AMR, ACR: release.ACR(ar.ACRValues, s.IAL), IAL: s.IAL, SessionID: s.ID,
 	}
+	if h.cfg.Answer != nil {
+		if code, response, ok := h.cfg.Answer(ctx, ar); ok {
+			in.Result.Code = code
+			return response
+		}
+	}
+	return h.cfg.Callback(ctx, ar.ID)
 }
 
 // continueAfterEnrolment completes a request for the session that signed
@@ -312,7 +322,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	// A sign-in whose request needs neither a step up nor a consent
 	// completes the request in the transaction that starts the session.
-	completed := false
+	next := ""
 	s, no, err := h.signInCitizen(w, r, func(s storage.Session, in *storage.SignIn) {
 		if !release.Satisfies(s.IAL, ar.ACRValues) {
 			return
@@ -320,9 +330,9 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		if _, ask, err := h.consentFor(r.Context(), ar, s.Subject); err != nil || ask {
 			return // asked, refused or failed: complete says so after the sign-in
 		}
-		h.completion(in, ar, s)
-		completed = true
+		next = h.completion(r.Context(), in, ar, s)
 	})
+	completed := next != ""
 	if completed && (errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrConflict)) {
 		h.fail(w, r, http.StatusBadRequest, "expired")
 		return
@@ -343,7 +353,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if completed {
-		http.Redirect(w, r, h.cfg.Callback(r.Context(), ar.ID), http.StatusSeeOther)
+		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
 	if !release.Satisfies(s.IAL, ar.ACRValues) {

@@ -121,8 +121,8 @@ func (b *bench) authorize(ctx context.Context, browser *http.Client, timed func(
 // codeFlow signs a citizen of the pool in through the whole
 // authorization-code flow, as the citizen's browser and the client would:
 // authorize, the sign-in page, the ID number and a TOTP code posted to it
-// (consent given before, so remembered), the provider's callback, and the
-// code exchange. timed, if not nil, is told the duration of each step that
+// (consent given before, so remembered) — whose answer takes the code to
+// the client, or else the provider's callback does — and the code exchange. timed, if not nil, is told the duration of each step that
 // succeeded.
 func (w *worker) codeFlow(ctx context.Context, timed func(i int, d time.Duration)) (tokens, error) {
 	b := w.b
@@ -163,7 +163,7 @@ func (w *worker) codeFlow(ctx context.Context, timed func(i int, d time.Duration
 	timed(stepSignInPage, d)
 
 	// The ID number and the code. The citizen consented before: the
-	// provider goes straight back to its callback.
+	// login pages answer the client at once.
 	name = stepNames[stepSignIn]
 	form := url.Values{"csrf": {csrf}, "authRequestID": {ar.id}, "pid": {c.pid}, "code": {code}}
 	resp, body, d, err = b.send(ctx, browser, name, http.MethodPost, b.issuer+login.Path+"/signin", form, nil)
@@ -188,27 +188,33 @@ func (w *worker) codeFlow(ctx context.Context, timed func(i int, d time.Duration
 	return t, nil
 }
 
-// finish follows the login pages' redirect to the provider's callback,
-// checks the authorization response there (state, RFC 9207 iss, code) and
-// exchanges the code with the PKCE verifier.
+// finish takes the authorization response from the login pages' redirect
+// — to the client, or through the provider's callback, which answers when
+// the pages do not — checks it (state, RFC 9207 iss, code) and exchanges
+// the code with the PKCE verifier.
 func (b *bench) finish(ctx context.Context, browser *http.Client, fromLogin *http.Response, ar request, timed func(int, time.Duration)) (tokens, error) {
-	name := stepNames[stepCallback]
+	name := stepNames[stepSignIn]
 	loc, err := location(name, fromLogin)
 	if err != nil {
 		return tokens{}, err
 	}
-	if iu, _ := url.Parse(b.issuer); iu == nil || loc.Scheme != iu.Scheme || loc.Host != iu.Host {
-		return tokens{}, fail(name, "login pages redirect elsewhere than the provider", "to %s", loc.Path)
-	}
-	resp, body, d, err := b.send(ctx, browser, name, http.MethodGet, loc.String(), nil, nil)
-	if err != nil {
-		return tokens{}, err
-	}
-	if err := wantStatus(name, resp, body, http.StatusFound); err != nil {
-		return tokens{}, err
-	}
-	if loc, err = location(name, resp); err != nil {
-		return tokens{}, err
+	callback := time.Duration(-1)
+	if !isRedirectURI(loc) {
+		name = stepNames[stepCallback]
+		if iu, _ := url.Parse(b.issuer); iu == nil || loc.Scheme != iu.Scheme || loc.Host != iu.Host {
+			return tokens{}, fail(name, "login pages redirect elsewhere than the provider or the client", "to %s", loc.Path)
+		}
+		resp, body, d, err := b.send(ctx, browser, name, http.MethodGet, loc.String(), nil, nil)
+		if err != nil {
+			return tokens{}, err
+		}
+		if err := wantStatus(name, resp, body, http.StatusFound); err != nil {
+			return tokens{}, err
+		}
+		if loc, err = location(name, resp); err != nil {
+			return tokens{}, err
+		}
+		callback = d
 	}
 	aq := loc.Query()
 	switch {
@@ -223,7 +229,9 @@ func (b *bench) finish(ctx context.Context, browser *http.Client, fromLogin *htt
 	case aq.Get("code") == "":
 		return tokens{}, fail(name, "no code", "")
 	}
-	timed(stepCallback, d)
+	if callback >= 0 {
+		timed(stepCallback, callback)
+	}
 
 	name = stepNames[stepToken]
 	form := url.Values{
@@ -232,7 +240,7 @@ func (b *bench) finish(ctx context.Context, browser *http.Client, fromLogin *htt
 		"redirect_uri":  {benchRedirectURI},
 		"code_verifier": {ar.verifier},
 	}
-	resp, body, d, err = b.send(ctx, b.api, name, http.MethodPost, b.endpoints.TokenEndpoint, form, b.basicAuth)
+	resp, body, d, err := b.send(ctx, b.api, name, http.MethodPost, b.endpoints.TokenEndpoint, form, b.basicAuth)
 	if err != nil {
 		return tokens{}, err
 	}

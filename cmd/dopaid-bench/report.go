@@ -54,6 +54,9 @@ func (r *report) print(w io.Writer) {
 		for _, t := range p.tallies {
 			for i, s := range t.series {
 				name := s.name
+				if i > 0 && s.requests == 0 {
+					continue // a step no flow took (the provider's callback, when the login pages answer)
+				}
 				if i > 0 {
 					name = "  " + name
 				}

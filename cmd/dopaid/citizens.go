@@ -35,6 +35,7 @@ func (m *Main) newLogin() (*login.Handler, error) {
 	cfg := login.Config{
 		Store:       providerClients{Store: m.Store, provider: m.Provider},
 		Callback:    m.Provider.CallbackURL,
+		Answer:      m.Provider.Answer,
 		Envelope:    m.Envelope,
 		LaserMACKey: m.Envelope.DeriveKey(purposeLaserMAC),
 		ThrottleKey: m.Envelope.DeriveKey(purposeThrottle),

@@ -159,11 +159,16 @@ func (b *browser) signInWith(ts *testServer, c testClient, pid, code string) cit
 	return b.postForm(ts.URL+login.Path+"/signin", url.Values{"csrf": {csrf}, "authRequestID": {id}, "pid": {pid}, "code": {code}})
 }
 
-func signedIn(t *testing.T, who string, p citizenPage) {
+func signedIn(t *testing.T, who string, p citizenPage) *url.URL {
 	t.Helper()
-	if p.status != http.StatusSeeOther || !strings.Contains(p.loc, op.PathCallback) {
-		t.Fatalf("%s: status %d, Location %q, want a redirect back to the provider; page: %.300s", who, p.status, p.loc, p.body)
+	// The sign-in's answer goes straight to the client: its code, made
+	// with the completion, and the issuer (RFC 9207).
+	loc, err := url.Parse(p.loc)
+	if p.status != http.StatusSeeOther || err != nil || loc.Query().Get("code") == "" || loc.Query().Get("iss") == "" ||
+		strings.HasPrefix(loc.Path, op.PathCallback) {
+		t.Fatalf("%s: status %d, Location %q, want the answer to the client with a code; page: %.300s", who, p.status, p.loc, p.body)
 	}
+	return loc
 }
 
 // refusedToWait checks a 429 that says, in Thai, to wait want (a login.ThrottlePolicy

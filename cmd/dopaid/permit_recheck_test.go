@@ -154,16 +154,23 @@ func TestPermitCheckedAgainDuringSignIn(t *testing.T) {
 			}
 		})
 
-		t.Run("suspended after consent, before the return to the provider", func(t *testing.T) {
+		t.Run("suspended after consent, before the code's exchange", func(t *testing.T) {
 			b := signedInBrowser(t, ts, citizen.ID)
-			id := start(t, b)
+			u, verifier := c.authorizeURL(t, ts, func(q url.Values) { q.Set("scope", "openid given_name family_name") })
+			id := b.toLogin(ts, u)
 			if page := b.reply(ts.URL + login.URL(id)); !strings.Contains(string(page.body), `id="consent-allow"`) {
 				t.Fatalf("status %d, want the consent page; body: %.300s", page.status, page.body)
 			}
+			// The consent's answer goes straight to the client, with the
+			// code that committed with the consent.
 			resp := b.answerConsent(ts, id, "allow")
-			callback := resp.Header.Get("Location")
-			if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(callback, ts.URL+op.PathCallback) {
-				t.Fatalf("consent answered %d to %q, want 303 to the provider's callback", resp.StatusCode, callback)
+			answer, err := resp.Location()
+			if err != nil || resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(answer.String(), c.Redirect+"?") {
+				t.Fatalf("consent answered %d to %v, want 303 to the client's redirect URI", resp.StatusCode, answer)
+			}
+			code := answer.Query().Get("code")
+			if code == "" || answer.Query().Get("state") != "st-1" || answer.Query().Get("iss") != ts.URL {
+				t.Fatalf("the answer %s lacks its code, state or iss", answer)
 			}
 			if !consented(t) {
 				t.Fatal("the consent given while the permit was in force was not stored")
@@ -171,10 +178,12 @@ func TestPermitCheckedAgainDuringSignIn(t *testing.T) {
 			decide(t, ts, boss, pm.ID, storage.DecisionSuspend)
 			defer decide(t, ts, boss, pm.ID, storage.DecisionReinstate)
 
-			b.reply(callback).wantRedirectError(t, ts, c.Redirect, "st-1", "unauthorized_client")
-			// The request is spent: no second answer, no code later.
-			if r := b.reply(callback); r.status != http.StatusBadRequest {
-				t.Errorf("the callback again: status %d, want 400", r.status)
+			if r := c.exchange(t, ts, code, verifier); r.status != http.StatusBadRequest || r.json(t)["error"] != "unauthorized_client" {
+				t.Fatalf("the code's exchange under the suspended permit: %d %s, want 400 unauthorized_client", r.status, r.body)
+			}
+			// The request was answered: the callback has no second answer.
+			if r := b.reply(ts.Provider.CallbackURL(ctx, id)); r.status != http.StatusBadRequest {
+				t.Errorf("the callback after the answer: status %d, want 400", r.status)
 			}
 		})
 
