@@ -19,8 +19,9 @@
 //
 // op may import storage (storage/release among it) and keys. It is the only package that imports
 // github.com/zitadel/oidc/v3/pkg/op (as oidcop). The login pages are reached
-// through Config.LoginURL and come back through CallbackURL: op never
-// imports login, nor login op.
+// through Config.LoginURL and answer the client with the code Answer makes
+// (or come back through CallbackURL when it cannot): op never imports
+// login, nor login op; cmd passes the two functions.
 package op
 
 import (
