@@ -61,18 +61,25 @@ func completed(r storage.AuthRequest, res storage.AuthResult) storage.AuthReques
 	return r
 }
 
-// storeWithCode returns a store holding a completed request whose code has
-// the hash "code-"+id and lives until base+1m.
-func storeWithCode(t *testing.T, su suite, id string) (storage.Store, storage.AuthRequest) {
+// storeCompleted returns a store holding request id completed with res
+// at base+1m, and the request as the completion should leave it.
+func storeCompleted(t *testing.T, su suite, id string, res storage.AuthResult) (storage.Store, storage.AuthRequest) {
 	t.Helper()
 	ctx := context.Background()
 	s := su.store(t)
 	seedClient(t, s, "client-1")
 	r := newAuthRequest(id)
 	wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
-	res := newAuthResult()
 	wantErr(t, "CompleteAuthRequest", s.CompleteAuthRequest(ctx, id, res, at(time.Minute)), nil)
-	r = completed(r, res)
+	return s, completed(r, res)
+}
+
+// storeWithCode returns a store holding a completed request whose code has
+// the hash "code-"+id and lives until base+1m.
+func storeWithCode(t *testing.T, su suite, id string) (storage.Store, storage.AuthRequest) {
+	t.Helper()
+	ctx := context.Background()
+	s, r := storeCompleted(t, su, id, newAuthResult())
 	r.CodeHash = "code-" + id
 	r.CodeExpiresAt = at(2 * time.Minute)
 	wantErr(t, "SaveAuthCode", s.SaveAuthCode(ctx, id, r.CodeHash, r.CodeExpiresAt, at(time.Minute)), nil)
@@ -186,29 +193,19 @@ func testCompleteAuthRequest(t *testing.T, su suite) {
 	ctx := context.Background()
 
 	t.Run("records the result", func(t *testing.T) {
-		s := su.store(t)
-		seedClient(t, s, "client-1")
-		r := newAuthRequest("a")
-		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
-		res := newAuthResult()
-		wantErr(t, "CompleteAuthRequest", s.CompleteAuthRequest(ctx, "a", res, at(time.Minute)), nil)
+		s, want := storeCompleted(t, su, "a", newAuthResult())
 		got, err := s.AuthRequest(ctx, "a", at(time.Minute))
 		wantErr(t, "AuthRequest", err, nil)
-		check(t, "AuthRequest", got, completed(r, res), normAuthRequest)
+		check(t, "AuthRequest", got, want, normAuthRequest)
 		if got.CodeHash != "" {
 			t.Errorf("a completion without a code left code hash %q", got.CodeHash)
 		}
 	})
 
 	t.Run("with its code", func(t *testing.T) {
-		s := su.store(t)
-		seedClient(t, s, "client-1")
-		r := newAuthRequest("a")
-		wantErr(t, "CreateAuthRequest", s.CreateAuthRequest(ctx, r), nil)
 		res := newAuthResult()
 		res.Code = storage.AuthCode{Hash: "code-a", ExpiresAt: at(2 * time.Minute)}
-		wantErr(t, "CompleteAuthRequest", s.CompleteAuthRequest(ctx, "a", res, at(time.Minute)), nil)
-		want := completed(r, res)
+		s, want := storeCompleted(t, su, "a", res)
 		got, err := s.AuthRequest(ctx, "a", at(time.Minute))
 		wantErr(t, "AuthRequest", err, nil)
 		check(t, "AuthRequest", got, want, normAuthRequest)
