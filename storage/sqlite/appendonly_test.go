@@ -14,9 +14,10 @@ import (
 )
 
 // TestAuditLogAppendOnly: the database itself refuses to delete or change
-// the audit log's entries, leaves, nodes and heads (migration 0014's and
-// 0023's triggers), but for retention's redaction: integration only
-// inserts leaves, and no UPDATE of an entry is let through but that.
+// the audit log's entries, leaves, nodes and heads, and the readers' index
+// of them (migrations 0014's, 0023's and 0026's triggers), but for
+// retention's redaction: integration only inserts leaves and index rows,
+// and no UPDATE of an entry or its index row is let through but that.
 func TestAuditLogAppendOnly(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "dopaid.db")
@@ -59,6 +60,12 @@ func TestAuditLogAppendOnly(t *testing.T) {
 		{`UPDATE audit_log_nodes SET hash = x'00' WHERE level = 0 AND idx = 0`, nil},
 		{`DELETE FROM audit_log_heads`, nil},
 		{`UPDATE audit_log_heads SET checkpoint = x'00'`, nil},
+		// Hiding an entry from the readers' filters, or blanking its IDs
+		// before the entry itself is redacted.
+		{`DELETE FROM audit_log_index`, nil},
+		{`UPDATE audit_log_index SET citizen_id = 'someone-else'`, nil},
+		{`UPDATE audit_log_index SET type = 'other'`, nil},
+		{`UPDATE audit_log_index SET citizen_id = '', agency_id = '', permit_id = '', client_id = ''`, nil},
 	} {
 		if _, err := db.ExecContext(ctx, q.stmt, q.args...); err == nil || !strings.Contains(err.Error(), "append-only") {
 			t.Errorf("%s: error %v, want the append-only refusal", q.stmt, err)
@@ -75,6 +82,18 @@ func TestAuditLogAppendOnly(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `UPDATE audit_log_entries SET detail = 'back' WHERE id = 'e-0'`); err == nil {
 		t.Errorf("UPDATE of a redacted entry: no error")
 	}
+	// The redacted entries' index rows kept only their time and type.
+	var rows, kept int
+	if err := db.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE citizen_id <> '' OR agency_id <> ''
+		OR permit_id <> '' OR client_id <> '' OR type = '' OR at = 0) FROM audit_log_index`).Scan(&rows, &kept); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 3 || kept != 0 {
+		t.Errorf("audit_log_index after redaction: %d rows, %d with IDs (or without time or type); want 3 and 0", rows, kept)
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE audit_log_index SET at = 1`); err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Errorf("UPDATE of a redacted entry's index row: error %v, want the append-only refusal", err)
+	}
 }
 
 // writeAndIntegrate writes entries e-0, e-1 and e-2 and integrates the
@@ -84,7 +103,7 @@ func writeAndIntegrate(t *testing.T, s *sqlite.Store) {
 	var es []storage.LogEntry
 	for i := range 3 {
 		e, err := storage.PrepareLogEntry(storage.LogEntry{ID: fmt.Sprintf("e-%d", i), Type: storage.AuditUserinfo,
-			Actor: "client:c-1", Purpose: "loan", Claims: []string{"given_name"}, Detail: "d"}, time.Now().Add(-time.Hour))
+			Actor: "client:c-1", CitizenID: "citizen-1", AgencyID: "agency-1", PermitID: "permit-1", ClientID: "c-1", Purpose: "loan", Claims: []string{"given_name"}, Detail: "d"}, time.Now().Add(-time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -29,64 +29,46 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.
 // AuditEntries lists the entries matching f in log order (integrated ones
 // by leaf index, then the pending ones, without a leaf, as written), or
 // newest first.
+//
+// The integrated entries are found through audit_log_index (migration
+// 0026) and the pending ones, about a second's worth, by seq; the two are
+// merged in seq order, which is log order (auditlog.go). The filters are
+// checked on the entries' own columns as well as on the index's.
 func (s *Store) AuditEntries(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEntry, error) {
-	var where []string
-	var args []any
-	for _, c := range []struct{ col, val string }{
-		{"e.citizen_id", f.CitizenID}, {"e.agency_id", f.AgencyID}, {"e.permit_id", f.PermitID}, {"e.client_id", f.ClientID},
-	} {
-		if c.val != "" {
-			where = append(where, c.col+" = ?")
-			args = append(args, c.val)
-		}
-	}
-	switch f.Outcome {
-	case "":
-	case "success":
-		where = append(where, "e.outcome IN ('success', '')")
-	default:
-		where = append(where, "e.outcome = ?")
-		args = append(args, f.Outcome)
-	}
-	if !f.Since.IsZero() {
-		where = append(where, "e.at >= ?")
-		args = append(args, f.Since.UnixMilli())
-	}
-	if !f.Until.IsZero() {
-		where = append(where, "e.at < ?")
-		args = append(args, f.Until.UnixMilli())
-	}
-	if len(f.Types) > 0 {
-		where = append(where, "e.type IN (?"+strings.Repeat(", ?", len(f.Types)-1)+")")
-		for _, t := range f.Types {
-			args = append(args, t)
-		}
-	}
+	indexed, iargs := auditConditions(f, "x")
+	entries, eargs := auditConditions(f, "e")
+	integrated := append(indexed, entries...)
+	args := append(iargs, eargs...)
 	if f.FromSeq > 0 {
-		where = append(where, "(l.leaf_index >= ? OR l.leaf_index IS NULL)")
+		integrated = append(integrated, "l.leaf_index >= ?")
 		args = append(args, f.FromSeq-1)
 	}
 	if f.ToSeq > 0 {
-		where = append(where, "l.leaf_index <= ?")
+		integrated = append(integrated, "l.leaf_index <= ?")
 		args = append(args, f.ToSeq-1)
 	}
-	q := `SELECT ` + logEntryColumns + ` FROM ` + logEntryTables
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
+	q := `SELECT x.seq, ` + logEntryColumns + ` FROM audit_log_index x
+		JOIN audit_log_entries e ON e.seq = x.seq JOIN audit_log_leaves l ON l.seq = x.seq` + whereClause(integrated)
+	if f.ToSeq <= 0 {
+		// Pending entries have no leaf index: FromSeq keeps them, ToSeq
+		// does not.
+		pending := append([]string{`e.seq > coalesce((SELECT max(seq) FROM audit_log_leaves), 0)`}, entries...)
+		q += ` UNION ALL SELECT e.seq, ` + logEntryColumns + ` FROM ` + logEntryTables + whereClause(pending)
+		args = append(args, eargs...)
 	}
-	// Log order is seq order here (see auditlog.go: leaves are given in
-	// seq order, and every pending entry comes after every integrated one),
-	// which the filters' indexes (migration 0023) hold.
 	if f.Newest {
-		q += ` ORDER BY e.seq DESC`
+		q += ` ORDER BY 1 DESC`
 	} else {
-		q += ` ORDER BY e.seq ASC`
+		q += ` ORDER BY 1 ASC`
 	}
 	if f.Limit > 0 {
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
 	}
-	es, err := queryList(ctx, s.r, scanLogEntry, q, args...)
+	es, err := queryList(ctx, s.r, func(row scanner) (storage.LogEntry, error) {
+		var seq int64
+		return scanLogEntry(seqScanner{row, &seq})
+	}, q, args...)
 	if err != nil {
 		return nil, wrap(err, "audit entries")
 	}
@@ -95,4 +77,53 @@ func (s *Store) AuditEntries(ctx context.Context, f storage.AuditFilter) ([]stor
 		out[i] = storage.AuditEntryOf(e)
 	}
 	return out, nil
+}
+
+// auditConditions are f's filters but for the leaf range, on the columns
+// of table alias t (audit_log_entries or audit_log_index; the outcome only
+// on the entries, which alone have it), with their arguments. An ID filter
+// also says its column is not empty, so that the partial indexes serve it.
+func auditConditions(f storage.AuditFilter, t string) ([]string, []any) {
+	var where []string
+	var args []any
+	for _, c := range []struct{ col, val string }{
+		{"citizen_id", f.CitizenID}, {"agency_id", f.AgencyID}, {"permit_id", f.PermitID}, {"client_id", f.ClientID},
+	} {
+		if c.val != "" {
+			where = append(where, t+"."+c.col+" = ? AND "+t+"."+c.col+" <> ''")
+			args = append(args, c.val)
+		}
+	}
+	if t == "e" {
+		switch f.Outcome {
+		case "":
+		case "success":
+			where = append(where, "e.outcome IN ('success', '')")
+		default:
+			where = append(where, "e.outcome = ?")
+			args = append(args, f.Outcome)
+		}
+	}
+	if !f.Since.IsZero() {
+		where = append(where, t+".at >= ?")
+		args = append(args, f.Since.UnixMilli())
+	}
+	if !f.Until.IsZero() {
+		where = append(where, t+".at < ?")
+		args = append(args, f.Until.UnixMilli())
+	}
+	if len(f.Types) > 0 {
+		where = append(where, t+".type IN (?"+strings.Repeat(", ?", len(f.Types)-1)+")")
+		for _, ty := range f.Types {
+			args = append(args, ty)
+		}
+	}
+	return where, args
+}
+
+func whereClause(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return ` WHERE ` + strings.Join(conds, " AND ")
 }

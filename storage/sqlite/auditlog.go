@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -161,6 +162,12 @@ func (s *Store) IntegrateLog(ctx context.Context, max int,
 		if k, err := res.RowsAffected(); err != nil || k != int64(len(seqs)) {
 			return fmt.Errorf("sqlite: integrate log: %d leaves for %d entries: %w", k, len(seqs), storage.ErrConflict)
 		}
+		// The readers' filters (migration 0026), for the same entries.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log_index (seq, at, type, citizen_id, agency_id, permit_id, client_id)
+			SELECT seq, at, type, citizen_id, agency_id, permit_id, client_id FROM audit_log_entries
+			WHERE seq >= ? AND seq <= ?`, seqs[0], seqs[len(seqs)-1]); err != nil {
+			return wrap(err, "integrate log: index")
+		}
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO audit_log_nodes (level, idx, hash) VALUES (?, ?, ?)`)
 		if err != nil {
 			return wrap(err, "integrate log")
@@ -194,7 +201,7 @@ func (s *Store) IntegrateLog(ctx context.Context, max int,
 
 // seqScanner scans a leading seq column, then hands the rest to Scan.
 type seqScanner struct {
-	rows *sql.Rows
+	rows scanner
 	seq  *int64
 }
 
@@ -320,28 +327,54 @@ func (s *Store) LogEntry(ctx context.Context, id string) (storage.LogEntry, erro
 
 // RedactLogEntries drops the contents of up to max integrated entries
 // written before before and not yet redacted, oldest leaf first, in one
-// statement: each keeps its ID, time, type and leaf index, and gets its leaf
+// transaction: each keeps its ID, time, type and leaf index, and gets its leaf
 // hash (the level-0 node the tree holds for it) as its redaction marker, as
-// migration 0023's trigger demands. Nodes, leaves and heads are not touched.
+// migration 0023's trigger demands; its row in audit_log_index loses the
+// same IDs. Nodes, leaves and heads are not touched.
 func (s *Store) RedactLogEntries(ctx context.Context, before time.Time, max int) (int, error) {
 	if max <= 0 {
 		return 0, fmt.Errorf("sqlite: redact log entries: batch size %d", max)
 	}
 	var n int64
 	err := s.txBackground(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT e.seq FROM audit_log_leaves l JOIN audit_log_entries e ON e.seq = l.seq
+			JOIN audit_log_nodes n ON n.level = 0 AND n.idx = l.leaf_index
+			WHERE e.redacted_leaf IS NULL AND e.at < ?
+			ORDER BY l.leaf_index LIMIT ?`, before.UnixMilli(), max)
+		if err != nil {
+			return err
+		}
+		var seqs []int64
+		for rows.Next() {
+			var seq int64
+			if err := rows.Scan(&seq); err != nil {
+				rows.Close()
+				return err
+			}
+			seqs = append(seqs, seq)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(seqs) == 0 {
+			return err
+		}
+		list, err := json.Marshal(seqs)
+		if err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE audit_log_entries SET actor = '', citizen_id = '', agency_id = '',
 				permit_id = '', client_id = '', purpose = '', claims = '[]', ial = '', outcome = '', detail = '',
 				redacted_leaf = (SELECT n.hash FROM audit_log_leaves l
 					JOIN audit_log_nodes n ON n.level = 0 AND n.idx = l.leaf_index WHERE l.seq = audit_log_entries.seq)
-			WHERE seq IN (
-				SELECT e.seq FROM audit_log_leaves l JOIN audit_log_entries e ON e.seq = l.seq
-				JOIN audit_log_nodes n ON n.level = 0 AND n.idx = l.leaf_index
-				WHERE e.redacted_leaf IS NULL AND e.at < ?
-				ORDER BY l.leaf_index LIMIT ?)`, before.UnixMilli(), max)
+			WHERE seq IN (SELECT value FROM json_each(?))`, string(list))
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		// Their index rows (migration 0026) lose the same columns.
+		_, err = tx.ExecContext(ctx, `UPDATE audit_log_index SET citizen_id = '', agency_id = '', permit_id = '', client_id = ''
+			WHERE seq IN (SELECT value FROM json_each(?))`, string(list))
 		return err
 	})
 	if err != nil {

@@ -446,6 +446,31 @@ func testRedactLogEntries(t *testing.T, su suite) {
 	if want := []bool{true, true, true, true, false, false}; !slices.Equal(redacted, want) {
 		t.Errorf("AuditEntries' Redacted = %v, want %v", redacted, want)
 	}
+	// The readers' filters forget what the redacted entries lost (their
+	// citizen, agency, permit and client) and keep what they kept (type
+	// and time).
+	for _, tt := range []struct {
+		name string
+		f    storage.AuditFilter
+		want []string
+	}{
+		{"citizen", storage.AuditFilter{CitizenID: "citizen-1"}, []string{"r-4"}},
+		{"agency", storage.AuditFilter{AgencyID: "agency-1"}, []string{"r-4", "r-5"}},
+		{"permit", storage.AuditFilter{PermitID: "permit-1", Newest: true}, []string{"r-5", "r-4"}},
+		{"client", storage.AuditFilter{ClientID: "c-1"}, []string{"r-4", "r-5"}},
+		{"type", storage.AuditFilter{Types: []string{storage.AuditTokenIssued}}, []string{"r-0", "r-1", "r-2", "r-3", "r-4", "r-5"}},
+		{"time", storage.AuditFilter{Since: at(3 * time.Second), Until: at(5 * time.Second)}, []string{"r-3", "r-4"}},
+	} {
+		es, err := s.(storage.Store).AuditEntries(ctx, tt.f)
+		wantErr(t, "AuditEntries", err, nil)
+		var got []string
+		for _, e := range es {
+			got = append(got, e.ID)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("after redaction, AuditEntries by %s = %v, want %v", tt.name, got, tt.want)
+		}
+	}
 
 	headAfter, err := s.LogHead(ctx)
 	wantErr(t, "LogHead", err, nil)
