@@ -130,3 +130,84 @@ func integration(head storage.LogHead, es []storage.LogEntry) (storage.LogIntegr
 		Checkpoint: fmt.Appendf(nil, "checkpoint %d", size)}
 	return out, nil
 }
+
+// TestAuditEntriesNotYetIndexed: between an integration round and the
+// indexing of its entries (IntegrateLog's two steps), readers find those
+// entries by seq with their places in the log, filtered, in log order,
+// both ways and page by page; once indexed, the same.
+func TestAuditEntriesNotYetIndexed(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "dopaid.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var es []storage.LogEntry
+	for i := range 6 {
+		e, err := storage.PrepareLogEntry(storage.LogEntry{ID: fmt.Sprintf("e-%d", i), Type: storage.AuditUserinfo,
+			Actor: "client:c-1", CitizenID: fmt.Sprintf("citizen-%d", i%2), ClientID: "c-1"}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		es = append(es, e)
+	}
+	if err := s.AppendLogEntries(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	// e-0 and e-1 indexed, e-2 and e-3 integrated only, e-4 and e-5 pending.
+	if n, err := s.IntegrateLog(ctx, 2, integration); err != nil || n != 2 {
+		t.Fatalf("IntegrateLog = %d, %v", n, err)
+	}
+	if n, err := s.IntegrateLogUnindexed(ctx, 2, integration); err != nil || n != 2 {
+		t.Fatalf("IntegrateLogUnindexed = %d, %v", n, err)
+	}
+	check := func(when string, pending ...string) {
+		t.Helper()
+		for _, tt := range []struct {
+			f    storage.AuditFilter
+			want string
+		}{
+			{storage.AuditFilter{}, "e-0:1 e-1:2 e-2:3 e-3:4 e-4:0 e-5:0"},
+			{storage.AuditFilter{CitizenID: "citizen-0"}, "e-0:1 e-2:3 e-4:0"},
+			{storage.AuditFilter{CitizenID: "citizen-1", Newest: true}, "e-5:0 e-3:4 e-1:2"},
+			{storage.AuditFilter{ClientID: "c-1", FromSeq: 2, Limit: 3}, "e-1:2 e-2:3 e-3:4"},
+			{storage.AuditFilter{FromSeq: 4}, "e-3:4 e-4:0 e-5:0"},
+			{storage.AuditFilter{ToSeq: 3, Newest: true}, "e-2:3 e-1:2 e-0:1"},
+			{storage.AuditFilter{CitizenID: "citizen-1", FromSeq: 2, ToSeq: 4}, "e-1:2 e-3:4"},
+		} {
+			got, err := s.AuditEntries(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			for i, e := range got {
+				if i > 0 {
+					b.WriteByte(' ')
+				}
+				fmt.Fprintf(&b, "%s:%d", e.ID, e.Seq)
+			}
+			want := strings.NewReplacer(pending...).Replace(tt.want)
+			if b.String() != want {
+				t.Errorf("%s: AuditEntries(%+v) = %s, want %s", when, tt.f, b.String(), want)
+			}
+		}
+	}
+	check("e-2 and e-3 not yet indexed")
+	if n, err := s.IntegrateLog(ctx, 10, integration); err != nil || n != 2 {
+		t.Fatalf("IntegrateLog = %d, %v", n, err)
+	}
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var rows int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM audit_log_index`).Scan(&rows); err != nil || rows != 6 {
+		t.Errorf("audit_log_index after IntegrateLog: %d rows, %v; want 6", rows, err)
+	}
+	check("all indexed", "e-4:0", "e-4:5", "e-5:0", "e-5:6")
+}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,32 +31,32 @@ func (s *Store) AppendAudit(ctx context.Context, e storage.AuditEntry) (storage.
 // by leaf index, then the pending ones, without a leaf, as written), or
 // newest first.
 //
-// The integrated entries are found through audit_log_index (migration
-// 0026) and the pending ones, about a second's worth, by seq; the two are
-// merged in seq order, which is log order (auditlog.go). The filters are
-// checked on the entries' own columns as well as on the index's.
+// The indexed entries are found through audit_log_index (migration 0026)
+// and the others, integrated within the last second or so or pending, by
+// seq; the two are merged in seq order, which is log order (auditlog.go).
+// The filters are checked on the entries' own columns as well as on the
+// index's.
 func (s *Store) AuditEntries(ctx context.Context, f storage.AuditFilter) ([]storage.AuditEntry, error) {
 	indexed, iargs := auditConditions(f, "x")
 	entries, eargs := auditConditions(f, "e")
-	integrated := append(indexed, entries...)
-	args := append(iargs, eargs...)
+	var leaves []string
+	var largs []any
 	if f.FromSeq > 0 {
-		integrated = append(integrated, "l.leaf_index >= ?")
-		args = append(args, f.FromSeq-1)
-	}
-	if f.ToSeq > 0 {
-		integrated = append(integrated, "l.leaf_index <= ?")
-		args = append(args, f.ToSeq-1)
-	}
-	q := `SELECT x.seq, ` + logEntryColumns + ` FROM audit_log_index x
-		JOIN audit_log_entries e ON e.seq = x.seq JOIN audit_log_leaves l ON l.seq = x.seq` + whereClause(integrated)
-	if f.ToSeq <= 0 {
 		// Pending entries have no leaf index: FromSeq keeps them, ToSeq
 		// does not.
-		pending := append([]string{`e.seq > coalesce((SELECT max(seq) FROM audit_log_leaves), 0)`}, entries...)
-		q += ` UNION ALL SELECT e.seq, ` + logEntryColumns + ` FROM ` + logEntryTables + whereClause(pending)
-		args = append(args, eargs...)
+		leaves = append(leaves, "(l.leaf_index >= ? OR l.leaf_index IS NULL)")
+		largs = append(largs, f.FromSeq-1)
 	}
+	if f.ToSeq > 0 {
+		leaves = append(leaves, "l.leaf_index <= ?")
+		largs = append(largs, f.ToSeq-1)
+	}
+	tail := append(append([]string{`e.seq > coalesce((SELECT max(seq) FROM audit_log_index), 0)`}, entries...), leaves...)
+	q := `SELECT x.seq, ` + logEntryColumns + ` FROM audit_log_index x
+		JOIN audit_log_entries e ON e.seq = x.seq JOIN audit_log_leaves l ON l.seq = x.seq` +
+		whereClause(slices.Concat(indexed, entries, leaves)) +
+		` UNION ALL SELECT e.seq, ` + logEntryColumns + ` FROM ` + logEntryTables + whereClause(tail)
+	args := slices.Concat(iargs, eargs, largs, eargs, largs)
 	if f.Newest {
 		q += ` ORDER BY 1 DESC`
 	} else {

@@ -94,8 +94,22 @@ func (s *Store) logAppended() {
 // IntegrateLog gives up to max pending entries, in the order they were
 // written, the leaf indices after the newest head's size, and stores what fn
 // makes of them (new nodes and head), all in one write transaction: one
-// INSERT … SELECT of the round's leaves, the nodes, the head.
+// INSERT … SELECT of the round's leaves, the nodes, the head. Then it
+// indexes them for the readers (indexLog).
 func (s *Store) IntegrateLog(ctx context.Context, max int,
+	fn func(storage.LogHead, []storage.LogEntry) (storage.LogIntegration, error),
+) (int, error) {
+	n, err := s.integrateLog(ctx, max, fn)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.indexLog(ctx); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+func (s *Store) integrateLog(ctx context.Context, max int,
 	fn func(storage.LogHead, []storage.LogEntry) (storage.LogIntegration, error),
 ) (int, error) {
 	if max <= 0 {
@@ -162,12 +176,6 @@ func (s *Store) IntegrateLog(ctx context.Context, max int,
 		if k, err := res.RowsAffected(); err != nil || k != int64(len(seqs)) {
 			return fmt.Errorf("sqlite: integrate log: %d leaves for %d entries: %w", k, len(seqs), storage.ErrConflict)
 		}
-		// The readers' filters (migration 0026), for the same entries.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log_index (seq, at, type, citizen_id, agency_id, permit_id, client_id)
-			SELECT seq, at, type, citizen_id, agency_id, permit_id, client_id FROM audit_log_entries
-			WHERE seq >= ? AND seq <= ?`, seqs[0], seqs[len(seqs)-1]); err != nil {
-			return wrap(err, "integrate log: index")
-		}
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO audit_log_nodes (level, idx, hash) VALUES (?, ?, ?)`)
 		if err != nil {
 			return wrap(err, "integrate log")
@@ -197,6 +205,37 @@ func (s *Store) IntegrateLog(ctx context.Context, max int,
 		return 0, err
 	}
 	return n, nil
+}
+
+// indexBatch is how many entries one round of indexLog indexes.
+const indexBatch = 64
+
+// indexLog gives the integrated entries not yet in audit_log_index
+// (migration 0026) their rows there, in seq order, indexBatch at a time:
+// each batch rides at the end of a group commit of its own, so that the
+// requests of no one group wait for the indexing of a whole integration
+// round. Readers find the entries not yet indexed by seq (AuditEntries).
+func (s *Store) indexLog(ctx context.Context) error {
+	for {
+		var n int64
+		err := s.txBackground(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `INSERT INTO audit_log_index (seq, at, type, citizen_id, agency_id, permit_id, client_id)
+				SELECT e.seq, e.at, e.type, e.citizen_id, e.agency_id, e.permit_id, e.client_id
+				FROM audit_log_leaves l JOIN audit_log_entries e ON e.seq = l.seq
+				WHERE l.seq > coalesce((SELECT max(seq) FROM audit_log_index), 0) ORDER BY l.seq LIMIT ?`, indexBatch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return wrap(err, "index log")
+		}
+		if n < indexBatch {
+			return nil
+		}
+	}
 }
 
 // seqScanner scans a leading seq column, then hands the rest to Scan.

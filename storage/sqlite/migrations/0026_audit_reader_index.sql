@@ -3,10 +3,10 @@
 -- every group commit wrote their pages to the WAL: more than half of an
 -- append's CPU (measured: 125-155 µs an entry with them, 56-83 µs
 -- without). audit_log_index holds the filtered columns of the integrated
--- entries, with the same indexes, and the integrator fills it in the
--- round that gives them their leaves: hundreds of rows a transaction,
--- each index page written once for many. The entries not yet integrated
--- (about a second's worth) are read from audit_log_entries by seq.
+-- entries, with the same indexes, and is filled right after each
+-- integration round, in batches that each ride a group commit: each index
+-- page written once for many rows. The entries not yet indexed (about a
+-- second's worth) are read from audit_log_entries by seq.
 CREATE TABLE audit_log_index (
 	seq        INTEGER PRIMARY KEY, -- audit_log_entries.seq, once integrated
 	at         INTEGER NOT NULL,
