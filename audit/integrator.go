@@ -83,7 +83,9 @@ func NewIntegrator(store Integrating, key *Key, cfg IntegratorConfig) *Integrato
 func (in *Integrator) IntegrateOnce(ctx context.Context) (int, error) {
 	n, err := in.store.IntegrateLog(ctx, in.batch, in.extend)
 	if err != nil {
-		return 0, fmt.Errorf("audit: integrate: %w", err)
+		// n > 0: the round stands, what followed it failed (see
+		// storage.LogStore), and Run still publishes its head.
+		return n, fmt.Errorf("audit: integrate: %w", err)
 	}
 	return n, nil
 }

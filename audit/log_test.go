@@ -267,3 +267,58 @@ func TestIntegratorRun(t *testing.T) {
 		}
 	})
 }
+
+// failingAfterRound is a store whose work after an integration round fails
+// (as SQLite's indexing of the round's entries may): the round commits and
+// IntegrateLog returns its count with the error.
+type failingAfterRound struct {
+	audit.Store
+}
+
+func (s failingAfterRound) IntegrateLog(ctx context.Context, max int,
+	fn func(storage.LogHead, []storage.LogEntry) (storage.LogIntegration, error),
+) (int, error) {
+	n, err := s.Store.IntegrateLog(ctx, max, fn)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	return n, errors.New("after the round: disk I/O error")
+}
+
+// TestIntegratorRunPublishesDespiteLaterFailure: a round that committed is
+// published even when what the store does after it fails, so that its
+// checkpoint leaves the database at once and does not wait for the next
+// entry to come.
+func TestIntegratorRunPublishesDespiteLaterFailure(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		key := testKey(t, "id.example.go.th/audit")
+		in := audit.NewIntegrator(failingAfterRound{b.store}, key, audit.IntegratorConfig{})
+		pub, err := audit.NewPublisher(t.TempDir(), b.store, key.Verifier())
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, b.store, "f", 0, 4)
+		if n, err := in.IntegrateOnce(ctx); n != 4 || err == nil {
+			t.Fatalf("IntegrateOnce = %d, %v; want 4 and the error", n, err)
+		}
+		write(t, b.store, "f", 4, 7)
+		rounds := make(chan struct{}, 10)
+		done := make(chan error)
+		go func() {
+			done <- in.Run(ctx, time.Hour, pub.Publish, func(context.Context) error { rounds <- struct{}{}; return nil })
+		}()
+		<-rounds
+		cps, err := audit.ReadPublished(pub.Dir())
+		if err != nil || len(cps) == 0 {
+			t.Fatalf("published after a round whose aftermath failed: %d checkpoints, %v; want one", len(cps), err)
+		}
+		v, _ := note.NewVerifier(key.VerifierKey())
+		if cp, err := audit.ParseCheckpoint(cps[len(cps)-1], v); err != nil || cp.Size != 7 {
+			t.Errorf("newest published checkpoint = %+v, %v; want size 7", cp, err)
+		}
+		cancel()
+		<-done
+	})
+}

@@ -52,7 +52,8 @@ type Integrating interface {
 	// head, all or nothing. It returns how many entries it integrated (0,
 	// without calling fn, when none wait); fn's error as is; ErrConflict,
 	// having changed nothing, when another transaction holds the right or
-	// integrated the same head meanwhile.
+	// integrated the same head meanwhile. A count with an error means the
+	// round committed and what the store does after it failed.
 	IntegrateLog(ctx context.Context, max int,
 		fn func(storage.LogHead, []storage.LogEntry) (storage.LogIntegration, error)) (int, error)
 }

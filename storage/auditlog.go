@@ -97,6 +97,11 @@ type LogKey struct {
 // redaction of entries past their retention and the log's sealed key. Package audit drives it (audit.Store is the same set);
 // storagetest.LogStore pins its behaviour down. It is part of Store, so that
 // no backend can be wired without it.
+//
+// IntegrateLog is as audit.Integrating says, but for one thing a backend
+// may do after the round's transaction (SQLite indexes the round's entries
+// for the readers): should that fail, it returns the round's count with
+// the error, the round having committed.
 type LogStore interface {
 	AppendLogEntries(ctx context.Context, es []LogEntry) error
 	IntegrateLog(ctx context.Context, max int,

@@ -95,7 +95,10 @@ func (s *Store) logAppended() {
 // written, the leaf indices after the newest head's size, and stores what fn
 // makes of them (new nodes and head), all in one write transaction: one
 // INSERT … SELECT of the round's leaves, the nodes, the head. Then it
-// indexes them for the readers (indexLog).
+// indexes for the readers (indexLog) every integrated entry not yet
+// indexed: if that fails, it returns the round's count with the error (the
+// round stands; readers find the entries not indexed by seq until a later
+// call indexes them).
 func (s *Store) IntegrateLog(ctx context.Context, max int,
 	fn func(storage.LogHead, []storage.LogEntry) (storage.LogIntegration, error),
 ) (int, error) {
