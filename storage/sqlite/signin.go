@@ -17,7 +17,7 @@ func (s *Store) SignIn(ctx context.Context, in storage.SignIn, now time.Time, re
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error { return signIn(ctx, tx, in, now, es) })
+	return s.tx(ctx, func(tx *sql.Tx) error { return signIn(ctx, tx, in, now, es, nil) })
 }
 
 // AttemptSignIn reads the attempt's counters and spent values, checks it
@@ -26,13 +26,13 @@ func (s *Store) SignIn(ctx context.Context, in storage.SignIn, now time.Time, re
 // been counted.
 func (s *Store) AttemptSignIn(ctx context.Context, a storage.SignInAttempt, now time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		read, err := readThrottles(ctx, tx, a.Counters, now)
+		if err != nil {
+			return err
+		}
 		counters := make([]storage.Throttle, len(a.Counters))
 		for i, k := range a.Counters {
-			th, err := throttle(ctx, tx, k, now)
-			if err != nil {
-				return err
-			}
-			counters[i] = th
+			counters[i] = read[k].th
 		}
 		var spent []storage.OnceValue
 		for _, sc := range a.Scopes {
@@ -50,7 +50,9 @@ func (s *Store) AttemptSignIn(ctx context.Context, a storage.SignInAttempt, now 
 		if err != nil {
 			return err
 		}
-		return signIn(ctx, tx, in, now, es)
+		// The counters read above are current: this transaction is the
+		// one writer's, and nothing in it has written them since.
+		return signIn(ctx, tx, in, now, es, read)
 	})
 }
 
@@ -76,8 +78,9 @@ func liveOnce(ctx context.Context, tx *sql.Tx, scope string, now time.Time) ([]s
 	return vs, nil
 }
 
-// signIn makes in's writes and records es in tx (see SignIn).
-func signIn(ctx context.Context, tx *sql.Tx, in storage.SignIn, now time.Time, es []storage.LogEntry) error {
+// signIn makes in's writes and records es in tx (see SignIn); read holds
+// counters the transaction has read already (readThrottles), or is nil.
+func signIn(ctx context.Context, tx *sql.Tx, in storage.SignIn, now time.Time, es []storage.LogEntry, read map[string]throttleRead) error {
 	for _, o := range in.Once {
 		if err := useOnce(ctx, tx, o.Scope, o.Value, o.ExpiresAt, now); err != nil {
 			return err
@@ -88,10 +91,8 @@ func signIn(ctx context.Context, tx *sql.Tx, in storage.SignIn, now time.Time, e
 			return err
 		}
 	}
-	for _, u := range in.Throttles {
-		if _, err := updateThrottle(ctx, tx, u.Key, now, u.Update); err != nil {
-			return err
-		}
+	if err := applyThrottles(ctx, tx, in.Throttles, read, now); err != nil {
+		return err
 	}
 	if in.EndSession != "" {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, in.EndSession); err != nil {

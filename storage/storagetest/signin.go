@@ -162,6 +162,53 @@ func testSignIn(t *testing.T, su suite) {
 		wantErr(t, "SignIn", s.SignIn(ctx, in, now, nil), nil)
 	})
 
+	t.Run("a counter's updates apply in order and the last decides", func(t *testing.T) {
+		// Every order of set and clear, on a counter with a live row, one
+		// with no row, and one whose row is over (read as zero); through
+		// SignIn, and through AttemptSignIn, which has read some of them
+		// for its check.
+		add := func(n int) func(storage.Throttle) storage.Throttle {
+			return func(th storage.Throttle) storage.Throttle { th.Failures += n; th.WindowStart = base; return th }
+		}
+		us := []storage.ThrottleUpdate{
+			{Key: "id", Update: add(1)}, {Key: "id"}, // live row (2): set, then cleared
+			{Key: "browser"}, {Key: "browser", Update: add(3)}, // live row (1): cleared, then set from zero
+			{Key: "new", Update: add(4)}, {Key: "new"}, // no row: set, then cleared
+			{Key: "fresh", Update: add(5)}, {Key: "fresh", Update: add(6)}, // no row: set twice
+			{Key: "over", Update: add(7)}, // its row is over: set from zero
+		}
+		want := map[string]int{"id": 0, "browser": 3, "new": 0, "fresh": 11, "over": 7}
+		for _, attempt := range []bool{false, true} {
+			s := storeForSignIn(t, su)
+			longAgo := base.Add(-2 * storage.ThrottleWindow)
+			if _, err := s.RecordFailure(ctx, "over", longAgo, func(th storage.Throttle) storage.Throttle {
+				th.Failures = 50
+				th.WindowStart = longAgo
+				return th
+			}); err != nil {
+				t.Fatalf("RecordFailure: %v", err)
+			}
+			in := storage.SignIn{Throttles: us}
+			var err error
+			if attempt {
+				err = s.AttemptSignIn(ctx, storage.SignInAttempt{
+					Counters: []string{"browser", "over", "id"},
+					Check: func([]storage.Throttle, []storage.OnceValue) (storage.SignIn, storage.Record, error) {
+						return in, nil, nil
+					},
+				}, now)
+			} else {
+				err = s.SignIn(ctx, in, now, nil)
+			}
+			wantErr(t, "sign-in", err, nil)
+			for k, n := range want {
+				if th, err := s.Throttle(ctx, k, now); err != nil || th.Failures != n {
+					t.Errorf("attempt %v: counter %s: %d failures (%v), want %d", attempt, k, th.Failures, err, n)
+				}
+			}
+		}
+	})
+
 	t.Run("the empty sign-in writes only its record", func(t *testing.T) {
 		s := storeForSignIn(t, su)
 		wantErr(t, "SignIn", s.SignIn(ctx, storage.SignIn{}, now, recordOf("e1", "fine")), nil)
