@@ -63,21 +63,42 @@ func (s *Store) CompleteAuthRequest(ctx context.Context, id string, res storage.
 	return s.tx(ctx, func(tx *sql.Tx) error { return completeAuthRequest(ctx, tx, id, res, now) })
 }
 
+// completeAuthRequest completes a live, pending request in one UPDATE,
+// which says whether there was one: the whole row is read only to tell why
+// not (pendingUpdated). A sign-in's write transaction is the one writer's
+// on SQLite, and that read was one statement more of every sign-in in it.
 func completeAuthRequest(ctx context.Context, tx *sql.Tx, id string, res storage.AuthResult, now time.Time) error {
+	r, err := tx.ExecContext(ctx, `UPDATE auth_requests SET subject = ?, auth_time = ?, amr = ?,
+		acr = ?, ial = ?, session_id = ?, code_hash = ?, code_expires_at = ?, done = 1
+		WHERE id = ? AND expires_at > ? AND done = 0`,
+		res.Subject, msArg(res.AuthTime), listArg(res.AMR), res.ACR, res.IAL, res.SessionID,
+		codeHashArg(res.Code), msArg(res.Code.ExpiresAt), id, now.UnixMilli())
+	return pendingUpdated(ctx, tx, r, err, id, now, "complete")
+}
+
+// pendingUpdated checks the result of an UPDATE of request id meant for a
+// live, pending request (expires_at > now, done = 0): if it changed no row,
+// the request is read to say why — ErrNotFound if it is missing or has
+// expired, ErrConflict if it is done.
+func pendingUpdated(ctx context.Context, tx *sql.Tx, res sql.Result, err error, id string, now time.Time, what string) error {
+	if err != nil {
+		return wrap(err, "%s auth request %q", what, id)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return wrap(err, "%s auth request %q", what, id)
+	}
+	if n == 1 {
+		return nil
+	}
 	r, err := liveAuthRequest(ctx, tx, id, now)
 	if err != nil {
 		return err
 	}
 	if r.Done {
-		return fmt.Errorf("sqlite: complete auth request %q: %w", id, storage.ErrConflict)
+		return fmt.Errorf("sqlite: %s auth request %q: %w", what, id, storage.ErrConflict)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE auth_requests SET subject = ?, auth_time = ?, amr = ?,
-		acr = ?, ial = ?, session_id = ?, code_hash = ?, code_expires_at = ?, done = 1 WHERE id = ?`,
-		res.Subject, msArg(res.AuthTime), listArg(res.AMR), res.ACR, res.IAL, res.SessionID,
-		codeHashArg(res.Code), msArg(res.Code.ExpiresAt), id); err != nil {
-		return wrap(err, "complete auth request %q", id)
-	}
-	return nil
+	return fmt.Errorf("sqlite: %s auth request %q: pending and live, but not updated", what, id)
 }
 
 // FailAuthRequest ends a pending request with an OAuth error code.
@@ -86,18 +107,9 @@ func (s *Store) FailAuthRequest(ctx context.Context, id, errorCode string, now t
 		return fmt.Errorf("sqlite: fail auth request %q: empty error code", id)
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		r, err := liveAuthRequest(ctx, tx, id, now)
-		if err != nil {
-			return err
-		}
-		if r.Done {
-			return fmt.Errorf("sqlite: fail auth request %q: %w", id, storage.ErrConflict)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE auth_requests SET error_code = ?, done = 1 WHERE id = ?`,
-			errorCode, id); err != nil {
-			return wrap(err, "fail auth request %q", id)
-		}
-		return nil
+		r, err := tx.ExecContext(ctx, `UPDATE auth_requests SET error_code = ?, done = 1
+			WHERE id = ? AND expires_at > ? AND done = 0`, errorCode, id, now.UnixMilli())
+		return pendingUpdated(ctx, tx, r, err, id, now, "fail")
 	})
 }
 
@@ -155,7 +167,19 @@ func (s *Store) AuthRequestByCode(ctx context.Context, codeHash, clientID string
 // consumeAuthCode is ConsumeAuthCode in tx; the request comes with
 // ErrConflict only.
 func consumeAuthCode(ctx context.Context, tx *sql.Tx, codeHash, clientID string, now time.Time) (storage.AuthRequest, error) {
-	r, err := scanAuthRequest(tx.QueryRowContext(ctx, `SELECT `+authRequestColumns+` FROM auth_requests
+	// A live code is used and its request read in one statement; a code
+	// that is not (missing, used, expired) is read to say which.
+	ms := now.UnixMilli()
+	r, err := scanAuthRequest(tx.QueryRowContext(ctx, `UPDATE auth_requests SET code_used_at = ?
+		WHERE code_hash = ? AND client_id = ? AND code_used_at IS NULL AND code_expires_at > ?
+		RETURNING `+authRequestColumns, ms, codeHash, clientID, ms))
+	if err == nil {
+		return r, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return storage.AuthRequest{}, wrap(err, "consume auth code")
+	}
+	r, err = scanAuthRequest(tx.QueryRowContext(ctx, `SELECT `+authRequestColumns+` FROM auth_requests
 		WHERE code_hash = ? AND client_id = ?`, codeHash, clientID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.AuthRequest{}, fmt.Errorf("sqlite: consume auth code: %w", storage.ErrNotFound)
@@ -169,12 +193,7 @@ func consumeAuthCode(ctx context.Context, tx *sql.Tx, codeHash, clientID string,
 	if !now.Before(r.CodeExpiresAt) {
 		return storage.AuthRequest{}, fmt.Errorf("sqlite: consume auth code: %w", storage.ErrNotFound)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE auth_requests SET code_used_at = ? WHERE id = ?`,
-		now.UnixMilli(), r.ID); err != nil {
-		return storage.AuthRequest{}, wrap(err, "consume auth code of request %q", r.ID)
-	}
-	r.CodeUsedAt = time.UnixMilli(now.UnixMilli()).UTC()
-	return r, nil
+	return storage.AuthRequest{}, fmt.Errorf("sqlite: consume auth code of request %q: live and unused, but not updated", r.ID)
 }
 
 // DeleteAuthRequest removes a request.
