@@ -469,17 +469,15 @@ const (
 func (h *Handler) signInTOTP(w http.ResponseWriter, r *http.Request, g gate, pid, code string, then func(storage.Session, *storage.SignIn)) (storage.Session, refusal, error) {
 	ctx := r.Context()
 	now := h.now()
-	exempt, err := h.exempt(ctx, now, g)
+	exempt, delay, err := h.screen(ctx, now, g)
 	if err != nil {
 		return storage.Session{}, refusal{}, fmt.Errorf("throttle: %w", err)
 	}
-	if wt, err := h.delayed(ctx, now, h.slowing(g, exempt)...); err != nil {
-		return storage.Session{}, refusal{}, fmt.Errorf("throttle: %w", err)
-	} else if wt.refused() {
-		if err := h.lockedOut(ctx, g, pid, "", wt); err != nil {
+	if delay.refused() {
+		if err := h.lockedOut(ctx, g, pid, "", delay); err != nil {
 			return storage.Session{}, refusal{}, err
 		}
-		return storage.Session{}, refusal{status: http.StatusTooManyRequests, msg: "locked", wait: wt}, nil
+		return storage.Session{}, refusal{status: http.StatusTooManyRequests, msg: "locked", wait: delay}, nil
 	}
 
 	citizen, err := h.cfg.Store.CitizenByPID(ctx, pid)

@@ -196,14 +196,10 @@ func (w wait) refused() bool { return w.d > 0 || w.proof }
 // and past PerID failures of its own it is exempt no more.
 func (h *Handler) admit(ctx context.Context, g *gate) (wait, error) {
 	now := h.now()
-	exempt, err := h.exempt(ctx, now, *g)
-	if err != nil {
-		return wait{}, err
-	}
-	if w, err := h.delayed(ctx, now, h.slowing(*g, exempt)...); err != nil || w.refused() {
+	exempt, w, err := h.screen(ctx, now, *g)
+	if err != nil || w.refused() {
 		return w, err
 	}
-	var w wait
 	us := h.admission(g, exempt, now, &w)
 	err = h.cfg.Store.SignIn(ctx, storage.SignIn{Throttles: us}, now, nil)
 	return w, err
@@ -322,44 +318,60 @@ func (h *Handler) slowing(g gate, exempt bool) []string {
 // delayed reports the longest wait among counters that only slow down
 // (a browser's, an address's).
 func (h *Handler) delayed(ctx context.Context, now time.Time, keys ...string) (wait, error) {
+	ts, err := h.cfg.Store.Throttles(ctx, keys, now)
+	if err != nil {
+		return wait{}, err
+	}
+	return longestDelay(ts, now), nil
+}
+
+// longestDelay is the wait of the counters ts (see delayed).
+func longestDelay(ts []storage.Throttle, now time.Time) wait {
 	var w wait
-	for _, k := range keys {
-		t, err := h.cfg.Store.Throttle(ctx, k, now)
-		if err != nil {
-			return wait{}, err
-		}
+	for _, t := range ts {
 		if d := t.LockedUntil.Sub(now); d > w.d {
 			w.d = d
 		}
 	}
-	return w, nil
+	return w
 }
 
-// exempt reports whether this browser passes the ID number's lock: the
-// ID number signed in here before (sign-in and proofing), or the citizen
-// proved their identity again here (sign-in), and this browser has not
-// failed PerID times since.
-func (h *Handler) exempt(ctx context.Context, now time.Time, g gate) (bool, error) {
+// screen reports whether this browser is exempt from the ID number's lock
+// (the ID number signed in here before, for sign-in and proofing, or the
+// citizen proved their identity again here, for sign-in; and this browser
+// has not failed PerID times since), and the wait of the counters that
+// then only slow the attempt down (slowing, delayed). Every counter either
+// may need is read in one statement: a sign-in read them one at a time,
+// up to five reads before its write transaction.
+func (h *Handler) screen(ctx context.Context, now time.Time, g gate) (bool, wait, error) {
+	keys := []string{g.browser, g.addr}
+	if g.known != "" && (g.kind == "signin" || g.kind == "proof") {
+		keys = append(keys, g.known)
+	}
+	if g.kind == "signin" {
+		keys = append(keys, g.proven)
+	}
+	ts, err := h.cfg.Store.Throttles(ctx, keys, now)
+	if err != nil {
+		return false, wait{}, err
+	}
+	byKey := make(map[string]storage.Throttle, len(ts))
+	for _, t := range ts {
+		byKey[t.Key] = t
+	}
 	ok := false
 	if g.known != "" && (g.kind == "signin" || g.kind == "proof") {
-		kn, err := h.cfg.Store.Throttle(ctx, g.known, now)
-		if err != nil {
-			return false, err
-		}
-		ok = now.Before(kn.LockedUntil)
+		ok = now.Before(byKey[g.known].LockedUntil)
 	}
 	if !ok && g.kind == "signin" {
-		pr, err := h.cfg.Store.Throttle(ctx, g.proven, now)
-		if err != nil {
-			return false, err
-		}
-		ok = now.Before(pr.LockedUntil)
+		ok = now.Before(byKey[g.proven].LockedUntil)
 	}
-	if !ok {
-		return false, nil
+	exempt := ok && byKey[g.browser].Failures < h.cfg.Throttle.PerID
+	slow := make([]storage.Throttle, 0, 2)
+	for _, k := range h.slowing(g, exempt) {
+		slow = append(slow, byKey[k])
 	}
-	b, err := h.cfg.Store.Throttle(ctx, g.browser, now)
-	return err == nil && b.Failures < h.cfg.Throttle.PerID, err
+	return exempt, longestDelay(slow, now), nil
 }
 
 // locked is admit without counting, for steps that count only failures
@@ -367,11 +379,7 @@ func (h *Handler) exempt(ctx context.Context, now time.Time, g gate) (bool, erro
 // refuses an attempt now.
 func (h *Handler) locked(ctx context.Context, g gate) (wait, error) {
 	now := h.now()
-	exempt, err := h.exempt(ctx, now, g)
-	if err != nil {
-		return wait{}, err
-	}
-	w, err := h.delayed(ctx, now, h.slowing(g, exempt)...)
+	exempt, w, err := h.screen(ctx, now, g)
 	if err != nil || w.refused() || exempt {
 		return w, err
 	}

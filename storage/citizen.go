@@ -252,6 +252,9 @@ type ThrottleStore interface {
 	// Throttle returns the counter for key (a zero Throttle with the key set
 	// if there is none).
 	Throttle(ctx context.Context, key string, now time.Time) (Throttle, error)
+	// Throttles returns the counters for keys, in their order, as Throttle
+	// would each, in one read; a key named twice is answered twice.
+	Throttles(ctx context.Context, keys []string, now time.Time) ([]Throttle, error)
 	// RecordFailure atomically applies fn to the counter (starting from the
 	// zero Throttle if none) and stores the result.
 	RecordFailure(ctx context.Context, key string, now time.Time, fn func(Throttle) Throttle) (Throttle, error)

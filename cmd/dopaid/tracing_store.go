@@ -614,6 +614,13 @@ func (s tracedStore) Throttle(ctx context.Context, a1 string, a2 time.Time) (sto
 	return r0, err
 }
 
+func (s tracedStore) Throttles(ctx context.Context, a1 []string, a2 time.Time) ([]storage.Throttle, error) {
+	ctx, sp := s.t.Start(ctx, "store.Throttles")
+	r0, err := s.Store.Throttles(ctx, a1, a2)
+	end(sp, err)
+	return r0, err
+}
+
 func (s tracedStore) TouchAuthenticator(ctx context.Context, a1 string, a2 time.Time) error {
 	ctx, sp := s.t.Start(ctx, "store.TouchAuthenticator")
 	err := s.Store.TouchAuthenticator(ctx, a1, a2)

@@ -37,6 +37,38 @@ func (s *Store) Throttle(ctx context.Context, key string, now time.Time) (storag
 	return t, nil
 }
 
+// Throttles returns the counters for keys in one read (see Throttle).
+func (s *Store) Throttles(ctx context.Context, keys []string, now time.Time) ([]storage.Throttle, error) {
+	out := make([]storage.Throttle, len(keys))
+	idx := make(map[string][]int, len(keys))
+	for i, k := range keys {
+		out[i] = storage.Throttle{Key: k}
+		idx[k] = append(idx[k], i)
+	}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT key, failures, window_start, locked_until FROM throttles
+		WHERE key = ANY($1) AND expires_at > $2`, keys, now)
+	if err != nil {
+		return nil, wrap("throttles", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var t storage.Throttle
+		if err := rows.Scan(&t.Key, &t.Failures, ts(&t.WindowStart), ts(&t.LockedUntil)); err != nil {
+			return nil, wrap("throttles", err)
+		}
+		for _, i := range idx[t.Key] {
+			out[i] = t
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrap("throttles", err)
+	}
+	return out, nil
+}
+
 // RecordFailure applies fn to the counter and stores the result in one
 // transaction of two round trips (see readModifyWrite). The first inserts an
 // empty counter if there is none and locks the row, so that concurrent

@@ -31,6 +31,11 @@ func throttle(ctx context.Context, q querier, key string, now time.Time) (storag
 	return th, nil
 }
 
+// rowsQuerier is a *sql.Tx or a *sql.DB.
+type rowsQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
 // throttleRead is a counter as a write transaction read it: its value
 // (zero, with the key, if missing or over) and whether it has a row.
 type throttleRead struct {
@@ -38,9 +43,10 @@ type throttleRead struct {
 	row bool
 }
 
-// readThrottles reads the counters of keys in one statement (see throttle);
-// a key named twice is read once.
-func readThrottles(ctx context.Context, tx *sql.Tx, keys []string, now time.Time) (map[string]throttleRead, error) {
+// readThrottles reads the counters of keys in one statement (see throttle),
+// through a write transaction or the read connections; a key named twice
+// is read once.
+func readThrottles(ctx context.Context, q rowsQuerier, keys []string, now time.Time) (map[string]throttleRead, error) {
 	out := make(map[string]throttleRead, len(keys))
 	var args []any
 	for _, k := range keys {
@@ -52,7 +58,7 @@ func readThrottles(ctx context.Context, tx *sql.Tx, keys []string, now time.Time
 	if len(args) == 0 {
 		return out, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT key, failures, window_start, locked_until FROM throttles
+	rows, err := q.QueryContext(ctx, `SELECT key, failures, window_start, locked_until FROM throttles
 		WHERE key IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")+`)`, args...)
 	if err != nil {
 		return nil, wrap(err, "throttles")
@@ -155,6 +161,19 @@ func writeThrottle(ctx context.Context, tx *sql.Tx, th storage.Throttle) error {
 // it has expired.
 func (s *Store) Throttle(ctx context.Context, key string, now time.Time) (storage.Throttle, error) {
 	return throttle(ctx, s.r, key, now)
+}
+
+// Throttles returns the counters for keys in one read (see Throttle).
+func (s *Store) Throttles(ctx context.Context, keys []string, now time.Time) ([]storage.Throttle, error) {
+	m, err := readThrottles(ctx, s.r, keys, now)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]storage.Throttle, len(keys))
+	for i, k := range keys {
+		out[i] = m[k].th
+	}
+	return out, nil
 }
 
 // RecordFailure applies fn to the counter and stores the result, in one

@@ -33,6 +33,11 @@ func testThrottles(t *testing.T, su suite) {
 		got, err := s.Throttle(ctx, "pid:abc", base)
 		wantErr(t, "Throttle", err, nil)
 		check(t, "Throttle", got, storage.Throttle{Key: "pid:abc"}, normThrottle)
+		all, err := s.Throttles(ctx, nil, base)
+		wantErr(t, "Throttles of no keys", err, nil)
+		if len(all) != 0 {
+			t.Errorf("Throttles of no keys: %v, want none", all)
+		}
 	})
 
 	// A counter whose window started at base, with or without a lock, looked
@@ -67,6 +72,16 @@ func testThrottles(t *testing.T, su suite) {
 			got, err := s.Throttle(ctx, "k", tt.now)
 			wantErr(t, "Throttle", err, nil)
 			check(t, "Throttle", got, want, normThrottle)
+			// Throttles answers each key as Throttle does, in order,
+			// a missing one and a repeated one included.
+			all, err := s.Throttles(ctx, []string{"absent", "k", "absent", "k"}, tt.now)
+			wantErr(t, "Throttles", err, nil)
+			if len(all) != 4 {
+				t.Fatalf("Throttles: %d counters, want 4", len(all))
+			}
+			for i, w := range []storage.Throttle{{Key: "absent"}, want, {Key: "absent"}, want} {
+				check(t, fmt.Sprintf("Throttles[%d]", i), all[i], w, normThrottle)
+			}
 
 			var seen storage.Throttle
 			_, err = s.RecordFailure(ctx, "k", tt.now, func(th storage.Throttle) storage.Throttle {
