@@ -32,22 +32,30 @@ func (s *Store) IssueTokens(ctx context.Context, g storage.Grant, access storage
 }
 
 // issueTokens is IssueTokens in tx, with rec's prepared entries es.
+//
+// A grant is new at a code exchange, so it is inserted first and read only
+// if it was there already (ON CONFLICT on its ID: any other constraint
+// still fails the insert), to refuse a revoked one: one statement in the
+// one writer's transaction where a read came before every insert.
 func issueTokens(ctx context.Context, tx *sql.Tx, g storage.Grant, access storage.AccessToken, refresh *storage.RefreshToken, es []storage.LogEntry) error {
-	var revoked sql.NullInt64
-	err := tx.QueryRowContext(ctx, `SELECT revoked_at FROM grants WHERE id = ?`, g.ID).Scan(&revoked)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if _, err := tx.ExecContext(ctx, `INSERT INTO grants (id, client_id, subject, scopes, auth_time,
-			amr, acr, ial, session_id, claims, purpose, created_at, expires_at, revoked_at, dpop_jkt)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			g.ID, g.ClientID, g.Subject, listArg(g.Scopes), msArg(g.AuthTime),
-			listArg(g.AMR), g.ACR, g.IAL, g.SessionID, g.Claims, g.Purpose, msArg(g.CreatedAt), msArg(g.ExpiresAt), msArg(g.RevokedAt), g.DPoPJKT); err != nil {
-			return wrap(err, "issue tokens: create grant %q", g.ID)
+	res, err := tx.ExecContext(ctx, `INSERT INTO grants (id, client_id, subject, scopes, auth_time,
+		amr, acr, ial, session_id, claims, purpose, created_at, expires_at, revoked_at, dpop_jkt)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		g.ID, g.ClientID, g.Subject, listArg(g.Scopes), msArg(g.AuthTime),
+		listArg(g.AMR), g.ACR, g.IAL, g.SessionID, g.Claims, g.Purpose, msArg(g.CreatedAt), msArg(g.ExpiresAt), msArg(g.RevokedAt), g.DPoPJKT)
+	if err != nil {
+		return wrap(err, "issue tokens: create grant %q", g.ID)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return wrap(err, "issue tokens: create grant %q", g.ID)
+	} else if n == 0 {
+		var revoked sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT revoked_at FROM grants WHERE id = ?`, g.ID).Scan(&revoked); err != nil {
+			return wrap(err, "issue tokens: grant %q", g.ID)
 		}
-	case err != nil:
-		return wrap(err, "issue tokens: grant %q", g.ID)
-	case revoked.Valid:
-		return fmt.Errorf("sqlite: issue tokens: grant %q is revoked: %w", g.ID, storage.ErrConflict)
+		if revoked.Valid {
+			return fmt.Errorf("sqlite: issue tokens: grant %q is revoked: %w", g.ID, storage.ErrConflict)
+		}
 	}
 	access.GrantID = g.ID
 	if err := insertAccess(ctx, tx, access); err != nil {
