@@ -155,13 +155,6 @@ type Config struct {
 	// RevocationMaxAge is how stale the set of revoked grants and tokens
 	// that sealed access tokens are checked against may be (250 ms).
 	RevocationMaxAge time.Duration
-	// SerialWrites says that the store runs one write transaction at a
-	// time (SQLite's one writer): the code exchange then makes its tokens
-	// before the transaction that consumes the code, from the request read
-	// beforehand, rather than inside it while every other write waits.
-	// Where transactions run side by side (PostgreSQL) that read would be
-	// one more round trip and save nothing.
-	SerialWrites bool
 
 	// AccessTokenKey (32 bytes), if set, seals access tokens: they carry
 	// their grant, encrypted, and userinfo and introspection need no

@@ -261,25 +261,29 @@ func (s *server) CodeExchange(ctx context.Context, r *oidcop.ClientRequest[oidc.
 	// not wait on a system's jwks_uri.
 	ctx = p.prefetchEncryptionKey(ctx, c)
 	hash := HashToken(r.Data.Code)
-	// On a store that writes one transaction at a time (Config.SerialWrites)
-	// the tokens, the ID token and its claims are made before the code's
-	// transaction too, from its request read beforehand: that transaction
-	// runs on the one writer, which every other request's write waits for
-	// meanwhile — an ES256 signature, a sealed token, the reads of the
-	// registry record, the proofing and the consent (cmd/dopaid-bench, code
-	// flow on SQLite: half of the transaction's CPU). Inside, they stand
-	// only for the very request the transaction consumes, unchanged since
-	// the read (its fields are settled before its code is issued);
-	// otherwise, or if the early attempt failed, they are made there as
-	// before. An unknown or used code is not read twice: the transaction
-	// tells.
+	// The tokens, the ID token and its claims are made before the code's
+	// transaction too, from its request read beforehand, and not inside it:
+	//   - On SQLite that transaction runs on the one writer, which every
+	//     other request's write waits for meanwhile — an ES256 signature, a
+	//     sealed token, the reads of the registry record, the proofing and
+	//     the consent (cmd/dopaid-bench, code flow: half of the
+	//     transaction's CPU).
+	//   - On PostgreSQL it holds a connection of the pool, and the
+	//     issuance's reads, on a cold cache, need another: with as many
+	//     exchanges at once as the pool has connections, each held one and
+	//     waited for a second, and none went on until their clients gave up
+	//     (cmd/dopaid-bench, 32 workers, pool of 16: the first 32 sign-ins
+	//     all failed after 30 s). The read before is one round trip more.
+	// Inside, they stand only for the very request the transaction
+	// consumes, unchanged since the read (its fields are settled before its
+	// code is issued); otherwise, or if the early attempt failed, they are
+	// made there as before. An unknown or used code is not read twice: the
+	// transaction tells.
 	var early *earlyIssue
-	if p.cfg.SerialWrites {
-		if ar, err := p.store.AuthRequestByCode(ctx, hash, c.ID, now); err == nil {
-			is, out, no, err := s.issueForCode(ctx, c, ar, r.Data, now)
-			if err == nil {
-				early = &earlyIssue{ar: ar, is: is, resp: out, refusal: no}
-			}
+	if ar, err := p.store.AuthRequestByCode(ctx, hash, c.ID, now); err == nil {
+		is, out, no, err := s.issueForCode(ctx, c, ar, r.Data, now)
+		if err == nil {
+			early = &earlyIssue{ar: ar, is: is, resp: out, refusal: no}
 		}
 	}
 	ar, err := p.store.RedeemAuthCode(ctx, hash, c.ID, now, func(ar storage.AuthRequest) (storage.Issuance, error) {

@@ -271,7 +271,6 @@ func (m *Main) Run(ctx context.Context) error {
 		BrowserCookie:  login.BrowserCookie(secure),
 		SecureCookies:  secure,
 		// SQLite has one writer; PostgreSQL runs transactions side by side.
-		SerialWrites: m.Config.Database == "",
 	})
 	if err != nil {
 		return err
